@@ -1,0 +1,1 @@
+//! Rspamd protocol types.

@@ -1,0 +1,3 @@
+//! sluice: a milter-first mail filter.
+pub mod message;
+pub mod verdict;

@@ -1,0 +1,189 @@
+//! The transport-neutral verdict: the only vocabulary shared by the scan side
+//! (`scan/`, later `forward/`) and the transport side (`milter/`, `http/`).
+//!
+//! It mirrors the shape of Rspamd's `/checkv2` reply on purpose: an upstream
+//! Rspamd's answer and our own pipeline's answer become the same data, and the
+//! milter bridge turns either into replies the same way.
+use std::fmt;
+use std::time::Duration;
+
+/// What should happen to the message. Names follow Rspamd (`add header`, with
+/// a space, on the wire).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Action {
+    NoAction,
+    Greylist,
+    AddHeader,
+    RewriteSubject,
+    SoftReject,
+    Reject,
+    /// Custom actions Rspamd defines with `milter = "discard"`.
+    Discard,
+    /// Custom actions Rspamd defines with `milter = "quarantine"`.
+    Quarantine,
+}
+
+impl Action {
+    /// Rspamd's wire name (`"add header"`).
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Action::NoAction => "no action",
+            Action::Greylist => "greylist",
+            Action::AddHeader => "add header",
+            Action::RewriteSubject => "rewrite subject",
+            Action::SoftReject => "soft reject",
+            Action::Reject => "reject",
+            Action::Discard => "discard",
+            Action::Quarantine => "quarantine",
+        }
+    }
+
+    /// Accepts Rspamd's spellings: spaces or underscores, and `accept` for
+    /// `no action`.
+    pub fn parse(name: &str) -> Option<Action> {
+        let norm: String = name
+            .trim()
+            .chars()
+            .map(|c| if c == '_' || c == '-' { ' ' } else { c.to_ascii_lowercase() })
+            .collect();
+        Some(match norm.as_str() {
+            "no action" | "accept" => Action::NoAction,
+            "greylist" => Action::Greylist,
+            "add header" => Action::AddHeader,
+            "rewrite subject" => Action::RewriteSubject,
+            "soft reject" => Action::SoftReject,
+            "reject" => Action::Reject,
+            "discard" => Action::Discard,
+            "quarantine" => Action::Quarantine,
+            _ => return None,
+        })
+    }
+
+    /// Actions whose threshold can be configured, from the mildest up.
+    pub const SCORED: [Action; 5] = [
+        Action::Greylist,
+        Action::AddHeader,
+        Action::RewriteSubject,
+        Action::SoftReject,
+        Action::Reject,
+    ];
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One symbol in the result, as in Rspamd's reply.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Symbol {
+    pub name: String,
+    /// Contribution to the total (dynamic weight x configured weight).
+    pub score: f64,
+    /// Configured weight of the symbol.
+    pub metric_score: f64,
+    pub description: Option<String>,
+    pub options: Vec<String>,
+}
+
+/// A header to add: `order < 0` appends (`h`), `order >= 0` inserts at that
+/// position (`i`), with Rspamd's `add_headers` semantics.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AddHeader {
+    pub name: String,
+    /// Already folded with bare `\n` + whitespace (milter style).
+    pub value: String,
+    pub order: i32,
+}
+
+/// A header instance to remove, with Rspamd's `remove_headers` semantics:
+/// `0` every instance, `N > 0` the N-th (1-based), `N < 0` the N-th from the end.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoveHeader {
+    pub name: String,
+    pub index: i32,
+}
+
+/// Header and envelope edits requested by the scan: Rspamd's `milter` block.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MilterEdits {
+    pub add_headers: Vec<AddHeader>,
+    pub remove_headers: Vec<RemoveHeader>,
+    pub change_from: Option<String>,
+    pub add_rcpt: Vec<String>,
+    pub del_rcpt: Vec<String>,
+    /// Replaces the value of the configured spam header on `add header`.
+    pub spam_header: Option<String>,
+    /// The bridge must not enforce the action; it only reports it.
+    pub no_action: bool,
+}
+
+impl MilterEdits {
+    pub fn is_empty(&self) -> bool {
+        *self == MilterEdits::default()
+    }
+}
+
+/// The outcome of a scan: data, not behaviour. The milter bridge
+/// (`milter::respond`) and the HTTP server each render it their own way.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Verdict {
+    pub action: Action,
+    pub score: f64,
+    /// The reject threshold (Rspamd's `required_score`).
+    pub required_score: f64,
+    /// Sorted for deterministic output: by |score| descending, then name.
+    pub symbols: Vec<Symbol>,
+    /// The complete new Subject, when `action` is rewrite subject.
+    pub subject: Option<String>,
+    /// Text for the SMTP reply (Rspamd's `messages.smtp_message`).
+    pub smtp_message: Option<String>,
+    /// Message-ID without angle brackets; `None` when the message has none.
+    pub message_id: Option<String>,
+    pub urls: Vec<String>,
+    pub emails: Vec<String>,
+    /// Processing was cut short (for example by GTUBE).
+    pub is_skipped: bool,
+    /// The module that forced the action, if one did.
+    pub passthrough_module: Option<String>,
+    pub milter: MilterEdits,
+    /// Actions with a numeric threshold, mildest first.
+    pub thresholds: Vec<(Action, f64)>,
+    pub scan_time: Duration,
+}
+
+impl Verdict {
+    /// An empty verdict: no symbols, no action.
+    pub fn empty(required_score: f64) -> Verdict {
+        Verdict {
+            action: Action::NoAction,
+            score: 0.0,
+            required_score,
+            symbols: Vec::new(),
+            subject: None,
+            smtp_message: None,
+            message_id: None,
+            urls: Vec::new(),
+            emails: Vec::new(),
+            is_skipped: false,
+            passthrough_module: None,
+            milter: MilterEdits::default(),
+            thresholds: Vec::new(),
+            scan_time: Duration::ZERO,
+        }
+    }
+
+    /// Symbol names joined with commas, for the one log line per message.
+    pub fn symbol_list(&self) -> String {
+        let mut out = String::new();
+        for (i, s) in self.symbols.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push_str(&s.name);
+            out.push_str(&format!("({:.2})", s.score));
+        }
+        out
+    }
+}
