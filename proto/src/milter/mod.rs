@@ -12,9 +12,10 @@ pub mod macros;
 pub mod optneg;
 pub mod reply;
 mod reply_code;
+pub mod split;
 mod wire;
 
-// pub use client::{ClientError, Envelope, MtaClient, Response};
+pub use client::{ClientError, Envelope, MtaClient, Response};
 pub use command::{Command, CommandError, Connect, Family};
 pub use frame::{FrameCodec, FrameError, Packet, DEFAULT_MAX_PAYLOAD};
 pub use macros::MacroPacket;
