@@ -33,7 +33,10 @@ fn hostile_case(input: &[u8], expect_in_log: &str) {
     let _ = s.shutdown(std::net::Shutdown::Write);
     let reply = read_to_close(&mut s).expect("the daemon closes the session");
     let line = d.wait_log("milter session ended");
-    assert!(line.contains(expect_in_log), "log line {line:?} lacks {expect_in_log:?}; sent back {reply:?}");
+    assert!(
+        line.contains(expect_in_log),
+        "log line {line:?} lacks {expect_in_log:?}; sent back {reply:?}"
+    );
     assert!(d.is_running());
     assert_serving(&d);
 }

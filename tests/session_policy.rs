@@ -31,7 +31,9 @@ impl Scanner for Fake {
         let action = self.action.clone();
         Box::pin(async move {
             tokio::time::sleep(delay).await;
-            let action = action.ok_or_else(|| ScanError::Internal("rules exploded".into()))?;
+            let action = action.ok_or_else(|| ScanError::TaskFailed {
+                reason: "rules exploded".into(),
+            })?;
             let mut v = Verdict::empty(15.0);
             v.action = action;
             Ok(v)
@@ -104,7 +106,8 @@ impl Mta {
 
     /// Sends envelope and headers with every reply-less flag granted.
     async fn message_head(&mut self, rcpt: &str) {
-        self.send(b'C', b"client.example\x004\x01\x02192.0.2.1\0").await;
+        self.send(b'C', b"client.example\x004\x01\x02192.0.2.1\0")
+            .await;
         self.send(b'H', b"helo.example\0").await;
         self.send(b'D', b"Mi\0QID1\0").await;
         self.send(b'M', b"<a@example.org>\0SIZE=10\0").await;
@@ -127,7 +130,11 @@ fn reply_text(payload: &[u8]) -> String {
 
 #[tokio::test]
 async fn a_slow_scan_sends_progress_then_the_verdict() {
-    let mut mta = Mta::start(settings(), Duration::from_millis(300), Some(Action::NoAction));
+    let mut mta = Mta::start(
+        settings(),
+        Duration::from_millis(300),
+        Some(Action::NoAction),
+    );
     mta.negotiate(ALL_PROTOCOL).await;
     mta.message_head("b@example.net").await;
     mta.send(b'B', b"hello\r\n").await;
@@ -206,7 +213,10 @@ async fn oversize_reject_answers_at_the_body_chunk() {
     let (code, payload) = mta.recv().await;
     assert_eq!(code, b'y');
     assert!(reply_text(&payload).starts_with("552 5.3.4 "));
-    assert!(mta.seen.lock().unwrap().is_empty(), "an oversize message is not scanned");
+    assert!(
+        mta.seen.lock().unwrap().is_empty(),
+        "an oversize message is not scanned"
+    );
 }
 
 #[tokio::test]
@@ -246,7 +256,10 @@ async fn without_no_reply_flags_every_event_is_answered() {
     mta.send(b'E', b"").await;
     assert_eq!(mta.recv().await.0, b'a');
     let seen = mta.seen.lock().unwrap();
-    assert!(seen[0].message.starts_with(b"Subject: hi\r\n\r\nbody"), "one space put back");
+    assert!(
+        seen[0].message.starts_with(b"Subject: hi\r\n\r\nbody"),
+        "one space put back"
+    );
 }
 
 #[tokio::test]
@@ -268,8 +281,15 @@ async fn abort_isolates_messages_on_one_connection() {
     assert_eq!(seen.len(), 1);
     let env = &seen[0].envelope;
     assert_eq!(env.rcpts, vec!["second@example.net".to_string()]);
-    assert_eq!(env.queue_id, None, "queue id of the aborted message dropped");
-    assert_eq!(env.helo.as_deref(), Some("helo.example"), "connection data kept");
+    assert_eq!(
+        env.queue_id, None,
+        "queue id of the aborted message dropped"
+    );
+    assert_eq!(
+        env.helo.as_deref(),
+        Some("helo.example"),
+        "connection data kept"
+    );
     assert_eq!(env.client_ip, Some("192.0.2.1".parse().unwrap()));
     assert_eq!(&seen[0].message[..], b"Subject: two\r\n\r\n");
 }

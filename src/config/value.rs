@@ -41,7 +41,9 @@ pub fn size(v: &Value) -> Result<usize, Expected> {
 }
 
 pub fn boolean(v: &Value) -> Result<bool, Expected> {
-    retype(v).as_bool().ok_or("a boolean (yes/no, true/false, on/off)")
+    retype(v)
+        .as_bool()
+        .ok_or("a boolean (yes/no, true/false, on/off)")
 }
 
 pub fn string(v: &Value) -> Result<String, Expected> {

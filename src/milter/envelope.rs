@@ -39,10 +39,7 @@ impl Macros {
             if value.is_empty() {
                 continue;
             }
-            map.insert(
-                macro_key(name),
-                String::from_utf8_lossy(value).into_owned(),
-            );
+            map.insert(macro_key(name), String::from_utf8_lossy(value).into_owned());
         }
     }
 
@@ -77,8 +74,8 @@ impl ConnectionData {
     pub fn from_connect(c: &Connect) -> ConnectionData {
         let name = String::from_utf8_lossy(&c.hostname).into_owned();
         // Postfix and Sendmail send "[address]" when the name is unknown.
-        let client_name = (!name.is_empty() && !name.starts_with('[') && name != "unknown")
-            .then_some(name);
+        let client_name =
+            (!name.is_empty() && !name.starts_with('[') && name != "unknown").then_some(name);
         ConnectionData {
             client_ip: c.ip(),
             client_name,

@@ -34,7 +34,10 @@ const WANTED_OTHER: u32 =
 /// carry the queue id, the authenticated user and the MTA's name into the log
 /// line and the scan.
 const MACROS: [(u32, &str); 6] = [
-    (stage::CONNECT, "j {daemon_name} {client_addr} {client_name} _ v"),
+    (
+        stage::CONNECT,
+        "j {daemon_name} {client_addr} {client_name} _ v",
+    ),
     (stage::HELO, "{tls_version} {cipher}"),
     (stage::ENVFROM, "i {auth_type} {auth_authen} {mail_addr}"),
     (stage::ENVRCPT, "i {rcpt_addr} {rcpt_mailer}"),

@@ -177,7 +177,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
 
     async fn negotiate(&mut self, offer: sluice_proto::milter::OptNeg) -> Step {
         if offer.version < 2 {
-            return Err(failed(format!("milter protocol version {} unsupported", offer.version)));
+            return Err(failed(format!(
+                "milter protocol version {} unsupported",
+                offer.version
+            )));
         }
         let (agreed, reply) = negotiate(&offer);
         self.agreed = Some(agreed);
@@ -327,7 +330,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         }
         let mut out = Vec::with_capacity(2);
         if agreed.grants(sluice_proto::milter::optneg::action::ADD_HEADERS) {
-            let value: &'static [u8] = if agreed.leading_space_kept() { b" Unknown" } else { b"Unknown" };
+            let value: &'static [u8] = if agreed.leading_space_kept() {
+                b" Unknown"
+            } else {
+                b"Unknown"
+            };
             out.push(Reply::AddHeader {
                 name: Bytes::from_static(b"X-Spam-Status"),
                 value: Bytes::from_static(value),
@@ -345,7 +352,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
     fn log_unscanned(&self, action: OversizeAction) {
         let tx = self.tx.as_ref();
         info!(
-            qid = self.macros.get("i").unwrap_or("-"),
+            qid = %self.macros.get("i").unwrap_or("-"),
             ip = %display_ip(self.conn.client_ip),
             size = tx.map(|t| t.raw.size()).unwrap_or(0),
             oversize_action = ?action,
@@ -379,11 +386,11 @@ fn log_message(
     let from = env.from.as_deref().unwrap_or("-");
     match outcome {
         Ok(v) => info!(
-            qid,
+            qid = %qid,
             ip = %display_ip(ip),
-            from,
+            from = %from,
             rcpts = %env.rcpts.join(","),
-            action = %v.action,
+            action = ?v.action.as_str(),
             score = format_args!("{:.2}/{:.2}", v.score, v.required_score),
             symbols = %v.symbol_list(),
             size = req.message.len(),
@@ -391,9 +398,9 @@ fn log_message(
             "scanned"
         ),
         Err(why) => warn!(
-            qid,
+            qid = %qid,
             ip = %display_ip(ip),
-            from,
+            from = %from,
             reason = %why,
             time_ms = format_args!("{ms:.2}"),
             "scan failed"

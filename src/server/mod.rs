@@ -39,7 +39,7 @@ pub async fn serve(
         let _ = l.await;
     }
     let all = u32::try_from(max_sessions).unwrap_or(u32::MAX);
-    match tokio::time::timeout(grace, permits.acquire_many(all)).await {
+    match tokio::time::timeout(grace, permits.clone().acquire_many_owned(all)).await {
         Ok(_) => info!("all milter sessions finished"),
         Err(_) => warn!(
             left = max_sessions - permits.available_permits(),

@@ -18,7 +18,8 @@ impl Daemon {
     /// an admin's `local.d`-free main file that includes the shipped one.
     pub fn start(extra_conf: &str) -> Daemon {
         let dir = tempfile::tempdir().expect("tempdir");
-        let mut args: Vec<String> = vec!["run".into(), "--milter".into(), "inet:127.0.0.1:0".into()];
+        let mut args: Vec<String> =
+            vec!["run".into(), "--milter".into(), "inet:127.0.0.1:0".into()];
         if !extra_conf.is_empty() {
             let local = dir.path().join("local.d");
             std::fs::create_dir_all(&local).unwrap();
@@ -79,13 +80,19 @@ impl Daemon {
 
     /// SIGTERM, then the exit status.
     pub fn terminate(&mut self) -> std::process::ExitStatus {
-        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
         let start = Instant::now();
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
                 return status;
             }
-            assert!(start.elapsed() < Duration::from_secs(40), "sluice did not stop");
+            assert!(
+                start.elapsed() < Duration::from_secs(40),
+                "sluice did not stop"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -116,5 +123,9 @@ pub fn optneg(version: u32, actions: u32, protocol: u32) -> Vec<u8> {
 
 /// GTUBE, assembled at run time so this file is not itself a test pattern.
 pub fn gtube() -> String {
-    ["XJS*C4JDBQADN1.NSBN3*2IDNEN*", "GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X"].concat()
+    [
+        "XJS*C4JDBQADN1.NSBN3*2IDNEN*",
+        "GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X",
+    ]
+    .concat()
 }

@@ -114,8 +114,16 @@ fn inserted_headers_use_their_order_as_index() {
         value: "mx; none".into(),
         order: 1,
     });
-    let out = respond(&v, &tx_with(&[]), &all_granted(), &SessionSettings::default());
-    assert!(matches!(out.packets[0], Reply::InsertHeader { index: 1, .. }));
+    let out = respond(
+        &v,
+        &tx_with(&[]),
+        &all_granted(),
+        &SessionSettings::default(),
+    );
+    assert!(matches!(
+        out.packets[0],
+        Reply::InsertHeader { index: 1, .. }
+    ));
 }
 
 #[test]
@@ -123,7 +131,10 @@ fn reject_uses_the_smtp_message_or_the_configured_text() {
     let mut v = verdict(Action::Reject);
     let s = SessionSettings::default();
     let out = respond(&v, &tx_with(&[]), &all_granted(), &s);
-    assert_eq!(text(out.packets.last().unwrap()), "554 5.7.1 Spam message rejected");
+    assert_eq!(
+        text(out.packets.last().unwrap()),
+        "554 5.7.1 Spam message rejected"
+    );
     v.smtp_message = Some("Gtube pattern".into());
     let out = respond(&v, &tx_with(&[]), &all_granted(), &s);
     assert_eq!(text(out.packets.last().unwrap()), "554 5.7.1 Gtube pattern");
@@ -133,7 +144,12 @@ fn reject_uses_the_smtp_message_or_the_configured_text() {
 fn soft_reject_is_a_451_and_percent_signs_survive() {
     let mut v = verdict(Action::SoftReject);
     v.smtp_message = Some("100% busy".into());
-    let out = respond(&v, &tx_with(&[]), &all_granted(), &SessionSettings::default());
+    let out = respond(
+        &v,
+        &tx_with(&[]),
+        &all_granted(),
+        &SessionSettings::default(),
+    );
     assert_eq!(text(&out.packets[0]), "451 4.7.1 100%% busy");
 }
 
@@ -144,7 +160,10 @@ fn reject_becomes_discard_or_quarantine_when_configured() {
         discard_on_reject: true,
         ..SessionSettings::default()
     };
-    assert_eq!(respond(&v, &tx_with(&[]), &all_granted(), &s).packets, vec![Reply::Discard]);
+    assert_eq!(
+        respond(&v, &tx_with(&[]), &all_granted(), &s).packets,
+        vec![Reply::Discard]
+    );
     let s = SessionSettings {
         quarantine_on_reject: true,
         ..SessionSettings::default()
@@ -180,7 +199,12 @@ fn modifications_not_granted_are_dropped_and_counted() {
         actions: action::ADD_HEADERS,
         ..all_granted()
     };
-    let out = respond(&v, &tx_with(&["Subject"]), &agreed, &SessionSettings::default());
+    let out = respond(
+        &v,
+        &tx_with(&["Subject"]),
+        &agreed,
+        &SessionSettings::default(),
+    );
     assert_eq!(out.dropped, 2);
     assert_eq!(out.packets, vec![Reply::Accept]);
 }
@@ -191,7 +215,12 @@ fn rewrite_subject_and_envelope_edits() {
     v.subject = Some("*** SPAM *** hi".into());
     v.milter.change_from = Some("bounce@example.org".into());
     v.milter.del_rcpt.push("<bob@example.net>".into());
-    let out = respond(&v, &tx_with(&["Subject"]), &all_granted(), &SessionSettings::default());
+    let out = respond(
+        &v,
+        &tx_with(&["Subject"]),
+        &all_granted(),
+        &SessionSettings::default(),
+    );
     assert_eq!(
         out.packets,
         vec![
@@ -228,7 +257,12 @@ fn with_leading_space_negotiated_values_carry_their_own_space() {
 fn no_action_flag_reports_instead_of_enforcing() {
     let mut v = verdict(Action::Reject);
     v.milter.no_action = true;
-    let out = respond(&v, &tx_with(&[]), &all_granted(), &SessionSettings::default());
+    let out = respond(
+        &v,
+        &tx_with(&[]),
+        &all_granted(),
+        &SessionSettings::default(),
+    );
     assert_eq!(
         out.packets,
         vec![
