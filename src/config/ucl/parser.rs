@@ -173,7 +173,6 @@ impl Parser<'_> {
     ) -> Result<(), UclError> {
         let key_at = c.rest;
         let key = c.lex(lexer::key, "expected a key")?;
-        self.record(c, path, &key, key_at);
         c.skip()?;
         path.push(key.clone());
         let parsed = match c.peek() {
@@ -187,8 +186,12 @@ impl Parser<'_> {
         };
         path.pop();
         let (node, container) = parsed?;
-        obj.insert(key.clone(), node, c.priority, c.strategy)
+        let kept = obj
+            .insert(key.clone(), node, c.priority, c.strategy)
             .map_err(|_| c.error(key_at, format!("duplicate key `{key}`")))?;
+        if kept {
+            self.record(c, path, &key, key_at);
+        }
         if !container {
             self.end_of_value(c, &[';', ',', '}'])?;
         }
