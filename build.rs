@@ -12,7 +12,8 @@ fn main() {
     let mut files = Vec::new();
     collect(&root, &root, &mut files);
     files.sort();
-    let mut out = String::from("/// Shipped configuration files: (path relative to `conf/`, text).\n");
+    let mut out =
+        String::from("/// Shipped configuration files: (path relative to `conf/`, text).\n");
     out.push_str("pub static FILES: &[(&str, &str)] = &[\n");
     for (rel, abs) in &files {
         writeln!(out, "    ({rel:?}, include_str!({abs:?})),").expect("write to String");
@@ -24,7 +25,9 @@ fn main() {
 
 /// Every UTF-8 file under `dir`, skipping hidden files and editor backups.
 fn collect(root: &Path, dir: &Path, files: &mut Vec<(String, String)>) {
-    let Ok(entries) = fs::read_dir(dir) else { return };
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
     for entry in entries.flatten() {
         let path = entry.path();
         let name = entry.file_name().to_string_lossy().into_owned();

@@ -18,7 +18,11 @@ fn parse_err(text: &str) -> String {
 #[test]
 fn syntax_features_produce_expected_json() {
     let cases: &[(&str, &str, Value)] = &[
-        ("nginx style", "a = 1; b = \"x\";", json!({"a": 1, "b": "x"})),
+        (
+            "nginx style",
+            "a = 1; b = \"x\";",
+            json!({"a": 1, "b": "x"}),
+        ),
         ("colon", "a: 1\nb: two", json!({"a": 1, "b": "two"})),
         (
             "json document",
@@ -37,13 +41,21 @@ fn syntax_features_produce_expected_json() {
             "upstream \"local\" { a = 1 }\nupstream \"remote\" { b = 2 }",
             json!({"upstream": {"local": {"a": 1}, "remote": {"b": 2}}}),
         ),
-        ("bare section name", "worker normal { x = 1 }", json!({"worker": {"normal": {"x": 1}}})),
+        (
+            "bare section name",
+            "worker normal { x = 1 }",
+            json!({"worker": {"normal": {"x": 1}}}),
+        ),
         (
             "two section names",
             "a \"b\" \"c\" { x = 1 }",
             json!({"a": {"b": {"c": {"x": 1}}}}),
         ),
-        ("brace on next line", "s\n{\n x = 1\n}", json!({"s": {"x": 1}})),
+        (
+            "brace on next line",
+            "s\n{\n x = 1\n}",
+            json!({"s": {"x": 1}}),
+        ),
         (
             "comments",
             "# hash\na = 1; // slashes\n/* block /* nested */ still */ b = 2 # tail",
@@ -54,9 +66,21 @@ fn syntax_features_produce_expected_json() {
             r#"a = "q\"\\\/\n\t\u00e9"; b = 'it\'s \d'"#,
             json!({"a": "q\"\\/\n\té", "b": "it's \\d"}),
         ),
-        ("quoted key", "\"my key\" = 1; 'k2' = 2", json!({"my key": 1, "k2": 2})),
-        ("unquoted string", "a = hello world;", json!({"a": "hello world"})),
-        ("url atom", "a = http://example.org/x", json!({"a": "http://example.org/x"})),
+        (
+            "quoted key",
+            "\"my key\" = 1; 'k2' = 2",
+            json!({"my key": 1, "k2": 2}),
+        ),
+        (
+            "unquoted string",
+            "a = hello world;",
+            json!({"a": "hello world"}),
+        ),
+        (
+            "url atom",
+            "a = http://example.org/x",
+            json!({"a": "http://example.org/x"}),
+        ),
         (
             "heredoc",
             "f = <<EOD\nline $x\n  two\nEOD\nb = 1",
@@ -73,27 +97,59 @@ fn syntax_features_produce_expected_json() {
             json!({"a": 0.5, "b": 8.0, "c": 300.0, "d": 7200.0, "e": 86400.0, "f": 604800.0, "g": 31536000.0}),
         ),
         ("hex", "a = 0x10; b = -0xff", json!({"a": 16, "b": -255})),
-        ("floats", "a = 0.1; b = -2.5; c = 1e3", json!({"a": 0.1, "b": -2.5, "c": 1000.0})),
+        (
+            "floats",
+            "a = 0.1; b = -2.5; c = 1e3",
+            json!({"a": 0.1, "b": -2.5, "c": 1000.0}),
+        ),
         (
             "booleans",
             "a = yes; b = no; c = on; d = off; e = true; f = FALSE",
             json!({"a": true, "b": false, "c": true, "d": false, "e": true, "f": false}),
         ),
-        ("quoted is not typed", "a = \"yes\"; b = \"10\"", json!({"a": "yes", "b": "10"})),
+        (
+            "quoted is not typed",
+            "a = \"yes\"; b = \"10\"",
+            json!({"a": "yes", "b": "10"}),
+        ),
         ("null", "a = null", json!({"a": null})),
         ("trailing comma", "a = [1, 2, 3,]", json!({"a": [1, 2, 3]})),
-        ("multiline array", "a = [\n  \"x\",\n  \"y\"\n]", json!({"a": ["x", "y"]})),
+        (
+            "multiline array",
+            "a = [\n  \"x\",\n  \"y\"\n]",
+            json!({"a": ["x", "y"]}),
+        ),
         (
             "unquoted array atoms",
             "a = [192.168.0.0/16, fd00::/8]",
             json!({"a": ["192.168.0.0/16", "fd00::/8"]}),
         ),
-        ("array of objects", "a = [{x = 1}, {y = 2}]", json!({"a": [{"x": 1}, {"y": 2}]})),
-        ("implicit array", "a = 1; a = 2; a = 3", json!({"a": [1, 2, 3]})),
+        (
+            "array of objects",
+            "a = [{x = 1}, {y = 2}]",
+            json!({"a": [{"x": 1}, {"y": 2}]}),
+        ),
+        (
+            "implicit array",
+            "a = 1; a = 2; a = 3",
+            json!({"a": [1, 2, 3]}),
+        ),
         ("empty object", "a {}", json!({"a": {}})),
-        ("separators optional", "a = 1\nb = 2,\nc = 3;", json!({"a": 1, "b": 2, "c": 3})),
-        ("key order kept", "z = 1; a = 2; m = 3", json!({"z": 1, "a": 2, "m": 3})),
-        (".priority", "a = 1\n.priority 5\na = 2\n.priority 0\na = 3", json!({"a": 2})),
+        (
+            "separators optional",
+            "a = 1\nb = 2,\nc = 3;",
+            json!({"a": 1, "b": 2, "c": 3}),
+        ),
+        (
+            "key order kept",
+            "z = 1; a = 2; m = 3",
+            json!({"z": 1, "a": 2, "m": 3}),
+        ),
+        (
+            ".priority",
+            "a = 1\n.priority 5\na = 2\n.priority 0\na = 3",
+            json!({"a": 2}),
+        ),
     ];
     for (name, text, want) in cases {
         let got = parse(text);
@@ -107,7 +163,8 @@ fn syntax_features_produce_expected_json() {
 #[test]
 fn variables_expand_in_strings_atoms_and_heredocs() {
     let vars = Vars::new([("DBDIR".to_string(), "/var/db".to_string())]);
-    let text = "a = \"$DBDIR/x\"; b = ${DBDIR}/y; c = '$DBDIR'; d = <<EOD\n$DBDIR\nEOD\ne = \"$NOPE\"";
+    let text =
+        "a = \"$DBDIR/x\"; b = ${DBDIR}/y; c = '$DBDIR'; d = <<EOD\n$DBDIR\nEOD\ne = \"$NOPE\"";
     let doc = ucl::parse_text(&DiskSource, vars, "t.conf", text).unwrap();
     assert_eq!(
         doc.value,
@@ -235,7 +292,10 @@ fn include_missing_try_glob_and_errors() {
     let err = parse_main(&empty).unwrap_err().to_string();
     assert!(err.ends_with("none/*.conf`: no file matches"), "{err}");
 
-    let bad = tree(&[("main.conf", "a = 1\n.include \"$D/bad.inc\""), ("bad.inc", "\nx = \"open")]);
+    let bad = tree(&[
+        ("main.conf", "a = 1\n.include \"$D/bad.inc\""),
+        ("bad.inc", "\nx = \"open"),
+    ]);
     let err = parse_main(&bad).unwrap_err().to_string();
     assert!(err.contains("bad.inc:2:5: unterminated string"), "{err}");
 
@@ -243,16 +303,26 @@ fn include_missing_try_glob_and_errors() {
     let err = parse_main(&looped).unwrap_err().to_string();
     assert!(err.contains("includes nested deeper than 16"), "{err}");
 
-    let dup = tree(&[("main.conf", "a = 1\n.include(duplicate=error) \"$D/d.inc\""), ("d.inc", "a = 2")]);
+    let dup = tree(&[
+        ("main.conf", "a = 1\n.include(duplicate=error) \"$D/d.inc\""),
+        ("d.inc", "a = 2"),
+    ]);
     let err = parse_main(&dup).unwrap_err().to_string();
     assert!(err.contains("d.inc:1:1: duplicate key `a`"), "{err}");
 }
 
 #[test]
 fn unsupported_include_parameters_warn() {
-    let dir = tree(&[("main.conf", ".include(sign=true) \"$D/x.inc\""), ("x.inc", "a = 1")]);
+    let dir = tree(&[
+        ("main.conf", ".include(sign=true) \"$D/x.inc\""),
+        ("x.inc", "a = 1"),
+    ]);
     let doc = parse_main(&dir).unwrap();
     assert_eq!(doc.value, json!({"a": 1}));
     assert_eq!(doc.warnings.len(), 1);
-    assert!(doc.warnings[0].contains("main.conf:1:1: .include parameter `sign`"), "{:?}", doc.warnings);
+    assert!(
+        doc.warnings[0].contains("main.conf:1:1: .include parameter `sign`"),
+        "{:?}",
+        doc.warnings
+    );
 }

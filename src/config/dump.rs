@@ -63,7 +63,9 @@ fn value(out: &mut String, depth: usize, v: &Value) {
 /// Bare keys stay bare; anything else is quoted so it parses back to the same key.
 fn quote_key(key: &str) -> String {
     let bare = !key.is_empty()
-        && key.chars().all(|c| c.is_ascii_alphanumeric() || "_-".contains(c))
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_-".contains(c))
         && !key.starts_with('-');
     if bare {
         key.to_string()

@@ -37,7 +37,11 @@ impl Source for LayeredSource {
         let Some(rel) = builtin_rel(dir) else {
             return DiskSource.list(dir);
         };
-        let prefix = if rel.is_empty() { String::new() } else { format!("{rel}/") };
+        let prefix = if rel.is_empty() {
+            String::new()
+        } else {
+            format!("{rel}/")
+        };
         Ok(FILES
             .iter()
             .filter_map(|(p, _)| p.strip_prefix(&prefix))

@@ -37,7 +37,10 @@ pub fn load_tree(opts: &LoadOptions) -> Result<Value, ConfigError> {
 pub fn load_document(opts: &LoadOptions) -> Result<Document, ConfigError> {
     let (main, confdir) = match &opts.config_file {
         Some(file) => (file.to_string_lossy().into_owned(), confdir_of(file)),
-        None => (format!("{BUILTIN_CONFDIR}/sluice.conf"), BUILTIN_CONFDIR.to_string()),
+        None => (
+            format!("{BUILTIN_CONFDIR}/sluice.conf"),
+            BUILTIN_CONFDIR.to_string(),
+        ),
     };
     let defaults = DEFAULT_VARS
         .iter()

@@ -107,7 +107,10 @@ pub struct SettingsReader<'a> {
 
 impl<'a> SettingsReader<'a> {
     pub fn new(positions: &'a BTreeMap<String, Location>, warnings: &'a mut Vec<String>) -> Self {
-        SettingsReader { positions, warnings }
+        SettingsReader {
+            positions,
+            warnings,
+        }
     }
 
     fn location(&self, key: &str) -> String {
@@ -125,7 +128,12 @@ impl<'a> SettingsReader<'a> {
     }
 
     /// Converts a value, naming the key and its location on failure.
-    fn get<T>(&self, key: &str, v: &Value, f: fn(&Value) -> Result<T, Expected>) -> Result<T, ConfigError> {
+    fn get<T>(
+        &self,
+        key: &str,
+        v: &Value,
+        f: fn(&Value) -> Result<T, Expected>,
+    ) -> Result<T, ConfigError> {
         f(v).map_err(|want| self.invalid(key, format!("expected {want}, got {v}")))
     }
 
@@ -145,7 +153,9 @@ impl<'a> SettingsReader<'a> {
             s.scan_timeout = self.get("options.task_timeout", v, value::duration)?;
         }
         let milter = section(tree, "milter").map_err(|m| self.invalid("milter", m))?;
-        for (key, v) in milter {
+        // `bind_socket` last: its ` mode=…` suffix must win over `socket_mode`.
+        let (bind, rest): (Vec<_>, Vec<_>) = milter.iter().partition(|(k, _)| *k == "bind_socket");
+        for (key, v) in rest.into_iter().chain(bind) {
             self.apply(&mut s, key, v)?;
         }
         Ok(s)
@@ -183,7 +193,12 @@ impl<'a> SettingsReader<'a> {
     }
 
     /// Addresses, each optionally followed by Rspamd's ` mode=0666` style options.
-    fn bind_socket(&mut self, s: &mut MilterSettings, k: &str, v: &Value) -> Result<(), ConfigError> {
+    fn bind_socket(
+        &mut self,
+        s: &mut MilterSettings,
+        k: &str,
+        v: &Value,
+    ) -> Result<(), ConfigError> {
         s.bind_socket.clear();
         for entry in self.get(k, v, value::strings)? {
             let mut words = entry.split_whitespace();
@@ -197,7 +212,10 @@ impl<'a> SettingsReader<'a> {
                     Some(mode) => {
                         s.socket_mode = self.get(k, &Value::String(mode.into()), socket_mode)?
                     }
-                    None => self.warn(k, &format!("socket option `{option}` not implemented yet, ignored")),
+                    None => self.warn(
+                        k,
+                        &format!("socket option `{option}` not implemented yet, ignored"),
+                    ),
                 }
             }
         }

@@ -157,10 +157,12 @@ fn unicode_escape<'a>(i: &'a str, at: &'a str) -> Lex<'a, char> {
     };
     let (rest, hi) = hex4(i)?;
     if (0xD800..0xDC00).contains(&hi) {
-        let (rest, _) = tag("\\u")(rest).or_else(|_: nom::Err<LexError>| failure(at, "unpaired surrogate"))?;
+        let (rest, _) =
+            tag("\\u")(rest).or_else(|_: nom::Err<LexError>| failure(at, "unpaired surrogate"))?;
         let (rest, lo) = hex4(rest)?;
         let code = 0x10000 + ((hi - 0xD800) << 10) + (lo.wrapping_sub(0xDC00) & 0x3FF);
-        return char::from_u32(code).map_or_else(|| failure(at, "invalid unicode escape"), |c| Ok((rest, c)));
+        return char::from_u32(code)
+            .map_or_else(|| failure(at, "invalid unicode escape"), |c| Ok((rest, c)));
     }
     char::from_u32(hi).map_or_else(|| failure(at, "invalid unicode escape"), |c| Ok((rest, c)))
 }
@@ -272,9 +274,15 @@ mod tests {
 
     #[test]
     fn strings_unescape() {
-        assert_eq!(dquoted(r#""a\"b\n\u00e9" x"#).unwrap(), (" x", "a\"b\né".into()));
+        assert_eq!(
+            dquoted(r#""a\"b\n\u00e9" x"#).unwrap(),
+            (" x", "a\"b\né".into())
+        );
         assert_eq!(dquoted(r#""\ud83d\ude00""#).unwrap().1, "😀");
-        assert_eq!(squoted(r"'it\'s \d+' x").unwrap(), (" x", r"it's \d+".into()));
+        assert_eq!(
+            squoted(r"'it\'s \d+' x").unwrap(),
+            (" x", r"it's \d+".into())
+        );
         assert!(dquoted(r#""bad \q""#).is_err());
         assert!(dquoted("\"open\n\"").is_err());
     }

@@ -45,7 +45,9 @@ impl Parser<'_> {
         let arg = match c.peek() {
             Some('"') => c.lex(lexer::dquoted, "")?,
             Some('\'') => c.lex(lexer::squoted, "")?,
-            _ => c.lex(lexer::atom, "expected the macro argument")?.to_string(),
+            _ => c
+                .lex(lexer::atom, "expected the macro argument")?
+                .to_string(),
         };
         match name {
             "include" | "try_include" => {
@@ -62,7 +64,10 @@ impl Parser<'_> {
     }
 
     /// `key=value` pairs separated by `,` or `;`, up to `)`; values keep their text.
-    fn macro_params(&mut self, c: &mut Chunk<'_>) -> Result<Vec<(String, String, usize)>, UclError> {
+    fn macro_params(
+        &mut self,
+        c: &mut Chunk<'_>,
+    ) -> Result<Vec<(String, String, usize)>, UclError> {
         let mut params = Vec::new();
         loop {
             c.skip()?;
@@ -78,7 +83,9 @@ impl Parser<'_> {
                     let key = c.lex(lexer::key, "expected a macro parameter")?;
                     c.skip()?;
                     if !matches!(c.peek(), Some('=' | ':')) {
-                        return Err(c.error(c.rest, format!("expected `=` after parameter `{key}`")));
+                        return Err(
+                            c.error(c.rest, format!("expected `=` after parameter `{key}`"))
+                        );
                     }
                     c.bump();
                     c.skip()?;
@@ -148,7 +155,8 @@ impl Parser<'_> {
                 Ok(None) if p.try_ => continue,
                 Ok(None) => return Err(self.include_error(c, at, &file, "file not found")),
                 Err(e) if p.try_ => {
-                    self.warnings.push(format!("{}: skipped `{file}`: {e}", c.location(at)));
+                    self.warnings
+                        .push(format!("{}: skipped `{file}`: {e}", c.location(at)));
                     continue;
                 }
                 Err(e) => return Err(self.include_error(c, at, &file, &e.to_string())),
@@ -177,7 +185,12 @@ impl Parser<'_> {
     ) -> Result<Vec<String>, UclError> {
         let (dir, pattern) = split_dir(target);
         if has_glob(dir) {
-            return Err(self.include_error(c, at, target, "wildcards are only allowed in the file name"));
+            return Err(self.include_error(
+                c,
+                at,
+                target,
+                "wildcards are only allowed in the file name",
+            ));
         }
         let names = self
             .source
@@ -206,20 +219,28 @@ impl Parser<'_> {
 
 /// A parameter value without quotes: up to a separator, `)` or blank.
 fn param_atom(i: &str) -> lexer::Lex<'_, &str> {
-    nom::bytes::complete::take_while1(|ch: char| !matches!(ch, ',' | ';' | ')') && !ch.is_whitespace())(i)
+    nom::bytes::complete::take_while1(|ch: char| {
+        !matches!(ch, ',' | ';' | ')') && !ch.is_whitespace()
+    })(i)
 }
 
 fn parse_bool(c: &Chunk<'_>, at: &str, key: &str, value: &str) -> Result<bool, UclError> {
     match type_atom(value) {
         Node::Bool(b) => Ok(b),
-        _ => Err(c.error(at, format!("parameter `{key}` needs a boolean, got `{value}`"))),
+        _ => Err(c.error(
+            at,
+            format!("parameter `{key}` needs a boolean, got `{value}`"),
+        )),
     }
 }
 
 fn parse_priority(c: &Chunk<'_>, at: &str, value: &str) -> Result<u8, UclError> {
     match type_atom(value) {
         Node::Int(n) if (0..=i64::from(MAX_PRIORITY)).contains(&n) => Ok(n as u8),
-        _ => Err(c.error(at, format!("priority must be an integer from 0 to {MAX_PRIORITY}, got `{value}`"))),
+        _ => Err(c.error(
+            at,
+            format!("priority must be an integer from 0 to {MAX_PRIORITY}, got `{value}`"),
+        )),
     }
 }
 

@@ -149,7 +149,9 @@ impl Parser<'_> {
             match c.peek() {
                 None => {
                     return match closing {
-                        Some(ch) => Err(c.error(c.rest, format!("unexpected end of file, expected `{ch}`"))),
+                        Some(ch) => {
+                            Err(c.error(c.rest, format!("unexpected end of file, expected `{ch}`")))
+                        }
                         None => Ok(()),
                     }
                 }
@@ -273,7 +275,11 @@ impl Parser<'_> {
         Ok((node?, true))
     }
 
-    fn parse_object(&mut self, c: &mut Chunk<'_>, path: &mut Vec<String>) -> Result<Node, UclError> {
+    fn parse_object(
+        &mut self,
+        c: &mut Chunk<'_>,
+        path: &mut Vec<String>,
+    ) -> Result<Node, UclError> {
         let mut obj = Obj::default();
         self.parse_body(c, &mut obj, path, Some('}'))?;
         Ok(Node::Object(obj))

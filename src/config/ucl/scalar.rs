@@ -52,7 +52,10 @@ fn decimal_number(atom: &str) -> Option<Node> {
         Some(Suffix::Time(unit)) => Some(Node::Float(text.parse::<f64>().ok()? * unit)),
         Some(Suffix::Mult(m)) if !is_float => {
             let n = text.parse::<i64>().ok()?;
-            Some(n.checked_mul(m).map_or(Node::Float(n as f64 * m as f64), Node::Int))
+            Some(
+                n.checked_mul(m)
+                    .map_or(Node::Float(n as f64 * m as f64), Node::Int),
+            )
         }
         Some(Suffix::Mult(m)) => Some(Node::Float(text.parse::<f64>().ok()? * m as f64)),
         None if is_float => Some(Node::Float(text.parse().ok()?)),

@@ -170,7 +170,8 @@ mod tests {
     fn obj(pairs: &[(&str, Node)]) -> Node {
         let mut o = Obj::default();
         for (k, v) in pairs {
-            o.insert(k.to_string(), v.clone(), 0, Duplicate::Append).unwrap();
+            o.insert(k.to_string(), v.clone(), 0, Duplicate::Append)
+                .unwrap();
         }
         Node::Object(o)
     }
@@ -178,19 +179,26 @@ mod tests {
     #[test]
     fn priorities_decide_between_scalars() {
         let mut o = Obj::default();
-        o.insert("a".into(), Node::Int(1), 1, Duplicate::Append).unwrap();
-        o.insert("a".into(), Node::Int(2), 0, Duplicate::Append).unwrap();
+        o.insert("a".into(), Node::Int(1), 1, Duplicate::Append)
+            .unwrap();
+        o.insert("a".into(), Node::Int(2), 0, Duplicate::Append)
+            .unwrap();
         assert_eq!(o.iter().next().unwrap().1, &Node::Int(1));
-        o.insert("a".into(), Node::Int(3), 5, Duplicate::Append).unwrap();
+        o.insert("a".into(), Node::Int(3), 5, Duplicate::Append)
+            .unwrap();
         assert_eq!(o.iter().next().unwrap().1, &Node::Int(3));
-        o.insert("a".into(), Node::Int(4), 5, Duplicate::Append).unwrap();
+        o.insert("a".into(), Node::Int(4), 5, Duplicate::Append)
+            .unwrap();
         assert_eq!(
             o.iter().next().unwrap().1,
             &Node::Multi(vec![Node::Int(3), Node::Int(4)])
         );
-        o.insert("a".into(), Node::Int(9), 0, Duplicate::Rewrite).unwrap();
+        o.insert("a".into(), Node::Int(9), 0, Duplicate::Rewrite)
+            .unwrap();
         assert_eq!(o.iter().next().unwrap().1, &Node::Int(9));
-        assert!(o.insert("a".into(), Node::Null, 0, Duplicate::Error).is_err());
+        assert!(o
+            .insert("a".into(), Node::Null, 0, Duplicate::Error)
+            .is_err());
     }
 
     #[test]
@@ -200,7 +208,9 @@ mod tests {
         o.insert("s".into(), base.clone(), 0, Duplicate::Append)
             .unwrap();
         let mut patch = Obj::default();
-        patch.insert("y".into(), Node::Int(20), 1, Duplicate::Merge).unwrap();
+        patch
+            .insert("y".into(), Node::Int(20), 1, Duplicate::Merge)
+            .unwrap();
         o.insert("s".into(), Node::Object(patch), 1, Duplicate::Merge)
             .unwrap();
         let want = serde_json::json!({"s": {"x": 1, "y": 20}});
