@@ -449,3 +449,42 @@ fn rspamd_shipped_files_parse() {
         cfg.warnings
     );
 }
+
+/// Rspamd's complete configuration (rspamd.conf and everything it includes, modules.d glob
+/// included) parses, and the sections keep their shape.
+#[test]
+fn rspamd_complete_config_parses() {
+    assert!(
+        Path::new("/etc/rspamd/rspamd.conf").exists(),
+        "/etc/rspamd/rspamd.conf is missing: this test needs Rspamd's config files, run `apt-get install rspamd`"
+    );
+    let vars = config::ucl::Vars::new([
+        ("CONFDIR".to_string(), "/etc/rspamd".to_string()),
+        (
+            "LOCAL_CONFDIR".to_string(),
+            "/nonexistent-sluice-local".to_string(),
+        ),
+        (
+            "RULESDIR".to_string(),
+            "/usr/share/rspamd/rules".to_string(),
+        ),
+        ("DBDIR".to_string(), "/var/lib/rspamd".to_string()),
+    ]);
+    let doc = config::ucl::parse_file(&config::ucl::DiskSource, vars, "/etc/rspamd/rspamd.conf")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let tree = &doc.value;
+    let workers: Vec<&String> = tree["worker"].as_object().unwrap().keys().collect();
+    assert_eq!(workers, ["normal", "controller", "rspamd_proxy", "fuzzy"]);
+    assert_eq!(
+        tree["worker"]["rspamd_proxy"]["bind_socket"],
+        "localhost:11332"
+    );
+    assert_eq!(tree["worker"]["rspamd_proxy"]["milter"], true);
+    assert_eq!(tree["actions"]["reject"], 15);
+    assert!(tree["group"]["headers"]["symbols"]["FORGED_SENDER"]["weight"].is_number());
+    assert!(tree["group"].as_object().unwrap().len() > 10);
+    assert!(tree["regexp"].is_object() && tree["dkim"].is_object());
+    assert!(doc.positions["worker.rspamd_proxy.timeout"]
+        .file
+        .ends_with("worker-proxy.inc"));
+}

@@ -21,9 +21,7 @@ fn retype(v: &Value) -> Value {
 pub fn duration(v: &Value) -> Result<Duration, Expected> {
     const WANT: Expected = "a duration (seconds, or a number with ms/s/min/h/d suffix)";
     match retype(v).as_f64() {
-        Some(secs) if (0.0..1e12).contains(&secs) => {
-            Ok(Duration::from_secs_f64(secs))
-        }
+        Some(secs) if (0.0..1e12).contains(&secs) => Ok(Duration::from_secs_f64(secs)),
         _ => Err(WANT),
     }
 }

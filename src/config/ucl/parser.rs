@@ -31,7 +31,7 @@ pub(super) struct Chunk<'t> {
     line_starts: Vec<usize>,
     pub priority: u8,
     pub strategy: Duplicate,
-    nesting: usize,
+    pub nesting: usize,
 }
 
 impl<'t> Chunk<'t> {
