@@ -197,6 +197,8 @@ fn errors_name_file_line_column_and_text() {
         ("a = ;", "<string>:1:5: expected a value near `;`"),
         ("a = \"x\" y;", "<string>:1:9: unexpected text after value (missing `;`?) near `y;`"),
         ("= 1", "<string>:1:1: expected a key near `= 1`"),
+        ("a = 1\nlonely\nb = 2", "<string>:2:1: missing value for key `lonely` near `lonely`"),
+        ("lonely", "<string>:1:7: expected `=`, `:`, `{` or a value after the key near `end of file`"),
         ("t = <<EOD\nno end\n", "<string>:1:5: unterminated heredoc near `<<EOD`"),
         ("t = <<EOD x\nEOD", "<string>:1:5: heredoc terminator must be followed by a newline near `<<EOD x`"),
         ("{ a = 1 } b", "<string>:1:11: unexpected text after the closing brace near `b`"),

@@ -175,7 +175,10 @@ impl Parser<'_> {
     ) -> Result<(), UclError> {
         let key_at = c.rest;
         let key = c.lex(lexer::key, "expected a key")?;
+        let after_key = c.rest;
         c.skip()?;
+        // A bare key alone on its line is a mistake, not `key value` across lines.
+        let crossed_line = after_key[..after_key.len() - c.rest.len()].contains('\n');
         path.push(key.clone());
         let parsed = match c.peek() {
             Some('=' | ':') => {
@@ -184,6 +187,7 @@ impl Parser<'_> {
                 self.parse_value(c, path)
             }
             Some('{' | '[') => self.parse_value(c, path),
+            _ if crossed_line => Err(c.error(key_at, format!("missing value for key `{key}`"))),
             _ => self.parse_sections(c, path),
         };
         path.pop();
