@@ -153,7 +153,9 @@ impl<'a> SettingsReader<'a> {
             s.scan_timeout = self.get("options.task_timeout", v, value::duration)?;
         }
         let milter = section(tree, "milter").map_err(|m| self.invalid("milter", m))?;
-        for (key, v) in milter {
+        // `bind_socket` last: its ` mode=…` suffix must win over `socket_mode`.
+        let (bind, rest): (Vec<_>, Vec<_>) = milter.iter().partition(|(k, _)| *k == "bind_socket");
+        for (key, v) in rest.into_iter().chain(bind) {
             self.apply(&mut s, key, v)?;
         }
         Ok(s)

@@ -21,9 +21,7 @@ fn retype(v: &Value) -> Value {
 pub fn duration(v: &Value) -> Result<Duration, Expected> {
     const WANT: Expected = "a duration (seconds, or a number with ms/s/min/h/d suffix)";
     match retype(v).as_f64() {
-        Some(secs) if secs.is_finite() && secs >= 0.0 && secs < 1e12 => {
-            Ok(Duration::from_secs_f64(secs))
-        }
+        Some(secs) if (0.0..1e12).contains(&secs) => Ok(Duration::from_secs_f64(secs)),
         _ => Err(WANT),
     }
 }
@@ -35,7 +33,7 @@ pub fn size(v: &Value) -> Result<usize, Expected> {
         return usize::try_from(n).map_err(|_| WANT);
     }
     match typed.as_f64() {
-        Some(f) if f.is_finite() && f >= 0.0 && f < usize::MAX as f64 => Ok(f as usize),
+        Some(f) if (0.0..usize::MAX as f64).contains(&f) => Ok(f as usize),
         _ => Err(WANT),
     }
 }

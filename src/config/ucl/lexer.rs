@@ -112,7 +112,8 @@ pub fn key(i: &str) -> Lex<'_, String> {
     }
 }
 
-/// A JSON string: `"…"` with `\n \r \t \b \f \\ \" \/ \uXXXX` escapes; no raw newline.
+/// A JSON string: `"…"` with `\n \r \t \b \f \uXXXX` escapes, any other escaped character
+/// taken literally; no raw newline.
 pub fn dquoted(i: &str) -> Lex<'_, String> {
     let (mut rest, _) = char('"')(i)?;
     let mut out = String::new();
@@ -141,9 +142,11 @@ fn escape(i: &str) -> Lex<'_, char> {
         Some('t') => '\t',
         Some('b') => '\u{8}',
         Some('f') => '\u{c}',
-        Some(c @ ('\\' | '"' | '/')) => c,
         Some('u') => return unicode_escape(chars.as_str(), i),
-        _ => return failure(i, "invalid escape character"),
+        // Like libucl: any other escaped character stands for itself (`\.` is `.`), which
+        // Rspamd's shipped configs rely on.
+        Some(c) => c,
+        None => return failure(i, "unterminated string"),
     };
     Ok((chars.as_str(), c))
 }
@@ -283,7 +286,7 @@ mod tests {
             squoted(r"'it\'s \d+' x").unwrap(),
             (" x", r"it's \d+".into())
         );
-        assert!(dquoted(r#""bad \q""#).is_err());
+        assert_eq!(dquoted(r#""a\.b\/""#).unwrap().1, "a.b/");
         assert!(dquoted("\"open\n\"").is_err());
     }
 

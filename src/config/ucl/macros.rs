@@ -167,6 +167,8 @@ impl Parser<'_> {
             }
             let priority = p.priority.unwrap_or(c.priority);
             let mut chunk = Chunk::new(&file, &text, priority, p.duplicate);
+            // Nesting counts across files, so includes cannot stack deep recursion.
+            chunk.nesting = c.nesting;
             self.include_depth += 1;
             let parsed = self.parse_chunk(&mut chunk, obj, path);
             self.include_depth -= 1;

@@ -31,7 +31,7 @@ pub(super) struct Chunk<'t> {
     line_starts: Vec<usize>,
     pub priority: u8,
     pub strategy: Duplicate,
-    nesting: usize,
+    pub nesting: usize,
 }
 
 impl<'t> Chunk<'t> {
@@ -175,8 +175,10 @@ impl Parser<'_> {
     ) -> Result<(), UclError> {
         let key_at = c.rest;
         let key = c.lex(lexer::key, "expected a key")?;
-        self.record(c, path, &key, key_at);
+        let after_key = c.rest;
         c.skip()?;
+        // A bare key alone on its line is a mistake, not `key value` across lines.
+        let crossed_line = after_key[..after_key.len() - c.rest.len()].contains('\n');
         path.push(key.clone());
         let parsed = match c.peek() {
             Some('=' | ':') => {
@@ -185,12 +187,17 @@ impl Parser<'_> {
                 self.parse_value(c, path)
             }
             Some('{' | '[') => self.parse_value(c, path),
+            _ if crossed_line => Err(c.error(key_at, format!("missing value for key `{key}`"))),
             _ => self.parse_sections(c, path),
         };
         path.pop();
         let (node, container) = parsed?;
-        obj.insert(key.clone(), node, c.priority, c.strategy)
+        let kept = obj
+            .insert(key.clone(), node, c.priority, c.strategy)
             .map_err(|_| c.error(key_at, format!("duplicate key `{key}`")))?;
+        if kept {
+            self.record(c, path, &key, key_at);
+        }
         if !container {
             self.end_of_value(c, &[';', ',', '}'])?;
         }

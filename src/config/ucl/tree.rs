@@ -56,16 +56,17 @@ impl Obj {
     }
 
     /// Adds `key`, resolving a clash with an existing key by `strategy` and priorities.
+    /// Returns false when the new value lost to a higher-priority one and was dropped.
     pub fn insert(
         &mut self,
         key: String,
         node: Node,
         priority: u8,
         strategy: Duplicate,
-    ) -> Result<(), DuplicateKey> {
+    ) -> Result<bool, DuplicateKey> {
         let Some(old) = self.entries.iter_mut().find(|(k, _)| *k == key) else {
             self.entries.push((key, Entry { node, priority }));
-            return Ok(());
+            return Ok(true);
         };
         let old = &mut old.1;
         match strategy {
@@ -75,9 +76,9 @@ impl Obj {
                 merge_into(&mut old.node, node, strategy)?;
                 old.priority = old.priority.max(priority);
             }
-            Duplicate::Merge | Duplicate::Append => resolve(old, node, priority, strategy)?,
+            Duplicate::Merge | Duplicate::Append => return resolve(old, node, priority, strategy),
         }
-        Ok(())
+        Ok(true)
     }
 
     #[cfg(test)]
@@ -107,7 +108,7 @@ fn resolve(
     node: Node,
     priority: u8,
     strategy: Duplicate,
-) -> Result<(), DuplicateKey> {
+) -> Result<bool, DuplicateKey> {
     if priority > old.priority {
         *old = Entry { node, priority };
     } else if priority == old.priority {
@@ -116,8 +117,10 @@ fn resolve(
         } else {
             append_implicit(&mut old.node, node);
         }
+    } else {
+        return Ok(false);
     }
-    Ok(())
+    Ok(true)
 }
 
 fn merge_into(old: &mut Node, new: Node, strategy: Duplicate) -> Result<(), DuplicateKey> {

@@ -15,7 +15,7 @@ impl Vars {
             by_length.retain(|(n, _)| *n != name);
             by_length.push((name, value));
         }
-        by_length.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
+        by_length.sort_by_key(|(name, _)| std::cmp::Reverse(name.len()));
         Vars { by_length }
     }
 
