@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::signal::unix::{signal, SignalKind};
+use tokio::signal::unix::{signal, Signal, SignalKind};
 use tokio::sync::watch;
 use tracing::{info, warn};
 
@@ -38,12 +38,11 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
 /// Loads the config and the rules, then serves until SIGTERM or SIGINT.
 pub async fn run(opts: RunOptions) -> Result<(), DaemonError> {
-    let config = Config::load(&opts.load)?;
+    let signals = Signals::install()?;
+    let (ctx, config) = build_context(&opts.load)?;
     for w in &config.warnings {
         warn!("config: {w}");
     }
-    let pipeline = Arc::new(Pipeline::from_config(&config.tree)?);
-    let settings = session_settings(&config.milter);
     let addrs = if opts.milter.is_empty() {
         config.milter.bind_socket.clone()
     } else {
@@ -55,28 +54,81 @@ pub async fn run(opts: RunOptions) -> Result<(), DaemonError> {
         info!("milter listening on {}", b.local());
         bound.push(b);
     }
-    let ctx = Arc::new(SessionContext {
-        settings,
-        scanner: Arc::new(LocalScanner::new(pipeline)),
-    });
-    let (tx, rx) = watch::channel(false);
-    let signals = tokio::spawn(wait_for_stop(tx));
-    server::serve(bound, ctx, config.milter.max_sessions, SHUTDOWN_GRACE, rx).await;
+    let ctx = Arc::new(ctx);
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let (ctx_tx, ctx_rx) = watch::channel(ctx);
+    let signals = tokio::spawn(handle_signals(signals, opts.load.clone(), stop_tx, ctx_tx));
+    server::serve(bound, ctx_rx, config.milter.max_sessions, SHUTDOWN_GRACE, stop_rx).await;
     signals.abort();
     info!("sluice stopped");
     Ok(())
 }
 
-/// Flips the shutdown flag on SIGTERM or SIGINT.
-async fn wait_for_stop(tx: watch::Sender<bool>) -> Result<(), DaemonError> {
-    let mut term = signal(SignalKind::terminate()).map_err(DaemonError::Signal)?;
-    let mut int = signal(SignalKind::interrupt()).map_err(DaemonError::Signal)?;
-    tokio::select! {
-        _ = term.recv() => info!("SIGTERM: draining"),
-        _ = int.recv() => info!("SIGINT: draining"),
+/// SIGTERM/SIGINT flip the shutdown flag; SIGHUP reloads config and rules;
+/// SIGUSR1 (logrotate) is acknowledged: logs go to stderr, nothing to reopen.
+async fn handle_signals(
+    mut signals: Signals,
+    load: LoadOptions,
+    stop: watch::Sender<bool>,
+    ctx: watch::Sender<Arc<SessionContext>>,
+) {
+    loop {
+        tokio::select! {
+            _ = signals.term.recv() => { info!("SIGTERM: draining"); break; }
+            _ = signals.int.recv() => { info!("SIGINT: draining"); break; }
+            _ = signals.hup.recv() => reload(&load, &ctx),
+            _ = signals.usr1.recv() => info!("SIGUSR1: logging to stderr, nothing to reopen"),
+        }
     }
-    let _ = tx.send(true);
-    Ok(())
+    let _ = stop.send(true);
+}
+
+/// The signal streams, installed before anything binds so that a signal
+/// arriving early never meets the default action (termination).
+struct Signals {
+    term: Signal,
+    int: Signal,
+    hup: Signal,
+    usr1: Signal,
+}
+
+impl Signals {
+    fn install() -> Result<Signals, DaemonError> {
+        let on = |kind| signal(kind).map_err(DaemonError::Signal);
+        Ok(Signals {
+            term: on(SignalKind::terminate())?,
+            int: on(SignalKind::interrupt())?,
+            hup: on(SignalKind::hangup())?,
+            usr1: on(SignalKind::user_defined1())?,
+        })
+    }
+}
+
+/// Builds a new session context from the files; on any error the running
+/// one stays. Sessions in flight keep the snapshot they started with;
+/// listener addresses are not rebound.
+fn reload(load: &LoadOptions, ctx: &watch::Sender<Arc<SessionContext>>) {
+    match build_context(load) {
+        Ok((fresh, config)) => {
+            for w in &config.warnings {
+                warn!("config: {w}");
+            }
+            ctx.send_replace(Arc::new(fresh));
+            info!("SIGHUP: configuration reloaded");
+        }
+        Err(e) => warn!("SIGHUP: reload failed, keeping the running configuration: {e}"),
+    }
+}
+
+/// Loads and validates everything a session needs; nothing is bound here.
+fn build_context(load: &LoadOptions) -> Result<(SessionContext, Config), DaemonError> {
+    let config = Config::load(load)?;
+    let pipeline = Arc::new(Pipeline::from_config(&config.tree)?);
+    let ctx = SessionContext {
+        settings: session_settings(&config.milter),
+        scanner: Arc::new(LocalScanner::new(pipeline)),
+    };
+    Ok((ctx, config))
 }
 
 /// Maps the config section onto what a session obeys.

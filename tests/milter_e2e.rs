@@ -169,3 +169,25 @@ fn sigterm_drains_and_exits_zero() {
     let mut d = Daemon::start("");
     assert!(d.terminate().success());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_reloads_and_a_broken_config_keeps_the_running_one() {
+    let mut d = Daemon::start("timeout = 300s;\n");
+    let gtube_msg = with_body(&gtube());
+    assert!(reply_text(&scan(&d, &gtube_msg).await.terminal).starts_with("554 "));
+
+    let conf = d.local_d().join("worker-proxy.inc");
+    std::fs::write(&conf, "discard_on_reject = true;\n").unwrap();
+    d.signal("HUP");
+    d.wait_log("configuration reloaded");
+    assert_eq!(scan(&d, &gtube_msg).await.terminal, Reply::Discard);
+
+    std::fs::write(&conf, "discard_on_reject = {{{ broken\n").unwrap();
+    d.signal("HUP");
+    d.wait_log("reload failed");
+    assert_eq!(scan(&d, &gtube_msg).await.terminal, Reply::Discard);
+
+    d.signal("USR1");
+    d.wait_log("SIGUSR1");
+    assert!(d.is_running());
+}

@@ -22,7 +22,7 @@ use crate::milter::session::{run_session, SessionContext};
 /// Runs the accept loops until `shutdown` flips, then drains.
 pub async fn serve(
     listeners: Vec<Bound>,
-    ctx: Arc<SessionContext>,
+    ctx: watch::Receiver<Arc<SessionContext>>,
     max_sessions: usize,
     grace: Duration,
     shutdown: watch::Receiver<bool>,
@@ -51,7 +51,7 @@ pub async fn serve(
 async fn accept_loop(
     listener: Bound,
     permits: Arc<Semaphore>,
-    ctx: Arc<SessionContext>,
+    ctx: watch::Receiver<Arc<SessionContext>>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     loop {
@@ -72,7 +72,8 @@ async fn accept_loop(
                 continue;
             }
         };
-        let ctx = ctx.clone();
+        // Each session keeps the snapshot current when it was accepted.
+        let ctx = ctx.borrow().clone();
         let shutdown = shutdown.clone();
         tokio::spawn(async move {
             run_session(stream, peer, ctx, shutdown).await;

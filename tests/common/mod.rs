@@ -58,6 +58,21 @@ impl Daemon {
         }
     }
 
+    /// The admin's `local.d` of this daemon (exists when started with extra config).
+    pub fn local_d(&self) -> std::path::PathBuf {
+        self._dir.path().join("local.d")
+    }
+
+    /// Sends a signal by name (`HUP`, `USR1`, ...).
+    pub fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .expect("kill");
+        assert!(status.success());
+    }
+
     pub fn log(&self) -> Vec<String> {
         self.log.lock().unwrap().clone()
     }
