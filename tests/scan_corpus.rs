@@ -23,17 +23,35 @@ fn every_corpus_file_scans_and_ham_is_not_rejected() {
         let raw = std::fs::read(dir.join(file)).unwrap();
         let v = pipeline.scan(&env, &raw);
         assert!(v.score.is_finite(), "{file}: score {}", v.score);
-        assert!(v.milter.add_headers.iter().any(|h| h.name == "X-Spamd-Result") || v.is_skipped, "{file}");
+        assert!(
+            v.milter
+                .add_headers
+                .iter()
+                .any(|h| h.name == "X-Spamd-Result")
+                || v.is_skipped,
+            "{file}"
+        );
         if label == "ham" {
-            assert_ne!(v.action, Action::Reject, "ham rejected: {file}: {}", v.symbol_list());
+            assert_ne!(
+                v.action,
+                Action::Reject,
+                "ham rejected: {file}: {}",
+                v.symbol_list()
+            );
         }
         for s in &v.symbols {
-            *symbol_hits.entry((label.clone(), s.name.clone())).or_default() += 1;
+            *symbol_hits
+                .entry((label.clone(), s.name.clone()))
+                .or_default() += 1;
         }
         *table.entry((label.clone(), v.action.as_str())).or_default() += 1;
         *per_label.entry(label).or_default() += 1;
     }
-    assert_eq!(per_label.values().sum::<usize>(), 3293, "every corpus file was scanned");
+    assert_eq!(
+        per_label.values().sum::<usize>(),
+        3293,
+        "every corpus file was scanned"
+    );
     println!("label x action:");
     for ((label, action), n) in &table {
         println!("  {label:5} {action:16} {n:5}");
@@ -42,9 +60,18 @@ fn every_corpus_file_scans_and_ham_is_not_rejected() {
     for ((label, sym), n) in &symbol_hits {
         println!("  {label:5} {sym:22} {n:5}");
     }
-    let ham_clean = table.get(&("ham".to_string(), "no action")).copied().unwrap_or(0);
-    assert!(ham_clean * 100 >= per_label["ham"] * 95, "ham with no action: {ham_clean}");
-    let spam_flagged: usize =
-        table.iter().filter(|((l, a), _)| l == "spam" && *a != "no action").map(|(_, n)| n).sum();
+    let ham_clean = table
+        .get(&("ham".to_string(), "no action"))
+        .copied()
+        .unwrap_or(0);
+    assert!(
+        ham_clean * 100 >= per_label["ham"] * 95,
+        "ham with no action: {ham_clean}"
+    );
+    let spam_flagged: usize = table
+        .iter()
+        .filter(|((l, a), _)| l == "spam" && *a != "no action")
+        .map(|(_, n)| n)
+        .sum();
     assert!(spam_flagged > 0, "the rules catch some spam");
 }

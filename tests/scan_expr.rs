@@ -1,9 +1,16 @@
 //! Table tests of the rule expression parser: accepted forms with their
 //! tree, and rejected forms with where and why.
-use sluice::scan::expr::{parse, Atom, CmpOp, Expr, ExprError, Function, MatchKind, ReFlags, RegexpAtom};
+use sluice::scan::expr::{
+    parse, Atom, CmpOp, Expr, ExprError, Function, MatchKind, ReFlags, RegexpAtom,
+};
 
 fn re(header: Option<&str>, pattern: &str, kind: MatchKind, flags: ReFlags) -> Expr<Atom> {
-    Expr::Leaf(Atom::Regexp(RegexpAtom { header: header.map(str::to_string), pattern: pattern.into(), flags, kind }))
+    Expr::Leaf(Atom::Regexp(RegexpAtom {
+        header: header.map(str::to_string),
+        pattern: pattern.into(),
+        flags,
+        kind,
+    }))
 }
 
 fn plain() -> ReFlags {
@@ -16,12 +23,27 @@ fn exists(h: &str) -> Expr<Atom> {
 
 #[test]
 fn accepted_expressions() {
-    let i = ReFlags { caseless: true, ..plain() };
+    let i = ReFlags {
+        caseless: true,
+        ..plain()
+    };
     let table: Vec<(&str, Expr<Atom>)> = vec![
-        ("Subject=/hello/", re(Some("Subject"), "hello", MatchKind::Header, plain())),
-        ("Subject=/hel\\/lo/i", re(Some("Subject"), "hel/lo", MatchKind::Header, i)),
-        ("From=/x\\.y/X", re(Some("From"), "x\\.y", MatchKind::RawHeader, plain())),
-        ("Content-Type=/html/B", re(Some("Content-Type"), "html", MatchKind::MimeHeader, plain())),
+        (
+            "Subject=/hello/",
+            re(Some("Subject"), "hello", MatchKind::Header, plain()),
+        ),
+        (
+            "Subject=/hel\\/lo/i",
+            re(Some("Subject"), "hel/lo", MatchKind::Header, i),
+        ),
+        (
+            "From=/x\\.y/X",
+            re(Some("From"), "x\\.y", MatchKind::RawHeader, plain()),
+        ),
+        (
+            "Content-Type=/html/B",
+            re(Some("Content-Type"), "html", MatchKind::MimeHeader, plain()),
+        ),
         ("/a b/P", re(None, "a b", MatchKind::Mime, plain())),
         ("/x/Q", re(None, "x", MatchKind::RawMime, plain())),
         ("/x/M", re(None, "x", MatchKind::Body, plain())),
@@ -29,37 +51,93 @@ fn accepted_expressions() {
         ("/x/U", re(None, "x", MatchKind::Url, plain())),
         ("/x/i{url}", re(None, "x", MatchKind::Url, i)),
         ("/x/{email}", re(None, "x", MatchKind::Email, plain())),
-        ("X-Foo=/x/{raw_header}", re(Some("X-Foo"), "x", MatchKind::RawHeader, plain())),
+        (
+            "X-Foo=/x/{raw_header}",
+            re(Some("X-Foo"), "x", MatchKind::RawHeader, plain()),
+        ),
         (
             "/x/imsxuOrP",
-            re(None, "x", MatchKind::Mime, ReFlags { caseless: true, multiline: true, dotall: true, extended: true, raw: true }),
+            re(
+                None,
+                "x",
+                MatchKind::Mime,
+                ReFlags {
+                    caseless: true,
+                    multiline: true,
+                    dotall: true,
+                    extended: true,
+                    raw: true,
+                },
+            ),
         ),
         ("header_exists(Message-ID)", exists("Message-ID")),
         ("header_exists('Date')", exists("Date")),
         ("header_exists( \"To\" )", exists("To")),
-        ("has_only_html_part()", Expr::Leaf(Atom::Function(Function::HasOnlyHtmlPart))),
+        (
+            "has_only_html_part()",
+            Expr::Leaf(Atom::Function(Function::HasOnlyHtmlPart)),
+        ),
         ("!header_exists(A)", Expr::Not(Box::new(exists("A")))),
         ("not header_exists(A)", Expr::Not(Box::new(exists("A")))),
-        ("header_exists(A) & header_exists(B)", Expr::And(vec![exists("A"), exists("B")])),
-        ("header_exists(A) && header_exists(B) and header_exists(C)", Expr::And(vec![exists("A"), exists("B"), exists("C")])),
-        ("header_exists(A) | header_exists(B) || header_exists(C) or header_exists(D)",
-            Expr::Or(vec![exists("A"), exists("B"), exists("C"), exists("D")])),
+        (
+            "header_exists(A) & header_exists(B)",
+            Expr::And(vec![exists("A"), exists("B")]),
+        ),
+        (
+            "header_exists(A) && header_exists(B) and header_exists(C)",
+            Expr::And(vec![exists("A"), exists("B"), exists("C")]),
+        ),
+        (
+            "header_exists(A) | header_exists(B) || header_exists(C) or header_exists(D)",
+            Expr::Or(vec![exists("A"), exists("B"), exists("C"), exists("D")]),
+        ),
         // AND binds tighter than OR.
-        ("header_exists(A) | header_exists(B) & header_exists(C)",
-            Expr::Or(vec![exists("A"), Expr::And(vec![exists("B"), exists("C")])])),
-        ("(header_exists(A) | header_exists(B)) & header_exists(C)",
-            Expr::And(vec![Expr::Or(vec![exists("A"), exists("B")]), exists("C")])),
-        ("(header_exists(A) + header_exists(B) + header_exists(C)) > 1",
-            Expr::Cmp(Box::new(Expr::Sum(vec![exists("A"), exists("B"), exists("C")])), CmpOp::Gt, 1.0)),
+        (
+            "header_exists(A) | header_exists(B) & header_exists(C)",
+            Expr::Or(vec![exists("A"), Expr::And(vec![exists("B"), exists("C")])]),
+        ),
+        (
+            "(header_exists(A) | header_exists(B)) & header_exists(C)",
+            Expr::And(vec![Expr::Or(vec![exists("A"), exists("B")]), exists("C")]),
+        ),
+        (
+            "(header_exists(A) + header_exists(B) + header_exists(C)) > 1",
+            Expr::Cmp(
+                Box::new(Expr::Sum(vec![exists("A"), exists("B"), exists("C")])),
+                CmpOp::Gt,
+                1.0,
+            ),
+        ),
         // PLUS binds tighter than COMPARE, COMPARE tighter than AND.
-        ("header_exists(A) + header_exists(B) >= 2 & header_exists(C)",
-            Expr::And(vec![Expr::Cmp(Box::new(Expr::Sum(vec![exists("A"), exists("B")])), CmpOp::Ge, 2.0), exists("C")])),
-        ("!header_exists(A) + header_exists(B) < 1.5",
-            Expr::Cmp(Box::new(Expr::Sum(vec![Expr::Not(Box::new(exists("A"))), exists("B")])), CmpOp::Lt, 1.5)),
-        ("  Subject=/a/  |/b/P  ", Expr::Or(vec![
-            re(Some("Subject"), "a", MatchKind::Header, plain()),
-            re(None, "b", MatchKind::Mime, plain()),
-        ])),
+        (
+            "header_exists(A) + header_exists(B) >= 2 & header_exists(C)",
+            Expr::And(vec![
+                Expr::Cmp(
+                    Box::new(Expr::Sum(vec![exists("A"), exists("B")])),
+                    CmpOp::Ge,
+                    2.0,
+                ),
+                exists("C"),
+            ]),
+        ),
+        (
+            "!header_exists(A) + header_exists(B) < 1.5",
+            Expr::Cmp(
+                Box::new(Expr::Sum(vec![
+                    Expr::Not(Box::new(exists("A"))),
+                    exists("B"),
+                ])),
+                CmpOp::Lt,
+                1.5,
+            ),
+        ),
+        (
+            "  Subject=/a/  |/b/P  ",
+            Expr::Or(vec![
+                re(Some("Subject"), "a", MatchKind::Header, plain()),
+                re(None, "b", MatchKind::Mime, plain()),
+            ]),
+        ),
     ];
     for (src, want) in table {
         assert_eq!(parse(src), Ok(want), "{src}");
@@ -85,9 +163,16 @@ fn rejected_expressions() {
     ];
     for (src, offset, why) in table {
         match parse(src) {
-            Err(ExprError::Syntax { offset: got, reason, expr }) => {
+            Err(ExprError::Syntax {
+                offset: got,
+                reason,
+                expr,
+            }) => {
                 assert_eq!(expr, *src);
-                assert!(reason.contains(why), "{src}: reason {reason:?} lacks {why:?}");
+                assert!(
+                    reason.contains(why),
+                    "{src}: reason {reason:?} lacks {why:?}"
+                );
                 assert_eq!(got, *offset, "{src}: offset ({reason})");
             }
             Ok(e) => panic!("{src}: accepted as {e:?}"),
@@ -100,7 +185,9 @@ fn evaluation_follows_rspamd_arithmetic() {
     let e = parse("(header_exists(A) + header_exists(B) + header_exists(C)) > 1").unwrap();
     let with = |present: &'static [&'static str]| {
         move |a: &Atom| match a {
-            Atom::Function(Function::HeaderExists(h)) => f64::from(u8::from(present.contains(&h.as_str()))),
+            Atom::Function(Function::HeaderExists(h)) => {
+                f64::from(u8::from(present.contains(&h.as_str())))
+            }
             _ => 0.0,
         }
     };

@@ -19,15 +19,25 @@ fn cases(text: &str) -> Vec<Case> {
     for block in text.split("\n=====\n") {
         let start = line;
         line += block.lines().count() + 1;
-        let body: String = block.lines().skip_while(|l| l.starts_with('#')).collect::<Vec<_>>().join("\n");
-        let (head, message) = body.split_once("\n\n").expect("a blank line ends the case header");
+        let body: String = block
+            .lines()
+            .skip_while(|l| l.starts_with('#'))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let (head, message) = body
+            .split_once("\n\n")
+            .expect("a blank line ends the case header");
         let expected = head
             .strip_prefix("symbols:")
             .unwrap_or_else(|| panic!("case at line {start} must start with `symbols:`"))
             .split_whitespace()
             .map(str::to_string)
             .collect();
-        out.push(Case { line: start, expected, message: format!("{message}\n") });
+        out.push(Case {
+            line: start,
+            expected,
+            message: format!("{message}\n"),
+        });
     }
     out
 }
@@ -43,11 +53,18 @@ fn shipped_rules_golden_cases() {
     let mut seen_positive = BTreeSet::new();
     for case in &cases {
         for crlf in [false, true] {
-            let msg = if crlf { case.message.replace('\n', "\r\n") } else { case.message.clone() };
+            let msg = if crlf {
+                case.message.replace('\n', "\r\n")
+            } else {
+                case.message.clone()
+            };
             let v = pipeline.scan(&Envelope::default(), msg.as_bytes());
             let got: BTreeSet<String> = v.symbols.iter().map(|s| s.name.clone()).collect();
             if got != case.expected {
-                failures.push(format!("line {} (crlf={crlf}): expected {:?}, got {:?}", case.line, case.expected, got));
+                failures.push(format!(
+                    "line {} (crlf={crlf}): expected {:?}, got {:?}",
+                    case.line, case.expected, got
+                ));
             }
         }
         seen_positive.extend(case.expected.iter().cloned());
@@ -56,6 +73,9 @@ fn shipped_rules_golden_cases() {
     // Every shipped rule has a positive case (negatives: every case lacking it).
     let tree = common::shipped_tree();
     for sym in tree["regexp"].as_object().unwrap().keys() {
-        assert!(seen_positive.contains(sym), "no positive golden case for {sym}");
+        assert!(
+            seen_positive.contains(sym),
+            "no positive golden case for {sym}"
+        );
     }
 }

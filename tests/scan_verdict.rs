@@ -18,7 +18,9 @@ fn message(extra_headers: &str, subject: &str, body: &str) -> String {
 }
 
 fn scan(tree: &Value, msg: &str) -> Verdict {
-    Pipeline::from_config(tree).unwrap().scan(&Envelope::default(), msg.as_bytes())
+    Pipeline::from_config(tree)
+        .unwrap()
+        .scan(&Envelope::default(), msg.as_bytes())
 }
 
 fn gtube_body(first: char) -> String {
@@ -34,8 +36,14 @@ fn gtube_standard_pattern_is_a_reject_pre_result() {
     assert_eq!(v.smtp_message.as_deref(), Some("Gtube pattern"));
     assert_eq!(v.passthrough_module.as_deref(), Some("gtube"));
     assert_eq!(v.symbols.len(), 1);
-    assert_eq!((v.symbols[0].name.as_str(), v.symbols[0].score), ("GTUBE", 0.0));
-    assert!(v.milter.is_empty(), "Rspamd sends no milter block for GTUBE");
+    assert_eq!(
+        (v.symbols[0].name.as_str(), v.symbols[0].score),
+        ("GTUBE", 0.0)
+    );
+    assert!(
+        v.milter.is_empty(),
+        "Rspamd sends no milter block for GTUBE"
+    );
     assert_eq!(v.message_id.as_deref(), Some("id.1@example.org"));
 }
 
@@ -43,7 +51,11 @@ fn gtube_standard_pattern_is_a_reject_pre_result() {
 fn gtube_variants_need_gtube_patterns_all() {
     let default = json!({});
     let all = json!({"options": {"gtube_patterns": "all"}, "actions": {"rewrite_subject": 8}});
-    let cases = [('Y', Action::AddHeader, 6.0), ('Z', Action::RewriteSubject, 8.0), ('A', Action::NoAction, 0.0)];
+    let cases = [
+        ('Y', Action::AddHeader, 6.0),
+        ('Z', Action::RewriteSubject, 8.0),
+        ('A', Action::NoAction, 0.0),
+    ];
     for (first, action, score) in cases {
         let msg = message("", "hello", &gtube_body(first));
         let v = scan(&default, &msg);
@@ -57,7 +69,10 @@ fn gtube_variants_need_gtube_patterns_all() {
     let v = scan(&all, &message("", "hello", &gtube_body('Z')));
     assert_eq!(v.subject.as_deref(), Some("*** SPAM *** hello"));
     let off = json!({"options": {"gtube_patterns": "disabled"}});
-    assert_eq!(scan(&off, &message("", "t", &gtube_body('X'))).action, Action::NoAction);
+    assert_eq!(
+        scan(&off, &message("", "t", &gtube_body('X'))).action,
+        Action::NoAction
+    );
 }
 
 #[test]
@@ -94,21 +109,50 @@ fn rules_tree(actions: Value) -> Value {
 #[test]
 fn weights_caps_and_actions_from_config() {
     let tree = rules_tree(json!({}));
-    let v = scan(&tree, &message("", "one two", "big and friendly plain words"));
-    let names: Vec<_> = v.symbols.iter().map(|s| (s.name.as_str(), s.score)).collect();
+    let v = scan(
+        &tree,
+        &message("", "one two", "big and friendly plain words"),
+    );
+    let names: Vec<_> = v
+        .symbols
+        .iter()
+        .map(|s| (s.name.as_str(), s.score))
+        .collect();
     // BODY_BIG weight from `symbols` overrides the rule score; group g capped at 3.
-    assert_eq!(names, [("BODY_BIG", 4.5), ("A_ONE", 2.0), ("A_TWO", 1.0), ("NEG", -1.0), ("NO_WEIGHT", 0.0)]);
+    assert_eq!(
+        names,
+        [
+            ("BODY_BIG", 4.5),
+            ("A_ONE", 2.0),
+            ("A_TWO", 1.0),
+            ("NEG", -1.0),
+            ("NO_WEIGHT", 0.0)
+        ]
+    );
     assert_eq!(v.symbols[0].description.as_deref(), Some("says big"));
     assert!((v.score - 6.5).abs() < 1e-9);
     assert_eq!(v.action, Action::AddHeader);
     assert_eq!(v.required_score, 15.0);
-    assert_eq!(v.thresholds, vec![(Action::Greylist, 4.0), (Action::AddHeader, 6.0), (Action::Reject, 15.0)]);
+    assert_eq!(
+        v.thresholds,
+        vec![
+            (Action::Greylist, 4.0),
+            (Action::AddHeader, 6.0),
+            (Action::Reject, 15.0)
+        ]
+    );
 
     let strict = rules_tree(json!({"reject": 6, "add_header": 3, "unknown_weight": 0.25}));
-    let v = scan(&strict, &message("", "one two", "big and friendly plain words"));
+    let v = scan(
+        &strict,
+        &message("", "one two", "big and friendly plain words"),
+    );
     assert_eq!(v.action, Action::Reject);
     assert_eq!(v.required_score, 6.0);
-    assert!(v.symbols.iter().any(|s| s.name == "NO_WEIGHT" && s.score == 0.25));
+    assert!(v
+        .symbols
+        .iter()
+        .any(|s| s.name == "NO_WEIGHT" && s.score == 0.25));
 }
 
 #[test]
@@ -128,35 +172,76 @@ fn milter_edits_remove_spoofed_headers_and_add_result() {
     let v = scan(&tree, &message(extra, "one", "big"));
     let removed: Vec<RemoveHeader> = v.milter.remove_headers.clone();
     let names: Vec<_> = removed.iter().map(|r| (r.name.as_str(), r.index)).collect();
-    assert_eq!(names, [("X-Spam", 0), ("x-spam-status", 0), ("X-Spamd-Result", 0), ("X-Spammy-Other", 0)]);
+    assert_eq!(
+        names,
+        [
+            ("X-Spam", 0),
+            ("x-spam-status", 0),
+            ("X-Spamd-Result", 0),
+            ("X-Spammy-Other", 0)
+        ]
+    );
     assert_eq!(v.milter.add_headers.len(), 1);
     let h = &v.milter.add_headers[0];
     assert_eq!((h.name.as_str(), h.order), ("X-Spamd-Result", -1));
-    assert_eq!(h.value, "default: False [6.50 / 15.00];\n\tBODY_BIG(4.50);\n\tA_ONE(2.00)");
+    assert_eq!(
+        h.value,
+        "default: False [6.50 / 15.00];\n\tBODY_BIG(4.50);\n\tA_ONE(2.00)"
+    );
 }
 
 #[test]
 fn urls_and_emails_are_reported() {
-    let v = scan(&json!({}), &message("", "x", "see http://Shop.Example.com/a and write to info@shop.example.com"));
+    let v = scan(
+        &json!({}),
+        &message(
+            "",
+            "x",
+            "see http://Shop.Example.com/a and write to info@shop.example.com",
+        ),
+    );
     assert_eq!(v.urls, vec!["shop.example.com"]);
     assert_eq!(v.emails, vec!["info@shop.example.com"]);
 }
 
 #[test]
 fn config_errors_name_the_rule() {
-    let bad = |re: &str| Pipeline::from_config(&json!({"regexp": {"BAD_RULE": {"re": re, "score": 1}}})).unwrap_err();
+    let bad = |re: &str| {
+        Pipeline::from_config(&json!({"regexp": {"BAD_RULE": {"re": re, "score": 1}}})).unwrap_err()
+    };
     let e = bad("Subject=/(/");
-    assert!(matches!(e, ScanConfigError::Regex { ref symbol, .. } if symbol == "BAD_RULE"), "{e}");
+    assert!(
+        matches!(e, ScanConfigError::Regex { ref symbol, .. } if symbol == "BAD_RULE"),
+        "{e}"
+    );
     let e = bad("Subject=/x/ &");
-    assert!(matches!(e, ScanConfigError::Expression { ref symbol, .. } if symbol == "BAD_RULE"), "{e}");
+    assert!(
+        matches!(e, ScanConfigError::Expression { ref symbol, .. } if symbol == "BAD_RULE"),
+        "{e}"
+    );
     let e = bad("/x/{sa_body}");
-    assert!(matches!(e, ScanConfigError::UnsupportedType { kind: "sa_body", .. }), "{e}");
+    assert!(
+        matches!(
+            e,
+            ScanConfigError::UnsupportedType {
+                kind: "sa_body",
+                ..
+            }
+        ),
+        "{e}"
+    );
 }
 
 #[test]
 fn garbage_input_still_gives_a_verdict() {
     let p = Pipeline::from_config(&rules_tree(json!({}))).unwrap();
-    for raw in [&b""[..], b"\0\0\xff\xfe", b"no headers at all", b"Subject: \xff\xfe\n\n\xc3\x28 big", b"\n\n\n"] {
+    for raw in [
+        &b""[..],
+        b"\0\0\xff\xfe",
+        b"no headers at all",
+        b"Subject: \xff\xfe\n\n\xc3\x28 big",
+        b"\n\n\n",
+    ] {
         let v = p.scan(&Envelope::default(), raw);
         assert!(v.score.is_finite());
     }

@@ -13,8 +13,11 @@ use super::error::ScanConfigError;
 use crate::verdict::Action;
 
 /// Rspamd's built-in thresholds when `actions` does not set them.
-pub const DEFAULT_THRESHOLDS: [(Action, f64); 3] =
-    [(Action::Reject, 15.0), (Action::AddHeader, 6.0), (Action::Greylist, 4.0)];
+pub const DEFAULT_THRESHOLDS: [(Action, f64); 3] = [
+    (Action::Reject, 15.0),
+    (Action::AddHeader, 6.0),
+    (Action::Greylist, 4.0),
+];
 
 /// The `actions` section, validated.
 #[derive(Debug, Clone, PartialEq)]
@@ -179,14 +182,18 @@ fn parse_actions(
 }
 
 fn need_number(key: &str, v: &Value) -> Result<f64, ScanConfigError> {
-    number(v).ok_or_else(|| ScanConfigError::BadThreshold { name: key.to_string(), found: v.to_string() })
+    number(v).ok_or_else(|| ScanConfigError::BadThreshold {
+        name: key.to_string(),
+        found: v.to_string(),
+    })
 }
 
 /// A threshold is a number, `null` (explicitly none) or Rspamd's object form
 /// `{ score = N; ... }` used for custom actions.
 fn set_threshold(cfg: &mut ActionsConfig, key: &str, v: &Value) -> Result<(), ScanConfigError> {
-    let action =
-        Action::parse(key).ok_or_else(|| ScanConfigError::UnknownAction { name: key.to_string() })?;
+    let action = Action::parse(key).ok_or_else(|| ScanConfigError::UnknownAction {
+        name: key.to_string(),
+    })?;
     cfg.thresholds.retain(|(a, _)| *a != action);
     let value = match v {
         Value::Null => None,
@@ -200,7 +207,9 @@ fn set_threshold(cfg: &mut ActionsConfig, key: &str, v: &Value) -> Result<(), Sc
 }
 
 fn parse_gtube(m: Option<&serde_json::Map<String, Value>>) -> Result<GtubePolicy, ScanConfigError> {
-    let Some(m) = m else { return Ok(GtubePolicy::default()) };
+    let Some(m) = m else {
+        return Ok(GtubePolicy::default());
+    };
     if let Some(v) = m.get("gtube_patterns") {
         let s = v.as_str().unwrap_or_default().to_ascii_lowercase();
         return match s.as_str() {
@@ -231,9 +240,12 @@ fn parse_regexp(
                 group: None,
                 enabled: true,
             },
-            other => RegexpRuleConfig::deserialize(other).map_err(|source| {
-                ScanConfigError::Shape { section: format!("regexp.{k}"), source }
-            })?,
+            other => {
+                RegexpRuleConfig::deserialize(other).map_err(|source| ScanConfigError::Shape {
+                    section: format!("regexp.{k}"),
+                    source,
+                })?
+            }
         };
         out.insert(k.clone(), rule);
     }
@@ -261,7 +273,14 @@ mod tests {
         .unwrap();
         let mut t = c.actions.thresholds.clone();
         t.sort_by(|a, b| a.1.total_cmp(&b.1));
-        assert_eq!(t, vec![(Action::AddHeader, 7.0), (Action::RewriteSubject, 9.0), (Action::Reject, 20.0)]);
+        assert_eq!(
+            t,
+            vec![
+                (Action::AddHeader, 7.0),
+                (Action::RewriteSubject, 9.0),
+                (Action::Reject, 20.0)
+            ]
+        );
         assert_eq!(c.actions.subject.as_deref(), Some("[SPAM] %s"));
         assert_eq!(c.actions.unknown_weight, 0.5);
     }
@@ -285,9 +304,15 @@ mod tests {
         let all = json!({"options": {"gtube_patterns": "ALL"}});
         assert_eq!(ScanConfig::from_tree(&all).unwrap().gtube, GtubePolicy::All);
         let legacy = json!({"options": {"enable_test_patterns": true}});
-        assert_eq!(ScanConfig::from_tree(&legacy).unwrap().gtube, GtubePolicy::All);
+        assert_eq!(
+            ScanConfig::from_tree(&legacy).unwrap().gtube,
+            GtubePolicy::All
+        );
         let off = json!({"options": {"gtube_patterns": "disabled"}});
-        assert_eq!(ScanConfig::from_tree(&off).unwrap().gtube, GtubePolicy::Disabled);
+        assert_eq!(
+            ScanConfig::from_tree(&off).unwrap().gtube,
+            GtubePolicy::Disabled
+        );
     }
 
     #[test]

@@ -8,7 +8,10 @@ use super::expr::ExprError;
 #[derive(Debug, thiserror::Error)]
 pub enum ScanConfigError {
     #[error("section `{section}` must be an object, found {found}")]
-    NotAnObject { section: String, found: &'static str },
+    NotAnObject {
+        section: String,
+        found: &'static str,
+    },
     #[error("section `{section}`: {source}")]
     Shape {
         section: String,
@@ -28,7 +31,11 @@ pub enum ScanConfigError {
         source: ExprError,
     },
     #[error("regexp rule `{symbol}`: regex `{pattern}` does not compile: {reason}")]
-    Regex { symbol: String, pattern: String, reason: String },
+    Regex {
+        symbol: String,
+        pattern: String,
+        reason: String,
+    },
     #[error("regexp rule `{symbol}`: match type `{kind}` is not supported yet")]
     UnsupportedType { symbol: String, kind: &'static str },
 }

@@ -51,7 +51,8 @@ impl Extracted {
         let lower = found.to_ascii_lowercase();
         if let Some(addr) = lower.strip_prefix("mailto:") {
             push_unique(&mut self.emails, addr.to_string());
-        } else if lower.starts_with("http") || lower.starts_with("ftp") || lower.starts_with("www.") {
+        } else if lower.starts_with("http") || lower.starts_with("ftp") || lower.starts_with("www.")
+        {
             let url = found.trim_end_matches(['.', ',', ';', ':', '!', '?']);
             if let Some(host) = host_of(url) {
                 push_unique(&mut self.hosts, host);
@@ -86,7 +87,9 @@ mod tests {
     fn finds_urls_hosts_and_addresses() {
         let mut e = Extracted::default();
         e.scan_text("See https://User@Shop.Example.com:8080/a?b=1, or www.test.org/x. Mail Bob@Example.org!");
-        e.scan_text("<a href=\"http://shop.example.com/\">x</a> <a href=\"mailto:info@corp.example\">m</a>");
+        e.scan_text(
+            "<a href=\"http://shop.example.com/\">x</a> <a href=\"mailto:info@corp.example\">m</a>",
+        );
         assert_eq!(e.hosts, vec!["shop.example.com", "www.test.org"]);
         assert_eq!(e.urls[0], "https://User@Shop.Example.com:8080/a?b=1");
         assert_eq!(e.urls[1], "www.test.org/x");

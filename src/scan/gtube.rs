@@ -22,7 +22,12 @@ fn patterns() -> [String; 4] {
     ["X", "Y", "Z", "A"].map(|first| format!("{first}{TAIL}"))
 }
 
-const ACTIONS: [Action; 4] = [Action::Reject, Action::AddHeader, Action::RewriteSubject, Action::NoAction];
+const ACTIONS: [Action; 4] = [
+    Action::Reject,
+    Action::AddHeader,
+    Action::RewriteSubject,
+    Action::NoAction,
+];
 
 /// Compiled once per pipeline.
 #[derive(Debug)]
@@ -42,7 +47,9 @@ impl Gtube {
         if self.policy == GtubePolicy::Disabled {
             return None;
         }
-        parts.iter().find_map(|p| self.check_text(p.text.as_bytes()))
+        parts
+            .iter()
+            .find_map(|p| self.check_text(p.text.as_bytes()))
     }
 
     fn check_text(&self, text: &[u8]) -> Option<Action> {
@@ -62,7 +69,11 @@ mod tests {
     use std::borrow::Cow;
 
     fn part(s: &str) -> TextPart<'_> {
-        TextPart { text: Cow::Borrowed(s), html: None, raw: s.as_bytes() }
+        TextPart {
+            text: Cow::Borrowed(s),
+            html: None,
+            raw: s.as_bytes(),
+        }
     }
 
     #[test]
@@ -84,9 +95,17 @@ mod tests {
     fn size_bounds_and_disabled() {
         let g = Gtube::new(GtubePolicy::Reject);
         let exact = format!("X{TAIL}");
-        assert_eq!(g.check(&[part(&exact)]), None, "shorter than Rspamd's minimum");
+        assert_eq!(
+            g.check(&[part(&exact)]),
+            None,
+            "shorter than Rspamd's minimum"
+        );
         let big = format!("X{TAIL}\n{}", "x".repeat(MAX_PART));
-        assert_eq!(g.check(&[part(&big)]), None, "too large to be a test message");
+        assert_eq!(
+            g.check(&[part(&big)]),
+            None,
+            "too large to be a test message"
+        );
         let ok = format!("X{TAIL}\n");
         assert_eq!(Gtube::new(GtubePolicy::Disabled).check(&[part(&ok)]), None);
     }

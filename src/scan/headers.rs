@@ -12,8 +12,15 @@ pub const DEFAULT_SUBJECT: &str = "*** SPAM *** %s";
 /// `default: False [3.40 / 15.00];\n\tSYM(2.00)[a,b];\n\tSYM2(1.40)`,
 /// folded with a bare `\n\t` (milter style); True only for reject.
 pub fn spamd_result(v: &Verdict) -> String {
-    let is_spam = if v.action == Action::Reject { "True" } else { "False" };
-    let mut out = format!("default: {is_spam} [{:.2} / {:.2}]", v.score, v.required_score);
+    let is_spam = if v.action == Action::Reject {
+        "True"
+    } else {
+        "False"
+    };
+    let mut out = format!(
+        "default: {is_spam} [{:.2} / {:.2}]",
+        v.score, v.required_score
+    );
     for s in &v.symbols {
         let _ = write!(out, ";\n\t{}({:.2})", s.name, s.score);
         if !s.options.is_empty() {
@@ -54,12 +61,28 @@ pub fn milter_edits(view: &MessageView<'_>, v: &Verdict) -> MilterEdits {
     let mut edits = MilterEdits::default();
     for h in &view.headers {
         // Byte comparison: a malformed name may not split at a char boundary.
-        let spoofable = h.name.as_bytes().get(..6).is_some_and(|p| p.eq_ignore_ascii_case(b"x-spam"));
-        if spoofable && !edits.remove_headers.iter().any(|r| r.name.eq_ignore_ascii_case(h.name)) {
-            edits.remove_headers.push(RemoveHeader { name: h.name.to_string(), index: 0 });
+        let spoofable = h
+            .name
+            .as_bytes()
+            .get(..6)
+            .is_some_and(|p| p.eq_ignore_ascii_case(b"x-spam"));
+        if spoofable
+            && !edits
+                .remove_headers
+                .iter()
+                .any(|r| r.name.eq_ignore_ascii_case(h.name))
+        {
+            edits.remove_headers.push(RemoveHeader {
+                name: h.name.to_string(),
+                index: 0,
+            });
         }
     }
-    edits.add_headers.push(AddHeader { name: "X-Spamd-Result".into(), value: spamd_result(v), order: -1 });
+    edits.add_headers.push(AddHeader {
+        name: "X-Spamd-Result".into(),
+        value: spamd_result(v),
+        order: -1,
+    });
     edits
 }
 
@@ -83,7 +106,10 @@ mod tests {
         let mut v = Verdict::empty(15.0);
         v.score = 3.4;
         v.symbols = vec![sym("SYM_A", 2.0, &["opt1", "opt2"]), sym("SYM_B", 1.4, &[])];
-        assert_eq!(spamd_result(&v), "default: False [3.40 / 15.00];\n\tSYM_A(2.00)[opt1,opt2];\n\tSYM_B(1.40)");
+        assert_eq!(
+            spamd_result(&v),
+            "default: False [3.40 / 15.00];\n\tSYM_A(2.00)[opt1,opt2];\n\tSYM_B(1.40)"
+        );
         v.action = Action::Reject;
         v.symbols.clear();
         assert_eq!(spamd_result(&v), "default: True [3.40 / 15.00]");
@@ -91,8 +117,14 @@ mod tests {
 
     #[test]
     fn subject_template_expansion() {
-        assert_eq!(rewrite_subject(DEFAULT_SUBJECT, "hi", 7.0), "*** SPAM *** hi");
-        assert_eq!(rewrite_subject("[SPAM %d] %s", "lunch", 8.0), "[SPAM 8.00] lunch");
+        assert_eq!(
+            rewrite_subject(DEFAULT_SUBJECT, "hi", 7.0),
+            "*** SPAM *** hi"
+        );
+        assert_eq!(
+            rewrite_subject("[SPAM %d] %s", "lunch", 8.0),
+            "[SPAM 8.00] lunch"
+        );
         assert_eq!(rewrite_subject("100%% %x %", "s", 1.0), "100% %x %");
     }
 }

@@ -50,7 +50,10 @@ pub struct MessageView<'m> {
 impl<'m> MessageView<'m> {
     /// Builds the view; `msg` is `None` when the parser found no headers.
     pub fn new(raw: &'m [u8], msg: Option<&'m Message<'m>>) -> MessageView<'m> {
-        let mut view = MessageView { raw, ..MessageView::default() };
+        let mut view = MessageView {
+            raw,
+            ..MessageView::default()
+        };
         if let Some(msg) = msg {
             view.header_block = header_block(msg);
             view.collect(msg, 0);
@@ -67,19 +70,27 @@ impl<'m> MessageView<'m> {
     fn collect(&mut self, msg: &'m Message<'m>, depth: usize) {
         let raw = msg.raw_message();
         for (idx, part) in msg.parts.iter().enumerate() {
-            let target = if idx == 0 && depth == 0 { &mut self.headers } else { &mut self.mime_headers };
+            let target = if idx == 0 && depth == 0 {
+                &mut self.headers
+            } else {
+                &mut self.mime_headers
+            };
             target.extend(part.headers.iter().map(|h| header_view(raw, h)));
             self.collect_body(raw, part, depth);
         }
     }
 
     fn collect_body(&mut self, raw: &'m [u8], part: &'m MessagePart<'m>, depth: usize) {
-        let is_attachment = part.content_disposition().is_some_and(|cd| cd.is_attachment());
+        let is_attachment = part
+            .content_disposition()
+            .is_some_and(|cd| cd.is_attachment());
         let body_raw = slice(raw, part.offset_body, part.offset_end);
         match &part.body {
-            PartType::Text(t) if !is_attachment => {
-                self.text_parts.push(TextPart { text: Cow::Borrowed(t.as_ref()), html: None, raw: body_raw })
-            }
+            PartType::Text(t) if !is_attachment => self.text_parts.push(TextPart {
+                text: Cow::Borrowed(t.as_ref()),
+                html: None,
+                raw: body_raw,
+            }),
             PartType::Html(h) if !is_attachment => self.text_parts.push(TextPart {
                 text: Cow::Owned(mail_parser::decoders::html::html_to_text(h)),
                 html: Some(h.as_ref()),
@@ -91,8 +102,13 @@ impl<'m> MessageView<'m> {
     }
 
     /// Case-insensitive lookup of the top-level headers named `name`.
-    pub fn headers_named<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a HeaderView<'m>> + 'a {
-        self.headers.iter().filter(move |h| h.name.eq_ignore_ascii_case(name))
+    pub fn headers_named<'a>(
+        &'a self,
+        name: &'a str,
+    ) -> impl Iterator<Item = &'a HeaderView<'m>> + 'a {
+        self.headers
+            .iter()
+            .filter(move |h| h.name.eq_ignore_ascii_case(name))
     }
 
     pub fn header<'a>(&'a self, name: &'a str) -> Option<&'a HeaderView<'m>> {
@@ -102,7 +118,12 @@ impl<'m> MessageView<'m> {
     /// Message-ID without angle brackets or surrounding space.
     pub fn message_id(&self) -> Option<String> {
         let v = self.header("Message-ID")?;
-        let id = v.value.trim().trim_start_matches('<').trim_end_matches('>').trim();
+        let id = v
+            .value
+            .trim()
+            .trim_start_matches('<')
+            .trim_end_matches('>')
+            .trim();
         (!id.is_empty()).then(|| id.to_string())
     }
 
@@ -123,7 +144,11 @@ fn header_block<'m>(msg: &'m Message<'m>) -> &'m [u8] {
 
 fn header_view<'m>(raw: &'m [u8], h: &'m mail_parser::Header<'m>) -> HeaderView<'m> {
     let raw_value = slice(raw, h.offset_start, h.offset_end);
-    HeaderView { name: h.name(), value: decoded(&h.value, raw_value), raw: raw_value }
+    HeaderView {
+        name: h.name(),
+        value: decoded(&h.value, raw_value),
+        raw: raw_value,
+    }
 }
 
 /// Renders mail-parser's typed value as the text a header rule matches.

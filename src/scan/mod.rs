@@ -46,7 +46,10 @@ pub struct ScanRequest {
 /// Anything that turns a request into a verdict: the local pipeline now,
 /// upstream Rspamd scanners later. Boxed future so it can be a trait object.
 pub trait Scanner: Send + Sync + 'static {
-    fn scan(&self, req: Arc<ScanRequest>) -> Pin<Box<dyn Future<Output = Result<Verdict, ScanError>> + Send + 'static>>;
+    fn scan(
+        &self,
+        req: Arc<ScanRequest>,
+    ) -> Pin<Box<dyn Future<Output = Result<Verdict, ScanError>> + Send + 'static>>;
 }
 
 /// Runs a [`Pipeline`] on tokio's blocking pool, so CPU-bound scans never
@@ -63,12 +66,17 @@ impl LocalScanner {
 }
 
 impl Scanner for LocalScanner {
-    fn scan(&self, req: Arc<ScanRequest>) -> Pin<Box<dyn Future<Output = Result<Verdict, ScanError>> + Send + 'static>> {
+    fn scan(
+        &self,
+        req: Arc<ScanRequest>,
+    ) -> Pin<Box<dyn Future<Output = Result<Verdict, ScanError>> + Send + 'static>> {
         let pipeline = Arc::clone(&self.pipeline);
         Box::pin(async move {
             tokio::task::spawn_blocking(move || pipeline.scan(&req.envelope, &req.message))
                 .await
-                .map_err(|e| ScanError::TaskFailed { reason: e.to_string() })
+                .map_err(|e| ScanError::TaskFailed {
+                    reason: e.to_string(),
+                })
         })
     }
 }

@@ -31,7 +31,10 @@ pub struct Pipeline {
 
 impl std::fmt::Debug for Pipeline {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Pipeline").field("rules", &self.rules.rules.len()).field("scorer", &self.scorer).finish()
+        f.debug_struct("Pipeline")
+            .field("rules", &self.rules.rules.len())
+            .field("scorer", &self.scorer)
+            .finish()
     }
 }
 
@@ -40,7 +43,8 @@ impl Pipeline {
     pub fn from_config(tree: &Value) -> Result<Pipeline, ScanConfigError> {
         let cfg = ScanConfig::from_tree(tree)?;
         let mut rules = RuleSet::compile(&cfg)?;
-        let gtube_symbol = rules.add_symbol(&cfg, "GTUBE", "Generic Test for Unsolicited Bulk Email");
+        let gtube_symbol =
+            rules.add_symbol(&cfg, "GTUBE", "Generic Test for Unsolicited Bulk Email");
         let scorer = Scorer::new(rules.groups.clone(), cfg.actions.thresholds.clone());
         Ok(Pipeline {
             parser: parser(),
@@ -48,7 +52,11 @@ impl Pipeline {
             rules,
             gtube_symbol,
             scorer,
-            subject_template: cfg.actions.subject.clone().unwrap_or_else(|| DEFAULT_SUBJECT.to_string()),
+            subject_template: cfg
+                .actions
+                .subject
+                .clone()
+                .unwrap_or_else(|| DEFAULT_SUBJECT.to_string()),
         })
     }
 
@@ -85,7 +93,11 @@ impl Pipeline {
         v.passthrough_module = Some("gtube".into());
         v.smtp_message = Some("Gtube pattern".into());
         if action == Action::RewriteSubject {
-            v.subject = Some(headers::rewrite_subject(&self.subject_template, view.subject().unwrap_or(""), v.score));
+            v.subject = Some(headers::rewrite_subject(
+                &self.subject_template,
+                view.subject().unwrap_or(""),
+                v.score,
+            ));
         }
         v.action = action;
         v
@@ -107,7 +119,11 @@ impl Pipeline {
         v.symbols = symbols;
         v.action = self.scorer.action_for(score);
         if v.action == Action::RewriteSubject {
-            v.subject = Some(headers::rewrite_subject(&self.subject_template, view.subject().unwrap_or(""), score));
+            v.subject = Some(headers::rewrite_subject(
+                &self.subject_template,
+                view.subject().unwrap_or(""),
+                score,
+            ));
         }
         v.urls = view.found.hosts.clone();
         v.emails = view.found.emails.clone();
@@ -123,7 +139,9 @@ fn leaf_value(leaf: &Leaf, hits: &[bool], view: &MessageView<'_>) -> f64 {
         Leaf::Func(Function::HasOnlyHtmlPart) => {
             view.text_parts.len() == 1 && view.text_parts[0].html.is_some()
         }
-        Leaf::Func(Function::IsEmptyBody) => view.text_parts.iter().all(|p| p.text.trim().is_empty()),
+        Leaf::Func(Function::IsEmptyBody) => {
+            view.text_parts.iter().all(|p| p.text.trim().is_empty())
+        }
     };
     if yes {
         1.0

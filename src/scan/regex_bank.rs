@@ -54,7 +54,10 @@ impl BankBuilder {
         regex::bytes::RegexBuilder::new(&pattern)
             .size_limit(SIZE_LIMIT)
             .build()
-            .map_err(|e| BankError { pattern: atom.pattern.clone(), reason: e.to_string() })?;
+            .map_err(|e| BankError {
+                pattern: atom.pattern.clone(),
+                reason: e.to_string(),
+            })?;
         self.atoms.push(atom);
         Ok(self.atoms.len() - 1)
     }
@@ -62,7 +65,10 @@ impl BankBuilder {
     pub fn build(self) -> Result<RegexBank, BankError> {
         let mut groups: BTreeMap<ScopeKey, (Vec<String>, Vec<usize>)> = BTreeMap::new();
         for (slot, a) in self.atoms.iter().enumerate() {
-            let key = ScopeKey { kind: a.kind, header: a.header.as_ref().map(|h| h.to_ascii_lowercase()) };
+            let key = ScopeKey {
+                kind: a.kind,
+                header: a.header.as_ref().map(|h| h.to_ascii_lowercase()),
+            };
             let g = groups.entry(key).or_default();
             g.0.push(translate(&a.pattern, a.flags));
             g.1.push(slot);
@@ -72,10 +78,16 @@ impl BankBuilder {
             let set = RegexSetBuilder::new(&patterns)
                 .size_limit(SIZE_LIMIT)
                 .build()
-                .map_err(|e| BankError { pattern: patterns.join(" | "), reason: e.to_string() })?;
+                .map_err(|e| BankError {
+                    pattern: patterns.join(" | "),
+                    reason: e.to_string(),
+                })?;
             scopes.push(Scope { key, set, slots });
         }
-        Ok(RegexBank { scopes, len: self.atoms.len() })
+        Ok(RegexBank {
+            scopes,
+            len: self.atoms.len(),
+        })
     }
 }
 
@@ -93,7 +105,12 @@ fn same_atom(a: &RegexpAtom, b: &RegexpAtom) -> bool {
 /// Rspamd's flag letters as inline flags of Rust's regex syntax.
 fn translate(pattern: &str, f: ReFlags) -> String {
     let mut flags = String::new();
-    for (on, c) in [(f.caseless, 'i'), (f.multiline, 'm'), (f.dotall, 's'), (f.extended, 'x')] {
+    for (on, c) in [
+        (f.caseless, 'i'),
+        (f.multiline, 'm'),
+        (f.dotall, 's'),
+        (f.extended, 'x'),
+    ] {
         if on {
             flags.push(c);
         }
@@ -163,15 +180,26 @@ mod tests {
     use super::*;
 
     fn atom(header: Option<&str>, pattern: &str, kind: MatchKind) -> RegexpAtom {
-        RegexpAtom { header: header.map(str::to_string), pattern: pattern.into(), flags: ReFlags::default(), kind }
+        RegexpAtom {
+            header: header.map(str::to_string),
+            pattern: pattern.into(),
+            flags: ReFlags::default(),
+            kind,
+        }
     }
 
     #[test]
     fn identical_atoms_share_a_slot() {
         let mut b = BankBuilder::default();
-        let a = b.add(atom(Some("Subject"), "x", MatchKind::Header)).unwrap();
-        let c = b.add(atom(Some("subject"), "x", MatchKind::Header)).unwrap();
-        let d = b.add(atom(Some("subject"), "x", MatchKind::RawHeader)).unwrap();
+        let a = b
+            .add(atom(Some("Subject"), "x", MatchKind::Header))
+            .unwrap();
+        let c = b
+            .add(atom(Some("subject"), "x", MatchKind::Header))
+            .unwrap();
+        let d = b
+            .add(atom(Some("subject"), "x", MatchKind::RawHeader))
+            .unwrap();
         assert_eq!(a, c);
         assert_ne!(a, d);
         assert_eq!(b.build().unwrap().len(), 2);
@@ -188,9 +216,22 @@ mod tests {
 
     #[test]
     fn flags_translate_to_inline_flags() {
-        let f = ReFlags { caseless: true, dotall: true, ..ReFlags::default() };
+        let f = ReFlags {
+            caseless: true,
+            dotall: true,
+            ..ReFlags::default()
+        };
         assert_eq!(translate("a.b", f), "(?is)a.b");
-        assert_eq!(translate("a", ReFlags { raw: true, ..ReFlags::default() }), "(?-u)a");
+        assert_eq!(
+            translate(
+                "a",
+                ReFlags {
+                    raw: true,
+                    ..ReFlags::default()
+                }
+            ),
+            "(?-u)a"
+        );
         assert_eq!(translate("a", ReFlags::default()), "a");
     }
 }

@@ -33,7 +33,11 @@ pub fn checkv2_reply(v: &Verdict) -> CheckV2Reply {
         score: if v.score.is_nan() { 0.0 } else { v.score },
         required_score: v.required_score,
         action: v.action.as_str().to_string(),
-        thresholds: v.thresholds.iter().map(|(a, t)| (a.as_str().to_string(), *t)).collect(),
+        thresholds: v
+            .thresholds
+            .iter()
+            .map(|(a, t)| (a.as_str().to_string(), *t))
+            .collect(),
         subject: v.subject.clone(),
         reject: None,
         passthrough_module: v.passthrough_module.clone(),
@@ -54,15 +58,26 @@ fn milter_block(m: &MilterEdits) -> Option<MilterBlock> {
     }
     let mut add: BTreeMap<String, Vec<HeaderSpec>> = BTreeMap::new();
     for h in &m.add_headers {
-        add.entry(h.name.clone()).or_default().push(HeaderSpec::Ordered { value: h.value.clone(), order: h.order });
+        add.entry(h.name.clone())
+            .or_default()
+            .push(HeaderSpec::Ordered {
+                value: h.value.clone(),
+                order: h.order,
+            });
     }
     let mut remove: BTreeMap<String, Vec<i32>> = BTreeMap::new();
     for r in &m.remove_headers {
         remove.entry(r.name.clone()).or_default().push(r.index);
     }
     Some(MilterBlock {
-        add_headers: add.into_iter().filter_map(|(k, v)| OneOrMany::from_vec(v).map(|v| (k, v))).collect(),
-        remove_headers: remove.into_iter().filter_map(|(k, v)| OneOrMany::from_vec(v).map(|v| (k, v))).collect(),
+        add_headers: add
+            .into_iter()
+            .filter_map(|(k, v)| OneOrMany::from_vec(v).map(|v| (k, v)))
+            .collect(),
+        remove_headers: remove
+            .into_iter()
+            .filter_map(|(k, v)| OneOrMany::from_vec(v).map(|v| (k, v)))
+            .collect(),
         change_from: m.change_from.clone(),
         add_rcpt: m.add_rcpt.clone(),
         del_rcpt: m.del_rcpt.clone(),
@@ -75,10 +90,17 @@ fn milter_block(m: &MilterEdits) -> Option<MilterBlock> {
 /// A report like `rspamc symbols FILE` prints.
 pub fn text_report(v: &Verdict, file: &str) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "Results for file: {file} ({:.3} seconds)", v.scan_time.as_secs_f64());
+    let _ = writeln!(
+        out,
+        "Results for file: {file} ({:.3} seconds)",
+        v.scan_time.as_secs_f64()
+    );
     let _ = writeln!(out, "[Metric: default]");
     let _ = writeln!(out, "Action: {}", v.action);
-    let spam = !matches!(v.action, crate::verdict::Action::NoAction | crate::verdict::Action::Greylist);
+    let spam = !matches!(
+        v.action,
+        crate::verdict::Action::NoAction | crate::verdict::Action::Greylist
+    );
     let _ = writeln!(out, "Spam: {spam}");
     let _ = writeln!(out, "Score: {:.2} / {:.2}", v.score, v.required_score);
     for s in &v.symbols {
@@ -94,7 +116,11 @@ pub fn text_report(v: &Verdict, file: &str) -> String {
     if let Some(s) = &v.subject {
         let _ = writeln!(out, "Subject: {s}");
     }
-    let _ = writeln!(out, "Message-ID: {}", v.message_id.as_deref().unwrap_or("undef"));
+    let _ = writeln!(
+        out,
+        "Message-ID: {}",
+        v.message_id.as_deref().unwrap_or("undef")
+    );
     if !v.urls.is_empty() {
         let _ = writeln!(out, "Urls: [\"{}\"]", v.urls.join("\", \""));
     }
@@ -121,8 +147,15 @@ mod tests {
             options: vec![],
         }];
         v.urls = vec!["example.com".into()];
-        v.milter.add_headers.push(AddHeader { name: "X-Spamd-Result".into(), value: "x".into(), order: -1 });
-        v.milter.remove_headers.push(RemoveHeader { name: "X-Spam".into(), index: 0 });
+        v.milter.add_headers.push(AddHeader {
+            name: "X-Spamd-Result".into(),
+            value: "x".into(),
+            order: -1,
+        });
+        v.milter.remove_headers.push(RemoveHeader {
+            name: "X-Spam".into(),
+            index: 0,
+        });
         v.thresholds = vec![(Action::AddHeader, 6.0), (Action::Reject, 15.0)];
         v
     }

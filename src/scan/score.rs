@@ -42,12 +42,19 @@ impl Scorer {
     }
 
     pub fn threshold(&self, action: &Action) -> Option<f64> {
-        self.thresholds.iter().find(|(a, _)| a == action).map(|t| t.1)
+        self.thresholds
+            .iter()
+            .find(|(a, _)| a == action)
+            .map(|t| t.1)
     }
 
     /// Highest threshold <= score wins; below all thresholds: no action.
     pub fn action_for(&self, score: f64) -> Action {
-        self.thresholds.iter().rev().find(|(_, t)| score >= *t).map_or(Action::NoAction, |(a, _)| a.clone())
+        self.thresholds
+            .iter()
+            .rev()
+            .find(|(_, t)| score >= *t)
+            .map_or(Action::NoAction, |(a, _)| a.clone())
     }
 
     /// Scores fired symbols in the given (deterministic) order, applying
@@ -84,7 +91,12 @@ impl Scorer {
 
 /// Verdict order: |score| descending, then name.
 pub fn sort_symbols(symbols: &mut [Symbol]) {
-    symbols.sort_by(|a, b| b.score.abs().total_cmp(&a.score.abs()).then_with(|| a.name.cmp(&b.name)));
+    symbols.sort_by(|a, b| {
+        b.score
+            .abs()
+            .total_cmp(&a.score.abs())
+            .then_with(|| a.name.cmp(&b.name))
+    });
 }
 
 #[cfg(test)]
@@ -92,13 +104,25 @@ mod tests {
     use super::*;
 
     fn meta(name: &str, weight: f64, group: Option<usize>) -> SymbolMeta {
-        SymbolMeta { name: name.into(), weight, description: None, group }
+        SymbolMeta {
+            name: name.into(),
+            weight,
+            description: None,
+            group,
+        }
     }
 
     fn defaults() -> Scorer {
         Scorer::new(
-            vec![GroupMeta { name: "g".into(), max_score: Some(3.0) }],
-            vec![(Action::Reject, 15.0), (Action::Greylist, 4.0), (Action::AddHeader, 6.0)],
+            vec![GroupMeta {
+                name: "g".into(),
+                max_score: Some(3.0),
+            }],
+            vec![
+                (Action::Reject, 15.0),
+                (Action::Greylist, 4.0),
+                (Action::AddHeader, 6.0),
+            ],
         )
     }
 
@@ -116,8 +140,18 @@ mod tests {
     #[test]
     fn group_cap_limits_positive_total_only() {
         let s = defaults();
-        let (a, b, c, d) = (meta("A", 2.0, Some(0)), meta("B", 2.0, Some(0)), meta("C", -1.0, Some(0)), meta("D", 5.0, None));
-        let fired = vec![(&a, vec![]), (&b, vec![]), (&c, vec![]), (&d, vec!["x".to_string()])];
+        let (a, b, c, d) = (
+            meta("A", 2.0, Some(0)),
+            meta("B", 2.0, Some(0)),
+            meta("C", -1.0, Some(0)),
+            meta("D", 5.0, None),
+        );
+        let fired = vec![
+            (&a, vec![]),
+            (&b, vec![]),
+            (&c, vec![]),
+            (&d, vec!["x".to_string()]),
+        ];
         let (syms, total) = s.score(&fired);
         assert_eq!(syms[0].score, 2.0);
         assert_eq!(syms[1].score, 1.0, "capped at max_score 3");
@@ -129,7 +163,13 @@ mod tests {
 
     #[test]
     fn sort_is_by_magnitude_then_name() {
-        let mk = |n: &str, s: f64| Symbol { name: n.into(), score: s, metric_score: s, description: None, options: vec![] };
+        let mk = |n: &str, s: f64| Symbol {
+            name: n.into(),
+            score: s,
+            metric_score: s,
+            description: None,
+            options: vec![],
+        };
         let mut v = vec![mk("B", 1.0), mk("A", 1.0), mk("N", -3.0), mk("Z", 0.0)];
         sort_symbols(&mut v);
         let names: Vec<_> = v.iter().map(|s| s.name.as_str()).collect();

@@ -5,7 +5,10 @@
 use serde_json::{Map, Value};
 
 pub fn parse(src: &str) -> Value {
-    let mut p = P { s: src.as_bytes(), i: 0 };
+    let mut p = P {
+        s: src.as_bytes(),
+        i: 0,
+    };
     let v = p.object_body();
     p.skip();
     assert_eq!(p.i, p.s.len(), "trailing input at byte {}", p.i);
@@ -61,7 +64,8 @@ impl P<'_> {
             return self.string();
         }
         let start = self.i;
-        while !self.s[self.i].is_ascii_whitespace() && !matches!(self.s[self.i], b'=' | b'{' | b':') {
+        while !self.s[self.i].is_ascii_whitespace() && !matches!(self.s[self.i], b'=' | b'{' | b':')
+        {
             self.i += 1
         }
         String::from_utf8(self.s[start..self.i].to_vec()).unwrap()

@@ -43,11 +43,19 @@ pub struct CheckV2Reply {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub emails: Option<Vec<String>>,
     /// Message-ID without `<>`, `"undef"` when the message has none.
-    #[serde(rename = "message-id", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "message-id",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub message_id: Option<String>,
     #[serde(default)]
     pub time_real: f64,
-    #[serde(rename = "dkim-signature", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "dkim-signature",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub dkim_signature: Option<OneOrMany<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub milter: Option<MilterBlock>,
@@ -173,7 +181,10 @@ mod tests {
         let m = r.milter.as_ref().unwrap();
         assert_eq!(
             m.add_headers["Authentication-Results"],
-            OneOrMany::One(HeaderSpec::Ordered { value: "vm;\r\n\tnone".into(), order: 1 })
+            OneOrMany::One(HeaderSpec::Ordered {
+                value: "vm;\r\n\tnone".into(),
+                order: 1
+            })
         );
         assert_eq!(m.remove_headers["X-Spam"], OneOrMany::One(0));
         assert_eq!(m.add_rcpt, vec!["<archive@example.org>"]);
@@ -196,11 +207,17 @@ mod tests {
                     "remove_headers":{"Received":[1,-1]}}}"#;
         let r: CheckV2Reply = serde_json::from_str(j).unwrap();
         let m = r.milter.unwrap();
-        assert_eq!(m.add_headers["X-A"], OneOrMany::One(HeaderSpec::Plain("plain".into())));
+        assert_eq!(
+            m.add_headers["X-A"],
+            OneOrMany::One(HeaderSpec::Plain("plain".into()))
+        );
         assert_eq!(m.add_headers["X-B"].as_slice().len(), 2);
         assert_eq!(
             m.add_headers["X-B"].as_slice()[0],
-            HeaderSpec::Ordered { value: "1".into(), order: -1 }
+            HeaderSpec::Ordered {
+                value: "1".into(),
+                order: -1
+            }
         );
         assert_eq!(m.remove_headers["Received"].as_slice(), &[1, -1]);
     }
@@ -209,6 +226,9 @@ mod tests {
     fn one_or_many_from_vec_is_compact() {
         assert_eq!(OneOrMany::<i32>::from_vec(vec![]), None);
         assert_eq!(OneOrMany::from_vec(vec![3]), Some(OneOrMany::One(3)));
-        assert_eq!(OneOrMany::from_vec(vec![1, 2]), Some(OneOrMany::Many(vec![1, 2])));
+        assert_eq!(
+            OneOrMany::from_vec(vec![1, 2]),
+            Some(OneOrMany::Many(vec![1, 2]))
+        );
     }
 }

@@ -63,7 +63,10 @@ impl<L> Expr<L> {
     }
 }
 
-fn map_all<L, M, E>(v: Vec<Expr<L>>, f: &mut impl FnMut(L) -> Result<M, E>) -> Result<Vec<Expr<M>>, E> {
+fn map_all<L, M, E>(
+    v: Vec<Expr<L>>,
+    f: &mut impl FnMut(L) -> Result<M, E>,
+) -> Result<Vec<Expr<M>>, E> {
     v.into_iter().map(|e| e.try_map(f)).collect()
 }
 
@@ -144,7 +147,10 @@ impl MatchKind {
 
     /// Kinds that apply to one named header.
     pub fn needs_header(self) -> bool {
-        matches!(self, MatchKind::Header | MatchKind::RawHeader | MatchKind::MimeHeader)
+        matches!(
+            self,
+            MatchKind::Header | MatchKind::RawHeader | MatchKind::MimeHeader
+        )
     }
 
     pub fn as_str(self) -> &'static str {

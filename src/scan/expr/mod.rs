@@ -14,5 +14,9 @@ pub use parse::parse;
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ExprError {
     #[error("syntax error at byte {offset} of `{expr}`: {reason}")]
-    Syntax { expr: String, offset: usize, reason: String },
+    Syntax {
+        expr: String,
+        offset: usize,
+        reason: String,
+    },
 }

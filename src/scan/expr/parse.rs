@@ -34,7 +34,10 @@ pub struct Fail<'a> {
 
 impl<'a> nom::error::ParseError<&'a str> for Fail<'a> {
     fn from_error_kind(at: &'a str, kind: nom::error::ErrorKind) -> Self {
-        Fail { at, why: format!("unexpected input ({kind:?})") }
+        Fail {
+            at,
+            why: format!("unexpected input ({kind:?})"),
+        }
     }
     fn append(_: &'a str, _: nom::error::ErrorKind, other: Self) -> Self {
         other
@@ -42,7 +45,10 @@ impl<'a> nom::error::ParseError<&'a str> for Fail<'a> {
 }
 
 fn fail<T>(at: &str, why: impl Into<String>) -> Res<'_, T> {
-    Err(nom::Err::Failure(Fail { at, why: why.into() }))
+    Err(nom::Err::Failure(Fail {
+        at,
+        why: why.into(),
+    }))
 }
 
 /// Parses a whole expression; trailing input is an error.
@@ -54,9 +60,15 @@ pub fn parse(src: &str) -> Result<Expr<Atom>, ExprError> {
     };
     match ws(or_expr)(src) {
         Ok(("", e)) => Ok(e),
-        Ok((rest, _)) => Err(to_err(Fail { at: rest, why: "unexpected trailing input".into() })),
+        Ok((rest, _)) => Err(to_err(Fail {
+            at: rest,
+            why: "unexpected trailing input".into(),
+        })),
         Err(nom::Err::Error(f) | nom::Err::Failure(f)) => Err(to_err(f)),
-        Err(nom::Err::Incomplete(_)) => Err(to_err(Fail { at: "", why: "incomplete".into() })),
+        Err(nom::Err::Incomplete(_)) => Err(to_err(Fail {
+            at: "",
+            why: "incomplete".into(),
+        })),
     }
 }
 
@@ -69,9 +81,10 @@ fn keyword<'a>(k: &'static str) -> impl FnMut(&'a str) -> Res<'a, &'a str> {
     move |i: &'a str| {
         let (rest, w) = tag(k)(i)?;
         match rest.chars().next() {
-            Some(c) if c.is_ascii_alphanumeric() || c == '_' => {
-                Err(nom::Err::Error(Fail { at: i, why: "not a keyword".into() }))
-            }
+            Some(c) if c.is_ascii_alphanumeric() || c == '_' => Err(nom::Err::Error(Fail {
+                at: i,
+                why: "not a keyword".into(),
+            })),
             _ => Ok((rest, w)),
         }
     }
@@ -90,7 +103,14 @@ fn chain<'a>(
             items.push(next);
             i = rest;
         }
-        Ok((i, if items.len() == 1 { items.pop().expect("one item") } else { build(items) }))
+        Ok((
+            i,
+            if items.len() == 1 {
+                items.pop().expect("one item")
+            } else {
+                build(items)
+            },
+        ))
     }
 }
 
@@ -121,10 +141,13 @@ fn cmp_expr(i: &str) -> Res<'_, Expr<Atom>> {
         let (i, n) = ws(double)(i)?;
         Ok((i, (op, n)))
     })(i)?;
-    Ok((i, match rhs {
-        Some((op, n)) => Expr::Cmp(Box::new(lhs), op, n),
-        None => lhs,
-    }))
+    Ok((
+        i,
+        match rhs {
+            Some((op, n)) => Expr::Cmp(Box::new(lhs), op, n),
+            None => lhs,
+        },
+    ))
 }
 
 fn cmp_op(i: &str) -> Res<'_, CmpOp> {
@@ -171,7 +194,9 @@ fn function(i: &str) -> Res<'_, Expr<Atom>> {
     let (rest, name) = ident(i)?;
     let (rest, _) = preceded(multispace0, char('('))(rest)?;
     let (rest, args) = args(rest)?;
-    let Some(rest) = rest.strip_prefix(')') else { return fail(rest, "expected `)` after arguments") };
+    let Some(rest) = rest.strip_prefix(')') else {
+        return fail(rest, "expected `)` after arguments");
+    };
     match make_function(name, args) {
         Ok(f) => Ok((rest, Expr::Leaf(Atom::Function(f)))),
         Err(why) => fail(i, why),
@@ -196,7 +221,10 @@ fn arg(i: &str) -> Res<'_, String> {
     let quoted = |q: char| delimited(char(q), take_while(move |c| c != q), char(q));
     alt((
         map(alt((quoted('\''), quoted('"'))), str::to_string),
-        map(take_while1(|c: char| !c.is_whitespace() && c != ',' && c != ')'), str::to_string),
+        map(
+            take_while1(|c: char| !c.is_whitespace() && c != ',' && c != ')'),
+            str::to_string,
+        ),
     ))(i)
 }
 
@@ -205,7 +233,10 @@ fn make_function(name: &str, args: Vec<String>) -> Result<Function, String> {
         if args.len() == n {
             Ok(())
         } else {
-            Err(format!("function `{name}` takes {n} argument(s), got {}", args.len()))
+            Err(format!(
+                "function `{name}` takes {n} argument(s), got {}",
+                args.len()
+            ))
         }
     };
     match name {
@@ -276,7 +307,9 @@ fn apply_flags(atom: &mut RegexpAtom, flags: &str) -> Result<(), String> {
         if c == '{' {
             let end = rest.find('}').ok_or("unclosed `{` in regexp type")?;
             let name = &rest[1..end];
-            kind = Some(MatchKind::from_name(name).ok_or(format!("unknown regexp type `{{{name}}}`"))?);
+            kind = Some(
+                MatchKind::from_name(name).ok_or(format!("unknown regexp type `{{{name}}}`"))?,
+            );
             rest = &rest[end + 1..];
             continue;
         }
@@ -287,15 +320,25 @@ fn apply_flags(atom: &mut RegexpAtom, flags: &str) -> Result<(), String> {
             'x' => atom.flags.extended = true,
             'r' => atom.flags.raw = true,
             'u' | 'O' => {}
-            _ => kind = Some(MatchKind::from_letter(c).ok_or(format!("unknown regexp flag `{c}`"))?),
+            _ => {
+                kind = Some(MatchKind::from_letter(c).ok_or(format!("unknown regexp flag `{c}`"))?)
+            }
         }
         rest = &rest[c.len_utf8()..];
     }
     atom.kind = match (kind, &atom.header) {
         (Some(k), Some(_)) if k.needs_header() => k,
-        (Some(k), Some(h)) => return Err(format!("type `{}` does not take a header name (`{h}`)", k.as_str())),
+        (Some(k), Some(h)) => {
+            return Err(format!(
+                "type `{}` does not take a header name (`{h}`)",
+                k.as_str()
+            ))
+        }
         (Some(k), None) if k.needs_header() => {
-            return Err(format!("type `{}` needs a header name (`Name=/re/`)", k.as_str()))
+            return Err(format!(
+                "type `{}` needs a header name (`Name=/re/`)",
+                k.as_str()
+            ))
         }
         (Some(k), None) => k,
         (None, Some(_)) => MatchKind::Header,
