@@ -60,7 +60,12 @@ pub fn rewrite_subject(template: &str, old: &str, score: f64) -> String {
 pub fn milter_edits(view: &MessageView<'_>, v: &Verdict) -> MilterEdits {
     let mut edits = MilterEdits::default();
     for h in &view.headers {
-        let spoofable = h.name.len() >= 6 && h.name[..6].eq_ignore_ascii_case("x-spam");
+        // Byte comparison: a malformed name may not split at a char boundary.
+        let spoofable = h
+            .name
+            .as_bytes()
+            .get(..6)
+            .is_some_and(|p| p.eq_ignore_ascii_case(b"x-spam"));
         if spoofable
             && !edits
                 .remove_headers

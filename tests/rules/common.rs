@@ -1,5 +1,6 @@
 //! Shared helpers for the scan tests: the shipped config as a tree, corpus
-//! paths, and a pipeline built from them.
+//! paths, and a pipeline built from them. Each test binary uses a subset.
+#![allow(dead_code)]
 use std::path::PathBuf;
 
 use serde_json::{json, Value};
