@@ -58,7 +58,14 @@ pub async fn run(opts: RunOptions) -> Result<(), DaemonError> {
     let (stop_tx, stop_rx) = watch::channel(false);
     let (ctx_tx, ctx_rx) = watch::channel(ctx);
     let signals = tokio::spawn(handle_signals(signals, opts.load.clone(), stop_tx, ctx_tx));
-    server::serve(bound, ctx_rx, config.milter.max_sessions, SHUTDOWN_GRACE, stop_rx).await;
+    server::serve(
+        bound,
+        ctx_rx,
+        config.milter.max_sessions,
+        SHUTDOWN_GRACE,
+        stop_rx,
+    )
+    .await;
     signals.abort();
     info!("sluice stopped");
     Ok(())
