@@ -117,11 +117,47 @@ fn translate(pattern: &str, f: ReFlags) -> String {
     }
     // Raw regexps match bytes, not UTF-8 characters.
     let raw = if f.raw { "-u" } else { "" };
+    let pattern = ascii_word_boundaries(pattern);
     if flags.is_empty() && raw.is_empty() {
-        pattern.to_string()
+        pattern
     } else {
         format!("(?{flags}{raw}){pattern}")
     }
+}
+
+/// `\b` and `\B` become ASCII boundaries, as in PCRE without UCP (what
+/// Rspamd uses). It also keeps the sets on the fast DFA engines, which
+/// cannot evaluate Unicode word boundaries.
+fn ascii_word_boundaries(pattern: &str) -> String {
+    let mut out = String::with_capacity(pattern.len() + 8);
+    let mut in_class = false;
+    let mut chars = pattern.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => match chars.next() {
+                Some(b @ ('b' | 'B')) if !in_class => {
+                    out.push_str("(?-u:\\");
+                    out.push(b);
+                    out.push(')');
+                }
+                Some(e) => {
+                    out.push('\\');
+                    out.push(e);
+                }
+                None => out.push('\\'),
+            },
+            '[' => {
+                in_class = true;
+                out.push(c);
+            }
+            ']' => {
+                in_class = false;
+                out.push(c);
+            }
+            _ => out.push(c),
+        }
+    }
+    out
 }
 
 /// The compiled sets, shared by every scan.
@@ -233,5 +269,9 @@ mod tests {
             "(?-u)a"
         );
         assert_eq!(translate("a", ReFlags::default()), "a");
+        assert_eq!(
+            translate(r"\bx\B[\b]\\b", ReFlags::default()),
+            r"(?-u:\b)x(?-u:\B)[\b]\\b"
+        );
     }
 }
