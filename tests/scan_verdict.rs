@@ -40,9 +40,15 @@ fn gtube_standard_pattern_is_a_reject_pre_result() {
         (v.symbols[0].name.as_str(), v.symbols[0].score),
         ("GTUBE", 0.0)
     );
+    // Spoof protection and X-Spamd-Result apply to test messages too.
+    assert_eq!(v.milter.remove_headers.len(), 1);
+    assert_eq!(v.milter.remove_headers[0].name, "X-Spam");
+    let result = &v.milter.add_headers[0];
+    assert_eq!(result.name, "X-Spamd-Result");
     assert!(
-        v.milter.is_empty(),
-        "Rspamd sends no milter block for GTUBE"
+        result.value.starts_with("default: True [15.00 / 15.00]"),
+        "{}",
+        result.value
     );
     assert_eq!(v.message_id.as_deref(), Some("id.1@example.org"));
 }

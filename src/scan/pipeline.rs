@@ -82,8 +82,10 @@ impl Pipeline {
     }
 
     /// Rspamd's GTUBE pre-result: the action is forced, the score becomes
-    /// that action's threshold, and nothing else runs (no URLs, no milter
-    /// block, as observed on Rspamd 3.4).
+    /// that action's threshold, and no rule runs. Unlike Rspamd 3.4 (which
+    /// sends no milter block then) the header edits are kept, so that every
+    /// scanned message carries `X-Spamd-Result` and loses spoofed `X-Spam*`
+    /// headers, test messages included.
     fn gtube_verdict(&self, action: Action, view: &MessageView<'_>) -> Verdict {
         let mut v = Verdict::empty(self.scorer.required_score());
         let meta = &self.rules.symbols[self.gtube_symbol];
@@ -100,6 +102,7 @@ impl Pipeline {
             ));
         }
         v.action = action;
+        v.milter = headers::milter_edits(view, &v);
         v
     }
 

@@ -3,21 +3,24 @@
 #![allow(dead_code)]
 use std::path::PathBuf;
 
-use serde_json::{json, Value};
+use serde_json::Value;
+use sluice::config::{load_tree, LoadOptions};
 use sluice::scan::Pipeline;
-
-#[path = "ucl.rs"]
-mod ucl;
 
 pub fn repo_file(rel: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(rel)
 }
 
-/// `regexp` and `group` from `conf/rules/`, default actions.
+/// The shipped configuration as the daemon loads it, through the real UCL
+/// loader; the admin layer points at an empty folder so that nothing on the
+/// machine running the tests changes the result.
 pub fn shipped_tree() -> Value {
-    let regexp = ucl::parse(&std::fs::read_to_string(repo_file("conf/rules/regexp.conf")).unwrap());
-    let group = ucl::parse(&std::fs::read_to_string(repo_file("conf/rules/groups.conf")).unwrap());
-    json!({ "regexp": regexp, "group": group })
+    let empty = std::env::temp_dir().join("sluice-tests-no-local-confdir");
+    let opts = LoadOptions {
+        config_file: None,
+        vars: vec![("LOCAL_CONFDIR".into(), empty.display().to_string())],
+    };
+    load_tree(&opts).expect("shipped configuration loads")
 }
 
 pub fn shipped_pipeline() -> Pipeline {
@@ -29,12 +32,14 @@ pub fn shipped_pipeline() -> Pipeline {
 pub fn corpus_dir() -> PathBuf {
     let candidates = [
         std::env::var_os("SLUICE_CORPUS").map(PathBuf::from),
+        std::env::var_os("SHARED").map(|s| PathBuf::from(s).join("corpus")),
         Some(repo_file("../shared/corpus")),
-        Some(PathBuf::from("/work/shared/corpus")),
     ];
     candidates
         .into_iter()
         .flatten()
         .find(|p| p.join("labels.tsv").is_file())
-        .expect("corpus not found: set SLUICE_CORPUS to the shared corpus folder")
+        .expect(
+            "corpus not found: set SHARED to the shared folder (or SLUICE_CORPUS to its corpus)",
+        )
 }
