@@ -3,26 +3,20 @@
 use std::path::PathBuf;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use serde_json::json;
+use sluice::config::{load_tree, LoadOptions};
 use sluice::message::Envelope;
 use sluice::scan::Pipeline;
 
-#[path = "../tests/rules/ucl.rs"]
-mod ucl;
-
+/// `$SHARED/corpus`, else the shared folder beside the checkout.
 fn corpus() -> PathBuf {
-    std::env::var_os("SLUICE_CORPUS")
+    std::env::var_os("SHARED")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus"))
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared"))
+        .join("corpus")
 }
 
 fn sample() -> Vec<Vec<u8>> {
     let dir = corpus();
-    let dir = if dir.is_dir() {
-        dir
-    } else {
-        PathBuf::from("/work/shared/corpus")
-    };
     let mut out = Vec::new();
     for label in ["ham", "spam", "mime"] {
         let mut files: Vec<_> = std::fs::read_dir(dir.join(label))
@@ -36,12 +30,13 @@ fn sample() -> Vec<Vec<u8>> {
     out
 }
 
+/// The shipped configuration, as `sluice run` loads it without `-c`.
 fn pipeline() -> Pipeline {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let read = |f: &str| ucl::parse(&std::fs::read_to_string(root.join(f)).unwrap());
-    let tree =
-        json!({"regexp": read("conf/rules/regexp.conf"), "group": read("conf/rules/groups.conf")});
-    Pipeline::from_config(&tree).unwrap()
+    let opts = LoadOptions {
+        config_file: None,
+        vars: vec![("LOCAL_CONFDIR".into(), "/nonexistent".into())],
+    };
+    Pipeline::from_config(&load_tree(&opts).expect("shipped config")).expect("shipped rules")
 }
 
 fn bench(c: &mut Criterion) {
