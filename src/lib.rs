@@ -1,3 +1,4 @@
 //! sluice: a milter-first mail filter.
+pub mod bench;
 pub mod message;
 pub mod verdict;

@@ -25,18 +25,27 @@ impl MilterAddr {
             addr: text.to_string(),
             reason: reason.to_string(),
         };
-        if let Some(path) = text.strip_prefix("unix:").or_else(|| text.strip_prefix("local:")) {
+        if let Some(path) = text
+            .strip_prefix("unix:")
+            .or_else(|| text.strip_prefix("local:"))
+        {
             if path.is_empty() {
                 return Err(bad("empty socket path"));
             }
             return Ok(Self::Unix(PathBuf::from(path)));
         }
         let hostport = text.strip_prefix("inet:").unwrap_or(text);
-        let (host, port) = hostport.rsplit_once(':').ok_or_else(|| bad("expected HOST:PORT"))?;
-        let port: u16 = port.parse().map_err(|_| bad("port is not a number 0-65535"))?;
+        let (host, port) = hostport
+            .rsplit_once(':')
+            .ok_or_else(|| bad("expected HOST:PORT"))?;
+        let port: u16 = port
+            .parse()
+            .map_err(|_| bad("port is not a number 0-65535"))?;
         let ip = parse_host(host).ok_or_else(|| bad("host is not an IP address or localhost"))?;
         if !ip.is_loopback() {
-            return Err(BenchError::NotLoopback { addr: text.to_string() });
+            return Err(BenchError::NotLoopback {
+                addr: text.to_string(),
+            });
         }
         Ok(Self::Tcp(SocketAddr::new(ip, port)))
     }
@@ -46,7 +55,10 @@ fn parse_host(host: &str) -> Option<IpAddr> {
     if host.eq_ignore_ascii_case("localhost") {
         return Some(IpAddr::V4(Ipv4Addr::LOCALHOST));
     }
-    let bare = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host);
+    let bare = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
     bare.parse().ok()
 }
 
@@ -85,8 +97,17 @@ mod tests {
             MilterAddr::parse("inet:192.0.2.1:11332"),
             Err(BenchError::NotLoopback { .. })
         ));
-        for bad in ["inet:127.0.0.1", "127.0.0.1:port", "mx.example:25", "unix:", "127.0.0.1:70000"] {
-            assert!(matches!(MilterAddr::parse(bad), Err(BenchError::BadAddr { .. })), "{bad}");
+        for bad in [
+            "inet:127.0.0.1",
+            "127.0.0.1:port",
+            "mx.example:25",
+            "unix:",
+            "127.0.0.1:70000",
+        ] {
+            assert!(
+                matches!(MilterAddr::parse(bad), Err(BenchError::BadAddr { .. })),
+                "{bad}"
+            );
         }
     }
 

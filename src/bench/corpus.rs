@@ -24,17 +24,25 @@ pub fn load(dirs: &[PathBuf]) -> Result<Vec<Message>, BenchError> {
                 path: path.clone(),
                 source,
             })?;
-            out.push(Message { path, raw: Bytes::from(raw) });
+            out.push(Message {
+                path,
+                raw: Bytes::from(raw),
+            });
         }
     }
     if out.is_empty() {
-        return Err(BenchError::EmptyCorpus { dirs: dirs.to_vec() });
+        return Err(BenchError::EmptyCorpus {
+            dirs: dirs.to_vec(),
+        });
     }
     Ok(out)
 }
 
 fn list(dir: &Path) -> Result<Vec<PathBuf>, BenchError> {
-    let err = |source| BenchError::Corpus { path: dir.to_path_buf(), source };
+    let err = |source| BenchError::Corpus {
+        path: dir.to_path_buf(),
+        source,
+    };
     let meta = std::fs::metadata(dir).map_err(err)?;
     if meta.is_file() {
         return Ok(vec![dir.to_path_buf()]);
@@ -61,7 +69,10 @@ mod tests {
         std::fs::write(dir.path().join("a.eml"), b"Subject: a\n\nA\n").unwrap();
         std::fs::create_dir(dir.path().join("sub")).unwrap();
         let msgs = load(&[dir.path().to_path_buf()]).unwrap();
-        let names: Vec<_> = msgs.iter().map(|m| m.path.file_name().unwrap().to_owned()).collect();
+        let names: Vec<_> = msgs
+            .iter()
+            .map(|m| m.path.file_name().unwrap().to_owned())
+            .collect();
         assert_eq!(names, ["a.eml", "b.eml"]);
         assert_eq!(&msgs[1].raw[..], b"Subject: b\n\nB\n");
     }
@@ -77,7 +88,10 @@ mod tests {
     #[test]
     fn empty_and_missing_directories_are_errors() {
         let dir = tempfile::tempdir().unwrap();
-        assert!(matches!(load(&[dir.path().to_path_buf()]), Err(BenchError::EmptyCorpus { .. })));
+        assert!(matches!(
+            load(&[dir.path().to_path_buf()]),
+            Err(BenchError::EmptyCorpus { .. })
+        ));
         let missing = dir.path().join("nope");
         assert!(matches!(load(&[missing]), Err(BenchError::Corpus { .. })));
     }

@@ -13,7 +13,10 @@ pub enum BenchError {
     NotLoopback { addr: String },
     /// An option is out of range.
     #[error("bad option {option}: {reason}")]
-    BadOption { option: &'static str, reason: String },
+    BadOption {
+        option: &'static str,
+        reason: String,
+    },
     /// A corpus directory or file could not be read.
     #[error("cannot read {path}: {source}")]
     Corpus {

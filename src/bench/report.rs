@@ -47,7 +47,13 @@ fn ms(us: u64) -> f64 {
 
 impl BenchReport {
     /// Builds the report from the merged tally and the wall-clock time.
-    pub fn new(target: String, concurrency: usize, attempted: u64, mut t: Tally, elapsed: Duration) -> Self {
+    pub fn new(
+        target: String,
+        concurrency: usize,
+        attempted: u64,
+        mut t: Tally,
+        elapsed: Duration,
+    ) -> Self {
         t.latencies_us.sort_unstable();
         let l = &t.latencies_us;
         let secs = elapsed.as_secs_f64();
@@ -59,7 +65,11 @@ impl BenchReport {
             messages,
             attempted,
             elapsed_secs: secs,
-            msgs_per_sec: if secs > 0.0 { messages as f64 / secs } else { 0.0 },
+            msgs_per_sec: if secs > 0.0 {
+                messages as f64 / secs
+            } else {
+                0.0
+            },
             latency: Latency {
                 p50_ms: ms(percentile(l, 50.0)),
                 p90_ms: ms(percentile(l, 90.0)),
@@ -85,7 +95,11 @@ impl fmt::Display for BenchReport {
         writeln!(f, "target            {}", self.target)?;
         writeln!(f, "concurrency       {}", self.concurrency)?;
         writeln!(f, "sessions          {}", self.sessions)?;
-        writeln!(f, "messages          {} answered of {} sent", self.messages, self.attempted)?;
+        writeln!(
+            f,
+            "messages          {} answered of {} sent",
+            self.messages, self.attempted
+        )?;
         writeln!(f, "elapsed           {:.3} s", self.elapsed_secs)?;
         writeln!(f, "throughput        {:.1} msgs/s", self.msgs_per_sec)?;
         let l = &self.latency;
@@ -123,7 +137,10 @@ mod tests {
     fn sample() -> BenchReport {
         let mut t = Tally::default();
         for i in 1..=10 {
-            t.answered(Duration::from_millis(i), if i == 10 { "5xx" } else { "accept" });
+            t.answered(
+                Duration::from_millis(i),
+                if i == 10 { "5xx" } else { "accept" },
+            );
         }
         t.modification("add header");
         t.sessions = 2;
@@ -135,7 +152,15 @@ mod tests {
         let r = sample();
         assert_eq!(r.messages, 10);
         assert_eq!(r.msgs_per_sec, 5.0);
-        assert_eq!(r.latency, Latency { p50_ms: 5.0, p90_ms: 9.0, p99_ms: 10.0, max_ms: 10.0 });
+        assert_eq!(
+            r.latency,
+            Latency {
+                p50_ms: 5.0,
+                p90_ms: 9.0,
+                p99_ms: 10.0,
+                max_ms: 10.0
+            }
+        );
         assert_eq!(r.replies["accept"], 9);
     }
 

@@ -27,7 +27,8 @@ pub struct Tally {
 
 impl Tally {
     pub fn answered(&mut self, latency: Duration, final_kind: &str) {
-        self.latencies_us.push(latency.as_micros().try_into().unwrap_or(u64::MAX));
+        self.latencies_us
+            .push(latency.as_micros().try_into().unwrap_or(u64::MAX));
         *self.finals.entry(final_kind.to_string()).or_default() += 1;
     }
 
