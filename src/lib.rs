@@ -13,7 +13,7 @@
 //! - [`config`]: UCL parsing, Rspamd-style layering, validated settings.
 //! - [`bench`]: the milter load tool behind `sluice bench milter`.
 //! - [`daemon`]: `sluice run` (load, validate, bind, serve, signals).
-// BENCH pub mod bench;
+pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod daemon;

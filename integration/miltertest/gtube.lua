@@ -1,0 +1,10 @@
+-- GTUBE in the body: rejected at end-of-message with 554 5.7.1.
+dofile(dir .. "/common.lua")
+test("gtube rejected with 554 5.7.1", function()
+	local conn = open()
+	envelope(conn, true)
+	headers(conn, clean_headers())
+	body(conn, "This is the GTUBE, the\r\n\r\n" .. GTUBE .. "\r\n\r\nend of test\r\n")
+	expect_gtube_reject(conn, "gtube")
+	mt.disconnect(conn)
+end)
