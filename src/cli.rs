@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+pub use crate::bench::cli::BenchCommand;
 use crate::config::{ListenAddr, LoadOptions};
 
 /// sluice: a milter-first mail filter for Postfix and Sendmail, compatible
@@ -72,34 +73,6 @@ pub struct ScanArgs {
     /// Message files (RFC 5322).
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,
-}
-
-#[derive(Debug, Subcommand)]
-pub enum BenchCommand {
-    /// Replay .eml files over milter against any milter server.
-    Milter(BenchMilterArgs),
-}
-
-#[derive(Debug, Args)]
-pub struct BenchMilterArgs {
-    /// Milter address: inet:HOST:PORT, HOST:PORT or unix:/path.
-    #[arg(long)]
-    pub addr: String,
-    /// Concurrent milter connections.
-    #[arg(short = 'c', long = "concurrency", default_value_t = 8)]
-    pub concurrency: usize,
-    /// Messages to send in all (0: every file once).
-    #[arg(short = 'n', long = "count", default_value_t = 0)]
-    pub count: usize,
-    /// Messages per milter connection before it quits and reconnects.
-    #[arg(long, default_value_t = 1)]
-    pub per_connection: usize,
-    /// Print the report as JSON.
-    #[arg(long)]
-    pub json: bool,
-    /// Directories of message files.
-    #[arg(required = true, value_name = "DIR")]
-    pub dirs: Vec<PathBuf>,
 }
 
 fn parse_var(s: &str) -> Result<(String, String), String> {

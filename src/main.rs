@@ -6,10 +6,7 @@ use anyhow::{Context, Result};
 use clap::Parser;
 use sluice::cli::{BenchCommand, Cli, Command, ConfigArgs, ScanArgs};
 use sluice::message::Envelope;
-use sluice::{config, daemon, scan};
-fn todo_bench() -> Result<ExitCode> {
-    anyhow::bail!("bench not merged")
-}
+use sluice::{bench, config, daemon, scan};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -50,7 +47,21 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             print!("{}", config::configdump(&args.load_options())?);
             Ok(ExitCode::SUCCESS)
         }
-        Command::Bench(BenchCommand::Milter(_a)) => todo_bench(),
+        Command::Bench(BenchCommand::Milter(a)) => {
+            let report =
+                runtime()?.block_on(bench::bench_milter(&bench::BenchOptions::from(&a)))?;
+            if a.json {
+                println!("{}", report.to_json());
+            } else {
+                print!("{report}");
+            }
+            // Lost or malformed replies make the run fail, for scripts.
+            Ok(if report.protocol_errors == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(2)
+            })
+        }
     }
 }
 
