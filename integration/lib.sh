@@ -222,8 +222,14 @@ stop_milter() {
     return "$rc"
 }
 
-# bench_bin: the load tool is a subcommand of sluice itself.
-bench_bin() {
-    [ -x "$SLUICE_BIN" ] || die "sluice binary not found at $SLUICE_BIN (set SLUICE_BIN)"
-    printf '%s\n' "$SLUICE_BIN"
+# The load tool is a subcommand of sluice itself. BENCH_BIN may point at
+# another binary with the same `bench milter` command line.
+BENCH_BIN=${BENCH_BIN:-$SLUICE_BIN}
+
+require_bench() {
+    [ -x "$BENCH_BIN" ] || die "bench binary not found at $BENCH_BIN (set SLUICE_BIN or BENCH_BIN)"
+}
+
+run_bench() { # bench milter arguments...
+    $RUN_IN "$BENCH_BIN" bench milter "$@"
 }
