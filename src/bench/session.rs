@@ -137,7 +137,10 @@ where
             .await
             .map_err(|_| SessionError {
                 in_flight: true,
-                error: format!("{}: no verdict within {MESSAGE_TIMEOUT:?}", msg.path.display()),
+                error: format!(
+                    "{}: no verdict within {MESSAGE_TIMEOUT:?}",
+                    msg.path.display()
+                ),
             })?
             .map_err(|e| SessionError {
                 in_flight: true,
