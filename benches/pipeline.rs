@@ -1,1 +1,59 @@
-fn main() {}
+//! Pipeline::scan over a sample of the shared corpus (ham, spam, mime),
+//! with the shipped rules. Reports time per message.
+use std::path::PathBuf;
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use sluice::config::{load_tree, LoadOptions};
+use sluice::message::Envelope;
+use sluice::scan::Pipeline;
+
+/// `$SHARED/corpus`, else the shared folder beside the checkout.
+fn corpus() -> PathBuf {
+    std::env::var_os("SHARED")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared"))
+        .join("corpus")
+}
+
+fn sample() -> Vec<Vec<u8>> {
+    let dir = corpus();
+    let mut out = Vec::new();
+    for label in ["ham", "spam", "mime"] {
+        let mut files: Vec<_> = std::fs::read_dir(dir.join(label))
+            .expect("corpus present")
+            .flatten()
+            .map(|e| e.path())
+            .collect();
+        files.sort();
+        out.extend(files.iter().step_by(15).map(|p| std::fs::read(p).unwrap()));
+    }
+    out
+}
+
+/// The shipped configuration, as `sluice run` loads it without `-c`.
+fn pipeline() -> Pipeline {
+    let opts = LoadOptions {
+        config_file: None,
+        vars: vec![("LOCAL_CONFDIR".into(), "/nonexistent".into())],
+    };
+    Pipeline::from_config(&load_tree(&opts).expect("shipped config")).expect("shipped rules")
+}
+
+fn bench(c: &mut Criterion) {
+    let p = pipeline();
+    let msgs = sample();
+    let env = Envelope::default();
+    let mut g = c.benchmark_group("pipeline");
+    g.throughput(Throughput::Elements(msgs.len() as u64));
+    g.bench_function(format!("scan_{}_corpus_messages", msgs.len()), |b| {
+        b.iter(|| {
+            for m in &msgs {
+                criterion::black_box(p.scan(&env, m));
+            }
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

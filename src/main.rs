@@ -1,1 +1,107 @@
-fn main() {}
+//! The `sluice` binary: parse the command line and hand over to the library.
+use std::io::Write;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::Parser;
+use sluice::cli::{BenchCommand, Cli, Command, ConfigArgs, ScanArgs};
+use sluice::message::Envelope;
+use sluice::{bench, config, daemon, scan};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    match dispatch(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("sluice: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SLUICE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+}
+
+fn dispatch(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Run(args) => {
+            let opts = daemon::RunOptions {
+                load: args.config.load_options(),
+                milter: args.milter,
+            };
+            runtime()?.block_on(daemon::run(opts))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Scan(args) => scan_files(&args),
+        Command::Configtest(args) => configtest(&args),
+        Command::Configdump(args) => {
+            print!("{}", config::configdump(&args.load_options())?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Bench(BenchCommand::Milter(a)) => {
+            let report =
+                runtime()?.block_on(bench::bench_milter(&bench::BenchOptions::from(&a)))?;
+            if a.json {
+                println!("{}", report.to_json());
+            } else {
+                print!("{report}");
+            }
+            // Lost or malformed replies make the run fail, for scripts.
+            Ok(if report.protocol_errors == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(2)
+            })
+        }
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+fn configtest(args: &ConfigArgs) -> Result<ExitCode> {
+    let warnings = config::configtest(&args.load_options())?;
+    let cfg = config::Config::load(&args.load_options())?;
+    scan::Pipeline::from_config(&cfg.tree).context("rules")?;
+    for w in &warnings {
+        eprintln!("warning: {w}");
+    }
+    println!("syntax OK");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn scan_files(args: &ScanArgs) -> Result<ExitCode> {
+    let cfg = config::Config::load(&args.config.load_options())?;
+    let pipeline = scan::Pipeline::from_config(&cfg.tree).context("rules")?;
+    let env = Envelope::default();
+    let mut out = std::io::stdout().lock();
+    for file in &args.files {
+        let raw = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+        let verdict = pipeline.scan(&env, &raw);
+        if args.json {
+            let reply = scan::report::checkv2_reply(&verdict);
+            serde_json::to_writer(&mut out, &reply)?;
+            writeln!(out)?;
+        } else {
+            write!(
+                out,
+                "{}",
+                scan::report::text_report(&verdict, &file.display().to_string())
+            )?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -44,7 +44,13 @@ impl Action {
         let norm: String = name
             .trim()
             .chars()
-            .map(|c| if c == '_' || c == '-' { ' ' } else { c.to_ascii_lowercase() })
+            .map(|c| {
+                if c == '_' || c == '-' {
+                    ' '
+                } else {
+                    c.to_ascii_lowercase()
+                }
+            })
             .collect();
         Some(match norm.as_str() {
             "no action" | "accept" => Action::NoAction,

@@ -19,7 +19,10 @@ function open(prot)
 		error("mt.connect(" .. socket .. ") failed")
 	end
 	mt.set_timeout(30)
-	local err = mt.negotiate(conn, 6, OFFER_ACTIONS, prot or OFFER_PROT_ALL)
+	-- Debian's miltertest writes its third argument into the packet's
+	-- protocol field and its fourth into the actions field (checked with a
+	-- listener that prints the O packet), so protocol comes first here.
+	local err = mt.negotiate(conn, 6, prot or OFFER_PROT_ALL, OFFER_ACTIONS)
 	if err ~= nil then
 		error("mt.negotiate failed: " .. err)
 	end

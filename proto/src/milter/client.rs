@@ -149,7 +149,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> MtaClient<S> {
         Ok(Some(response))
     }
 
-    /// Whole message: M (with <brackets>), R per rcpt, T, one L per header
+    /// Whole message: M (with `<brackets>`), R per rcpt, T, one L per header
     /// (split from `raw` the way Postfix does: value after the colon, exactly
     /// one leading SPACE stripped unless HDR_LEADSPC was negotiated, folded
     /// lines joined with a bare LF), N, body in B chunks of <= 65535 bytes

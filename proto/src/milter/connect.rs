@@ -108,14 +108,16 @@ fn connect(input: &[u8]) -> Res<'_, Fields<'_>> {
 }
 
 /// sendmail writes IPv6 peers as `IPv6:2001:db8::1`; libmilter strips it.
-fn strip_ipv6_prefix(family: Family, address: &[u8]) -> &[u8] {
+/// A repeated prefix is stripped too, so that parsing is idempotent.
+fn strip_ipv6_prefix(family: Family, mut address: &[u8]) -> &[u8] {
     const PREFIX: &[u8] = b"IPv6:";
-    let has = address.len() >= PREFIX.len() && address[..PREFIX.len()].eq_ignore_ascii_case(PREFIX);
-    if family == Family::Inet6 && has {
-        &address[PREFIX.len()..]
-    } else {
-        address
+    if family != Family::Inet6 {
+        return address;
     }
+    while address.len() >= PREFIX.len() && address[..PREFIX.len()].eq_ignore_ascii_case(PREFIX) {
+        address = &address[PREFIX.len()..];
+    }
+    address
 }
 
 #[cfg(test)]
@@ -139,6 +141,10 @@ mod tests {
         let c = parse(b"[::1]\x006\x00\x19IPv6:::1\0").unwrap();
         assert_eq!(&c.address[..], b"::1");
         assert_eq!(c.ip(), Some("::1".parse().unwrap()));
+        // A doubled prefix must not survive one parse and be stripped by
+        // the next: parse -> encode -> parse must be stable (roundtrip fuzz).
+        let c = parse(b"h\x006\0\x19IPv6:ipv6:::1\0").unwrap();
+        assert_eq!(&c.address[..], b"::1");
     }
 
     #[test]

@@ -7,6 +7,8 @@ use super::frame::Packet;
 use super::optneg::{action, OptNegReply};
 use super::wire::{cstr, cstrs, field, put_cstr, run, Res};
 
+pub use super::reply_code::{ReplyCodeError, MAX_LINES, MAX_LINE_LEN};
+
 /// Largest `b` payload MTAs built on libmilter's buffer accept.
 pub const MAX_BODY_CHUNK: usize = 65535;
 

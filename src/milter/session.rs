@@ -1,0 +1,409 @@
+//! One milter connection: negotiation, the per-event state machine, the scan
+//! at end of message and the replies.
+//!
+//! Tolerant where real MTAs are odd (an `A` outside a transaction, two `A` in
+//! a row, repeated HELO, EOF instead of `Q`), strict where input is hostile:
+//! anything before negotiation, a second negotiation, content without MAIL,
+//! a malformed or oversize packet, or a slow sender ends the session with one
+//! log line. A scan that fails or runs out of time is always answered.
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use sluice_proto::milter::optneg::protocol;
+use sluice_proto::milter::{Command, Packet, Reply};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tracing::{info, warn};
+
+use super::envelope::{bare_address, envelope, ConnectionData, Macros, Transaction};
+use super::io::{PacketIo, ReadError};
+use super::negotiate::{negotiate, Negotiated};
+use super::respond::{respond, smtp_reply};
+use super::settings::{OversizeAction, SessionSettings};
+use crate::scan::{ScanRequest, Scanner};
+use crate::verdict::Verdict;
+
+/// How a session ended, for the connection counters and the log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SessionEnd {
+    /// `Q` or EOF at a message boundary.
+    Quit,
+    /// The session was ended because of bad input or a timeout.
+    Failed(String),
+    /// The daemon is shutting down.
+    Shutdown,
+}
+
+/// Session-wide dependencies.
+pub struct SessionContext {
+    pub settings: SessionSettings,
+    pub scanner: Arc<dyn Scanner>,
+}
+
+/// Serves one MTA connection until it ends. `peer` names it in log lines.
+pub async fn run_session<S>(
+    stream: S,
+    peer: String,
+    ctx: Arc<SessionContext>,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) -> SessionEnd
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let s = &ctx.settings;
+    let io = PacketIo::new(stream, s.max_packet, s.idle_timeout, s.command_timeout);
+    let mut session = Session::new(io, ctx.clone());
+    let end = loop {
+        let packet = tokio::select! {
+            biased;
+            r = session.io.read() => r,
+            _ = shutdown.changed(), if session.is_idle() => break SessionEnd::Shutdown,
+        };
+        let step = match packet {
+            Ok(packet) => session.handle(packet).await,
+            Err(ReadError::Closed) if session.tx.is_none() => Err(End::Quit),
+            Err(e) => Err(End::Failed(e.to_string())),
+        };
+        if let Err(end) = step {
+            break match end {
+                End::Quit => SessionEnd::Quit,
+                End::Failed(why) => SessionEnd::Failed(why),
+            };
+        }
+    };
+    if let SessionEnd::Failed(why) = &end {
+        warn!(peer = %peer, reason = %why, "milter session ended");
+    }
+    end
+}
+
+/// Why the event loop stops.
+enum End {
+    Quit,
+    Failed(String),
+}
+
+type Step = Result<(), End>;
+
+fn failed(why: impl Into<String>) -> End {
+    End::Failed(why.into())
+}
+
+struct Session<S> {
+    io: PacketIo<S>,
+    ctx: Arc<SessionContext>,
+    agreed: Option<Negotiated>,
+    conn: ConnectionData,
+    macros: Macros,
+    tx: Option<Transaction>,
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
+    fn new(io: PacketIo<S>, ctx: Arc<SessionContext>) -> Self {
+        Session {
+            io,
+            ctx,
+            agreed: None,
+            conn: ConnectionData::default(),
+            macros: Macros::default(),
+            tx: None,
+        }
+    }
+
+    /// Between messages with nothing buffered: safe to close on shutdown.
+    fn is_idle(&self) -> bool {
+        self.tx.is_none() && !self.io.has_partial()
+    }
+
+    fn settings(&self) -> &SessionSettings {
+        &self.ctx.settings
+    }
+
+    async fn handle(&mut self, packet: Packet) -> Step {
+        let cmd = Command::parse(&packet).map_err(|e| failed(format!("bad packet: {e}")))?;
+        let Some(agreed) = self.agreed else {
+            return match cmd {
+                Command::OptNeg(offer) => self.negotiate(offer).await,
+                other => Err(failed(format!("{} before negotiation", other.name()))),
+            };
+        };
+        match cmd {
+            Command::OptNeg(_) => Err(failed("second option negotiation")),
+            Command::Macro(m) => {
+                self.macros.store(&m);
+                Ok(())
+            }
+            Command::Connect(c) => {
+                self.conn = ConnectionData::from_connect(&c);
+                self.ack(agreed, protocol::NR_CONN).await
+            }
+            Command::Helo(h) => {
+                self.conn.helo = Some(String::from_utf8_lossy(&h).trim().to_string());
+                self.ack(agreed, protocol::NR_HELO).await
+            }
+            Command::Mail(args) => {
+                let mut tx = Transaction::new(self.settings().max_message);
+                tx.from = Some(bare_address(args.first()));
+                self.tx = Some(tx);
+                self.ack(agreed, protocol::NR_MAIL).await
+            }
+            Command::Rcpt(args) => {
+                self.tx_mut("RCPT")?.rcpts.push(bare_address(args.first()));
+                self.ack(agreed, protocol::NR_RCPT).await
+            }
+            Command::Data => self.ack(agreed, protocol::NR_DATA).await,
+            Command::Unknown(_) => self.ack(agreed, protocol::NR_UNKN).await,
+            Command::Header { name, value } => self.header(agreed, name, value).await,
+            Command::EndOfHeaders => {
+                self.tx_mut("end of headers")?.raw.end_headers();
+                self.ack(agreed, protocol::NR_EOH).await
+            }
+            Command::Body(chunk) => self.body(agreed, &chunk).await,
+            Command::EndOfMessage(chunk) => self.end_of_message(agreed, &chunk).await,
+            Command::Abort => {
+                self.reset_message();
+                Ok(())
+            }
+            Command::Quit => Err(End::Quit),
+            Command::QuitNewConnection => {
+                self.reset_message();
+                self.conn = ConnectionData::default();
+                self.macros.clear_all();
+                Ok(())
+            }
+        }
+    }
+
+    async fn negotiate(&mut self, offer: sluice_proto::milter::OptNeg) -> Step {
+        if offer.version < 2 {
+            return Err(failed(format!(
+                "milter protocol version {} unsupported",
+                offer.version
+            )));
+        }
+        let (agreed, reply) = negotiate(&offer);
+        self.agreed = Some(agreed);
+        self.send(&Reply::OptNeg(reply)).await
+    }
+
+    fn tx_mut(&mut self, what: &str) -> Result<&mut Transaction, End> {
+        self.tx
+            .as_mut()
+            .ok_or_else(|| failed(format!("{what} outside a transaction (no MAIL)")))
+    }
+
+    fn reset_message(&mut self) {
+        self.tx = None;
+        self.macros.clear_message();
+    }
+
+    /// Answers "continue" unless the event was made reply-less.
+    async fn ack(&mut self, agreed: Negotiated, nr_flag: u32) -> Step {
+        if agreed.replies_to(nr_flag) {
+            self.send(&Reply::Continue).await
+        } else {
+            Ok(())
+        }
+    }
+
+    async fn send(&mut self, reply: &Reply) -> Step {
+        self.io
+            .send(reply)
+            .await
+            .map_err(|e| failed(format!("write failed: {e}")))
+    }
+
+    async fn header(&mut self, agreed: Negotiated, name: Bytes, value: Bytes) -> Step {
+        let tx = self.tx_mut("header")?;
+        tx.raw
+            .push_header(&name, &value, agreed.leading_space_kept());
+        tx.header_names.push(name);
+        self.ack(agreed, protocol::NR_HDR).await
+    }
+
+    async fn body(&mut self, agreed: Negotiated, chunk: &[u8]) -> Step {
+        let tx = self.tx_mut("body")?;
+        if tx.answered || tx.skipped {
+            // After `s` Postfix may still have a chunk in flight.
+            return self.ack(agreed, protocol::NR_BODY).await;
+        }
+        tx.raw.push_body(chunk);
+        if !tx.raw.is_oversize() {
+            return self.ack(agreed, protocol::NR_BODY).await;
+        }
+        self.oversize_early(agreed).await
+    }
+
+    /// The message just passed `max_message`: answer now when the policy
+    /// refuses it, or stop receiving the body when it will pass unscanned.
+    async fn oversize_early(&mut self, agreed: Negotiated) -> Step {
+        let action = self.settings().oversize_action;
+        let tx = self.tx.as_mut().expect("checked by caller");
+        let reply = match action {
+            OversizeAction::Accept if agreed.can_skip() => {
+                tx.skipped = true;
+                Reply::Skip
+            }
+            OversizeAction::Accept => return self.ack(agreed, protocol::NR_BODY).await,
+            OversizeAction::Tempfail | OversizeAction::Reject => {
+                tx.answered = true;
+                oversize_reply(action)
+            }
+        };
+        if tx.answered {
+            self.log_unscanned(action);
+        }
+        self.send(&reply).await
+    }
+
+    async fn end_of_message(&mut self, agreed: Negotiated, chunk: &[u8]) -> Step {
+        let mut tx = self
+            .tx
+            .take()
+            .ok_or_else(|| failed("end of message outside a transaction (no MAIL)"))?;
+        if tx.answered {
+            // Already refused at a body chunk; the MTA should not be here.
+            return self.finish(Reply::Tempfail).await;
+        }
+        if !chunk.is_empty() {
+            tx.raw.push_body(chunk);
+        }
+        if tx.raw.is_oversize() {
+            let action = self.settings().oversize_action;
+            self.log_unscanned(action);
+            return self.finish(oversize_reply(action)).await;
+        }
+        let started = Instant::now();
+        let env = envelope(&self.conn, &tx, &self.macros);
+        let request = Arc::new(ScanRequest {
+            envelope: env,
+            message: Bytes::from(tx.raw.take()),
+        });
+        let outcome = self.scan_with_progress(request.clone()).await?;
+        let replies = match &outcome {
+            Ok(verdict) => respond(verdict, &tx, &agreed, self.settings()).packets,
+            Err(why) => self.failure_replies(&agreed, why),
+        };
+        log_message(&request, &outcome, started, self.conn.client_ip);
+        for reply in &replies {
+            self.io
+                .queue(reply)
+                .map_err(|e| failed(format!("encoding a reply failed: {e}")))?;
+        }
+        self.macros.clear_message();
+        self.io
+            .flush()
+            .await
+            .map_err(|e| failed(format!("write failed: {e}")))
+    }
+
+    /// Runs the scan under its deadline, sending `p` keepalives meanwhile so
+    /// that the MTA's per-read timeout does not expire.
+    async fn scan_with_progress(
+        &mut self,
+        request: Arc<ScanRequest>,
+    ) -> Result<Result<Verdict, String>, End> {
+        let interval = self.settings().progress_interval;
+        let deadline = tokio::time::Instant::now() + self.settings().scan_timeout;
+        let scan = tokio::time::timeout_at(deadline, self.ctx.scanner.scan(request));
+        tokio::pin!(scan);
+        let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
+        loop {
+            tokio::select! {
+                r = &mut scan => return Ok(match r {
+                    Ok(Ok(v)) => Ok(v),
+                    Ok(Err(e)) => Err(format!("scan failed: {e}")),
+                    Err(_) => Err(format!("scan timed out after {:?}", self.settings().scan_timeout)),
+                }),
+                _ = ticker.tick() => self.send(&Reply::Progress).await?,
+            }
+        }
+    }
+
+    /// The answer when no verdict could be had: tempfail with the reason, or
+    /// accept with a header saying the message was not scanned.
+    fn failure_replies(&self, agreed: &Negotiated, why: &str) -> Vec<Reply> {
+        if !self.settings().fail_open {
+            let text = format!("Service unavailable - try again later ({why})");
+            return vec![smtp_reply(451, "4.7.1", &text)];
+        }
+        let mut out = Vec::with_capacity(2);
+        if agreed.grants(sluice_proto::milter::optneg::action::ADD_HEADERS) {
+            let value: &'static [u8] = if agreed.leading_space_kept() {
+                b" Unknown"
+            } else {
+                b"Unknown"
+            };
+            out.push(Reply::AddHeader {
+                name: Bytes::from_static(b"X-Spam-Status"),
+                value: Bytes::from_static(value),
+            });
+        }
+        out.push(Reply::Accept);
+        out
+    }
+
+    async fn finish(&mut self, reply: Reply) -> Step {
+        self.macros.clear_message();
+        self.send(&reply).await
+    }
+
+    fn log_unscanned(&self, action: OversizeAction) {
+        let tx = self.tx.as_ref();
+        info!(
+            qid = %self.macros.get("i").unwrap_or("-"),
+            ip = %display_ip(self.conn.client_ip),
+            size = tx.map(|t| t.raw.size()).unwrap_or(0),
+            oversize_action = ?action,
+            "message over max_message, not scanned"
+        );
+    }
+}
+
+fn oversize_reply(action: OversizeAction) -> Reply {
+    match action {
+        OversizeAction::Accept => Reply::Accept,
+        OversizeAction::Tempfail => smtp_reply(452, "4.3.4", "Message too large to scan"),
+        OversizeAction::Reject => smtp_reply(552, "5.3.4", "Message size exceeds scanner limit"),
+    }
+}
+
+fn display_ip(ip: Option<IpAddr>) -> String {
+    ip.map(|i| i.to_string()).unwrap_or_else(|| "-".into())
+}
+
+/// The one log line per message.
+fn log_message(
+    req: &ScanRequest,
+    outcome: &Result<Verdict, String>,
+    started: Instant,
+    ip: Option<IpAddr>,
+) {
+    let env = &req.envelope;
+    let ms = started.elapsed().as_secs_f64() * 1000.0;
+    let qid = env.queue_id.as_deref().unwrap_or("-");
+    let from = env.from.as_deref().unwrap_or("-");
+    match outcome {
+        Ok(v) => info!(
+            qid = %qid,
+            ip = %display_ip(ip),
+            from = %from,
+            rcpts = %env.rcpts.join(","),
+            action = ?v.action.as_str(),
+            score = format_args!("{:.2}/{:.2}", v.score, v.required_score),
+            symbols = %v.symbol_list(),
+            size = req.message.len(),
+            time_ms = format_args!("{ms:.2}"),
+            "scanned"
+        ),
+        Err(why) => warn!(
+            qid = %qid,
+            ip = %display_ip(ip),
+            from = %from,
+            reason = %why,
+            time_ms = format_args!("{ms:.2}"),
+            "scan failed"
+        ),
+    }
+}

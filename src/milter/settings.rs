@@ -1,0 +1,60 @@
+//! The knobs a milter session obeys. Built from the `milter` config section;
+//! kept here so the session does not depend on the config layer.
+use std::time::Duration;
+
+/// What to do with a message larger than `max_message`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OversizeAction {
+    /// Let it through unscanned (as spamc does for large mail).
+    Accept,
+    /// `452 4.3.4`: the sender may retry later (or elsewhere).
+    Tempfail,
+    /// `552 5.3.4`: permanently refused.
+    Reject,
+}
+
+#[derive(Debug, Clone)]
+pub struct SessionSettings {
+    /// Longest wait for the next packet when none has started to arrive.
+    pub idle_timeout: Duration,
+    /// Longest time one packet may take to arrive once it has started:
+    /// bounds slow senders.
+    pub command_timeout: Duration,
+    /// Largest packet payload accepted; checked before allocation.
+    pub max_packet: usize,
+    pub max_message: usize,
+    pub oversize_action: OversizeAction,
+    /// Deadline for one scan; past it the message is answered by policy.
+    pub scan_timeout: Duration,
+    /// Accept (with a header) instead of tempfail when a scan fails.
+    pub fail_open: bool,
+    /// Interval of `p` keepalives while a scan runs.
+    pub progress_interval: Duration,
+    pub discard_on_reject: bool,
+    pub quarantine_on_reject: bool,
+    pub spam_header: String,
+    pub reject_message: String,
+    pub tempfail_message: String,
+    pub quarantine_message: String,
+}
+
+impl Default for SessionSettings {
+    fn default() -> Self {
+        SessionSettings {
+            idle_timeout: Duration::from_secs(300),
+            command_timeout: Duration::from_secs(30),
+            max_packet: sluice_proto::milter::frame::DEFAULT_MAX_PAYLOAD,
+            max_message: 50 << 20,
+            oversize_action: OversizeAction::Accept,
+            scan_timeout: Duration::from_secs(8),
+            fail_open: false,
+            progress_interval: Duration::from_secs(10),
+            discard_on_reject: false,
+            quarantine_on_reject: false,
+            spam_header: "X-Spam".into(),
+            reject_message: "Spam message rejected".into(),
+            tempfail_message: "Try again later".into(),
+            quarantine_message: "Spam message quarantined".into(),
+        }
+    }
+}

@@ -1,0 +1,329 @@
+//! Serde shapes of the Rspamd config sections the scan pipeline reads
+//! (`actions`, `options`, `regexp`, `symbols`, `group`), taken from the merged
+//! UCL tree as `serde_json::Value`. Only what the pipeline uses is typed;
+//! the rest of Rspamd's keys in those sections are accepted and ignored, so
+//! existing Rspamd configs load.
+use std::collections::BTreeMap;
+
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::error::ScanConfigError;
+use crate::verdict::Action;
+
+/// Rspamd's built-in thresholds when `actions` does not set them.
+pub const DEFAULT_THRESHOLDS: [(Action, f64); 3] = [
+    (Action::Reject, 15.0),
+    (Action::AddHeader, 6.0),
+    (Action::Greylist, 4.0),
+];
+
+/// The `actions` section, validated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ActionsConfig {
+    /// Actions with a numeric threshold (order unspecified).
+    pub thresholds: Vec<(Action, f64)>,
+    /// Template for rewrite subject (`%s` old subject, `%d` score).
+    pub subject: Option<String>,
+    /// Weight of symbols that no config gives a weight.
+    pub unknown_weight: f64,
+    /// Parsed for compatibility; not applied yet (see the scan module doc).
+    pub grow_factor: Option<f64>,
+}
+
+impl Default for ActionsConfig {
+    fn default() -> Self {
+        ActionsConfig {
+            thresholds: DEFAULT_THRESHOLDS.to_vec(),
+            subject: None,
+            unknown_weight: 0.0,
+            grow_factor: None,
+        }
+    }
+}
+
+/// Which GTUBE patterns are honoured (Rspamd's `options.gtube_patterns`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum GtubePolicy {
+    /// Only the standard pattern, which rejects.
+    #[default]
+    Reject,
+    /// Also the add header / rewrite subject / no action variants.
+    All,
+    Disabled,
+}
+
+/// One regexp rule, as written inside `regexp { SYM { ... } }`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct RegexpRuleConfig {
+    pub re: String,
+    #[serde(default, alias = "weight")]
+    pub score: Option<f64>,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub group: Option<String>,
+    #[serde(default = "yes")]
+    pub enabled: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// A `symbols { SYM { ... } }` entry, also the shape inside a group.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+pub struct SymbolConfig {
+    #[serde(default, alias = "score")]
+    pub weight: Option<f64>,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub group: Option<String>,
+}
+
+/// A `group { NAME { ... } }` entry.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+pub struct GroupConfig {
+    #[serde(default)]
+    pub max_score: Option<f64>,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub symbols: BTreeMap<String, SymbolConfig>,
+}
+
+/// Everything the pipeline reads from the tree.
+#[derive(Debug, Clone, Default)]
+pub struct ScanConfig {
+    pub actions: ActionsConfig,
+    pub gtube: GtubePolicy,
+    pub regexp: BTreeMap<String, RegexpRuleConfig>,
+    pub symbols: BTreeMap<String, SymbolConfig>,
+    pub groups: BTreeMap<String, GroupConfig>,
+}
+
+impl ScanConfig {
+    /// Reads the sections from the merged tree; missing sections default.
+    pub fn from_tree(tree: &Value) -> Result<ScanConfig, ScanConfigError> {
+        Ok(ScanConfig {
+            actions: parse_actions(section(tree, "actions")?)?,
+            gtube: parse_gtube(section(tree, "options")?)?,
+            regexp: parse_regexp(section(tree, "regexp")?)?,
+            symbols: typed_map(section(tree, "symbols")?, "symbols")?,
+            groups: typed_map(section(tree, "group")?, "group")?,
+        })
+    }
+}
+
+fn section<'t>(
+    tree: &'t Value,
+    name: &str,
+) -> Result<Option<&'t serde_json::Map<String, Value>>, ScanConfigError> {
+    match tree.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Object(m)) => Ok(Some(m)),
+        Some(other) => Err(ScanConfigError::NotAnObject {
+            section: name.to_string(),
+            found: type_name(other),
+        }),
+    }
+}
+
+fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+fn typed_map<T: DeserializeOwned>(
+    m: Option<&serde_json::Map<String, Value>>,
+    name: &str,
+) -> Result<BTreeMap<String, T>, ScanConfigError> {
+    let mut out = BTreeMap::new();
+    for (k, v) in m.into_iter().flatten() {
+        let t = T::deserialize(v).map_err(|source| ScanConfigError::Shape {
+            section: format!("{name}.{k}"),
+            source,
+        })?;
+        out.insert(k.clone(), t);
+    }
+    Ok(out)
+}
+
+/// UCL numbers may arrive as strings (`"15"`) depending on the writer.
+fn number(v: &Value) -> Option<f64> {
+    match v {
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+fn parse_actions(
+    m: Option<&serde_json::Map<String, Value>>,
+) -> Result<ActionsConfig, ScanConfigError> {
+    let mut cfg = ActionsConfig::default();
+    for (key, v) in m.into_iter().flatten() {
+        match key.as_str() {
+            "subject" => cfg.subject = v.as_str().map(str::to_string),
+            "unknown_weight" => cfg.unknown_weight = need_number(key, v)?,
+            "grow_factor" => cfg.grow_factor = Some(need_number(key, v)?),
+            _ => set_threshold(&mut cfg, key, v)?,
+        }
+    }
+    Ok(cfg)
+}
+
+fn need_number(key: &str, v: &Value) -> Result<f64, ScanConfigError> {
+    number(v).ok_or_else(|| ScanConfigError::BadThreshold {
+        name: key.to_string(),
+        found: v.to_string(),
+    })
+}
+
+/// A threshold is a number, `null` (explicitly none) or Rspamd's object form
+/// `{ score = N; ... }` used for custom actions.
+fn set_threshold(cfg: &mut ActionsConfig, key: &str, v: &Value) -> Result<(), ScanConfigError> {
+    let action = Action::parse(key).ok_or_else(|| ScanConfigError::UnknownAction {
+        name: key.to_string(),
+    })?;
+    cfg.thresholds.retain(|(a, _)| *a != action);
+    let value = match v {
+        Value::Null => None,
+        Value::Object(o) => o.get("score").and_then(number),
+        other => Some(need_number(key, other)?),
+    };
+    if let Some(t) = value {
+        cfg.thresholds.push((action, t));
+    }
+    Ok(())
+}
+
+fn parse_gtube(m: Option<&serde_json::Map<String, Value>>) -> Result<GtubePolicy, ScanConfigError> {
+    let Some(m) = m else {
+        return Ok(GtubePolicy::default());
+    };
+    if let Some(v) = m.get("gtube_patterns") {
+        let s = v.as_str().unwrap_or_default().to_ascii_lowercase();
+        return match s.as_str() {
+            "all" => Ok(GtubePolicy::All),
+            "reject" => Ok(GtubePolicy::Reject),
+            "disabled" | "disable" => Ok(GtubePolicy::Disabled),
+            _ => Err(ScanConfigError::GtubePolicy(v.to_string())),
+        };
+    }
+    // Rspamd's older spelling of the same switch.
+    if m.get("enable_test_patterns").and_then(Value::as_bool) == Some(true) {
+        return Ok(GtubePolicy::All);
+    }
+    Ok(GtubePolicy::default())
+}
+
+/// Rules may be objects or, in Rspamd's short form, just the expression.
+fn parse_regexp(
+    m: Option<&serde_json::Map<String, Value>>,
+) -> Result<BTreeMap<String, RegexpRuleConfig>, ScanConfigError> {
+    let mut out = BTreeMap::new();
+    for (k, v) in m.into_iter().flatten() {
+        let rule = match v {
+            Value::String(re) => RegexpRuleConfig {
+                re: re.clone(),
+                score: None,
+                description: None,
+                group: None,
+                enabled: true,
+            },
+            other => {
+                RegexpRuleConfig::deserialize(other).map_err(|source| ScanConfigError::Shape {
+                    section: format!("regexp.{k}"),
+                    source,
+                })?
+            }
+        };
+        out.insert(k.clone(), rule);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn empty_tree_gives_rspamd_defaults() {
+        let c = ScanConfig::from_tree(&json!({})).unwrap();
+        assert_eq!(c.actions.thresholds, DEFAULT_THRESHOLDS.to_vec());
+        assert_eq!(c.gtube, GtubePolicy::Reject);
+    }
+
+    #[test]
+    fn actions_accept_spaces_underscores_and_null() {
+        let c = ScanConfig::from_tree(&json!({"actions": {
+            "reject": 20, "add header": "7", "rewrite_subject": 9, "greylist": null,
+            "subject": "[SPAM] %s", "unknown_weight": 0.5
+        }}))
+        .unwrap();
+        let mut t = c.actions.thresholds.clone();
+        t.sort_by(|a, b| a.1.total_cmp(&b.1));
+        assert_eq!(
+            t,
+            vec![
+                (Action::AddHeader, 7.0),
+                (Action::RewriteSubject, 9.0),
+                (Action::Reject, 20.0)
+            ]
+        );
+        assert_eq!(c.actions.subject.as_deref(), Some("[SPAM] %s"));
+        assert_eq!(c.actions.unknown_weight, 0.5);
+    }
+
+    #[test]
+    fn bad_sections_are_typed_errors() {
+        let e = ScanConfig::from_tree(&json!({"actions": {"explode": 3}})).unwrap_err();
+        assert!(matches!(e, ScanConfigError::UnknownAction { ref name } if name == "explode"));
+        let e = ScanConfig::from_tree(&json!({"actions": {"reject": "lots"}})).unwrap_err();
+        assert!(matches!(e, ScanConfigError::BadThreshold { .. }));
+        let e = ScanConfig::from_tree(&json!({"options": {"gtube_patterns": "some"}})).unwrap_err();
+        assert!(matches!(e, ScanConfigError::GtubePolicy(_)));
+        let e = ScanConfig::from_tree(&json!({"regexp": []})).unwrap_err();
+        assert!(matches!(e, ScanConfigError::NotAnObject { .. }));
+        let e = ScanConfig::from_tree(&json!({"regexp": {"X": {"score": 1}}})).unwrap_err();
+        assert!(e.to_string().contains("regexp.X"), "{e}");
+    }
+
+    #[test]
+    fn gtube_policy_and_legacy_switch() {
+        let all = json!({"options": {"gtube_patterns": "ALL"}});
+        assert_eq!(ScanConfig::from_tree(&all).unwrap().gtube, GtubePolicy::All);
+        let legacy = json!({"options": {"enable_test_patterns": true}});
+        assert_eq!(
+            ScanConfig::from_tree(&legacy).unwrap().gtube,
+            GtubePolicy::All
+        );
+        let off = json!({"options": {"gtube_patterns": "disabled"}});
+        assert_eq!(
+            ScanConfig::from_tree(&off).unwrap().gtube,
+            GtubePolicy::Disabled
+        );
+    }
+
+    #[test]
+    fn regexp_short_and_long_forms() {
+        let c = ScanConfig::from_tree(&json!({"regexp": {
+            "A": "Subject=/x/",
+            "B": {"re": "/y/P", "score": 1.5, "group": "body", "one_shot": true}
+        }}))
+        .unwrap();
+        assert_eq!(c.regexp["A"].re, "Subject=/x/");
+        assert_eq!(c.regexp["B"].score, Some(1.5));
+        assert_eq!(c.regexp["B"].group.as_deref(), Some("body"));
+    }
+}

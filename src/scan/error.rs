@@ -1,0 +1,50 @@
+//! Errors of the scan layer: building the pipeline from config, and running
+//! a scan through a [`super::Scanner`]. Scan *outcomes* (spam, GTUBE) are not
+//! errors; they are verdicts.
+use super::expr::ExprError;
+
+/// Why the scan configuration could not be turned into a pipeline. Every
+/// variant names the section and key at fault so the admin can find it.
+#[derive(Debug, thiserror::Error)]
+pub enum ScanConfigError {
+    #[error("section `{section}` must be an object, found {found}")]
+    NotAnObject {
+        section: String,
+        found: &'static str,
+    },
+    #[error("section `{section}`: {source}")]
+    Shape {
+        section: String,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("actions: unknown action `{name}`")]
+    UnknownAction { name: String },
+    #[error("actions: `{name}` needs a number, found {found}")]
+    BadThreshold { name: String, found: String },
+    #[error("options: invalid gtube_patterns policy `{0}` (all, reject or disabled)")]
+    GtubePolicy(String),
+    #[error("regexp rule `{symbol}`: {source}")]
+    Expression {
+        symbol: String,
+        #[source]
+        source: ExprError,
+    },
+    #[error("regexp rule `{symbol}`: regex `{pattern}` does not compile: {reason}")]
+    Regex {
+        symbol: String,
+        pattern: String,
+        reason: String,
+    },
+    #[error("regexp rule `{symbol}`: match type `{kind}` is not supported yet")]
+    UnsupportedType { symbol: String, kind: &'static str },
+}
+
+/// Why a scan produced no verdict. The message is meant for the 451 reply
+/// text and the log line, so it states the cause in a few words.
+#[derive(Debug, thiserror::Error)]
+pub enum ScanError {
+    /// The blocking task running the pipeline panicked or was cancelled.
+    #[error("scan task failed: {reason}")]
+    TaskFailed { reason: String },
+}

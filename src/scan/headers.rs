@@ -1,0 +1,130 @@
+//! The header side of the verdict, as Rspamd's milter_headers module and
+//! proxy produce it: spoofed `X-Spam*` headers removed, `X-Spamd-Result`
+//! added, and the rewritten Subject.
+use std::fmt::Write;
+
+use super::message::MessageView;
+use crate::verdict::{Action, AddHeader, MilterEdits, RemoveHeader, Verdict};
+
+/// Rspamd's built-in rewrite-subject template.
+pub const DEFAULT_SUBJECT: &str = "*** SPAM *** %s";
+
+/// `default: False [3.40 / 15.00];\n\tSYM(2.00)[a,b];\n\tSYM2(1.40)`,
+/// folded with a bare `\n\t` (milter style); True only for reject.
+pub fn spamd_result(v: &Verdict) -> String {
+    let is_spam = if v.action == Action::Reject {
+        "True"
+    } else {
+        "False"
+    };
+    let mut out = format!(
+        "default: {is_spam} [{:.2} / {:.2}]",
+        v.score, v.required_score
+    );
+    for s in &v.symbols {
+        let _ = write!(out, ";\n\t{}({:.2})", s.name, s.score);
+        if !s.options.is_empty() {
+            let _ = write!(out, "[{}]", s.options.join(","));
+        }
+    }
+    out
+}
+
+/// Expands `%s` (old subject), `%d` (score, two decimals) and `%%`.
+pub fn rewrite_subject(template: &str, old: &str, score: f64) -> String {
+    let mut out = String::with_capacity(template.len() + old.len());
+    let mut chars = template.chars();
+    while let Some(c) = chars.next() {
+        if c != '%' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('s') => out.push_str(old),
+            Some('d') => {
+                let _ = write!(out, "{score:.2}");
+            }
+            Some('%') => out.push('%'),
+            Some(other) => {
+                out.push('%');
+                out.push(other);
+            }
+            None => out.push('%'),
+        }
+    }
+    out
+}
+
+/// Removes every incoming header whose name starts with `X-Spam` (an
+/// attacker could otherwise pre-set our verdict headers) and adds ours.
+pub fn milter_edits(view: &MessageView<'_>, v: &Verdict) -> MilterEdits {
+    let mut edits = MilterEdits::default();
+    for h in &view.headers {
+        // Byte comparison: a malformed name may not split at a char boundary.
+        let spoofable = h
+            .name
+            .as_bytes()
+            .get(..6)
+            .is_some_and(|p| p.eq_ignore_ascii_case(b"x-spam"));
+        if spoofable
+            && !edits
+                .remove_headers
+                .iter()
+                .any(|r| r.name.eq_ignore_ascii_case(h.name))
+        {
+            edits.remove_headers.push(RemoveHeader {
+                name: h.name.to_string(),
+                index: 0,
+            });
+        }
+    }
+    edits.add_headers.push(AddHeader {
+        name: "X-Spamd-Result".into(),
+        value: spamd_result(v),
+        order: -1,
+    });
+    edits
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::verdict::Symbol;
+
+    fn sym(name: &str, score: f64, options: &[&str]) -> Symbol {
+        Symbol {
+            name: name.into(),
+            score,
+            metric_score: score,
+            description: None,
+            options: options.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn spamd_result_exact_format() {
+        let mut v = Verdict::empty(15.0);
+        v.score = 3.4;
+        v.symbols = vec![sym("SYM_A", 2.0, &["opt1", "opt2"]), sym("SYM_B", 1.4, &[])];
+        assert_eq!(
+            spamd_result(&v),
+            "default: False [3.40 / 15.00];\n\tSYM_A(2.00)[opt1,opt2];\n\tSYM_B(1.40)"
+        );
+        v.action = Action::Reject;
+        v.symbols.clear();
+        assert_eq!(spamd_result(&v), "default: True [3.40 / 15.00]");
+    }
+
+    #[test]
+    fn subject_template_expansion() {
+        assert_eq!(
+            rewrite_subject(DEFAULT_SUBJECT, "hi", 7.0),
+            "*** SPAM *** hi"
+        );
+        assert_eq!(
+            rewrite_subject("[SPAM %d] %s", "lunch", 8.0),
+            "[SPAM 8.00] lunch"
+        );
+        assert_eq!(rewrite_subject("100%% %x %", "s", 1.0), "100% %x %");
+    }
+}

@@ -1,0 +1,200 @@
+//! The parsed message as the rules see it: header values (decoded and raw),
+//! text parts (HTML already turned into text), URLs and addresses.
+//!
+//! Built once per scan from a borrowed `mail_parser::Message`; everything
+//! that can stay a slice of the raw bytes does, so a scan copies little.
+use std::borrow::Cow;
+
+use mail_parser::{Address, HeaderValue, Message, MessagePart, MimeHeaders, PartType};
+
+use super::extract::Extracted;
+
+/// Nested `message/rfc822` parts are followed this deep, like Rspamd's
+/// recursion limit, so a crafted message cannot make us recurse without end.
+const MAX_NESTING: usize = 3;
+
+/// One header field.
+#[derive(Debug)]
+pub struct HeaderView<'m> {
+    pub name: &'m str,
+    /// Unfolded, RFC 2047-decoded value.
+    pub value: Cow<'m, str>,
+    /// The value bytes exactly as received (folding included).
+    pub raw: &'m [u8],
+}
+
+/// One text part (plain or HTML), not an attachment.
+#[derive(Debug)]
+pub struct TextPart<'m> {
+    /// Decoded text; for HTML, the text rendering of the markup.
+    pub text: Cow<'m, str>,
+    /// Decoded HTML source, for URL extraction.
+    pub html: Option<&'m str>,
+    /// The undecoded body bytes (transfer encoding still applied).
+    pub raw: &'m [u8],
+}
+
+/// Everything the rules need from one message.
+#[derive(Debug, Default)]
+pub struct MessageView<'m> {
+    pub raw: &'m [u8],
+    /// Bytes of the top-level header block.
+    pub header_block: &'m [u8],
+    pub headers: Vec<HeaderView<'m>>,
+    /// Headers of MIME parts below the top level.
+    pub mime_headers: Vec<HeaderView<'m>>,
+    pub text_parts: Vec<TextPart<'m>>,
+    pub found: Extracted,
+}
+
+impl<'m> MessageView<'m> {
+    /// Builds the view; `msg` is `None` when the parser found no headers.
+    pub fn new(raw: &'m [u8], msg: Option<&'m Message<'m>>) -> MessageView<'m> {
+        let mut view = MessageView {
+            raw,
+            ..MessageView::default()
+        };
+        if let Some(msg) = msg {
+            view.header_block = header_block(msg);
+            view.collect(msg, 0);
+        }
+        for part in &view.text_parts {
+            view.found.scan_text(&part.text);
+            if let Some(html) = part.html {
+                view.found.scan_text(html);
+            }
+        }
+        view
+    }
+
+    fn collect(&mut self, msg: &'m Message<'m>, depth: usize) {
+        let raw = msg.raw_message();
+        for (idx, part) in msg.parts.iter().enumerate() {
+            let target = if idx == 0 && depth == 0 {
+                &mut self.headers
+            } else {
+                &mut self.mime_headers
+            };
+            target.extend(part.headers.iter().map(|h| header_view(raw, h)));
+            self.collect_body(raw, part, depth);
+        }
+    }
+
+    fn collect_body(&mut self, raw: &'m [u8], part: &'m MessagePart<'m>, depth: usize) {
+        let is_attachment = part
+            .content_disposition()
+            .is_some_and(|cd| cd.is_attachment());
+        let body_raw = slice(raw, part.offset_body, part.offset_end);
+        match &part.body {
+            PartType::Text(t) if !is_attachment => self.text_parts.push(TextPart {
+                text: Cow::Borrowed(t.as_ref()),
+                html: None,
+                raw: body_raw,
+            }),
+            PartType::Html(h) if !is_attachment => self.text_parts.push(TextPart {
+                text: Cow::Owned(mail_parser::decoders::html::html_to_text(h)),
+                html: Some(h.as_ref()),
+                raw: body_raw,
+            }),
+            PartType::Message(inner) if depth < MAX_NESTING => self.collect(inner, depth + 1),
+            _ => {}
+        }
+    }
+
+    /// Case-insensitive lookup of the top-level headers named `name`.
+    pub fn headers_named<'a>(
+        &'a self,
+        name: &'a str,
+    ) -> impl Iterator<Item = &'a HeaderView<'m>> + 'a {
+        self.headers
+            .iter()
+            .filter(move |h| h.name.eq_ignore_ascii_case(name))
+    }
+
+    pub fn header<'a>(&'a self, name: &'a str) -> Option<&'a HeaderView<'m>> {
+        self.headers_named(name).next()
+    }
+
+    /// Message-ID without angle brackets or surrounding space.
+    pub fn message_id(&self) -> Option<String> {
+        let v = self.header("Message-ID")?;
+        let id = v
+            .value
+            .trim()
+            .trim_start_matches('<')
+            .trim_end_matches('>')
+            .trim();
+        (!id.is_empty()).then(|| id.to_string())
+    }
+
+    pub fn subject(&self) -> Option<&str> {
+        self.header("Subject").map(|h| h.value.as_ref())
+    }
+}
+
+fn slice(raw: &[u8], start: u32, end: u32) -> &[u8] {
+    raw.get(start as usize..end as usize).unwrap_or_default()
+}
+
+fn header_block<'m>(msg: &'m Message<'m>) -> &'m [u8] {
+    let raw = msg.raw_message();
+    let end = msg.parts.first().map_or(0, |p| p.offset_body);
+    slice(raw, 0, end)
+}
+
+fn header_view<'m>(raw: &'m [u8], h: &'m mail_parser::Header<'m>) -> HeaderView<'m> {
+    let raw_value = slice(raw, h.offset_start, h.offset_end);
+    HeaderView {
+        name: h.name(),
+        value: decoded(&h.value, raw_value),
+        raw: raw_value,
+    }
+}
+
+/// Renders mail-parser's typed value as the text a header rule matches.
+fn decoded<'m>(v: &'m HeaderValue<'m>, raw: &'m [u8]) -> Cow<'m, str> {
+    match v {
+        HeaderValue::Text(t) => Cow::Borrowed(t.as_ref()),
+        HeaderValue::TextList(l) => Cow::Owned(l.join(", ")),
+        HeaderValue::Address(a) => Cow::Owned(address_text(a)),
+        HeaderValue::Empty => Cow::Borrowed(""),
+        _ => Cow::Owned(unfold(raw)),
+    }
+}
+
+fn address_text(a: &Address<'_>) -> String {
+    let mut out = String::new();
+    for (i, addr) in a.iter().enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        match (addr.name(), addr.address()) {
+            (Some(n), Some(e)) => {
+                out.push_str(n);
+                out.push_str(" <");
+                out.push_str(e);
+                out.push('>');
+            }
+            (Some(n), None) => out.push_str(n),
+            (None, Some(e)) => out.push_str(e),
+            (None, None) => {}
+        }
+    }
+    out
+}
+
+/// Joins folded lines and trims, the way Rspamd presents header values.
+fn unfold(raw: &[u8]) -> String {
+    let text = String::from_utf8_lossy(raw);
+    let mut out = String::with_capacity(text.len());
+    for (i, line) in text.split('\n').enumerate() {
+        let line = line.trim_end_matches('\r');
+        if i > 0 {
+            out.push(' ');
+            out.push_str(line.trim_start());
+        } else {
+            out.push_str(line);
+        }
+    }
+    out.trim().to_string()
+}

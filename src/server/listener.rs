@@ -1,0 +1,126 @@
+//! Binding Postfix-style listen addresses and accepting from either kind of
+//! socket behind one type.
+use std::io;
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
+
+use crate::config::ListenAddr;
+
+#[derive(Debug, thiserror::Error)]
+#[error("cannot listen on {addr}: {source}")]
+pub struct BindError {
+    pub addr: String,
+    #[source]
+    pub source: io::Error,
+}
+
+/// A bound listener and the address it really has (port 0 resolved).
+pub enum Bound {
+    Tcp(TcpListener, ListenAddr),
+    Unix(UnixListener, PathBuf),
+}
+
+/// Binds `addr`. A stale unix socket file is replaced; `mode` applies to it.
+pub async fn bind(addr: &ListenAddr, mode: u32) -> Result<Bound, BindError> {
+    let err = |source| BindError {
+        addr: addr.to_string(),
+        source,
+    };
+    match addr {
+        ListenAddr::Tcp(sa) => {
+            let l = TcpListener::bind(sa).await.map_err(err)?;
+            let local = l.local_addr().map_err(err)?;
+            Ok(Bound::Tcp(l, ListenAddr::Tcp(local)))
+        }
+        ListenAddr::Unix(path) => {
+            if std::fs::symlink_metadata(path).is_ok() {
+                std::fs::remove_file(path).map_err(err)?;
+            }
+            let l = UnixListener::bind(path).map_err(err)?;
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(err)?;
+            Ok(Bound::Unix(l, path.clone()))
+        }
+    }
+}
+
+impl Bound {
+    /// The address in Postfix syntax, with the real port.
+    pub fn local(&self) -> String {
+        match self {
+            Bound::Tcp(_, a) => a.to_string(),
+            Bound::Unix(_, p) => ListenAddr::Unix(p.clone()).to_string(),
+        }
+    }
+
+    pub async fn accept(&self) -> io::Result<(Stream, String)> {
+        match self {
+            Bound::Tcp(l, _) => {
+                let (s, peer) = l.accept().await?;
+                let _ = s.set_nodelay(true);
+                Ok((Stream::Tcp(s), peer.to_string()))
+            }
+            Bound::Unix(l, path) => {
+                let (s, _) = l.accept().await?;
+                Ok((Stream::Unix(s), format!("unix:{}", path.display())))
+            }
+        }
+    }
+
+    /// Removes the socket file of a unix listener.
+    pub fn cleanup(&self) {
+        if let Bound::Unix(_, path) = self {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+/// An accepted connection of either kind.
+pub enum Stream {
+    Tcp(TcpStream),
+    Unix(UnixStream),
+}
+
+impl AsyncRead for Stream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Tcp(s) => Pin::new(s).poll_read(cx, buf),
+            Stream::Unix(s) => Pin::new(s).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Stream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Tcp(s) => Pin::new(s).poll_write(cx, buf),
+            Stream::Unix(s) => Pin::new(s).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Tcp(s) => Pin::new(s).poll_flush(cx),
+            Stream::Unix(s) => Pin::new(s).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Tcp(s) => Pin::new(s).poll_shutdown(cx),
+            Stream::Unix(s) => Pin::new(s).poll_shutdown(cx),
+        }
+    }
+}

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# The one test command. On a fresh Debian machine it installs what the tests
+# need (Postfix, miltertest, swaks, Rspamd, Redis, iproute2), then runs every
+# tier: format and lint, unit and daemon tests, bounded fuzzing, and the
+# integration tests against real peers. Exits non-zero on any failure.
+set -euo pipefail
+cd "$(dirname "$0")"
+ROOT=$(pwd)
+export SHARED=${SHARED:-$(cd "$ROOT/.." && pwd)/shared}
+FUZZ_SECONDS=${FUZZ_SECONDS:-20}
+
+step() { printf '\n=== %s\n' "$*"; }
+
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+
+install_packages() {
+  local pkgs=(postfix miltertest swaks rspamd redis-server iproute2 procps)
+  local missing=()
+  for p in "${pkgs[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  step "installing ${missing[*]}"
+  echo "postfix postfix/main_mailer_type select Local only" | as_root debconf-set-selections
+  echo "postfix postfix/mailname string mx.sluice.test" | as_root debconf-set-selections
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+}
+
+[ -d "$SHARED/corpus" ] || { echo "shared corpus not found at $SHARED (set SHARED=...)" >&2; exit 1; }
+install_packages
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+step "cargo clippy"
+cargo clippy --workspace --all-targets -- -D warnings
+step "cargo test"
+cargo test --workspace
+step "release build"
+cargo build --release
+step "fuzzing (${FUZZ_SECONDS}s per target)"
+proto/fuzz/run.sh "$FUZZ_SECONDS"
+step "integration tests against real peers"
+SLUICE_BIN="$ROOT/target/release/sluice" integration/run.sh

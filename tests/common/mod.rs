@@ -1,0 +1,146 @@
+//! A real `sluice run` on port 0 for tests, with its log captured.
+#![allow(dead_code)]
+use std::io::{BufRead, BufReader, Write};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+pub struct Daemon {
+    child: Child,
+    pub addr: SocketAddr,
+    log: Arc<Mutex<Vec<String>>>,
+    _dir: tempfile::TempDir,
+}
+
+impl Daemon {
+    /// Starts the daemon with the shipped config plus `extra` UCL appended to
+    /// an admin's `local.d`-free main file that includes the shipped one.
+    pub fn start(extra_conf: &str) -> Daemon {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut args: Vec<String> =
+            vec!["run".into(), "--milter".into(), "inet:127.0.0.1:0".into()];
+        if !extra_conf.is_empty() {
+            let local = dir.path().join("local.d");
+            std::fs::create_dir_all(&local).unwrap();
+            let mut f = std::fs::File::create(local.join("worker-proxy.inc")).unwrap();
+            f.write_all(extra_conf.as_bytes()).unwrap();
+            args.push("--var".into());
+            args.push(format!("LOCAL_CONFDIR={}", dir.path().display()));
+        }
+        let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))
+            .args(&args)
+            .env("SLUICE_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn sluice");
+        let stderr = child.stderr.take().unwrap();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(rest) = line.split("milter listening on inet:").nth(1) {
+                    let _ = tx.send(rest.trim().to_string());
+                }
+                sink.lock().unwrap().push(line);
+            }
+        });
+        let addr = rx
+            .recv_timeout(Duration::from_secs(30))
+            .unwrap_or_else(|_| panic!("sluice did not start; log: {:?}", log.lock().unwrap()));
+        Daemon {
+            child,
+            addr: addr.parse().expect("listening address"),
+            log,
+            _dir: dir,
+        }
+    }
+
+    /// The admin's `local.d` of this daemon (exists when started with extra config).
+    pub fn local_d(&self) -> std::path::PathBuf {
+        self._dir.path().join("local.d")
+    }
+
+    /// Sends a signal by name (`HUP`, `USR1`, ...).
+    pub fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .expect("kill");
+        assert!(status.success());
+    }
+
+    pub fn log(&self) -> Vec<String> {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// Waits until a log line contains `needle`.
+    pub fn wait_log(&self, needle: &str) -> String {
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(10) {
+            if let Some(l) = self.log().into_iter().find(|l| l.contains(needle)) {
+                return l;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("no log line with {needle:?}; log: {:#?}", self.log());
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+
+    /// SIGTERM, then the exit status.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        let start = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(40),
+                "sluice did not stop"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One raw milter frame.
+pub fn frame(code: u8, payload: &[u8]) -> Vec<u8> {
+    let mut v = ((payload.len() + 1) as u32).to_be_bytes().to_vec();
+    v.push(code);
+    v.extend_from_slice(payload);
+    v
+}
+
+/// The MTA's option negotiation offer.
+pub fn optneg(version: u32, actions: u32, protocol: u32) -> Vec<u8> {
+    let mut p = version.to_be_bytes().to_vec();
+    p.extend_from_slice(&actions.to_be_bytes());
+    p.extend_from_slice(&protocol.to_be_bytes());
+    frame(b'O', &p)
+}
+
+/// GTUBE, assembled at run time so this file is not itself a test pattern.
+pub fn gtube() -> String {
+    [
+        "XJS*C4JDBQADN1.NSBN3*2IDNEN*",
+        "GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X",
+    ]
+    .concat()
+}
