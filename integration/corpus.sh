@@ -26,4 +26,8 @@ note "replies: $(json 'join(q(, ), map { "$_=$r->{replies}{$_}" } sort keys %{$r
 note "throughput: $(json 'sprintf(q(%.1f msgs/s, p99 %.1f ms), $r->{msgs_per_sec}, $r->{latency}{p99_ms})')"
 if [ "$(json '$r->{protocol_errors}')" != 0 ]; then note "errors: $(json 'join(q( | ), @{$r->{error_samples}})')"; fi
 if milter_alive; then pass "milter still running after the corpus"; else fail "milter died during the corpus"; fi
+# SIGTERM drains and exits 0.
+rc=0
+stop_milter || rc=$?
+assert_eq "milter exits 0 on SIGTERM" 0 "$rc"
 finish
