@@ -13,7 +13,9 @@
 #   - msgs/s (from the load tool),
 #   - CPU seconds per message: utime+stime of all the daemon's processes
 #     (children reaped meanwhile included), from /proc, before/after,
-#   - peak RSS: sum of VmHWM over the daemon's processes after the replay.
+#   - peak RSS: VmHWM of the daemon's processes after the replay, summed
+#     (overstates forked daemons, whose processes share pages) and of the
+#     largest single process.
 # Then print a table and the sluice/Rspamd ratios.
 #
 #   bench/compare-rspamd.sh                 # both daemons
@@ -42,7 +44,8 @@ links=$(ip netns exec "$NS" ip -o link show | awk -F': ' '{print $2}' | paste -s
 RUN_IN="ip netns exec $NS"
 HZ=$(getconf CLK_TCK)
 
-# tree_stat ROOT: "<cpu ticks> <VmHWM kB>" summed over ROOT and descendants.
+# tree_stat ROOT: "<cpu ticks> <sum VmHWM kB> <max VmHWM kB>" over ROOT and
+# its descendants.
 tree_stat() {
     perl -e '
         my $root = shift; my (%ppid, %ticks, %hwm);
@@ -57,15 +60,16 @@ tree_stat() {
         }
         my %in = ($root => 1); my $grew = 1;
         while ($grew) { $grew = 0; for my $p (keys %ppid) { if (!$in{$p} && $in{$ppid{$p}}) { $in{$p} = 1; $grew = 1 } } }
-        my ($t, $m) = (0, 0); for my $p (keys %in) { $t += $ticks{$p} // 0; $m += $hwm{$p} // 0 }
-        print "$t $m\n";' "$1"
+        my ($t, $m, $x) = (0, 0, 0);
+        for my $p (keys %in) { my $h = $hwm{$p} // 0; $t += $ticks{$p} // 0; $m += $h; $x = $h if $h > $x }
+        print "$t $m $x\n";' "$1"
 }
 
 json_field() { # FILE PERL-EXPR
     perl -MJSON::PP -0777 -ne "my \$r = decode_json(\$_); print $2, qq(\n)" "$1"
 }
 
-declare -A RATE CPU RSS MSGS ERRS
+declare -A RATE CPU RSS RSSMAX MSGS ERRS
 for daemon in $DAEMONS; do
     echo "=== $daemon: starting in namespace $NS" >&2
     MILTER_UNDER_TEST=$daemon start_milter
@@ -76,23 +80,25 @@ for daemon in $DAEMONS; do
     echo "=== $daemon: replay" >&2
     run_bench --addr "$MILTER_ADDR" -c "$CONCURRENCY" -n "$COUNT" --json "${CORPUS_DIRS[@]}" \
         >"$IT_WORK/$daemon.json" || die "$daemon: replay failed"
-    read -r t1 hwm < <(tree_stat "$MILTER_PID")
+    read -r t1 hwm hwmax < <(tree_stat "$MILTER_PID")
     MSGS[$daemon]=$(json_field "$IT_WORK/$daemon.json" '$r->{messages}')
     ERRS[$daemon]=$(json_field "$IT_WORK/$daemon.json" '$r->{protocol_errors}')
     RATE[$daemon]=$(json_field "$IT_WORK/$daemon.json" 'sprintf("%.1f", $r->{msgs_per_sec})')
     CPU[$daemon]=$(perl -e 'printf "%.6f", ($ARGV[1] - $ARGV[0]) / $ARGV[2] / ($ARGV[3] || 1)' "$t0" "$t1" "$HZ" "${MSGS[$daemon]}")
     RSS[$daemon]=$(perl -e 'printf "%.1f", $ARGV[0] / 1024' "$hwm")
+    RSSMAX[$daemon]=$(perl -e 'printf "%.1f", $ARGV[0] / 1024' "$hwmax")
     json_field "$IT_WORK/$daemon.json" 'sprintf("    p50 %.2f ms, p99 %.2f ms, replies: %s", $r->{latency}{p50_ms}, $r->{latency}{p99_ms}, join(", ", map { "$_=$r->{replies}{$_}" } sort keys %{$r->{replies}}))' >&2
     stop_milter || echo "    ($daemon exited non-zero on SIGTERM)" >&2
 done
 
-printf '\n%-8s %10s %10s %14s %12s %8s\n' daemon messages msgs/s "CPU ms/msg" "peak RSS MB" errors
+printf '\n%-8s %10s %10s %12s %14s %14s %8s\n' daemon messages msgs/s "CPU ms/msg" "RSS sum MB" "RSS max MB" errors
 for daemon in $DAEMONS; do
-    printf '%-8s %10s %10s %14s %12s %8s\n' "$daemon" "${MSGS[$daemon]}" "${RATE[$daemon]}" \
-        "$(perl -e 'printf "%.3f", $ARGV[0] * 1000' "${CPU[$daemon]}")" "${RSS[$daemon]}" "${ERRS[$daemon]}"
+    printf '%-8s %10s %10s %12s %14s %14s %8s\n' "$daemon" "${MSGS[$daemon]}" "${RATE[$daemon]}" \
+        "$(perl -e 'printf "%.3f", $ARGV[0] * 1000' "${CPU[$daemon]}")" "${RSS[$daemon]}" "${RSSMAX[$daemon]}" "${ERRS[$daemon]}"
 done
 if [[ " $DAEMONS " == *" sluice "* && " $DAEMONS " == *" rspamd "* ]]; then
-    perl -e 'printf "\nratio sluice/rspamd: CPU per message %.3f, msgs/s %.3f, peak RSS %.3f\n",
-        $ARGV[0] / $ARGV[1], $ARGV[2] / $ARGV[3], $ARGV[4] / $ARGV[5]' \
-        "${CPU[sluice]}" "${CPU[rspamd]}" "${RATE[sluice]}" "${RATE[rspamd]}" "${RSS[sluice]}" "${RSS[rspamd]}"
+    perl -e 'printf "\nratio sluice/rspamd: CPU per message %.3f, msgs/s %.3f, RSS sum %.3f, RSS max %.3f\n",
+        $ARGV[0] / $ARGV[1], $ARGV[2] / $ARGV[3], $ARGV[4] / $ARGV[5], $ARGV[6] / $ARGV[7]' \
+        "${CPU[sluice]}" "${CPU[rspamd]}" "${RATE[sluice]}" "${RATE[rspamd]}" \
+        "${RSS[sluice]}" "${RSS[rspamd]}" "${RSSMAX[sluice]}" "${RSSMAX[rspamd]}"
 fi
