@@ -166,13 +166,18 @@ to_sendmail_socket() {
 start_sluice() { # [extra sluice args...]
     [ -x "$SLUICE_BIN" ] || die "sluice binary not found at $SLUICE_BIN (set SLUICE_BIN)"
     MILTER_LOG=$IT_WORK/sluice.log
-    # shellcheck disable=SC2086
-    $RUN_IN "$SLUICE_BIN" run --milter inet:127.0.0.1:0 "$@" 2>"$MILTER_LOG" >/dev/null &
+    # MILTER_SOCKET=unix listens on a socket in the work dir instead of TCP.
+    local listen=inet:127.0.0.1:0 re='inet:127\.0\.0\.1:[0-9]+'
+    if [ "${MILTER_SOCKET:-inet}" = unix ]; then
+        listen=unix:$IT_WORK/sluice.sock
+        re="unix:$IT_WORK/sluice\.sock"
+    fi
+    $RUN_IN "$SLUICE_BIN" run --milter "$listen" "$@" 2>"$MILTER_LOG" >/dev/null &
     MILTER_PID=$!
     on_exit "kill -TERM $MILTER_PID; wait $MILTER_PID"
-    wait_for_line "$MILTER_LOG" 'milter listening on inet:127\.0\.0\.1:[0-9]+' 30 ||
+    wait_for_line "$MILTER_LOG" "milter listening on $re" 30 ||
         die "sluice did not report 'milter listening on' within 30 s: $(tail -5 "$MILTER_LOG")"
-    MILTER_ADDR=$(grep -oE 'inet:127\.0\.0\.1:[0-9]+' "$MILTER_LOG" | head -1)
+    MILTER_ADDR=$(grep -oE "$re" "$MILTER_LOG" | head -1)
     note "sluice pid $MILTER_PID on $MILTER_ADDR"
 }
 
@@ -222,8 +227,14 @@ stop_milter() {
     return "$rc"
 }
 
-# bench_bin: the load tool is a subcommand of sluice itself.
-bench_bin() {
-    [ -x "$SLUICE_BIN" ] || die "sluice binary not found at $SLUICE_BIN (set SLUICE_BIN)"
-    printf '%s\n' "$SLUICE_BIN"
+# The load tool is a subcommand of sluice itself. BENCH_BIN may point at
+# another binary with the same `bench milter` command line.
+BENCH_BIN=${BENCH_BIN:-$SLUICE_BIN}
+
+require_bench() {
+    [ -x "$BENCH_BIN" ] || die "bench binary not found at $BENCH_BIN (set SLUICE_BIN or BENCH_BIN)"
+}
+
+run_bench() { # bench milter arguments...
+    $RUN_IN "$BENCH_BIN" bench milter "$@"
 }

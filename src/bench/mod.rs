@@ -19,6 +19,8 @@ pub mod milter;
 pub mod report;
 mod session;
 pub mod tally;
+#[cfg(test)]
+mod tests;
 
 pub use error::BenchError;
 pub use milter::{bench_milter, BenchOptions};

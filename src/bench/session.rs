@@ -137,9 +137,15 @@ where
             .await
             .map_err(|_| SessionError {
                 in_flight: true,
-                error: format!("no verdict within {MESSAGE_TIMEOUT:?}"),
+                error: format!(
+                    "{}: no verdict within {MESSAGE_TIMEOUT:?}",
+                    msg.path.display()
+                ),
             })?
-            .map_err(err(true))?;
+            .map_err(|e| SessionError {
+                in_flight: true,
+                error: format!("{}: {e}", msg.path.display()),
+            })?;
         let latency = started.elapsed();
         for m in &resp.modifications {
             tally.modification(modification_kind(m));

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# The real-peer integration tier: every stage, each stage's result, and the
+# final `N passed, N failed` over all checks of all stages.
+#
+#   integration/run.sh                    # against sluice ($SLUICE_BIN)
+#   MILTER_UNDER_TEST=rspamd integration/run.sh   # against Rspamd 3.4
+#
+# Needs root on Debian with: miltertest postfix swaks rspamd (for the rspamd
+# variant) perl; the top-level test command installs them.
+set -uo pipefail
+dir=$(cd "$(dirname "$0")" && pwd)
+total_pass=0
+total_fail=0
+stages=(miltertest postfix corpus)
+for stage in "${stages[@]}"; do
+    log=$(mktemp /tmp/sluice-it-$stage.XXXXXX.log)
+    echo "=== stage $stage"
+    "$dir/$stage.sh" 2>&1 | tee "$log"
+    rc=${PIPESTATUS[0]}
+    summary=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$log" | tail -1)
+    if [ -z "$summary" ]; then
+        # A stage that died without its summary counts as one failure.
+        summary="0 passed, 1 failed"
+    fi
+    p=${summary%% passed*}
+    f=${summary#*, }
+    f=${f%% failed}
+    if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
+    total_pass=$((total_pass + p))
+    total_fail=$((total_fail + f))
+    if [ "$f" -eq 0 ]; then echo "=== stage $stage: OK ($summary)"; else echo "=== stage $stage: FAILED ($summary)"; fi
+    rm -f "$log"
+done
+echo "$total_pass passed, $total_fail failed"
+[ "$total_fail" -eq 0 ]
