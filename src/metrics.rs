@@ -146,6 +146,15 @@ impl Metrics {
         c.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Zeroes the scan counters (the controller's `/statreset`); session
+    /// and connection counters keep counting.
+    pub fn reset_scans(&self) {
+        let zero = |a: &AtomicU64| a.store(0, Ordering::Relaxed);
+        self.by_action.iter().for_each(zero);
+        self.scan_buckets.iter().for_each(zero);
+        zero(&self.scan_micros);
+    }
+
     pub fn snapshot(&self) -> Snapshot {
         let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
         let by_action: Vec<(Action, u64)> = ACTIONS
@@ -240,6 +249,10 @@ mod tests {
         assert_eq!(s.scan_buckets[3], 1, "3 ms in the 5 ms bucket");
         assert_eq!(s.scan_buckets[SCAN_BUCKETS.len()], 1, "5 s overflows");
         assert!((s.scan_seconds - 5.003).abs() < 1e-9);
+        m.reset_scans();
+        let s = m.snapshot();
+        assert_eq!((s.scanned, s.scan_seconds), (0, 0.0));
+        assert!(s.scan_buckets.iter().all(|n| *n == 0));
     }
 
     #[test]

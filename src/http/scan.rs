@@ -68,16 +68,18 @@ pub async fn handle(
     }
 }
 
-/// The scanner's verdict, or Rspamd's near-empty one for `Flags: skip`.
+/// The scanner's verdict; Rspamd's near-empty one for `Flags: skip`, and
+/// for an empty body, which Rspamd does not scan either (score 0).
 async fn verdict(
     headers: &ScanHeaders,
     message: bytes::Bytes,
     ctx: &SessionContext,
 ) -> Result<Verdict, String> {
-    if headers.flags.has(Flag::Skip) {
+    let skip = headers.flags.has(Flag::Skip);
+    if skip || message.is_empty() {
         let pipeline = ctx.scanner.pipeline();
         let mut v = Verdict::empty(pipeline.as_ref().map_or(0.0, |p| p.required_score()));
-        v.is_skipped = true;
+        v.is_skipped = skip;
         v.thresholds = pipeline.map(|p| p.thresholds().to_vec()).unwrap_or_default();
         return Ok(v);
     }

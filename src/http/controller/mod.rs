@@ -1,7 +1,8 @@
 //! The controller listener: Rspamd's controller endpoints that sluice has
 //! data for, behind Rspamd's password semantics ([`auth`]).
 //!
-//! Learning (`/learnspam`, `/learnham`) and fuzzy endpoints belong to the
+//! `/statreset` (privileged) answers like `/stat`, then zeroes the scan
+//! counters. Learning (`/learnspam`, `/learnham`) and fuzzy endpoints belong to the
 //! statistics side and answer 404 until it exists; unknown paths too.
 pub mod auth;
 pub mod views;
@@ -32,6 +33,7 @@ async fn route(req: Request<Incoming>, peer: Peer, shared: Arc<Shared>) -> Reply
         "ping" => return reply::pong(),
         "stat" | "auth" | "actions" | "symbols" | "counters" | "metrics" | "checkv2" | "check"
         | "scan" => Level::Read,
+        "statreset" => Level::Enable,
         _ => return reply::error(404, "invalid command", Domain::None),
     };
     let read_only = match authorize(&req, &peer, &shared, level) {
@@ -43,6 +45,11 @@ async fn route(req: Request<Incoming>, peer: Peer, shared: Arc<Shared>) -> Reply
     let snapshot = || crate::metrics::global().snapshot();
     match cmd.as_str() {
         "stat" => reply::json(&views::stat(&snapshot(), read_only), false),
+        "statreset" => {
+            let before = snapshot();
+            crate::metrics::global().reset_scans();
+            reply::json(&views::stat(&before, read_only), false)
+        }
         "auth" => reply::json(&views::auth(&snapshot(), read_only), false),
         "metrics" => reply::text(views::OPENMETRICS, views::metrics_text(pipeline.as_deref())),
         "checkv2" => scan::handle(req, Shape::V2, false, ctx, shared.max_message).await,
