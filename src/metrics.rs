@@ -201,19 +201,55 @@ pub fn render_openmetrics(s: &Snapshot) -> String {
     let mut cumulative = 0;
     for (bound, n) in SCAN_BUCKETS.iter().zip(&s.scan_buckets) {
         cumulative += n;
-        let _ = writeln!(out, "sluice_scan_seconds_bucket{{le=\"{bound}\"}} {cumulative}");
+        let _ = writeln!(
+            out,
+            "sluice_scan_seconds_bucket{{le=\"{bound}\"}} {cumulative}"
+        );
     }
     cumulative += s.scan_buckets.last().copied().unwrap_or(0);
-    let _ = writeln!(out, "sluice_scan_seconds_bucket{{le=\"+Inf\"}} {cumulative}");
+    let _ = writeln!(
+        out,
+        "sluice_scan_seconds_bucket{{le=\"+Inf\"}} {cumulative}"
+    );
     let _ = writeln!(out, "sluice_scan_seconds_sum {}", s.scan_seconds);
     let _ = writeln!(out, "sluice_scan_seconds_count {cumulative}");
     let rows: [(&str, &str, &str, String); 6] = [
-        ("sluice_milter_sessions_open", "gauge", "Milter sessions now open.", s.milter_open.to_string()),
-        ("sluice_milter_sessions", "counter", "Milter sessions accepted.", s.milter_total.to_string()),
-        ("sluice_milter_sessions_failed", "counter", "Milter sessions ended by bad input or a timeout.", s.milter_failed.to_string()),
-        ("sluice_http_connections", "counter", "Connections to the scan (normal worker) listeners.", s.http_connections.to_string()),
-        ("sluice_controller_connections", "counter", "Connections to the controller listeners.", s.control_connections.to_string()),
-        ("sluice_uptime_seconds", "gauge", "Seconds since start.", format!("{:.3}", s.uptime.as_secs_f64())),
+        (
+            "sluice_milter_sessions_open",
+            "gauge",
+            "Milter sessions now open.",
+            s.milter_open.to_string(),
+        ),
+        (
+            "sluice_milter_sessions",
+            "counter",
+            "Milter sessions accepted.",
+            s.milter_total.to_string(),
+        ),
+        (
+            "sluice_milter_sessions_failed",
+            "counter",
+            "Milter sessions ended by bad input or a timeout.",
+            s.milter_failed.to_string(),
+        ),
+        (
+            "sluice_http_connections",
+            "counter",
+            "Connections to the scan (normal worker) listeners.",
+            s.http_connections.to_string(),
+        ),
+        (
+            "sluice_controller_connections",
+            "counter",
+            "Connections to the controller listeners.",
+            s.control_connections.to_string(),
+        ),
+        (
+            "sluice_uptime_seconds",
+            "gauge",
+            "Seconds since start.",
+            format!("{:.3}", s.uptime.as_secs_f64()),
+        ),
     ];
     for (name, kind, help, value) in rows {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
@@ -276,7 +312,8 @@ mod tests {
         assert!(text.contains("sluice_scan_seconds_bucket{le=\"0.05\"} 2\n"));
         assert!(text.contains("sluice_scan_seconds_bucket{le=\"+Inf\"} 2\n"));
         assert!(text.contains("sluice_scan_seconds_count 2\n"));
-        assert!(text.contains("# TYPE sluice_milter_sessions counter\nsluice_milter_sessions_total 0\n"));
+        assert!(text
+            .contains("# TYPE sluice_milter_sessions counter\nsluice_milter_sessions_total 0\n"));
         assert!(text.ends_with("# EOF\n"));
     }
 }

@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use http_support::*;
 
-const GUARDED: &str = "password = \"reader\";\nenable_password = \"admin\";\nsecure_ip = \"192.0.2.1\";\n";
+const GUARDED: &str =
+    "password = \"reader\";\nenable_password = \"admin\";\nsecure_ip = \"192.0.2.1\";\n";
 
 #[test]
 fn password_levels_follow_rspamd() {
@@ -19,7 +20,11 @@ fn password_levels_follow_rspamd() {
         assert_eq!((r.status, r.reason.as_str()), (401, "Unauthorized"));
         assert_eq!(r.json(), serde_json::json!({"error": "Unauthorized"}));
     };
-    assert_eq!(get(c, "/ping", &[]).body, b"pong\r\n", "ping needs no password");
+    assert_eq!(
+        get(c, "/ping", &[]).body,
+        b"pong\r\n",
+        "ping needs no password"
+    );
     unauthorized(get(c, "/stat", &[]));
     unauthorized(get(c, "/stat", &[("Password", "wrong")]));
     unauthorized(get(c, "/stat", &[("Password", "q1")]));
@@ -57,7 +62,10 @@ fn localhost_is_secure_by_default() {
 #[test]
 fn views_reflect_rules_and_scans() {
     let s = Sluice::start(&[
-        ("local.d/actions.conf", "greylist = null;\nadd_header = 5;\n"),
+        (
+            "local.d/actions.conf",
+            "greylist = null;\nadd_header = 5;\n",
+        ),
         (
             "local.d/groups.conf",
             "group \"headers\" { symbols { MISSING_MID { weight = 4.0; } } }\n",
@@ -66,14 +74,22 @@ fn views_reflect_rules_and_scans() {
     let c = s.controller;
     post(s.http, "/checkv2", &[], &gtube_message());
     post(s.http, "/checkv2", &[], &ham_message());
-    post(s.http, "/checkv2", &[("Flags", "no_stat")], &gtube_message());
+    post(
+        s.http,
+        "/checkv2",
+        &[("Flags", "no_stat")],
+        &gtube_message(),
+    );
 
     let stat = get(c, "/stat", &[]).json();
     assert_eq!(stat["scanned"], 2, "no_stat is not counted: {stat}");
     assert_eq!(stat["actions"]["reject"], 1);
     assert_eq!(stat["actions"]["no action"], 1);
     assert_eq!(stat["actions"]["greylist"], 0);
-    assert_eq!((stat["spam_count"].clone(), stat["ham_count"].clone()), (1.into(), 1.into()));
+    assert_eq!(
+        (stat["spam_count"].clone(), stat["ham_count"].clone()),
+        (1.into(), 1.into())
+    );
     assert!(stat["connections"].as_u64().unwrap() >= 3);
     assert!(stat.get("learned").is_none(), "nothing learns yet");
 
@@ -104,13 +120,22 @@ fn views_reflect_rules_and_scans() {
         .iter()
         .find(|r| r["symbol"] == "MISSING_MID")
         .unwrap_or_else(|| panic!("MISSING_MID not in headers: {headers}"));
-    assert_eq!(mid["weight"], 4.0, "the group's weight wins over the rule's score");
+    assert_eq!(
+        mid["weight"], 4.0,
+        "the group's weight wins over the rule's score"
+    );
     let all: Vec<&serde_json::Value> = groups
         .iter()
         .flat_map(|g| g["rules"].as_array().unwrap())
         .collect();
-    let gtube = all.iter().find(|r| r["symbol"] == "GTUBE").expect("GTUBE listed");
-    assert_eq!(gtube["description"], "Generic Test for Unsolicited Bulk Email");
+    let gtube = all
+        .iter()
+        .find(|r| r["symbol"] == "GTUBE")
+        .expect("GTUBE listed");
+    assert_eq!(
+        gtube["description"],
+        "Generic Test for Unsolicited Bulk Email"
+    );
     assert!(all.iter().all(|r| r["weight"].is_number()));
 
     let counters = get(c, "/counters", &[]).json();
@@ -126,7 +151,14 @@ fn views_reflect_rules_and_scans() {
     assert!(counters.as_array().unwrap().len() == all.len());
 
     let auth = get(c, "/auth", &[]).json();
-    assert_eq!((auth["auth"].clone(), auth["reject"].clone(), auth["clean"].clone()), ("ok".into(), 1.into(), 1.into()));
+    assert_eq!(
+        (
+            auth["auth"].clone(),
+            auth["reject"].clone(),
+            auth["clean"].clone()
+        ),
+        ("ok".into(), 1.into(), 1.into())
+    );
 
     // /statreset answers the old figures, then starts over.
     assert_eq!(get(c, "/statreset", &[]).json()["scanned"], 2);
@@ -156,7 +188,8 @@ fn metrics_count_scans_and_milter_sessions() {
             Some("application/openmetrics-text; version=1.0.0; charset=utf-8")
         );
         let text = r.text();
-        if text.contains("sluice_milter_sessions_total 2\n") || std::time::Instant::now() > deadline {
+        if text.contains("sluice_milter_sessions_total 2\n") || std::time::Instant::now() > deadline
+        {
             break text;
         }
         std::thread::sleep(Duration::from_millis(50));
@@ -173,5 +206,7 @@ fn metrics_count_scans_and_milter_sessions() {
     }
     assert!(text.ends_with("# EOF\n"));
     // The scan listener serves the same exposition.
-    assert!(get(s.http, "/metrics", &[]).text().contains("sluice_scan_seconds_count 1\n"));
+    assert!(get(s.http, "/metrics", &[])
+        .text()
+        .contains("sluice_scan_seconds_count 1\n"));
 }

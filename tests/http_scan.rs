@@ -92,9 +92,17 @@ fn ping_errors_and_legacy_shapes() {
 #[test]
 fn skip_flag_query_parameters_and_skip_path() {
     let mut s = Sluice::start(&[]);
-    let r = post(s.http, "/checkv2?Flags=skip&Queue-Id=QS%201", &[], &gtube_message());
+    let r = post(
+        s.http,
+        "/checkv2?Flags=skip&Queue-Id=QS%201",
+        &[],
+        &gtube_message(),
+    );
     let j = r.json();
-    assert_eq!((j["is_skipped"].clone(), j["action"].clone()), (true.into(), "no action".into()));
+    assert_eq!(
+        (j["is_skipped"].clone(), j["action"].clone()),
+        (true.into(), "no action".into())
+    );
     assert_eq!(j["score"], 0.0);
     assert!(j["symbols"].as_object().unwrap().is_empty());
     s.wait_log("queue_id=\"QS 1\"");
@@ -128,7 +136,10 @@ fn zstd_requests_and_replies() {
         assert_eq!(j["action"], "reject");
     }
     let r = post(s.http, "/checkv2", &[("Compression", "gzip")], &msg);
-    assert_eq!((r.status, r.reason.as_str()), (503, "Invalid compression method"));
+    assert_eq!(
+        (r.status, r.reason.as_str()),
+        (503, "Invalid compression method")
+    );
     assert_eq!(r.json()["error_domain"], "task-error");
     let r = post(s.http, "/checkv2", &[("Compression", "zstd")], &msg);
     assert_eq!(r.status, 503);
@@ -146,7 +157,12 @@ fn chunked_bodies_size_limit_and_http10() {
         chunked.extend_from_slice(b"\r\n");
     }
     chunked.extend_from_slice(b"0\r\n\r\n");
-    let raw = request("POST", "/checkv2", &[("Transfer-Encoding", "chunked")], &chunked);
+    let raw = request(
+        "POST",
+        "/checkv2",
+        &[("Transfer-Encoding", "chunked")],
+        &chunked,
+    );
     let r = send(s.http, &raw);
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.json()["action"], "reject");
@@ -154,7 +170,11 @@ fn chunked_bodies_size_limit_and_http10() {
     let big = [ham_message(), vec![b'x'; 3000]].concat();
     let r = post(s.http, "/checkv2", &[], &big);
     assert_eq!(r.status, 413, "{}", r.text());
-    assert!(r.json()["error"].as_str().unwrap().contains("too large"), "{}", r.text());
+    assert!(
+        r.json()["error"].as_str().unwrap().contains("too large"),
+        "{}",
+        r.text()
+    );
     // A small zstd frame that inflates past the limit is refused too.
     let bomb = zstd::bulk::compress(&vec![b'a'; 100_000], 3).unwrap();
     let r = post(s.http, "/checkv2", &[("Compression", "zstd")], &bomb);
@@ -175,7 +195,8 @@ fn keep_alive_serves_several_requests_on_one_connection() {
     c.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
     let mut w = c.try_clone().unwrap();
     let mut r = BufReader::new(c);
-    w.write_all(&request("POST", "/checkv2", &[], &gtube_message())).unwrap();
+    w.write_all(&request("POST", "/checkv2", &[], &gtube_message()))
+        .unwrap();
     let first = read_response(&mut r);
     assert_ne!(first.header("connection"), Some("close"));
     w.write_all(&request("GET", "/ping", &[], b"")).unwrap();
@@ -199,12 +220,14 @@ fn reload_applies_to_kept_alive_connections() {
     c.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
     let mut w = c.try_clone().unwrap();
     let mut r = BufReader::new(c);
-    w.write_all(&request("POST", "/checkv2", &[], &ham_message())).unwrap();
+    w.write_all(&request("POST", "/checkv2", &[], &ham_message()))
+        .unwrap();
     assert_eq!(read_response(&mut r).json()["required_score"], 15.0);
     std::fs::write(s.path("local.d/actions.conf"), "reject = 42;\n").unwrap();
     s.hup();
     s.wait_log("configuration reloaded");
-    w.write_all(&request("POST", "/checkv2", &[], &ham_message())).unwrap();
+    w.write_all(&request("POST", "/checkv2", &[], &ham_message()))
+        .unwrap();
     assert_eq!(read_response(&mut r).json()["required_score"], 42.0);
 }
 
@@ -224,7 +247,15 @@ fn verdict_equals_sluice_scan_json() {
             .unwrap();
         assert!(out.status.success());
         let cli: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-        for key in ["action", "score", "symbols", "message-id", "milter", "urls", "emails"] {
+        for key in [
+            "action",
+            "score",
+            "symbols",
+            "message-id",
+            "milter",
+            "urls",
+            "emails",
+        ] {
             assert_eq!(http[key], cli[key], "{rel}: {key}");
         }
     }
@@ -236,7 +267,8 @@ fn unix_socket_listener() {
     let sock = dir.path().join("scan.sock");
     let _s = Sluice::start_with(&[], &["--http".into(), format!("unix:{}", sock.display())]);
     let mut c = std::os::unix::net::UnixStream::connect(&sock).unwrap();
-    c.write_all(&request("POST", "/checkv2", &[], &gtube_message())).unwrap();
+    c.write_all(&request("POST", "/checkv2", &[], &gtube_message()))
+        .unwrap();
     let r = read_response(&mut BufReader::new(c));
     assert_eq!(r.json()["action"], "reject");
 }

@@ -226,12 +226,23 @@ mod tests {
     #[test]
     fn defaults_are_rspamd_ports_on_loopback() {
         let s = HttpSettings::from_tree(&json!({}), &mut vec![]).unwrap();
-        assert_eq!(s.normal.bind_socket, vec!["127.0.0.1:11333".parse().unwrap()]);
-        assert_eq!(s.controller.bind_socket, vec!["127.0.0.1:11334".parse().unwrap()]);
+        assert_eq!(
+            s.normal.bind_socket,
+            vec!["127.0.0.1:11333".parse().unwrap()]
+        );
+        assert_eq!(
+            s.controller.bind_socket,
+            vec!["127.0.0.1:11334".parse().unwrap()]
+        );
         assert_eq!(s.access, AccessSettings::default());
         assert!(s.normal.enabled && s.controller.enabled);
         let off = json!({"worker": {"normal": {"enabled": false}}});
-        assert!(!HttpSettings::from_tree(&off, &mut vec![]).unwrap().normal.enabled);
+        assert!(
+            !HttpSettings::from_tree(&off, &mut vec![])
+                .unwrap()
+                .normal
+                .enabled
+        );
         assert_eq!(s.max_message, DEFAULT_MAX_MESSAGE);
     }
 
@@ -249,7 +260,10 @@ mod tests {
         let mut warnings = vec![];
         let s = HttpSettings::from_tree(&tree, &mut warnings).unwrap();
         assert_eq!(s.normal.bind_socket.len(), 2);
-        assert_eq!(s.normal.bind_socket[1], ListenAddr::Unix("/run/s.sock".into()));
+        assert_eq!(
+            s.normal.bind_socket[1],
+            ListenAddr::Unix("/run/s.sock".into())
+        );
         assert_eq!(s.access.password.as_deref(), Some("r"));
         assert_eq!(s.access.enable_password.as_deref(), Some("e"));
         let nets = s.access.secure_ip.unwrap();
@@ -257,14 +271,16 @@ mod tests {
         assert!(nets[1].contains(&"10.1.2.3".parse::<std::net::IpAddr>().unwrap()));
         assert_eq!(s.controller.tls.unwrap().key, PathBuf::from("/k.pem"));
         assert_eq!(s.max_message, 2 << 20);
-        assert_eq!(warnings, vec!["worker.normal.count: not implemented, ignored"]);
+        assert_eq!(
+            warnings,
+            vec!["worker.normal.count: not implemented, ignored"]
+        );
     }
 
     #[test]
     fn bad_values_are_typed_errors() {
-        let bad = |w: Value| {
-            HttpSettings::from_tree(&json!({ "worker": w }), &mut vec![]).unwrap_err()
-        };
+        let bad =
+            |w: Value| HttpSettings::from_tree(&json!({ "worker": w }), &mut vec![]).unwrap_err();
         let e = bad(json!({"normal": {"bind_socket": "nohost"}}));
         assert!(matches!(e, HttpConfigError::Listen { .. }), "{e}");
         let e = bad(json!({"controller": {"secure_ip": "10.0.0.300"}}));

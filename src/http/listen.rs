@@ -88,7 +88,11 @@ pub async fn bind(
             continue;
         }
         let tls = acceptor(role, worker)?;
-        let addrs = if addrs.is_empty() { &worker.bind_socket[..] } else { addrs };
+        let addrs = if addrs.is_empty() {
+            &worker.bind_socket[..]
+        } else {
+            addrs
+        };
         for addr in addrs {
             let bound = server::bind(addr, SOCKET_MODE).await?;
             let scheme = if tls.is_some() { " (TLS)" } else { "" };
@@ -116,7 +120,11 @@ fn acceptor(role: Role, w: &WorkerSettings) -> Result<Option<TlsAcceptor>, HttpE
 
 /// Serves every listener until `shutdown` flips; open connections finish
 /// their current request and close.
-pub async fn serve(listeners: Vec<HttpListener>, shared: Arc<Shared>, shutdown: watch::Receiver<bool>) {
+pub async fn serve(
+    listeners: Vec<HttpListener>,
+    shared: Arc<Shared>,
+    shutdown: watch::Receiver<bool>,
+) {
     let loops: Vec<_> = listeners
         .into_iter()
         .map(|l| tokio::spawn(accept_loop(l, shared.clone(), shutdown.clone())))
@@ -148,7 +156,8 @@ async fn accept_loop(l: HttpListener, shared: Arc<Shared>, mut shutdown: watch::
             ip: peer_name.parse::<SocketAddr>().ok().map(|a| a.ip()),
             unix: peer_name.starts_with("unix:"),
         };
-        let (role, tls, shared, shutdown) = (l.role, l.tls.clone(), shared.clone(), shutdown.clone());
+        let (role, tls, shared, shutdown) =
+            (l.role, l.tls.clone(), shared.clone(), shutdown.clone());
         tokio::spawn(async move {
             match tls {
                 None => connection(stream, role, peer, shared, shutdown).await,

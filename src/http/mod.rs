@@ -56,7 +56,9 @@ pub struct Shared {
 
 /// The command word of a path: leading `/` optional, case-insensitive.
 pub fn command(path: &str) -> String {
-    path.trim_start_matches('/').trim_end_matches('/').to_ascii_lowercase()
+    path.trim_start_matches('/')
+        .trim_end_matches('/')
+        .to_ascii_lowercase()
 }
 
 /// Routes one request on the scan listener.

@@ -63,7 +63,10 @@ mod tests {
                 ("e".into(), "é%".into()),
             ]
         );
-        assert_eq!(get(Some("x=1&Password=s%3Dcret"), "password").as_deref(), Some("s=cret"));
+        assert_eq!(
+            get(Some("x=1&Password=s%3Dcret"), "password").as_deref(),
+            Some("s=cret")
+        );
         assert_eq!(get(None, "password"), None);
     }
 }

@@ -104,7 +104,10 @@ mod tests {
         let reason = r.extensions().get::<hyper::ext::ReasonPhrase>().unwrap();
         assert_eq!(reason.as_bytes(), b"invalid command");
         let j: serde_json::Value = serde_json::from_slice(&body(r).await).unwrap();
-        assert_eq!(j, serde_json::json!({"error": "invalid command", "error_domain": "protocol-error"}));
+        assert_eq!(
+            j,
+            serde_json::json!({"error": "invalid command", "error_domain": "protocol-error"})
+        );
         let r = error(401, "Unauthorized", Domain::None);
         assert_eq!(&body(r).await[..], br#"{"error":"Unauthorized"}"#);
     }

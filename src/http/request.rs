@@ -63,7 +63,12 @@ impl ScanHeaders {
         let mut out = ScanHeaders::default();
         let pairs = headers
             .iter()
-            .map(|(k, v)| (k.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_string(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
             .chain(super::query::pairs(query.unwrap_or("")));
         for (name, value) in pairs {
             out.apply(&name, value)?;
@@ -185,7 +190,10 @@ mod tests {
         let s = ScanHeaders::parse(&m, None).unwrap();
         let e = &s.envelope;
         assert_eq!(e.from.as_deref(), Some("alice@example.org"));
-        assert_eq!(e.rcpts, vec!["bob@example.net", "\"c,d\"@example.net", "e@example.net"]);
+        assert_eq!(
+            e.rcpts,
+            vec!["bob@example.net", "\"c,d\"@example.net", "e@example.net"]
+        );
         assert_eq!(e.client_ip, Some("2001:db8::1".parse().unwrap()));
         assert_eq!(e.helo.as_deref(), Some("mail.example.org"));
         assert_eq!(e.client_name, None, "`unknown` is no name");
@@ -197,9 +205,17 @@ mod tests {
 
     #[test]
     fn query_parameters_count_as_headers() {
-        let s = ScanHeaders::parse(&HeaderMap::new(), Some("Queue-Id=Q%201&Pass=all&From=&Flags=zstd,no_log")).unwrap();
+        let s = ScanHeaders::parse(
+            &HeaderMap::new(),
+            Some("Queue-Id=Q%201&Pass=all&From=&Flags=zstd,no_log"),
+        )
+        .unwrap();
         assert_eq!(s.envelope.queue_id.as_deref(), Some("Q 1"));
-        assert_eq!(s.envelope.from.as_deref(), Some(""), "empty From is the null sender");
+        assert_eq!(
+            s.envelope.from.as_deref(),
+            Some(""),
+            "empty From is the null sender"
+        );
         assert!(s.flags.has(Flag::PassAll));
         assert!(s.no_log);
         assert!(s.compress_reply());
@@ -212,7 +228,10 @@ mod tests {
         let s = ScanHeaders::parse(&headers(&[("Accept-Encoding", "gzip, zstd")]), None).unwrap();
         assert!(!s.compressed && s.compress_reply());
         let e = ScanHeaders::parse(&headers(&[("Compression", "gzip")]), None).unwrap_err();
-        assert_eq!((e.status(), e.to_string().as_str()), (503, "Invalid compression method"));
+        assert_eq!(
+            (e.status(), e.to_string().as_str()),
+            (503, "Invalid compression method")
+        );
         let e = ScanHeaders::parse(&headers(&[("File", "/etc/passwd")]), None).unwrap_err();
         assert_eq!(e.status(), 400);
         let s = ScanHeaders::parse(&headers(&[("IP", "not-an-ip")]), None).unwrap();

@@ -50,7 +50,10 @@ pub async fn handle(
     let verdict = match verdict(&headers, message, &ctx).await {
         Ok(v) => v,
         Err(why) => {
-            warn!(queue_id = headers.envelope.queue_id.as_deref().unwrap_or("-"), "http scan failed: {why}");
+            warn!(
+                queue_id = headers.envelope.queue_id.as_deref().unwrap_or("-"),
+                "http scan failed: {why}"
+            );
             return reply::error(500, &why, Domain::Task);
         }
     };
@@ -80,7 +83,9 @@ async fn verdict(
         let pipeline = ctx.scanner.pipeline();
         let mut v = Verdict::empty(pipeline.as_ref().map_or(0.0, |p| p.required_score()));
         v.is_skipped = skip;
-        v.thresholds = pipeline.map(|p| p.thresholds().to_vec()).unwrap_or_default();
+        v.thresholds = pipeline
+            .map(|p| p.thresholds().to_vec())
+            .unwrap_or_default();
         return Ok(v);
     }
     let req = Arc::new(ScanRequest {

@@ -38,7 +38,10 @@ impl Sluice {
             .iter()
             .map(|s| s.to_string())
             .collect();
-        args.extend(["--var".into(), format!("LOCAL_CONFDIR={}", dir.path().display())]);
+        args.extend([
+            "--var".into(),
+            format!("LOCAL_CONFDIR={}", dir.path().display()),
+        ]);
         if !extra.iter().any(|a| a == "--http") {
             args.extend(["--http".into(), "127.0.0.1:0".into()]);
         }
@@ -239,7 +242,9 @@ pub fn ham_message() -> Vec<u8> {
 
 /// A message of the shared corpus (read in place).
 pub fn corpus(rel: &str) -> PathBuf {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus").join(rel);
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/corpus")
+        .join(rel);
     if p.exists() {
         return p;
     }

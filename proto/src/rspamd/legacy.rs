@@ -127,7 +127,11 @@ mod tests {
 
     #[test]
     fn ham_actions_are_not_spam() {
-        for (action, spam) in [("no action", false), ("greylist", false), ("add header", true)] {
+        for (action, spam) in [
+            ("no action", false),
+            ("greylist", false),
+            ("add header", true),
+        ] {
             let r = CheckV2Reply {
                 action: action.into(),
                 ..Default::default()

@@ -27,7 +27,9 @@ pub enum Level {
 pub enum Access {
     Denied,
     /// `read_only` is reported by `/stat` and `/auth`.
-    Granted { read_only: bool },
+    Granted {
+        read_only: bool,
+    },
 }
 
 /// The request's credentials, as the controller found them.
@@ -74,7 +76,8 @@ pub fn check(s: &AccessSettings, peer: &Peer, c: &Credentials<'_>, level: Level)
             }
         }
         Level::Read => {
-            if matches(&s.enable_password) || (s.enable_password.is_none() && matches(&s.password)) {
+            if matches(&s.enable_password) || (s.enable_password.is_none() && matches(&s.password))
+            {
                 Access::Granted { read_only: false }
             } else if matches(&s.password) {
                 Access::Granted { read_only: true }
@@ -152,7 +155,10 @@ mod tests {
         assert_eq!(check(&s, &p, &with("r"), Level::Enable), Access::Denied);
         assert_eq!(check(&s, &p, &with("e"), Level::Enable), RW);
         assert_eq!(check(&s, &p, &with("x"), Level::Read), Access::Denied);
-        assert_eq!(check(&s, &p, &Credentials::default(), Level::Read), Access::Denied);
+        assert_eq!(
+            check(&s, &p, &Credentials::default(), Level::Read),
+            Access::Denied
+        );
     }
 
     #[test]
@@ -174,15 +180,32 @@ mod tests {
     #[test]
     fn secure_ip_and_unix_skip_the_check() {
         let s = settings(Some("r"), Some("e"), Some(&["127.0.0.1/32", "10.0.0.0/8"]));
-        assert_eq!(check(&s, &tcp("10.1.2.3"), &Credentials::default(), Level::Enable), RW);
-        assert_eq!(check(&s, &tcp("::ffff:127.0.0.1"), &Credentials::default(), Level::Enable), RW);
-        let unix = Peer { ip: None, unix: true };
+        assert_eq!(
+            check(&s, &tcp("10.1.2.3"), &Credentials::default(), Level::Enable),
+            RW
+        );
+        assert_eq!(
+            check(
+                &s,
+                &tcp("::ffff:127.0.0.1"),
+                &Credentials::default(),
+                Level::Enable
+            ),
+            RW
+        );
+        let unix = Peer {
+            ip: None,
+            unix: true,
+        };
         assert_eq!(check(&s, &unix, &Credentials::default(), Level::Enable), RW);
         let forwarded = Credentials {
             password: None,
             forwarded_for: Some("203.0.113.9".parse().unwrap()),
         };
-        assert_eq!(check(&s, &tcp("10.1.2.3"), &forwarded, Level::Read), Access::Denied);
+        assert_eq!(
+            check(&s, &tcp("10.1.2.3"), &forwarded, Level::Read),
+            Access::Denied
+        );
     }
 
     #[test]
@@ -192,11 +215,17 @@ mod tests {
         assert_eq!(check(&open, &p, &Credentials::default(), Level::Enable), RW);
         // With secure_ip configured, outsiders need a password that does not exist.
         let guarded = settings(None, None, Some(&["127.0.0.1/32"]));
-        assert_eq!(check(&guarded, &p, &Credentials::default(), Level::Read), Access::Denied);
+        assert_eq!(
+            check(&guarded, &p, &Credentials::default(), Level::Read),
+            Access::Denied
+        );
         // Only an enable password: reads are open, privileged calls are not.
         let en = settings(None, Some("e"), None);
         assert_eq!(check(&en, &p, &Credentials::default(), Level::Read), RO);
-        assert_eq!(check(&en, &p, &Credentials::default(), Level::Enable), Access::Denied);
+        assert_eq!(
+            check(&en, &p, &Credentials::default(), Level::Enable),
+            Access::Denied
+        );
     }
 
     #[test]

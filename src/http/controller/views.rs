@@ -128,10 +128,15 @@ pub fn metrics_text(p: Option<&Pipeline>) -> String {
     };
     // Insert before the terminating `# EOF`.
     text.truncate(text.len() - "# EOF\n".len());
-    text.push_str("# HELP sluice_symbol_hits Times each symbol fired since the rules were loaded.\n");
+    text.push_str(
+        "# HELP sluice_symbol_hits Times each symbol fired since the rules were loaded.\n",
+    );
     text.push_str("# TYPE sluice_symbol_hits counter\n");
     for s in p.symbols() {
-        text.push_str(&format!("sluice_symbol_hits_total{{symbol=\"{}\"}} {}\n", s.name, s.hits));
+        text.push_str(&format!(
+            "sluice_symbol_hits_total{{symbol=\"{}\"}} {}\n",
+            s.name, s.hits
+        ));
     }
     text.push_str("# EOF\n");
     text
