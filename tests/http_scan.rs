@@ -84,6 +84,28 @@ fn ping_errors_and_legacy_shapes() {
     let r = post(s.http, "/check", &[], &ham_message());
     assert_eq!(r.json()["default"]["is_spam"], false);
 
+    // Folded header values follow the message's CRLF unless `Flags: milter`
+    // (or the `Milter` header) says a milter bridge wants bare `\n`.
+    let folded = |j: &serde_json::Value, key: &str| {
+        j[key]["add_headers"]["X-Spamd-Result"]["value"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no X-Spamd-Result in {j}"))
+            .to_string()
+    };
+    let no_ids = b"From: a@example.org\r\nTo: b@example.net\r\nSubject: lunch\r\n\r\nhi\r\n";
+    let crlf = post(s.http, "/checkv2", &[], no_ids).json();
+    assert!(
+        folded(&crlf, "milter").contains(";\r\n\tMISSING_"),
+        "{crlf}"
+    );
+    let legacy = post(s.http, "/check", &[], no_ids).json();
+    assert!(folded(&legacy, "rmilter").contains(";\r\n\tMISSING_"));
+    for flag in [("Flags", "milter"), ("Milter", "yes")] {
+        let milter = post(s.http, "/checkv2", &[flag], no_ids).json();
+        let v = folded(&milter, "milter");
+        assert!(v.contains(";\n\tMISSING_") && !v.contains('\r'), "{v:?}");
+    }
+
     let r = post(s.http, "/checkv2", &[("File", "/etc/passwd")], b"");
     assert_eq!(r.status, 400, "{}", r.text());
     assert!(r.json()["error"].as_str().unwrap().contains("not allowed"));
@@ -239,7 +261,8 @@ fn verdict_equals_sluice_scan_json() {
         let Ok(msg) = std::fs::read(&path) else {
             panic!("corpus file {} missing", path.display());
         };
-        let http = post(s.http, "/checkv2", &[], &msg).json();
+        // As a milter bridge asks, so header folding is `\n\t` as in `sluice scan`.
+        let http = post(s.http, "/checkv2", &[("Flags", "milter")], &msg).json();
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_sluice"))
             .args(["scan", "--json"])
             .arg(&path)

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use hyper::body::Incoming;
 use hyper::Request;
 use sluice_proto::rspamd::request::Flag;
-use sluice_proto::rspamd::LegacyReply;
+use sluice_proto::rspamd::{HeaderSpec, LegacyReply, MilterBlock, OneOrMany};
 use tracing::{info, warn};
 
 use super::body;
@@ -47,6 +47,7 @@ pub async fn handle(
         Ok(m) => m,
         Err(e) => return reply::error(e.status(), &e.to_string(), Domain::Task),
     };
+    let crlf = uses_crlf(&message);
     let verdict = match verdict(&headers, message, &ctx).await {
         Ok(v) => v,
         Err(why) => {
@@ -63,7 +64,12 @@ pub async fn handle(
     if !headers.no_log {
         log_scan(&headers, &verdict);
     }
-    let v2 = checkv2_reply(&verdict);
+    let mut v2 = checkv2_reply(&verdict);
+    if crlf && !headers.flags.has(Flag::Milter) {
+        if let Some(m) = v2.milter.as_mut() {
+            fold_with_crlf(m);
+        }
+    }
     let compress = headers.compress_reply();
     match shape {
         Shape::V2 => reply::json(&v2, compress),
@@ -100,6 +106,32 @@ async fn verdict(
     }
 }
 
+/// Whether the message's first line ends with CRLF.
+fn uses_crlf(message: &[u8]) -> bool {
+    message
+        .iter()
+        .position(|b| *b == b'\n')
+        .is_some_and(|i| i > 0 && message[i - 1] == b'\r')
+}
+
+/// Header values come folded milter style (`\n\t`); Rspamd folds with the
+/// message's own line ending unless the client is a milter bridge
+/// (`Flags: milter`), so a CRLF message gets `\r\n\t`.
+fn fold_with_crlf(m: &mut MilterBlock) {
+    for spec in m.add_headers.values_mut() {
+        let specs: &mut [HeaderSpec] = match spec {
+            OneOrMany::One(one) => std::slice::from_mut(one),
+            OneOrMany::Many(many) => many,
+        };
+        for h in specs {
+            let (HeaderSpec::Ordered { value, .. } | HeaderSpec::Plain(value)) = h;
+            if value.contains('\n') && !value.contains('\r') {
+                *value = value.replace('\n', "\r\n");
+            }
+        }
+    }
+}
+
 /// One line per message, like the milter's.
 fn log_scan(h: &ScanHeaders, v: &Verdict) {
     let e = &h.envelope;
@@ -118,4 +150,42 @@ fn log_scan(h: &ScanHeaders, v: &Verdict) {
         unknown_flags = ?h.flags.unknown,
         "http scanned"
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn folding_follows_the_message_line_ending() {
+        assert!(uses_crlf(b"Subject: a\r\n\r\nbody"));
+        assert!(!uses_crlf(b"Subject: a\n\r\n"));
+        assert!(!uses_crlf(b"\n"));
+        assert!(!uses_crlf(b""));
+        let mut m = MilterBlock::default();
+        m.add_headers.insert(
+            "X-Spamd-Result".into(),
+            OneOrMany::One(HeaderSpec::Ordered {
+                value: "default: False [1.00 / 15.00];\n\tA(1.00)".into(),
+                order: -1,
+            }),
+        );
+        m.add_headers.insert(
+            "X-Two".into(),
+            OneOrMany::Many(vec![
+                HeaderSpec::Plain("a\n\tb".into()),
+                HeaderSpec::Plain("c".into()),
+            ]),
+        );
+        fold_with_crlf(&mut m);
+        let OneOrMany::One(HeaderSpec::Ordered { value, .. }) = &m.add_headers["X-Spamd-Result"]
+        else {
+            panic!("shape changed");
+        };
+        assert_eq!(value, "default: False [1.00 / 15.00];\r\n\tA(1.00)");
+        assert_eq!(
+            m.add_headers["X-Two"].as_slice()[0],
+            HeaderSpec::Plain("a\r\n\tb".into())
+        );
+    }
 }
