@@ -48,6 +48,7 @@ pub async fn handle(
         Err(e) => return reply::error(e.status(), &e.to_string(), Domain::Task),
     };
     let crlf = uses_crlf(&message);
+    let empty = message.is_empty();
     let verdict = match verdict(&headers, message, &ctx).await {
         Ok(v) => v,
         Err(why) => {
@@ -65,6 +66,10 @@ pub async fn handle(
         log_scan(&headers, &verdict);
     }
     let mut v2 = checkv2_reply(&verdict);
+    if empty {
+        // Rspamd omits `message-id` for an empty body rather than saying `undef`.
+        v2.message_id = None;
+    }
     if crlf && !headers.flags.has(Flag::Milter) {
         if let Some(m) = v2.milter.as_mut() {
             fold_with_crlf(m);
