@@ -3,7 +3,8 @@
 # scan listener vs Rspamd 3.4's normal worker, both on loopback, both with
 # the same regexp rules (sluice's shipped conf/rules/regexp.conf) and
 # thresholds, over the same corpus, in the same run. Rspamd gets no network
-# (DNS pointed at a dead loopback port) and no Lua plugins beyond its core.
+# (DNS pointed at a dead loopback port) and no Lua plugins beyond its core;
+# it runs one normal worker process per core, sluice one process.
 # Prints one JSON line per (server, concurrency). Needs root (Rspamd drops to
 # _rspamd), the rspamd package and a release build.
 # Usage: bench/http-vs-rspamd.sh [REQUESTS_PER_RUN]
@@ -46,7 +47,7 @@ options {
 logging { type = "file"; filename = "$tmp/rspamd/rspamd.log"; level = "error"; }
 actions { reject = 15; add_header = 6; greylist = 4; }
 regexp { .include "$PWD/conf/rules/regexp.conf" }
-worker "normal" { bind_socket = "127.0.0.1:$rport"; count = 1; }
+worker "normal" { bind_socket = "127.0.0.1:$rport"; count = $(nproc); }
 CONF
 chown -R _rspamd:_rspamd "$tmp/rspamd"
 rspamd -f -u _rspamd -g _rspamd -c "$tmp/rspamd/rspamd.conf" >"$tmp/rspamd/out.log" 2>&1 &
