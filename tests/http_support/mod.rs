@@ -240,13 +240,13 @@ pub fn ham_message() -> Vec<u8> {
     b"From: a@example.org\r\nTo: b@example.net\r\nSubject: lunch\r\nMessage-ID: <ham@example.org>\r\n\r\nSee you at noon.\r\n".to_vec()
 }
 
-/// A message of the shared corpus (read in place).
+/// A message of the shared corpus (read in place): `$SLUICE_CORPUS`, else
+/// `shared/corpus` beside the repository.
 pub fn corpus(rel: &str) -> PathBuf {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/corpus")
-        .join(rel);
-    if p.exists() {
-        return p;
+    match std::env::var_os("SLUICE_CORPUS") {
+        Some(dir) => PathBuf::from(dir).join(rel),
+        None => Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../shared/corpus")
+            .join(rel),
     }
-    Path::new("/work/shared/corpus").join(rel)
 }
