@@ -61,6 +61,14 @@ pub struct RunArgs {
     /// inet:HOST:PORT, inet:[::1]:PORT, unix:/path. Port 0 picks a free port.
     #[arg(long = "milter", value_name = "ADDR")]
     pub milter: Vec<ListenAddr>,
+    /// Rspamd protocol scan listener (normal worker; /checkv2), replacing the
+    /// configured ones (repeatable). Default 127.0.0.1:11333.
+    #[arg(long = "http", value_name = "ADDR")]
+    pub http: Vec<ListenAddr>,
+    /// Rspamd controller listener (/stat, /symbols, /metrics, ...), replacing
+    /// the configured ones (repeatable). Default 127.0.0.1:11334.
+    #[arg(long = "controller", value_name = "ADDR")]
+    pub controller: Vec<ListenAddr>,
 }
 
 #[derive(Debug, Args)]

@@ -19,6 +19,10 @@ pub struct RunOptions {
     pub load: LoadOptions,
     /// Replaces the configured milter listeners when not empty.
     pub milter: Vec<ListenAddr>,
+    /// Replaces the configured scan (Rspamd normal worker) listeners when not empty.
+    pub http: Vec<ListenAddr>,
+    /// Replaces the configured controller listeners when not empty.
+    pub controller: Vec<ListenAddr>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -29,6 +33,10 @@ pub enum DaemonError {
     Scan(#[from] ScanConfigError),
     #[error(transparent)]
     Bind(#[from] BindError),
+    #[error("worker sections: {0}")]
+    HttpConfig(#[from] crate::http::HttpConfigError),
+    #[error(transparent)]
+    Http(#[from] crate::http::HttpError),
     #[error("signal handler: {0}")]
     Signal(std::io::Error),
 }
@@ -40,7 +48,9 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 pub async fn run(opts: RunOptions) -> Result<(), DaemonError> {
     let signals = Signals::install()?;
     let (ctx, config) = build_context(&opts.load)?;
-    for w in &config.warnings {
+    let mut http_warnings = Vec::new();
+    let http_settings = crate::http::HttpSettings::from_tree(&config.tree, &mut http_warnings)?;
+    for w in config.warnings.iter().chain(&http_warnings) {
         warn!("config: {w}");
     }
     let addrs = if opts.milter.is_empty() {
@@ -54,10 +64,17 @@ pub async fn run(opts: RunOptions) -> Result<(), DaemonError> {
         info!("milter listening on {}", b.local());
         bound.push(b);
     }
+    let http_bound = crate::http::bind(&http_settings, &opts.http, &opts.controller).await?;
     let ctx = Arc::new(ctx);
     let (stop_tx, stop_rx) = watch::channel(false);
     let (ctx_tx, ctx_rx) = watch::channel(ctx);
     let signals = tokio::spawn(handle_signals(signals, opts.load.clone(), stop_tx, ctx_tx));
+    let http_shared = Arc::new(crate::http::Shared {
+        ctx: ctx_rx.clone(),
+        access: http_settings.access.clone(),
+        max_message: http_settings.max_message,
+    });
+    let http = tokio::spawn(crate::http::serve(http_bound, http_shared, stop_rx.clone()));
     server::serve(
         bound,
         ctx_rx,
@@ -66,6 +83,8 @@ pub async fn run(opts: RunOptions) -> Result<(), DaemonError> {
         stop_rx,
     )
     .await;
+    // HTTP requests are short: the milter's grace period covers them.
+    let _ = tokio::time::timeout(SHUTDOWN_GRACE, http).await;
     signals.abort();
     info!("sluice stopped");
     Ok(())

@@ -12,12 +12,17 @@
 //!   and `scan/` share.
 //! - [`config`]: UCL parsing, Rspamd-style layering, validated settings.
 //! - [`bench`]: the milter load tool behind `sluice bench milter`.
+//! - [`http`]: Rspamd's HTTP protocol: the scan (normal worker) and
+//!   controller listeners.
+//! - [`metrics`]: process-wide counters for `/stat` and `/metrics`.
 //! - [`daemon`]: `sluice run` (load, validate, bind, serve, signals).
 pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod daemon;
+pub mod http;
 pub mod message;
+pub mod metrics;
 pub mod milter;
 pub mod scan;
 pub mod server;

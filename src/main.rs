@@ -37,6 +37,8 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             let opts = daemon::RunOptions {
                 load: args.config.load_options(),
                 milter: args.milter,
+                http: args.http,
+                controller: args.controller,
             };
             runtime()?.block_on(daemon::run(opts))?;
             Ok(ExitCode::SUCCESS)

@@ -13,7 +13,7 @@ pub mod listen;
 pub mod load;
 pub mod milter;
 pub mod ucl;
-mod value;
+pub mod value;
 
 pub use error::ConfigError;
 pub use listen::{ListenAddr, ListenAddrError};

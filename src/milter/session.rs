@@ -281,6 +281,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             message: Bytes::from(tx.raw.take()),
         });
         let outcome = self.scan_with_progress(request.clone()).await?;
+        if let Ok(v) = &outcome {
+            crate::metrics::global().record_scan(v);
+        }
         let replies = match &outcome {
             Ok(verdict) => respond(verdict, &tx, &agreed, self.settings()).packets,
             Err(why) => self.failure_replies(&agreed, why),

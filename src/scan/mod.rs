@@ -30,7 +30,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 pub use error::{ScanConfigError, ScanError};
-pub use pipeline::Pipeline;
+pub use pipeline::{Pipeline, SymbolInfo};
 
 use crate::message::Envelope;
 use crate::verdict::Verdict;
@@ -50,6 +50,13 @@ pub trait Scanner: Send + Sync + 'static {
         &self,
         req: Arc<ScanRequest>,
     ) -> Pin<Box<dyn Future<Output = Result<Verdict, ScanError>> + Send + 'static>>;
+
+    /// The in-process pipeline behind this scanner, if there is one: the
+    /// controller reads symbol metadata, thresholds and hit counters from it.
+    /// Scanners that forward to other hosts have none.
+    fn pipeline(&self) -> Option<Arc<Pipeline>> {
+        None
+    }
 }
 
 /// Runs a [`Pipeline`] on tokio's blocking pool, so CPU-bound scans never
@@ -78,5 +85,9 @@ impl Scanner for LocalScanner {
                     reason: e.to_string(),
                 })
         })
+    }
+
+    fn pipeline(&self) -> Option<Arc<Pipeline>> {
+        Some(Arc::clone(&self.pipeline))
     }
 }

@@ -3,6 +3,7 @@
 //!
 //! Everything expensive (regex sets, parser tables, symbol table) is built
 //! once in [`Pipeline::from_config`] and shared read-only by all scans.
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use mail_parser::{HeaderName, MessageParser};
@@ -15,7 +16,7 @@ use super::gtube::Gtube;
 use super::headers::{self, DEFAULT_SUBJECT};
 use super::message::MessageView;
 use super::rules::{Leaf, RuleSet};
-use super::score::{sort_symbols, Scorer, SymbolMeta};
+use super::score::{sort_symbols, GroupMeta, Scorer, SymbolMeta};
 use crate::message::Envelope;
 use crate::verdict::{Action, Verdict};
 
@@ -27,6 +28,20 @@ pub struct Pipeline {
     gtube_symbol: usize,
     scorer: Scorer,
     subject_template: String,
+    /// Times each symbol (index into `rules.symbols`) fired since this
+    /// pipeline was built; read by the controller's `/counters`.
+    hits: Vec<AtomicU64>,
+}
+
+/// Read-only facts about one symbol, for the controller's views.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SymbolInfo {
+    pub name: String,
+    pub weight: f64,
+    pub description: Option<String>,
+    pub group: Option<String>,
+    /// Times it fired since the pipeline was built (config load or reload).
+    pub hits: u64,
 }
 
 impl std::fmt::Debug for Pipeline {
@@ -46,7 +61,9 @@ impl Pipeline {
         let gtube_symbol =
             rules.add_symbol(&cfg, "GTUBE", "Generic Test for Unsolicited Bulk Email");
         let scorer = Scorer::new(rules.groups.clone(), cfg.actions.thresholds.clone());
+        let hits = rules.symbols.iter().map(|_| AtomicU64::new(0)).collect();
         Ok(Pipeline {
+            hits,
             parser: parser(),
             gtube: Gtube::new(cfg.gtube),
             rules,
@@ -63,6 +80,41 @@ impl Pipeline {
     /// Number of compiled regexp rules (for start-up logs).
     pub fn rule_count(&self) -> usize {
         self.rules.rules.len()
+    }
+
+    /// Actions with a numeric threshold, ascending by threshold.
+    pub fn thresholds(&self) -> &[(Action, f64)] {
+        &self.scorer.thresholds
+    }
+
+    /// Rspamd's `required_score`: the highest threshold.
+    pub fn required_score(&self) -> f64 {
+        self.scorer.required_score()
+    }
+
+    /// Configured groups, in config order.
+    pub fn groups(&self) -> &[GroupMeta] {
+        &self.scorer.groups
+    }
+
+    /// Every known symbol with its weight, group and hit count.
+    pub fn symbols(&self) -> Vec<SymbolInfo> {
+        self.rules
+            .symbols
+            .iter()
+            .zip(&self.hits)
+            .map(|(m, h)| SymbolInfo {
+                name: m.name.clone(),
+                weight: m.weight,
+                description: m.description.clone(),
+                group: m.group.map(|g| self.scorer.groups[g].name.clone()),
+                hits: h.load(Ordering::Relaxed),
+            })
+            .collect()
+    }
+
+    fn count_hit(&self, symbol: usize) {
+        self.hits[symbol].fetch_add(1, Ordering::Relaxed);
     }
 
     /// Scans one message. CPU-bound and synchronous; any input, however
@@ -89,6 +141,7 @@ impl Pipeline {
     fn gtube_verdict(&self, action: Action, view: &MessageView<'_>) -> Verdict {
         let mut v = Verdict::empty(self.scorer.required_score());
         let meta = &self.rules.symbols[self.gtube_symbol];
+        self.count_hit(self.gtube_symbol);
         v.symbols = self.scorer.score(&[(meta, Vec::new())]).0;
         v.score = self.scorer.threshold(&action).unwrap_or(0.0);
         v.is_skipped = true;
@@ -113,6 +166,7 @@ impl Pipeline {
             .rules
             .iter()
             .filter(|r| r.expr.eval(&|leaf| leaf_value(leaf, &hits, view)) != 0.0)
+            .inspect(|r| self.count_hit(r.symbol))
             .map(|r| (&self.rules.symbols[r.symbol], Vec::new()))
             .collect();
         let (mut symbols, score) = self.scorer.score(&fired);

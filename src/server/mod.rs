@@ -17,7 +17,7 @@ use std::time::Duration;
 use tokio::sync::{watch, Semaphore};
 use tracing::{info, warn};
 
-use crate::milter::session::{run_session, SessionContext};
+use crate::milter::session::{run_session, SessionContext, SessionEnd};
 
 /// Runs the accept loops until `shutdown` flips, then drains.
 pub async fn serve(
@@ -76,7 +76,10 @@ async fn accept_loop(
         let ctx = ctx.borrow().clone();
         let shutdown = shutdown.clone();
         tokio::spawn(async move {
-            run_session(stream, peer, ctx, shutdown).await;
+            let metrics = crate::metrics::global();
+            metrics.milter_session_started();
+            let end = run_session(stream, peer, ctx, shutdown).await;
+            metrics.milter_session_ended(matches!(end, SessionEnd::Failed(_)));
             drop(permit);
         });
     }

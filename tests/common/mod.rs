@@ -20,6 +20,11 @@ impl Daemon {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut args: Vec<String> =
             vec!["run".into(), "--milter".into(), "inet:127.0.0.1:0".into()];
+        // The HTTP listeners default to fixed ports; tests run in parallel.
+        for flag in ["--http", "--controller"] {
+            args.push(flag.into());
+            args.push("127.0.0.1:0".into());
+        }
         if !extra_conf.is_empty() {
             let local = dir.path().join("local.d");
             std::fs::create_dir_all(&local).unwrap();

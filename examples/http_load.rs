@@ -1,0 +1,180 @@
+//! A small load generator for Rspamd's HTTP protocol: replays message files
+//! as `POST /checkv2` at a fixed concurrency and reports throughput and
+//! latency. Keeps connections alive when the server does (sluice), and
+//! reconnects when the server closes after each reply (Rspamd).
+//!
+//! `cargo run --release --example http_load -- ADDR CONCURRENCY COUNT DIR...`
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+
+type Conn = BufReader<TcpStream>;
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.len() < 4 {
+        return Err("usage: http_load ADDR CONCURRENCY COUNT DIR...".into());
+    }
+    let addr = args[0].clone();
+    let concurrency: usize = args[1].parse()?;
+    let count: usize = args[2].parse()?;
+    let messages = Arc::new(load(&args[3..])?);
+    if messages.is_empty() {
+        return Err("no message files".into());
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let report = rt.block_on(run(addr, concurrency, count, messages))?;
+    println!("{report}");
+    Ok(())
+}
+
+fn load(dirs: &[String]) -> std::io::Result<Vec<Vec<u8>>> {
+    let mut out = Vec::new();
+    for d in dirs {
+        let mut files: Vec<_> = std::fs::read_dir(Path::new(d))?
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| p.is_file())
+            .collect();
+        files.sort();
+        for f in files {
+            out.push(std::fs::read(f)?);
+        }
+    }
+    Ok(out)
+}
+
+/// Per-worker results.
+#[derive(Default)]
+struct Tally {
+    latencies: Vec<Duration>,
+    errors: usize,
+    connections: usize,
+}
+
+async fn run(
+    addr: String,
+    concurrency: usize,
+    count: usize,
+    messages: Arc<Vec<Vec<u8>>>,
+) -> Result<String, Box<dyn std::error::Error>> {
+    let next = Arc::new(AtomicUsize::new(0));
+    let start = Instant::now();
+    let workers: Vec<_> = (0..concurrency)
+        .map(|_| {
+            let (addr, next, messages) = (addr.clone(), next.clone(), messages.clone());
+            tokio::spawn(async move { worker(&addr, &next, count, &messages).await })
+        })
+        .collect();
+    let mut all = Tally::default();
+    for w in workers {
+        let t = w.await?;
+        all.latencies.extend(t.latencies);
+        all.errors += t.errors;
+        all.connections += t.connections;
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    all.latencies.sort();
+    let pct = |p: f64| {
+        let l = &all.latencies;
+        l.get(((l.len() as f64 * p) as usize).min(l.len().saturating_sub(1)))
+            .map_or(0.0, |d| d.as_secs_f64() * 1e3)
+    };
+    Ok(format!(
+        "{{\"concurrency\":{concurrency},\"requests\":{},\"errors\":{},\"connections\":{},\
+         \"seconds\":{elapsed:.3},\"rps\":{:.1},\"p50_ms\":{:.3},\"p90_ms\":{:.3},\"p99_ms\":{:.3}}}",
+        all.latencies.len(),
+        all.errors,
+        all.connections,
+        all.latencies.len() as f64 / elapsed,
+        pct(0.5),
+        pct(0.9),
+        pct(0.99),
+    ))
+}
+
+async fn worker(addr: &str, next: &AtomicUsize, count: usize, messages: &[Vec<u8>]) -> Tally {
+    let mut t = Tally::default();
+    let mut conn: Option<Conn> = None;
+    loop {
+        let i = next.fetch_add(1, Ordering::Relaxed);
+        if i >= count {
+            return t;
+        }
+        let msg = &messages[i % messages.len()];
+        let began = Instant::now();
+        // A kept-alive connection the server closed meanwhile: retry once on a new one.
+        let mut outcome = Err(std::io::Error::other("not sent"));
+        for _ in 0..2 {
+            if conn.is_none() {
+                match TcpStream::connect(addr).await {
+                    Ok(s) => {
+                        let _ = s.set_nodelay(true);
+                        conn = Some(BufReader::new(s));
+                        t.connections += 1;
+                    }
+                    Err(e) => {
+                        outcome = Err(e);
+                        break;
+                    }
+                }
+            }
+            let c = conn.as_mut().expect("connected above");
+            outcome = exchange(c, msg).await;
+            if outcome.is_ok() {
+                break;
+            }
+            conn = None;
+        }
+        match outcome {
+            Ok(keep) => {
+                t.latencies.push(began.elapsed());
+                if !keep {
+                    conn = None;
+                }
+            }
+            Err(_) => t.errors += 1,
+        }
+    }
+}
+
+/// One request and its reply; `Ok(true)` when the connection stays open.
+async fn exchange(c: &mut Conn, msg: &[u8]) -> std::io::Result<bool> {
+    let head = format!(
+        "POST /checkv2 HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {}\r\n\r\n",
+        msg.len()
+    );
+    c.get_mut().write_all(head.as_bytes()).await?;
+    c.get_mut().write_all(msg).await?;
+    let mut line = String::new();
+    if c.read_line(&mut line).await? == 0 {
+        return Err(std::io::Error::other("closed before the reply"));
+    }
+    if !line.starts_with("HTTP/1.1 200") {
+        return Err(std::io::Error::other(format!("status: {}", line.trim())));
+    }
+    let (mut len, mut keep) = (0usize, true);
+    loop {
+        line.clear();
+        c.read_line(&mut line).await?;
+        let h = line.trim_end();
+        if h.is_empty() {
+            break;
+        }
+        let (k, v) = h.split_once(':').unwrap_or((h, ""));
+        if k.eq_ignore_ascii_case("content-length") {
+            len = v.trim().parse().map_err(std::io::Error::other)?;
+        } else if k.eq_ignore_ascii_case("connection") && v.trim().eq_ignore_ascii_case("close") {
+            keep = false;
+        }
+    }
+    let mut body = vec![0; len];
+    c.read_exact(&mut body).await?;
+    Ok(keep)
+}

@@ -1,0 +1,86 @@
+//! The controller listener: Rspamd's controller endpoints that sluice has
+//! data for, behind Rspamd's password semantics ([`auth`]).
+//!
+//! `/statreset` (privileged) answers like `/stat`, then zeroes the scan
+//! counters. Learning (`/learnspam`, `/learnham`) and fuzzy endpoints belong to the
+//! statistics side and answer 404 until it exists; unknown paths too.
+pub mod auth;
+pub mod views;
+
+use std::sync::Arc;
+
+use hyper::body::Incoming;
+use hyper::header::{HeaderValue, CACHE_CONTROL};
+use hyper::Request;
+use sluice_proto::rspamd::request::header;
+
+use self::auth::{Access, Credentials, Level};
+use super::reply::{self, Domain, Reply};
+use super::scan::{self, Shape};
+use super::{query, Peer, Shared};
+
+/// Routes one controller request. Every reply carries `Cache-Control: no-store`.
+pub async fn handle(req: Request<Incoming>, peer: Peer, shared: Arc<Shared>) -> Reply {
+    let mut r = route(req, peer, shared).await;
+    r.headers_mut()
+        .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
+
+async fn route(req: Request<Incoming>, peer: Peer, shared: Arc<Shared>) -> Reply {
+    let cmd = super::command(req.uri().path());
+    let level = match cmd.as_str() {
+        "ping" => return reply::pong(),
+        "stat" | "auth" | "actions" | "symbols" | "counters" | "metrics" | "checkv2" | "check"
+        | "scan" => Level::Read,
+        "statreset" => Level::Enable,
+        _ => return reply::error(404, "invalid command", Domain::None),
+    };
+    let read_only = match authorize(&req, &peer, &shared, level) {
+        Access::Granted { read_only } => read_only,
+        Access::Denied => return reply::error(401, "Unauthorized", Domain::None),
+    };
+    let ctx = shared.ctx.borrow().clone();
+    let pipeline = ctx.scanner.pipeline();
+    let snapshot = || crate::metrics::global().snapshot();
+    match cmd.as_str() {
+        "stat" => reply::json(&views::stat(&snapshot(), read_only), false),
+        "statreset" => {
+            let before = snapshot();
+            crate::metrics::global().reset_scans();
+            reply::json(&views::stat(&before, read_only), false)
+        }
+        "auth" => reply::json(&views::auth(&snapshot(), read_only), false),
+        "metrics" => reply::text(views::OPENMETRICS, views::metrics_text(pipeline.as_deref())),
+        "checkv2" => scan::handle(req, Shape::V2, false, ctx, shared.max_message).await,
+        "check" | "scan" => scan::handle(req, Shape::Legacy, false, ctx, shared.max_message).await,
+        _ => match pipeline {
+            Some(p) => match cmd.as_str() {
+                "actions" => reply::json(&views::actions(&p), false),
+                "symbols" => reply::json(&views::symbols(&p), false),
+                _ => reply::json(&views::counters(&p), false),
+            },
+            None => reply::error(404, "no local rules: scanning is forwarded", Domain::None),
+        },
+    }
+}
+
+fn authorize(req: &Request<Incoming>, peer: &Peer, shared: &Shared, level: Level) -> Access {
+    let headers = req.headers();
+    let from_query = query::get(req.uri().query(), "password");
+    let password = headers
+        .get(header::PASSWORD)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+        .or(from_query);
+    let forwarded_for = ["x-forwarded-for", "x-real-ip"]
+        .iter()
+        .filter_map(|h| headers.get(*h)?.to_str().ok())
+        .filter_map(|v| v.split(',').next()?.trim().parse().ok())
+        .next();
+    let creds = Credentials {
+        password: password.as_deref(),
+        forwarded_for,
+    };
+    auth::check(&shared.access, peer, &creds, level)
+}

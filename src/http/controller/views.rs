@@ -1,0 +1,146 @@
+//! The controller's read-only views: `/stat`, `/auth`, `/actions`,
+//! `/symbols`, `/counters`, `/metrics`.
+//!
+//! Only what sluice measures is reported. Rspamd's `learned`,
+//! `statfiles`, `total_learns`, `fuzzy_hashes` and memory-pool figures are
+//! absent (rspamc prints 0 for missing numbers); symbol `frequency` and
+//! `time` (Rspamd's symbol-cache profiler) are absent too.
+use serde_json::{json, Map, Value};
+use sluice_proto::rspamd::controller::{ActionThreshold, SymbolCounter, SymbolGroup, SymbolRule};
+
+use crate::metrics::{self, Snapshot};
+use crate::scan::Pipeline;
+use crate::verdict::Action;
+
+/// The standard actions, reported even at zero (as Rspamd does).
+const STANDARD: [Action; 6] = [
+    Action::Reject,
+    Action::SoftReject,
+    Action::RewriteSubject,
+    Action::AddHeader,
+    Action::Greylist,
+    Action::NoAction,
+];
+
+/// Rspamd's group name for symbols outside any group.
+const UNGROUPED: &str = "ungrouped";
+
+/// `/stat`: scanned counts by action and connection counts.
+pub fn stat(s: &Snapshot, read_only: bool) -> Value {
+    let mut actions = Map::new();
+    for (a, n) in &s.by_action {
+        if STANDARD.contains(a) || *n > 0 {
+            actions.insert(a.as_str().to_string(), json!(n));
+        }
+    }
+    json!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "uptime": s.uptime.as_secs(),
+        "read_only": read_only,
+        "scanned": s.scanned,
+        "actions": actions,
+        "spam_count": s.spam_count(),
+        "ham_count": s.ham_count(),
+        "connections": s.http_connections,
+        "control_connections": s.control_connections,
+        "milter_sessions": s.milter_total,
+    })
+}
+
+/// `/auth`: what the WebUI asks first, with Rspamd's per-action key names.
+pub fn auth(s: &Snapshot, read_only: bool) -> Value {
+    let count = |a: Action| {
+        s.by_action
+            .iter()
+            .find(|(x, _)| *x == a)
+            .map_or(0, |(_, n)| *n)
+    };
+    json!({
+        "auth": "ok",
+        "version": env!("CARGO_PKG_VERSION"),
+        "uptime": s.uptime.as_secs(),
+        "clean": count(Action::NoAction),
+        "probable": count(Action::AddHeader) + count(Action::RewriteSubject),
+        "greylist": count(Action::Greylist),
+        "reject": count(Action::Reject),
+        "soft_reject": count(Action::SoftReject),
+        "scanned": s.scanned,
+        "read_only": read_only,
+    })
+}
+
+/// `/actions`: every scored action, threshold-less ones with `null`.
+pub fn actions(p: &Pipeline) -> Vec<ActionThreshold> {
+    Action::SCORED
+        .iter()
+        .map(|a| ActionThreshold {
+            action: a.as_str().to_string(),
+            value: p.thresholds().iter().find(|(x, _)| x == a).map(|t| t.1),
+        })
+        .collect()
+}
+
+/// `/symbols`: symbols by group, groups in config order, `ungrouped` last.
+pub fn symbols(p: &Pipeline) -> Vec<SymbolGroup> {
+    let mut groups: Vec<SymbolGroup> = p
+        .groups()
+        .iter()
+        .map(|g| SymbolGroup {
+            group: g.name.clone(),
+            rules: Vec::new(),
+        })
+        .chain(std::iter::once(SymbolGroup {
+            group: UNGROUPED.to_string(),
+            rules: Vec::new(),
+        }))
+        .collect();
+    for s in p.symbols() {
+        let name = s.group.as_deref().unwrap_or(UNGROUPED);
+        if let Some(g) = groups.iter_mut().find(|g| g.group == name) {
+            g.rules.push(SymbolRule {
+                symbol: s.name,
+                weight: s.weight,
+                description: s.description,
+            });
+        }
+    }
+    groups.retain(|g| !g.rules.is_empty());
+    groups
+}
+
+/// `/counters`: hits per symbol since the rules were (re)loaded.
+pub fn counters(p: &Pipeline) -> Vec<SymbolCounter> {
+    p.symbols()
+        .into_iter()
+        .map(|s| SymbolCounter {
+            symbol: s.name,
+            weight: s.weight,
+            hits: s.hits,
+        })
+        .collect()
+}
+
+/// `/metrics`: the shared counters plus per-symbol hits.
+pub fn metrics_text(p: Option<&Pipeline>) -> String {
+    let mut text = metrics::render_openmetrics(&metrics::global().snapshot());
+    let Some(p) = p else {
+        return text;
+    };
+    // Insert before the terminating `# EOF`.
+    text.truncate(text.len() - "# EOF\n".len());
+    text.push_str(
+        "# HELP sluice_symbol_hits Times each symbol fired since the rules were loaded.\n",
+    );
+    text.push_str("# TYPE sluice_symbol_hits counter\n");
+    for s in p.symbols() {
+        text.push_str(&format!(
+            "sluice_symbol_hits_total{{symbol=\"{}\"}} {}\n",
+            s.name, s.hits
+        ));
+    }
+    text.push_str("# EOF\n");
+    text
+}
+
+/// Content type of `/metrics`, as Rspamd sends it.
+pub const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";

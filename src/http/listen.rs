@@ -1,0 +1,211 @@
+//! Binding the HTTP listeners and serving connections with hyper.
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::watch;
+use tokio_rustls::TlsAcceptor;
+use tracing::{debug, info, warn};
+
+use super::config::{HttpSettings, WorkerSettings};
+use super::tls::{self, TlsError};
+use super::{controller, Peer, Shared};
+use crate::config::ListenAddr;
+use crate::metrics::{self, Listener};
+use crate::server::{self, BindError, Bound};
+
+/// Which protocol a listener serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Rspamd's normal worker protocol.
+    Scan,
+    Controller,
+}
+
+impl Role {
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Scan => "http",
+            Role::Controller => "controller",
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum HttpError {
+    #[error(transparent)]
+    Bind(#[from] BindError),
+    #[error("{role} TLS: {source}")]
+    Tls {
+        role: &'static str,
+        #[source]
+        source: TlsError,
+    },
+}
+
+/// A bound listener with its role and TLS acceptor.
+pub struct HttpListener {
+    bound: Bound,
+    role: Role,
+    tls: Option<TlsAcceptor>,
+}
+
+impl HttpListener {
+    /// The address in Postfix syntax, with the real port.
+    pub fn local(&self) -> String {
+        self.bound.local()
+    }
+
+    pub fn role(&self) -> Role {
+        self.role
+    }
+}
+
+/// Unix sockets of the HTTP listeners: reachable by the group, as Rspamd's.
+const SOCKET_MODE: u32 = 0o660;
+/// Time to send the request headers (also the idle keep-alive limit).
+const HEADER_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Binds both roles; non-empty `scan` / `controller` replace the configured
+/// addresses (the `--http` / `--controller` flags) and override `enabled = false`.
+pub async fn bind(
+    settings: &HttpSettings,
+    scan: &[ListenAddr],
+    controller: &[ListenAddr],
+) -> Result<Vec<HttpListener>, HttpError> {
+    let mut out = Vec::new();
+    for (role, worker, addrs) in [
+        (Role::Scan, &settings.normal, scan),
+        (Role::Controller, &settings.controller, controller),
+    ] {
+        if !worker.enabled && addrs.is_empty() {
+            info!("{} listener disabled", role.name());
+            continue;
+        }
+        let tls = acceptor(role, worker)?;
+        let addrs = if addrs.is_empty() {
+            &worker.bind_socket[..]
+        } else {
+            addrs
+        };
+        for addr in addrs {
+            let bound = server::bind(addr, SOCKET_MODE).await?;
+            let scheme = if tls.is_some() { " (TLS)" } else { "" };
+            info!("{} listening on {}{scheme}", role.name(), bound.local());
+            out.push(HttpListener {
+                bound,
+                role,
+                tls: tls.clone(),
+            });
+        }
+    }
+    Ok(out)
+}
+
+fn acceptor(role: Role, w: &WorkerSettings) -> Result<Option<TlsAcceptor>, HttpError> {
+    w.tls
+        .as_ref()
+        .map(tls::acceptor)
+        .transpose()
+        .map_err(|source| HttpError::Tls {
+            role: role.name(),
+            source,
+        })
+}
+
+/// Serves every listener until `shutdown` flips; open connections finish
+/// their current request and close.
+pub async fn serve(
+    listeners: Vec<HttpListener>,
+    shared: Arc<Shared>,
+    shutdown: watch::Receiver<bool>,
+) {
+    let loops: Vec<_> = listeners
+        .into_iter()
+        .map(|l| tokio::spawn(accept_loop(l, shared.clone(), shutdown.clone())))
+        .collect();
+    for l in loops {
+        let _ = l.await;
+    }
+}
+
+async fn accept_loop(l: HttpListener, shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        let accepted = tokio::select! {
+            a = l.bound.accept() => a,
+            _ = shutdown.changed() => break,
+        };
+        let (stream, peer_name) = match accepted {
+            Ok(pair) => pair,
+            Err(e) => {
+                warn!(error = %e, "{} accept failed", l.role.name());
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        metrics::global().connection(match l.role {
+            Role::Scan => Listener::Scan,
+            Role::Controller => Listener::Controller,
+        });
+        let peer = Peer {
+            ip: peer_name.parse::<SocketAddr>().ok().map(|a| a.ip()),
+            unix: peer_name.starts_with("unix:"),
+        };
+        let (role, tls, shared, shutdown) =
+            (l.role, l.tls.clone(), shared.clone(), shutdown.clone());
+        tokio::spawn(async move {
+            match tls {
+                None => connection(stream, role, peer, shared, shutdown).await,
+                Some(acceptor) => match acceptor.accept(stream).await {
+                    Ok(s) => connection(s, role, peer, shared, shutdown).await,
+                    Err(e) => debug!(peer = %peer_name, "TLS handshake failed: {e}"),
+                },
+            }
+        });
+    }
+    l.bound.cleanup();
+}
+
+/// One connection: HTTP/1.1 with keep-alive until the client closes, a
+/// request is malformed, or the daemon shuts down.
+async fn connection<S>(
+    stream: S,
+    role: Role,
+    peer: Peer,
+    shared: Arc<Shared>,
+    mut shutdown: watch::Receiver<bool>,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let svc = service_fn(move |req| {
+        let shared = shared.clone();
+        async move {
+            let r = match role {
+                Role::Scan => super::handle_scan(req, shared).await,
+                Role::Controller => controller::handle(req, peer, shared).await,
+            };
+            Ok::<_, Infallible>(r)
+        }
+    });
+    let conn = http1::Builder::new()
+        .keep_alive(true)
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_TIMEOUT)
+        .serve_connection(TokioIo::new(stream), svc);
+    tokio::pin!(conn);
+    let result = tokio::select! {
+        r = conn.as_mut() => r,
+        _ = shutdown.changed() => {
+            conn.as_mut().graceful_shutdown();
+            conn.await
+        }
+    };
+    if let Err(e) = result {
+        debug!("{} connection ended: {e}", role.name());
+    }
+}

@@ -1,0 +1,82 @@
+//! Rspamd's HTTP protocol: the scan listener (Rspamd's normal worker:
+//! `/checkv2`, the legacy `/check` family, `/ping`, `/metrics`) and the
+//! controller ([`controller`]), over hyper's HTTP/1.1 with optional rustls.
+//!
+//! Unlike Rspamd, connections are kept alive (HTTP/1.1 default; HTTP/1.0
+//! clients and `Connection: close` get the connection closed after the
+//! reply). Every request takes the scanner current at that moment from the
+//! same `watch` channel the milter uses, so a SIGHUP reload applies to
+//! kept-alive connections from their next request on. Listener addresses,
+//! TLS files, passwords and `max_message` are read at start only.
+//!
+//! Not implemented: the pre-HTTP `RSPAMC/1.x` and `SPAMC` request lines,
+//! HTTPCrypt, msgpack replies (clients fall back to JSON), zstd
+//! dictionaries, `/checkv3`, per-request `Settings` application.
+pub mod body;
+pub mod config;
+pub mod controller;
+pub mod query;
+pub mod reply;
+pub mod request;
+pub mod scan;
+pub mod tls;
+
+mod listen;
+
+pub use config::{HttpConfigError, HttpSettings};
+pub use listen::{bind, serve, HttpError, HttpListener, Role};
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use hyper::body::Incoming;
+use hyper::Request;
+use tokio::sync::watch;
+
+use self::config::AccessSettings;
+use self::reply::{Domain, Reply};
+use self::scan::Shape;
+use crate::milter::session::SessionContext;
+
+/// Who is on the other end of a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Peer {
+    /// `None` for unix sockets.
+    pub ip: Option<IpAddr>,
+    pub unix: bool,
+}
+
+/// What every request handler shares.
+pub struct Shared {
+    /// The current session context (scanner); replaced on SIGHUP.
+    pub ctx: watch::Receiver<Arc<SessionContext>>,
+    pub access: AccessSettings,
+    pub max_message: usize,
+}
+
+/// The command word of a path: leading `/` optional, case-insensitive.
+pub fn command(path: &str) -> String {
+    path.trim_start_matches('/')
+        .trim_end_matches('/')
+        .to_ascii_lowercase()
+}
+
+/// Routes one request on the scan listener.
+pub async fn handle_scan(req: Request<Incoming>, shared: Arc<Shared>) -> Reply {
+    let cmd = command(req.uri().path());
+    let ctx = shared.ctx.borrow().clone();
+    let max = shared.max_message;
+    match cmd.as_str() {
+        "ping" => reply::pong(),
+        "checkv2" => scan::handle(req, Shape::V2, false, ctx, max).await,
+        "check" | "symbols" | "scan" | "process" | "report" | "report_ifspam" => {
+            scan::handle(req, Shape::Legacy, false, ctx, max).await
+        }
+        "skip" => scan::handle(req, Shape::V2, true, ctx, max).await,
+        "metrics" => reply::text(
+            controller::views::OPENMETRICS,
+            controller::views::metrics_text(ctx.scanner.pipeline().as_deref()),
+        ),
+        _ => reply::error(500, "invalid command", Domain::Protocol),
+    }
+}
