@@ -233,8 +233,12 @@ fn make_function(name: &str, args: Vec<String>) -> Result<Function, String> {
     let arity = |lo: usize, hi: usize| {
         if (lo..=hi).contains(&n) {
             Ok(())
+        } else if lo == hi {
+            Err(format!("function `{name}` takes {lo} argument(s), got {n}"))
         } else {
-            Err(format!("function `{name}` takes {lo}..={hi} argument(s), got {n}"))
+            Err(format!(
+                "function `{name}` takes {lo} to {hi} arguments, got {n}"
+            ))
         }
     };
     let num = |i: usize| -> Result<f64, String> {

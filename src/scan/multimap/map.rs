@@ -222,7 +222,11 @@ impl MapSource {
         if s.starts_with("http://") || s.starts_with("https://") {
             return Err(format!("network maps are not supported: `{s}`"));
         }
-        if s.starts_with('/') || s.starts_with("./") || s.starts_with("../") {
+        // `/re/flags` written inline is a regexp entry unless such a file exists.
+        let inline_re = s.len() > 1
+            && s.rsplit_once('/').is_some_and(|(_, f)| f.chars().all(|c| "imsxu".contains(c)))
+            && !std::path::Path::new(s).exists();
+        if (s.starts_with('/') && !inline_re) || s.starts_with("./") || s.starts_with("../") {
             return Ok(MapSource::File(PathBuf::from(s)));
         }
         Ok(MapSource::Inline(s.to_string()))
@@ -362,6 +366,14 @@ mod tests {
         assert_eq!(
             MapSource::parse("file:///etc/x").unwrap(),
             MapSource::File("/etc/x".into())
+        );
+        assert_eq!(
+            MapSource::parse("/^re$/i").unwrap(),
+            MapSource::Inline("/^re$/i".into())
+        );
+        assert_eq!(
+            MapSource::parse("/etc/hosts").unwrap(),
+            MapSource::File("/etc/hosts".into())
         );
         assert_eq!(
             MapSource::parse("spam.example").unwrap(),
