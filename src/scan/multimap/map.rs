@@ -260,7 +260,7 @@ impl Map {
     /// Loads every source now. Returns the map and remarks about bad lines.
     pub fn load(kind: MapKind, sources: Vec<MapSource>, interval: Duration) -> (Map, Vec<String>) {
         let mtimes = mtimes(&sources);
-        let (matcher, bad) = read(kind, &sources);
+        let (matcher, bad, _) = read(kind, &sources);
         let map = Map {
             kind,
             sources,
@@ -284,13 +284,15 @@ impl Map {
             st.checked = Instant::now();
             let now = mtimes(&self.sources);
             if now != st.mtimes {
-                let (matcher, bad) = read(self.kind, &self.sources);
+                let (matcher, bad, unreadable) = read(self.kind, &self.sources);
                 for b in &bad {
                     tracing::warn!(map = ?self.sources, "map reload: {b}");
                 }
-                tracing::info!(map = ?self.sources, entries = matcher.len(), "map reloaded");
-                st.matcher = Arc::new(matcher);
-                st.mtimes = now;
+                if !unreadable {
+                    tracing::info!(map = ?self.sources, entries = matcher.len(), "map reloaded");
+                    st.matcher = Arc::new(matcher);
+                    st.mtimes = now;
+                }
             }
         }
         Arc::clone(&st.matcher)
@@ -307,21 +309,26 @@ fn mtimes(sources: &[MapSource]) -> Vec<Option<SystemTime>> {
         .collect()
 }
 
-fn read(kind: MapKind, sources: &[MapSource]) -> (Matcher, Vec<String>) {
+/// The matcher, remarks, and whether a file could not be read.
+fn read(kind: MapKind, sources: &[MapSource]) -> (Matcher, Vec<String>, bool) {
     let mut lines = Vec::new();
     let mut bad = Vec::new();
+    let mut unreadable = false;
     for s in sources {
         match s {
             MapSource::Inline(l) => lines.push(l.clone()),
             MapSource::File(p) => match std::fs::read_to_string(p) {
                 Ok(text) => lines.extend(text.lines().map(str::to_string)),
-                Err(e) => bad.push(format!("cannot read {}: {e}", p.display())),
+                Err(e) => {
+                    unreadable = true;
+                    bad.push(format!("cannot read {}: {e}", p.display()));
+                }
             },
         }
     }
     let (m, mut more) = Matcher::build(kind, &lines);
     bad.append(&mut more);
-    (m, bad)
+    (m, bad, unreadable)
 }
 
 #[cfg(test)]
