@@ -38,7 +38,11 @@ fn stop_tree(pass_all: bool) -> Value {
 fn names(p: &Pipeline, rules: &[usize]) -> Vec<String> {
     rules
         .iter()
-        .map(|&r| p.registry().symbols[p.rule_set().rules[r].symbol].name.clone())
+        .map(|&r| {
+            p.registry().symbols[p.rule_set().rules[r].symbol]
+                .name
+                .clone()
+        })
         .collect()
 }
 
@@ -91,8 +95,10 @@ fn composites_and_force_actions_keep_their_inputs() {
         json!({"rules": {"F": {"expression": "BODY_WORD", "action": "phishing"}}});
     let p = pipeline(&tree);
     let (v, t) = p.explain(&Envelope::default(), msg("huge", "word").as_bytes());
-    assert!(names(&p, &t.rules.iter().map(|r| r.rule).collect::<Vec<_>>())
-        .contains(&"BODY_WORD".to_string()));
+    assert!(
+        names(&p, &t.rules.iter().map(|r| r.rule).collect::<Vec<_>>())
+            .contains(&"BODY_WORD".to_string())
+    );
     assert_eq!(v.action, Action::Discard);
     assert_eq!(v.passthrough_module.as_deref(), Some("force_actions"));
 }
@@ -116,7 +122,10 @@ fn per_rule_counters() {
     assert_eq!(by_name("HUGE").evaluations, 4);
     assert_eq!(by_name("HUGE").hits, 3);
     assert_eq!(by_name("BODY_WORD").hits, 1);
-    assert!(by_name("BODY_WORD").avg_time.is_some(), "explain scans are timed");
+    assert!(
+        by_name("BODY_WORD").avg_time.is_some(),
+        "explain scans are timed"
+    );
 }
 
 fn set_mtime(path: &std::path::Path, t: SystemTime) {
@@ -184,7 +193,13 @@ fn replies(v: &sluice::verdict::Verdict) -> Vec<Reply> {
         actions: 0x1ff,
         protocol: 0,
     };
-    respond(v, &Transaction::new(1 << 20), &agreed, &SessionSettings::default()).packets
+    respond(
+        v,
+        &Transaction::new(1 << 20),
+        &agreed,
+        &SessionSettings::default(),
+    )
+    .packets
 }
 
 #[test]
@@ -247,7 +262,13 @@ fn explain_lists_symbols_options_weights_and_rule_times() {
     assert!(text.contains("Action: reject"), "{text}");
     assert!(text.contains("MM") && text.contains("[blue]"), "{text}");
     assert!(text.contains("(weight 20.00)"), "{text}");
-    let hit_line = text.lines().find(|l| l.contains("HIT") && l.contains("HUGE"));
+    let hit_line = text
+        .lines()
+        .find(|l| l.contains("HIT") && l.contains("HUGE"));
     assert!(hit_line.is_some_and(|l| l.ends_with("us")), "{text}");
-    assert!(text.lines().any(|l| l.contains("NOPE") && !l.contains("HIT")), "{text}");
+    assert!(
+        text.lines()
+            .any(|l| l.contains("NOPE") && !l.contains("HIT")),
+        "{text}"
+    );
 }

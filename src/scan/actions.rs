@@ -32,7 +32,10 @@ impl ActionSet {
             .filter(|&i| defs[i].threshold.is_some_and(f64::is_finite))
             .collect();
         by_threshold.sort_by(|&a, &b| {
-            let (ta, tb) = (defs[a].threshold.unwrap_or(0.0), defs[b].threshold.unwrap_or(0.0));
+            let (ta, tb) = (
+                defs[a].threshold.unwrap_or(0.0),
+                defs[b].threshold.unwrap_or(0.0),
+            );
             ta.total_cmp(&tb)
         });
         ActionSet { defs, by_threshold }
@@ -58,7 +61,11 @@ impl ActionSet {
     /// Rspamd's `required_score`: the reject threshold, else the highest.
     pub fn required_score(&self) -> f64 {
         self.threshold(&Action::Reject)
-            .or_else(|| self.by_threshold.last().and_then(|&i| self.defs[i].threshold))
+            .or_else(|| {
+                self.by_threshold
+                    .last()
+                    .and_then(|&i| self.defs[i].threshold)
+            })
             .unwrap_or(0.0)
     }
 

@@ -66,10 +66,12 @@ pub fn parse_section(v: Option<&Value>) -> Result<Vec<(String, CompositeConfig)>
                 policy: None,
                 enabled: true,
             },
-            other => CompositeConfig::deserialize(other).map_err(|source| ScanConfigError::Shape {
-                section: format!("composites.{name}"),
-                source,
-            })?,
+            other => {
+                CompositeConfig::deserialize(other).map_err(|source| ScanConfigError::Shape {
+                    section: format!("composites.{name}"),
+                    source,
+                })?
+            }
         };
         out.push((name.clone(), cfg));
     }
@@ -155,8 +157,12 @@ impl Composites {
                 name: name.clone(),
                 reason,
             };
-            let policy = Policy::parse(c.policy.as_deref())
-                .ok_or_else(|| bad(format!("unknown policy `{}`", c.policy.as_deref().unwrap_or(""))))?;
+            let policy = Policy::parse(c.policy.as_deref()).ok_or_else(|| {
+                bad(format!(
+                    "unknown policy `{}`",
+                    c.policy.as_deref().unwrap_or("")
+                ))
+            })?;
             let parsed = parse_symbolic(&c.expression).map_err(|e| bad(e.to_string()))?;
             let expr = parsed.try_map(&mut |a| compile_leaf(cfg, reg, a))?;
             out.by_symbol.insert(symbol, out.list.len());
@@ -220,24 +226,47 @@ impl Composites {
     }
 
     /// Evaluates without short-cuts, so every true atom records its removal.
-    fn eval(&self, comp: usize, e: &Expr<Leaf>, negated: bool, board: &mut ScoreBoard<'_>, st: &mut State) -> f64 {
+    fn eval(
+        &self,
+        comp: usize,
+        e: &Expr<Leaf>,
+        negated: bool,
+        board: &mut ScoreBoard<'_>,
+        st: &mut State,
+    ) -> f64 {
         match e {
             Expr::Leaf(l) => self.leaf(comp, l, negated, board, st),
             Expr::Not(x) => truth(self.eval(comp, x, true, board, st) == 0.0),
             Expr::And(v) => {
-                let vals: Vec<f64> = v.iter().map(|x| self.eval(comp, x, negated, board, st)).collect();
+                let vals: Vec<f64> = v
+                    .iter()
+                    .map(|x| self.eval(comp, x, negated, board, st))
+                    .collect();
                 truth(vals.iter().all(|x| *x != 0.0))
             }
             Expr::Or(v) => {
-                let vals: Vec<f64> = v.iter().map(|x| self.eval(comp, x, negated, board, st)).collect();
+                let vals: Vec<f64> = v
+                    .iter()
+                    .map(|x| self.eval(comp, x, negated, board, st))
+                    .collect();
                 truth(vals.iter().any(|x| *x != 0.0))
             }
-            Expr::Sum(v) => v.iter().map(|x| truth(self.eval(comp, x, negated, board, st) != 0.0)).sum(),
+            Expr::Sum(v) => v
+                .iter()
+                .map(|x| truth(self.eval(comp, x, negated, board, st) != 0.0))
+                .sum(),
             Expr::Cmp(x, op, n) => truth(op.apply(self.eval(comp, x, negated, board, st), *n)),
         }
     }
 
-    fn leaf(&self, comp: usize, l: &Leaf, negated: bool, board: &mut ScoreBoard<'_>, st: &mut State) -> f64 {
+    fn leaf(
+        &self,
+        comp: usize,
+        l: &Leaf,
+        negated: bool,
+        board: &mut ScoreBoard<'_>,
+        st: &mut State,
+    ) -> f64 {
         let candidates: &[usize] = match l {
             Leaf::Symbol(Some(s), _) => std::slice::from_ref(s),
             Leaf::Symbol(None, _) => &[],
@@ -249,10 +278,19 @@ impl Composites {
                 self.check(nested, board, st);
             }
             let Some(f) = board.get(s) else { continue };
-            if !l.atom().options.iter().all(|m| f.options.iter().any(|o| m.matches(o))) {
+            if !l
+                .atom()
+                .options
+                .iter()
+                .all(|m| f.options.iter().any(|o| m.matches(o)))
+            {
                 continue;
             }
-            let v = if f.score == 0.0 { EPSILON } else { f.score.abs() };
+            let v = if f.score == 0.0 {
+                EPSILON
+            } else {
+                f.score.abs()
+            };
             best = best.max(v);
             if !negated {
                 st.removals.push(Removal {

@@ -11,9 +11,9 @@ use serde_json::Value;
 
 use super::actions::{parse_effect, ActionDef};
 use super::composites::{self, CompositeConfig};
+use super::error::ScanConfigError;
 use super::force_actions::{self, ForceRuleConfig};
 use super::multimap::{self, config::MultimapRuleConfig};
-use super::error::ScanConfigError;
 use crate::verdict::Action;
 
 /// Rspamd's built-in thresholds when `actions` does not set them.
@@ -281,17 +281,17 @@ fn set_threshold(cfg: &mut ActionsConfig, key: &str, v: &Value) -> Result<(), Sc
     let (threshold, effect) = match v {
         Value::Null => (None, None),
         Value::Object(o) => {
-            let no_threshold = o
-                .get("flags")
-                .is_some_and(|f| flag_set(f, "no_threshold"));
+            let no_threshold = o.get("flags").is_some_and(|f| flag_set(f, "no_threshold"));
             let score = match o.get("score").or(o.get("threshold")) {
                 Some(s) if !no_threshold => Some(need_number(key, s)?),
                 _ => None,
             };
             let effect = match o.get("milter").and_then(Value::as_str) {
-                Some(m) => Some(parse_effect(m).ok_or_else(|| ScanConfigError::UnknownAction {
-                    name: format!("{key}.milter = {m}"),
-                })?),
+                Some(m) => Some(
+                    parse_effect(m).ok_or_else(|| ScanConfigError::UnknownAction {
+                        name: format!("{key}.milter = {m}"),
+                    })?,
+                ),
                 None => None,
             };
             (score, effect)

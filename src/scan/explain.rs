@@ -25,7 +25,11 @@ pub fn render(p: &Pipeline, v: &Verdict, t: &Trace, file: &str) -> String {
     }
     let _ = writeln!(out, "Symbols:");
     for s in &v.symbols {
-        let _ = write!(out, "  {:<32} {:>7.2} (weight {:.2})", s.name, s.score, s.metric_score);
+        let _ = write!(
+            out,
+            "  {:<32} {:>7.2} (weight {:.2})",
+            s.name, s.score, s.metric_score
+        );
         if !s.options.is_empty() {
             let _ = write!(out, " [{}]", s.options.join(", "));
         }

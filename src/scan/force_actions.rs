@@ -97,7 +97,11 @@ pub struct ForceActions {
 }
 
 impl ForceActions {
-    pub fn compile(cfg: &ScanConfig, reg: &mut Registry, actions: &ActionSet) -> Result<ForceActions, ScanConfigError> {
+    pub fn compile(
+        cfg: &ScanConfig,
+        reg: &mut Registry,
+        actions: &ActionSet,
+    ) -> Result<ForceActions, ScanConfigError> {
         let mut rules = Vec::new();
         for (name, r) in cfg.force_actions.iter().filter(|(_, r)| r.enabled) {
             let bad = |reason: String| ScanConfigError::ForceAction {

@@ -34,6 +34,7 @@ pub mod schedule;
 pub mod score;
 pub mod stats;
 pub mod symbols;
+pub mod unknown_keys;
 
 use std::future::Future;
 use std::pin::Pin;

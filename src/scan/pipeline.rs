@@ -75,12 +75,8 @@ impl Pipeline {
         let mut registry = Registry::new(&cfg);
         let actions = ActionSet::new(cfg.actions.defs.clone());
         let rules = RuleSet::compile(&cfg, &mut registry)?;
-        let (multimap, warnings) = Multimap::compile(
-            &cfg,
-            &mut registry,
-            &actions,
-            cfg.engine.map_watch_interval,
-        )?;
+        let (multimap, warnings) =
+            Multimap::compile(&cfg, &mut registry, &actions, cfg.engine.map_watch_interval)?;
         let gtube_symbol = registry.define(
             &cfg,
             "GTUBE",

@@ -135,7 +135,11 @@ impl<'s> ScoreBoard<'s> {
         let Some(meta) = self.symbols.get(symbol) else {
             return;
         };
-        let multiplier = if multiplier.is_finite() { multiplier } else { 0.0 };
+        let multiplier = if multiplier.is_finite() {
+            multiplier
+        } else {
+            0.0
+        };
         let want = meta.weight * multiplier;
         let pos = self.slot[symbol];
         if pos == 0 {
@@ -173,9 +177,7 @@ impl<'s> ScoreBoard<'s> {
     }
 
     fn is_one_shot(&self, meta: &SymbolMeta, shots: u32) -> bool {
-        let group_one_shot = meta
-            .group
-            .is_some_and(|g| self.scorer.groups[g].one_shot);
+        let group_one_shot = meta.group.is_some_and(|g| self.scorer.groups[g].one_shot);
         let max = if group_one_shot { 1 } else { meta.max_shots };
         max > 0 && shots >= max
     }

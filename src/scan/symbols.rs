@@ -82,7 +82,8 @@ impl Registry {
             }
             None => {
                 self.symbols.push(meta);
-                self.by_name.insert(name.to_string(), self.symbols.len() - 1);
+                self.by_name
+                    .insert(name.to_string(), self.symbols.len() - 1);
                 self.symbols.len() - 1
             }
         }

@@ -18,7 +18,10 @@ use super::ExprError;
 pub enum Target {
     Symbol(String),
     /// `g:` any, `g+:` positive-weight, `g-:` negative-weight symbols of a group.
-    Group { name: String, sign: GroupSign },
+    Group {
+        name: String,
+        sign: GroupSign,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -227,7 +230,9 @@ impl<'a> P<'a> {
 
     fn options(&mut self) -> Result<Vec<OptMatch>, ExprError> {
         let r = self.rest();
-        let end = r.find(']').ok_or_else(|| self.err("unclosed `[` of options"))?;
+        let end = r
+            .find(']')
+            .ok_or_else(|| self.err("unclosed `[` of options"))?;
         let mut out = Vec::new();
         for opt in r[..end].split(',').map(str::trim).filter(|o| !o.is_empty()) {
             match opt.strip_prefix('/').and_then(|o| o.rsplit_once('/')) {

@@ -122,7 +122,10 @@ impl Matcher {
 }
 
 fn split_line(line: &str) -> Option<(&str, Option<String>)> {
-    let line = match line.find(" #").or_else(|| line.starts_with('#').then_some(0)) {
+    let line = match line
+        .find(" #")
+        .or_else(|| line.starts_with('#').then_some(0))
+    {
         Some(i) => &line[..i],
         None => line,
     };
@@ -224,7 +227,8 @@ impl MapSource {
         }
         // `/re/flags` written inline is a regexp entry unless such a file exists.
         let inline_re = s.len() > 1
-            && s.rsplit_once('/').is_some_and(|(_, f)| f.chars().all(|c| "imsxu".contains(c)))
+            && s.rsplit_once('/')
+                .is_some_and(|(_, f)| f.chars().all(|c| "imsxu".contains(c)))
             && !std::path::Path::new(s).exists();
         if (s.starts_with('/') && !inline_re) || s.starts_with("./") || s.starts_with("../") {
             return Ok(MapSource::File(PathBuf::from(s)));
@@ -357,7 +361,10 @@ mod tests {
         assert!(m.lookup("192.0.2.8").is_none());
         assert!(m.lookup("2001:db8:1::5").is_some());
         assert!(m.lookup("::ffff:10.1.2.3").is_some());
-        let (m, _) = Matcher::build(MapKind::Regexp, &lines(&["/^win .*prize$/i PRIZE", "casino"]));
+        let (m, _) = Matcher::build(
+            MapKind::Regexp,
+            &lines(&["/^win .*prize$/i PRIZE", "casino"]),
+        );
         assert_eq!(m.lookup("WIN a Prize"), Some(Some("PRIZE".into())));
         assert!(m.lookup("online casino").is_some());
         assert!(m.lookup("lunch").is_none());

@@ -230,7 +230,9 @@ fn source(r: &MultimapRuleConfig) -> Result<Source, String> {
         "helo" => Source::Helo,
         "user" => Source::User,
         "selector" => Source::Selector(Selector::parse(
-            r.selector.as_deref().ok_or("type `selector` needs `selector = \"…\"`")?,
+            r.selector
+                .as_deref()
+                .ok_or("type `selector` needs `selector = \"…\"`")?,
         )?),
         other => return Err(format!("type `{other}` is not supported")),
     })
@@ -276,7 +278,12 @@ fn values(ctx: &ScanCtx<'_>, s: &Source) -> Vec<String> {
         Source::From { smtp, mime } => {
             let mut v: Vec<String> = Vec::new();
             if *smtp {
-                v.extend(env.from.iter().filter(|f| !f.is_empty()).map(|f| f.to_ascii_lowercase()));
+                v.extend(
+                    env.from
+                        .iter()
+                        .filter(|f| !f.is_empty())
+                        .map(|f| f.to_ascii_lowercase()),
+                );
             }
             if *mime {
                 v.extend(ctx.header_addresses("From"));
@@ -301,7 +308,11 @@ fn values(ctx: &ScanCtx<'_>, s: &Source) -> Vec<String> {
         Source::Url => view.found.urls.clone(),
         Source::Filename => ctx.filenames().map(str::to_string).collect(),
         Source::Content(part) => vec![content(ctx, *part)],
-        Source::Hostname => env.client_name.iter().map(|h| h.to_ascii_lowercase()).collect(),
+        Source::Hostname => env
+            .client_name
+            .iter()
+            .map(|h| h.to_ascii_lowercase())
+            .collect(),
         Source::Helo => env.helo.iter().cloned().collect(),
         Source::User => env.user.iter().cloned().collect(),
         Source::Selector(sel) => sel.values(ctx),
@@ -325,7 +336,12 @@ fn content(ctx: &ScanCtx<'_>, part: ContentPart) -> String {
 }
 
 fn apply_filter(v: &str, f: Filter) -> Option<String> {
-    let addr = || addresses_in(v).into_iter().next().or_else(|| v.contains('@').then(|| v.to_ascii_lowercase()));
+    let addr = || {
+        addresses_in(v)
+            .into_iter()
+            .next()
+            .or_else(|| v.contains('@').then(|| v.to_ascii_lowercase()))
+    };
     match f {
         Filter::None => Some(v.to_string()),
         Filter::EmailAddr => addr(),
@@ -362,7 +378,9 @@ fn bracketed_ips(v: &str) -> Vec<String> {
     while let Some(a) = rest.find('[') {
         let after = &rest[a + 1..];
         let Some(b) = after.find(']') else { break };
-        let inner = after[..b].trim_start_matches("IPv6:").trim_start_matches("ipv6:");
+        let inner = after[..b]
+            .trim_start_matches("IPv6:")
+            .trim_start_matches("ipv6:");
         if inner.parse::<std::net::IpAddr>().is_ok() {
             out.push(inner.to_string());
         }

@@ -48,8 +48,13 @@ impl Selector {
         let (head, mut rest) = s.split_at(head_len);
         let (name, arg) = match head.split_once('(') {
             Some((n, a)) => {
-                let a = a.strip_suffix(')').ok_or(format!("selector `{s}`: unclosed `(`"))?;
-                (n.trim(), Some(a.trim().trim_matches(['\'', '"']).to_string()))
+                let a = a
+                    .strip_suffix(')')
+                    .ok_or(format!("selector `{s}`: unclosed `(`"))?;
+                (
+                    n.trim(),
+                    Some(a.trim().trim_matches(['\'', '"']).to_string()),
+                )
             }
             None => (head.trim(), None),
         };
@@ -138,6 +143,9 @@ mod tests {
         assert_eq!(s.extractor, Extractor::Header("X-Mailer".into()));
         assert!(Selector::parse("lua_thing").is_err());
         assert!(Selector::parse("from:frobnicate").is_err());
-        assert_eq!(apply(Method::Domain, "a@B.org".into()).as_deref(), Some("b.org"));
+        assert_eq!(
+            apply(Method::Domain, "a@B.org".into()).as_deref(),
+            Some("b.org")
+        );
     }
 }
