@@ -272,3 +272,34 @@ fn explain_lists_symbols_options_weights_and_rule_times() {
         "{text}"
     );
 }
+
+#[path = "rules/common.rs"]
+mod common;
+
+/// The early stop must never change an action: on a corpus sample the
+/// default pipeline and a `pass_all` one agree on every verdict's action.
+#[test]
+fn early_stop_never_changes_the_action_on_the_corpus() {
+    let full = common::shipped_pipeline();
+    let mut tree = common::shipped_tree();
+    tree["options"]["pass_all"] = json!(false);
+    let fast = pipeline(&tree);
+    let env = Envelope::default();
+    let mut n = 0;
+    for label in ["ham", "spam", "mime"] {
+        let mut files: Vec<_> = std::fs::read_dir(common::corpus_dir().join(label))
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .collect();
+        files.sort();
+        for f in files.iter().step_by(10) {
+            let raw = std::fs::read(f).unwrap();
+            let a = full.scan(&env, &raw);
+            let b = fast.scan(&env, &raw);
+            assert_eq!(a.action, b.action, "{}", f.display());
+            n += 1;
+        }
+    }
+    assert!(n > 50, "sampled {n} messages");
+}
