@@ -229,7 +229,8 @@ fn config_errors_name_the_rule() {
     );
     let e = bad("from:frobnicate=/x/{selector}");
     assert!(
-        matches!(e, ScanConfigError::Regex { ref reason, .. } if reason.contains("frobnicate")),
+        matches!(e, ScanConfigError::Regex { ref symbol, ref reason, .. }
+            if symbol == "BAD_RULE" && reason.contains("frobnicate")),
         "{e}"
     );
 }

@@ -53,6 +53,13 @@ impl BankBuilder {
         if let Some(i) = self.atoms.iter().position(|a| same_atom(a, &atom)) {
             return Ok(i);
         }
+        if atom.kind == MatchKind::Selector {
+            let sel = atom.header.as_deref().unwrap_or("");
+            Selector::parse(sel).map_err(|reason| BankError {
+                pattern: sel.to_string(),
+                reason,
+            })?;
+        }
         let pattern = translate(&atom.pattern, atom.flags);
         regex::bytes::RegexBuilder::new(&pattern)
             .size_limit(SIZE_LIMIT)
