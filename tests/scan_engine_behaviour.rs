@@ -76,6 +76,15 @@ fn pass_all_evaluates_everything() {
     assert!(t.skipped.is_empty());
     assert_eq!(t.rules.len(), 5);
     assert_eq!(v.score, 22.0);
+    // Per request too (Rspamd's `Pass: all`).
+    let p = pipeline(&stop_tree(false));
+    let raw = msg("huge", "word");
+    assert_eq!(p.scan(&Envelope::default(), raw.as_bytes()).score, 20.0);
+    let all = sluice::scan::ScanOptions { pass_all: true };
+    assert_eq!(
+        p.scan_with(&Envelope::default(), raw.as_bytes(), all).score,
+        22.0
+    );
 }
 
 #[test]

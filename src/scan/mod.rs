@@ -41,7 +41,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 pub use error::{ScanConfigError, ScanError};
-pub use pipeline::Pipeline;
+pub use pipeline::{Pipeline, ScanOptions};
 
 use crate::message::Envelope;
 use crate::verdict::Verdict;

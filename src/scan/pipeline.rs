@@ -60,6 +60,13 @@ impl std::fmt::Debug for Pipeline {
     }
 }
 
+/// Per-request switches.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ScanOptions {
+    /// Evaluate every rule even when the action is settled.
+    pub pass_all: bool,
+}
+
 /// Where a forced action came from.
 struct Forced {
     module: &'static str,
@@ -143,17 +150,30 @@ impl Pipeline {
     /// Scans one message. CPU-bound and synchronous; any input, however
     /// malformed, yields a verdict.
     pub fn scan(&self, env: &Envelope, raw: &[u8]) -> Verdict {
+        self.scan_with(env, raw, ScanOptions::default())
+    }
+
+    /// Scans with per-request options (Rspamd's `Pass: all` request header
+    /// maps to `pass_all`).
+    pub fn scan_with(&self, env: &Envelope, raw: &[u8], opts: ScanOptions) -> Verdict {
         let n = self.scans.fetch_add(1, Ordering::Relaxed);
-        self.scan_traced(env, raw, n % TIME_SAMPLE_EVERY == 0).0
+        self.scan_traced(env, raw, n % TIME_SAMPLE_EVERY == 0, opts)
+            .0
     }
 
     /// Scans with every rule timed; returns the verdict and the trace
     /// (`sluice scan --explain`).
     pub fn explain(&self, env: &Envelope, raw: &[u8]) -> (Verdict, Trace) {
-        self.scan_traced(env, raw, true)
+        self.scan_traced(env, raw, true, ScanOptions::default())
     }
 
-    fn scan_traced(&self, env: &Envelope, raw: &[u8], timed: bool) -> (Verdict, Trace) {
+    fn scan_traced(
+        &self,
+        env: &Envelope,
+        raw: &[u8],
+        timed: bool,
+        opts: ScanOptions,
+    ) -> (Verdict, Trace) {
         let start = Instant::now();
         let msg = self.parser.parse(raw);
         let view = MessageView::new(raw, msg.as_ref());
@@ -165,7 +185,7 @@ impl Pipeline {
         let mut trace = Trace::default();
         let mut v = match self.gtube.check(&view.text_parts) {
             Some(action) => self.gtube_verdict(action, &view),
-            None => self.rule_verdict(&ctx, timed, &mut trace),
+            None => self.rule_verdict(&ctx, timed, opts, &mut trace),
         };
         v.message_id = view.message_id();
         v.thresholds = self.scorer.actions.thresholds();
@@ -192,7 +212,13 @@ impl Pipeline {
         v
     }
 
-    fn rule_verdict(&self, ctx: &ScanCtx<'_>, timed: bool, trace: &mut Trace) -> Verdict {
+    fn rule_verdict(
+        &self,
+        ctx: &ScanCtx<'_>,
+        timed: bool,
+        opts: ScanOptions,
+        trace: &mut Trace,
+    ) -> Verdict {
         let mut board = ScoreBoard::new(&self.scorer, &self.registry.symbols);
         let t = Instant::now();
         let pre = self.multimap.run(ctx, &mut board);
@@ -204,8 +230,12 @@ impl Pipeline {
             message: p.message,
         });
         if forced.is_none() {
-            self.schedule
-                .run(&self.rules, ctx, &mut board, &self.stats, timed, trace);
+            let run = super::schedule::Run {
+                stats: &self.stats,
+                timed,
+                pass_all: opts.pass_all,
+            };
+            self.schedule.run(&self.rules, ctx, &mut board, run, trace);
             let t = Instant::now();
             self.composites.run(&mut board);
             trace.composites = t.elapsed();

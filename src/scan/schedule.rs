@@ -45,6 +45,16 @@ pub struct Trace {
     pub total: Duration,
 }
 
+/// Per-scan parameters of [`Schedule::run`].
+#[derive(Debug, Clone, Copy)]
+pub struct Run<'a> {
+    pub stats: &'a RuleStats,
+    /// Time every rule (explain mode, sampled scans).
+    pub timed: bool,
+    /// This request asks for every rule.
+    pub pass_all: bool,
+}
+
 /// The precomputed order and bounds.
 #[derive(Debug)]
 pub struct Schedule {
@@ -117,13 +127,17 @@ impl Schedule {
         rules: &RuleSet,
         ctx: &ScanCtx<'_>,
         board: &mut ScoreBoard<'_>,
-        stats: &RuleStats,
-        timed: bool,
+        run: Run<'_>,
         trace: &mut Trace,
     ) {
+        let Run {
+            stats,
+            timed,
+            pass_all,
+        } = run;
         let mut hits = rules.bank.start();
         for (k, &r) in self.order.iter().enumerate() {
-            if self.can_stop(k, board) {
+            if !pass_all && self.can_stop(k, board) {
                 trace.skipped.extend_from_slice(&self.order[k..]);
                 break;
             }
