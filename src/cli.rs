@@ -76,8 +76,12 @@ pub struct ScanArgs {
     #[command(flatten)]
     pub config: ConfigArgs,
     /// Print Rspamd's /checkv2 JSON reply instead of text.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "explain")]
     pub json: bool,
+    /// Show every symbol with its options and weight, and every rule with
+    /// the time it took (and the rules skipped by the early stop).
+    #[arg(long)]
+    pub explain: bool,
     /// Message files (RFC 5322).
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,

@@ -77,8 +77,8 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 fn configtest(args: &ConfigArgs) -> Result<ExitCode> {
     let warnings = config::configtest(&args.load_options())?;
     let cfg = config::Config::load(&args.load_options())?;
-    scan::Pipeline::from_config(&cfg.tree).context("rules")?;
-    for w in &warnings {
+    let pipeline = scan::Pipeline::from_config(&cfg.tree).context("rules")?;
+    for w in warnings.iter().chain(pipeline.warnings()) {
         eprintln!("warning: {w}");
     }
     println!("syntax OK");
@@ -92,6 +92,16 @@ fn scan_files(args: &ScanArgs) -> Result<ExitCode> {
     let mut out = std::io::stdout().lock();
     for file in &args.files {
         let raw = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+        if args.explain {
+            let (verdict, trace) = pipeline.explain(&env, &raw);
+            let name = file.display().to_string();
+            write!(
+                out,
+                "{}",
+                scan::explain::render(&pipeline, &verdict, &trace, &name)
+            )?;
+            continue;
+        }
         let verdict = pipeline.scan(&env, &raw);
         if args.json {
             let reply = scan::report::checkv2_reply(&verdict);

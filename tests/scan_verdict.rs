@@ -99,6 +99,8 @@ fn gtube_in_html_part_counts_but_not_in_attachment() {
 
 fn rules_tree(actions: Value) -> Value {
     json!({
+        // Every rule runs, so zero-weight symbols are listed too.
+        "options": {"pass_all": true},
         "actions": actions,
         "regexp": {
             "A_ONE": {"re": "Subject=/one/i", "score": 2.0, "group": "g"},
@@ -225,15 +227,10 @@ fn config_errors_name_the_rule() {
         matches!(e, ScanConfigError::Expression { ref symbol, .. } if symbol == "BAD_RULE"),
         "{e}"
     );
-    let e = bad("/x/{sa_body}");
+    let e = bad("from:frobnicate=/x/{selector}");
     assert!(
-        matches!(
-            e,
-            ScanConfigError::UnsupportedType {
-                kind: "sa_body",
-                ..
-            }
-        ),
+        matches!(e, ScanConfigError::Regex { ref symbol, ref reason, .. }
+            if symbol == "BAD_RULE" && reason.contains("frobnicate")),
         "{e}"
     );
 }

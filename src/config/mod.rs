@@ -36,6 +36,10 @@ impl Config {
         let doc = load_document(opts)?;
         let mut warnings = doc.warnings;
         let milter = SettingsReader::new(&doc.positions, &mut warnings).milter(&doc.value)?;
+        warnings.extend(crate::scan::unknown_keys::warnings(
+            &doc.value,
+            &doc.positions,
+        ));
         Ok(Config {
             tree: doc.value,
             milter,

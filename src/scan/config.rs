@@ -9,7 +9,11 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::actions::{parse_effect, ActionDef};
+use super::composites::{self, CompositeConfig};
 use super::error::ScanConfigError;
+use super::force_actions::{self, ForceRuleConfig};
+use super::multimap::{self, config::MultimapRuleConfig};
 use crate::verdict::Action;
 
 /// Rspamd's built-in thresholds when `actions` does not set them.
@@ -22,20 +26,52 @@ pub const DEFAULT_THRESHOLDS: [(Action, f64); 3] = [
 /// The `actions` section, validated.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ActionsConfig {
-    /// Actions with a numeric threshold (order unspecified).
-    pub thresholds: Vec<(Action, f64)>,
+    /// Built-in actions (always present) then custom ones, config order.
+    pub defs: Vec<ActionDef>,
     /// Template for rewrite subject (`%s` old subject, `%d` score).
     pub subject: Option<String>,
     /// Weight of symbols that no config gives a weight.
     pub unknown_weight: f64,
-    /// Parsed for compatibility; not applied yet (see the scan module doc).
+    /// Each further positive symbol weighs this much more (Rspamd's
+    /// `grow_factor`; 1 or unset = off).
     pub grow_factor: Option<f64>,
+}
+
+impl ActionsConfig {
+    /// Thresholds of the actions that have one (order unspecified).
+    pub fn thresholds(&self) -> Vec<(Action, f64)> {
+        self.defs
+            .iter()
+            .filter_map(|d| Some((d.effect.clone(), d.threshold?)))
+            .collect()
+    }
 }
 
 impl Default for ActionsConfig {
     fn default() -> Self {
+        let builtin = [
+            Action::NoAction,
+            Action::Greylist,
+            Action::AddHeader,
+            Action::RewriteSubject,
+            Action::SoftReject,
+            Action::Reject,
+            Action::Discard,
+            Action::Quarantine,
+        ];
+        let defs = builtin
+            .into_iter()
+            .map(|a| ActionDef {
+                name: a.as_str().to_string(),
+                threshold: DEFAULT_THRESHOLDS
+                    .iter()
+                    .find(|(d, _)| *d == a)
+                    .map(|t| t.1),
+                effect: a,
+            })
+            .collect();
         ActionsConfig {
-            thresholds: DEFAULT_THRESHOLDS.to_vec(),
+            defs,
             subject: None,
             unknown_weight: 0.0,
             grow_factor: None,
@@ -66,6 +102,10 @@ pub struct RegexpRuleConfig {
     pub group: Option<String>,
     #[serde(default = "yes")]
     pub enabled: bool,
+    #[serde(default)]
+    pub one_shot: bool,
+    #[serde(default)]
+    pub nshots: Option<u32>,
 }
 
 fn yes() -> bool {
@@ -81,6 +121,15 @@ pub struct SymbolConfig {
     pub description: Option<String>,
     #[serde(default)]
     pub group: Option<String>,
+    #[serde(default)]
+    pub one_shot: Option<bool>,
+    #[serde(default)]
+    pub one_param: Option<bool>,
+    #[serde(default)]
+    pub nshots: Option<u32>,
+    /// Rspamd's symbol flags; `one_shot` and `one_param` are honoured.
+    #[serde(default)]
+    pub flags: Vec<String>,
 }
 
 /// A `group { NAME { ... } }` entry.
@@ -88,6 +137,10 @@ pub struct SymbolConfig {
 pub struct GroupConfig {
     #[serde(default)]
     pub max_score: Option<f64>,
+    #[serde(default)]
+    pub min_score: Option<f64>,
+    #[serde(default)]
+    pub one_shot: bool,
     #[serde(default)]
     pub description: Option<String>,
     #[serde(default)]
@@ -102,6 +155,28 @@ pub struct ScanConfig {
     pub regexp: BTreeMap<String, RegexpRuleConfig>,
     pub symbols: BTreeMap<String, SymbolConfig>,
     pub groups: BTreeMap<String, GroupConfig>,
+    pub composites: Vec<(String, CompositeConfig)>,
+    pub force_actions: Vec<(String, ForceRuleConfig)>,
+    pub multimap: Vec<(String, MultimapRuleConfig)>,
+    pub engine: EngineOptions,
+}
+
+/// Scheduling switches from `options`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EngineOptions {
+    /// Rspamd's `pass_all`: evaluate every rule, never stop early.
+    pub pass_all: bool,
+    /// How often a map file's mtime is checked (`map_watch_interval`).
+    pub map_watch_interval: std::time::Duration,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        EngineOptions {
+            pass_all: false,
+            map_watch_interval: std::time::Duration::from_secs(5),
+        }
+    }
 }
 
 impl ScanConfig {
@@ -113,6 +188,10 @@ impl ScanConfig {
             regexp: parse_regexp(section(tree, "regexp")?)?,
             symbols: typed_map(section(tree, "symbols")?, "symbols")?,
             groups: typed_map(section(tree, "group")?, "group")?,
+            composites: composites::parse_section(tree.get("composites"))?,
+            force_actions: force_actions::parse_section(tree.get("force_actions"))?,
+            multimap: multimap::config::parse_section(tree.get("multimap"))?,
+            engine: parse_engine(section(tree, "options")?),
         })
     }
 }
@@ -189,21 +268,77 @@ fn need_number(key: &str, v: &Value) -> Result<f64, ScanConfigError> {
 }
 
 /// A threshold is a number, `null` (explicitly none) or Rspamd's object form
-/// `{ score = N; ... }` used for custom actions.
+/// `{ score = N; flags = ["no_threshold"]; milter = "discard"; }`, which is
+/// also how custom actions are written.
 fn set_threshold(cfg: &mut ActionsConfig, key: &str, v: &Value) -> Result<(), ScanConfigError> {
-    let action = Action::parse(key).ok_or_else(|| ScanConfigError::UnknownAction {
-        name: key.to_string(),
-    })?;
-    cfg.thresholds.retain(|(a, _)| *a != action);
-    let value = match v {
-        Value::Null => None,
-        Value::Object(o) => o.get("score").and_then(number),
-        other => Some(need_number(key, other)?),
+    let builtin = Action::parse(key);
+    if builtin.is_none() && !v.is_object() {
+        // Custom actions take the object form; a bare unknown name is a typo.
+        return Err(ScanConfigError::UnknownAction {
+            name: key.to_string(),
+        });
+    }
+    let (threshold, effect) = match v {
+        Value::Null => (None, None),
+        Value::Object(o) => {
+            let no_threshold = o.get("flags").is_some_and(|f| flag_set(f, "no_threshold"));
+            let score = match o.get("score").or(o.get("threshold")) {
+                Some(s) if !no_threshold => Some(need_number(key, s)?),
+                _ => None,
+            };
+            let effect = match o.get("milter").and_then(Value::as_str) {
+                Some(m) => Some(
+                    parse_effect(m).ok_or_else(|| ScanConfigError::UnknownAction {
+                        name: format!("{key}.milter = {m}"),
+                    })?,
+                ),
+                None => None,
+            };
+            (score, effect)
+        }
+        other => (Some(need_number(key, other)?), None),
     };
-    if let Some(t) = value {
-        cfg.thresholds.push((action, t));
+    let effect = match (effect, builtin) {
+        (Some(e), _) | (None, Some(e)) => e,
+        // A custom action without a milter effect only reports its name.
+        (None, None) => Action::NoAction,
+    };
+    let name = match Action::parse(key) {
+        Some(a) => a.as_str().to_string(),
+        None => key.to_string(),
+    };
+    match cfg.defs.iter_mut().find(|d| d.name == name) {
+        Some(d) => {
+            d.threshold = threshold;
+            d.effect = effect;
+        }
+        None => cfg.defs.push(ActionDef {
+            name,
+            effect,
+            threshold,
+        }),
     }
     Ok(())
+}
+
+fn flag_set(v: &Value, flag: &str) -> bool {
+    match v {
+        Value::String(s) => s == flag,
+        Value::Array(a) => a.iter().any(|x| x.as_str() == Some(flag)),
+        _ => false,
+    }
+}
+
+fn parse_engine(m: Option<&serde_json::Map<String, Value>>) -> EngineOptions {
+    let mut e = EngineOptions::default();
+    let Some(m) = m else { return e };
+    if let Some(b) = m.get("pass_all").and_then(Value::as_bool) {
+        e.pass_all = b;
+    }
+    if let Some(secs) = m.get("map_watch_interval").and_then(number) {
+        e.map_watch_interval = std::time::Duration::from_secs_f64(secs.max(0.0));
+    }
+    e
 }
 
 fn parse_gtube(m: Option<&serde_json::Map<String, Value>>) -> Result<GtubePolicy, ScanConfigError> {
@@ -239,6 +374,8 @@ fn parse_regexp(
                 description: None,
                 group: None,
                 enabled: true,
+                one_shot: false,
+                nshots: None,
             },
             other => {
                 RegexpRuleConfig::deserialize(other).map_err(|source| ScanConfigError::Shape {
@@ -260,7 +397,11 @@ mod tests {
     #[test]
     fn empty_tree_gives_rspamd_defaults() {
         let c = ScanConfig::from_tree(&json!({})).unwrap();
-        assert_eq!(c.actions.thresholds, DEFAULT_THRESHOLDS.to_vec());
+        assert_eq!(c.actions.thresholds(), {
+            let mut d = DEFAULT_THRESHOLDS.to_vec();
+            d.reverse();
+            d
+        });
         assert_eq!(c.gtube, GtubePolicy::Reject);
     }
 
@@ -271,7 +412,7 @@ mod tests {
             "subject": "[SPAM] %s", "unknown_weight": 0.5
         }}))
         .unwrap();
-        let mut t = c.actions.thresholds.clone();
+        let mut t = c.actions.thresholds();
         t.sort_by(|a, b| a.1.total_cmp(&b.1));
         assert_eq!(
             t,

@@ -38,6 +38,12 @@ pub enum ScanConfigError {
     },
     #[error("regexp rule `{symbol}`: match type `{kind}` is not supported yet")]
     UnsupportedType { symbol: String, kind: &'static str },
+    #[error("composite `{name}`: {reason}")]
+    Composite { name: String, reason: String },
+    #[error("force_actions rule `{name}`: {reason}")]
+    ForceAction { name: String, reason: String },
+    #[error("multimap rule `{name}`: {reason}")]
+    Multimap { name: String, reason: String },
 }
 
 /// Why a scan produced no verdict. The message is meant for the 451 reply

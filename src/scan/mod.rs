@@ -4,33 +4,44 @@
 //! 1. [`message`]: parse once with `mail-parser`; build a view of decoded and
 //!    raw headers, text parts (HTML as text), URLs and addresses ([`extract`]).
 //! 2. [`gtube`]: Rspamd's GTUBE pre-result; a hit ends the scan.
-//! 3. [`regex_bank`]: every regexp of every rule, one `RegexSet` per match
-//!    scope, one pass per haystack.
-//! 4. [`rules`] / [`expr`]: each rule's expression over those results.
-//! 5. [`score`]: weights, group caps, action by threshold.
-//! 6. [`headers`]: `X-Spam*` spoof removal, `X-Spamd-Result`, Subject.
+//! 3. [`multimap`]: list lookups; a prefilter hit with an action ends it.
+//! 4. [`schedule`] / [`rules`] / [`expr`]: regexp rules, cheap and
+//!    negative first, each regex scope ([`regex_bank`]) matched in one pass
+//!    when first needed; stops when the action can no longer change.
+//! 5. [`score`]: insertions, shots, group caps, grow factor.
+//! 6. [`composites`], then [`force_actions`]; [`actions`] picks the action.
+//! 7. [`headers`]: `X-Spam*` spoof removal, `X-Spamd-Result`, Subject.
 //!
-//! Not applied yet: `actions.grow_factor` (parsed, ignored), symbol options
-//! for regexp rules (Rspamd attaches none by default either).
+//! [`explain`] renders a traced scan for `sluice scan --explain`.
+pub mod actions;
+pub mod composites;
 pub mod config;
+pub mod context;
 pub mod error;
+pub mod explain;
 pub mod expr;
 pub mod extract;
+pub mod force_actions;
 pub mod gtube;
 pub mod headers;
 pub mod message;
+pub mod multimap;
 pub mod pipeline;
 pub mod regex_bank;
 pub mod report;
 pub mod rules;
+pub mod schedule;
 pub mod score;
+pub mod stats;
+pub mod symbols;
+pub mod unknown_keys;
 
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
 pub use error::{ScanConfigError, ScanError};
-pub use pipeline::{Pipeline, SymbolInfo};
+pub use pipeline::{Pipeline, ScanOptions, SymbolInfo};
 
 use crate::message::Envelope;
 use crate::verdict::Verdict;

@@ -1,7 +1,8 @@
-//! The in-process scan: parse once, GTUBE, all regexps in one pass per
-//! scope, rule expressions, score, action, header edits.
+//! The in-process scan: parse once, GTUBE, multimap, regexp rules in
+//! schedule order (regex scopes run on demand, one pass each), composites,
+//! force_actions, action, header edits.
 //!
-//! Everything expensive (regex sets, parser tables, symbol table) is built
+//! Everything expensive (regex sets, maps, symbol table, schedule) is built
 //! once in [`Pipeline::from_config`] and shared read-only by all scans.
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
@@ -9,27 +10,46 @@ use std::time::Instant;
 use mail_parser::{HeaderName, MessageParser};
 use serde_json::Value;
 
+use super::actions::{ActionDef, ActionSet};
+use super::composites::Composites;
 use super::config::ScanConfig;
+use super::context::ScanCtx;
 use super::error::ScanConfigError;
-use super::expr::Function;
+use super::force_actions::ForceActions;
 use super::gtube::Gtube;
 use super::headers::{self, DEFAULT_SUBJECT};
 use super::message::MessageView;
-use super::rules::{Leaf, RuleSet};
-use super::score::{sort_symbols, GroupMeta, Scorer, SymbolMeta};
+use super::multimap::Multimap;
+use super::rules::RuleSet;
+use super::schedule::{Schedule, Trace};
+use super::score::{ScoreBoard, Scorer};
+use super::stats::RuleStats;
+use super::symbols::Registry;
 use crate::message::Envelope;
 use crate::verdict::{Action, Verdict};
+
+/// Every Nth scan measures per-rule time (timing every rule of every scan
+/// would cost more than the rules).
+const TIME_SAMPLE_EVERY: u64 = 32;
 
 /// A compiled scan configuration. Cheap to share behind an `Arc`.
 pub struct Pipeline {
     parser: MessageParser,
     gtube: Gtube,
     rules: RuleSet,
+    registry: Registry,
     gtube_symbol: usize,
     scorer: Scorer,
+    composites: Composites,
+    force: ForceActions,
+    multimap: Multimap,
+    schedule: Schedule,
+    stats: RuleStats,
+    scans: AtomicU64,
     subject_template: String,
-    /// Times each symbol (index into `rules.symbols`) fired since this
-    /// pipeline was built; read by the controller's `/counters`.
+    warnings: Vec<String>,
+    /// Times each symbol (index into the registry) was in a verdict since
+    /// this pipeline was built; read by the controller's `/counters`.
     hits: Vec<AtomicU64>,
 }
 
@@ -48,32 +68,75 @@ impl std::fmt::Debug for Pipeline {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Pipeline")
             .field("rules", &self.rules.rules.len())
+            .field("composites", &self.composites.list.len())
             .field("scorer", &self.scorer)
             .finish()
     }
 }
 
+/// Per-request switches.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ScanOptions {
+    /// Evaluate every rule even when the action is settled.
+    pub pass_all: bool,
+}
+
+/// Where a forced action came from.
+struct Forced {
+    module: &'static str,
+    action: ActionDef,
+    message: Option<String>,
+    score: Option<f64>,
+}
+
 impl Pipeline {
-    /// Compiles every rule and regex of the merged config tree once.
+    /// Compiles every rule, map and regex of the merged config tree once.
     pub fn from_config(tree: &Value) -> Result<Pipeline, ScanConfigError> {
         let cfg = ScanConfig::from_tree(tree)?;
-        let mut rules = RuleSet::compile(&cfg)?;
-        let gtube_symbol =
-            rules.add_symbol(&cfg, "GTUBE", "Generic Test for Unsolicited Bulk Email");
-        let scorer = Scorer::new(rules.groups.clone(), cfg.actions.thresholds.clone());
-        let hits = rules.symbols.iter().map(|_| AtomicU64::new(0)).collect();
+        let mut registry = Registry::new(&cfg);
+        let actions = ActionSet::new(cfg.actions.defs.clone());
+        let rules = RuleSet::compile(&cfg, &mut registry)?;
+        let (multimap, warnings) =
+            Multimap::compile(&cfg, &mut registry, &actions, cfg.engine.map_watch_interval)?;
+        let gtube_symbol = registry.define(
+            &cfg,
+            "GTUBE",
+            super::symbols::RuleDefaults {
+                score: Some(0.0),
+                description: Some("Generic Test for Unsolicited Bulk Email"),
+                ..Default::default()
+            },
+        );
+        // Composites last: their group atoms see every symbol defined above.
+        let composites = Composites::compile(&cfg, &mut registry)?;
+        let force = ForceActions::compile(&cfg, &mut registry, &actions)?;
+        let scorer = Scorer {
+            groups: registry.groups.clone(),
+            actions,
+            grow_factor: cfg.actions.grow_factor.unwrap_or(1.0),
+        };
+        let schedule = Schedule::new(&rules, &registry, &composites, &force, &scorer, &cfg);
+        let hits = registry.symbols.iter().map(|_| AtomicU64::new(0)).collect();
         Ok(Pipeline {
             hits,
             parser: parser(),
             gtube: Gtube::new(cfg.gtube),
+            stats: RuleStats::new(rules.rules.len()),
             rules,
+            registry,
             gtube_symbol,
             scorer,
+            composites,
+            force,
+            multimap,
+            schedule,
+            scans: AtomicU64::new(0),
             subject_template: cfg
                 .actions
                 .subject
                 .clone()
                 .unwrap_or_else(|| DEFAULT_SUBJECT.to_string()),
+            warnings,
         })
     }
 
@@ -82,55 +145,70 @@ impl Pipeline {
         self.rules.rules.len()
     }
 
-    /// Actions with a numeric threshold, ascending by threshold.
-    pub fn thresholds(&self) -> &[(Action, f64)] {
-        &self.scorer.thresholds
+    /// Non-fatal remarks found while compiling (bad map lines...).
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
     }
 
-    /// Rspamd's `required_score`: the highest threshold.
-    pub fn required_score(&self) -> f64 {
-        self.scorer.required_score()
+    pub fn registry(&self) -> &Registry {
+        &self.registry
     }
 
-    /// Configured groups, in config order.
-    pub fn groups(&self) -> &[GroupMeta] {
-        &self.scorer.groups
+    pub fn rule_set(&self) -> &RuleSet {
+        &self.rules
     }
 
-    /// Every known symbol with its weight, group and hit count.
-    pub fn symbols(&self) -> Vec<SymbolInfo> {
-        self.rules
-            .symbols
-            .iter()
-            .zip(&self.hits)
-            .map(|(m, h)| SymbolInfo {
-                name: m.name.clone(),
-                weight: m.weight,
-                description: m.description.clone(),
-                group: m.group.map(|g| self.scorer.groups[g].name.clone()),
-                hits: h.load(Ordering::Relaxed),
-            })
-            .collect()
-    }
-
-    fn count_hit(&self, symbol: usize) {
-        self.hits[symbol].fetch_add(1, Ordering::Relaxed);
+    /// Per-rule counters since start.
+    pub fn stats(&self) -> &RuleStats {
+        &self.stats
     }
 
     /// Scans one message. CPU-bound and synchronous; any input, however
     /// malformed, yields a verdict.
-    pub fn scan(&self, _env: &Envelope, raw: &[u8]) -> Verdict {
+    pub fn scan(&self, env: &Envelope, raw: &[u8]) -> Verdict {
+        self.scan_with(env, raw, ScanOptions::default())
+    }
+
+    /// Scans with per-request options (Rspamd's `Pass: all` request header
+    /// maps to `pass_all`).
+    pub fn scan_with(&self, env: &Envelope, raw: &[u8], opts: ScanOptions) -> Verdict {
+        let n = self.scans.fetch_add(1, Ordering::Relaxed);
+        self.scan_traced(env, raw, n % TIME_SAMPLE_EVERY == 0, opts)
+            .0
+    }
+
+    /// Scans with every rule timed; returns the verdict and the trace
+    /// (`sluice scan --explain`).
+    pub fn explain(&self, env: &Envelope, raw: &[u8]) -> (Verdict, Trace) {
+        self.scan_traced(env, raw, true, ScanOptions::default())
+    }
+
+    fn scan_traced(
+        &self,
+        env: &Envelope,
+        raw: &[u8],
+        timed: bool,
+        opts: ScanOptions,
+    ) -> (Verdict, Trace) {
         let start = Instant::now();
         let msg = self.parser.parse(raw);
         let view = MessageView::new(raw, msg.as_ref());
+        let ctx = ScanCtx {
+            env,
+            view: &view,
+            msg: msg.as_ref(),
+        };
+        let mut trace = Trace::default();
         let mut v = match self.gtube.check(&view.text_parts) {
             Some(action) => self.gtube_verdict(action, &view),
-            None => self.rule_verdict(&view),
+            None => self.rule_verdict(&ctx, timed, opts, &mut trace),
         };
         v.message_id = view.message_id();
-        v.thresholds = self.scorer.thresholds.clone();
+        v.thresholds = self.scorer.actions.thresholds();
+        self.count_hits(&v);
         v.scan_time = start.elapsed();
-        v
+        trace.total = v.scan_time;
+        (v, trace)
     }
 
     /// Rspamd's GTUBE pre-result: the action is forced, the score becomes
@@ -139,14 +217,117 @@ impl Pipeline {
     /// scanned message carries `X-Spamd-Result` and loses spoofed `X-Spam*`
     /// headers, test messages included.
     fn gtube_verdict(&self, action: Action, view: &MessageView<'_>) -> Verdict {
-        let mut v = Verdict::empty(self.scorer.required_score());
-        let meta = &self.rules.symbols[self.gtube_symbol];
-        self.count_hit(self.gtube_symbol);
-        v.symbols = self.scorer.score(&[(meta, Vec::new())]).0;
-        v.score = self.scorer.threshold(&action).unwrap_or(0.0);
+        let mut board = ScoreBoard::new(&self.scorer, &self.registry.symbols);
+        board.insert(self.gtube_symbol, 1.0, None);
+        let mut v = Verdict::empty(self.scorer.actions.required_score());
+        v.symbols = board.into_symbols().0;
+        v.score = self.scorer.actions.threshold(&action).unwrap_or(0.0);
         v.is_skipped = true;
         v.passthrough_module = Some("gtube".into());
         v.smtp_message = Some("Gtube pattern".into());
+        self.finish(&mut v, action, view);
+        v
+    }
+
+    fn rule_verdict(
+        &self,
+        ctx: &ScanCtx<'_>,
+        timed: bool,
+        opts: ScanOptions,
+        trace: &mut Trace,
+    ) -> Verdict {
+        let mut board = ScoreBoard::new(&self.scorer, &self.registry.symbols);
+        let t = Instant::now();
+        let pre = self.multimap.run(ctx, &mut board);
+        trace.multimap = t.elapsed();
+        let mut forced = pre.map(|p| Forced {
+            module: "multimap",
+            score: p.action.threshold,
+            action: p.action,
+            message: p.message,
+        });
+        if forced.is_none() {
+            let run = super::schedule::Run {
+                stats: &self.stats,
+                timed,
+                pass_all: opts.pass_all,
+            };
+            self.schedule.run(&self.rules, ctx, &mut board, run, trace);
+            let t = Instant::now();
+            self.composites.run(&mut board);
+            trace.composites = t.elapsed();
+            forced = self
+                .force
+                .decide(&board, &self.scorer.actions)
+                .map(|f| Forced {
+                    module: "force_actions",
+                    action: f.action,
+                    message: f.message,
+                    score: f.score,
+                });
+        }
+        let (symbols, mut score) = board.into_symbols();
+        let mut v = Verdict::empty(self.scorer.actions.required_score());
+        let action = match &forced {
+            Some(f) => {
+                if let Some(s) = f.score {
+                    score = s;
+                }
+                v.passthrough_module = Some(f.module.to_string());
+                v.smtp_message = f.message.clone();
+                f.action.effect.clone()
+            }
+            None => self.scorer.actions.effect_for(score),
+        };
+        v.score = score;
+        v.symbols = symbols;
+        v.urls = ctx.view.found.hosts.clone();
+        v.emails = ctx.view.found.emails.clone();
+        self.finish(&mut v, action, ctx.view);
+        v
+    }
+
+    fn count_hits(&self, v: &Verdict) {
+        for s in &v.symbols {
+            if let Some(i) = self.registry.find(&s.name) {
+                self.hits[i].fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Actions with a numeric threshold, ascending by threshold.
+    pub fn thresholds(&self) -> Vec<(Action, f64)> {
+        self.scorer.actions.thresholds()
+    }
+
+    /// Rspamd's `required_score`: the highest threshold.
+    pub fn required_score(&self) -> f64 {
+        self.scorer.actions.required_score()
+    }
+
+    /// Configured groups, in config order.
+    pub fn groups(&self) -> &[super::score::GroupMeta] {
+        &self.registry.groups
+    }
+
+    /// Every known symbol with its weight, group and hit count.
+    pub fn symbols(&self) -> Vec<SymbolInfo> {
+        self.registry
+            .symbols
+            .iter()
+            .zip(&self.hits)
+            .map(|(m, h)| SymbolInfo {
+                name: m.name.clone(),
+                weight: m.weight,
+                description: m.description.clone(),
+                group: m.group.map(|g| self.registry.groups[g].name.clone()),
+                hits: h.load(Ordering::Relaxed),
+            })
+            .collect()
+    }
+
+    /// Sets the action, the rewritten Subject and the header edits.
+    fn finish(&self, v: &mut Verdict, action: Action, view: &MessageView<'_>) {
         if action == Action::RewriteSubject {
             v.subject = Some(headers::rewrite_subject(
                 &self.subject_template,
@@ -155,55 +336,7 @@ impl Pipeline {
             ));
         }
         v.action = action;
-        v.milter = headers::milter_edits(view, &v);
-        v
-    }
-
-    fn rule_verdict(&self, view: &MessageView<'_>) -> Verdict {
-        let hits = self.rules.bank.run(view);
-        let fired: Vec<(&SymbolMeta, Vec<String>)> = self
-            .rules
-            .rules
-            .iter()
-            .filter(|r| r.expr.eval(&|leaf| leaf_value(leaf, &hits, view)) != 0.0)
-            .inspect(|r| self.count_hit(r.symbol))
-            .map(|r| (&self.rules.symbols[r.symbol], Vec::new()))
-            .collect();
-        let (mut symbols, score) = self.scorer.score(&fired);
-        sort_symbols(&mut symbols);
-        let mut v = Verdict::empty(self.scorer.required_score());
-        v.score = score;
-        v.symbols = symbols;
-        v.action = self.scorer.action_for(score);
-        if v.action == Action::RewriteSubject {
-            v.subject = Some(headers::rewrite_subject(
-                &self.subject_template,
-                view.subject().unwrap_or(""),
-                score,
-            ));
-        }
-        v.urls = view.found.hosts.clone();
-        v.emails = view.found.emails.clone();
-        v.milter = headers::milter_edits(view, &v);
-        v
-    }
-}
-
-fn leaf_value(leaf: &Leaf, hits: &[bool], view: &MessageView<'_>) -> f64 {
-    let yes = match leaf {
-        Leaf::Regex(slot) => hits[*slot],
-        Leaf::Func(Function::HeaderExists(name)) => view.header(name).is_some(),
-        Leaf::Func(Function::HasOnlyHtmlPart) => {
-            view.text_parts.len() == 1 && view.text_parts[0].html.is_some()
-        }
-        Leaf::Func(Function::IsEmptyBody) => {
-            view.text_parts.iter().all(|p| p.text.trim().is_empty())
-        }
-    };
-    if yes {
-        1.0
-    } else {
-        0.0
+        v.milter = headers::milter_edits(view, v);
     }
 }
 

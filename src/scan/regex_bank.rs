@@ -9,8 +9,9 @@ use std::collections::BTreeMap;
 
 use regex::bytes::{RegexSet, RegexSetBuilder};
 
+use super::context::ScanCtx;
 use super::expr::{MatchKind, ReFlags, RegexpAtom};
-use super::message::MessageView;
+use super::multimap::selector::Selector;
 
 /// Compiled regex size cap per set; protects load time and memory.
 const SIZE_LIMIT: usize = 64 << 20;
@@ -35,6 +36,8 @@ struct Scope {
     set: RegexSet,
     /// Bank slot of each pattern of `set`.
     slots: Vec<usize>,
+    /// For `{selector}` scopes: the parsed selector.
+    selector: Option<Selector>,
 }
 
 /// Collects atoms while rules are compiled, then builds the sets.
@@ -49,6 +52,13 @@ impl BankBuilder {
     pub fn add(&mut self, atom: RegexpAtom) -> Result<usize, BankError> {
         if let Some(i) = self.atoms.iter().position(|a| same_atom(a, &atom)) {
             return Ok(i);
+        }
+        if atom.kind == MatchKind::Selector {
+            let sel = atom.header.as_deref().unwrap_or("");
+            Selector::parse(sel).map_err(|reason| BankError {
+                pattern: sel.to_string(),
+                reason,
+            })?;
         }
         let pattern = translate(&atom.pattern, atom.flags);
         regex::bytes::RegexBuilder::new(&pattern)
@@ -82,12 +92,31 @@ impl BankBuilder {
                     pattern: patterns.join(" | "),
                     reason: e.to_string(),
                 })?;
-            scopes.push(Scope { key, set, slots });
+            let selector = match key.kind {
+                MatchKind::Selector => Some(
+                    Selector::parse(key.header.as_deref().unwrap_or("")).map_err(|reason| {
+                        BankError {
+                            pattern: key.header.clone().unwrap_or_default(),
+                            reason,
+                        }
+                    })?,
+                ),
+                _ => None,
+            };
+            scopes.push(Scope {
+                key,
+                set,
+                slots,
+                selector,
+            });
         }
-        Ok(RegexBank {
-            scopes,
-            len: self.atoms.len(),
-        })
+        let mut slot_scope = vec![0; self.atoms.len()];
+        for (i, sc) in scopes.iter().enumerate() {
+            for &slot in &sc.slots {
+                slot_scope[slot] = i;
+            }
+        }
+        Ok(RegexBank { scopes, slot_scope })
     }
 }
 
@@ -164,35 +193,105 @@ fn ascii_word_boundaries(pattern: &str) -> String {
 #[derive(Debug)]
 pub struct RegexBank {
     scopes: Vec<Scope>,
-    len: usize,
+    /// Scope index of each slot.
+    slot_scope: Vec<usize>,
+}
+
+/// Per-scan results: which slots matched, for the scopes run so far.
+#[derive(Debug, Clone)]
+pub struct Hits {
+    hit: Vec<bool>,
+    scope_done: Vec<bool>,
+    /// Time spent per scope, when timing is on.
+    pub scope_nanos: Vec<u64>,
 }
 
 impl RegexBank {
     pub fn len(&self) -> usize {
-        self.len
+        self.slot_scope.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.slot_scope.is_empty()
     }
 
-    /// Which slots match anywhere in their scope of `view`.
-    pub fn run(&self, view: &MessageView<'_>) -> Vec<bool> {
-        let mut hit = vec![false; self.len];
-        for scope in &self.scopes {
-            for_each_haystack(view, &scope.key, &mut |h| {
-                for i in scope.set.matches(h).iter() {
-                    hit[scope.slots[i]] = true;
-                }
-            });
+    pub fn scope_of(&self, slot: usize) -> usize {
+        self.slot_scope[slot]
+    }
+
+    /// Static cost class of a scope: header lookups are cheap, whole-body
+    /// scans dear. Drives rule ordering.
+    pub fn scope_cost(&self, scope: usize) -> u32 {
+        kind_cost(self.scopes[scope].key.kind)
+    }
+
+    /// Number of patterns sharing a scope (to split its time between rules).
+    pub fn scope_width(&self, scope: usize) -> usize {
+        self.scopes[scope].slots.len()
+    }
+
+    /// Fresh per-scan state; no scope has run.
+    pub fn start(&self) -> Hits {
+        Hits {
+            hit: vec![false; self.len()],
+            scope_done: vec![false; self.scopes.len()],
+            scope_nanos: vec![0; self.scopes.len()],
         }
-        hit
+    }
+
+    /// Whether `slot` matched, running its scope first if needed (one pass
+    /// over the scope's haystacks for all of its patterns).
+    pub fn hit(&self, slot: usize, hits: &mut Hits, ctx: &ScanCtx<'_>, timed: bool) -> bool {
+        let scope = self.slot_scope[slot];
+        if !hits.scope_done[scope] {
+            self.run_scope(scope, hits, ctx, timed);
+        }
+        hits.hit[slot]
+    }
+
+    /// Runs every scope (tests, tools).
+    pub fn run(&self, ctx: &ScanCtx<'_>) -> Vec<bool> {
+        let mut h = self.start();
+        for scope in 0..self.scopes.len() {
+            self.run_scope(scope, &mut h, ctx, false);
+        }
+        h.hit
+    }
+
+    fn run_scope(&self, scope: usize, hits: &mut Hits, ctx: &ScanCtx<'_>, timed: bool) {
+        let start = timed.then(std::time::Instant::now);
+        let sc = &self.scopes[scope];
+        let hit = &mut hits.hit;
+        for_each_haystack(ctx, sc, &mut |h| {
+            for i in sc.set.matches(h).iter() {
+                hit[sc.slots[i]] = true;
+            }
+        });
+        hits.scope_done[scope] = true;
+        if let Some(t) = start {
+            hits.scope_nanos[scope] += t.elapsed().as_nanos() as u64;
+        }
     }
 }
 
-fn for_each_haystack(view: &MessageView<'_>, key: &ScopeKey, f: &mut dyn FnMut(&[u8])) {
-    let name = key.header.as_deref().unwrap_or("");
-    match key.kind {
+fn kind_cost(k: MatchKind) -> u32 {
+    match k {
+        MatchKind::Header | MatchKind::RawHeader | MatchKind::Selector => 1,
+        MatchKind::MimeHeader | MatchKind::Url | MatchKind::Email => 2,
+        MatchKind::AllHeader => 3,
+        MatchKind::Mime | MatchKind::RawMime | MatchKind::SaBody | MatchKind::SaRawBody => 6,
+        MatchKind::Words => 8,
+        MatchKind::Body => 10,
+    }
+}
+
+/// Words are matched one by one; this bounds the work on huge texts.
+const MAX_WORDS: usize = 4096;
+
+fn for_each_haystack(ctx: &ScanCtx<'_>, scope: &Scope, f: &mut dyn FnMut(&[u8])) {
+    let view = ctx.view;
+    let name = scope.key.header.as_deref().unwrap_or("");
+    match scope.key.kind {
         MatchKind::Header => view.headers_named(name).for_each(|h| f(h.value.as_bytes())),
         MatchKind::RawHeader => view.headers_named(name).for_each(|h| f(h.raw)),
         MatchKind::MimeHeader => view
@@ -206,9 +305,51 @@ fn for_each_haystack(view: &MessageView<'_>, key: &ScopeKey, f: &mut dyn FnMut(&
         MatchKind::Body => f(view.raw),
         MatchKind::Url => view.found.urls.iter().for_each(|u| f(u.as_bytes())),
         MatchKind::Email => view.found.emails.iter().for_each(|e| f(e.as_bytes())),
-        // Rejected when rules are compiled; nothing to match here.
-        MatchKind::SaBody | MatchKind::SaRawBody | MatchKind::Words | MatchKind::Selector => {}
+        MatchKind::SaBody => f(sa_body(ctx).as_bytes()),
+        MatchKind::SaRawBody => view
+            .text_parts
+            .iter()
+            .for_each(|p| f(p.html.unwrap_or(&p.text).as_bytes())),
+        MatchKind::Words => {
+            for p in &view.text_parts {
+                for w in p
+                    .text
+                    .split(|c: char| !c.is_alphanumeric())
+                    .filter(|w| !w.is_empty())
+                    .take(MAX_WORDS)
+                {
+                    f(w.to_lowercase().as_bytes());
+                }
+            }
+        }
+        MatchKind::Selector => {
+            if let Some(sel) = &scope.selector {
+                sel.values(ctx).iter().for_each(|v| f(v.as_bytes()))
+            }
+        }
     }
+}
+
+/// SpamAssassin's `body`: the Subject, then each text part with its lines
+/// joined by spaces, so a phrase split across lines still matches.
+fn sa_body(ctx: &ScanCtx<'_>) -> String {
+    let view = ctx.view;
+    let mut out = String::new();
+    if let Some(s) = view.subject() {
+        out.push_str(s);
+        out.push('\n');
+    }
+    for p in &view.text_parts {
+        for line in p.text.lines() {
+            let line = line.trim();
+            if !line.is_empty() {
+                out.push_str(line);
+                out.push(' ');
+            }
+        }
+        out.push('\n');
+    }
+    out
 }
 
 #[cfg(test)]

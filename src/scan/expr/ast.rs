@@ -99,11 +99,13 @@ pub enum MatchKind {
     Url,
     /// Each e-mail address found in the text (`{email}`).
     Email,
-    /// SpamAssassin-style bodies (`C`, `D`, `{sa_body}`, `{sa_raw_body}`).
+    /// SpamAssassin-style bodies (`C`, `D`, `{sa_body}`, `{sa_raw_body}`):
+    /// Subject plus text with lines joined; raw keeps the HTML markup.
     SaBody,
     SaRawBody,
-    /// Word lists and selectors need the tokenizer / selector framework.
+    /// Each word of the text parts, lower-cased (`{words}`).
     Words,
+    /// Values of a selector-lite expression (`from:domain=/re/{selector}`).
     Selector,
 }
 
@@ -149,7 +151,7 @@ impl MatchKind {
     pub fn needs_header(self) -> bool {
         matches!(
             self,
-            MatchKind::Header | MatchKind::RawHeader | MatchKind::MimeHeader
+            MatchKind::Header | MatchKind::RawHeader | MatchKind::MimeHeader | MatchKind::Selector
         )
     }
 
@@ -192,15 +194,76 @@ pub struct RegexpAtom {
     pub kind: MatchKind,
 }
 
-/// Built-in functions (Rspamd's internal functions we implement).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Built-in functions (Rspamd's internal functions we implement; see
+/// `docs/rules.md` and [`super::functions`] for their meaning).
+#[derive(Debug, Clone, PartialEq)]
 pub enum Function {
-    /// `header_exists(Name)`: the message has that header.
+    /// `header_exists(Name)` / `raw_header_exists(Name)`.
     HeaderExists(String),
-    /// `has_only_html_part()`: the only text part is HTML.
     HasOnlyHtmlPart,
-    /// `is_empty_body()`: no text part carries any non-space text.
+    IsHtmlOnly,
     IsEmptyBody,
+    HasFakeHtml,
+    /// `compare_parts_distance(N)`: the plain and HTML alternatives differ
+    /// by at least N percent of their words.
+    ComparePartsDistance(f64),
+    IsRecipientsSorted,
+    /// `compare_recipients_distance(F)`: at least this share of recipients
+    /// look alike (same domain and local-part prefix).
+    CompareRecipientsDistance(f64),
+    /// `has_content_part(type[, subtype])`.
+    HasContentPart(String, Option<String>),
+    /// `has_content_part_len(type, min[, max])` in decoded bytes.
+    HasContentPartLen(String, usize, Option<usize>),
+    ContentTypeIsType(String),
+    ContentTypeIsSubtype(String),
+    HasHtmlTag(String),
+    /// `check_smtp_data(item[, value])`: item is from, rcpt, helo, user,
+    /// hostname or ip; value is a literal or `/regex/`.
+    CheckSmtpData(String, Option<ArgMatch>),
+    CompareTransferEncoding(String),
+}
+
+/// A function argument that is a literal or a `/regex/flags`.
+#[derive(Debug, Clone)]
+pub enum ArgMatch {
+    Literal(String),
+    Regex(regex::Regex),
+}
+
+impl ArgMatch {
+    pub fn parse(s: &str) -> Result<ArgMatch, String> {
+        match s.strip_prefix('/').and_then(|r| r.rsplit_once('/')) {
+            Some((re, flags)) => {
+                let pat = if flags.contains('i') {
+                    format!("(?i){re}")
+                } else {
+                    re.to_string()
+                };
+                regex::Regex::new(&pat)
+                    .map(ArgMatch::Regex)
+                    .map_err(|e| format!("bad regex argument `{s}`: {e}"))
+            }
+            None => Ok(ArgMatch::Literal(s.to_string())),
+        }
+    }
+
+    pub fn matches(&self, v: &str) -> bool {
+        match self {
+            ArgMatch::Literal(l) => l.eq_ignore_ascii_case(v),
+            ArgMatch::Regex(r) => r.is_match(v),
+        }
+    }
+}
+
+impl PartialEq for ArgMatch {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (ArgMatch::Literal(a), ArgMatch::Literal(b)) => a == b,
+            (ArgMatch::Regex(a), ArgMatch::Regex(b)) => a.as_str() == b.as_str(),
+            _ => false,
+        }
+    }
 }
 
 /// A leaf as written in the rule.

@@ -5,9 +5,11 @@
 //! regexps of a type in one pass ([`crate::scan::regex_bank`]) and the
 //! compiled expression only looks up those results.
 pub mod ast;
+pub mod functions;
 pub mod parse;
+pub mod symbolic;
 
-pub use ast::{Atom, CmpOp, Expr, Function, MatchKind, ReFlags, RegexpAtom};
+pub use ast::{ArgMatch, Atom, CmpOp, Expr, Function, MatchKind, ReFlags, RegexpAtom};
 pub use parse::parse;
 
 /// A rule expression that cannot be parsed; `offset` is in bytes.

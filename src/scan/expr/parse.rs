@@ -20,7 +20,7 @@ use nom::number::complete::double;
 use nom::sequence::{delimited, preceded};
 use nom::IResult;
 
-use super::ast::{Atom, CmpOp, Expr, Function, MatchKind, ReFlags, RegexpAtom};
+use super::ast::{ArgMatch, Atom, CmpOp, Expr, Function, MatchKind, ReFlags, RegexpAtom};
 use super::ExprError;
 
 type Res<'a, T> = IResult<&'a str, T, Fail<'a>>;
@@ -229,30 +229,80 @@ fn arg(i: &str) -> Res<'_, String> {
 }
 
 fn make_function(name: &str, args: Vec<String>) -> Result<Function, String> {
-    let arity = |n: usize| {
-        if args.len() == n {
+    let n = args.len();
+    let arity = |lo: usize, hi: usize| {
+        if (lo..=hi).contains(&n) {
             Ok(())
+        } else if lo == hi {
+            Err(format!("function `{name}` takes {lo} argument(s), got {n}"))
         } else {
             Err(format!(
-                "function `{name}` takes {n} argument(s), got {}",
-                args.len()
+                "function `{name}` takes {lo} to {hi} arguments, got {n}"
             ))
         }
     };
-    match name {
+    let num = |i: usize| -> Result<f64, String> {
+        args[i]
+            .trim()
+            .parse()
+            .map_err(|_| format!("function `{name}`: `{}` is not a number", args[i]))
+    };
+    let lower = |i: usize| args[i].to_ascii_lowercase();
+    Ok(match name {
         "header_exists" | "raw_header_exists" => {
-            arity(1)?;
-            Ok(Function::HeaderExists(args[0].clone()))
+            arity(1, 1)?;
+            Function::HeaderExists(args[0].clone())
         }
-        "has_only_html_part" => arity(0).map(|_| Function::HasOnlyHtmlPart),
-        "is_empty_body" => arity(0).map(|_| Function::IsEmptyBody),
-        _ => Err(format!("unknown function `{name}`")),
-    }
+        "has_only_html_part" => arity(0, 0).map(|_| Function::HasOnlyHtmlPart)?,
+        "is_html_only" => arity(0, 0).map(|_| Function::IsHtmlOnly)?,
+        "is_empty_body" => arity(0, 0).map(|_| Function::IsEmptyBody)?,
+        "has_fake_html" => arity(0, 0).map(|_| Function::HasFakeHtml)?,
+        "is_recipients_sorted" => arity(0, 0).map(|_| Function::IsRecipientsSorted)?,
+        "compare_parts_distance" => {
+            arity(0, 1)?;
+            Function::ComparePartsDistance(if n == 1 { num(0)? } else { 10.0 })
+        }
+        "compare_recipients_distance" => {
+            arity(1, 1)?;
+            Function::CompareRecipientsDistance(num(0)?)
+        }
+        "has_content_part" => {
+            arity(1, 2)?;
+            Function::HasContentPart(lower(0), (n == 2).then(|| lower(1)))
+        }
+        "has_content_part_len" => {
+            arity(2, 3)?;
+            let max = if n == 3 { Some(num(2)? as usize) } else { None };
+            Function::HasContentPartLen(lower(0), num(1)? as usize, max)
+        }
+        "content_type_is_type" => arity(1, 1).map(|_| Function::ContentTypeIsType(lower(0)))?,
+        "content_type_is_subtype" => {
+            arity(1, 1).map(|_| Function::ContentTypeIsSubtype(lower(0)))?
+        }
+        "has_html_tag" => arity(1, 1).map(|_| Function::HasHtmlTag(lower(0)))?,
+        "check_smtp_data" => {
+            arity(1, 2)?;
+            let value = match args.get(1) {
+                Some(v) => Some(ArgMatch::parse(v)?),
+                None => None,
+            };
+            Function::CheckSmtpData(lower(0), value)
+        }
+        "compare_transfer_encoding" => {
+            arity(1, 1).map(|_| Function::CompareTransferEncoding(lower(0)))?
+        }
+        _ => return Err(format!("unknown function `{name}`")),
+    })
+}
+
+/// A header name, or a selector-lite expression (`from:domain`).
+fn header_ident(i: &str) -> Res<'_, &str> {
+    take_while1(|c: char| c.is_ascii_alphanumeric() || "_-.:".contains(c))(i)
 }
 
 fn regexp(i: &str) -> Res<'_, RegexpAtom> {
     let (rest, header) = opt(|i| {
-        let (r, h) = ident(i)?;
+        let (r, h) = header_ident(i)?;
         let (r, _) = char('=')(r)?;
         Ok((r, h))
     })(i)?;

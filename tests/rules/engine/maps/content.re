@@ -1,0 +1,2 @@
+/bitcoin wallet/i CRYPTO
+/wire\s+transfer/i
