@@ -17,6 +17,7 @@
 pub mod cli;
 pub mod config;
 pub mod daemon;
+pub mod forward;
 pub mod message;
 pub mod milter;
 pub mod scan;
