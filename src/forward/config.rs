@@ -1,7 +1,7 @@
 //! The typed forward-mode model read from the `milter` section (an admin's
 //! `local.d/worker-proxy.inc`): `upstream "NAME" { … }`, `mirror "NAME" { … }`,
-//! `self_scan`, `max_retries`, plus the global `upstream { max_errors;
-//! error_time; revive_time; }` health knobs. Keys keep Rspamd's names so an
+//! `self_scan`, `max_retries`, plus the health knobs of Rspamd's
+//! `options { upstream { max_errors; error_time; revive_time; } }`. Keys keep Rspamd's names so an
 //! existing proxy configuration switches sluice to forwarding unchanged.
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -65,7 +65,7 @@ pub struct MirrorGroup {
     pub settings_id: Option<String>,
 }
 
-/// Error window and dead time of every pool (global `upstream { … }`).
+/// Error window and dead time of every pool (`options.upstream`).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct HealthSettings {
     /// Errors within `error_time` that make an upstream dead.
@@ -144,7 +144,7 @@ impl ForwardSettings {
             mirrors,
             self_scan: self_scan.unwrap_or(false),
             max_retries: max_retries.unwrap_or(5).max(1),
-            health: r.health(tree.get("upstream"))?,
+            health: r.health(tree.get("options").and_then(|o| o.get("upstream")))?,
         })
     }
 
