@@ -423,3 +423,98 @@ fn string(v: &Value) -> std::result::Result<String, &'static str> {
         _ => Err("a string"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::forward::hosts::Rotation;
+    use serde_json::json;
+
+    const T: Duration = Duration::from_secs(8);
+
+    #[test]
+    fn proxy_config_becomes_the_model() {
+        let tree = json!({
+            "options": {"upstream": {"max_errors": 2, "error_time": "5s", "revive_time": 1}},
+            "milter": {
+                "upstream": {
+                    "scan": {"default": true, "hosts": "master-slave:a:1:5,b", "timeout": 3.0,
+                             "compression": "yes", "settings_id_by_mta": {"postfix/out": "outbound"}},
+                    "local": {"self_scan": true, "default": false}
+                },
+                "mirror": {"shadow": {"hosts": "m", "probability": 0.25}},
+                "max_retries": 2
+            }
+        });
+        let s = ForwardSettings::from_tree(&tree, T).unwrap();
+        let g = s.forward_group().unwrap();
+        assert_eq!(g.name, "scan");
+        let hosts = g.hosts.as_ref().unwrap();
+        assert_eq!(hosts.rotation, Rotation::MasterSlave);
+        assert_eq!(hosts.hosts[0].weight, 5);
+        assert_eq!(g.timeout, Duration::from_secs(3));
+        assert!(g.compression && g.keepalive);
+        assert_eq!(g.settings_id_by_mta["postfix/out"], "outbound");
+        assert_eq!(s.mirrors[0].probability, 0.25);
+        assert_eq!(s.mirrors[0].timeout, T, "scan timeout by default");
+        assert_eq!(s.max_retries, 2);
+        assert_eq!(s.health.max_errors, 2);
+        assert_eq!(s.health.error_time, Duration::from_secs(5));
+        assert_eq!(s.health.revive_time, Duration::from_secs(1));
+    }
+
+    #[test]
+    fn self_scan_or_no_default_means_in_process() {
+        let none = ForwardSettings::from_tree(&json!({}), T).unwrap();
+        assert!(none.forward_group().is_none());
+        assert_eq!(none.max_retries, 5);
+        let only_local = json!({"milter": {"upstream": {"local": {"self_scan": true}}}});
+        assert!(ForwardSettings::from_tree(&only_local, T)
+            .unwrap()
+            .forward_group()
+            .is_none());
+        let forced = json!({"milter": {"self_scan": true,
+            "upstream": {"scan": {"default": true, "hosts": "a"}}}});
+        assert!(ForwardSettings::from_tree(&forced, T)
+            .unwrap()
+            .forward_group()
+            .is_none());
+        let disabled = json!({"milter": {"upstream": {"scan": {"default": true, "hosts": "a",
+            "enabled": false}}}});
+        assert!(ForwardSettings::from_tree(&disabled, T)
+            .unwrap()
+            .forward_group()
+            .is_none());
+    }
+
+    #[test]
+    fn bad_values_name_their_key() {
+        let cases = [
+            (
+                json!({"milter": {"upstream": {"s": {"hosts": "a:x"}}}}),
+                "milter.upstream.s.hosts: `a:x`: bad port",
+            ),
+            (
+                json!({"milter": {"upstream": {"s": {"default": true}}}}),
+                "milter.upstream.s: `hosts` is required unless `self_scan = yes`",
+            ),
+            (
+                json!({"milter": {"upstream": {"a": {"default": true, "hosts": "x"},
+                                               "b": {"default": true, "hosts": "y"}}}}),
+                "more than one default upstream: `a` and `b`",
+            ),
+            (
+                json!({"milter": {"mirror": {"m": {"hosts": "x", "probability": 2}}}}),
+                "milter.mirror.m.probability: probability 2 is outside 0..1",
+            ),
+            (
+                json!({"milter": {"upstream": {"s": {"hosts": "x", "timeout": "soon"}}}}),
+                "milter.upstream.s.timeout: expected a duration, got \"soon\"",
+            ),
+        ];
+        for (tree, want) in cases {
+            let e = ForwardSettings::from_tree(&tree, T).unwrap_err();
+            assert_eq!(e.to_string(), want);
+        }
+    }
+}
