@@ -176,3 +176,43 @@ async fn compression_sends_zstd_bodies() {
     let plain = zstd::decode_all(&seen.body[..]).unwrap();
     assert!(String::from_utf8_lossy(&plain).contains("Hello 7"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_deadline_covers_every_retry() {
+    // Two scanners that accept connections and never answer.
+    let mut hosts = Vec::new();
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        hosts.push(format!("127.0.0.1:{}", l.local_addr().unwrap().port()));
+        held.push(tokio::spawn(async move {
+            let mut conns = Vec::new();
+            while let Ok((s, _)) = l.accept().await {
+                conns.push(s);
+            }
+        }));
+    }
+    let conf = format!(
+        "upstream \"scan\" {{ default = yes; hosts = \"{}\"; timeout = 1s; }}\nmax_retries = 5;\n",
+        hosts.join(",")
+    );
+    let s = Sluice::start(&[("worker-proxy.inc", &conf)]);
+    let start = std::time::Instant::now();
+    let r = &send_many(s.addr, 0, 1).await[0];
+    let took = start.elapsed();
+    let Reply::ReplyCode(text) = &r.terminal else {
+        panic!("{:?}", r.terminal);
+    };
+    let text = String::from_utf8_lossy(text);
+    assert!(
+        text.starts_with("451 4.7.1") && text.contains("deadline"),
+        "{text}"
+    );
+    assert!(
+        took >= Duration::from_millis(900) && took < Duration::from_millis(2500),
+        "one 1 s deadline, not retries x timeout: {took:?}"
+    );
+    for h in held {
+        h.abort();
+    }
+}

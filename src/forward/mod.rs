@@ -8,6 +8,7 @@
 //! - [`health`] / [`pool`]: rotations and the dead/alive state machine.
 //! - [`client`]: HTTP/1.1 with keep-alive pooling, rustls, zstd.
 //! - [`request`] / [`reply`]: envelope to request headers, JSON to verdict.
+//! - [`upstreams`]: a group's endpoints and pool, one attempt at a time.
 //! - [`scanner`]: [`ForwardScanner`], a [`crate::scan::Scanner`].
 //! - [`mirror`]: shadow copies and their verdict diff.
 pub mod client;
