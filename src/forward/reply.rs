@@ -20,14 +20,18 @@ pub enum ReplyError {
 
 /// Decodes a reply body (the JSON part, before any body block).
 pub fn parse(body: &[u8]) -> Result<Verdict, ReplyError> {
-    let value: serde_json::Value =
-        serde_json::from_slice(body).map_err(|e| ReplyError::Json(e.to_string()))?;
-    if let Some(err) = value.get("error") {
-        let text = err.as_str().map_or_else(|| err.to_string(), str::to_string);
-        return Err(ReplyError::Scanner(text));
-    }
+    // One typed pass for the common case; the error shape is looked for only
+    // when there is no action (a checkv2 reply always has one).
     let reply: CheckV2Reply =
-        serde_json::from_value(value).map_err(|e| ReplyError::Json(e.to_string()))?;
+        serde_json::from_slice(body).map_err(|e| ReplyError::Json(e.to_string()))?;
+    if reply.action.is_empty() {
+        if let Ok(serde_json::Value::Object(m)) = serde_json::from_slice(body) {
+            if let Some(err) = m.get("error") {
+                let text = err.as_str().map_or_else(|| err.to_string(), str::to_string);
+                return Err(ReplyError::Scanner(text));
+            }
+        }
+    }
     to_verdict(reply)
 }
 
