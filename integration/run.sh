@@ -11,7 +11,7 @@ set -uo pipefail
 dir=$(cd "$(dirname "$0")" && pwd)
 total_pass=0
 total_fail=0
-stages=(miltertest postfix corpus rspamc)
+stages=(miltertest postfix corpus rspamc forward)
 for stage in "${stages[@]}"; do
     log=$(mktemp /tmp/sluice-it-$stage.XXXXXX.log)
     echo "=== stage $stage"

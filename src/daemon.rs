@@ -8,9 +8,10 @@ use tokio::sync::watch;
 use tracing::{info, warn};
 
 use crate::config::{Config, ConfigError, ListenAddr, LoadOptions, MilterSettings};
+use crate::forward::{ForwardBuildError, ForwardConfigError, ForwardScanner, ForwardSettings};
 use crate::milter::session::SessionContext;
 use crate::milter::{OversizeAction, SessionSettings};
-use crate::scan::{LocalScanner, Pipeline, ScanConfigError};
+use crate::scan::{LocalScanner, Pipeline, ScanConfigError, Scanner};
 use crate::server::{self, BindError};
 
 /// Everything `sluice run` needs beyond the config file.
@@ -31,6 +32,10 @@ pub enum DaemonError {
     Config(#[from] ConfigError),
     #[error("rules: {0}")]
     Scan(#[from] ScanConfigError),
+    #[error("forward mode: {0}")]
+    ForwardConfig(#[from] ForwardConfigError),
+    #[error("forward mode: {0}")]
+    Forward(#[from] ForwardBuildError),
     #[error(transparent)]
     Bind(#[from] BindError),
     #[error("worker sections: {0}")]
@@ -150,10 +155,24 @@ fn reload(load: &LoadOptions, ctx: &watch::Sender<Arc<SessionContext>>) {
 fn build_context(load: &LoadOptions) -> Result<(SessionContext, Config), DaemonError> {
     let config = Config::load(load)?;
     let pipeline = Arc::new(Pipeline::from_config(&config.tree)?);
-    let ctx = SessionContext {
-        settings: session_settings(&config.milter),
-        scanner: Arc::new(LocalScanner::new(pipeline)),
+    let forward = ForwardSettings::from_tree(&config.tree, config.milter.scan_timeout)?;
+    let mut settings = session_settings(&config.milter);
+    let scanner: Arc<dyn Scanner> = match ForwardScanner::from_settings(&forward)? {
+        Some(f) => {
+            let group = forward.forward_group().map(|g| g.timeout);
+            // The forward deadline must fire first so the MTA hears its reason.
+            if let Some(t) = group {
+                settings.scan_timeout = settings.scan_timeout.max(t + Duration::from_secs(1));
+            }
+            info!(
+                "forward mode: scanning on upstream `{}`",
+                f.upstreams().name
+            );
+            Arc::new(f)
+        }
+        None => Arc::new(LocalScanner::new(pipeline)),
     };
+    let ctx = SessionContext { settings, scanner };
     Ok((ctx, config))
 }
 

@@ -20,6 +20,7 @@ pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod daemon;
+pub mod forward;
 pub mod http;
 pub mod message;
 pub mod metrics;

@@ -146,7 +146,7 @@ fn local_d_merges_and_override_d_replaces_milter() {
         ),
         (
             "override.d/worker-proxy.inc",
-            "timeout = 30s; upstream \"remote\" { hosts = \"b\" }",
+            "timeout = 30s; script = \"x\"; upstream \"remote\" { hosts = \"b\" }",
         ),
     ]);
     let cfg = Config::load(&opts).unwrap();
@@ -162,10 +162,12 @@ fn local_d_merges_and_override_d_replaces_milter() {
         json!({"remote": {"hosts": "b"}})
     );
     assert_eq!(cfg.milter.reject_message, "Spam message rejected");
+    // `upstream` is read by forward mode now; `script` is still ignored.
+    assert!(!cfg.warnings.iter().any(|w| w.contains("milter.upstream")));
     let upstream_warning = cfg
         .warnings
         .iter()
-        .find(|w| w.contains("milter.upstream"))
+        .find(|w| w.contains("milter.script"))
         .unwrap();
     assert!(
         upstream_warning.contains("override.d/worker-proxy.inc:1:16"),
@@ -442,12 +444,12 @@ fn rspamd_shipped_files_parse() {
         .iter()
         .filter(|w| w.contains("not implemented yet"))
         .collect();
-    assert_eq!(
-        ignored.len(),
-        3,
-        "upstream, count, max_retries: {:?}",
-        cfg.warnings
-    );
+    assert_eq!(ignored.len(), 1, "count: {:?}", cfg.warnings);
+    // `upstream` and `max_retries` are forward mode's: Rspamd's packaged proxy forwards.
+    let fwd =
+        sluice::forward::ForwardSettings::from_tree(&cfg.tree, cfg.milter.scan_timeout).unwrap();
+    assert_eq!(fwd.forward_group().map(|g| g.name.as_str()), Some("local"));
+    assert_eq!(fwd.max_retries, 5);
 }
 
 /// Rspamd's complete configuration (rspamd.conf and everything it includes, modules.d glob

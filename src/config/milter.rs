@@ -78,10 +78,6 @@ impl Default for MilterSettings {
 /// Rspamd proxy-worker keys that sluice accepts but does not act on.
 const RSPAMD_IGNORED: &[&str] = &[
     "count",
-    "upstream",
-    "mirror",
-    "self_scan",
-    "max_retries",
     "script",
     "keypair",
     "encrypted_only",
@@ -186,6 +182,8 @@ impl<'a> SettingsReader<'a> {
                     self.warn(k, "sluice always speaks milter; `milter = no` is ignored");
                 }
             }
+            // Read by `forward::ForwardSettings`, which owns their validation.
+            "upstream" | "mirror" | "self_scan" | "max_retries" => {}
             _ if RSPAMD_IGNORED.contains(&key) => self.warn(k, "not implemented yet, ignored"),
             _ => self.warn(k, "unknown key, ignored"),
         }

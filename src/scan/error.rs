@@ -53,4 +53,8 @@ pub enum ScanError {
     /// The blocking task running the pipeline panicked or was cancelled.
     #[error("scan task failed: {reason}")]
     TaskFailed { reason: String },
+    /// Forward mode: no upstream scanner gave a usable verdict within the
+    /// message's deadline (all failed, retries used up, or an error reply).
+    #[error("upstream scan failed: {reason}")]
+    Upstream { reason: String },
 }

@@ -1,0 +1,152 @@
+#!/usr/bin/env bash
+# Stage: forward mode against a real Rspamd 3.4 normal worker.
+#
+# One private Rspamd runs a normal worker (the scanner) and its own proxy
+# worker in milter mode forwarding to it. sluice runs in forward mode with
+# that same normal worker as its upstream. The same messages go through both
+# milters: the milter verdicts must match (the scanner decides, the bridges
+# only carry), and the CPU each bridge spends per message is reported (the
+# proxy-hop figure). Loopback only; Rspamd's network modules are off and its
+# DNS points at an unused loopback port (see rspamd/local.d/options.inc).
+#
+# FORWARD_MESSAGES caps the messages per corpus directory (default 200).
+source "$(dirname "$0")/lib.sh"
+
+require_tools rspamd perl ss
+make_workdir
+require_bench
+
+LIMIT=${FORWARD_MESSAGES:-200}
+CORPUS=$SHARED/corpus
+[ -d "$CORPUS/ham" ] && [ -d "$CORPUS/spam" ] || die "corpus not found under SHARED=$SHARED"
+
+# The message set: the first LIMIT files of ham and spam, in one private dir
+# (hard links where possible; the load tool skips symlinks).
+msgs=$IT_WORK/messages
+mkdir -p "$msgs"
+for d in ham spam; do
+    mapfile -t files < <(find "$CORPUS/$d" -maxdepth 1 -type f | sort)
+    for f in "${files[@]:0:$LIMIT}"; do
+        ln "$f" "$msgs/$d-$(basename "$f")" 2>/dev/null || cp "$f" "$msgs/$d-$(basename "$f")"
+    done
+done
+# Plus Rspamd's GTUBE variants, so the verdicts compared are not all `accept`:
+# reject, add header (spam header) and rewrite subject.
+for kind in XJS YJS ZJS; do
+    printf 'From: a@example.org\r\nTo: b@example.net\r\nSubject: gtube %s\r\nMessage-ID: <%s@example.org>\r\n\r\n%s*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X\r\n' \
+        "$kind" "$kind" "$kind" >"$msgs/gtube-$kind.eml"
+done
+expected=$(find "$msgs" -maxdepth 1 | tail -n +2 | wc -l)
+
+# ------------------------------------------------------------- Rspamd
+rdir=$IT_WORK/rspamd
+normal=$(free_port)
+proxy=$(free_port)
+write_rspamd_config "$rdir" "127.0.0.1:$proxy"
+cat >"$rdir/local.d/worker-proxy.inc" <<CONF
+bind_socket = "127.0.0.1:$proxy";
+milter = yes;
+timeout = 120s;
+count = 1;
+upstream "scan" {
+  default = yes;
+  hosts = "127.0.0.1:$normal";
+}
+CONF
+cat >>"$rdir/rspamd.conf" <<CONF
+
+worker "normal" {
+  bind_socket = "127.0.0.1:$normal";
+  count = 1;
+}
+CONF
+chown -R _rspamd:_rspamd "$rdir"
+$RUN_IN rspamd -f -u _rspamd -g _rspamd -c "$rdir/rspamd.conf" \
+    --var="LOCAL_CONFDIR=$rdir" --var="DBDIR=$rdir" --var="RUNDIR=$rdir" \
+    --var="LOGDIR=$rdir" >"$rdir/stdout" 2>&1 &
+RSPAMD_PID=$!
+on_exit "kill -TERM $RSPAMD_PID; wait $RSPAMD_PID"
+wait_for_port "$normal" 120 || die "rspamd normal worker did not listen: $(tail -5 "$rdir/rspamd.log")"
+wait_for_port "$proxy" 60 || die "rspamd proxy did not listen: $(tail -5 "$rdir/rspamd.log")"
+note "rspamd pid $RSPAMD_PID: normal 127.0.0.1:$normal, proxy 127.0.0.1:$proxy"
+
+# ------------------------------------------------------------- sluice
+sdir=$IT_WORK/sluice-conf
+mkdir -p "$sdir/local.d"
+cat >"$sdir/local.d/worker-proxy.inc" <<CONF
+upstream "scan" {
+  default = yes;
+  hosts = "127.0.0.1:$normal";
+  timeout = 30s;
+}
+CONF
+start_sluice --var "LOCAL_CONFDIR=$sdir"
+SLUICE_PID=$MILTER_PID
+SLUICE_ADDR=$MILTER_ADDR
+grep -q "forward mode: scanning on upstream \`scan\`" "$MILTER_LOG" &&
+    pass "sluice switched to forward mode from worker-proxy.inc" ||
+    fail "sluice did not report forward mode" "$(tail -5 "$MILTER_LOG")"
+
+# ------------------------------------------------------------- helpers
+# cpu_ticks PID...: user+system clock ticks consumed so far by these processes.
+cpu_ticks() {
+    local total=0 pid
+    for pid in "$@"; do
+        total=$((total + $(awk '{print $14 + $15}' "/proc/$pid/stat")))
+    done
+    echo "$total"
+}
+
+# The proxy worker is a child of Rspamd's main process.
+proxy_pids() { pgrep -P "$RSPAMD_PID" -f 'rspamd_proxy' || true; }
+
+# replay NAME ADDR: runs the message set through one milter, one connection at
+# a time so that both see the same traffic shape; stores the JSON report.
+# The load tool exits non-zero when some replies are not accepts; the report
+# is what counts. An empty report (seen now and then against Rspamd's proxy
+# right after start) gets one more try, said out loud.
+replay() {
+    local i
+    for i in 1 2; do
+        run_bench --addr "$2" -c 1 --json "$msgs" >"$IT_WORK/$1.json" 2>"$IT_WORK/$1.err" || true
+        [ -s "$IT_WORK/$1.json" ] && return 0
+        note "replay against $1 gave no report (try $i): $(head -c 300 "$IT_WORK/$1.err")"
+        sleep 1
+    done
+    die "bench against $1 gave no report twice"
+}
+json() { perl -MJSON::PP -0777 -ne "my \$r = decode_json(\$_); print $2, qq(\n)" "$IT_WORK/$1.json"; }
+tally() { json "$1" "join(q(, ), map { \"\$_=\$r->{$2}{\$_}\" } sort keys %{\$r->{$2}})"; }
+
+# Warm both paths (Rspamd compiles its regexp cache on first use).
+run_bench --addr "inet:127.0.0.1:$proxy" -c 1 -n 20 "$msgs" >/dev/null 2>&1 || true
+run_bench --addr "$SLUICE_ADDR" -c 1 -n 20 "$msgs" >/dev/null 2>&1 || true
+
+# ------------------------------------------------------------- run
+ppids=$(proxy_pids)
+[ -n "$ppids" ] || die "rspamd proxy worker process not found"
+t0=$(cpu_ticks $ppids)
+replay rspamd "inet:127.0.0.1:$proxy"
+rspamd_ticks=$(($(cpu_ticks $ppids) - t0))
+
+t0=$(cpu_ticks "$SLUICE_PID")
+replay sluice "$SLUICE_ADDR"
+sluice_ticks=$(($(cpu_ticks "$SLUICE_PID") - t0))
+
+assert_eq "rspamd proxy answered every message" "$expected" "$(json rspamd '$r->{messages}')"
+assert_eq "sluice answered every message" "$expected" "$(json sluice '$r->{messages}')"
+assert_eq "sluice: zero protocol errors" 0 "$(json sluice '$r->{protocol_errors}')"
+assert_eq "same verdicts as Rspamd's own proxy" "$(tally rspamd replies)" "$(tally sluice replies)"
+# Rspamd's bridge sets its spam header with CHGHEADER where sluice's uses
+# ADDHEADER after removing old ones, so the edits are compared in number.
+edits() { json "$1" 'my $n = 0; $n += $_ for values %{$r->{modifications}}; $n'; }
+assert_eq "as many header edits as Rspamd's own proxy" "$(edits rspamd)" "$(edits sluice)"
+note "rspamd proxy: $(tally rspamd replies); $(tally rspamd modifications)"
+note "sluice forward: $(tally sluice replies); $(tally sluice modifications)"
+assert_not_contains "no upstream failures logged" "$(cat "$MILTER_LOG")" "upstream scan failed"
+
+hz=$(getconf CLK_TCK)
+per_msg() { perl -e "printf q(%.3f), $1 * 1000 / $hz / $expected"; }
+note "proxy hop CPU per message: rspamd proxy $(per_msg "$rspamd_ticks") ms, sluice $(per_msg "$sluice_ticks") ms ($expected messages, ${hz} Hz ticks)"
+# The figure is reported, never asserted: performance lives in bench/.
+finish

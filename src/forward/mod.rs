@@ -1,0 +1,27 @@
+//! Forward mode: the milter path hands each message to a pool of upstream
+//! scanners (real Rspamd or other sluice nodes) over Rspamd's `/checkv2`
+//! protocol instead of scanning in-process, the way Rspamd's proxy worker
+//! does, with its configuration keys, but with one end-to-end deadline per
+//! message and an explicit failure verdict.
+//!
+//! - [`hosts`] / [`config`]: Rspamd's `upstream`/`mirror` blocks, typed.
+//! - [`health`] / [`pool`]: rotations and the dead/alive state machine.
+//! - [`client`]: HTTP/1.1 with keep-alive pooling, rustls, zstd.
+//! - [`request`] / [`reply`]: envelope to request headers, JSON to verdict.
+//! - [`upstreams`]: a group's endpoints and pool, one attempt at a time.
+//! - [`scanner`]: [`ForwardScanner`], a [`crate::scan::Scanner`].
+//! - [`mirror`]: shadow copies and their verdict diff.
+pub mod client;
+pub mod config;
+pub mod health;
+pub mod hosts;
+pub mod mirror;
+pub mod pool;
+pub mod reply;
+pub mod request;
+pub mod scanner;
+pub mod upstreams;
+
+pub use config::{ForwardConfigError, ForwardSettings, HealthSettings, MirrorGroup, UpstreamGroup};
+pub use hosts::{HostList, HostSpec, Rotation};
+pub use scanner::{ForwardBuildError, ForwardScanner, ForwardStats};
