@@ -140,6 +140,7 @@ async fn a_unix_socket_listener_works() {
     let sock = dir.path().join("milter.sock");
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_sluice"))
         .args(["run", "--milter", &format!("unix:{}", sock.display())])
+        .args(["--http", "127.0.0.1:0", "--controller", "127.0.0.1:0"])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()

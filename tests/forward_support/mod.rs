@@ -151,7 +151,14 @@ impl Sluice {
             f.write_all(text.as_bytes()).unwrap();
         }
         let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))
-            .args(["run", "--milter", "inet:127.0.0.1:0", "--var"])
+            .args([
+                "run",
+                "--milter",
+                "inet:127.0.0.1:0",
+                "--http",
+                "127.0.0.1:0",
+            ])
+            .args(["--controller", "127.0.0.1:0", "--var"])
             .arg(format!("LOCAL_CONFDIR={}", dir.path().display()))
             .env("SLUICE_LOG", "info")
             .stdout(Stdio::null())
