@@ -10,7 +10,7 @@ use tracing::{info, warn};
 use crate::config::{Config, ConfigError, ListenAddr, LoadOptions, MilterSettings};
 use crate::forward::{ForwardBuildError, ForwardConfigError, ForwardScanner, ForwardSettings};
 use crate::milter::session::SessionContext;
-use crate::milter::{OversizeAction, SessionSettings};
+use crate::milter::SessionSettings;
 use crate::scan::{LocalScanner, Pipeline, ScanConfigError, Scanner};
 use crate::server::{self, BindError};
 
@@ -183,11 +183,7 @@ pub fn session_settings(m: &MilterSettings) -> SessionSettings {
         command_timeout: SessionSettings::default().command_timeout.min(m.timeout),
         max_packet: m.max_packet,
         max_message: m.max_message,
-        oversize_action: match m.oversize_action {
-            crate::config::OversizeAction::Accept => OversizeAction::Accept,
-            crate::config::OversizeAction::Tempfail => OversizeAction::Tempfail,
-            crate::config::OversizeAction::Reject => OversizeAction::Reject,
-        },
+        oversize_action: m.oversize_action,
         scan_timeout: m.scan_timeout,
         fail_open: m.fail_open,
         progress_interval: m.progress_interval,

@@ -12,15 +12,8 @@ use super::listen::ListenAddr;
 use super::ucl::Location;
 use super::value::{self, Expected};
 
-/// What to do with a message larger than `max_message`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum OversizeAction {
-    /// Let it through unscanned (Rspamd's behaviour for its size limit).
-    #[default]
-    Accept,
-    Tempfail,
-    Reject,
-}
+/// The milter layer owns the meaning; the config only names it.
+pub use crate::milter::OversizeAction;
 
 /// Validated milter settings, ready for the server.
 #[derive(Debug, Clone, PartialEq)]

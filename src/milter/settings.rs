@@ -3,9 +3,10 @@
 use std::time::Duration;
 
 /// What to do with a message larger than `max_message`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum OversizeAction {
     /// Let it through unscanned (as spamc does for large mail).
+    #[default]
     Accept,
     /// `452 4.3.4`: the sender may retry later (or elsewhere).
     Tempfail,
