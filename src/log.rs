@@ -1,0 +1,136 @@
+//! Logging: the `logging` section in Rspamd's shape, installed as the
+//! process-wide `tracing` subscriber.
+//!
+//! Output goes to stderr, a file or the local syslog socket, as text or one
+//! JSON object per line. The file is held behind a lock so SIGUSR1 can swap
+//! in a freshly opened one after logrotate renamed the old: each event is
+//! written with a single `write` on an `O_APPEND` descriptor, so lines never
+//! interleave and never land in the rotated file once reopen returned.
+//!
+//! Per-client debugging: addresses listed in `debug_ip` make the milter
+//! session log its exchange on the `debug_ip` target, which the filter always
+//! lets through at debug level. Sessions from other clients pay one set
+//! lookup per command and log nothing extra.
+mod json;
+mod settings;
+mod sink;
+
+pub use settings::{LogConfigError, LogFormat, LogKind, LogSettings};
+pub use settings::LogLevel;
+pub use sink::{LogSink, SinkWriter, SyslogFacility};
+
+use std::collections::HashSet;
+use std::net::IpAddr;
+use std::sync::{Arc, OnceLock, RwLock};
+
+use tracing_subscriber::EnvFilter;
+
+/// The target per-client exchange logging uses; see [`debug_client`].
+pub const DEBUG_IP_TARGET: &str = "debug_ip";
+
+#[derive(Debug, thiserror::Error)]
+pub enum LogError {
+    #[error("log file {path}: {source}")]
+    Open {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("syslog socket {path}: {source}")]
+    Syslog {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("a log subscriber is already installed in this process")]
+    AlreadyInstalled,
+}
+
+/// What SIGUSR1 and SIGHUP act on after [`install`].
+#[derive(Clone, Debug)]
+pub struct LogHandle {
+    sink: Arc<LogSink>,
+}
+
+impl LogHandle {
+    /// Reopens the log file by name (logrotate's `postrotate`); a no-op for
+    /// stderr and syslog. On error the old descriptor stays in use.
+    pub fn reopen(&self) -> Result<(), LogError> {
+        self.sink.reopen()
+    }
+
+    /// Where the log goes, for the reopen message.
+    pub fn describe(&self) -> String {
+        self.sink.describe()
+    }
+}
+
+/// Opens the output and installs the global subscriber. `SLUICE_LOG`, when
+/// set, replaces the configured level with an `EnvFilter` directive list.
+pub fn install(settings: &LogSettings) -> Result<LogHandle, LogError> {
+    let sink = Arc::new(LogSink::open(settings)?);
+    set_debug_ips(settings.debug_ips.iter().copied());
+    let filter = filter(settings);
+    let ansi = matches!(settings.kind, LogKind::Console)
+        && std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(SinkWriter::from(sink.clone()))
+        .with_target(false)
+        .with_ansi(ansi);
+    let result = match (settings.format, &settings.kind) {
+        (LogFormat::Json, _) => builder.event_format(json::JsonFormat).try_init(),
+        // syslogd stamps the time itself.
+        (LogFormat::Text, LogKind::Syslog { .. }) => builder.without_time().try_init(),
+        (LogFormat::Text, _) => builder.try_init(),
+    };
+    result.map_err(|_| LogError::AlreadyInstalled)?;
+    Ok(LogHandle { sink })
+}
+
+fn filter(settings: &LogSettings) -> EnvFilter {
+    let base = std::env::var("SLUICE_LOG").unwrap_or_else(|_| settings.level.directive().into());
+    let with_debug = format!("{base},{DEBUG_IP_TARGET}=debug");
+    EnvFilter::try_new(&with_debug).unwrap_or_else(|_| EnvFilter::new("info"))
+}
+
+fn debug_ips() -> &'static RwLock<HashSet<IpAddr>> {
+    static IPS: OnceLock<RwLock<HashSet<IpAddr>>> = OnceLock::new();
+    IPS.get_or_init(|| RwLock::new(HashSet::new()))
+}
+
+/// Replaces the set of client addresses whose milter exchange is logged
+/// (called by [`install`] and on reload).
+pub fn set_debug_ips(ips: impl IntoIterator<Item = IpAddr>) {
+    let mut set = debug_ips().write().unwrap_or_else(|p| p.into_inner());
+    *set = ips.into_iter().collect();
+}
+
+/// Whether a session from this SMTP client logs its milter exchange.
+pub fn debug_client(ip: Option<IpAddr>) -> bool {
+    let Some(ip) = ip else { return false };
+    let set = debug_ips().read().unwrap_or_else(|p| p.into_inner());
+    !set.is_empty() && set.contains(&canonical(ip))
+}
+
+/// `::ffff:1.2.3.4` is the IPv4 client Postfix saw on a dual-stack socket.
+fn canonical(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_client_matches_listed_and_mapped_addresses() {
+        set_debug_ips(["192.0.2.7".parse().unwrap()]);
+        assert!(debug_client(Some("192.0.2.7".parse().unwrap())));
+        assert!(debug_client(Some("::ffff:192.0.2.7".parse().unwrap())));
+        assert!(!debug_client(Some("192.0.2.8".parse().unwrap())));
+        assert!(!debug_client(None));
+        set_debug_ips([]);
+        assert!(!debug_client(Some("192.0.2.7".parse().unwrap())));
+    }
+}
