@@ -137,7 +137,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             }
             Command::Connect(c) => {
                 self.conn = ConnectionData::from_connect(&c);
-                self.trace("command", "connect");
+                self.trace("command", "SMFIC_CONNECT");
                 self.ack(agreed, protocol::NR_CONN).await
             }
             Command::Helo(h) => {
