@@ -11,8 +11,8 @@ use crate::config::{Config, ConfigError, ListenAddr, LoadOptions, MilterSettings
 use crate::forward::{ForwardBuildError, ForwardConfigError, ForwardScanner, ForwardSettings};
 use crate::log::{LogHandle, LogSettings};
 use crate::milter::session::SessionContext;
-use crate::notify::{notify, PidFile, State};
 use crate::milter::{OversizeAction, SessionSettings};
+use crate::notify::{notify, PidFile, State};
 use crate::scan::{LocalScanner, Pipeline, ScanConfigError, Scanner};
 use crate::server::{self, BindError};
 
@@ -93,10 +93,12 @@ pub async fn run(opts: RunOptions) -> Result<(), DaemonError> {
     }
     let http_bound = crate::http::bind(&http_settings, &opts.http, &opts.controller).await?;
     let _pid = match &opts.pid_file {
-        Some(path) => Some(PidFile::create(path).map_err(|source| DaemonError::PidFile {
-            path: path.clone(),
-            source,
-        })?),
+        Some(path) => Some(
+            PidFile::create(path).map_err(|source| DaemonError::PidFile {
+                path: path.clone(),
+                source,
+            })?,
+        ),
         None => None,
     };
     let ctx = Arc::new(ctx);

@@ -15,8 +15,8 @@ mod json;
 mod settings;
 mod sink;
 
-pub use settings::{LogConfigError, LogFormat, LogKind, LogSettings};
 pub use settings::LogLevel;
+pub use settings::{LogConfigError, LogFormat, LogKind, LogSettings};
 pub use sink::{LogSink, SinkWriter, SyslogFacility};
 
 use std::collections::HashSet;

@@ -45,7 +45,10 @@ async fn json_log_file_is_reopened_after_rename() {
     assert_eq!(old.matches("\"message\":\"scanned\"").count(), 1, "{old}");
     for line in old.lines().chain(fresh.lines()) {
         let v: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
-        assert!(v["timestamp"].is_string() && v["level"].is_string(), "{line}");
+        assert!(
+            v["timestamp"].is_string() && v["level"].is_string(),
+            "{line}"
+        );
     }
     let scanned: Value = fresh
         .lines()
@@ -86,5 +89,9 @@ async fn debug_ip_logs_the_milter_exchange_for_that_client_only() {
     let before = d.log().matches("\"target\":\"debug_ip\"").count();
     run_messages(&d, 1).await;
     let log = d.wait_log("\"message\":\"scanned\"", 2);
-    assert_eq!(log.matches("\"target\":\"debug_ip\"").count(), before, "{log}");
+    assert_eq!(
+        log.matches("\"target\":\"debug_ip\"").count(),
+        before,
+        "{log}"
+    );
 }

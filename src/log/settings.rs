@@ -138,7 +138,9 @@ fn kind(sec: &Value) -> Result<LogKind, LogConfigError> {
         Some("syslog") => {
             let facility = match str_key(sec, "facility")? {
                 None => SyslogFacility::Mail,
-                Some(f) => SyslogFacility::parse(f).ok_or_else(|| LogConfigError::Facility(f.into()))?,
+                Some(f) => {
+                    SyslogFacility::parse(f).ok_or_else(|| LogConfigError::Facility(f.into()))?
+                }
             };
             let socket = str_key(sec, "syslog_socket")?.unwrap_or(DEV_LOG);
             LogKind::Syslog {

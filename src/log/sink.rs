@@ -47,7 +47,10 @@ impl SyslogFacility {
 
 enum Target {
     Stderr,
-    File { path: PathBuf, file: Mutex<File> },
+    File {
+        path: PathBuf,
+        file: Mutex<File>,
+    },
     Syslog {
         socket: PathBuf,
         sock: UnixDatagram,
@@ -117,9 +120,9 @@ impl LogSink {
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .write_all(line),
-            Target::Syslog { sock, facility, .. } => {
-                sock.send(&syslog_datagram(*facility, level, line)).map(drop)
-            }
+            Target::Syslog { sock, facility, .. } => sock
+                .send(&syslog_datagram(*facility, level, line))
+                .map(drop),
         };
     }
 }
@@ -216,7 +219,10 @@ mod tests {
 
     #[test]
     fn facility_names() {
-        assert_eq!(SyslogFacility::parse("LOG_MAIL"), Some(SyslogFacility::Mail));
+        assert_eq!(
+            SyslogFacility::parse("LOG_MAIL"),
+            Some(SyslogFacility::Mail)
+        );
         assert_eq!(
             SyslogFacility::parse("local7"),
             Some(SyslogFacility::Local(7))

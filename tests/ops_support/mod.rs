@@ -147,7 +147,10 @@ impl OpsDaemon {
             if let Some(s) = self.child.try_wait().unwrap() {
                 return s;
             }
-            assert!(start.elapsed() < Duration::from_secs(40), "sluice did not stop");
+            assert!(
+                start.elapsed() < Duration::from_secs(40),
+                "sluice did not stop"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
