@@ -21,7 +21,11 @@ pub enum Command {
     /// Run the daemon: milter listener(s) and the in-process scanner.
     ///
     /// Without -c, the shipped configuration is used (milter on
-    /// inet:127.0.0.1:11332). Logs go to stderr. SIGTERM/SIGINT drain and exit.
+    /// inet:127.0.0.1:11332). Logs go where the `logging` section says
+    /// (stderr by default). Under systemd (`Type=notify`) readiness, reloads
+    /// and shutdown are reported through $NOTIFY_SOCKET. SIGHUP reloads the
+    /// configuration, SIGUSR1 reopens the log file, SIGTERM/SIGINT drain and
+    /// exit.
     Run(RunArgs),
     /// Scan message files offline and print the verdict.
     Scan(ScanArgs),
@@ -35,6 +39,9 @@ pub enum Command {
     /// Load tools.
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// Print the man page (roff) generated from this command line's
+    /// definitions: `sluice manpage > sluice.1`.
+    Manpage,
 }
 
 #[derive(Debug, Args, Clone)]

@@ -23,6 +23,7 @@ pub mod daemon;
 pub mod forward;
 pub mod http;
 pub mod log;
+pub mod manpage;
 pub mod message;
 pub mod metrics;
 pub mod milter;

@@ -49,6 +49,13 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Scan(args) => scan_files(&args),
+        Command::Manpage => {
+            print!(
+                "{}",
+                sluice::manpage::render(&<Cli as clap::CommandFactory>::command())
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Status(args) => {
             let report = sluice::status::fetch(&args.controller, args.password.as_deref())?;
             if args.json {
