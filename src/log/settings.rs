@@ -152,8 +152,14 @@ fn kind(sec: &Value) -> Result<LogKind, LogConfigError> {
     })
 }
 
+/// A string key. A key repeated in one file forms an implicit array; the
+/// first value counts, as Rspamd's single-value lookups do.
 fn str_key<'a>(sec: &'a Value, key: &'static str) -> Result<Option<&'a str>, LogConfigError> {
-    match sec.get(key) {
+    let v = match sec.get(key) {
+        Some(Value::Array(a)) if !a.is_empty() => a.first(),
+        other => other,
+    };
+    match v {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s)),
         Some(_) => Err(LogConfigError::Shape {
@@ -207,6 +213,12 @@ mod tests {
         assert_eq!(s.format, LogFormat::Json);
         assert_eq!(s.level.directive(), "info");
         assert_eq!(s.debug_ips.len(), 2);
+    }
+
+    #[test]
+    fn repeated_key_takes_the_first_value() {
+        let s = LogSettings::from_tree(&json!({"logging": {"type": ["console", "file"]}}));
+        assert_eq!(s.unwrap().kind, LogKind::Console);
     }
 
     #[test]
