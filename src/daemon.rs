@@ -85,10 +85,11 @@ pub async fn run(opts: RunOptions) -> Result<(), DaemonError> {
     } else {
         opts.milter.clone()
     };
-    let mut bound = Vec::new();
+    let (mut bound, mut listening) = (Vec::new(), Vec::new());
     for addr in &addrs {
         let b = server::bind(addr, config.milter.socket_mode).await?;
         info!("milter listening on {}", b.local());
+        listening.push(b.local().to_string());
         bound.push(b);
     }
     let http_bound = crate::http::bind(&http_settings, &opts.http, &opts.controller).await?;
@@ -108,8 +109,15 @@ pub async fn run(opts: RunOptions) -> Result<(), DaemonError> {
         load: opts.load.clone(),
         log,
     };
-    let signals = tokio::spawn(handle_signals(signals, ops, stop_tx, ctx_tx));
-    tell(State::Ready);
+    let serving = format!("serving milter on {}", listening.join(", "));
+    let signals = tokio::spawn(handle_signals(
+        signals,
+        ops,
+        serving.clone(),
+        stop_tx,
+        ctx_tx,
+    ));
+    tell(State::Ready, &serving);
     let http_shared = Arc::new(crate::http::Shared {
         ctx: ctx_rx.clone(),
         access: http_settings.access.clone(),
@@ -142,6 +150,7 @@ struct Ops {
 async fn handle_signals(
     mut signals: Signals,
     ops: Ops,
+    serving: String,
     stop: watch::Sender<bool>,
     ctx: watch::Sender<Arc<SessionContext>>,
 ) {
@@ -150,14 +159,14 @@ async fn handle_signals(
             _ = signals.term.recv() => { info!("SIGTERM: draining"); break; }
             _ = signals.int.recv() => { info!("SIGINT: draining"); break; }
             _ = signals.hup.recv() => {
-                tell(State::Reloading);
-                reload(&ops.load, &ctx);
-                tell(State::Ready);
+                tell(State::Reloading, "reloading configuration");
+                reload(&ops.load, ops.log.as_ref(), &ctx);
+                tell(State::Ready, &serving);
             }
             _ = signals.usr1.recv() => reopen_log(ops.log.as_ref()),
         }
     }
-    tell(State::Stopping);
+    tell(State::Stopping, "draining");
     let _ = stop.send(true);
 }
 
@@ -172,8 +181,8 @@ fn reopen_log(log: Option<&LogHandle>) {
 }
 
 /// Tells systemd (when it asked) about a state change.
-fn tell(state: State) {
-    if let Err(e) = notify(state) {
+fn tell(state: State, status: &str) {
+    if let Err(e) = notify(state, status) {
         warn!("sd_notify {state:?}: {e}");
     }
 }
@@ -202,20 +211,33 @@ impl Signals {
 /// Builds a new session context from the files; on any error the running
 /// one stays. Sessions in flight keep the snapshot they started with;
 /// listener addresses are not rebound.
-fn reload(load: &LoadOptions, ctx: &watch::Sender<Arc<SessionContext>>) {
+fn reload(load: &LoadOptions, log: Option<&LogHandle>, ctx: &watch::Sender<Arc<SessionContext>>) {
     match build_context(load) {
         Ok((fresh, config)) => {
             for w in &config.warnings {
                 warn!("config: {w}");
             }
-            match LogSettings::from_tree(&config.tree) {
-                Ok(l) => crate::log::set_debug_ips(l.debug_ips),
-                Err(e) => warn!("SIGHUP: logging section: {e}"),
-            }
+            apply_logging(log, &config);
             ctx.send_replace(Arc::new(fresh));
             info!("SIGHUP: configuration reloaded");
         }
         Err(e) => warn!("SIGHUP: reload failed, keeping the running configuration: {e}"),
+    }
+}
+
+/// The reloaded `logging` section: level and `debug_ip` at once.
+fn apply_logging(log: Option<&LogHandle>, config: &Config) {
+    let settings = match LogSettings::from_tree(&config.tree) {
+        Ok(s) => s,
+        Err(e) => return warn!("SIGHUP: logging section kept: {e}"),
+    };
+    match log {
+        Some(h) => match h.apply(&settings) {
+            Ok(Some(note)) => warn!("SIGHUP: {note}"),
+            Ok(None) => {}
+            Err(e) => warn!("SIGHUP: log level kept: {e}"),
+        },
+        None => crate::log::set_debug_ips(settings.debug_ips),
     }
 }
 
@@ -226,6 +248,8 @@ fn build_context(load: &LoadOptions) -> Result<(SessionContext, Config), DaemonE
 
 /// The session context for an already loaded config.
 fn build_from(config: Config) -> Result<(SessionContext, Config), DaemonError> {
+    // A bad logging section fails the load (and a reload) like any other.
+    LogSettings::from_tree(&config.tree)?;
     let pipeline = Arc::new(Pipeline::from_config(&config.tree)?);
     let forward = ForwardSettings::from_tree(&config.tree, config.milter.scan_timeout)?;
     let mut settings = session_settings(&config.milter);

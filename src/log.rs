@@ -44,10 +44,23 @@ pub enum LogError {
     AlreadyInstalled,
 }
 
+/// Swaps the level filter of the installed subscriber.
+type SetFilter = Arc<dyn Fn(EnvFilter) -> Result<(), String> + Send + Sync>;
+
 /// What SIGUSR1 and SIGHUP act on after [`install`].
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct LogHandle {
     sink: Arc<LogSink>,
+    installed: LogSettings,
+    set_filter: SetFilter,
+}
+
+impl std::fmt::Debug for LogHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LogHandle")
+            .field("sink", &self.sink)
+            .finish_non_exhaustive()
+    }
 }
 
 impl LogHandle {
@@ -60,6 +73,17 @@ impl LogHandle {
     /// Where the log goes, for the reopen message.
     pub fn describe(&self) -> String {
         self.sink.describe()
+    }
+
+    /// Applies a reloaded `logging` section: the level and `debug_ip` take
+    /// effect at once. The output (type, file, format) stays as it was
+    /// opened; the returned note says so when it changed.
+    pub fn apply(&self, settings: &LogSettings) -> Result<Option<&'static str>, String> {
+        set_debug_ips(settings.debug_ips.iter().copied());
+        (self.set_filter)(filter(settings))?;
+        let same_output =
+            settings.kind == self.installed.kind && settings.format == self.installed.format;
+        Ok((!same_output).then_some("logging.type, filename and format apply after a restart"))
     }
 }
 
@@ -76,14 +100,27 @@ pub fn install(settings: &LogSettings) -> Result<LogHandle, LogError> {
         .with_writer(SinkWriter::from(sink.clone()))
         .with_target(false)
         .with_ansi(ansi);
-    let result = match (settings.format, &settings.kind) {
-        (LogFormat::Json, _) => builder.event_format(json::JsonFormat).try_init(),
+    // Each formatter gives the subscriber another type, hence the macro.
+    macro_rules! start {
+        ($b:expr) => {{
+            let b = $b.with_filter_reloading();
+            let handle = b.reload_handle();
+            b.try_init().map_err(|_| LogError::AlreadyInstalled)?;
+            let set: SetFilter = Arc::new(move |f| handle.reload(f).map_err(|e| e.to_string()));
+            set
+        }};
+    }
+    let set_filter = match (settings.format, &settings.kind) {
+        (LogFormat::Json, _) => start!(builder.event_format(json::JsonFormat)),
         // syslogd stamps the time itself.
-        (LogFormat::Text, LogKind::Syslog { .. }) => builder.without_time().try_init(),
-        (LogFormat::Text, _) => builder.try_init(),
+        (LogFormat::Text, LogKind::Syslog { .. }) => start!(builder.without_time()),
+        (LogFormat::Text, _) => start!(builder),
     };
-    result.map_err(|_| LogError::AlreadyInstalled)?;
-    Ok(LogHandle { sink })
+    Ok(LogHandle {
+        sink,
+        installed: settings.clone(),
+        set_filter,
+    })
 }
 
 fn filter(settings: &LogSettings) -> EnvFilter {

@@ -22,23 +22,26 @@ pub enum State {
 }
 
 impl State {
-    fn message(self) -> String {
-        match self {
-            State::Ready => "READY=1\nSTATUS=serving".into(),
-            State::Reloading => "RELOADING=1\nSTATUS=reloading configuration".into(),
-            State::Stopping => "STOPPING=1\nSTATUS=draining".into(),
-        }
+    /// The datagram; `status` is the free text `systemctl status` shows.
+    fn message(self, status: &str) -> String {
+        let key = match self {
+            State::Ready => "READY=1",
+            State::Reloading => "RELOADING=1",
+            State::Stopping => "STOPPING=1",
+        };
+        // STATUS is one line; a newline would start another assignment.
+        format!("{key}\nSTATUS={}", status.replace('\n', " "))
     }
 }
 
-/// Tells the supervisor about `state`. Returns `Ok(false)` when not run
-/// under a supervisor that asked for notifications.
-pub fn notify(state: State) -> io::Result<bool> {
+/// Tells the supervisor about `state`, with a status line. Returns
+/// `Ok(false)` when not run under a supervisor that asked for notifications.
+pub fn notify(state: State, status: &str) -> io::Result<bool> {
     let Some(path) = std::env::var_os(NOTIFY_SOCKET) else {
         return Ok(false);
     };
     let path = path.to_string_lossy().into_owned();
-    send(&path, &state.message())?;
+    send(&path, &state.message(status))?;
     Ok(true)
 }
 
@@ -85,16 +88,16 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("notify.sock");
         let server = UnixDatagram::bind(&path).unwrap();
-        send(path.to_str().unwrap(), &State::Ready.message()).unwrap();
+        send(path.to_str().unwrap(), &State::Ready.message("a\nb")).unwrap();
         let mut buf = [0u8; 128];
         let n = server.recv(&mut buf).unwrap();
-        assert!(buf[..n].starts_with(b"READY=1\n"));
+        assert_eq!(&buf[..n], b"READY=1\nSTATUS=a b");
 
         use std::os::linux::net::SocketAddrExt;
         let name = format!("sluice-notify-test-{}", std::process::id());
         let addr = std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes()).unwrap();
         let abs = UnixDatagram::bind_addr(&addr).unwrap();
-        send(&format!("@{name}"), &State::Stopping.message()).unwrap();
+        send(&format!("@{name}"), &State::Stopping.message("draining")).unwrap();
         let n = abs.recv(&mut buf).unwrap();
         assert!(buf[..n].starts_with(b"STOPPING=1\n"));
     }

@@ -43,6 +43,8 @@ async fn ten_reloads_under_load_lose_nothing() {
             runs
         })
     };
+    // Reload only once the load is flowing.
+    d.wait_log("scanned", 1);
     let signaller = d.clone();
     tokio::task::spawn_blocking(move || {
         for _ in 0..10 {

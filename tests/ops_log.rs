@@ -95,3 +95,67 @@ async fn debug_ip_logs_the_milter_exchange_for_that_client_only() {
         "{log}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn level_follows_a_reload_and_a_bad_logging_section_is_refused() {
+    let quiet = "type = \"file\";\nfilename = \"$DIR/sluice.log\";\nlevel = \"warning\";\n";
+    let d = OpsDaemon::start(&[("logging.inc", quiet)], Some("sluice.log"));
+    run_messages(&d, 1).await;
+    let file = d.local_d().join("logging.inc");
+    let dir = d.dir.path().display().to_string();
+    std::fs::write(
+        &file,
+        quiet.replace("$DIR", &dir).replace("warning", "loud"),
+    )
+    .unwrap();
+    d.signal("HUP");
+    let log = d.wait_log("reload failed", 1);
+    assert!(log.contains("logging.level = \"loud\""), "{log}");
+    assert!(
+        !log.contains("scanned"),
+        "info lines at level warning: {log}"
+    );
+
+    std::fs::write(
+        &file,
+        quiet.replace("$DIR", &dir).replace("warning", "info"),
+    )
+    .unwrap();
+    d.signal("HUP");
+    d.wait_log("configuration reloaded", 1);
+    run_messages(&d, 1).await;
+    d.wait_log("scanned", 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn syslog_gets_one_datagram_per_line_with_the_mail_facility() {
+    let dir = tempfile::tempdir().unwrap();
+    let sock_path = dir.path().join("log.sock");
+    let syslog = std::os::unix::net::UnixDatagram::bind(&sock_path).unwrap();
+    syslog
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    let conf = format!(
+        "type = \"syslog\";\nsyslog_socket = \"{}\";\n",
+        sock_path.display()
+    );
+    let d = std::thread::spawn(move || OpsDaemon::start(&[("logging.inc", &conf)], None));
+    let mut got = Vec::new();
+    let mut buf = [0u8; 2048];
+    while !got
+        .iter()
+        .any(|l: &String| l.contains("milter listening on"))
+    {
+        let n = syslog.recv(&mut buf).expect("a syslog datagram");
+        got.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+    }
+    let d = d.join().unwrap();
+    let listening = got
+        .iter()
+        .find(|l| l.contains("milter listening on"))
+        .unwrap();
+    // mail.info = 2 * 8 + 6
+    let tag = format!("<22>sluice[{}]: ", d.pid());
+    assert!(listening.starts_with(&tag), "{listening}");
+    assert!(!listening.ends_with('\n'), "{listening:?}");
+}

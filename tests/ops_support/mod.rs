@@ -66,8 +66,14 @@ impl OpsDaemon {
         };
         let ready = d.next_notify();
         assert!(ready.starts_with("READY=1"), "{ready}; log: {}", d.log());
-        d.milter = d.address("milter listening on inet:");
-        d.controller = d.address("controller listening on ");
+        // READY's status line names the milter listeners, whatever the log says.
+        d.milter = ready
+            .split("serving milter on inet:")
+            .nth(1)
+            .and_then(|r| r.split([',', '\n']).next())
+            .unwrap_or_else(|| panic!("no milter address in {ready:?}"))
+            .to_string();
+        d.controller = d.address("controller listening on");
         d
     }
 
@@ -80,13 +86,15 @@ impl OpsDaemon {
         }
     }
 
+    /// An address from a "... listening on ADDR" log line; empty when the
+    /// log does not have it (level above info, syslog).
     fn address(&self, needle: &str) -> String {
         let log = self.log();
-        let rest = log
-            .split(needle)
-            .nth(1)
-            .unwrap_or_else(|| panic!("no {needle:?} in log: {log}"));
+        let Some(rest) = log.split(needle).nth(1) else {
+            return String::new();
+        };
         let addr: String = rest
+            .trim_start()
             .chars()
             .take_while(|c| !c.is_whitespace() && *c != '"')
             .collect();
