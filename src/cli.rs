@@ -21,7 +21,11 @@ pub enum Command {
     /// Run the daemon: milter listener(s) and the in-process scanner.
     ///
     /// Without -c, the shipped configuration is used (milter on
-    /// inet:127.0.0.1:11332). Logs go to stderr. SIGTERM/SIGINT drain and exit.
+    /// inet:127.0.0.1:11332). Logs go where the `logging` section says
+    /// (stderr by default). Under systemd (`Type=notify`) readiness, reloads
+    /// and shutdown are reported through $NOTIFY_SOCKET. SIGHUP reloads the
+    /// configuration, SIGUSR1 reopens the log file, SIGTERM/SIGINT drain and
+    /// exit.
     Run(RunArgs),
     /// Scan message files offline and print the verdict.
     Scan(ScanArgs),
@@ -29,9 +33,15 @@ pub enum Command {
     Configtest(ConfigArgs),
     /// Print the merged configuration.
     Configdump(ConfigArgs),
+    /// Ask a running daemon's controller for its state (/stat) and print
+    /// the essentials: uptime, messages by action, milter sessions.
+    Status(StatusArgs),
     /// Load tools.
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// Print the man page (roff) generated from this command line's
+    /// definitions: `sluice manpage > sluice.1`.
+    Manpage,
 }
 
 #[derive(Debug, Args, Clone)]
@@ -69,6 +79,22 @@ pub struct RunArgs {
     /// the configured ones (repeatable). Default 127.0.0.1:11334.
     #[arg(long = "controller", value_name = "ADDR")]
     pub controller: Vec<ListenAddr>,
+    /// Write the daemon's PID to FILE once it serves; removed on exit.
+    #[arg(long = "pid-file", value_name = "FILE")]
+    pub pid_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// The controller's address (HOST:PORT).
+    #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:11334")]
+    pub controller: String,
+    /// The controller password, sent as Rspamd's `Password` header.
+    #[arg(long, value_name = "PASSWORD")]
+    pub password: Option<String>,
+    /// Print the controller's JSON reply unchanged.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

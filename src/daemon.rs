@@ -9,8 +9,10 @@ use tracing::{info, warn};
 
 use crate::config::{Config, ConfigError, ListenAddr, LoadOptions, MilterSettings};
 use crate::forward::{ForwardBuildError, ForwardConfigError, ForwardScanner, ForwardSettings};
+use crate::log::{LogHandle, LogSettings};
 use crate::milter::session::SessionContext;
 use crate::milter::SessionSettings;
+use crate::notify::{notify, PidFile, State};
 use crate::scan::{LocalScanner, Pipeline, ScanConfigError, Scanner};
 use crate::server::{self, BindError};
 
@@ -24,6 +26,11 @@ pub struct RunOptions {
     pub http: Vec<ListenAddr>,
     /// Replaces the configured controller listeners when not empty.
     pub controller: Vec<ListenAddr>,
+    /// Written once the listeners are bound, removed on exit.
+    pub pid_file: Option<std::path::PathBuf>,
+    /// Install the configured logging (`logging` section) as the global
+    /// subscriber; off when the caller installed its own.
+    pub install_logging: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -44,6 +51,15 @@ pub enum DaemonError {
     Http(#[from] crate::http::HttpError),
     #[error("signal handler: {0}")]
     Signal(std::io::Error),
+    #[error(transparent)]
+    LogConfig(#[from] crate::log::LogConfigError),
+    #[error(transparent)]
+    Log(#[from] crate::log::LogError),
+    #[error("pid file {path}: {source}")]
+    PidFile {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
 }
 
 /// How long sessions inside a message may take to finish on SIGTERM.
@@ -52,7 +68,13 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 /// Loads the config and the rules, then serves until SIGTERM or SIGINT.
 pub async fn run(opts: RunOptions) -> Result<(), DaemonError> {
     let signals = Signals::install()?;
-    let (ctx, config) = build_context(&opts.load)?;
+    let config = Config::load(&opts.load)?;
+    let log = if opts.install_logging {
+        Some(crate::log::install(&LogSettings::from_tree(&config.tree)?)?)
+    } else {
+        None
+    };
+    let (ctx, config) = build_from(config)?;
     let mut http_warnings = Vec::new();
     let http_settings = crate::http::HttpSettings::from_tree(&config.tree, &mut http_warnings)?;
     for w in config.warnings.iter().chain(&http_warnings) {
@@ -63,17 +85,39 @@ pub async fn run(opts: RunOptions) -> Result<(), DaemonError> {
     } else {
         opts.milter.clone()
     };
-    let mut bound = Vec::new();
+    let (mut bound, mut listening) = (Vec::new(), Vec::new());
     for addr in &addrs {
         let b = server::bind(addr, config.milter.socket_mode).await?;
         info!("milter listening on {}", b.local());
+        listening.push(b.local().to_string());
         bound.push(b);
     }
     let http_bound = crate::http::bind(&http_settings, &opts.http, &opts.controller).await?;
+    let _pid = match &opts.pid_file {
+        Some(path) => Some(
+            PidFile::create(path).map_err(|source| DaemonError::PidFile {
+                path: path.clone(),
+                source,
+            })?,
+        ),
+        None => None,
+    };
     let ctx = Arc::new(ctx);
     let (stop_tx, stop_rx) = watch::channel(false);
     let (ctx_tx, ctx_rx) = watch::channel(ctx);
-    let signals = tokio::spawn(handle_signals(signals, opts.load.clone(), stop_tx, ctx_tx));
+    let ops = Ops {
+        load: opts.load.clone(),
+        log,
+    };
+    let serving = format!("serving milter on {}", listening.join(", "));
+    let signals = tokio::spawn(handle_signals(
+        signals,
+        ops,
+        serving.clone(),
+        stop_tx,
+        ctx_tx,
+    ));
+    tell(State::Ready, &serving);
     let http_shared = Arc::new(crate::http::Shared {
         ctx: ctx_rx.clone(),
         access: http_settings.access.clone(),
@@ -95,11 +139,18 @@ pub async fn run(opts: RunOptions) -> Result<(), DaemonError> {
     Ok(())
 }
 
+/// What the signal handler acts on besides the shutdown flag and context.
+struct Ops {
+    load: LoadOptions,
+    log: Option<LogHandle>,
+}
+
 /// SIGTERM/SIGINT flip the shutdown flag; SIGHUP reloads config and rules;
-/// SIGUSR1 (logrotate) is acknowledged: logs go to stderr, nothing to reopen.
+/// SIGUSR1 (logrotate) reopens the log file.
 async fn handle_signals(
     mut signals: Signals,
-    load: LoadOptions,
+    ops: Ops,
+    serving: String,
     stop: watch::Sender<bool>,
     ctx: watch::Sender<Arc<SessionContext>>,
 ) {
@@ -107,11 +158,33 @@ async fn handle_signals(
         tokio::select! {
             _ = signals.term.recv() => { info!("SIGTERM: draining"); break; }
             _ = signals.int.recv() => { info!("SIGINT: draining"); break; }
-            _ = signals.hup.recv() => reload(&load, &ctx),
-            _ = signals.usr1.recv() => info!("SIGUSR1: logging to stderr, nothing to reopen"),
+            _ = signals.hup.recv() => {
+                tell(State::Reloading, "reloading configuration");
+                reload(&ops.load, ops.log.as_ref(), &ctx);
+                tell(State::Ready, &serving);
+            }
+            _ = signals.usr1.recv() => reopen_log(ops.log.as_ref()),
         }
     }
+    tell(State::Stopping, "draining");
     let _ = stop.send(true);
+}
+
+fn reopen_log(log: Option<&LogHandle>) {
+    match log {
+        Some(h) => match h.reopen() {
+            Ok(()) => info!("SIGUSR1: reopened log {}", h.describe()),
+            Err(e) => warn!("SIGUSR1: {e}; still writing to the old file"),
+        },
+        None => info!("SIGUSR1: logging is not ours to reopen"),
+    }
+}
+
+/// Tells systemd (when it asked) about a state change.
+fn tell(state: State, status: &str) {
+    if let Err(e) = notify(state, status) {
+        warn!("sd_notify {state:?}: {e}");
+    }
 }
 
 /// The signal streams, installed before anything binds so that a signal
@@ -138,12 +211,13 @@ impl Signals {
 /// Builds a new session context from the files; on any error the running
 /// one stays. Sessions in flight keep the snapshot they started with;
 /// listener addresses are not rebound.
-fn reload(load: &LoadOptions, ctx: &watch::Sender<Arc<SessionContext>>) {
+fn reload(load: &LoadOptions, log: Option<&LogHandle>, ctx: &watch::Sender<Arc<SessionContext>>) {
     match build_context(load) {
         Ok((fresh, config)) => {
             for w in &config.warnings {
                 warn!("config: {w}");
             }
+            apply_logging(log, &config);
             ctx.send_replace(Arc::new(fresh));
             info!("SIGHUP: configuration reloaded");
         }
@@ -151,9 +225,31 @@ fn reload(load: &LoadOptions, ctx: &watch::Sender<Arc<SessionContext>>) {
     }
 }
 
+/// The reloaded `logging` section: level and `debug_ip` at once.
+fn apply_logging(log: Option<&LogHandle>, config: &Config) {
+    let settings = match LogSettings::from_tree(&config.tree) {
+        Ok(s) => s,
+        Err(e) => return warn!("SIGHUP: logging section kept: {e}"),
+    };
+    match log {
+        Some(h) => match h.apply(&settings) {
+            Ok(Some(note)) => warn!("SIGHUP: {note}"),
+            Ok(None) => {}
+            Err(e) => warn!("SIGHUP: log level kept: {e}"),
+        },
+        None => crate::log::set_debug_ips(settings.debug_ips),
+    }
+}
+
 /// Loads and validates everything a session needs; nothing is bound here.
 fn build_context(load: &LoadOptions) -> Result<(SessionContext, Config), DaemonError> {
-    let config = Config::load(load)?;
+    build_from(Config::load(load)?)
+}
+
+/// The session context for an already loaded config.
+fn build_from(config: Config) -> Result<(SessionContext, Config), DaemonError> {
+    // A bad logging section fails the load (and a reload) like any other.
+    LogSettings::from_tree(&config.tree)?;
     let pipeline = Arc::new(Pipeline::from_config(&config.tree)?);
     let forward = ForwardSettings::from_tree(&config.tree, config.milter.scan_timeout)?;
     let mut settings = session_settings(&config.milter);

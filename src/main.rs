@@ -10,7 +10,10 @@ use sluice::{bench, config, daemon, scan};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging();
+    // `run` installs the configured logging itself, once the config is read.
+    if !matches!(cli.command, Command::Run(_)) {
+        init_logging();
+    }
     match dispatch(cli) {
         Ok(code) => code,
         Err(e) => {
@@ -39,11 +42,29 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
                 milter: args.milter,
                 http: args.http,
                 controller: args.controller,
+                pid_file: args.pid_file,
+                install_logging: true,
             };
             runtime()?.block_on(daemon::run(opts))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Scan(args) => scan_files(&args),
+        Command::Manpage => {
+            print!(
+                "{}",
+                sluice::manpage::render(&<Cli as clap::CommandFactory>::command())
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Status(args) => {
+            let report = sluice::status::fetch(&args.controller, args.password.as_deref())?;
+            if args.json {
+                println!("{}", report.raw);
+            } else {
+                print!("{report}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Configtest(args) => configtest(&args),
         Command::Configdump(args) => {
             print!("{}", config::configdump(&args.load_options())?);

@@ -128,6 +128,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                 other => Err(failed(format!("{} before negotiation", other.name()))),
             };
         };
+        self.trace("command", cmd.name());
         match cmd {
             Command::OptNeg(_) => Err(failed("second option negotiation")),
             Command::Macro(m) => {
@@ -136,6 +137,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             }
             Command::Connect(c) => {
                 self.conn = ConnectionData::from_connect(&c);
+                self.trace("command", "SMFIC_CONNECT");
                 self.ack(agreed, protocol::NR_CONN).await
             }
             Command::Helo(h) => {
@@ -207,7 +209,23 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         }
     }
 
+    /// Per-client debugging (`logging.debug_ip`): the exchange, step by step.
+    fn trace(&self, dir: &str, what: &str) {
+        if crate::log::debug_client(self.conn.client_ip) {
+            tracing::debug!(
+                target: "debug_ip",
+                ip = %display_ip(self.conn.client_ip),
+                qid = %self.macros.get("i").unwrap_or("-"),
+                "milter {dir} {what}"
+            );
+        }
+    }
+
     async fn send(&mut self, reply: &Reply) -> Step {
+        if crate::log::debug_client(self.conn.client_ip) {
+            let shown = format!("{reply:?}");
+            self.trace("reply", shown.get(..200).unwrap_or(&shown));
+        }
         self.io
             .send(reply)
             .await
