@@ -33,14 +33,18 @@ pub enum Command {
     Configtest(ConfigArgs),
     /// Print the merged configuration.
     Configdump(ConfigArgs),
-    /// Ask a running daemon's controller for its state (/stat) and print
-    /// the essentials: uptime, messages by action, milter sessions.
+    /// Show a running daemon's state.
+    ///
+    /// Asks the controller for /stat and prints the essentials: uptime,
+    /// messages by action, milter sessions, HTTP connections.
     Status(StatusArgs),
     /// Load tools.
     #[command(subcommand)]
     Bench(BenchCommand),
-    /// Print the man page (roff) generated from this command line's
-    /// definitions: `sluice manpage > sluice.1`.
+    /// Print the man page (roff).
+    ///
+    /// Generated from the same definitions as --help:
+    /// `sluice manpage > sluice.1; man -l sluice.1`.
     Manpage,
 }
 

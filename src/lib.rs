@@ -16,6 +16,11 @@
 //!   controller listeners.
 //! - [`metrics`]: process-wide counters for `/stat` and `/metrics`.
 //! - [`daemon`]: `sluice run` (load, validate, bind, serve, signals).
+//! - [`log`]: the `logging` section: stderr, file (reopened on SIGUSR1),
+//!   syslog; text or JSON; per-client milter debugging.
+//! - [`notify`]: systemd readiness (`Type=notify`) and the PID file.
+//! - [`status`]: `sluice status`, a client of the controller's `/stat`.
+//! - [`manpage`]: the man page, generated from the clap definitions.
 pub mod bench;
 pub mod cli;
 pub mod config;

@@ -159,3 +159,27 @@ async fn syslog_gets_one_datagram_per_line_with_the_mail_facility() {
     assert!(listening.starts_with(&tag), "{listening}");
     assert!(!listening.ends_with('\n'), "{listening:?}");
 }
+
+#[test]
+fn unwritable_log_file_stops_startup_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let local = dir.path().join("local.d");
+    std::fs::create_dir_all(&local).unwrap();
+    let missing = dir.path().join("no-such-dir").join("sluice.log");
+    let conf = format!("type = \"file\";\nfilename = \"{}\";\n", missing.display());
+    std::fs::write(local.join("logging.inc"), conf).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(["run", "--milter", "inet:127.0.0.1:0"])
+        .args(["--http", "127.0.0.1:0", "--controller", "127.0.0.1:0"])
+        .arg("--var")
+        .arg(format!("LOCAL_CONFDIR={}", dir.path().display()))
+        .env_remove("NOTIFY_SOCKET")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!("log file {}", missing.display())),
+        "{err}"
+    );
+}
