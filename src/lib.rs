@@ -12,6 +12,7 @@
 //!   and `scan/` share.
 //! - [`config`]: UCL parsing, Rspamd-style layering, validated settings.
 //! - [`bench`]: the milter load tool behind `sluice bench milter`.
+//! - [`stats`]: Bayes statistics (tokenizer, classifier, stores, learning).
 //! - [`daemon`]: `sluice run` (load, validate, bind, serve, signals).
 // BENCH pub mod bench;
 pub mod cli;
@@ -21,4 +22,5 @@ pub mod message;
 pub mod milter;
 pub mod scan;
 pub mod server;
+pub mod stats;
 pub mod verdict;

@@ -3,6 +3,7 @@
 //!
 //! Everything expensive (regex sets, parser tables, symbol table) is built
 //! once in [`Pipeline::from_config`] and shared read-only by all scans.
+use std::sync::Arc;
 use std::time::Instant;
 
 use mail_parser::{HeaderName, MessageParser};
@@ -17,6 +18,7 @@ use super::message::MessageView;
 use super::rules::{Leaf, RuleSet};
 use super::score::{sort_symbols, Scorer, SymbolMeta};
 use crate::message::Envelope;
+use crate::stats::{Stats, HAM_SYMBOL, SPAM_SYMBOL};
 use crate::verdict::{Action, Verdict};
 
 /// A compiled scan configuration. Cheap to share behind an `Arc`.
@@ -27,6 +29,9 @@ pub struct Pipeline {
     gtube_symbol: usize,
     scorer: Scorer,
     subject_template: String,
+    /// Bayes statistics (shared store) and the BAYES_SPAM/BAYES_HAM symbols.
+    stats: Option<Arc<Stats>>,
+    bayes: [usize; 2],
 }
 
 impl std::fmt::Debug for Pipeline {
@@ -45,6 +50,8 @@ impl Pipeline {
         let mut rules = RuleSet::compile(&cfg)?;
         let gtube_symbol =
             rules.add_symbol(&cfg, "GTUBE", "Generic Test for Unsolicited Bulk Email");
+        let bayes =
+            [SPAM_SYMBOL, HAM_SYMBOL].map(|s| rules.add_symbol(&cfg, s, "Bayes statistics"));
         let scorer = Scorer::new(rules.groups.clone(), cfg.actions.thresholds.clone());
         Ok(Pipeline {
             parser: parser(),
@@ -57,7 +64,16 @@ impl Pipeline {
                 .subject
                 .clone()
                 .unwrap_or_else(|| DEFAULT_SUBJECT.to_string()),
+            stats: None,
+            bayes,
         })
+    }
+
+    /// Adds Bayes to the scan; the store is opened once by the caller and
+    /// survives config reloads.
+    pub fn with_stats(mut self, stats: Option<Arc<Stats>>) -> Pipeline {
+        self.stats = stats;
+        self
     }
 
     /// Number of compiled regexp rules (for start-up logs).
@@ -67,13 +83,13 @@ impl Pipeline {
 
     /// Scans one message. CPU-bound and synchronous; any input, however
     /// malformed, yields a verdict.
-    pub fn scan(&self, _env: &Envelope, raw: &[u8]) -> Verdict {
+    pub fn scan(&self, env: &Envelope, raw: &[u8]) -> Verdict {
         let start = Instant::now();
         let msg = self.parser.parse(raw);
         let view = MessageView::new(raw, msg.as_ref());
         let mut v = match self.gtube.check(&view.text_parts) {
             Some(action) => self.gtube_verdict(action, &view),
-            None => self.rule_verdict(&view),
+            None => self.rule_verdict(env, &view),
         };
         v.message_id = view.message_id();
         v.thresholds = self.scorer.thresholds.clone();
@@ -106,16 +122,22 @@ impl Pipeline {
         v
     }
 
-    fn rule_verdict(&self, view: &MessageView<'_>) -> Verdict {
+    fn rule_verdict(&self, env: &Envelope, view: &MessageView<'_>) -> Verdict {
         let hits = self.rules.bank.run(view);
-        let fired: Vec<(&SymbolMeta, Vec<String>)> = self
+        let [spam, ham] = self.bayes.map(|i| &self.rules.symbols[i]);
+        let bayes = (self.stats.as_ref()).and_then(|s| s.symbol(env, view, spam, ham));
+        let mut fired: Vec<(&SymbolMeta, Vec<String>)> = self
             .rules
             .rules
             .iter()
             .filter(|r| r.expr.eval(&|leaf| leaf_value(leaf, &hits, view)) != 0.0)
             .map(|r| (&self.rules.symbols[r.symbol], Vec::new()))
             .collect();
+        fired.extend(bayes.iter().map(|(m, o)| (m, o.clone())));
         let (mut symbols, score) = self.scorer.score(&fired);
+        if let Some(s) = &self.stats {
+            s.autolearn(env, view, score);
+        }
         sort_symbols(&mut symbols);
         let mut v = Verdict::empty(self.scorer.required_score());
         v.score = score;
