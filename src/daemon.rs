@@ -12,6 +12,7 @@ use crate::milter::session::SessionContext;
 use crate::milter::{OversizeAction, SessionSettings};
 use crate::scan::{LocalScanner, Pipeline, ScanConfigError};
 use crate::server::{self, BindError};
+use crate::stats::Stats;
 
 /// Everything `sluice run` needs beyond the config file.
 #[derive(Debug, Default, Clone)]
@@ -39,7 +40,8 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 /// Loads the config and the rules, then serves until SIGTERM or SIGINT.
 pub async fn run(opts: RunOptions) -> Result<(), DaemonError> {
     let signals = Signals::install()?;
-    let (ctx, config) = build_context(&opts.load)?;
+    let stats = open_stats(&opts.load)?;
+    let (ctx, config) = build_context(&opts.load, &stats)?;
     for w in &config.warnings {
         warn!("config: {w}");
     }
@@ -57,7 +59,7 @@ pub async fn run(opts: RunOptions) -> Result<(), DaemonError> {
     let ctx = Arc::new(ctx);
     let (stop_tx, stop_rx) = watch::channel(false);
     let (ctx_tx, ctx_rx) = watch::channel(ctx);
-    let signals = tokio::spawn(handle_signals(signals, opts.load.clone(), stop_tx, ctx_tx));
+    let signals = tokio::spawn(handle_signals(signals, opts.load.clone(), stats, stop_tx, ctx_tx));
     server::serve(
         bound,
         ctx_rx,
@@ -76,6 +78,7 @@ pub async fn run(opts: RunOptions) -> Result<(), DaemonError> {
 async fn handle_signals(
     mut signals: Signals,
     load: LoadOptions,
+    stats: Option<Arc<Stats>>,
     stop: watch::Sender<bool>,
     ctx: watch::Sender<Arc<SessionContext>>,
 ) {
@@ -83,7 +86,7 @@ async fn handle_signals(
         tokio::select! {
             _ = signals.term.recv() => { info!("SIGTERM: draining"); break; }
             _ = signals.int.recv() => { info!("SIGINT: draining"); break; }
-            _ = signals.hup.recv() => reload(&load, &ctx),
+            _ = signals.hup.recv() => reload(&load, &stats, &ctx),
             _ = signals.usr1.recv() => info!("SIGUSR1: logging to stderr, nothing to reopen"),
         }
     }
@@ -114,8 +117,12 @@ impl Signals {
 /// Builds a new session context from the files; on any error the running
 /// one stays. Sessions in flight keep the snapshot they started with;
 /// listener addresses are not rebound.
-fn reload(load: &LoadOptions, ctx: &watch::Sender<Arc<SessionContext>>) {
-    match build_context(load) {
+fn reload(
+    load: &LoadOptions,
+    stats: &Option<Arc<Stats>>,
+    ctx: &watch::Sender<Arc<SessionContext>>,
+) {
+    match build_context(load, stats) {
         Ok((fresh, config)) => {
             for w in &config.warnings {
                 warn!("config: {w}");
@@ -128,14 +135,28 @@ fn reload(load: &LoadOptions, ctx: &watch::Sender<Arc<SessionContext>>) {
 }
 
 /// Loads and validates everything a session needs; nothing is bound here.
-fn build_context(load: &LoadOptions) -> Result<(SessionContext, Config), DaemonError> {
+fn build_context(
+    load: &LoadOptions,
+    stats: &Option<Arc<Stats>>,
+) -> Result<(SessionContext, Config), DaemonError> {
     let config = Config::load(load)?;
-    let pipeline = Arc::new(Pipeline::from_config(&config.tree)?);
+    let pipeline = Arc::new(Pipeline::from_config(&config.tree)?.with_stats(stats.clone()));
     let ctx = SessionContext {
         settings: session_settings(&config.milter),
         scanner: Arc::new(LocalScanner::new(pipeline)),
     };
     Ok((ctx, config))
+}
+
+/// Opens the Bayes store once for the process (reloads keep it). A store
+/// that cannot be opened costs Bayes, not mail flow: the daemon warns and
+/// scans without it.
+fn open_stats(load: &LoadOptions) -> Result<Option<Arc<Stats>>, DaemonError> {
+    let config = Config::load(load)?;
+    Ok(Stats::from_tree(&config.tree).unwrap_or_else(|e| {
+        warn!("bayes: disabled: {e}");
+        None
+    }))
 }
 
 /// Maps the config section onto what a session obeys.

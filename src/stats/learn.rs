@@ -156,6 +156,7 @@ pub fn learn_items(stats: &Stats, items: &[Item], progress: bool) -> Result<Summ
     let env = Envelope::default();
     let start = Instant::now();
     let mut sum = Summary::default();
+    stats.bulk(true)?;
     for item in items {
         match stats.learn(item.class, &env, &item.raw)? {
             LearnOutcome::Learned => sum.learned += 1,
@@ -164,6 +165,7 @@ pub fn learn_items(stats: &Stats, items: &[Item], progress: bool) -> Result<Summ
         }
         bar.inc(1);
     }
+    stats.bulk(false)?;
     stats.sync()?;
     bar.finish_and_clear();
     sum.elapsed = start.elapsed();

@@ -70,6 +70,18 @@ impl Stats {
         }
     }
 
+    /// Like [`Stats::from_tree`], but an embedded store that does not exist
+    /// yet is not created: `sluice scan` must not leave files behind.
+    pub fn open_existing(tree: &serde_json::Value) -> Result<Option<Arc<Stats>>, StatsError> {
+        match StatsConfig::from_tree(tree)? {
+            Some(StatsConfig {
+                backend: Backend::Embedded { ref path },
+                ..
+            }) if !path.exists() => Ok(None),
+            _ => Stats::from_tree(tree),
+        }
+    }
+
     /// Opens the store `cfg` names.
     pub fn open(cfg: StatsConfig) -> Result<Stats, StatsError> {
         let store: Box<dyn Store> = match &cfg.backend {
@@ -211,6 +223,12 @@ impl Stats {
 
     pub fn stat(&self) -> Result<StoreStat, StatsError> {
         Ok(self.store.stat()?)
+    }
+
+    /// Bulk learning on/off (`sluice learn`, the evaluation): the embedded
+    /// store journals and batches meanwhile.
+    pub fn bulk(&self, on: bool) -> Result<(), StatsError> {
+        Ok(self.store.bulk(on)?)
     }
 
     /// Makes all learns durable (end of `sluice learn`).

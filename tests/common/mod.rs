@@ -20,6 +20,9 @@ impl Daemon {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut args: Vec<String> =
             vec!["run".into(), "--milter".into(), "inet:127.0.0.1:0".into()];
+        // Each daemon gets its own Bayes store, not /var/lib/sluice.
+        args.push("--var".into());
+        args.push(format!("DBDIR={}", dir.path().display()));
         if !extra_conf.is_empty() {
             let local = dir.path().join("local.d");
             std::fs::create_dir_all(&local).unwrap();

@@ -5,6 +5,7 @@
 //! Each operation on one message is atomic in the backend: a learn either
 //! lands whole (tokens, class counter, the message's digest) or not at all.
 pub mod embedded;
+pub mod journal;
 pub mod redis;
 
 use super::classifier::{Counts, Learns};
@@ -34,14 +35,14 @@ impl Class {
         }
     }
 
-    fn code(self) -> u8 {
+    pub(crate) fn code(self) -> u8 {
         match self {
             Class::Spam => b'S',
             Class::Ham => b'H',
         }
     }
 
-    fn from_code(c: u8) -> Option<Class> {
+    pub(crate) fn from_code(c: u8) -> Option<Class> {
         match c {
             b'S' => Some(Class::Spam),
             b'H' => Some(Class::Ham),
@@ -113,6 +114,11 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     fn stat(&self) -> Result<StoreStat, StoreError>;
     /// Makes everything learned so far durable (end of a bulk learn).
     fn sync(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+    /// Bulk learning on or off: a backend may batch writes meanwhile, as
+    /// long as a crash loses at most the message in flight.
+    fn bulk(&self, _on: bool) -> Result<(), StoreError> {
         Ok(())
     }
 }
