@@ -59,7 +59,13 @@ pub async fn run(opts: RunOptions) -> Result<(), DaemonError> {
     let ctx = Arc::new(ctx);
     let (stop_tx, stop_rx) = watch::channel(false);
     let (ctx_tx, ctx_rx) = watch::channel(ctx);
-    let signals = tokio::spawn(handle_signals(signals, opts.load.clone(), stats, stop_tx, ctx_tx));
+    let signals = tokio::spawn(handle_signals(
+        signals,
+        opts.load.clone(),
+        stats,
+        stop_tx,
+        ctx_tx,
+    ));
     server::serve(
         bound,
         ctx_rx,

@@ -133,8 +133,14 @@ fn stat(args: &ConfigArgs) -> Result<ExitCode> {
 fn print_stat(s: &stats::StoreStat) {
     println!("Statfile: BAYES_SPAM, learned: {} messages", s.learns.spam);
     println!("Statfile: BAYES_HAM, learned: {} messages", s.learns.ham);
-    println!("Tokens: {}; users with own statistics: {}", s.tokens, s.users);
-    println!("Store: {} {} ({} bytes)", s.backend, s.location, s.size_bytes);
+    println!(
+        "Tokens: {}; users with own statistics: {}",
+        s.tokens, s.users
+    );
+    println!(
+        "Store: {} {} ({} bytes)",
+        s.backend, s.location, s.size_bytes
+    );
 }
 
 fn eval_bayes(args: &EvalBayesArgs) -> Result<ExitCode> {

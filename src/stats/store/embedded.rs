@@ -248,7 +248,10 @@ impl EmbeddedStore {
 
 /// One message inside an open write transaction: record its digest, move
 /// it from the other class if needed, count its tokens.
-fn learn_in(txn: &redb::WriteTransaction, req: &LearnRequest<'_>) -> Result<LearnOutcome, redb::Error> {
+fn learn_in(
+    txn: &redb::WriteTransaction,
+    req: &LearnRequest<'_>,
+) -> Result<LearnOutcome, redb::Error> {
     let mut learned = txn.open_table(LEARNED)?;
     let before = learned
         .get((req.user, req.digest))?

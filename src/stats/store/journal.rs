@@ -48,7 +48,9 @@ impl Record {
     }
 
     fn decode(p: &[u8]) -> Option<Record> {
-        let u64_at = |i: usize| -> Option<u64> { Some(u64::from_le_bytes(p.get(i..i + 8)?.try_into().ok()?)) };
+        let u64_at = |i: usize| -> Option<u64> {
+            Some(u64::from_le_bytes(p.get(i..i + 8)?.try_into().ok()?))
+        };
         let seq = u64_at(0)?;
         let user = u64_at(8)?;
         let digest = u128::from_le_bytes(p.get(16..32)?.try_into().ok()?);
@@ -57,7 +59,9 @@ impl Record {
         if p.len() != 37 + n * 8 {
             return None;
         }
-        let tokens = (0..n).map(|i| u64_at(37 + i * 8)).collect::<Option<Vec<_>>>()?;
+        let tokens = (0..n)
+            .map(|i| u64_at(37 + i * 8))
+            .collect::<Option<Vec<_>>>()?;
         Some(Record {
             seq,
             user,
