@@ -14,6 +14,10 @@
 //! at a consistent commit). In bulk mode (`sluice learn`) messages go to
 //! the [`journal`](super::journal) and are applied in batches; a killed run
 //! is replayed on the next open.
+// redb's error enum is large, but it only travels on the failure path
+// and is turned into a `StoreError` string right away.
+#![allow(clippy::result_large_err)]
+
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
