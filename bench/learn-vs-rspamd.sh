@@ -8,7 +8,7 @@
 # Needs: a release build (cargo build --release), redis-server, rspamd, rspamc.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
-corpus=${1:-$here/../shared/corpus}
+corpus=$(cd "${1:-$here/../shared/corpus}" && pwd)
 n=${2:-500}
 bin=$here/target/release/sluice
 work=$(mktemp -d)
@@ -17,8 +17,10 @@ cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -r
 trap cleanup EXIT
 
 mkdir -p "$work/spam" "$work/ham"
-ls "$corpus/spam" | head -n "$n" | while read -r f; do ln -s "$corpus/spam/$f" "$work/spam/$f"; done
-ls "$corpus/ham" | head -n "$n" | while read -r f; do ln -s "$corpus/ham/$f" "$work/ham/$f"; done
+for class in spam ham; do
+  mapfile -t files < <(ls "$corpus/$class")
+  for f in "${files[@]:0:$n}"; do ln -s "$corpus/$class/$f" "$work/$class/$f"; done
+done
 total=$((2 * n))
 
 rate() { awk -v n="$1" -v s="$2" 'BEGIN { printf "%.1f", n / s }'; }
@@ -70,16 +72,27 @@ rspamd -f -u "$(id -un)" -g "$(id -gn)" \
   --var "LOCAL_CONFDIR=$work/rspamd" --var "DBDIR=$work/rspamd/db" --var "RUNDIR=$work/rspamd/run" \
   --var "LOGDIR=$work/rspamd" >"$work/rspamd.log" 2>&1 &
 pids+=($!)
-for _ in $(seq 100); do rspamc -h "127.0.0.1:$ctlport" stat >/dev/null 2>&1 && break; sleep 0.2; done
+up=0
+for _ in $(seq 240); do
+  if rspamc -h "127.0.0.1:$ctlport" stat >/dev/null 2>&1; then up=1; break; fi
+  sleep 0.5
+done
+if [ "$up" != 1 ]; then
+  echo "rspamd did not start; its log:" >&2; tail -20 "$work/rspamd.log" >&2; exit 1
+fi
 t0=$(now)
-rspamc -h "127.0.0.1:$ctlport" learn_spam "$work/spam" >/dev/null 2>&1 || true
-rspamc -h "127.0.0.1:$ctlport" learn_ham "$work/ham" >/dev/null 2>&1 || true
+rspamc -h "127.0.0.1:$ctlport" learn_spam "$work/spam" >"$work/rspamc.out" 2>&1 || true
+rspamc -h "127.0.0.1:$ctlport" learn_ham "$work/ham" >>"$work/rspamc.out" 2>&1 || true
 t1=$(now)
 rsp=$(rate "$total" "$(echo "$t1 - $t0" | bc)")
-learned=$(rspamc -h "127.0.0.1:$ctlport" stat 2>/dev/null | grep -c 'learned' || true)
+learned=$(rspamc -h "127.0.0.1:$ctlport" stat 2>/dev/null | sed -n 's/.*learned: \([0-9]*\).*/\1/p' | awk '{s+=$1} END {print s+0}')
 
 printf '%-28s %10s\n' "learner ($total messages)" "msg/s"
 printf '%-28s %10s\n' "sluice learn (embedded)" "$emb"
 printf '%-28s %10s\n' "sluice learn (redis)" "$red"
 printf '%-28s %10s\n' "rspamc learn (rspamd 3.4)" "$rsp"
 rspamc -h "127.0.0.1:$ctlport" stat 2>/dev/null | grep -i 'statfile' || echo "(rspamd stat unavailable; see $work/rspamd.log)"
+if [ "$learned" = 0 ]; then
+  echo "WARNING: rspamd learned 0 messages, so its msg/s figure is not valid; rspamc said:" >&2
+  sort "$work/rspamc.out" | uniq -c | sort -rn | head -5 >&2
+fi
