@@ -46,6 +46,40 @@ pub enum Command {
     /// Generated from the same definitions as --help:
     /// `sluice manpage > sluice.1; man -l sluice.1`.
     Manpage,
+    /// Learn messages into the Bayes statistics (directories, Maildirs, mboxes, files).
+    Learn(LearnArgs),
+    /// Show the Bayes statistics: learned messages per class, tokens, store size.
+    Stat(ConfigArgs),
+    /// k-fold cross-validation of the scan with and without Bayes.
+    EvalBayes(EvalBayesArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct LearnArgs {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    /// Spam: directories, Maildirs, mbox files or message files.
+    #[arg(long, value_name = "PATH", num_args = 1..)]
+    pub spam: Vec<PathBuf>,
+    /// Ham: directories, Maildirs, mbox files or message files.
+    #[arg(long, value_name = "PATH", num_args = 1..)]
+    pub ham: Vec<PathBuf>,
+    /// No progress bar (it is hidden anyway when stderr is not a terminal).
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct EvalBayesArgs {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    /// Number of folds.
+    #[arg(long, default_value_t = 5)]
+    pub folds: usize,
+    #[arg(long, value_name = "PATH", required = true, num_args = 1..)]
+    pub spam: Vec<PathBuf>,
+    #[arg(long, value_name = "PATH", required = true, num_args = 1..)]
+    pub ham: Vec<PathBuf>,
 }
 
 #[derive(Debug, Args, Clone)]

@@ -15,6 +15,7 @@ use crate::milter::SessionSettings;
 use crate::notify::{notify, PidFile, State};
 use crate::scan::{LocalScanner, Pipeline, ScanConfigError, Scanner};
 use crate::server::{self, BindError};
+use crate::stats::Stats;
 
 /// Everything `sluice run` needs beyond the config file.
 #[derive(Debug, Default, Clone)]
@@ -74,7 +75,8 @@ pub async fn run(opts: RunOptions) -> Result<(), DaemonError> {
     } else {
         None
     };
-    let (ctx, config) = build_from(config)?;
+    let stats = open_stats(&config);
+    let (ctx, config) = build_from(config, &stats)?;
     let mut http_warnings = Vec::new();
     let http_settings = crate::http::HttpSettings::from_tree(&config.tree, &mut http_warnings)?;
     for w in config.warnings.iter().chain(&http_warnings) {
@@ -108,6 +110,7 @@ pub async fn run(opts: RunOptions) -> Result<(), DaemonError> {
     let ops = Ops {
         load: opts.load.clone(),
         log,
+        stats,
     };
     let serving = format!("serving milter on {}", listening.join(", "));
     let signals = tokio::spawn(handle_signals(
@@ -143,6 +146,8 @@ pub async fn run(opts: RunOptions) -> Result<(), DaemonError> {
 struct Ops {
     load: LoadOptions,
     log: Option<LogHandle>,
+    /// Opened once for the process; reloads keep it.
+    stats: Option<Arc<Stats>>,
 }
 
 /// SIGTERM/SIGINT flip the shutdown flag; SIGHUP reloads config and rules;
@@ -160,7 +165,7 @@ async fn handle_signals(
             _ = signals.int.recv() => { info!("SIGINT: draining"); break; }
             _ = signals.hup.recv() => {
                 tell(State::Reloading, "reloading configuration");
-                reload(&ops.load, ops.log.as_ref(), &ctx);
+                reload(&ops, &ctx);
                 tell(State::Ready, &serving);
             }
             _ = signals.usr1.recv() => reopen_log(ops.log.as_ref()),
@@ -211,8 +216,9 @@ impl Signals {
 /// Builds a new session context from the files; on any error the running
 /// one stays. Sessions in flight keep the snapshot they started with;
 /// listener addresses are not rebound.
-fn reload(load: &LoadOptions, log: Option<&LogHandle>, ctx: &watch::Sender<Arc<SessionContext>>) {
-    match build_context(load) {
+fn reload(ops: &Ops, ctx: &watch::Sender<Arc<SessionContext>>) {
+    let log = ops.log.as_ref();
+    match build_context(&ops.load, &ops.stats) {
         Ok((fresh, config)) => {
             for w in &config.warnings {
                 warn!("config: {w}");
@@ -242,15 +248,31 @@ fn apply_logging(log: Option<&LogHandle>, config: &Config) {
 }
 
 /// Loads and validates everything a session needs; nothing is bound here.
-fn build_context(load: &LoadOptions) -> Result<(SessionContext, Config), DaemonError> {
-    build_from(Config::load(load)?)
+fn build_context(
+    load: &LoadOptions,
+    stats: &Option<Arc<Stats>>,
+) -> Result<(SessionContext, Config), DaemonError> {
+    build_from(Config::load(load)?, stats)
+}
+
+/// Opens the Bayes store once for the process (reloads keep it). A store
+/// that cannot be opened costs Bayes, not mail flow: the daemon warns and
+/// scans without it.
+fn open_stats(config: &Config) -> Option<Arc<Stats>> {
+    Stats::from_tree(&config.tree).unwrap_or_else(|e| {
+        warn!("bayes: disabled: {e}");
+        None
+    })
 }
 
 /// The session context for an already loaded config.
-fn build_from(config: Config) -> Result<(SessionContext, Config), DaemonError> {
+fn build_from(
+    config: Config,
+    stats: &Option<Arc<Stats>>,
+) -> Result<(SessionContext, Config), DaemonError> {
     // A bad logging section fails the load (and a reload) like any other.
     LogSettings::from_tree(&config.tree)?;
-    let pipeline = Arc::new(Pipeline::from_config(&config.tree)?);
+    let pipeline = Arc::new(Pipeline::from_config(&config.tree)?.with_stats(stats.clone()));
     let forward = ForwardSettings::from_tree(&config.tree, config.milter.scan_timeout)?;
     let mut settings = session_settings(&config.milter);
     let scanner: Arc<dyn Scanner> = match ForwardScanner::from_settings(&forward)? {

@@ -15,6 +15,7 @@
 //! - [`http`]: Rspamd's HTTP protocol: the scan (normal worker) and
 //!   controller listeners.
 //! - [`metrics`]: process-wide counters for `/stat` and `/metrics`.
+//! - [`stats`]: Bayes statistics (tokenizer, classifier, stores, learning).
 //! - [`daemon`]: `sluice run` (load, validate, bind, serve, signals).
 //! - [`log`]: the `logging` section: stderr, file (reopened on SIGUSR1),
 //!   syslog; text or JSON; per-client milter debugging.
@@ -35,5 +36,6 @@ pub mod milter;
 pub mod notify;
 pub mod scan;
 pub mod server;
+pub mod stats;
 pub mod status;
 pub mod verdict;

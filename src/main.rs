@@ -4,8 +4,9 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::Parser;
-use sluice::cli::{BenchCommand, Cli, Command, ConfigArgs, ScanArgs};
+use sluice::cli::{BenchCommand, Cli, Command, ConfigArgs, EvalBayesArgs, LearnArgs, ScanArgs};
 use sluice::message::Envelope;
+use sluice::stats::{self, Class, Stats};
 use sluice::{bench, config, daemon, scan};
 
 fn main() -> ExitCode {
@@ -85,6 +86,9 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
                 ExitCode::from(2)
             })
         }
+        Command::Learn(args) => learn(&args),
+        Command::Stat(args) => stat(&args),
+        Command::EvalBayes(args) => eval_bayes(&args),
     }
 }
 
@@ -108,7 +112,13 @@ fn configtest(args: &ConfigArgs) -> Result<ExitCode> {
 
 fn scan_files(args: &ScanArgs) -> Result<ExitCode> {
     let cfg = config::Config::load(&args.config.load_options())?;
-    let pipeline = scan::Pipeline::from_config(&cfg.tree).context("rules")?;
+    let bayes = Stats::open_existing(&cfg.tree).unwrap_or_else(|e| {
+        eprintln!("warning: scanning without Bayes: {e}");
+        None
+    });
+    let pipeline = scan::Pipeline::from_config(&cfg.tree)
+        .context("rules")?
+        .with_stats(bayes);
     let env = Envelope::default();
     let mut out = std::io::stdout().lock();
     for file in &args.files {
@@ -136,5 +146,52 @@ fn scan_files(args: &ScanArgs) -> Result<ExitCode> {
             )?;
         }
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn open_stats(args: &ConfigArgs) -> Result<std::sync::Arc<Stats>> {
+    let cfg = config::Config::load(&args.load_options())?;
+    Stats::from_tree(&cfg.tree)?.ok_or_else(|| stats::StatsError::Disabled.into())
+}
+
+fn learn(args: &LearnArgs) -> Result<ExitCode> {
+    anyhow::ensure!(
+        !args.spam.is_empty() || !args.ham.is_empty(),
+        "nothing to learn: give --spam PATH... and/or --ham PATH..."
+    );
+    let stats = open_stats(&args.config)?;
+    let mut items = stats::learn::collect(&args.spam, Class::Spam)?;
+    items.extend(stats::learn::collect(&args.ham, Class::Ham)?);
+    let progress = !args.quiet && std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let summary = stats::learn::learn_items(&stats, &items, progress)?;
+    println!("{summary}");
+    print_stat(&stats.stat()?);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn stat(args: &ConfigArgs) -> Result<ExitCode> {
+    print_stat(&open_stats(args)?.stat()?);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_stat(s: &stats::StoreStat) {
+    println!("Statfile: BAYES_SPAM, learned: {} messages", s.learns.spam);
+    println!("Statfile: BAYES_HAM, learned: {} messages", s.learns.ham);
+    println!(
+        "Tokens: {}; users with own statistics: {}",
+        s.tokens, s.users
+    );
+    println!(
+        "Store: {} {} ({} bytes)",
+        s.backend, s.location, s.size_bytes
+    );
+}
+
+fn eval_bayes(args: &EvalBayesArgs) -> Result<ExitCode> {
+    let cfg = config::Config::load(&args.config.load_options())?;
+    let mut items = stats::learn::collect(&args.spam, Class::Spam)?;
+    items.extend(stats::learn::collect(&args.ham, Class::Ham)?);
+    let (_, rows) = stats::eval::evaluate(&cfg.tree, &items, args.folds)?;
+    print!("{}", stats::eval::render(&rows, args.folds));
     Ok(ExitCode::SUCCESS)
 }

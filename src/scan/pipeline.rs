@@ -5,6 +5,7 @@
 //! Everything expensive (regex sets, maps, symbol table, schedule) is built
 //! once in [`Pipeline::from_config`] and shared read-only by all scans.
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Instant;
 
 use mail_parser::{HeaderName, MessageParser};
@@ -26,6 +27,7 @@ use super::score::{ScoreBoard, Scorer};
 use super::stats::RuleStats;
 use super::symbols::Registry;
 use crate::message::Envelope;
+use crate::stats::{Stats, HAM_SYMBOL, SPAM_SYMBOL};
 use crate::verdict::{Action, Verdict};
 
 /// Every Nth scan measures per-rule time (timing every rule of every scan
@@ -51,6 +53,10 @@ pub struct Pipeline {
     /// Times each symbol (index into the registry) was in a verdict since
     /// this pipeline was built; read by the controller's `/counters`.
     hits: Vec<AtomicU64>,
+    /// The Bayes store (opened once per process, shared across reloads) and
+    /// the registry indices of BAYES_SPAM and BAYES_HAM.
+    bayes_store: Option<Arc<Stats>>,
+    bayes: [usize; 2],
 }
 
 /// Read-only facts about one symbol, for the controller's views.
@@ -107,6 +113,13 @@ impl Pipeline {
                 ..Default::default()
             },
         );
+        let bayes = [SPAM_SYMBOL, HAM_SYMBOL].map(|name| {
+            let defaults = super::symbols::RuleDefaults {
+                description: Some("Bayes statistics"),
+                ..Default::default()
+            };
+            registry.define(&cfg, name, defaults)
+        });
         // Composites last: their group atoms see every symbol defined above.
         let composites = Composites::compile(&cfg, &mut registry)?;
         let force = ForceActions::compile(&cfg, &mut registry, &actions)?;
@@ -119,6 +132,8 @@ impl Pipeline {
         let hits = registry.symbols.iter().map(|_| AtomicU64::new(0)).collect();
         Ok(Pipeline {
             hits,
+            bayes_store: None,
+            bayes,
             parser: parser(),
             gtube: Gtube::new(cfg.gtube),
             stats: RuleStats::new(rules.rules.len()),
@@ -247,6 +262,7 @@ impl Pipeline {
             message: p.message,
         });
         if forced.is_none() {
+            self.classify(ctx, &mut board);
             let run = super::schedule::Run {
                 stats: &self.stats,
                 timed,
@@ -267,6 +283,9 @@ impl Pipeline {
                 });
         }
         let (symbols, mut score) = board.into_symbols();
+        if let Some(store) = &self.bayes_store {
+            store.autolearn(ctx.env, ctx.view, score);
+        }
         let mut v = Verdict::empty(self.scorer.actions.required_score());
         let action = match &forced {
             Some(f) => {
@@ -285,6 +304,24 @@ impl Pipeline {
         v.emails = ctx.view.found.emails.clone();
         self.finish(&mut v, action, ctx.view);
         v
+    }
+
+    /// Attaches the Bayes store: BAYES_SPAM / BAYES_HAM from then on.
+    pub fn with_stats(mut self, stats: Option<Arc<Stats>>) -> Pipeline {
+        self.bayes_store = stats;
+        self
+    }
+
+    /// Inserts BAYES_SPAM or BAYES_HAM with the classifier's confidence as
+    /// the multiplier, before the rules so that early stop accounts for it.
+    fn classify(&self, ctx: &ScanCtx<'_>, board: &mut ScoreBoard<'_>) {
+        let Some(store) = &self.bayes_store else {
+            return;
+        };
+        if let Some(hit) = store.classify(ctx.env, ctx.view) {
+            let symbol = self.bayes[usize::from(!hit.is_spam)];
+            board.insert(symbol, hit.confidence, Some(&hit.option));
+        }
     }
 
     fn count_hits(&self, v: &Verdict) {

@@ -25,6 +25,9 @@ impl Daemon {
             args.push(flag.into());
             args.push("127.0.0.1:0".into());
         }
+        // Each daemon gets its own Bayes store, not /var/lib/sluice.
+        args.push("--var".into());
+        args.push(format!("DBDIR={}", dir.path().display()));
         if !extra_conf.is_empty() {
             let local = dir.path().join("local.d");
             std::fs::create_dir_all(&local).unwrap();

@@ -1,0 +1,200 @@
+//! The `classifier "bayes"` section, Rspamd's names where they exist.
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::classifier::Tuning;
+use super::error::StatsError;
+use super::store::redis::RedisSettings;
+
+/// Which store holds the statistics.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Backend {
+    Embedded { path: PathBuf },
+    Redis(RedisSettings),
+}
+
+/// Autolearn by score (Rspamd's `autolearn { spam_threshold; ham_threshold }`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Autolearn {
+    pub spam_threshold: f64,
+    pub ham_threshold: f64,
+}
+
+/// The validated section.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StatsConfig {
+    pub enabled: bool,
+    pub backend: Backend,
+    pub tuning: Tuning,
+    pub per_user: bool,
+    /// `None`: off (the default).
+    pub autolearn: Option<Autolearn>,
+}
+
+impl StatsConfig {
+    /// Reads `classifier.bayes`; absent means Bayes is off.
+    pub fn from_tree(tree: &Value) -> Result<Option<StatsConfig>, StatsError> {
+        let Some(sec) = tree.pointer("/classifier/bayes") else {
+            return Ok(None);
+        };
+        let r = Reader(sec);
+        let enabled = r.bool("enabled")?.unwrap_or(true);
+        let backend = match r.str("backend")?.unwrap_or("embedded") {
+            "embedded" | "redb" => Backend::Embedded {
+                path: PathBuf::from(r.str("path")?.unwrap_or("/var/lib/sluice/bayes.redb")),
+            },
+            "redis" => Backend::Redis(RedisSettings {
+                server: r
+                    .str("servers")?
+                    .unwrap_or("127.0.0.1:6379")
+                    .split(',')
+                    .next()
+                    .unwrap_or_default()
+                    .trim()
+                    .to_string(),
+                prefix: r.str("prefix")?.unwrap_or("BAYES").to_string(),
+                timeout: Duration::from_secs_f64(r.num("timeout")?.unwrap_or(0.2).max(0.001)),
+                expire: r
+                    .num("expire")?
+                    .filter(|s| *s > 0.0)
+                    .map(Duration::from_secs_f64),
+                common_hits: r.num("common_hits")?.unwrap_or(10.0) as i64,
+            }),
+            other => return Err(r.bad("backend", other)),
+        };
+        let d = Tuning::default();
+        let tuning = Tuning {
+            min_learns: r
+                .num("min_learns")?
+                .map_or(d.min_learns, |v| v.max(0.0) as u64),
+            min_token_hits: r
+                .num("min_token_hits")?
+                .map_or(d.min_token_hits, |v| v.max(0.0) as u64),
+            min_prob_strength: r.num("min_prob_strength")?.unwrap_or(d.min_prob_strength),
+            min_tokens: r
+                .num("min_tokens")?
+                .map_or(d.min_tokens, |v| v.max(0.0) as usize),
+        };
+        Ok(Some(StatsConfig {
+            enabled,
+            backend,
+            tuning,
+            per_user: r.bool("per_user")?.unwrap_or(false),
+            autolearn: autolearn(sec.get("autolearn"))?,
+        }))
+    }
+}
+
+/// `autolearn = false` / `true` (Rspamd's default thresholds) / a section.
+fn autolearn(v: Option<&Value>) -> Result<Option<Autolearn>, StatsError> {
+    let defaults = Autolearn {
+        spam_threshold: 6.0,
+        ham_threshold: -0.5,
+    };
+    match v {
+        None | Some(Value::Bool(false)) | Some(Value::Null) => Ok(None),
+        Some(Value::Bool(true)) => Ok(Some(defaults)),
+        Some(obj @ Value::Object(_)) => {
+            let r = Reader(obj);
+            if r.bool("enabled")? == Some(false) {
+                return Ok(None);
+            }
+            Ok(Some(Autolearn {
+                spam_threshold: r.num("spam_threshold")?.unwrap_or(defaults.spam_threshold),
+                ham_threshold: r.num("ham_threshold")?.unwrap_or(defaults.ham_threshold),
+            }))
+        }
+        Some(other) => Err(StatsError::Config {
+            key: "autolearn".into(),
+            reason: format!("expected a boolean or a section, got {other}"),
+        }),
+    }
+}
+
+struct Reader<'a>(&'a Value);
+
+impl Reader<'_> {
+    fn bad(&self, key: &str, v: impl std::fmt::Display) -> StatsError {
+        StatsError::Config {
+            key: key.to_string(),
+            reason: format!("unexpected value {v}"),
+        }
+    }
+
+    fn str(&self, key: &str) -> Result<Option<&str>, StatsError> {
+        match self.0.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s)),
+            Some(v) => Err(self.bad(key, v)),
+        }
+    }
+
+    fn num(&self, key: &str) -> Result<Option<f64>, StatsError> {
+        match self.0.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Number(n)) => Ok(n.as_f64()),
+            Some(Value::String(s)) => s.trim().parse().map(Some).map_err(|_| self.bad(key, s)),
+            Some(v) => Err(self.bad(key, v)),
+        }
+    }
+
+    fn bool(&self, key: &str) -> Result<Option<bool>, StatsError> {
+        match self.0.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Bool(b)) => Ok(Some(*b)),
+            Some(Value::String(s)) => match s.to_ascii_lowercase().as_str() {
+                "yes" | "true" | "on" => Ok(Some(true)),
+                "no" | "false" | "off" => Ok(Some(false)),
+                _ => Err(self.bad(key, s)),
+            },
+            Some(v) => Err(self.bad(key, v)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn absent_section_disables_bayes() {
+        assert_eq!(StatsConfig::from_tree(&json!({})).unwrap(), None);
+    }
+
+    #[test]
+    fn defaults_are_rspamds() {
+        let c = StatsConfig::from_tree(&json!({"classifier": {"bayes": {}}}))
+            .unwrap()
+            .unwrap();
+        assert_eq!(c.tuning.min_learns, 200);
+        assert_eq!(c.autolearn, None);
+        assert!(!c.per_user);
+    }
+
+    #[test]
+    fn redis_backend_and_autolearn_section() {
+        let c = StatsConfig::from_tree(&json!({"classifier": {"bayes": {
+            "backend": "redis", "servers": "127.0.0.1:7000, 127.0.0.1:7001",
+            "timeout": 0.5, "expire": 100, "autolearn": {"spam_threshold": 9}
+        }}}))
+        .unwrap()
+        .unwrap();
+        let Backend::Redis(r) = c.backend else {
+            panic!("not redis")
+        };
+        assert_eq!(r.server, "127.0.0.1:7000");
+        assert_eq!(r.timeout, Duration::from_millis(500));
+        assert_eq!(r.expire, Some(Duration::from_secs(100)));
+        assert_eq!(c.autolearn.unwrap().spam_threshold, 9.0);
+    }
+
+    #[test]
+    fn unknown_backend_is_a_typed_error() {
+        let e = StatsConfig::from_tree(&json!({"classifier": {"bayes": {"backend": "mysql"}}}))
+            .unwrap_err();
+        assert!(e.to_string().contains("mysql"), "{e}");
+    }
+}

@@ -1,0 +1,155 @@
+//! k-fold cross-validation of the whole scan, with and without Bayes:
+//! `sluice eval-bayes`. Each fold trains a fresh in-memory store on the
+//! other folds and scans its own messages through the real pipeline.
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use super::learn::Item;
+use super::store::EmbeddedStore;
+use super::{Class, Stats, StatsConfig, StatsError};
+use crate::message::Envelope;
+use crate::scan::{Pipeline, ScanConfigError};
+use crate::verdict::Action;
+
+#[derive(Debug, thiserror::Error)]
+pub enum EvalError {
+    #[error(transparent)]
+    Stats(#[from] StatsError),
+    #[error("rules: {0}")]
+    Scan(#[from] ScanConfigError),
+    #[error("need at least 2 folds and messages of both classes (got {folds} folds, {spam} spam, {ham} ham)")]
+    TooFew {
+        folds: usize,
+        spam: usize,
+        ham: usize,
+    },
+}
+
+/// Scores of every message, in the order of the input items.
+#[derive(Debug, Clone, Default)]
+pub struct Scores {
+    pub without_bayes: Vec<f64>,
+    pub with_bayes: Vec<f64>,
+}
+
+/// One row of the report: at `action`'s threshold, how much spam and ham
+/// scored at or above it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    pub bayes: bool,
+    pub action: Action,
+    pub threshold: f64,
+    pub spam_hits: usize,
+    pub spam_total: usize,
+    pub ham_hits: usize,
+    pub ham_total: usize,
+}
+
+impl Row {
+    pub fn spam_recall(&self) -> f64 {
+        self.spam_hits as f64 / self.spam_total.max(1) as f64
+    }
+    pub fn ham_rate(&self) -> f64 {
+        self.ham_hits as f64 / self.ham_total.max(1) as f64
+    }
+}
+
+/// Runs the evaluation; `tree` is the merged config (its `classifier
+/// "bayes"` tuning applies; its backend is replaced by memory).
+pub fn evaluate(
+    tree: &Value,
+    items: &[Item],
+    folds: usize,
+) -> Result<(Scores, Vec<Row>), EvalError> {
+    let spam = items.iter().filter(|i| i.class == Class::Spam).count();
+    let ham = items.len() - spam;
+    if folds < 2 || spam < folds || ham < folds {
+        return Err(EvalError::TooFew { folds, spam, ham });
+    }
+    let plain = Pipeline::from_config(tree)?;
+    let env = Envelope::default();
+    let verdicts: Vec<_> = items.iter().map(|i| plain.scan(&env, &i.raw)).collect();
+    let thresholds = verdicts
+        .first()
+        .map(|v| v.thresholds.clone())
+        .unwrap_or_default();
+    let mut scores = Scores {
+        without_bayes: verdicts.iter().map(|v| v.score).collect(),
+        with_bayes: vec![0.0; items.len()],
+    };
+    let cfg = match StatsConfig::from_tree(tree)? {
+        Some(c) => c,
+        None => StatsConfig::from_tree(&serde_json::json!({"classifier": {"bayes": {}}}))?
+            .ok_or(StatsError::Disabled)?,
+    };
+    for fold in 0..folds {
+        let stats = Arc::new(Stats::with_store(
+            cfg.clone(),
+            Box::new(EmbeddedStore::in_memory().map_err(StatsError::from)?),
+        ));
+        for (_, item) in items.iter().enumerate().filter(|(i, _)| i % folds != fold) {
+            stats.learn(item.class, &env, &item.raw)?;
+        }
+        let pipeline = Pipeline::from_config(tree)?.with_stats(Some(Arc::clone(&stats)));
+        for (i, item) in items.iter().enumerate().filter(|(i, _)| i % folds == fold) {
+            scores.with_bayes[i] = pipeline.scan(&env, &item.raw).score;
+        }
+    }
+    let mut rows = Vec::new();
+    for (bayes, s) in [(false, &scores.without_bayes), (true, &scores.with_bayes)] {
+        for (action, t) in &thresholds {
+            rows.push(row(items, s, bayes, action.clone(), *t));
+        }
+    }
+    Ok((scores, rows))
+}
+
+fn row(items: &[Item], scores: &[f64], bayes: bool, action: Action, t: f64) -> Row {
+    let mut r = Row {
+        bayes,
+        action,
+        threshold: t,
+        spam_hits: 0,
+        spam_total: 0,
+        ham_hits: 0,
+        ham_total: 0,
+    };
+    for (item, s) in items.iter().zip(scores) {
+        let hit = usize::from(*s >= t);
+        match item.class {
+            Class::Spam => {
+                r.spam_total += 1;
+                r.spam_hits += hit;
+            }
+            Class::Ham => {
+                r.ham_total += 1;
+                r.ham_hits += hit;
+            }
+        }
+    }
+    r
+}
+
+/// The report as text, one line per (mode, action).
+pub fn render(rows: &[Row], folds: usize) -> String {
+    let mut out = format!(
+        "{folds}-fold cross-validation; a message counts at an action when its score reaches that action's threshold\n{:<12} {:<16} {:>9} {:>22} {:>22}\n",
+        "mode", "action (>=)", "threshold", "spam recall", "ham at or above"
+    );
+    for r in rows {
+        out.push_str(&format!(
+            "{:<12} {:<16} {:>9.2} {:>12.2}% ({:>4}/{:<4}) {:>12.2}% ({:>4}/{:<4})\n",
+            if r.bayes { "rules+bayes" } else { "rules" },
+            r.action.as_str(),
+            r.threshold,
+            r.spam_recall() * 100.0,
+            r.spam_hits,
+            r.spam_total,
+            r.ham_rate() * 100.0,
+            r.ham_hits,
+            r.ham_total
+        ));
+    }
+    out
+}

@@ -1,0 +1,277 @@
+//! Bayes statistics: tokenize, look up, classify; learn; store.
+//!
+//! # Flow
+//! - [`tokenizer`]: words of the text parts and a few headers -> OSB pairs
+//!   -> 64-bit hashes.
+//! - [`store`]: token counts, embedded (redb file) or Redis, behind
+//!   [`store::Store`]; opened once per process and shared by all scans.
+//! - [`classifier`]: Rspamd's Bayes math -> spam probability -> `BAYES_SPAM`
+//!   or `BAYES_HAM` with a confidence that scales the symbol's weight.
+//! - [`learn`]: walking directories, mboxes and Maildirs for `sluice learn`.
+//! - [`eval`]: k-fold cross-validation behind `sluice eval-bayes`.
+//!
+//! A scan never fails because of statistics: a store error or timeout is
+//! logged and the message is scored without Bayes.
+pub mod classifier;
+pub mod config;
+pub mod error;
+pub mod eval;
+pub mod learn;
+pub mod store;
+pub mod tokenizer;
+
+use std::sync::Arc;
+
+use mail_parser::{HeaderName, MessageParser};
+use xxhash_rust::xxh3::{xxh3_128, xxh3_64};
+
+pub use classifier::{Learns, Outcome, Skip, Tuning};
+pub use config::{Autolearn, Backend, StatsConfig};
+pub use error::StatsError;
+pub use store::{Class, LearnOutcome, Store, StoreError, StoreStat};
+
+use crate::message::Envelope;
+use crate::scan::message::MessageView;
+use crate::scan::score::SymbolMeta;
+use store::{EmbeddedStore, LearnRequest, RedisStore};
+
+/// Rspamd's symbol names; their weights come from the `statistics` group.
+pub const SPAM_SYMBOL: &str = "BAYES_SPAM";
+pub const HAM_SYMBOL: &str = "BAYES_HAM";
+
+/// What Bayes says about one message, ready to become a symbol.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BayesHit {
+    /// [`SPAM_SYMBOL`] or [`HAM_SYMBOL`].
+    pub symbol: String,
+    pub is_spam: bool,
+    /// 0..=1; the symbol's configured weight is multiplied by it, so a
+    /// barely-decided message gets a small part of the weight.
+    pub confidence: f64,
+    /// The symbol's option, Rspamd's style: `"99.12%"`.
+    pub option: String,
+}
+
+/// The statistics handle: config plus an open store. Share it with `Arc`.
+#[derive(Debug)]
+pub struct Stats {
+    cfg: StatsConfig,
+    store: Box<dyn Store>,
+    parser: MessageParser,
+}
+
+impl Stats {
+    /// Opens the configured store; `Ok(None)` when Bayes is not configured
+    /// or disabled.
+    pub fn from_tree(tree: &serde_json::Value) -> Result<Option<Arc<Stats>>, StatsError> {
+        match StatsConfig::from_tree(tree)? {
+            Some(cfg) if cfg.enabled => Ok(Some(Arc::new(Stats::open(cfg)?))),
+            _ => Ok(None),
+        }
+    }
+
+    /// Like [`Stats::from_tree`], but an embedded store that does not exist
+    /// yet is not created: `sluice scan` must not leave files behind.
+    pub fn open_existing(tree: &serde_json::Value) -> Result<Option<Arc<Stats>>, StatsError> {
+        match StatsConfig::from_tree(tree)? {
+            Some(StatsConfig {
+                backend: Backend::Embedded { ref path },
+                ..
+            }) if !path.exists() => Ok(None),
+            _ => Stats::from_tree(tree),
+        }
+    }
+
+    /// Opens the store `cfg` names.
+    pub fn open(cfg: StatsConfig) -> Result<Stats, StatsError> {
+        let store: Box<dyn Store> = match &cfg.backend {
+            Backend::Embedded { path } => Box::new(EmbeddedStore::open(path)?),
+            Backend::Redis(r) => Box::new(RedisStore::open(r.clone())?),
+        };
+        Ok(Stats::with_store(cfg, store))
+    }
+
+    /// Uses an already open store (tests, benchmarks).
+    pub fn with_store(cfg: StatsConfig, store: Box<dyn Store>) -> Stats {
+        Stats {
+            cfg,
+            store,
+            parser: parser(),
+        }
+    }
+
+    pub fn config(&self) -> &StatsConfig {
+        &self.cfg
+    }
+
+    /// Classifies a parsed message. Never fails the scan: store trouble is
+    /// logged and yields `None`, like an undecided message.
+    pub fn classify(&self, env: &Envelope, view: &MessageView<'_>) -> Option<BayesHit> {
+        match self.probability(env, view) {
+            Ok(o) => self.hit(&o),
+            Err(ClassifyError::Skip(s)) => {
+                tracing::trace!("bayes: skipped: {s:?}");
+                None
+            }
+            Err(ClassifyError::Store(e)) => {
+                tracing::warn!("bayes: not classified: {e}");
+                None
+            }
+        }
+    }
+
+    /// The pipeline's hook: the Bayes symbol to add, its configured
+    /// weight (`spam`/`ham` metas) scaled by the classifier's confidence.
+    pub fn symbol(
+        &self,
+        env: &Envelope,
+        view: &MessageView<'_>,
+        spam: &SymbolMeta,
+        ham: &SymbolMeta,
+    ) -> Option<(SymbolMeta, Vec<String>)> {
+        let hit = self.classify(env, view)?;
+        let mut meta = if hit.is_spam { spam } else { ham }.clone();
+        meta.weight *= hit.confidence;
+        Some((meta, vec![hit.option]))
+    }
+
+    /// The raw classifier result (the evaluation reads it).
+    pub fn probability(
+        &self,
+        env: &Envelope,
+        view: &MessageView<'_>,
+    ) -> Result<Outcome, ClassifyError> {
+        let tokens = tokenizer::tokenize(view);
+        let hashes: Vec<u64> = tokens.iter().map(|t| t.hash).collect();
+        let (learns, counts) = self
+            .store
+            .lookup(self.user(env), &hashes)
+            .map_err(ClassifyError::Store)?;
+        classifier::classify(&self.cfg.tuning, learns, &tokens, &counts)
+            .map_err(ClassifyError::Skip)
+    }
+
+    fn hit(&self, o: &Outcome) -> Option<BayesHit> {
+        let (is_spam, confidence) = o.decision()?;
+        let sure = if is_spam {
+            o.spam_prob
+        } else {
+            1.0 - o.spam_prob
+        };
+        Some(BayesHit {
+            symbol: if is_spam { SPAM_SYMBOL } else { HAM_SYMBOL }.to_string(),
+            is_spam,
+            confidence,
+            option: format!("{:.2}%", sure * 100.0),
+        })
+    }
+
+    /// Learns a raw message as `class` (`/learnspam`, `/learnham`, `sluice
+    /// learn`). Relearning under the other class moves the message.
+    pub fn learn(
+        &self,
+        class: Class,
+        env: &Envelope,
+        raw: &[u8],
+    ) -> Result<LearnOutcome, StatsError> {
+        let msg = self.parser.parse(raw);
+        let view = MessageView::new(raw, msg.as_ref());
+        self.learn_view(class, env, &view)
+    }
+
+    /// Learns an already parsed message.
+    pub fn learn_view(
+        &self,
+        class: Class,
+        env: &Envelope,
+        view: &MessageView<'_>,
+    ) -> Result<LearnOutcome, StatsError> {
+        let tokens: Vec<u64> = tokenizer::tokenize(view).iter().map(|t| t.hash).collect();
+        let req = LearnRequest {
+            user: self.user(env),
+            digest: digest(view),
+            class,
+            tokens: &tokens,
+        };
+        Ok(self.store.learn(&req)?)
+    }
+
+    /// Autolearn after a scan, when configured and the score is beyond a
+    /// threshold. Failures are logged, never returned: the scan is done.
+    pub fn autolearn(
+        &self,
+        env: &Envelope,
+        view: &MessageView<'_>,
+        score: f64,
+    ) -> Option<LearnOutcome> {
+        let al = self.cfg.autolearn.as_ref()?;
+        let class = if score >= al.spam_threshold {
+            Class::Spam
+        } else if score <= al.ham_threshold {
+            Class::Ham
+        } else {
+            return None;
+        };
+        match self.learn_view(class, env, view) {
+            Ok(o) => Some(o),
+            Err(e) => {
+                tracing::warn!("bayes: autolearn as {} failed: {e}", class.as_str());
+                None
+            }
+        }
+    }
+
+    pub fn stat(&self) -> Result<StoreStat, StatsError> {
+        Ok(self.store.stat()?)
+    }
+
+    /// Bulk learning on/off (`sluice learn`, the evaluation): the embedded
+    /// store journals and batches meanwhile.
+    pub fn bulk(&self, on: bool) -> Result<(), StatsError> {
+        Ok(self.store.bulk(on)?)
+    }
+
+    /// Makes all learns durable (end of `sluice learn`).
+    pub fn sync(&self) -> Result<(), StatsError> {
+        Ok(self.store.sync()?)
+    }
+
+    /// Per-user namespace: the SMTP AUTH user, else the first recipient
+    /// (Rspamd's `User` / `Deliver-To`); 0 = global.
+    fn user(&self, env: &Envelope) -> u64 {
+        if !self.cfg.per_user {
+            return 0;
+        }
+        let who = env
+            .user
+            .as_deref()
+            .or(env.rcpts.first().map(String::as_str));
+        who.filter(|w| !w.is_empty())
+            .map_or(0, |w| xxh3_64(w.to_lowercase().as_bytes()) | 1)
+    }
+}
+
+/// Why a message got no Bayes probability.
+#[derive(Debug)]
+pub enum ClassifyError {
+    Skip(Skip),
+    Store(StoreError),
+}
+
+/// A message's identity for relearning: its Message-ID, else its bytes.
+pub fn digest(view: &MessageView<'_>) -> u128 {
+    match view.message_id() {
+        Some(id) => xxh3_128(format!("mid:{id}").as_bytes()),
+        None => xxh3_128(view.raw),
+    }
+}
+
+/// The parts of a message the tokenizer reads, parsed as the scan does.
+fn parser() -> MessageParser {
+    MessageParser::new()
+        .with_mime_headers()
+        .with_address_headers()
+        .header_id(HeaderName::MessageId)
+        .header_text(HeaderName::Subject)
+        .default_header_text()
+}

@@ -1,0 +1,385 @@
+//! The embedded store: one redb file under `$DBDIR`.
+//!
+//! Why redb rather than SQLite: it is pure Rust (no C toolchain, nothing
+//! `unsafe` of ours, quick to build on a small CI box), it is a typed
+//! key-value B-tree, which is exactly the shape of token counts (u64 ->
+//! two counters) with no SQL layer to cross per token, and its commits are
+//! copy-on-write with a checksummed root swap: a process killed at any
+//! point reopens at the last commit, never half a message.
+//!
+//! Durability: a single learn (`/learnspam`) is one write transaction
+//! committed with `Durability::Eventual`: handed to the OS before `learn`
+//! returns (a `kill -9` loses nothing) without an fsync per message (a
+//! power cut loses at most the last unsynced messages; the file still opens
+//! at a consistent commit). In bulk mode (`sluice learn`) messages go to
+//! the [`journal`](super::journal) and are applied in batches; a killed run
+//! is replayed on the next open.
+// redb's error enum is large, but it only travels on the failure path
+// and is turned into a `StoreError` string right away.
+#![allow(clippy::result_large_err)]
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use redb::{
+    Database, DatabaseError, Durability, ReadableTable, ReadableTableMetadata, TableDefinition,
+};
+
+use super::journal::{self, Journal, Record};
+use super::{Class, LearnOutcome, LearnRequest, Store, StoreError, StoreStat};
+use crate::stats::classifier::{Counts, Learns};
+
+/// (user, token) -> (spam, ham) message counts.
+const TOKENS: TableDefinition<(u64, u64), (u64, u64)> = TableDefinition::new("tokens");
+/// user -> (spam, ham) learned messages.
+const LEARNS: TableDefinition<u64, (u64, u64)> = TableDefinition::new("learns");
+/// (user, message digest) -> class code, for relearn moves.
+const LEARNED: TableDefinition<(u64, u128), u8> = TableDefinition::new("learned");
+/// name -> value; `journal_seq`: the last journal record applied.
+const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+
+/// The path an in-memory store reports.
+const MEMORY: &str = ":memory:";
+
+/// Messages per batch in bulk mode.
+const BATCH: usize = 512;
+
+/// Bulk-mode state: journaled messages not yet in the database.
+#[derive(Debug)]
+struct Bulk {
+    journal: Journal,
+    pending: Vec<Record>,
+    /// Class of each pending message, so relearns see the batch.
+    classes: HashMap<(u64, u128), Class>,
+    next_seq: u64,
+}
+
+/// The redb-backed store. `Database` is `Sync`: readers never wait for the
+/// writer, so scans run while a learn commits.
+pub struct EmbeddedStore {
+    db: Database,
+    path: PathBuf,
+    bulk: Mutex<Option<Bulk>>,
+}
+
+impl std::fmt::Debug for EmbeddedStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EmbeddedStore")
+            .field("path", &self.path)
+            .finish()
+    }
+}
+
+impl EmbeddedStore {
+    /// Opens (creating the file and its directory if needed) and checks the
+    /// file: a torn or foreign file is an error here, not at the first scan.
+    pub fn open(path: &Path) -> Result<EmbeddedStore, StoreError> {
+        let err = |reason: String| StoreError::Embedded {
+            path: path.display().to_string(),
+            reason,
+        };
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| err(format!("creating directory: {e}")))?;
+        }
+        let db = Database::create(path).map_err(|e| match e {
+            DatabaseError::DatabaseAlreadyOpen => StoreError::Locked {
+                path: path.display().to_string(),
+            },
+            other => err(other.to_string()),
+        })?;
+        let store = EmbeddedStore {
+            db,
+            path: path.to_path_buf(),
+            bulk: Mutex::new(None),
+        };
+        store.create_tables()?;
+        store.replay()?;
+        Ok(store)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn err(&self, e: impl std::fmt::Display) -> StoreError {
+        StoreError::Embedded {
+            path: self.path.display().to_string(),
+            reason: e.to_string(),
+        }
+    }
+
+    fn create_tables(&self) -> Result<(), StoreError> {
+        let txn = self.db.begin_write().map_err(|e| self.err(e))?;
+        txn.open_table(TOKENS).map_err(|e| self.err(e))?;
+        txn.open_table(LEARNS).map_err(|e| self.err(e))?;
+        txn.open_table(LEARNED).map_err(|e| self.err(e))?;
+        txn.open_table(META).map_err(|e| self.err(e))?;
+        txn.commit().map_err(|e| self.err(e))
+    }
+
+    /// Applies what a killed bulk run left in the journal.
+    fn replay(&self) -> Result<(), StoreError> {
+        let jpath = Journal::path_for(&self.path);
+        let records = journal::read(&jpath).map_err(|e| self.err(e))?;
+        let done = self.applied_seq()?;
+        let todo: Vec<Record> = records.into_iter().filter(|r| r.seq > done).collect();
+        if !todo.is_empty() {
+            tracing::info!("bayes: replaying {} journaled learns", todo.len());
+            self.apply(&todo).map_err(|e| self.err(e))?;
+        }
+        if jpath.exists() {
+            std::fs::remove_file(&jpath).map_err(|e| self.err(e))?;
+        }
+        Ok(())
+    }
+
+    fn applied_seq(&self) -> Result<u64, StoreError> {
+        let txn = self.db.begin_read().map_err(|e| self.err(e))?;
+        let meta = txn.open_table(META).map_err(|e| self.err(e))?;
+        Ok(meta
+            .get("journal_seq")
+            .map_err(|e| self.err(e))?
+            .map_or(0, |v| v.value()))
+    }
+
+    /// Commits journaled records in one transaction, with the last
+    /// sequence number, so a replay after a crash skips what is in.
+    fn apply(&self, records: &[Record]) -> Result<(), redb::Error> {
+        let txn = self.db.begin_write()?;
+        for r in records {
+            let req = LearnRequest {
+                user: r.user,
+                digest: r.digest,
+                class: r.class,
+                tokens: &r.tokens,
+            };
+            learn_in(&txn, &req)?;
+        }
+        if let Some(last) = records.last() {
+            txn.open_table(META)?.insert("journal_seq", last.seq)?;
+        }
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// Bulk mode on: learns are journaled and applied in batches; off:
+    /// whatever is pending is applied first.
+    pub fn set_bulk(&self, on: bool) -> Result<(), StoreError> {
+        if self.path == Path::new(MEMORY) {
+            return Ok(()); // no disk, nothing to batch
+        }
+        self.flush()?;
+        let mut bulk = self.bulk.lock().map_err(|e| self.err(e))?;
+        *bulk = if on {
+            let journal = Journal::open(Journal::path_for(&self.path)).map_err(|e| self.err(e))?;
+            Some(Bulk {
+                journal,
+                pending: Vec::new(),
+                classes: HashMap::new(),
+                next_seq: self.applied_seq()? + 1,
+            })
+        } else {
+            None
+        };
+        Ok(())
+    }
+
+    /// Applies pending journaled learns and empties the journal.
+    fn flush(&self) -> Result<(), StoreError> {
+        let mut guard = self.bulk.lock().map_err(|e| self.err(e))?;
+        if let Some(b) = guard.as_mut() {
+            self.flush_bulk(b)?;
+        }
+        Ok(())
+    }
+
+    fn flush_bulk(&self, b: &mut Bulk) -> Result<(), StoreError> {
+        if b.pending.is_empty() {
+            return Ok(());
+        }
+        self.apply(&b.pending).map_err(|e| self.err(e))?;
+        b.pending.clear();
+        b.classes.clear();
+        b.journal.clear().map_err(|e| self.err(e))
+    }
+
+    fn learned_class(&self, user: u64, digest: u128) -> Result<Option<Class>, StoreError> {
+        let txn = self.db.begin_read().map_err(|e| self.err(e))?;
+        let t = txn.open_table(LEARNED).map_err(|e| self.err(e))?;
+        Ok(t.get((user, digest))
+            .map_err(|e| self.err(e))?
+            .and_then(|v| Class::from_code(v.value())))
+    }
+
+    fn learn_bulk(&self, b: &mut Bulk, req: &LearnRequest<'_>) -> Result<LearnOutcome, StoreError> {
+        let key = (req.user, req.digest);
+        let before = match b.classes.get(&key) {
+            Some(c) => Some(*c),
+            None => self.learned_class(req.user, req.digest)?,
+        };
+        if before == Some(req.class) {
+            return Ok(LearnOutcome::AlreadyLearned);
+        }
+        let rec = Record {
+            seq: b.next_seq,
+            user: req.user,
+            digest: req.digest,
+            class: req.class,
+            tokens: req.tokens.to_vec(),
+        };
+        b.journal.append(&rec).map_err(|e| self.err(e))?;
+        b.next_seq += 1;
+        b.classes.insert(key, req.class);
+        b.pending.push(rec);
+        if b.pending.len() >= BATCH {
+            self.flush_bulk(b)?;
+        }
+        Ok(match before {
+            Some(from) => LearnOutcome::Moved { from },
+            None => LearnOutcome::Learned,
+        })
+    }
+
+    fn learn_txn(&self, req: &LearnRequest<'_>) -> Result<LearnOutcome, redb::Error> {
+        let mut txn = self.db.begin_write()?;
+        txn.set_durability(Durability::Eventual);
+        let outcome = learn_in(&txn, req)?;
+        txn.commit()?;
+        Ok(outcome)
+    }
+}
+
+/// One message inside an open write transaction: record its digest, move
+/// it from the other class if needed, count its tokens.
+fn learn_in(
+    txn: &redb::WriteTransaction,
+    req: &LearnRequest<'_>,
+) -> Result<LearnOutcome, redb::Error> {
+    let mut learned = txn.open_table(LEARNED)?;
+    let before = learned
+        .get((req.user, req.digest))?
+        .and_then(|v| Class::from_code(v.value()));
+    if before == Some(req.class) {
+        return Ok(LearnOutcome::AlreadyLearned);
+    }
+    learned.insert((req.user, req.digest), req.class.code())?;
+    let mut tokens = txn.open_table(TOKENS)?;
+    let mut learns = txn.open_table(LEARNS)?;
+    let mut totals = learns.get(req.user)?.map_or((0, 0), |v| v.value());
+    if let Some(old) = before {
+        bump(&mut totals, old, -1);
+    }
+    bump(&mut totals, req.class, 1);
+    learns.insert(req.user, totals)?;
+    for &t in req.tokens {
+        let key = (req.user, t);
+        let mut c = tokens.get(key)?.map_or((0, 0), |v| v.value());
+        if let Some(old) = before {
+            bump(&mut c, old, -1);
+        }
+        bump(&mut c, req.class, 1);
+        if c == (0, 0) {
+            tokens.remove(key)?;
+        } else {
+            tokens.insert(key, c)?;
+        }
+    }
+    Ok(match before {
+        Some(from) => LearnOutcome::Moved { from },
+        None => LearnOutcome::Learned,
+    })
+}
+
+/// Adds `delta` to the class's counter, never below zero (a relearn of a
+/// message whose tokens changed with a new tokenizer must not underflow).
+fn bump(c: &mut (u64, u64), class: Class, delta: i64) {
+    let slot = match class {
+        Class::Spam => &mut c.0,
+        Class::Ham => &mut c.1,
+    };
+    *slot = slot.saturating_add_signed(delta);
+}
+
+impl Store for EmbeddedStore {
+    fn lookup(&self, user: u64, tokens: &[u64]) -> Result<(Learns, Vec<Counts>), StoreError> {
+        let txn = self.db.begin_read().map_err(|e| self.err(e))?;
+        let learns_t = txn.open_table(LEARNS).map_err(|e| self.err(e))?;
+        let tokens_t = txn.open_table(TOKENS).map_err(|e| self.err(e))?;
+        let (spam, ham) = learns_t
+            .get(user)
+            .map_err(|e| self.err(e))?
+            .map_or((0, 0), |v| v.value());
+        let mut out = Vec::with_capacity(tokens.len());
+        for &t in tokens {
+            let (s, h) = tokens_t
+                .get((user, t))
+                .map_err(|e| self.err(e))?
+                .map_or((0, 0), |v| v.value());
+            out.push(Counts { spam: s, ham: h });
+        }
+        Ok((Learns { spam, ham }, out))
+    }
+
+    fn learn(&self, req: &LearnRequest<'_>) -> Result<LearnOutcome, StoreError> {
+        let mut guard = self.bulk.lock().map_err(|e| self.err(e))?;
+        match guard.as_mut() {
+            Some(b) => self.learn_bulk(b, req),
+            None => self.learn_txn(req).map_err(|e| self.err(e)),
+        }
+    }
+
+    fn bulk(&self, on: bool) -> Result<(), StoreError> {
+        self.set_bulk(on)
+    }
+
+    fn stat(&self) -> Result<StoreStat, StoreError> {
+        let txn = self.db.begin_read().map_err(|e| self.err(e))?;
+        let learns_t = txn.open_table(LEARNS).map_err(|e| self.err(e))?;
+        let tokens_t = txn.open_table(TOKENS).map_err(|e| self.err(e))?;
+        let mut stat = StoreStat {
+            backend: "embedded",
+            location: self.path.display().to_string(),
+            ..StoreStat::default()
+        };
+        for row in learns_t.iter().map_err(|e| self.err(e))? {
+            let (user, v) = row.map_err(|e| self.err(e))?;
+            let (s, h) = v.value();
+            if user.value() == 0 {
+                stat.learns = Learns { spam: s, ham: h };
+            } else {
+                stat.users += 1;
+            }
+        }
+        stat.tokens = tokens_t.len().map_err(|e| self.err(e))?;
+        stat.size_bytes = std::fs::metadata(&self.path).map_or(0, |m| m.len());
+        Ok(stat)
+    }
+
+    fn sync(&self) -> Result<(), StoreError> {
+        self.flush()?;
+        let mut txn = self.db.begin_write().map_err(|e| self.err(e))?;
+        txn.set_durability(Durability::Immediate);
+        txn.commit().map_err(|e| self.err(e))
+    }
+}
+
+impl EmbeddedStore {
+    /// A store that lives in memory only: the k-fold evaluation trains a
+    /// fresh one per fold without touching the disk.
+    pub fn in_memory() -> Result<EmbeddedStore, StoreError> {
+        let db = Database::builder()
+            .create_with_backend(redb::backends::InMemoryBackend::new())
+            .map_err(|e| StoreError::Embedded {
+                path: MEMORY.into(),
+                reason: e.to_string(),
+            })?;
+        let store = EmbeddedStore {
+            db,
+            path: PathBuf::from(MEMORY),
+            bulk: Mutex::new(None),
+        };
+        store.create_tables()?;
+        Ok(store)
+    }
+}

@@ -1,0 +1,246 @@
+//! Rspamd-style tokens: normalized words of the text parts and a few header
+//! fields, paired by OSB (orthogonal sparse bigrams, window 5) and hashed to
+//! 64 bits.
+//!
+//! The hash is xxh3-64 with a fixed seed: it is stable across runs, builds
+//! and machines (tokens are stored, so a per-process random key like std's
+//! `SipHash` would make every stored count unreachable after a restart), and
+//! it is several times faster than keyed SipHash on short words, which
+//! matters because a message yields hundreds of words. Hash flooding is not
+//! a concern: an attacker who collides tokens only moves one message's score.
+use xxhash_rust::xxh3::xxh3_64_with_seed;
+
+use crate::scan::message::MessageView;
+
+/// OSB window: each word is paired with the 4 words before it.
+pub const WINDOW: usize = 5;
+/// Words shorter than this (in chars) are noise: articles, initials, digits.
+const MIN_WORD_CHARS: usize = 2;
+/// Longer "words" are base64 remnants or hashes; Rspamd caps words likewise.
+const MAX_WORD_CHARS: usize = 40;
+/// Bounds the cost of one message: past this many words the rest of a huge
+/// mail adds little evidence.
+pub const MAX_WORDS: usize = 1000;
+
+/// Seeds separate the token namespaces so that "free" in a Subject and
+/// "free" in the body are different evidence.
+const SEED_BODY: u64 = 0x5155_4943_455f_4231;
+const SEED_SUBJECT: u64 = 0x5155_4943_455f_5331;
+const SEED_META: u64 = 0x5155_4943_455f_4d31;
+const SEED_PAIR: u64 = 0x5155_4943_455f_5031;
+
+/// One token: its hash and the OSB distance it came from (1..=4; 0 for a
+/// single-word meta token). The distance selects the token's weight.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Token {
+    pub hash: u64,
+    pub distance: u8,
+}
+
+/// Tokenizes a parsed message. The result is sorted by hash and
+/// deduplicated, so a word repeated 50 times is one piece of evidence and
+/// store lookups walk keys in order.
+pub fn tokenize(view: &MessageView<'_>) -> Vec<Token> {
+    let mut words: Vec<u64> = Vec::with_capacity(256);
+    for part in &view.text_parts {
+        push_words(&mut words, &part.text, SEED_BODY);
+        if words.len() >= MAX_WORDS {
+            break;
+        }
+    }
+    words.truncate(MAX_WORDS);
+    let mut tokens = osb(&words);
+    let mut subject = Vec::new();
+    if let Some(s) = view.subject() {
+        push_words(&mut subject, s, SEED_SUBJECT);
+    }
+    tokens.extend(osb(&subject));
+    tokens.extend(meta_tokens(view));
+    tokens.sort_unstable();
+    tokens.dedup_by_key(|t| t.hash);
+    tokens
+}
+
+/// Splits text into normalized word hashes: lowercased, URLs reduced to
+/// their host, e-mail addresses to their domain, punctuation dropped.
+pub fn push_words(out: &mut Vec<u64>, text: &str, seed: u64) {
+    let mut buf = String::with_capacity(32);
+    for raw in text.split_whitespace() {
+        if out.len() >= MAX_WORDS {
+            return;
+        }
+        if let Some(host) = url_host(raw) {
+            out.push(hash_word(&format!("url:{host}"), seed));
+            continue;
+        }
+        if let Some(domain) = email_domain(raw) {
+            out.push(hash_word(&format!("email:{domain}"), seed));
+            continue;
+        }
+        for piece in raw.split(|c: char| !c.is_alphanumeric() && c != '\'') {
+            normalize(piece, &mut buf);
+            let n = buf.chars().count();
+            if (MIN_WORD_CHARS..=MAX_WORD_CHARS).contains(&n) {
+                out.push(hash_word(&buf, seed));
+            }
+        }
+    }
+}
+
+fn normalize(piece: &str, buf: &mut String) {
+    buf.clear();
+    for c in piece.trim_matches('\'').chars() {
+        buf.extend(c.to_lowercase());
+    }
+}
+
+fn hash_word(w: &str, seed: u64) -> u64 {
+    xxh3_64_with_seed(w.as_bytes(), seed)
+}
+
+/// `http://Host.Example/path` -> `host.example`.
+fn url_host(word: &str) -> Option<String> {
+    let lower = word.trim_matches(|c: char| "<>()[]\"'".contains(c));
+    let rest = ["http://", "https://", "www."]
+        .iter()
+        .find_map(|p| strip_prefix_ci(lower, p).map(|r| (p, r)))?;
+    let tail = if *rest.0 == "www." { lower } else { rest.1 };
+    let host: String = tail
+        .split(['/', '?', '#', ':'])
+        .next()?
+        .trim_end_matches('.')
+        .to_lowercase();
+    (!host.is_empty()).then_some(host)
+}
+
+fn strip_prefix_ci<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
+    let head = s.get(..prefix.len())?;
+    head.eq_ignore_ascii_case(prefix)
+        .then(|| &s[prefix.len()..])
+}
+
+/// `<Bob@Mail.Example>,` -> `mail.example`.
+fn email_domain(word: &str) -> Option<String> {
+    let w = word.trim_matches(|c: char| !c.is_alphanumeric());
+    let (local, domain) = w.rsplit_once('@')?;
+    let ok = !local.is_empty() && domain.contains('.') && !domain.contains('@');
+    ok.then(|| domain.to_lowercase())
+}
+
+/// Orthogonal sparse bigrams: every word paired with each of the
+/// `WINDOW - 1` words before it, the distance mixed into the hash so that
+/// "buy ... now" at distance 1 and at distance 3 are different tokens.
+pub fn osb(words: &[u64]) -> Vec<Token> {
+    let mut out = Vec::with_capacity(words.len() * (WINDOW - 1));
+    for (i, &cur) in words.iter().enumerate() {
+        for d in 1..WINDOW {
+            let Some(&prev) = i.checked_sub(d).and_then(|j| words.get(j)) else {
+                break;
+            };
+            out.push(Token {
+                hash: pair_hash(prev, cur, d as u8),
+                distance: d as u8,
+            });
+        }
+    }
+    if words.len() == 1 {
+        out.push(Token {
+            hash: words[0],
+            distance: 1,
+        });
+    }
+    out
+}
+
+fn pair_hash(a: u64, b: u64, d: u8) -> u64 {
+    let mut buf = [0u8; 17];
+    buf[..8].copy_from_slice(&a.to_le_bytes());
+    buf[8..16].copy_from_slice(&b.to_le_bytes());
+    buf[16] = d;
+    xxh3_64_with_seed(&buf, SEED_PAIR)
+}
+
+/// Header evidence that words miss: the sender's domain, the mailer, the
+/// MIME shape. Weighted like the closest OSB pair.
+fn meta_tokens(view: &MessageView<'_>) -> Vec<Token> {
+    let mut metas: Vec<String> = Vec::new();
+    if let Some(from) = view.header("From") {
+        if let Some(d) = from.value.split_whitespace().find_map(email_domain) {
+            metas.push(format!("from-domain:{d}"));
+        }
+    }
+    for name in ["X-Mailer", "User-Agent"] {
+        if let Some(h) = view.header(name) {
+            let first: String = h
+                .value
+                .split_whitespace()
+                .take(2)
+                .collect::<Vec<_>>()
+                .join(" ");
+            metas.push(format!("mailer:{}", first.to_lowercase()));
+        }
+    }
+    let html = view.text_parts.iter().filter(|p| p.html.is_some()).count();
+    metas.push(format!("parts:{}:{html}", view.text_parts.len().min(5)));
+    metas
+        .iter()
+        .map(|m| Token {
+            hash: hash_word(m, SEED_META),
+            distance: 1,
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(text: &str) -> Vec<u64> {
+        let mut out = Vec::new();
+        push_words(&mut out, text, SEED_BODY);
+        out
+    }
+
+    #[test]
+    fn words_are_case_folded_and_stripped_of_punctuation() {
+        assert_eq!(words("Hello, WORLD!"), words("hello world"));
+        assert_eq!(words("a b c").len(), 0, "single letters are dropped");
+    }
+
+    #[test]
+    fn urls_reduce_to_host_and_emails_to_domain() {
+        assert_eq!(
+            words("see https://Shop.Example/x?y=1"),
+            words("see http://shop.example/")
+        );
+        assert_eq!(
+            words("mail bob@Mail.Example"),
+            words("mail eve@mail.example")
+        );
+        assert_ne!(words("mail bob@mail.example"), words("mail mail example"));
+    }
+
+    #[test]
+    fn osb_pairs_each_word_with_four_predecessors() {
+        let w = words("one two three four five six");
+        let toks = osb(&w);
+        // 1 + 2 + 3 + 4 + 4 pairs for words 2..6
+        assert_eq!(toks.len(), 14);
+        assert!(toks.iter().all(|t| (1..WINDOW as u8).contains(&t.distance)));
+    }
+
+    #[test]
+    fn distance_and_order_change_the_token() {
+        let ab = osb(&words("alpha beta"));
+        let ba = osb(&words("beta alpha"));
+        assert_ne!(ab[0].hash, ba[0].hash);
+        let far = osb(&words("alpha xx yy beta"));
+        assert!(far.iter().all(|t| t.hash != ab[0].hash));
+    }
+
+    #[test]
+    fn word_count_is_bounded() {
+        let long = "word ".repeat(MAX_WORDS * 3);
+        assert_eq!(words(&long).len(), MAX_WORDS);
+    }
+}

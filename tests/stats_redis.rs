@@ -1,0 +1,202 @@
+//! The Redis store against a real redis-server started on a free loopback
+//! port (no persistence), and against a server that never answers.
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use sluice::message::Envelope;
+use sluice::stats::store::redis::{RedisSettings, RedisStore};
+use sluice::stats::store::{LearnRequest, Store};
+use sluice::stats::{Class, LearnOutcome, StoreError};
+
+struct Redis {
+    child: Child,
+    port: u16,
+}
+
+impl Redis {
+    fn start() -> Redis {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new("redis-server")
+            .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
+            .args([
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--protected-mode",
+                "yes",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server must be installed (test.sh installs it)");
+        let r = Redis { child, port };
+        let start = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "redis-server did not start"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        r
+    }
+
+    fn settings(&self, expire: Option<u64>) -> RedisSettings {
+        RedisSettings {
+            server: format!("127.0.0.1:{}", self.port),
+            prefix: "TEST".into(),
+            timeout: Duration::from_millis(500),
+            expire: expire.map(Duration::from_secs),
+            common_hits: 2,
+        }
+    }
+
+    fn cli(&self, args: &[&str]) -> String {
+        let out = Command::new("redis-cli")
+            .args(["-h", "127.0.0.1", "-p", &self.port.to_string()])
+            .args(args)
+            .output()
+            .expect("redis-cli");
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn req(digest: u128, class: Class, tokens: &[u64]) -> LearnRequest<'_> {
+    LearnRequest {
+        user: 0,
+        digest,
+        class,
+        tokens,
+    }
+}
+
+#[test]
+fn learn_lookup_move_and_stat() {
+    let redis = Redis::start();
+    let store = RedisStore::open(redis.settings(None)).unwrap();
+    assert_eq!(
+        store.learn(&req(1, Class::Spam, &[10, 20])).unwrap(),
+        LearnOutcome::Learned
+    );
+    assert_eq!(
+        store.learn(&req(2, Class::Spam, &[10])).unwrap(),
+        LearnOutcome::Learned
+    );
+    assert_eq!(
+        store.learn(&req(3, Class::Ham, &[20])).unwrap(),
+        LearnOutcome::Learned
+    );
+    assert_eq!(
+        store.learn(&req(1, Class::Spam, &[10, 20])).unwrap(),
+        LearnOutcome::AlreadyLearned
+    );
+    let (learns, counts) = store.lookup(0, &[10, 20, 30]).unwrap();
+    assert_eq!((learns.spam, learns.ham), (2, 1));
+    assert_eq!((counts[0].spam, counts[0].ham), (2, 0));
+    assert_eq!((counts[1].spam, counts[1].ham), (1, 1));
+    assert_eq!((counts[2].spam, counts[2].ham), (0, 0));
+    // Move message 1 to ham.
+    assert_eq!(
+        store.learn(&req(1, Class::Ham, &[10, 20])).unwrap(),
+        LearnOutcome::Moved { from: Class::Spam }
+    );
+    let (learns, counts) = store.lookup(0, &[10, 20]).unwrap();
+    assert_eq!((learns.spam, learns.ham), (1, 2));
+    assert_eq!((counts[0].spam, counts[0].ham), (1, 1));
+    assert_eq!((counts[1].spam, counts[1].ham), (0, 2));
+    let st = store.stat().unwrap();
+    assert_eq!(st.backend, "redis");
+    assert_eq!((st.learns.spam, st.learns.ham), (1, 2));
+    assert_eq!(st.tokens, 2);
+    assert!(st.size_bytes > 0);
+    // Keys carry the prefix.
+    assert_eq!(redis.cli(&["HGET", "TEST:learns", "H"]), "2");
+}
+
+#[test]
+fn rare_tokens_expire_and_common_ones_persist() {
+    let redis = Redis::start();
+    let store = RedisStore::open(redis.settings(Some(1000))).unwrap();
+    store.learn(&req(1, Class::Spam, &[7, 8])).unwrap();
+    let ttl: i64 = redis
+        .cli(&["TTL", &format!("TEST:t:{:016x}", 7u64)])
+        .parse()
+        .unwrap();
+    assert!(ttl > 0 && ttl <= 1000, "rare token has a TTL: {ttl}");
+    store.learn(&req(2, Class::Spam, &[7])).unwrap();
+    let ttl: i64 = redis
+        .cli(&["TTL", &format!("TEST:t:{:016x}", 7u64)])
+        .parse()
+        .unwrap();
+    assert_eq!(ttl, -1, "token learned common_hits times no longer expires");
+    let ttl: i64 = redis
+        .cli(&["TTL", &format!("TEST:t:{:016x}", 8u64)])
+        .parse()
+        .unwrap();
+    assert!(ttl > 0);
+}
+
+#[test]
+fn whole_messages_through_stats_with_pooled_connections() {
+    let redis = Redis::start();
+    let store = RedisStore::open(redis.settings(None)).unwrap();
+    let cfg =
+        sluice::stats::StatsConfig::from_tree(&serde_json::json!({"classifier": {"bayes": {}}}))
+            .unwrap()
+            .unwrap();
+    let stats = sluice::stats::Stats::with_store(cfg, Box::new(store));
+    let raw = b"From: a@shop.example\r\nSubject: cheap pills now\r\nMessage-ID: <x1@shop.example>\r\n\r\nbuy cheap pills now from our online shop today\r\n";
+    for _ in 0..50 {
+        stats.learn(Class::Spam, &Envelope::default(), raw).unwrap();
+    }
+    let st = stats.stat().unwrap();
+    assert_eq!(st.learns.spam, 1, "same Message-ID learned once");
+    // 50 learns + stat over a pool: far fewer connections than requests.
+    let clients: u64 = redis
+        .cli(&["INFO", "stats"])
+        .lines()
+        .find_map(|l| l.strip_prefix("total_connections_received:"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(clients <= 4, "{clients} connections for 52 requests");
+}
+
+#[test]
+fn a_silent_server_times_out_quickly() {
+    // Accepts connections, never answers.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let mut settings = RedisSettings {
+        server: format!("127.0.0.1:{port}"),
+        prefix: "X".into(),
+        timeout: Duration::from_millis(150),
+        expire: None,
+        common_hits: 10,
+    };
+    let start = Instant::now();
+    let e = RedisStore::open(settings.clone()).unwrap_err();
+    assert!(
+        start.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        start.elapsed()
+    );
+    assert!(matches!(e, StoreError::RedisTimeout { .. }), "{e}");
+    drop(listener);
+    settings.server = "not a url::".into();
+    assert!(RedisStore::open(settings).is_err());
+}
