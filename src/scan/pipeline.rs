@@ -18,6 +18,7 @@ use super::error::ScanConfigError;
 use super::force_actions::ForceActions;
 use super::gtube::Gtube;
 use super::headers::{self, DEFAULT_SUBJECT};
+use super::lua::LuaRules;
 use super::message::MessageView;
 use super::multimap::Multimap;
 use super::rules::RuleSet;
@@ -51,6 +52,7 @@ pub struct Pipeline {
     /// Times each symbol (index into the registry) was in a verdict since
     /// this pipeline was built; read by the controller's `/counters`.
     hits: Vec<AtomicU64>,
+    lua: LuaRules,
 }
 
 /// Read-only facts about one symbol, for the controller's views.
@@ -98,6 +100,7 @@ impl Pipeline {
         let rules = RuleSet::compile(&cfg, &mut registry)?;
         let (multimap, warnings) =
             Multimap::compile(&cfg, &mut registry, &actions, cfg.engine.map_watch_interval)?;
+        let lua = LuaRules::compile(tree, &cfg, &mut registry)?;
         let gtube_symbol = registry.define(
             &cfg,
             "GTUBE",
@@ -118,6 +121,7 @@ impl Pipeline {
         let schedule = Schedule::new(&rules, &registry, &composites, &force, &scorer, &cfg);
         let hits = registry.symbols.iter().map(|_| AtomicU64::new(0)).collect();
         Ok(Pipeline {
+            lua,
             hits,
             parser: parser(),
             gtube: Gtube::new(cfg.gtube),
@@ -253,6 +257,7 @@ impl Pipeline {
                 pass_all: opts.pass_all,
             };
             self.schedule.run(&self.rules, ctx, &mut board, run, trace);
+            self.lua.run(ctx, &self.registry, &mut board);
             let t = Instant::now();
             self.composites.run(&mut board);
             trace.composites = t.elapsed();
