@@ -33,7 +33,10 @@ fn scripts_reload_while_mail_flows() {
         ),
     ]);
     let first = post(s.http, "/checkv2", &[], &ham_message()).json();
-    assert_eq!(first["symbols"]["LUA_VERSION"]["options"][0], "v1", "{first}");
+    assert_eq!(
+        first["symbols"]["LUA_VERSION"]["options"][0], "v1",
+        "{first}"
+    );
     assert!(first["symbols"].get("LUA_FROM_DIR").is_some(), "{first}");
 
     let s = Arc::new(Mutex::new(s));

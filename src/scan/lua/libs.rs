@@ -26,6 +26,8 @@ pub fn install(lua: &Lua) -> mlua::Result<Table> {
         .load(PRELUDE)
         .set_name("=sluice-prelude")
         .call(native.clone())?;
+    let define: mlua::Function = native.get("define_task")?;
+    define.call::<()>(super::task::method_names(lua))?;
     lua.set_named_registry_value(NATIVE_KEY, native)?;
     Ok(regs)
 }

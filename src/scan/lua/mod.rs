@@ -25,7 +25,7 @@ use std::cell::RefCell;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use mlua::{Function, Table, Value};
+use mlua::{Function, MultiValue, Table, Value};
 
 pub use error::LuaLoadError;
 pub use libs::format_log;
@@ -180,29 +180,30 @@ thread_local! {
 /// One thread's state for one generation of the rules.
 struct Worker {
     generation: u64,
-    sandbox: Option<Sandbox>,
+    live: Option<Live>,
+}
+
+/// A built state with its callbacks.
+struct Live {
+    sandbox: Sandbox,
     /// Aligned with `LuaRules::symbols`.
     callbacks: Vec<Option<Function>>,
+    /// The state's task table and the setter of its dispatch function.
+    task: Table,
+    set_dispatch: Function,
 }
 
 impl Worker {
     fn build(rules: &LuaRules) -> Worker {
-        let mut w = Worker {
+        let live = Live::build(rules)
+            .inspect_err(
+                |e| tracing::error!(target: "lua", "lua rules disabled on this thread: {e}"),
+            )
+            .ok();
+        Worker {
             generation: rules.generation,
-            sandbox: None,
-            callbacks: Vec::new(),
-        };
-        match load_all(&rules.scripts, rules.limits).and_then(|(s, regs)| {
-            let cbs = callbacks(&regs, rules)?;
-            Ok((s, cbs))
-        }) {
-            Ok((s, cbs)) => {
-                w.sandbox = Some(s);
-                w.callbacks = cbs;
-            }
-            Err(e) => tracing::error!(target: "lua", "lua rules disabled on this thread: {e}"),
+            live,
         }
-        w
     }
 
     fn run(
@@ -212,25 +213,58 @@ impl Worker {
         registry: &Registry,
         board: &mut ScoreBoard<'_>,
     ) {
-        let Some(sandbox) = &self.sandbox else {
-            return;
-        };
+        if let Some(live) = &self.live {
+            live.run(rules, ctx, registry, board);
+        }
+    }
+}
+
+impl Live {
+    fn build(rules: &LuaRules) -> Result<Live, LuaLoadError> {
+        let (sandbox, regs) = load_all(&rules.scripts, rules.limits)?;
+        let callbacks = callbacks(&regs, rules)?;
+        let native: Table = sandbox
+            .lua
+            .named_registry_value(libs::NATIVE_KEY)
+            .map_err(|e| setup("?", e))?;
+        Ok(Live {
+            task: native.get("task").map_err(|e| setup("?", e))?,
+            set_dispatch: native.get("set_dispatch").map_err(|e| setup("?", e))?,
+            sandbox,
+            callbacks,
+        })
+    }
+
+    fn run(
+        &self,
+        rules: &LuaRules,
+        ctx: &ScanCtx<'_>,
+        registry: &Registry,
+        board: &mut ScoreBoard<'_>,
+    ) {
+        let sandbox = &self.sandbox;
         let board = RefCell::new(board);
         let pending = RefCell::new(Vec::new());
+        let task_ref = TaskRef {
+            ctx: *ctx,
+            registry,
+            board: &board,
+            pending: &pending,
+        };
         let result = sandbox.lua.scope(|scope| {
-            let task = scope.create_userdata(TaskRef {
-                ctx: *ctx,
-                registry,
-                board: &board,
-                pending: &pending,
-            })?;
+            let dispatch =
+                scope.create_function(|lua, (name, args): (mlua::String, MultiValue)| {
+                    task_ref.call(lua, &name.to_str()?, args)
+                })?;
+            self.set_dispatch.call::<()>(dispatch)?;
+            let task = &self.task;
             for &i in &rules.order {
                 let Some(cb) = &self.callbacks[i] else {
                     continue;
                 };
                 let sym = &rules.symbols[i];
                 sandbox.reset_budget();
-                match cb.call::<mlua::MultiValue>(&task) {
+                match cb.call::<MultiValue>(task) {
                     Ok(ret) => {
                         if let Some(p) = returned(sym.symbol, ret) {
                             pending.borrow_mut().push(p);
@@ -249,7 +283,7 @@ impl Worker {
                     }
                 }
             }
-            Ok(())
+            self.set_dispatch.call::<()>(mlua::Nil)
         });
         if let Err(e) = result {
             tracing::warn!(target: "lua", "lua rules could not run: {}", first_line(&e));
@@ -259,7 +293,7 @@ impl Worker {
 
 /// Rspamd's callback return: `true` or a non-zero weight inserts the symbol,
 /// further values are its options.
-fn returned(symbol: usize, ret: mlua::MultiValue) -> Option<Pending> {
+fn returned(symbol: usize, ret: MultiValue) -> Option<Pending> {
     let mut it = ret.into_iter();
     let weight = match it.next()? {
         Value::Boolean(true) => 1.0,

@@ -89,6 +89,18 @@ native.mk_url = function(text, host, tld, path)
   return setmetatable({ _text = text, _host = host, _tld = tld, _path = path }, url_mt)
 end
 
+-- The task: one table for the state's lifetime; its methods forward to the
+-- dispatch function the scan installs for the duration of each message.
+local dispatch
+local task_methods = {}
+native.define_task = function(names)
+  for _, m in ipairs(names) do
+    task_methods[m] = function(_, ...) return dispatch(m, ...) end
+  end
+end
+native.task = setmetatable({}, { __index = task_methods })
+native.set_dispatch = function(f) dispatch = f end
+
 -- rspamd_regexp.create_cached: one compiled object per pattern per state.
 local re_cache = {}
 local rspamd_regexp = {

@@ -7,7 +7,7 @@
 //! without error, so a failing script loses its symbols for that message.
 use std::cell::RefCell;
 
-use mlua::{Function, Lua, Table, UserData, UserDataMethods, Value, Variadic};
+use mlua::{FromLuaMulti, Function, IntoLuaMulti, Lua, MultiValue, Table, Value, Variadic};
 
 use super::libs::NATIVE_KEY;
 use crate::scan::context::{addresses_in, ScanCtx};
@@ -149,138 +149,207 @@ fn tld_of(host: &str) -> String {
     }
 }
 
-impl UserData for TaskRef<'_, '_> {
-    fn add_methods<M: UserDataMethods<Self>>(m: &mut M) {
-        m.add_method("get_header", |lua, this, name: String| {
-            opt_str(lua, this.ctx.view.header(&name).map(|h| h.value.as_ref()))
-        });
-        m.add_method("get_header_raw", |lua, this, name: String| {
-            match this.ctx.view.header(&name) {
-                Some(h) => Ok(Value::String(lua.create_string(h.raw)?)),
-                None => Ok(Value::Nil),
-            }
-        });
-        m.add_method("get_header_full", |lua, this, name: String| {
-            let out = lua.create_table()?;
-            for (order, h) in this.ctx.view.headers_named(&name).enumerate() {
-                let t = lua.create_table()?;
-                t.set("name", h.name)?;
-                t.set("decoded", h.value.as_ref())?;
-                t.set("value", lua.create_string(h.raw.trim_ascii())?)?;
-                t.set("raw", lua.create_string(h.raw)?)?;
-                t.set("order", order)?;
-                out.push(t)?;
-            }
-            Ok(if out.raw_len() == 0 {
-                Value::Nil
-            } else {
-                Value::Table(out)
-            })
-        });
-        m.add_method("get_header_count", |_, this, name: String| {
-            Ok(this.ctx.view.headers_named(&name).count())
-        });
-        m.add_method("get_raw_headers", |lua, this, ()| {
-            lua.create_string(this.ctx.view.header_block)
-        });
-        m.add_method("get_from", |lua, this, which: Option<String>| {
-            let smtp = this
-                .ctx
-                .env
-                .from
-                .iter()
-                .filter(|f| !f.is_empty())
-                .cloned()
-                .collect();
-            this.addresses(lua, smtp, &["From"], which)
-        });
-        m.add_method("get_recipients", |lua, this, which: Option<String>| {
-            let smtp = this.ctx.env.rcpts.clone();
-            this.addresses(lua, smtp, &["To", "Cc", "Bcc"], which)
-        });
-        m.add_method("get_subject", |lua, this, ()| {
-            opt_str(lua, this.ctx.view.subject())
-        });
-        m.add_method("get_message_id", |lua, this, ()| {
-            opt_str(lua, this.ctx.view.message_id().as_deref())
-        });
-        m.add_method("get_from_ip", |lua, this, ()| {
-            opt_str(
-                lua,
-                this.ctx.env.client_ip.map(|ip| ip.to_string()).as_deref(),
-            )
-        });
-        m.add_method("get_helo", |lua, this, ()| {
-            opt_str(lua, this.ctx.env.helo.as_deref())
-        });
-        m.add_method("get_hostname", |lua, this, ()| {
-            opt_str(lua, this.ctx.env.client_name.as_deref())
-        });
-        m.add_method("get_user", |lua, this, ()| {
-            opt_str(lua, this.ctx.env.user.as_deref())
-        });
-        m.add_method("get_queue_id", |lua, this, ()| {
-            opt_str(lua, this.ctx.env.queue_id.as_deref())
-        });
-        m.add_method("get_size", |_, this, ()| Ok(this.ctx.view.raw.len()));
-        m.add_method("get_text_parts", |lua, this, ()| {
-            let mk = native(lua, "mk_part")?;
-            let out = lua.create_table()?;
-            for p in &this.ctx.view.text_parts {
-                let part: Table = mk.call((p.text.as_ref(), p.html.is_some()))?;
-                out.push(part)?;
-            }
-            Ok(out)
-        });
-        m.add_method("get_urls", |lua, this, ()| {
-            let mk = native(lua, "mk_url")?;
-            let out = lua.create_table()?;
-            for u in &this.ctx.view.found.urls {
-                let (host, path) = split_url(u);
-                let tld = tld_of(&host);
-                let url: Table = mk.call((u.as_str(), host, tld, path))?;
-                out.push(url)?;
-            }
-            Ok(out)
-        });
-        m.add_method(
-            "insert_result",
-            |_, this, (name, weight, rest): (String, Option<f64>, Variadic<Value>)| {
-                Ok(this.insert(&name, weight.unwrap_or(1.0), options(rest)))
-            },
+/// One method call from Lua, matched against the method table below by
+/// name. The task is a plain Lua table whose methods all forward to one
+/// scoped dispatch function: creating a non-`'static` userdata per message
+/// would rebuild a metatable of closures every time (about 100 µs).
+pub struct Call<'l, 't, 'a, 'b> {
+    lua: &'l Lua,
+    this: Option<&'t TaskRef<'a, 'b>>,
+    name: &'t str,
+    args: Option<MultiValue>,
+    out: Option<mlua::Result<MultiValue>>,
+    /// Collect mode: every method name, for the Lua side's method table.
+    names: Option<Vec<&'static str>>,
+}
+
+impl<'a, 'b> Call<'_, '_, 'a, 'b> {
+    fn add_method<A, R, F>(&mut self, name: &'static str, f: F)
+    where
+        A: FromLuaMulti,
+        R: IntoLuaMulti,
+        F: FnOnce(&Lua, &TaskRef<'a, 'b>, A) -> mlua::Result<R>,
+    {
+        if let Some(names) = &mut self.names {
+            names.push(name);
+            return;
+        }
+        if self.out.is_some() || name != self.name {
+            return;
+        }
+        let (Some(args), Some(this)) = (self.args.take(), self.this) else {
+            return;
+        };
+        let lua = self.lua;
+        self.out = Some(
+            A::from_lua_multi(args, lua)
+                .and_then(|a| f(lua, this, a))
+                .and_then(|r| r.into_lua_multi(lua)),
         );
-        m.add_method("has_symbol", |_, this, name: String| {
-            Ok(this.has_symbol(&name))
-        });
-        m.add_method("get_symbol", |lua, this, name: String| {
-            let Some(i) = this.registry.find(&name) else {
-                return Ok(Value::Nil);
-            };
-            let board = this.board.borrow();
-            let Some(f) = board.get(i) else {
-                return Ok(Value::Nil);
-            };
-            let t = lua.create_table()?;
-            t.set("score", f.score)?;
-            t.set("options", f.options.clone())?;
-            let out = lua.create_table()?;
-            out.push(t)?;
-            Ok(Value::Table(out))
-        });
-        m.add_method("get_metric_score", |lua, this, ()| {
-            let board = this.board.borrow();
-            let pending: f64 = this
-                .pending
-                .borrow()
-                .iter()
-                .map(|p| board.symbols()[p.symbol].weight * p.weight)
-                .sum();
-            let t = lua.create_table()?;
-            t.push(board.total() + pending)?;
-            t.push(board.actions().required_score())?;
-            Ok(t)
-        });
     }
+}
+
+impl<'a, 'b> TaskRef<'a, 'b> {
+    /// Runs task method `name` with `args`.
+    pub fn call(&self, lua: &Lua, name: &str, args: MultiValue) -> mlua::Result<MultiValue> {
+        let mut call = Call {
+            lua,
+            this: Some(self),
+            name,
+            args: Some(args),
+            out: None,
+            names: None,
+        };
+        methods(&mut call);
+        call.out
+            .unwrap_or_else(|| Err(mlua::Error::runtime(format!("task has no method {name}"))))
+    }
+}
+
+/// Names of every task method.
+pub fn method_names(lua: &Lua) -> Vec<&'static str> {
+    let mut call = Call {
+        lua,
+        this: None,
+        name: "",
+        args: None,
+        out: None,
+        names: Some(Vec::new()),
+    };
+    methods(&mut call);
+    call.names.unwrap_or_default()
+}
+
+fn methods(m: &mut Call<'_, '_, '_, '_>) {
+    m.add_method("get_header", |lua, this, name: String| {
+        opt_str(lua, this.ctx.view.header(&name).map(|h| h.value.as_ref()))
+    });
+    m.add_method("get_header_raw", |lua, this, name: String| {
+        match this.ctx.view.header(&name) {
+            Some(h) => Ok(Value::String(lua.create_string(h.raw)?)),
+            None => Ok(Value::Nil),
+        }
+    });
+    m.add_method("get_header_full", |lua, this, name: String| {
+        let out = lua.create_table()?;
+        for (order, h) in this.ctx.view.headers_named(&name).enumerate() {
+            let t = lua.create_table()?;
+            t.set("name", h.name)?;
+            t.set("decoded", h.value.as_ref())?;
+            t.set("value", lua.create_string(h.raw.trim_ascii())?)?;
+            t.set("raw", lua.create_string(h.raw)?)?;
+            t.set("order", order)?;
+            out.push(t)?;
+        }
+        Ok(if out.raw_len() == 0 {
+            Value::Nil
+        } else {
+            Value::Table(out)
+        })
+    });
+    m.add_method("get_header_count", |_, this, name: String| {
+        Ok(this.ctx.view.headers_named(&name).count())
+    });
+    m.add_method("get_raw_headers", |lua, this, ()| {
+        lua.create_string(this.ctx.view.header_block)
+    });
+    m.add_method("get_from", |lua, this, which: Option<String>| {
+        let smtp = this
+            .ctx
+            .env
+            .from
+            .iter()
+            .filter(|f| !f.is_empty())
+            .cloned()
+            .collect();
+        this.addresses(lua, smtp, &["From"], which)
+    });
+    m.add_method("get_recipients", |lua, this, which: Option<String>| {
+        let smtp = this.ctx.env.rcpts.clone();
+        this.addresses(lua, smtp, &["To", "Cc", "Bcc"], which)
+    });
+    m.add_method("get_subject", |lua, this, ()| {
+        opt_str(lua, this.ctx.view.subject())
+    });
+    m.add_method("get_message_id", |lua, this, ()| {
+        opt_str(lua, this.ctx.view.message_id().as_deref())
+    });
+    m.add_method("get_from_ip", |lua, this, ()| {
+        opt_str(
+            lua,
+            this.ctx.env.client_ip.map(|ip| ip.to_string()).as_deref(),
+        )
+    });
+    m.add_method("get_helo", |lua, this, ()| {
+        opt_str(lua, this.ctx.env.helo.as_deref())
+    });
+    m.add_method("get_hostname", |lua, this, ()| {
+        opt_str(lua, this.ctx.env.client_name.as_deref())
+    });
+    m.add_method("get_user", |lua, this, ()| {
+        opt_str(lua, this.ctx.env.user.as_deref())
+    });
+    m.add_method("get_queue_id", |lua, this, ()| {
+        opt_str(lua, this.ctx.env.queue_id.as_deref())
+    });
+    m.add_method("get_size", |_, this, ()| Ok(this.ctx.view.raw.len()));
+    m.add_method("get_text_parts", |lua, this, ()| {
+        let mk = native(lua, "mk_part")?;
+        let out = lua.create_table()?;
+        for p in &this.ctx.view.text_parts {
+            let part: Table = mk.call((p.text.as_ref(), p.html.is_some()))?;
+            out.push(part)?;
+        }
+        Ok(out)
+    });
+    m.add_method("get_urls", |lua, this, ()| {
+        let mk = native(lua, "mk_url")?;
+        let out = lua.create_table()?;
+        for u in &this.ctx.view.found.urls {
+            let (host, path) = split_url(u);
+            let tld = tld_of(&host);
+            let url: Table = mk.call((u.as_str(), host, tld, path))?;
+            out.push(url)?;
+        }
+        Ok(out)
+    });
+    m.add_method(
+        "insert_result",
+        |_, this, (name, weight, rest): (String, Option<f64>, Variadic<Value>)| {
+            Ok(this.insert(&name, weight.unwrap_or(1.0), options(rest)))
+        },
+    );
+    m.add_method("has_symbol", |_, this, name: String| {
+        Ok(this.has_symbol(&name))
+    });
+    m.add_method("get_symbol", |lua, this, name: String| {
+        let Some(i) = this.registry.find(&name) else {
+            return Ok(Value::Nil);
+        };
+        let board = this.board.borrow();
+        let Some(f) = board.get(i) else {
+            return Ok(Value::Nil);
+        };
+        let t = lua.create_table()?;
+        t.set("score", f.score)?;
+        t.set("options", f.options.clone())?;
+        let out = lua.create_table()?;
+        out.push(t)?;
+        Ok(Value::Table(out))
+    });
+    m.add_method("get_metric_score", |lua, this, ()| {
+        let board = this.board.borrow();
+        let pending: f64 = this
+            .pending
+            .borrow()
+            .iter()
+            .map(|p| board.symbols()[p.symbol].weight * p.weight)
+            .sum();
+        let t = lua.create_table()?;
+        t.push(board.total() + pending)?;
+        t.push(board.actions().required_score())?;
+        Ok(t)
+    });
 }
 
 #[cfg(test)]
