@@ -44,6 +44,8 @@ pub enum ScanConfigError {
     ForceAction { name: String, reason: String },
     #[error("multimap rule `{name}`: {reason}")]
     Multimap { name: String, reason: String },
+    #[error(transparent)]
+    Lua(#[from] super::lua::LuaLoadError),
 }
 
 /// Why a scan produced no verdict. The message is meant for the 451 reply

@@ -24,6 +24,7 @@ pub mod extract;
 pub mod force_actions;
 pub mod gtube;
 pub mod headers;
+pub mod lua;
 pub mod message;
 pub mod multimap;
 pub mod pipeline;

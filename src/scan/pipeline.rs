@@ -19,6 +19,7 @@ use super::error::ScanConfigError;
 use super::force_actions::ForceActions;
 use super::gtube::Gtube;
 use super::headers::{self, DEFAULT_SUBJECT};
+use super::lua::LuaRules;
 use super::message::MessageView;
 use super::multimap::Multimap;
 use super::rules::RuleSet;
@@ -57,6 +58,7 @@ pub struct Pipeline {
     /// the registry indices of BAYES_SPAM and BAYES_HAM.
     bayes_store: Option<Arc<Stats>>,
     bayes: [usize; 2],
+    lua: LuaRules,
 }
 
 /// Read-only facts about one symbol, for the controller's views.
@@ -104,6 +106,7 @@ impl Pipeline {
         let rules = RuleSet::compile(&cfg, &mut registry)?;
         let (multimap, warnings) =
             Multimap::compile(&cfg, &mut registry, &actions, cfg.engine.map_watch_interval)?;
+        let lua = LuaRules::compile(tree, &cfg, &mut registry)?;
         let gtube_symbol = registry.define(
             &cfg,
             "GTUBE",
@@ -131,6 +134,7 @@ impl Pipeline {
         let schedule = Schedule::new(&rules, &registry, &composites, &force, &scorer, &cfg);
         let hits = registry.symbols.iter().map(|_| AtomicU64::new(0)).collect();
         Ok(Pipeline {
+            lua,
             hits,
             bayes_store: None,
             bayes,
@@ -269,6 +273,7 @@ impl Pipeline {
                 pass_all: opts.pass_all,
             };
             self.schedule.run(&self.rules, ctx, &mut board, run, trace);
+            self.lua.run(ctx, &self.registry, &mut board);
             let t = Instant::now();
             self.composites.run(&mut board);
             trace.composites = t.elapsed();

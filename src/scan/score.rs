@@ -201,6 +201,16 @@ impl<'s> ScoreBoard<'s> {
         w
     }
 
+    /// Adds one more option to a symbol already on the board (a Lua
+    /// `insert_result` with several options); no effect if it is not.
+    pub fn push_option(&mut self, symbol: usize, opt: &str) {
+        if let (Some(meta), Some(&pos)) = (self.symbols.get(symbol), self.slot.get(symbol)) {
+            if pos > 0 {
+                self.add_option(symbol, meta.one_param, opt);
+            }
+        }
+    }
+
     fn add_option(&mut self, symbol: usize, one_param: bool, opt: &str) {
         let i = self.slot[symbol] as usize - 1;
         let opts = &mut self.fired[i].options;

@@ -1,0 +1,412 @@
+//! Lua rules with an Rspamd-style API (`rspamd_config:register_symbol`,
+//! `task:get_header`, `rspamd_regexp`, `rspamd_logger`; see
+//! `docs/lua-api.md`).
+//!
+//! # Threads and reloads
+//! Scripts are read and run once at load in a throw-away state to learn the
+//! symbols they register (so the registry, composites and scores know them)
+//! and to reject broken files before the config is swapped in. Each scan
+//! thread then keeps its own state in a thread-local, built from the same
+//! sources the first time it scans with this [`LuaRules`] (tagged with a
+//! generation number); no lock is taken on the hot path, and a reload, which
+//! builds a new `LuaRules`, replaces the state on each thread's next scan.
+//!
+//! # Failure
+//! A callback that errors, loops past its instruction budget or hits the
+//! memory ceiling loses its symbols for that message; the warning names the
+//! symbol, the script and the line. The scan carries on.
+mod error;
+mod libs;
+mod sandbox;
+mod sources;
+mod task;
+
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use mlua::{Function, MultiValue, Table, Value};
+
+pub use error::LuaLoadError;
+pub use libs::format_log;
+pub use sandbox::LuaLimits;
+pub use sources::Script;
+
+use super::config::ScanConfig;
+use super::context::ScanCtx;
+use super::score::ScoreBoard;
+use super::symbols::{Registry, RuleDefaults};
+use sandbox::Sandbox;
+use task::{Pending, TaskRef};
+
+static GENERATION: AtomicU64 = AtomicU64::new(1);
+
+/// When a registered symbol runs, relative to the others.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Stage {
+    Prefilter,
+    Normal,
+    Postfilter,
+    /// No callback of its own (`type = 'virtual'`).
+    Virtual,
+}
+
+/// A symbol a script registered.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LuaSymbol {
+    pub name: String,
+    /// Index in the pipeline's registry.
+    pub symbol: usize,
+    pub stage: Stage,
+    pub priority: i64,
+    /// The script that registered it (for logs).
+    pub script: String,
+}
+
+/// The Lua rules of one configuration.
+#[derive(Debug, Clone, Default)]
+pub struct LuaRules {
+    generation: u64,
+    scripts: Arc<Vec<Script>>,
+    limits: LuaLimits,
+    /// Registration order.
+    symbols: Vec<LuaSymbol>,
+    /// Indices into `symbols` with a callback, in run order.
+    order: Vec<usize>,
+}
+
+/// What the load-time run of the scripts registered.
+struct Registration {
+    name: String,
+    score: Option<f64>,
+    description: Option<String>,
+    group: Option<String>,
+    stage: Stage,
+    priority: i64,
+    script: String,
+}
+
+impl LuaRules {
+    /// Reads and checks the scripts the tree names and defines their
+    /// symbols in `registry`. No scripts: an empty, free-to-run set.
+    pub fn compile(
+        tree: &serde_json::Value,
+        cfg: &ScanConfig,
+        registry: &mut Registry,
+    ) -> Result<LuaRules, LuaLoadError> {
+        let scripts = sources::scripts(tree)?;
+        let limits = sources::limits(tree)?;
+        Self::from_scripts(scripts, limits, cfg, registry)
+    }
+
+    /// [`LuaRules::compile`] with the sources already in hand.
+    pub fn from_scripts(
+        scripts: Vec<Script>,
+        limits: LuaLimits,
+        cfg: &ScanConfig,
+        registry: &mut Registry,
+    ) -> Result<LuaRules, LuaLoadError> {
+        if scripts.is_empty() {
+            return Ok(LuaRules::default());
+        }
+        let (_sandbox, regs) = load_all(&scripts, limits)?;
+        let regs = read_registrations(&regs)?;
+        let symbols: Vec<LuaSymbol> = regs
+            .into_iter()
+            .map(|r| {
+                let symbol = registry.define(
+                    cfg,
+                    &r.name,
+                    RuleDefaults {
+                        score: r.score,
+                        description: r.description.as_deref(),
+                        group: r.group.as_deref(),
+                        ..Default::default()
+                    },
+                );
+                LuaSymbol {
+                    name: r.name,
+                    symbol,
+                    stage: r.stage,
+                    priority: r.priority,
+                    script: r.script,
+                }
+            })
+            .collect();
+        let mut order: Vec<usize> = (0..symbols.len())
+            .filter(|&i| symbols[i].stage != Stage::Virtual)
+            .collect();
+        // Stage first, then higher priority first; stable for equal keys.
+        order.sort_by_key(|&i| (symbols[i].stage, -symbols[i].priority));
+        Ok(LuaRules {
+            generation: GENERATION.fetch_add(1, Ordering::Relaxed),
+            scripts: Arc::new(scripts),
+            limits,
+            symbols,
+            order,
+        })
+    }
+
+    pub fn symbols(&self) -> &[LuaSymbol] {
+        &self.symbols
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.symbols.is_empty()
+    }
+
+    /// Runs every callback on this thread's state; their insertions go on
+    /// `board`.
+    pub fn run(&self, ctx: &ScanCtx<'_>, registry: &Registry, board: &mut ScoreBoard<'_>) {
+        if self.order.is_empty() {
+            return;
+        }
+        WORKER.with(|cell| {
+            let mut slot = cell.borrow_mut();
+            if slot.as_ref().map(|w| w.generation) != Some(self.generation) {
+                *slot = Some(Worker::build(self));
+            }
+            if let Some(w) = slot.as_ref() {
+                w.run(self, ctx, registry, board);
+            }
+        });
+    }
+}
+
+thread_local! {
+    static WORKER: RefCell<Option<Worker>> = const { RefCell::new(None) };
+}
+
+/// One thread's state for one generation of the rules.
+struct Worker {
+    generation: u64,
+    live: Option<Live>,
+}
+
+/// A built state with its callbacks.
+struct Live {
+    sandbox: Sandbox,
+    /// Aligned with `LuaRules::symbols`.
+    callbacks: Vec<Option<Function>>,
+    /// The state's task table and the setter of its dispatch function.
+    task: Table,
+    set_dispatch: Function,
+}
+
+impl Worker {
+    fn build(rules: &LuaRules) -> Worker {
+        let live = Live::build(rules)
+            .inspect_err(
+                |e| tracing::error!(target: "lua", "lua rules disabled on this thread: {e}"),
+            )
+            .ok();
+        Worker {
+            generation: rules.generation,
+            live,
+        }
+    }
+
+    fn run(
+        &self,
+        rules: &LuaRules,
+        ctx: &ScanCtx<'_>,
+        registry: &Registry,
+        board: &mut ScoreBoard<'_>,
+    ) {
+        if let Some(live) = &self.live {
+            live.run(rules, ctx, registry, board);
+        }
+    }
+}
+
+impl Live {
+    fn build(rules: &LuaRules) -> Result<Live, LuaLoadError> {
+        let (sandbox, regs) = load_all(&rules.scripts, rules.limits)?;
+        let callbacks = callbacks(&regs, rules)?;
+        let native: Table = sandbox
+            .lua
+            .named_registry_value(libs::NATIVE_KEY)
+            .map_err(|e| setup("?", e))?;
+        Ok(Live {
+            task: native.get("task").map_err(|e| setup("?", e))?,
+            set_dispatch: native.get("set_dispatch").map_err(|e| setup("?", e))?,
+            sandbox,
+            callbacks,
+        })
+    }
+
+    fn run(
+        &self,
+        rules: &LuaRules,
+        ctx: &ScanCtx<'_>,
+        registry: &Registry,
+        board: &mut ScoreBoard<'_>,
+    ) {
+        let sandbox = &self.sandbox;
+        let board = RefCell::new(board);
+        let pending = RefCell::new(Vec::new());
+        let task_ref = TaskRef {
+            ctx: *ctx,
+            registry,
+            board: &board,
+            pending: &pending,
+        };
+        let result = sandbox.lua.scope(|scope| {
+            let dispatch =
+                scope.create_function(|lua, (name, args): (mlua::String, MultiValue)| {
+                    task_ref.call(lua, &name.to_str()?, args)
+                })?;
+            self.set_dispatch.call::<()>(dispatch)?;
+            let task = &self.task;
+            for &i in &rules.order {
+                let Some(cb) = &self.callbacks[i] else {
+                    continue;
+                };
+                let sym = &rules.symbols[i];
+                sandbox.reset_budget();
+                match cb.call::<MultiValue>(task) {
+                    Ok(ret) => {
+                        if let Some(p) = returned(sym.symbol, ret) {
+                            pending.borrow_mut().push(p);
+                        }
+                        commit(&mut board.borrow_mut(), &mut pending.borrow_mut());
+                    }
+                    Err(e) => {
+                        pending.borrow_mut().clear();
+                        tracing::warn!(
+                            target: "lua",
+                            "lua symbol {} ({}) failed, skipped for this message: {}",
+                            sym.name,
+                            sym.script,
+                            first_line(&e)
+                        );
+                    }
+                }
+            }
+            self.set_dispatch.call::<()>(mlua::Nil)
+        });
+        if let Err(e) = result {
+            tracing::warn!(target: "lua", "lua rules could not run: {}", first_line(&e));
+        }
+    }
+}
+
+/// Rspamd's callback return: `true` or a non-zero weight inserts the symbol,
+/// further values are its options.
+fn returned(symbol: usize, ret: MultiValue) -> Option<Pending> {
+    let mut it = ret.into_iter();
+    let weight = match it.next()? {
+        Value::Boolean(true) => 1.0,
+        Value::Integer(n) if n != 0 => n as f64,
+        Value::Number(n) if n != 0.0 => n,
+        _ => return None,
+    };
+    let options = it
+        .filter_map(|v| match v {
+            Value::String(s) => Some(s.to_string_lossy()),
+            Value::Integer(n) => Some(n.to_string()),
+            Value::Number(n) => Some(n.to_string()),
+            _ => None,
+        })
+        .collect();
+    Some(Pending {
+        symbol,
+        weight,
+        options,
+    })
+}
+
+fn commit(board: &mut ScoreBoard<'_>, pending: &mut Vec<Pending>) {
+    for p in pending.drain(..) {
+        let mut opts = p.options.iter();
+        board.insert(p.symbol, p.weight, opts.next().map(String::as_str));
+        for o in opts {
+            board.push_option(p.symbol, o);
+        }
+    }
+}
+
+/// mlua errors carry a traceback after the message; logs want the message.
+fn first_line(e: &mlua::Error) -> String {
+    let text = match e {
+        mlua::Error::CallbackError { cause, .. } => cause.to_string(),
+        other => other.to_string(),
+    };
+    text.lines().next().unwrap_or_default().to_string()
+}
+
+/// A fresh state with every script run in order.
+fn load_all(scripts: &[Script], limits: LuaLimits) -> Result<(Sandbox, Table), LuaLoadError> {
+    let (sandbox, regs) = Sandbox::new(limits)?;
+    for s in scripts {
+        sandbox.reset_budget();
+        let before = regs.raw_len();
+        sandbox
+            .lua
+            .load(s.code.as_str())
+            .set_name(format!("@{}", s.name))
+            .exec()
+            .map_err(|e| LuaLoadError::Script {
+                script: s.name.clone(),
+                reason: first_line(&e),
+            })?;
+        for i in before + 1..=regs.raw_len() {
+            let r: Table = regs.raw_get(i).map_err(|e| setup(&s.name, e))?;
+            r.raw_set("script", s.name.as_str())
+                .map_err(|e| setup(&s.name, e))?;
+        }
+    }
+    Ok((sandbox, regs))
+}
+
+fn setup(script: &str, e: mlua::Error) -> LuaLoadError {
+    LuaLoadError::Script {
+        script: script.to_string(),
+        reason: first_line(&e),
+    }
+}
+
+fn read_registrations(regs: &Table) -> Result<Vec<Registration>, LuaLoadError> {
+    let mut out = Vec::new();
+    for r in regs.sequence_values::<Table>() {
+        let r = r.map_err(|e| setup("?", e))?;
+        let get_s = |k: &str| r.get::<Option<String>>(k).ok().flatten();
+        let script = get_s("script").unwrap_or_default();
+        let stage = match get_s("type").as_deref() {
+            Some("prefilter") => Stage::Prefilter,
+            Some("postfilter") => Stage::Postfilter,
+            Some("virtual") => Stage::Virtual,
+            _ => Stage::Normal,
+        };
+        out.push(Registration {
+            name: get_s("name").unwrap_or_default(),
+            score: r.get::<Option<f64>>("score").ok().flatten(),
+            description: get_s("description"),
+            group: get_s("group"),
+            stage,
+            priority: r.get::<Option<i64>>("priority").ok().flatten().unwrap_or(0),
+            script,
+        });
+    }
+    Ok(out)
+}
+
+/// This state's callbacks, checked against the load-time registrations.
+fn callbacks(regs: &Table, rules: &LuaRules) -> Result<Vec<Option<Function>>, LuaLoadError> {
+    let mut out = Vec::with_capacity(rules.symbols.len());
+    for (i, sym) in rules.symbols.iter().enumerate() {
+        let r: Table = regs.raw_get(i + 1).map_err(|e| setup(&sym.script, e))?;
+        let name: String = r.get("name").map_err(|e| setup(&sym.script, e))?;
+        if name != sym.name {
+            return Err(LuaLoadError::Script {
+                script: sym.script.clone(),
+                reason: format!("registered {name} where {} was expected at load; scripts must register the same symbols every time", sym.name),
+            });
+        }
+        out.push(
+            r.get::<Option<Function>>("callback")
+                .map_err(|e| setup(&sym.script, e))?,
+        );
+    }
+    Ok(out)
+}

@@ -1,0 +1,372 @@
+//! The `task` object a Lua callback receives: read access to the message
+//! and envelope of the current scan, and `insert_result`.
+//!
+//! It borrows the scan's data for the length of one [`mlua::Lua::scope`],
+//! so nothing is copied into Lua until a method asks for it. Insertions are
+//! held back per callback and committed only when the callback returns
+//! without error, so a failing script loses its symbols for that message.
+use std::cell::RefCell;
+
+use mlua::{FromLuaMulti, Function, IntoLuaMulti, Lua, MultiValue, Table, Value, Variadic};
+
+use super::libs::NATIVE_KEY;
+use crate::scan::context::{addresses_in, ScanCtx};
+use crate::scan::score::ScoreBoard;
+use crate::scan::symbols::Registry;
+
+/// One `insert_result` call not yet on the board.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pending {
+    pub symbol: usize,
+    pub weight: f64,
+    pub options: Vec<String>,
+}
+
+/// The scan as Lua sees it.
+pub struct TaskRef<'a, 'b> {
+    pub ctx: ScanCtx<'a>,
+    pub registry: &'a Registry,
+    pub board: &'a RefCell<&'a mut ScoreBoard<'b>>,
+    pub pending: &'a RefCell<Vec<Pending>>,
+}
+
+impl TaskRef<'_, '_> {
+    fn has_symbol(&self, name: &str) -> bool {
+        let Some(i) = self.registry.find(name) else {
+            return false;
+        };
+        self.board.borrow().get(i).is_some() || self.pending.borrow().iter().any(|p| p.symbol == i)
+    }
+
+    fn insert(&self, name: &str, weight: f64, options: Vec<String>) -> bool {
+        match self.registry.find(name) {
+            Some(symbol) => {
+                self.pending.borrow_mut().push(Pending {
+                    symbol,
+                    weight,
+                    options,
+                });
+                true
+            }
+            None => {
+                tracing::warn!(target: "lua", "insert_result: symbol {name} is not registered; ignored");
+                false
+            }
+        }
+    }
+
+    /// `get_from`/`get_recipients`: SMTP envelope or MIME headers.
+    fn addresses(
+        &self,
+        lua: &Lua,
+        smtp: Vec<String>,
+        mime: &[&str],
+        which: Option<String>,
+    ) -> mlua::Result<Value> {
+        let mime_addrs = || -> Vec<String> {
+            mime.iter()
+                .flat_map(|h| self.ctx.view.headers_named(h))
+                .flat_map(|h| addresses_in(&h.value))
+                .collect()
+        };
+        let list = match which.as_deref().map(str::to_ascii_lowercase).as_deref() {
+            Some("mime") | Some("2") => mime_addrs(),
+            Some("smtp") | Some("1") | Some("envelope") => smtp,
+            _ if !smtp.is_empty() => smtp,
+            _ => mime_addrs(),
+        };
+        if list.is_empty() {
+            return Ok(Value::Nil);
+        }
+        let out = lua.create_table()?;
+        for a in list {
+            out.push(address_table(lua, &a)?)?;
+        }
+        Ok(Value::Table(out))
+    }
+}
+
+fn address_table(lua: &Lua, addr: &str) -> mlua::Result<Table> {
+    let addr = addr.trim().trim_start_matches('<').trim_end_matches('>');
+    let t = lua.create_table()?;
+    let (user, domain) = addr.rsplit_once('@').unwrap_or((addr, ""));
+    t.set("addr", addr)?;
+    t.set("user", user)?;
+    t.set("domain", domain.to_ascii_lowercase())?;
+    t.set("name", "")?;
+    Ok(t)
+}
+
+/// Options after the weight: strings, numbers, or one table of them.
+fn options(args: Variadic<Value>) -> Vec<String> {
+    let mut out = Vec::new();
+    for v in args {
+        match v {
+            Value::String(s) => out.push(s.to_string_lossy()),
+            Value::Integer(i) => out.push(i.to_string()),
+            Value::Number(n) => out.push(n.to_string()),
+            Value::Table(t) => out.extend(
+                t.sequence_values::<mlua::String>()
+                    .filter_map(Result::ok)
+                    .map(|s| s.to_string_lossy()),
+            ),
+            _ => {}
+        }
+    }
+    out
+}
+
+fn opt_str(lua: &Lua, s: Option<&str>) -> mlua::Result<Value> {
+    match s {
+        Some(s) => Ok(Value::String(lua.create_string(s)?)),
+        None => Ok(Value::Nil),
+    }
+}
+
+fn native(lua: &Lua, name: &str) -> mlua::Result<Function> {
+    let t: Table = lua.named_registry_value(NATIVE_KEY)?;
+    t.get(name)
+}
+
+/// `scheme://host:port/path?query` -> (host, path); path without its `/`.
+fn split_url(url: &str) -> (String, String) {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let authority = &rest[..end];
+    let host = authority.rsplit('@').next().unwrap_or("");
+    let host = host.split(':').next().unwrap_or("").to_ascii_lowercase();
+    let path = rest[end..].trim_start_matches('/');
+    let path = path.split(['?', '#']).next().unwrap_or("");
+    (host, path.to_string())
+}
+
+/// The last two labels of a host (Rspamd uses the public suffix list).
+fn tld_of(host: &str) -> String {
+    let labels: Vec<&str> = host.rsplitn(3, '.').collect();
+    match labels.as_slice() {
+        [last, second, ..] => format!("{second}.{last}"),
+        _ => host.to_string(),
+    }
+}
+
+/// One method call from Lua, matched against the method table below by
+/// name. The task is a plain Lua table whose methods all forward to one
+/// scoped dispatch function: creating a non-`'static` userdata per message
+/// would rebuild a metatable of closures every time (about 100 µs).
+pub struct Call<'l, 't, 'a, 'b> {
+    lua: &'l Lua,
+    this: Option<&'t TaskRef<'a, 'b>>,
+    name: &'t str,
+    args: Option<MultiValue>,
+    out: Option<mlua::Result<MultiValue>>,
+    /// Collect mode: every method name, for the Lua side's method table.
+    names: Option<Vec<&'static str>>,
+}
+
+impl<'a, 'b> Call<'_, '_, 'a, 'b> {
+    fn add_method<A, R, F>(&mut self, name: &'static str, f: F)
+    where
+        A: FromLuaMulti,
+        R: IntoLuaMulti,
+        F: FnOnce(&Lua, &TaskRef<'a, 'b>, A) -> mlua::Result<R>,
+    {
+        if let Some(names) = &mut self.names {
+            names.push(name);
+            return;
+        }
+        if self.out.is_some() || name != self.name {
+            return;
+        }
+        let (Some(args), Some(this)) = (self.args.take(), self.this) else {
+            return;
+        };
+        let lua = self.lua;
+        self.out = Some(
+            A::from_lua_multi(args, lua)
+                .and_then(|a| f(lua, this, a))
+                .and_then(|r| r.into_lua_multi(lua)),
+        );
+    }
+}
+
+impl<'a, 'b> TaskRef<'a, 'b> {
+    /// Runs task method `name` with `args`.
+    pub fn call(&self, lua: &Lua, name: &str, args: MultiValue) -> mlua::Result<MultiValue> {
+        let mut call = Call {
+            lua,
+            this: Some(self),
+            name,
+            args: Some(args),
+            out: None,
+            names: None,
+        };
+        methods(&mut call);
+        call.out
+            .unwrap_or_else(|| Err(mlua::Error::runtime(format!("task has no method {name}"))))
+    }
+}
+
+/// Names of every task method.
+pub fn method_names(lua: &Lua) -> Vec<&'static str> {
+    let mut call = Call {
+        lua,
+        this: None,
+        name: "",
+        args: None,
+        out: None,
+        names: Some(Vec::new()),
+    };
+    methods(&mut call);
+    call.names.unwrap_or_default()
+}
+
+fn methods(m: &mut Call<'_, '_, '_, '_>) {
+    m.add_method("get_header", |lua, this, name: String| {
+        opt_str(lua, this.ctx.view.header(&name).map(|h| h.value.as_ref()))
+    });
+    m.add_method("get_header_raw", |lua, this, name: String| {
+        match this.ctx.view.header(&name) {
+            Some(h) => Ok(Value::String(lua.create_string(h.raw)?)),
+            None => Ok(Value::Nil),
+        }
+    });
+    m.add_method("get_header_full", |lua, this, name: String| {
+        let out = lua.create_table()?;
+        for (order, h) in this.ctx.view.headers_named(&name).enumerate() {
+            let t = lua.create_table()?;
+            t.set("name", h.name)?;
+            t.set("decoded", h.value.as_ref())?;
+            t.set("value", lua.create_string(h.raw.trim_ascii())?)?;
+            t.set("raw", lua.create_string(h.raw)?)?;
+            t.set("order", order)?;
+            out.push(t)?;
+        }
+        Ok(if out.raw_len() == 0 {
+            Value::Nil
+        } else {
+            Value::Table(out)
+        })
+    });
+    m.add_method("get_header_count", |_, this, name: String| {
+        Ok(this.ctx.view.headers_named(&name).count())
+    });
+    m.add_method("get_raw_headers", |lua, this, ()| {
+        lua.create_string(this.ctx.view.header_block)
+    });
+    m.add_method("get_from", |lua, this, which: Option<String>| {
+        let smtp = this
+            .ctx
+            .env
+            .from
+            .iter()
+            .filter(|f| !f.is_empty())
+            .cloned()
+            .collect();
+        this.addresses(lua, smtp, &["From"], which)
+    });
+    m.add_method("get_recipients", |lua, this, which: Option<String>| {
+        let smtp = this.ctx.env.rcpts.clone();
+        this.addresses(lua, smtp, &["To", "Cc", "Bcc"], which)
+    });
+    m.add_method("get_subject", |lua, this, ()| {
+        opt_str(lua, this.ctx.view.subject())
+    });
+    m.add_method("get_message_id", |lua, this, ()| {
+        opt_str(lua, this.ctx.view.message_id().as_deref())
+    });
+    m.add_method("get_from_ip", |lua, this, ()| {
+        opt_str(
+            lua,
+            this.ctx.env.client_ip.map(|ip| ip.to_string()).as_deref(),
+        )
+    });
+    m.add_method("get_helo", |lua, this, ()| {
+        opt_str(lua, this.ctx.env.helo.as_deref())
+    });
+    m.add_method("get_hostname", |lua, this, ()| {
+        opt_str(lua, this.ctx.env.client_name.as_deref())
+    });
+    m.add_method("get_user", |lua, this, ()| {
+        opt_str(lua, this.ctx.env.user.as_deref())
+    });
+    m.add_method("get_queue_id", |lua, this, ()| {
+        opt_str(lua, this.ctx.env.queue_id.as_deref())
+    });
+    m.add_method("get_size", |_, this, ()| Ok(this.ctx.view.raw.len()));
+    m.add_method("get_text_parts", |lua, this, ()| {
+        let mk = native(lua, "mk_part")?;
+        let out = lua.create_table()?;
+        for p in &this.ctx.view.text_parts {
+            let part: Table = mk.call((p.text.as_ref(), p.html.is_some()))?;
+            out.push(part)?;
+        }
+        Ok(out)
+    });
+    m.add_method("get_urls", |lua, this, ()| {
+        let mk = native(lua, "mk_url")?;
+        let out = lua.create_table()?;
+        for u in &this.ctx.view.found.urls {
+            let (host, path) = split_url(u);
+            let tld = tld_of(&host);
+            let url: Table = mk.call((u.as_str(), host, tld, path))?;
+            out.push(url)?;
+        }
+        Ok(out)
+    });
+    m.add_method(
+        "insert_result",
+        |_, this, (name, weight, rest): (String, Option<f64>, Variadic<Value>)| {
+            Ok(this.insert(&name, weight.unwrap_or(1.0), options(rest)))
+        },
+    );
+    m.add_method("has_symbol", |_, this, name: String| {
+        Ok(this.has_symbol(&name))
+    });
+    m.add_method("get_symbol", |lua, this, name: String| {
+        let Some(i) = this.registry.find(&name) else {
+            return Ok(Value::Nil);
+        };
+        let board = this.board.borrow();
+        let Some(f) = board.get(i) else {
+            return Ok(Value::Nil);
+        };
+        let t = lua.create_table()?;
+        t.set("score", f.score)?;
+        t.set("options", f.options.clone())?;
+        let out = lua.create_table()?;
+        out.push(t)?;
+        Ok(Value::Table(out))
+    });
+    m.add_method("get_metric_score", |lua, this, ()| {
+        let board = this.board.borrow();
+        let pending: f64 = this
+            .pending
+            .borrow()
+            .iter()
+            .map(|p| board.symbols()[p.symbol].weight * p.weight)
+            .sum();
+        let t = lua.create_table()?;
+        t.push(board.total() + pending)?;
+        t.push(board.actions().required_score())?;
+        Ok(t)
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn url_pieces() {
+        assert_eq!(
+            split_url("https://user@Www.Example.co.uk:8080/a/b?q=1#f"),
+            ("www.example.co.uk".to_string(), "a/b".to_string())
+        );
+        assert_eq!(
+            split_url("www.x.org"),
+            ("www.x.org".to_string(), String::new())
+        );
+        assert_eq!(tld_of("www.example.com"), "example.com");
+        assert_eq!(tld_of("localhost"), "localhost");
+    }
+}
