@@ -19,6 +19,7 @@ pub mod extract;
 pub mod gtube;
 pub mod headers;
 pub mod message;
+pub mod modules;
 pub mod pipeline;
 pub mod regex_bank;
 pub mod report;

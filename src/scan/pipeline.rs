@@ -14,6 +14,7 @@ use super::expr::Function;
 use super::gtube::Gtube;
 use super::headers::{self, DEFAULT_SUBJECT};
 use super::message::MessageView;
+use super::modules::ModuleSet;
 use super::rules::{Leaf, RuleSet};
 use super::score::{sort_symbols, Scorer, SymbolMeta};
 use crate::message::Envelope;
@@ -24,6 +25,7 @@ pub struct Pipeline {
     parser: MessageParser,
     gtube: Gtube,
     rules: RuleSet,
+    modules: ModuleSet,
     gtube_symbol: usize,
     scorer: Scorer,
     subject_template: String,
@@ -45,11 +47,13 @@ impl Pipeline {
         let mut rules = RuleSet::compile(&cfg)?;
         let gtube_symbol =
             rules.add_symbol(&cfg, "GTUBE", "Generic Test for Unsolicited Bulk Email");
+        let modules = ModuleSet::from_config(tree, &cfg, &mut rules)?;
         let scorer = Scorer::new(rules.groups.clone(), cfg.actions.thresholds.clone());
         Ok(Pipeline {
             parser: parser(),
             gtube: Gtube::new(cfg.gtube),
             rules,
+            modules,
             gtube_symbol,
             scorer,
             subject_template: cfg
@@ -67,13 +71,13 @@ impl Pipeline {
 
     /// Scans one message. CPU-bound and synchronous; any input, however
     /// malformed, yields a verdict.
-    pub fn scan(&self, _env: &Envelope, raw: &[u8]) -> Verdict {
+    pub fn scan(&self, env: &Envelope, raw: &[u8]) -> Verdict {
         let start = Instant::now();
         let msg = self.parser.parse(raw);
         let view = MessageView::new(raw, msg.as_ref());
         let mut v = match self.gtube.check(&view.text_parts) {
             Some(action) => self.gtube_verdict(action, &view),
-            None => self.rule_verdict(&view),
+            None => self.rule_verdict(&view, env),
         };
         v.message_id = view.message_id();
         v.thresholds = self.scorer.thresholds.clone();
@@ -106,15 +110,21 @@ impl Pipeline {
         v
     }
 
-    fn rule_verdict(&self, view: &MessageView<'_>) -> Verdict {
+    fn rule_verdict(&self, view: &MessageView<'_>, env: &Envelope) -> Verdict {
         let hits = self.rules.bank.run(view);
-        let fired: Vec<(&SymbolMeta, Vec<String>)> = self
+        let from_modules = self.modules.run(view, env);
+        let module_metas: Vec<SymbolMeta> = from_modules
+            .iter()
+            .map(|f| f.meta(&self.rules.symbols))
+            .collect();
+        let mut fired: Vec<(&SymbolMeta, Vec<String>)> = self
             .rules
             .rules
             .iter()
             .filter(|r| r.expr.eval(&|leaf| leaf_value(leaf, &hits, view)) != 0.0)
             .map(|r| (&self.rules.symbols[r.symbol], Vec::new()))
             .collect();
+        fired.extend(module_metas.iter().zip(&from_modules).map(|(m, f)| (m, f.options.clone())));
         let (mut symbols, score) = self.scorer.score(&fired);
         sort_symbols(&mut symbols);
         let mut v = Verdict::empty(self.scorer.required_score());
