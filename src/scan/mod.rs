@@ -21,6 +21,7 @@ pub mod headers;
 pub mod message;
 pub mod modules;
 pub mod pipeline;
+pub mod prefilter;
 pub mod regex_bank;
 pub mod report;
 pub mod rules;

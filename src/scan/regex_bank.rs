@@ -11,6 +11,7 @@ use regex::bytes::{RegexSet, RegexSetBuilder};
 
 use super::expr::{MatchKind, ReFlags, RegexpAtom};
 use super::message::MessageView;
+use super::prefilter::{prefix_literals, Prefilter};
 
 /// Compiled regex size cap per set; protects load time and memory.
 const SIZE_LIMIT: usize = 64 << 20;
@@ -35,7 +36,13 @@ struct Scope {
     set: RegexSet,
     /// Bank slot of each pattern of `set`.
     slots: Vec<usize>,
+    /// Large scopes: patterns with literal prefixes, matched via
+    /// [`Prefilter`]; it reports bank slots directly.
+    pre: Option<Prefilter>,
 }
+
+/// Scopes with at least this many patterns use the literal prefilter.
+const PREFILTER_FROM: usize = 8;
 
 /// Collects atoms while rules are compiled, then builds the sets.
 #[derive(Debug, Default)]
@@ -74,7 +81,8 @@ impl BankBuilder {
             g.1.push(slot);
         }
         let mut scopes = Vec::with_capacity(groups.len());
-        for (key, (patterns, slots)) in groups {
+        for (key, (all, all_slots)) in groups {
+            let (pre, patterns, slots) = split_prefiltered(all, all_slots)?;
             let set = RegexSetBuilder::new(&patterns)
                 .size_limit(SIZE_LIMIT)
                 .build()
@@ -82,13 +90,47 @@ impl BankBuilder {
                     pattern: patterns.join(" | "),
                     reason: e.to_string(),
                 })?;
-            scopes.push(Scope { key, set, slots });
+            scopes.push(Scope {
+                key,
+                set,
+                slots,
+                pre,
+            });
         }
         Ok(RegexBank {
             scopes,
             len: self.atoms.len(),
         })
     }
+}
+
+type Split = (Option<Prefilter>, Vec<String>, Vec<usize>);
+
+/// Moves the patterns of a large scope that have literal prefixes into a
+/// [`Prefilter`]; the rest stay for the `RegexSet`.
+fn split_prefiltered(patterns: Vec<String>, slots: Vec<usize>) -> Result<Split, BankError> {
+    if patterns.len() < PREFILTER_FROM {
+        return Ok((None, patterns, slots));
+    }
+    let mut items = Vec::new();
+    let (mut rest, mut rest_slots) = (Vec::new(), Vec::new());
+    for (p, slot) in patterns.iter().zip(slots) {
+        match prefix_literals(p) {
+            Some(lits) => items.push((slot, p.as_str(), lits)),
+            None => {
+                rest.push(p.clone());
+                rest_slots.push(slot);
+            }
+        }
+    }
+    if items.is_empty() {
+        return Ok((None, rest, rest_slots));
+    }
+    let pre = Prefilter::build(items, SIZE_LIMIT).map_err(|reason| BankError {
+        pattern: "(literal prefilter)".into(),
+        reason,
+    })?;
+    Ok((Some(pre), rest, rest_slots))
 }
 
 fn same_atom(a: &RegexpAtom, b: &RegexpAtom) -> bool {
@@ -181,8 +223,13 @@ impl RegexBank {
         let mut hit = vec![false; self.len];
         for scope in &self.scopes {
             for_each_haystack(view, &scope.key, &mut |h| {
-                for i in scope.set.matches(h).iter() {
-                    hit[scope.slots[i]] = true;
+                if !scope.slots.is_empty() {
+                    for i in scope.set.matches(h).iter() {
+                        hit[scope.slots[i]] = true;
+                    }
+                }
+                if let Some(pre) = &scope.pre {
+                    pre.matches(h, &mut |slot| hit[slot] = true);
                 }
             });
         }

@@ -74,6 +74,9 @@ fn helo_checks(helo: &str, out: &mut Vec<Hit>) {
     }
 }
 
+/// Only short texts can be "just a link"; longer ones are not looked at.
+const URL_ONLY_MAX_TEXT: usize = 1024;
+
 fn url_checks(view: &MessageView, out: &mut Vec<Hit>) {
     if view.found.urls.is_empty() || view.text_parts.len() > 2 {
         return;
@@ -82,6 +85,9 @@ fn url_checks(view: &MessageView, out: &mut Vec<Hit>) {
         return;
     };
     let text = part.text.trim();
+    if text.len() > URL_ONLY_MAX_TEXT {
+        return;
+    }
     let mut rest = text.to_string();
     for u in &view.found.urls {
         rest = rest.replace(u.as_str(), "");

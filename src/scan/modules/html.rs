@@ -180,7 +180,7 @@ fn style_checks(html: &str, out: &mut Vec<Hit>) {
 fn words(text: &str) -> HashSet<String> {
     text.split(|c: char| !c.is_alphabetic())
         .filter(|w| w.chars().count() >= 3)
-        .take(1000)
+        .take(400)
         .map(str::to_lowercase)
         .collect()
 }
