@@ -53,6 +53,10 @@ fn corpus(arg: Option<String>) -> PathBuf {
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let show_symbols = args.iter().any(|a| a == "--symbols");
+    // Ham above this score is listed with its symbols (false-positive review).
+    let list_ham_from: Option<f64> = args
+        .iter()
+        .find_map(|a| a.strip_prefix("--ham-above=").and_then(|v| v.parse().ok()));
     let dir = corpus(args.into_iter().find(|a| !a.starts_with("--")));
     let opts = LoadOptions {
         config_file: None,
@@ -73,6 +77,9 @@ fn main() {
         let raw = std::fs::read(dir.join(file)).expect("corpus file reads");
         let v = pipeline.scan(&env, &raw);
         scan_time += v.scan_time;
+        if label == "ham" && list_ham_from.is_some_and(|t| v.score >= t) {
+            println!("{file} {:.1} {}", v.score, v.symbol_list());
+        }
         let action = v.action.as_str();
         let number: u64 = file
             .rsplit('/')
