@@ -98,6 +98,7 @@ impl Module for From {
         }
         let Some(from) = addr_of(&h.value) else {
             out.push(Hit::new("FROM_INVALID"));
+            to_checks(view, "", out);
             return;
         };
         self.name_checks(&h.value, &from, out);
@@ -162,7 +163,7 @@ fn to_checks(view: &MessageView, from: &str, out: &mut Vec<Hit>) {
         return;
     };
     let entries: Vec<&str> = to.value.split(',').filter(|e| e.contains('@')).collect();
-    if entries.len() == 1 && addr_of(entries[0]).as_deref() == Some(from) {
+    if !from.is_empty() && entries.len() == 1 && addr_of(entries[0]).as_deref() == Some(from) {
         out.push(Hit::new("TO_EQ_FROM"));
     }
     if !entries.is_empty() && entries.iter().all(|e| display_name(e).is_some()) {

@@ -212,3 +212,12 @@ impl Fired {
         m
     }
 }
+
+impl ModuleSet {
+    /// Every symbol the enabled modules may insert.
+    pub fn symbol_names(&self) -> Vec<&'static str> {
+        let mut v: Vec<&'static str> = self.index.keys().copied().collect();
+        v.sort_unstable();
+        v
+    }
+}
