@@ -11,7 +11,13 @@ use sluice::config::{load_tree, LoadOptions};
 use sluice::message::Envelope;
 use sluice::scan::Pipeline;
 
-const ACTIONS: [&str; 5] = ["no action", "greylist", "add header", "rewrite subject", "reject"];
+const ACTIONS: [&str; 5] = [
+    "no action",
+    "greylist",
+    "add header",
+    "rewrite subject",
+    "reject",
+];
 
 #[derive(Default)]
 struct Table {
@@ -21,7 +27,10 @@ struct Table {
 
 impl Table {
     fn add(&mut self, label: &str, action: &str) {
-        *self.counts.entry((label.into(), action.into())).or_default() += 1;
+        *self
+            .counts
+            .entry((label.into(), action.into()))
+            .or_default() += 1;
         *self.totals.entry(label.into()).or_default() += 1;
     }
 
@@ -35,7 +44,11 @@ impl Table {
         for (label, total) in &self.totals {
             print!("{label:6}");
             for a in ACTIONS {
-                let n = self.counts.get(&(label.clone(), a.into())).copied().unwrap_or(0);
+                let n = self
+                    .counts
+                    .get(&(label.clone(), a.into()))
+                    .copied()
+                    .unwrap_or(0);
                 let pct = 100.0 * n as f64 / *total as f64;
                 print!(" {:>9} ({pct:4.1}%)", n);
             }
@@ -90,14 +103,21 @@ fn main() {
         if number % 2 == 1 { &mut odd } else { &mut even }.add(label, action);
         all.add(label, action);
         for s in &v.symbols {
-            *symbols.entry(s.name.clone()).or_default().entry(label.into()).or_default() += 1;
+            *symbols
+                .entry(s.name.clone())
+                .or_default()
+                .entry(label.into())
+                .or_default() += 1;
         }
     }
     odd.print("tuning half (odd file numbers)");
     even.print("held-out half (even file numbers)");
     all.print("whole corpus");
     let n: usize = all.totals.values().sum();
-    println!("\n{n} messages, {:.1} us/message scan time", scan_time.as_secs_f64() * 1e6 / n.max(1) as f64);
+    println!(
+        "\n{n} messages, {:.1} us/message scan time",
+        scan_time.as_secs_f64() * 1e6 / n.max(1) as f64
+    );
     if show_symbols {
         println!("\n{:32} {:>6} {:>6} {:>6}", "symbol", "ham", "spam", "mime");
         for (sym, by) in &symbols {

@@ -38,8 +38,16 @@ fn module_golden_cases() {
             };
             let v = pipeline.scan(&case.env, msg.as_bytes());
             let got: BTreeSet<&str> = v.symbols.iter().map(|s| s.name.as_str()).collect();
-            let missing: Vec<_> = case.must.iter().filter(|s| !got.contains(s.as_str())).collect();
-            let unwanted: Vec<_> = case.must_not.iter().filter(|s| got.contains(s.as_str())).collect();
+            let missing: Vec<_> = case
+                .must
+                .iter()
+                .filter(|s| !got.contains(s.as_str()))
+                .collect();
+            let unwanted: Vec<_> = case
+                .must_not
+                .iter()
+                .filter(|s| got.contains(s.as_str()))
+                .collect();
             if !missing.is_empty() || !unwanted.is_empty() {
                 failures.push(format!(
                     "{}:{} (crlf={crlf}): missing {missing:?}, unwanted {unwanted:?}; got {got:?}",
@@ -64,7 +72,10 @@ fn every_module_symbol_has_a_positive_case() {
         .into_iter()
         .filter(|s| !positive.contains(*s))
         .collect();
-    assert!(missing.is_empty(), "module symbols without a positive case: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "module symbols without a positive case: {missing:?}"
+    );
 }
 
 #[test]
@@ -76,6 +87,10 @@ fn a_module_can_be_disabled_and_bad_settings_are_typed_errors() {
     let set = ModuleSet::from_config(&tree, &cfg, &mut rules).unwrap();
     assert!(!set.names().contains(&"phishing"));
     assert!(set.names().contains(&"mid"));
+    // As in Rspamd, a module without a config section does not run.
+    tree.as_object_mut().unwrap().remove("mid");
+    let set = ModuleSet::from_config(&tree, &cfg, &mut rules).unwrap();
+    assert!(!set.names().contains(&"mid"));
 
     tree["mime_types"] = serde_json::json!({ "bad_extensions": "exe" });
     let err = ModuleSet::from_config(&tree, &cfg, &mut rules).unwrap_err();

@@ -124,7 +124,12 @@ impl Pipeline {
             .filter(|r| r.expr.eval(&|leaf| leaf_value(leaf, &hits, view)) != 0.0)
             .map(|r| (&self.rules.symbols[r.symbol], Vec::new()))
             .collect();
-        fired.extend(module_metas.iter().zip(&from_modules).map(|(m, f)| (m, f.options.clone())));
+        fired.extend(
+            module_metas
+                .iter()
+                .zip(&from_modules)
+                .map(|(m, f)| (m, f.options.clone())),
+        );
         let (mut symbols, score) = self.scorer.score(&fired);
         sort_symbols(&mut symbols);
         let mut v = Verdict::empty(self.scorer.required_score());

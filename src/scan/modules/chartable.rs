@@ -6,9 +6,15 @@ use crate::message::Envelope;
 use crate::scan::message::MessageView;
 
 static SYMBOLS: &[SymbolDef] = &[
-    sym("R_MIXED_CHARSET", "Words in the text mix Latin with other alphabets"),
+    sym(
+        "R_MIXED_CHARSET",
+        "Words in the text mix Latin with other alphabets",
+    ),
     sym("R_MIXED_CHARSET_URL", "A URL host mixes alphabets"),
-    sym("SUBJ_MIXED_CHARSET", "Words in the Subject mix Latin with other alphabets"),
+    sym(
+        "SUBJ_MIXED_CHARSET",
+        "Words in the Subject mix Latin with other alphabets",
+    ),
 ];
 
 /// Words read per text part.
@@ -94,14 +100,23 @@ impl Module for Chartable {
             // Share of mixed words, scaled so 10% or more gives the full weight.
             let ratio = mixed as f64 / total.max(1) as f64;
             let mult = (ratio * 10.0).clamp(0.3, 1.0);
-            out.push(Hit::new("R_MIXED_CHARSET").opt(format!("{mixed}/{total}")).times(mult));
+            out.push(
+                Hit::new("R_MIXED_CHARSET")
+                    .opt(format!("{mixed}/{total}"))
+                    .times(mult),
+            );
         }
         if let Some(s) = view.subject().filter(|s| !s.is_ascii()) {
             if count(s).0 > 0 {
                 out.push(Hit::new("SUBJ_MIXED_CHARSET"));
             }
         }
-        if let Some(h) = view.found.hosts.iter().find(|h| !h.is_ascii() && is_mixed(h)) {
+        if let Some(h) = view
+            .found
+            .hosts
+            .iter()
+            .find(|h| !h.is_ascii() && is_mixed(h))
+        {
             out.push(Hit::new("R_MIXED_CHARSET_URL").opt(h.clone()));
         }
     }

@@ -6,9 +6,18 @@ use crate::message::Envelope;
 use crate::scan::message::MessageView;
 
 static SYMBOLS: &[SymbolDef] = &[
-    sym("FORGED_RECIPIENTS", "No envelope recipient appears in To or Cc"),
-    sym("FORGED_SENDER", "Envelope sender domain differs from the From domain"),
-    sym("FROM_NEQ_ENVFROM", "Envelope sender differs from the From address"),
+    sym(
+        "FORGED_RECIPIENTS",
+        "No envelope recipient appears in To or Cc",
+    ),
+    sym(
+        "FORGED_SENDER",
+        "Envelope sender domain differs from the From domain",
+    ),
+    sym(
+        "FROM_NEQ_ENVFROM",
+        "Envelope sender differs from the From address",
+    ),
     sym("RCPT_COUNT_MANY", "Many envelope recipients (ten or more)"),
 ];
 

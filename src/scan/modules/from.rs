@@ -12,30 +12,77 @@ use crate::scan::message::MessageView;
 static SYMBOLS: &[SymbolDef] = &[
     sym("FROM_NO_DN", "From has no display name"),
     sym("FROM_DN_EQ_ADDR", "From display name is the address itself"),
-    sym("FROM_EXCESS_BASE64", "From is base64-encoded though it is plain ASCII"),
-    sym("FROM_EXCESS_QP", "From is QP-encoded though it is plain ASCII"),
+    sym(
+        "FROM_EXCESS_BASE64",
+        "From is base64-encoded though it is plain ASCII",
+    ),
+    sym(
+        "FROM_EXCESS_QP",
+        "From is QP-encoded though it is plain ASCII",
+    ),
     sym("MULTIPLE_FROM", "More than one From header"),
     sym("FROM_INVALID", "From carries no valid address"),
     sym("TO_EQ_FROM", "To is the From address"),
     sym("TO_DN_ALL", "Every To address has a display name"),
-    sym("REPLYTO_DOM_NEQ_FROM_DOM", "Reply-To domain differs from the From domain"),
+    sym(
+        "REPLYTO_DOM_NEQ_FROM_DOM",
+        "Reply-To domain differs from the From domain",
+    ),
     sym("REPLYTO_EQ_FROM", "Reply-To is the From address"),
-    sym("SPOOF_DISPLAY_NAME", "From display name shows an address of another domain"),
+    sym(
+        "SPOOF_DISPLAY_NAME",
+        "From display name shows an address of another domain",
+    ),
     sym("FREEMAIL_FROM", "From is a free-mail address"),
     sym("FREEMAIL_REPLYTO", "Reply-To is a free-mail address"),
-    sym("FREEMAIL_REPLYTO_NEQ_FROM_DOM", "Replies go to a free-mail domain other than the sender's"),
+    sym(
+        "FREEMAIL_REPLYTO_NEQ_FROM_DOM",
+        "Replies go to a free-mail domain other than the sender's",
+    ),
     sym("FROM_LOCAL_DIGITS", "From local part is mostly digits"),
-    sym("TO_MANY_RCPTS", "To and Cc name more than fifteen addresses"),
+    sym(
+        "TO_MANY_RCPTS",
+        "To and Cc name more than fifteen addresses",
+    ),
 ];
 
 /// Free-mail providers (registrable domains); `from_checks { freemail_domains = [...]; }`
 /// replaces the list.
 const FREEMAIL: &[&str] = &[
-    "gmail.com", "googlemail.com", "yahoo.com", "yahoo.co.uk", "ymail.com", "hotmail.com",
-    "outlook.com", "live.com", "msn.com", "aol.com", "mail.com", "gmx.com", "gmx.net", "gmx.de",
-    "web.de", "mail.ru", "yandex.ru", "yandex.com", "icloud.com", "me.com", "protonmail.com",
-    "proton.me", "zoho.com", "rediffmail.com", "hotmail.co.uk", "excite.com", "lycos.com",
-    "netscape.net", "juno.com", "earthlink.net", "qq.com", "163.com", "126.com", "sina.com",
+    "gmail.com",
+    "googlemail.com",
+    "yahoo.com",
+    "yahoo.co.uk",
+    "ymail.com",
+    "hotmail.com",
+    "outlook.com",
+    "live.com",
+    "msn.com",
+    "aol.com",
+    "mail.com",
+    "gmx.com",
+    "gmx.net",
+    "gmx.de",
+    "web.de",
+    "mail.ru",
+    "yandex.ru",
+    "yandex.com",
+    "icloud.com",
+    "me.com",
+    "protonmail.com",
+    "proton.me",
+    "zoho.com",
+    "rediffmail.com",
+    "hotmail.co.uk",
+    "excite.com",
+    "lycos.com",
+    "netscape.net",
+    "juno.com",
+    "earthlink.net",
+    "qq.com",
+    "163.com",
+    "126.com",
+    "sina.com",
 ];
 
 #[derive(Debug, Deserialize, Default)]
@@ -68,7 +115,9 @@ impl From {
 
     fn is_free(&self, domain: &str) -> bool {
         let d = domain.to_ascii_lowercase();
-        self.freemail.iter().any(|f| *f == d || registrable(&d) == f)
+        self.freemail
+            .iter()
+            .any(|f| *f == d || registrable(&d) == f)
     }
 }
 
@@ -127,7 +176,11 @@ impl From {
                 } else if let Some(shown) = name_lc
                     .split_whitespace()
                     .find(|w| w.contains('@'))
-                    .and_then(|w| domain_of(w.trim_matches(|c: char| !c.is_alphanumeric() && c != '@' && c != '.')))
+                    .and_then(|w| {
+                        domain_of(
+                            w.trim_matches(|c: char| !c.is_alphanumeric() && c != '@' && c != '.'),
+                        )
+                    })
                 {
                     let fd = domain_of(from).unwrap_or("");
                     if registrable(shown) != registrable(fd) {

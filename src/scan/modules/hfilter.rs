@@ -8,14 +8,35 @@ use crate::scan::message::MessageView;
 
 static SYMBOLS: &[SymbolDef] = &[
     sym("HFILTER_HELO_BAREIP", "HELO is a bare IP address"),
-    sym("HFILTER_HELO_BADIP", "HELO is a private or loopback address literal"),
-    sym("HFILTER_HELO_NOT_FQDN", "HELO is not a fully qualified domain name"),
+    sym(
+        "HFILTER_HELO_BADIP",
+        "HELO is a private or loopback address literal",
+    ),
+    sym(
+        "HFILTER_HELO_NOT_FQDN",
+        "HELO is not a fully qualified domain name",
+    ),
     sym("HFILTER_HELO_5", "HELO looks like a dynamic host name"),
-    sym("HFILTER_HOSTNAME_UNKNOWN", "The client has no reverse DNS name"),
-    sym("HFILTER_HOSTNAME_5", "The client's reverse name looks dynamic"),
-    sym("HFILTER_FROMHOST_NOT_FQDN", "Envelope sender domain is not fully qualified"),
-    sym("HFILTER_URL_ONLY", "The text is a link and almost nothing else"),
-    sym("HFILTER_URL_ONELINE", "The text is one short line with a link"),
+    sym(
+        "HFILTER_HOSTNAME_UNKNOWN",
+        "The client has no reverse DNS name",
+    ),
+    sym(
+        "HFILTER_HOSTNAME_5",
+        "The client's reverse name looks dynamic",
+    ),
+    sym(
+        "HFILTER_FROMHOST_NOT_FQDN",
+        "Envelope sender domain is not fully qualified",
+    ),
+    sym(
+        "HFILTER_URL_ONLY",
+        "The text is a link and almost nothing else",
+    ),
+    sym(
+        "HFILTER_URL_ONELINE",
+        "The text is one short line with a link",
+    ),
 ];
 
 /// The `hfilter` module.

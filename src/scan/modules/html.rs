@@ -11,19 +11,37 @@ use crate::scan::extract::host_of;
 use crate::scan::message::{MessageView, TextPart};
 
 static SYMBOLS: &[SymbolDef] = &[
-    sym("HTML_SHORT_LINK_IMG_1", "Short HTML part with a linked image"),
+    sym(
+        "HTML_SHORT_LINK_IMG_1",
+        "Short HTML part with a linked image",
+    ),
     sym("R_EMPTY_IMAGE", "HTML part with images and next to no text"),
     sym("ZERO_FONT", "Text in a zero or one pixel font"),
-    sym("R_WHITE_ON_WHITE", "Text coloured white, with no dark background"),
-    sym("HTML_META_REFRESH_URL", "HTML redirects with a meta refresh"),
+    sym(
+        "R_WHITE_ON_WHITE",
+        "Text coloured white, with no dark background",
+    ),
+    sym(
+        "HTML_META_REFRESH_URL",
+        "HTML redirects with a meta refresh",
+    ),
     sym("HAS_DATA_URI", "HTML embeds data: URIs"),
     sym("EXT_CSS", "HTML loads an external style sheet"),
     sym("HTTP_TO_IP", "A link points at a bare IP address"),
-    sym("HTTP_TO_HTTPS", "Link text shows https, the target is plain http"),
-    sym("HTML_HIDDEN_TEXT", "Text hidden with display:none or visibility:hidden"),
+    sym(
+        "HTTP_TO_HTTPS",
+        "Link text shows https, the target is plain http",
+    ),
+    sym(
+        "HTML_HIDDEN_TEXT",
+        "Text hidden with display:none or visibility:hidden",
+    ),
     sym("HTML_SCRIPT", "HTML carries a script"),
     sym("HTML_FORM", "HTML carries a form"),
-    sym("R_PARTS_DIFFER", "Plain text and HTML alternatives differ in content"),
+    sym(
+        "R_PARTS_DIFFER",
+        "Plain text and HTML alternatives differ in content",
+    ),
 ];
 
 /// The `html` module.
@@ -98,18 +116,27 @@ fn tag_checks(html: &str, t: &Tag<'_>, s: &mut Seen, out: &mut Vec<Hit>) {
             if s.open_link.is_some() {
                 s.img_in_link = true;
             }
-            if t.attr("src").is_some_and(|v| v.trim_start().starts_with("data:")) {
+            if t.attr("src")
+                .is_some_and(|v| v.trim_start().starts_with("data:"))
+            {
                 out.push(Hit::new("HAS_DATA_URI"));
             }
         }
         ("meta", false) => {
-            let refresh = t.attr("http-equiv").is_some_and(|v| v.eq_ignore_ascii_case("refresh"));
-            if refresh && t.attr("content").is_some_and(|c| c.to_ascii_lowercase().contains("url=")) {
+            let refresh = t
+                .attr("http-equiv")
+                .is_some_and(|v| v.eq_ignore_ascii_case("refresh"));
+            if refresh
+                && t.attr("content")
+                    .is_some_and(|c| c.to_ascii_lowercase().contains("url="))
+            {
                 out.push(Hit::new("HTML_META_REFRESH_URL"));
             }
         }
         ("link", false) => {
-            let css = t.attr("rel").is_some_and(|r| r.eq_ignore_ascii_case("stylesheet"));
+            let css = t
+                .attr("rel")
+                .is_some_and(|r| r.eq_ignore_ascii_case("stylesheet"));
             if css && t.attr("href").is_some_and(|h| h.contains("://")) {
                 out.push(Hit::new("EXT_CSS"));
             }
@@ -148,7 +175,10 @@ fn link_checks(href: &str, out: &mut Vec<Hit>) {
 
 fn is_white(c: &str) -> bool {
     let c = c.trim().to_ascii_lowercase();
-    matches!(c.as_str(), "#fff" | "#ffffff" | "white" | "#fefefe" | "#fffffe")
+    matches!(
+        c.as_str(),
+        "#fff" | "#ffffff" | "white" | "#fefefe" | "#fffffe"
+    )
 }
 
 /// Inline style tricks, read from the lower-cased markup with spaces removed.
@@ -161,15 +191,25 @@ fn style_checks(html: &str, out: &mut Vec<Hit>) {
         .filter(|c| !c.is_whitespace())
         .flat_map(char::to_lowercase)
         .collect();
-    if compact.contains("font-size:0;") || compact.contains("font-size:0\"") || compact.contains("font-size:0px") || compact.contains("font-size:1px") {
+    if compact.contains("font-size:0;")
+        || compact.contains("font-size:0\"")
+        || compact.contains("font-size:0px")
+        || compact.contains("font-size:1px")
+    {
         out.push(Hit::new("ZERO_FONT"));
     }
     if compact.contains("display:none") || compact.contains("visibility:hidden") {
         out.push(Hit::new("HTML_HIDDEN_TEXT"));
     }
-    let white_text = [";color:#fff", "\"color:#fff", "'color:#fff", ";color:white", "\"color:white"]
-        .iter()
-        .any(|p| compact.contains(p));
+    let white_text = [
+        ";color:#fff",
+        "\"color:#fff",
+        "'color:#fff",
+        ";color:white",
+        "\"color:white",
+    ]
+    .iter()
+    .any(|p| compact.contains(p));
     let dark_bg = compact.contains("background") || compact.contains("bgcolor");
     if white_text && !dark_bg {
         out.push(Hit::new("R_WHITE_ON_WHITE"));

@@ -25,7 +25,9 @@ impl<'h> Tag<'h> {
         while let Some(i) = lower[from..].find(name) {
             let at = from + i;
             from = at + name.len();
-            let before_ok = at == 0 || !lower.as_bytes()[at - 1].is_ascii_alphanumeric() && lower.as_bytes()[at - 1] != b'-';
+            let before_ok = at == 0
+                || !lower.as_bytes()[at - 1].is_ascii_alphanumeric()
+                    && lower.as_bytes()[at - 1] != b'-';
             let rest = lower[from..].trim_start();
             if !before_ok || !rest.starts_with('=') {
                 continue;
@@ -44,7 +46,11 @@ fn value_at(s: &str) -> &str {
             let inner = &s[1..];
             &inner[..inner.find(q).unwrap_or(inner.len())]
         }
-        _ => &s[..s.find(|c: char| c.is_whitespace() || c == '>').unwrap_or(s.len())],
+        _ => {
+            &s[..s
+                .find(|c: char| c.is_whitespace() || c == '>')
+                .unwrap_or(s.len())]
+        }
     }
 }
 
@@ -55,8 +61,8 @@ pub fn tags(html: &str) -> impl Iterator<Item = Tag<'_>> {
     std::iter::from_fn(move || loop {
         let lt = pos + html.get(pos..)?.find('<')?;
         let after = &html[lt + 1..];
-        if after.starts_with("!--") {
-            pos = lt + 4 + after[3..].find("-->").map_or(after.len() - 3, |e| e + 3);
+        if let Some(comment) = after.strip_prefix("!--") {
+            pos = lt + 4 + comment.find("-->").map_or(comment.len(), |e| e + 3);
             continue;
         }
         let gt = lt + 1 + after.find('>')?;

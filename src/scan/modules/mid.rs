@@ -6,15 +6,33 @@ use crate::message::Envelope;
 use crate::scan::message::MessageView;
 
 static SYMBOLS: &[SymbolDef] = &[
-    sym("INVALID_MSGID", "Message-ID is not of the form <left@right>"),
-    sym("MID_MISSING_BRACKETS", "Message-ID lacks its angle brackets"),
-    sym("MID_RHS_NOT_FQDN", "Message-ID right-hand side is not a fully qualified domain"),
-    sym("MID_RHS_IP_LITERAL", "Message-ID right-hand side is an IP literal"),
-    sym("MID_BARE_IP", "Message-ID right-hand side is a bare IP address"),
+    sym(
+        "INVALID_MSGID",
+        "Message-ID is not of the form <left@right>",
+    ),
+    sym(
+        "MID_MISSING_BRACKETS",
+        "Message-ID lacks its angle brackets",
+    ),
+    sym(
+        "MID_RHS_NOT_FQDN",
+        "Message-ID right-hand side is not a fully qualified domain",
+    ),
+    sym(
+        "MID_RHS_IP_LITERAL",
+        "Message-ID right-hand side is an IP literal",
+    ),
+    sym(
+        "MID_BARE_IP",
+        "Message-ID right-hand side is a bare IP address",
+    ),
     sym("MID_RHS_WWW", "Message-ID right-hand side starts with www."),
     sym("MID_CONTAINS_FROM", "Message-ID contains the From address"),
     sym("MID_CONTAINS_TO", "Message-ID contains the To address"),
-    sym("MID_RHS_MATCH_FROM", "Message-ID right-hand side matches the From domain"),
+    sym(
+        "MID_RHS_MATCH_FROM",
+        "Message-ID right-hand side matches the From domain",
+    ),
 ];
 
 /// The `mid` module.

@@ -12,13 +12,43 @@ use crate::scan::message::MessageView;
 
 /// Executables and scripts Windows runs on a double click.
 const DEFAULT_BAD: &[&str] = &[
-    "exe", "scr", "pif", "bat", "cmd", "com", "cpl", "vbs", "vbe", "js", "jse", "wsf", "wsh",
-    "hta", "msi", "msp", "jar", "lnk", "ps1", "reg", "scf", "inf", "dll", "sys", "gadget", "iso",
-    "img", "vhd", "application", "msc", "chm",
+    "exe",
+    "scr",
+    "pif",
+    "bat",
+    "cmd",
+    "com",
+    "cpl",
+    "vbs",
+    "vbe",
+    "js",
+    "jse",
+    "wsf",
+    "wsh",
+    "hta",
+    "msi",
+    "msp",
+    "jar",
+    "lnk",
+    "ps1",
+    "reg",
+    "scf",
+    "inf",
+    "dll",
+    "sys",
+    "gadget",
+    "iso",
+    "img",
+    "vhd",
+    "application",
+    "msc",
+    "chm",
 ];
 
 /// Archive formats; an archive inside an archive is a known evasion trick.
-const ARCHIVES: &[&str] = &["zip", "rar", "7z", "gz", "tgz", "bz2", "xz", "ace", "arj", "cab", "lzh", "tar"];
+const ARCHIVES: &[&str] = &[
+    "zip", "rar", "7z", "gz", "tgz", "bz2", "xz", "ace", "arj", "cab", "lzh", "tar",
+];
 
 /// Types that only executable content declares.
 const BAD_TYPES: &[&str] = &[
@@ -36,14 +66,32 @@ const BAD_TYPES: &[&str] = &[
 const MAX_ENTRIES: usize = 256;
 
 static SYMBOLS: &[SymbolDef] = &[
-    sym("MIME_BAD_EXTENSION", "Attachment with an executable extension"),
-    sym("MIME_DOUBLE_BAD_EXTENSION", "Attachment name with a harmless extension before a bad one"),
-    sym("MIME_ARCHIVE_IN_ARCHIVE", "Archive containing another archive"),
+    sym(
+        "MIME_BAD_EXTENSION",
+        "Attachment with an executable extension",
+    ),
+    sym(
+        "MIME_DOUBLE_BAD_EXTENSION",
+        "Attachment name with a harmless extension before a bad one",
+    ),
+    sym(
+        "MIME_ARCHIVE_IN_ARCHIVE",
+        "Archive containing another archive",
+    ),
     sym("MIME_ENCRYPTED_ARCHIVE", "Encrypted archive attached"),
-    sym("MIME_BAD_UNICODE", "Attachment name with bidirectional or invisible Unicode controls"),
-    sym("MIME_BAD_ATTACHMENT", "Declared type of an attachment contradicts its name or content"),
+    sym(
+        "MIME_BAD_UNICODE",
+        "Attachment name with bidirectional or invisible Unicode controls",
+    ),
+    sym(
+        "MIME_BAD_ATTACHMENT",
+        "Declared type of an attachment contradicts its name or content",
+    ),
     sym("MIME_BAD", "Attachment of a type reserved for executables"),
-    sym("MIME_EXE_CONTENT", "Attachment content is a Windows executable"),
+    sym(
+        "MIME_EXE_CONTENT",
+        "Attachment content is a Windows executable",
+    ),
 ];
 
 #[derive(Debug, Deserialize, Default)]
@@ -70,7 +118,11 @@ impl MimeTypes {
         };
         let bad = s.bad_extensions.map_or_else(
             || DEFAULT_BAD.iter().map(|e| e.to_string()).collect(),
-            |v| v.into_iter().map(|e| e.trim_start_matches('.').to_ascii_lowercase()).collect(),
+            |v| {
+                v.into_iter()
+                    .map(|e| e.trim_start_matches('.').to_ascii_lowercase())
+                    .collect()
+            },
         );
         Ok(MimeTypes { bad })
     }
@@ -81,7 +133,13 @@ impl MimeTypes {
 
     fn check_name(&self, name: &str, out: &mut Vec<Hit>) {
         if name.chars().any(is_bidi_control) {
-            out.push(Hit::new("MIME_BAD_UNICODE").opt(name.chars().filter(|c| !is_bidi_control(*c)).collect::<String>()));
+            out.push(
+                Hit::new("MIME_BAD_UNICODE").opt(
+                    name.chars()
+                        .filter(|c| !is_bidi_control(*c))
+                        .collect::<String>(),
+                ),
+            );
         }
         let lower = name.trim().trim_end_matches('.').to_ascii_lowercase();
         let mut exts = lower.rsplit('.');
@@ -114,7 +172,9 @@ impl MimeTypes {
         let ext = part.extension();
         if let Some(ext) = ext.as_deref() {
             if type_contradicts(ext, &part.content_type) || (is_exe && !self.is_bad(ext)) {
-                out.push(Hit::new("MIME_BAD_ATTACHMENT").opt(format!("{ext}:{}", part.content_type)));
+                out.push(
+                    Hit::new("MIME_BAD_ATTACHMENT").opt(format!("{ext}:{}", part.content_type)),
+                );
             }
             if ext == "zip" || part.body.starts_with(b"PK\x03\x04") {
                 self.check_zip(part.body, out);
@@ -165,8 +225,23 @@ fn is_bidi_control(c: char) -> bool {
 fn is_decoy(ext: &str) -> bool {
     matches!(
         ext,
-        "pdf" | "doc" | "docx" | "xls" | "xlsx" | "jpg" | "jpeg" | "png" | "gif" | "txt" | "rtf"
-            | "zip" | "htm" | "html" | "mp3" | "mp4" | "avi"
+        "pdf"
+            | "doc"
+            | "docx"
+            | "xls"
+            | "xlsx"
+            | "jpg"
+            | "jpeg"
+            | "png"
+            | "gif"
+            | "txt"
+            | "rtf"
+            | "zip"
+            | "htm"
+            | "html"
+            | "mp3"
+            | "mp4"
+            | "avi"
     )
 }
 
@@ -176,7 +251,10 @@ fn is_decoy(ext: &str) -> bool {
 fn type_contradicts(ext: &str, ctype: &str) -> bool {
     let (major, _) = ctype.split_once('/').unwrap_or((ctype, ""));
     let exe_ext = matches!(ext, "exe" | "scr" | "pif" | "com" | "dll" | "cpl");
-    let doc_ext = matches!(ext, "pdf" | "doc" | "docx" | "xls" | "xlsx" | "jpg" | "jpeg" | "png" | "gif");
+    let doc_ext = matches!(
+        ext,
+        "pdf" | "doc" | "docx" | "xls" | "xlsx" | "jpg" | "jpeg" | "png" | "gif"
+    );
     let media_type = matches!(major, "image" | "audio" | "video" | "text");
     (exe_ext && (media_type || ctype == "application/pdf" || ctype == "application/msword"))
         || (doc_ext && BAD_TYPES.contains(&ctype))
@@ -249,7 +327,10 @@ mod tests {
         let names: Vec<(String, bool)> = zip_entries(&z)
             .map(|e| (e.name.to_string(), e.encrypted))
             .collect();
-        assert_eq!(names, vec![("a.txt".into(), false), ("run.exe".into(), true)]);
+        assert_eq!(
+            names,
+            vec![("a.txt".into(), false), ("run.exe".into(), true)]
+        );
     }
 
     #[test]

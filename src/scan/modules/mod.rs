@@ -4,7 +4,9 @@
 //!
 //! A module looks at the parsed [`MessageView`] and the [`Envelope`] and
 //! pushes [`Hit`]s. The [`ModuleSet`] is built once from the config tree:
-//! a module runs unless its section says `enabled = false`, and each symbol
+//! as in Rspamd, a module runs when its section is configured (the shipped
+//! `conf/rules/modules.conf` has them all) and does not say
+//! `enabled = false`; each symbol
 //! it may insert is registered in the rule set's symbol table, so weights,
 //! groups and descriptions come from `groups.conf` / `symbols` like the
 //! regexp rules' do.
@@ -104,7 +106,9 @@ pub struct ModuleSet {
 impl std::fmt::Debug for ModuleSet {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let names: Vec<&str> = self.modules.iter().map(|m| m.name()).collect();
-        f.debug_struct("ModuleSet").field("modules", &names).finish()
+        f.debug_struct("ModuleSet")
+            .field("modules", &names)
+            .finish()
     }
 }
 
@@ -186,19 +190,20 @@ fn all_modules(tree: &Value) -> Result<Vec<Box<dyn Module>>, ScanConfigError> {
     ])
 }
 
-/// `SECTION { enabled = false; }` turns a module off; default on.
+/// A module runs when its section exists, unless `enabled = false`.
 fn enabled(tree: &Value, name: &str) -> Result<bool, ScanConfigError> {
-    match tree.get(name).and_then(|s| s.get("enabled")) {
+    let Some(section) = tree.get(name).filter(|s| !s.is_null()) else {
+        return Ok(false);
+    };
+    match section.get("enabled") {
         None => Ok(true),
         Some(Value::Bool(b)) => Ok(*b),
         Some(Value::String(s)) if matches!(s.as_str(), "yes" | "true" | "on") => Ok(true),
         Some(Value::String(s)) if matches!(s.as_str(), "no" | "false" | "off") => Ok(false),
         Some(other) => {
-            serde_json::from_value::<bool>(other.clone()).map_err(|source| {
-                ScanConfigError::Shape {
-                    section: format!("{name}.enabled"),
-                    source,
-                }
+            serde_json::from_value::<bool>(other.clone()).map_err(|source| ScanConfigError::Shape {
+                section: format!("{name}.enabled"),
+                source,
             })
         }
     }

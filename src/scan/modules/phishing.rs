@@ -8,8 +8,14 @@ use crate::scan::extract::host_of;
 use crate::scan::message::MessageView;
 
 static SYMBOLS: &[SymbolDef] = &[
-    sym("PHISHING", "Link text shows a different domain than the link target"),
-    sym("PHISHED_IP_TEXT", "Link text shows a domain, the target is a bare IP address"),
+    sym(
+        "PHISHING",
+        "Link text shows a different domain than the link target",
+    ),
+    sym(
+        "PHISHED_IP_TEXT",
+        "Link text shows a domain, the target is a bare IP address",
+    ),
 ];
 
 /// Anchors checked per part.
@@ -62,18 +68,26 @@ fn check_html(html: &str, out: &mut Vec<Hit>) {
 
 fn is_web(href: &str) -> bool {
     let h = href.trim_start();
-    h.len() > 7 && (h[..7].eq_ignore_ascii_case("http://") || h.get(..8).is_some_and(|p| p.eq_ignore_ascii_case("https://")))
+    h.len() > 7
+        && (h[..7].eq_ignore_ascii_case("http://")
+            || h.get(..8)
+                .is_some_and(|p| p.eq_ignore_ascii_case("https://")))
 }
 
 /// The host the visible text names, if the text is (or starts with) a URL
 /// or a bare domain.
 fn text_host(text: &str) -> Option<String> {
     let word = text.split_whitespace().next()?;
-    let word = word.trim_matches(|c: char| matches!(c, '<' | '>' | '(' | ')' | '"' | '\'' | ',' | ';'));
+    let word =
+        word.trim_matches(|c: char| matches!(c, '<' | '>' | '(' | ')' | '"' | '\'' | ',' | ';'));
     let host = if word.contains("://") {
         host_of(word)?
     } else {
-        let h = word.split('/').next()?.trim_end_matches('.').to_ascii_lowercase();
+        let h = word
+            .split('/')
+            .next()?
+            .trim_end_matches('.')
+            .to_ascii_lowercase();
         if !h.starts_with("www.") && text.split_whitespace().count() > 1 {
             return None;
         }

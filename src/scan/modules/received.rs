@@ -8,16 +8,31 @@ use crate::scan::message::MessageView;
 static SYMBOLS: &[SymbolDef] = &[
     sym("RCVD_COUNT_ZERO", "Message has no Received header"),
     sym("ONCE_RECEIVED", "Message has exactly one Received header"),
-    sym("ONCE_RECEIVED_STRICT", "One Received header, from a dynamic-looking or unnamed host"),
+    sym(
+        "ONCE_RECEIVED_STRICT",
+        "One Received header, from a dynamic-looking or unnamed host",
+    ),
     sym("RCVD_COUNT_TWELVE", "Twelve or more Received headers"),
     sym("RDNS_NONE", "The first hop had no reverse DNS name"),
     sym("RCVD_HELO_USER", "The first hop greeted as \"user\""),
-    sym("RCVD_ILLEGAL_CHARS", "Received header with 8-bit or control characters"),
+    sym(
+        "RCVD_ILLEGAL_CHARS",
+        "Received header with 8-bit or control characters",
+    ),
     sym("RCVD_NO_TLS_LAST", "The last hop was not encrypted"),
     sym("RCVD_TLS_ALL", "Every hop was encrypted"),
-    sym("RCVD_VIA_SMTP_AUTH", "The message entered through an authenticated submission"),
-    sym("RCVD_DYNAMIC_ORIGIN", "The first hop came from a dynamic-looking host name"),
-    sym("PREVIOUSLY_DELIVERED", "Message carries a Delivered-To header already"),
+    sym(
+        "RCVD_VIA_SMTP_AUTH",
+        "The message entered through an authenticated submission",
+    ),
+    sym(
+        "RCVD_DYNAMIC_ORIGIN",
+        "The first hop came from a dynamic-looking host name",
+    ),
+    sym(
+        "PREVIOUSLY_DELIVERED",
+        "Message carries a Delivered-To header already",
+    ),
 ];
 
 /// The `received` module.
@@ -61,10 +76,7 @@ impl Hop {
                         if !name.eq_ignore_ascii_case("unknown") && parse_ip(name).is_none() {
                             hop.rdns = Some(name.to_ascii_lowercase());
                         }
-                        hop.ip = comment
-                            .split(['[', ']'])
-                            .nth(1)
-                            .map(str::to_string);
+                        hop.ip = comment.split(['[', ']']).nth(1).map(str::to_string);
                     }
                 }
             }
@@ -87,7 +99,11 @@ impl Module for Received {
         if view.header("Delivered-To").is_some() {
             out.push(Hit::new("PREVIOUSLY_DELIVERED"));
         }
-        if rcvd.iter().any(|h| h.raw.iter().any(|&b| b >= 0x80 || (b < 0x20 && !b"\r\n\t".contains(&b)))) {
+        if rcvd.iter().any(|h| {
+            h.raw
+                .iter()
+                .any(|&b| b >= 0x80 || (b < 0x20 && !b"\r\n\t".contains(&b)))
+        }) {
             out.push(Hit::new("RCVD_ILLEGAL_CHARS"));
         }
         match rcvd.len() {
@@ -100,19 +116,33 @@ impl Module for Received {
         }
         let hops: Vec<Hop> = rcvd.iter().map(|h| Hop::parse(&h.value)).collect();
         let protos: Vec<&str> = hops.iter().filter_map(|h| h.proto.as_deref()).collect();
-        if protos.iter().any(|p| p.ends_with("SA") || p.ends_with("A") && p.starts_with("ESMTP")) {
+        if protos
+            .iter()
+            .any(|p| p.ends_with("SA") || p.ends_with("A") && p.starts_with("ESMTP"))
+        {
             out.push(Hit::new("RCVD_VIA_SMTP_AUTH"));
         }
         if let Some(last) = protos.first() {
-            if !last.contains("ESMTPS") && !last.contains("TLS") && *last != "LMTP" && *last != "LOCAL" {
+            if !last.contains("ESMTPS")
+                && !last.contains("TLS")
+                && *last != "LMTP"
+                && *last != "LOCAL"
+            {
                 out.push(Hit::new("RCVD_NO_TLS_LAST"));
             }
         }
-        if protos.len() == hops.len() && protos.iter().all(|p| p.starts_with("ESMTPS") || p.contains("TLS")) {
+        if protos.len() == hops.len()
+            && protos
+                .iter()
+                .all(|p| p.starts_with("ESMTPS") || p.contains("TLS"))
+        {
             out.push(Hit::new("RCVD_TLS_ALL"));
         }
         // The hop furthest from us that names a sender host.
-        let origin = hops.iter().rev().find(|h| h.helo.is_some() || h.ip.is_some());
+        let origin = hops
+            .iter()
+            .rev()
+            .find(|h| h.helo.is_some() || h.ip.is_some());
         if let Some(o) = origin {
             origin_checks(o, hops.len(), out);
         }
@@ -120,11 +150,10 @@ impl Module for Received {
 }
 
 fn origin_checks(o: &Hop, count: usize, out: &mut Vec<Hit>) {
-    let public_ip = o
-        .ip
-        .as_deref()
-        .and_then(parse_ip)
-        .is_some_and(|ip| !is_private(&ip));
+    let public_ip =
+        o.ip.as_deref()
+            .and_then(parse_ip)
+            .is_some_and(|ip| !is_private(&ip));
     if o.rdns.is_none() && public_ip {
         out.push(Hit::new("RDNS_NONE"));
     }
@@ -132,7 +161,10 @@ fn origin_checks(o: &Hop, count: usize, out: &mut Vec<Hit>) {
     if dynamic {
         out.push(Hit::new("RCVD_DYNAMIC_ORIGIN").opt(o.rdns.clone().unwrap_or_default()));
     }
-    if o.helo.as_deref().is_some_and(|h| h.eq_ignore_ascii_case("user")) {
+    if o.helo
+        .as_deref()
+        .is_some_and(|h| h.eq_ignore_ascii_case("user"))
+    {
         out.push(Hit::new("RCVD_HELO_USER"));
     }
     if count == 1 {

@@ -5,14 +5,26 @@ use crate::message::Envelope;
 use crate::scan::message::MessageView;
 
 static SYMBOLS: &[SymbolDef] = &[
-    sym("SUBJ_EXCESS_BASE64", "Subject is base64-encoded though it is plain ASCII"),
-    sym("SUBJ_EXCESS_QP", "Subject is QP-encoded though it is plain ASCII"),
-    sym("FAKE_REPLY", "Subject says Re: but the message answers nothing"),
+    sym(
+        "SUBJ_EXCESS_BASE64",
+        "Subject is base64-encoded though it is plain ASCII",
+    ),
+    sym(
+        "SUBJ_EXCESS_QP",
+        "Subject is QP-encoded though it is plain ASCII",
+    ),
+    sym(
+        "FAKE_REPLY",
+        "Subject says Re: but the message answers nothing",
+    ),
     sym("LONG_SUBJ", "Subject is very long"),
     sym("SUBJECT_ENDS_SPACES", "Subject ends with spaces"),
     sym("SUBJECT_HAS_QUESTION", "Subject contains a question mark"),
     sym("SUBJ_RAW_8BIT", "Subject has unencoded 8-bit characters"),
-    sym("SUBJ_TRAILING_ID", "Subject ends with a tracking number or random token"),
+    sym(
+        "SUBJ_TRAILING_ID",
+        "Subject ends with a tracking number or random token",
+    ),
 ];
 
 /// Length from which a subject counts as long (characters).
@@ -48,7 +60,8 @@ impl Module for Subject {
             out.push(Hit::new("SUBJECT_HAS_QUESTION"));
         }
         let lower = decoded.to_ascii_lowercase();
-        let is_reply = lower.starts_with("re:") || lower.starts_with("re :") || lower.starts_with("aw:");
+        let is_reply =
+            lower.starts_with("re:") || lower.starts_with("re :") || lower.starts_with("aw:");
         let answers = view.header("In-Reply-To").is_some() || view.header("References").is_some();
         if is_reply && !answers {
             out.push(Hit::new("FAKE_REPLY"));
@@ -91,7 +104,10 @@ fn trailing_token(subject: &str) -> bool {
     let last = last.trim_matches(|c: char| matches!(c, '[' | ']' | '(' | ')' | '#' | '-'));
     let digits = last.chars().filter(char::is_ascii_digit).count();
     let letters = last.chars().filter(char::is_ascii_alphabetic).count();
-    let mixed = digits >= 2 && letters >= 2 && last.len() >= 5 && last.chars().all(|c| c.is_ascii_alphanumeric());
+    let mixed = digits >= 2
+        && letters >= 2
+        && last.len() >= 5
+        && last.chars().all(|c| c.is_ascii_alphanumeric());
     let padded = subject.contains("   ");
     (mixed && (padded || digits >= 3 && letters >= 3)) || (padded && digits >= 4 && letters == 0)
 }

@@ -90,8 +90,24 @@ pub fn looks_dynamic(host: &str) -> bool {
     let h = host.to_ascii_lowercase();
     let first = h.split('.').next().unwrap_or("");
     const WORDS: &[&str] = &[
-        "dynamic", "dyn", "dsl", "adsl", "dhcp", "pool", "ppp", "cable", "dialup", "dial-up",
-        "broadband", "customer", "client", "user", "host", "static", "cpe", "ip",
+        "dynamic",
+        "dyn",
+        "dsl",
+        "adsl",
+        "dhcp",
+        "pool",
+        "ppp",
+        "cable",
+        "dialup",
+        "dial-up",
+        "broadband",
+        "customer",
+        "client",
+        "user",
+        "host",
+        "static",
+        "cpe",
+        "ip",
     ];
     let digit_groups = first
         .split(|c: char| !c.is_ascii_digit())
