@@ -6,7 +6,12 @@
 //! 2. [`gtube`]: Rspamd's GTUBE pre-result; a hit ends the scan.
 //! 3. [`regex_bank`]: every regexp of every rule, one `RegexSet` per match
 //!    scope, one pass per haystack.
+//!    Scopes of many patterns first pass an Aho-Corasick literal prefilter
+//!    ([`prefilter`]) so only patterns whose literals occur are run.
 //! 4. [`rules`] / [`expr`]: each rule's expression over those results.
+//! 4b. [`modules`]: content checks in code (mime_types, phishing, mid,
+//!    received, forged_recipients, chartable, hfilter, html, subject,
+//!    from_checks); their symbols join the regexp rules' before scoring.
 //! 5. [`score`]: weights, group caps, action by threshold.
 //! 6. [`headers`]: `X-Spam*` spoof removal, `X-Spamd-Result`, Subject.
 //!
