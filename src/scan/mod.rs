@@ -9,7 +9,7 @@
 //!    Scopes of many patterns first pass an Aho-Corasick literal prefilter
 //!    ([`prefilter`]) so only patterns whose literals occur are run.
 //! 4. [`rules`] / [`expr`]: each rule's expression over those results.
-//! 4b. [`modules`]: content checks in code (mime_types, phishing, mid,
+//!    Then [`modules`]: content checks in code (mime_types, phishing, mid,
 //!    received, forged_recipients, chartable, hfilter, html, subject,
 //!    from_checks); their symbols join the regexp rules' before scoring.
 //! 5. [`score`]: weights, group caps, action by threshold.

@@ -55,7 +55,7 @@ fn value_at(s: &str) -> &str {
 }
 
 /// Every tag of `html` (comments, doctype and processing instructions
-/// skipped), up to [`MAX_TAGS`].
+/// skipped), up to `MAX_TAGS`.
 pub fn tags(html: &str) -> impl Iterator<Item = Tag<'_>> {
     let mut pos = 0;
     std::iter::from_fn(move || loop {
