@@ -201,6 +201,15 @@ impl<'s> ScoreBoard<'s> {
         w
     }
 
+    /// Adds an option to a fired symbol without another shot (a module's
+    /// further evidence); ignored when the symbol has not fired.
+    pub fn push_option(&mut self, symbol: usize, opt: &str) {
+        let fired = self.slot.get(symbol).is_some_and(|&p| p > 0);
+        if let (true, Some(meta)) = (fired, self.symbols.get(symbol)) {
+            self.add_option(symbol, meta.one_param, opt);
+        }
+    }
+
     fn add_option(&mut self, symbol: usize, one_param: bool, opt: &str) {
         let i = self.slot[symbol] as usize - 1;
         let opts = &mut self.fired[i].options;
