@@ -190,11 +190,13 @@ async fn metrics_and_status_follow_a_known_run() {
     );
     let after = tokio::task::spawn_blocking(get("/metrics")).await.unwrap();
     let delta = |name: &str| metric(&after, name) - metric(&before, name);
-    assert_eq!(
-        delta("sluice_scanned_total{action=\"no action\"}"),
-        6.0,
-        "{after}"
-    );
+    // The 6 ham messages land in the mild actions (which one depends on the
+    // shipped rules and the bench's envelope); each is counted exactly once.
+    let mild: f64 = ["no action", "greylist", "add header"]
+        .iter()
+        .map(|a| delta(&format!("sluice_scanned_total{{action=\"{a}\"}}")))
+        .sum();
+    assert_eq!(mild, 6.0, "{after}");
     assert_eq!(
         delta("sluice_scanned_total{action=\"reject\"}"),
         2.0,

@@ -1,5 +1,7 @@
-//! Golden tests of the shipped rules (`tests/rules/*.test`): each case gives
-//! the exact set of symbols a message must produce.
+//! Golden tests of the shipped regexp rules (`tests/rules/shipped.test`):
+//! each case gives the exact set of regexp-rule symbols a message must
+//! produce. Content-module symbols are checked by `scan_modules_golden.rs`,
+//! and that every rule fires somewhere by `scan_modules_coverage.rs`.
 #[path = "rules/common.rs"]
 mod common;
 
@@ -47,6 +49,13 @@ fn shipped_rules_golden_cases() {
     let path = common::repo_file("tests/rules/shipped.test");
     let text = std::fs::read_to_string(&path).unwrap();
     let pipeline = common::shipped_pipeline();
+    let tree = common::shipped_tree();
+    let regexp_rules: BTreeSet<&str> = tree["regexp"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
     let cases = cases(&text);
     assert!(cases.len() >= 10, "golden file has its cases");
     let mut failures = Vec::new();
@@ -59,7 +68,12 @@ fn shipped_rules_golden_cases() {
                 case.message.clone()
             };
             let v = pipeline.scan(&Envelope::default(), msg.as_bytes());
-            let got: BTreeSet<String> = v.symbols.iter().map(|s| s.name.clone()).collect();
+            let got: BTreeSet<String> = v
+                .symbols
+                .iter()
+                .map(|s| s.name.clone())
+                .filter(|n| regexp_rules.contains(n.as_str()) || n == "GTUBE")
+                .collect();
             if got != case.expected {
                 failures.push(format!(
                     "line {} (crlf={crlf}): expected {:?}, got {:?}",
@@ -70,12 +84,5 @@ fn shipped_rules_golden_cases() {
         seen_positive.extend(case.expected.iter().cloned());
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
-    // Every shipped rule has a positive case (negatives: every case lacking it).
-    let tree = common::shipped_tree();
-    for sym in tree["regexp"].as_object().unwrap().keys() {
-        assert!(
-            seen_positive.contains(sym),
-            "no positive golden case for {sym}"
-        );
-    }
+    assert!(seen_positive.len() >= 10, "the cases exercise many rules");
 }

@@ -62,8 +62,9 @@ pub fn render(p: &Pipeline, v: &Verdict, t: &Trace, file: &str) -> String {
     }
     let _ = writeln!(
         out,
-        "Multimap: {}  Composites: {}",
+        "Multimap: {}  Modules: {}  Composites: {}",
         us(t.multimap),
+        us(t.modules),
         us(t.composites)
     );
     out

@@ -44,6 +44,8 @@ pub struct MessageView<'m> {
     /// Headers of MIME parts below the top level.
     pub mime_headers: Vec<HeaderView<'m>>,
     pub text_parts: Vec<TextPart<'m>>,
+    /// Every MIME part, for the content modules.
+    pub parts: Vec<super::modules::PartInfo<'m>>,
     pub found: Extracted,
 }
 
@@ -85,6 +87,7 @@ impl<'m> MessageView<'m> {
             .content_disposition()
             .is_some_and(|cd| cd.is_attachment());
         let body_raw = slice(raw, part.offset_body, part.offset_end);
+        self.parts.push(super::modules::PartInfo::from_part(part));
         match &part.body {
             PartType::Text(t) if !is_attachment => self.text_parts.push(TextPart {
                 text: Cow::Borrowed(t.as_ref()),

@@ -5,12 +5,18 @@
 //!    raw headers, text parts (HTML as text), URLs and addresses ([`extract`]).
 //! 2. [`gtube`]: Rspamd's GTUBE pre-result; a hit ends the scan.
 //! 3. [`multimap`]: list lookups; a prefilter hit with an action ends it.
-//! 4. [`schedule`] / [`rules`] / [`expr`]: regexp rules, cheap and
+//! 4. [`modules`]: content checks in code (mime_types, phishing, mid,
+//!    received, forged_recipients, chartable, hfilter, html, subject,
+//!    from_checks); their symbols are scored before the regexp rules run,
+//!    so the early stop accounts for them.
+//! 5. [`schedule`] / [`rules`] / [`expr`]: regexp rules, cheap and
 //!    negative first, each regex scope ([`regex_bank`]) matched in one pass
 //!    when first needed; stops when the action can no longer change.
-//! 5. [`score`]: insertions, shots, group caps, grow factor.
-//! 6. [`composites`], then [`force_actions`]; [`actions`] picks the action.
-//! 7. [`headers`]: `X-Spam*` spoof removal, `X-Spamd-Result`, Subject.
+//!    Scopes of many patterns first pass an Aho-Corasick literal prefilter
+//!    ([`prefilter`]) so only patterns whose literals occur are run.
+//! 6. [`score`]: insertions, shots, group caps, grow factor.
+//! 7. [`composites`], then [`force_actions`]; [`actions`] picks the action.
+//! 8. [`headers`]: `X-Spam*` spoof removal, `X-Spamd-Result`, Subject.
 //!
 //! [`explain`] renders a traced scan for `sluice scan --explain`.
 pub mod actions;
@@ -26,8 +32,10 @@ pub mod gtube;
 pub mod headers;
 pub mod lua;
 pub mod message;
+pub mod modules;
 pub mod multimap;
 pub mod pipeline;
+pub mod prefilter;
 pub mod regex_bank;
 pub mod report;
 pub mod rules;

@@ -1,6 +1,6 @@
-//! The in-process scan: parse once, GTUBE, multimap, regexp rules in
-//! schedule order (regex scopes run on demand, one pass each), composites,
-//! force_actions, action, header edits.
+//! The in-process scan: parse once, GTUBE, multimap, content modules,
+//! regexp rules in schedule order (regex scopes run on demand, one pass
+//! each), composites, force_actions, action, header edits.
 //!
 //! Everything expensive (regex sets, maps, symbol table, schedule) is built
 //! once in [`Pipeline::from_config`] and shared read-only by all scans.
@@ -21,6 +21,7 @@ use super::gtube::Gtube;
 use super::headers::{self, DEFAULT_SUBJECT};
 use super::lua::LuaRules;
 use super::message::MessageView;
+use super::modules::ModuleSet;
 use super::multimap::Multimap;
 use super::rules::RuleSet;
 use super::schedule::{Schedule, Trace};
@@ -40,6 +41,7 @@ pub struct Pipeline {
     parser: MessageParser,
     gtube: Gtube,
     rules: RuleSet,
+    modules: ModuleSet,
     registry: Registry,
     gtube_symbol: usize,
     scorer: Scorer,
@@ -104,6 +106,7 @@ impl Pipeline {
         let mut registry = Registry::new(&cfg);
         let actions = ActionSet::new(cfg.actions.defs.clone());
         let rules = RuleSet::compile(&cfg, &mut registry)?;
+        let modules = ModuleSet::from_config(tree, &cfg, &mut registry)?;
         let (multimap, warnings) =
             Multimap::compile(&cfg, &mut registry, &actions, cfg.engine.map_watch_interval)?;
         let lua = LuaRules::compile(tree, &cfg, &mut registry)?;
@@ -142,6 +145,7 @@ impl Pipeline {
             gtube: Gtube::new(cfg.gtube),
             stats: RuleStats::new(rules.rules.len()),
             rules,
+            modules,
             registry,
             gtube_symbol,
             scorer,
@@ -175,6 +179,11 @@ impl Pipeline {
 
     pub fn rule_set(&self) -> &RuleSet {
         &self.rules
+    }
+
+    /// The enabled content modules.
+    pub fn modules(&self) -> &ModuleSet {
+        &self.modules
     }
 
     /// Per-rule counters since start.
@@ -266,6 +275,10 @@ impl Pipeline {
             message: p.message,
         });
         if forced.is_none() {
+            // Modules first, so the rules' early stop counts their score.
+            let t = Instant::now();
+            self.modules.insert(ctx, &mut board);
+            trace.modules = t.elapsed();
             self.classify(ctx, &mut board);
             let run = super::schedule::Run {
                 stats: &self.stats,

@@ -5,6 +5,8 @@
 //! scope owns one `RegexSet`, so a message costs one search per haystack of
 //! a scope (one header value, one text part, the raw message), whatever the
 //! number of rules. Identical atoms used by several rules share one slot.
+//! Scopes of many patterns move those with literal prefixes into a
+//! [`Prefilter`], so only patterns whose literals occur run their regex.
 use std::collections::BTreeMap;
 
 use regex::bytes::{RegexSet, RegexSetBuilder};
@@ -12,6 +14,7 @@ use regex::bytes::{RegexSet, RegexSetBuilder};
 use super::context::ScanCtx;
 use super::expr::{MatchKind, ReFlags, RegexpAtom};
 use super::multimap::selector::Selector;
+use super::prefilter::{prefix_literals, Prefilter};
 
 /// Compiled regex size cap per set; protects load time and memory.
 const SIZE_LIMIT: usize = 64 << 20;
@@ -35,10 +38,18 @@ struct Scope {
     key: ScopeKey,
     set: RegexSet,
     /// Bank slot of each pattern of `set`.
+    set_slots: Vec<usize>,
+    /// Large scopes: patterns with literal prefixes, matched via
+    /// [`Prefilter`]; it reports bank slots directly.
+    pre: Option<Prefilter>,
+    /// Every bank slot of the scope (set and prefilter).
     slots: Vec<usize>,
     /// For `{selector}` scopes: the parsed selector.
     selector: Option<Selector>,
 }
+
+/// Scopes with at least this many patterns use the literal prefilter.
+const PREFILTER_FROM: usize = 8;
 
 /// Collects atoms while rules are compiled, then builds the sets.
 #[derive(Debug, Default)]
@@ -84,7 +95,8 @@ impl BankBuilder {
             g.1.push(slot);
         }
         let mut scopes = Vec::with_capacity(groups.len());
-        for (key, (patterns, slots)) in groups {
+        for (key, (all, slots)) in groups {
+            let (pre, patterns, set_slots) = split_prefiltered(all, slots.clone())?;
             let set = RegexSetBuilder::new(&patterns)
                 .size_limit(SIZE_LIMIT)
                 .build()
@@ -106,6 +118,8 @@ impl BankBuilder {
             scopes.push(Scope {
                 key,
                 set,
+                set_slots,
+                pre,
                 slots,
                 selector,
             });
@@ -118,6 +132,35 @@ impl BankBuilder {
         }
         Ok(RegexBank { scopes, slot_scope })
     }
+}
+
+type Split = (Option<Prefilter>, Vec<String>, Vec<usize>);
+
+/// Moves the patterns of a large scope that have literal prefixes into a
+/// [`Prefilter`]; the rest stay for the `RegexSet`.
+fn split_prefiltered(patterns: Vec<String>, slots: Vec<usize>) -> Result<Split, BankError> {
+    if patterns.len() < PREFILTER_FROM {
+        return Ok((None, patterns, slots));
+    }
+    let mut items = Vec::new();
+    let (mut rest, mut rest_slots) = (Vec::new(), Vec::new());
+    for (p, slot) in patterns.iter().zip(slots) {
+        match prefix_literals(p) {
+            Some(lits) => items.push((slot, p.as_str(), lits)),
+            None => {
+                rest.push(p.clone());
+                rest_slots.push(slot);
+            }
+        }
+    }
+    if items.is_empty() {
+        return Ok((None, rest, rest_slots));
+    }
+    let pre = Prefilter::build(items, SIZE_LIMIT).map_err(|reason| BankError {
+        pattern: "(literal prefilter)".into(),
+        reason,
+    })?;
+    Ok((Some(pre), rest, rest_slots))
 }
 
 fn same_atom(a: &RegexpAtom, b: &RegexpAtom) -> bool {
@@ -263,8 +306,13 @@ impl RegexBank {
         let sc = &self.scopes[scope];
         let hit = &mut hits.hit;
         for_each_haystack(ctx, sc, &mut |h| {
-            for i in sc.set.matches(h).iter() {
-                hit[sc.slots[i]] = true;
+            if !sc.set_slots.is_empty() {
+                for i in sc.set.matches(h).iter() {
+                    hit[sc.set_slots[i]] = true;
+                }
+            }
+            if let Some(pre) = &sc.pre {
+                pre.matches(h, &mut |slot| hit[slot] = true);
             }
         });
         hits.scope_done[scope] = true;

@@ -41,6 +41,7 @@ pub struct Trace {
     /// Rules not evaluated because the action could not change.
     pub skipped: Vec<usize>,
     pub multimap: Duration,
+    pub modules: Duration,
     pub composites: Duration,
     pub total: Duration,
 }

@@ -197,7 +197,9 @@ Message-ID: <ops@example.org>\r\n\r\n{body}\r\n"
 }
 
 pub fn ham_message() -> Vec<u8> {
+    // A plausible clean message: the shipped rules score a missing Date.
     b"From: a@example.org\r\nTo: b@example.net\r\nSubject: lunch\r\n\
+Date: Sun, 22 Nov 2026 05:00:24 +0000\r\n\
 Message-ID: <ham@example.org>\r\n\r\nSee you at noon.\r\n"
         .to_vec()
 }

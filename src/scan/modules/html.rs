@@ -1,0 +1,250 @@
+//! HTML structure: hidden or invisible text, images standing in for text,
+//! scripts, forms, redirects, links to bare IPs, and alternatives whose
+//! plain and HTML versions say different things.
+use std::collections::HashSet;
+
+use super::markup::{tags, text_between, Tag};
+use super::util::parse_ip;
+use super::{sym, Hit, Module, SymbolDef};
+use crate::message::Envelope;
+use crate::scan::extract::host_of;
+use crate::scan::message::{MessageView, TextPart};
+
+static SYMBOLS: &[SymbolDef] = &[
+    sym(
+        "HTML_SHORT_LINK_IMG_1",
+        "Short HTML part with a linked image",
+    ),
+    sym("R_EMPTY_IMAGE", "HTML part with images and next to no text"),
+    sym("ZERO_FONT", "Text in a zero or one pixel font"),
+    sym(
+        "R_WHITE_ON_WHITE",
+        "Text coloured white, with no dark background",
+    ),
+    sym(
+        "HTML_META_REFRESH_URL",
+        "HTML redirects with a meta refresh",
+    ),
+    sym("HAS_DATA_URI", "HTML embeds data: URIs"),
+    sym("EXT_CSS", "HTML loads an external style sheet"),
+    sym("HTTP_TO_IP", "A link points at a bare IP address"),
+    sym(
+        "HTTP_TO_HTTPS",
+        "Link text shows https, the target is plain http",
+    ),
+    sym(
+        "HTML_HIDDEN_TEXT",
+        "Text hidden with display:none or visibility:hidden",
+    ),
+    sym("HTML_SCRIPT", "HTML carries a script"),
+    sym("HTML_FORM", "HTML carries a form"),
+    sym(
+        "R_PARTS_DIFFER",
+        "Plain text and HTML alternatives differ in content",
+    ),
+];
+
+/// The `html` module.
+#[derive(Debug)]
+pub struct Html;
+
+impl Module for Html {
+    fn name(&self) -> &str {
+        "html"
+    }
+
+    fn symbols(&self) -> &'static [SymbolDef] {
+        SYMBOLS
+    }
+
+    fn check(&self, view: &MessageView, _env: &Envelope, out: &mut Vec<Hit>) {
+        for p in &view.text_parts {
+            if let Some(html) = p.html {
+                check_html(html, &p.text, out);
+            }
+        }
+        parts_differ(&view.text_parts, out);
+    }
+}
+
+#[derive(Default)]
+struct Seen {
+    images: usize,
+    links: usize,
+    img_in_link: bool,
+    open_link: Option<usize>,
+}
+
+fn check_html(html: &str, text: &str, out: &mut Vec<Hit>) {
+    let mut s = Seen::default();
+    for t in tags(html) {
+        tag_checks(html, &t, &mut s, out);
+    }
+    let text_len = text.chars().filter(|c| c.is_alphanumeric()).count();
+    if s.images > 0 && text_len < 50 {
+        out.push(Hit::new("R_EMPTY_IMAGE"));
+    }
+    if s.img_in_link && html.len() < 2048 {
+        out.push(Hit::new("HTML_SHORT_LINK_IMG_1"));
+    }
+    style_checks(html, out);
+}
+
+fn tag_checks(html: &str, t: &Tag<'_>, s: &mut Seen, out: &mut Vec<Hit>) {
+    match (t.name.as_str(), t.closing) {
+        ("a", false) => {
+            s.links += 1;
+            s.open_link = Some(t.end);
+            if let Some(href) = t.attr("href") {
+                link_checks(href, out);
+            }
+        }
+        ("a", true) => {
+            if let Some(from) = s.open_link.take() {
+                let shown = text_between(html, from, t.start);
+                if shown.to_ascii_lowercase().starts_with("https://") {
+                    if let Some(prev) = last_href(html, from) {
+                        if prev.to_ascii_lowercase().starts_with("http://") {
+                            out.push(Hit::new("HTTP_TO_HTTPS"));
+                        }
+                    }
+                }
+            }
+        }
+        ("img", false) => {
+            s.images += 1;
+            if s.open_link.is_some() {
+                s.img_in_link = true;
+            }
+            if t.attr("src")
+                .is_some_and(|v| v.trim_start().starts_with("data:"))
+            {
+                out.push(Hit::new("HAS_DATA_URI"));
+            }
+        }
+        ("meta", false) => {
+            let refresh = t
+                .attr("http-equiv")
+                .is_some_and(|v| v.eq_ignore_ascii_case("refresh"));
+            if refresh
+                && t.attr("content")
+                    .is_some_and(|c| c.to_ascii_lowercase().contains("url="))
+            {
+                out.push(Hit::new("HTML_META_REFRESH_URL"));
+            }
+        }
+        ("link", false) => {
+            let css = t
+                .attr("rel")
+                .is_some_and(|r| r.eq_ignore_ascii_case("stylesheet"));
+            if css && t.attr("href").is_some_and(|h| h.contains("://")) {
+                out.push(Hit::new("EXT_CSS"));
+            }
+        }
+        ("script", false) => out.push(Hit::new("HTML_SCRIPT")),
+        ("form", false) => out.push(Hit::new("HTML_FORM")),
+        ("font", false) => {
+            if t.attr("size").is_some_and(|v| v.trim() == "0") {
+                out.push(Hit::new("ZERO_FONT"));
+            }
+            if t.attr("color").is_some_and(is_white) {
+                out.push(Hit::new("R_WHITE_ON_WHITE"));
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The href of the anchor whose `>` ends at `end`.
+fn last_href(html: &str, end: usize) -> Option<&str> {
+    let start = html[..end].rfind('<')?;
+    tags(&html[start..end]).next()?.attr("href")
+}
+
+fn link_checks(href: &str, out: &mut Vec<Hit>) {
+    let h = href.trim();
+    if !h.contains("://") {
+        return;
+    }
+    if let Some(host) = host_of(h) {
+        if parse_ip(&host).is_some() {
+            out.push(Hit::new("HTTP_TO_IP").opt(host));
+        }
+    }
+}
+
+fn is_white(c: &str) -> bool {
+    let c = c.trim().to_ascii_lowercase();
+    matches!(
+        c.as_str(),
+        "#fff" | "#ffffff" | "white" | "#fefefe" | "#fffffe"
+    )
+}
+
+/// Inline style tricks, read from the lower-cased markup with spaces removed.
+fn style_checks(html: &str, out: &mut Vec<Hit>) {
+    if !html.contains("style") && !html.contains("STYLE") {
+        return;
+    }
+    let compact: String = html
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .flat_map(char::to_lowercase)
+        .collect();
+    if compact.contains("font-size:0;")
+        || compact.contains("font-size:0\"")
+        || compact.contains("font-size:0px")
+        || compact.contains("font-size:1px")
+    {
+        out.push(Hit::new("ZERO_FONT"));
+    }
+    if compact.contains("display:none") || compact.contains("visibility:hidden") {
+        out.push(Hit::new("HTML_HIDDEN_TEXT"));
+    }
+    let white_text = [
+        ";color:#fff",
+        "\"color:#fff",
+        "'color:#fff",
+        ";color:white",
+        "\"color:white",
+    ]
+    .iter()
+    .any(|p| compact.contains(p));
+    let dark_bg = compact.contains("background") || compact.contains("bgcolor");
+    if white_text && !dark_bg {
+        out.push(Hit::new("R_WHITE_ON_WHITE"));
+    }
+}
+
+/// Words (three letters or more) of a text, lower-cased, capped.
+fn words(text: &str) -> HashSet<String> {
+    text.split(|c: char| !c.is_alphabetic())
+        .filter(|w| w.chars().count() >= 3)
+        .take(400)
+        .map(str::to_lowercase)
+        .collect()
+}
+
+/// A plain and an HTML part that share under half their words; the
+/// multiplier grows with the difference.
+fn parts_differ(parts: &[TextPart<'_>], out: &mut Vec<Hit>) {
+    let plain = parts.iter().find(|p| p.html.is_none());
+    let html = parts.iter().find(|p| p.html.is_some());
+    let (Some(plain), Some(html)) = (plain, html) else {
+        return;
+    };
+    let (a, b) = (words(&plain.text), words(&html.text));
+    if a.len() + b.len() < 10 {
+        return;
+    }
+    let common = a.intersection(&b).count();
+    let union = a.union(&b).count().max(1);
+    let distance = 1.0 - common as f64 / union as f64;
+    if distance >= 0.5 {
+        out.push(
+            Hit::new("R_PARTS_DIFFER")
+                .opt(format!("{:.0}%", distance * 100.0))
+                .times(distance.clamp(0.5, 1.0)),
+        );
+    }
+}

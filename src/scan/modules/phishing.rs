@@ -1,0 +1,137 @@
+//! Links whose visible text names one site while the link goes to another:
+//! `<a href="http://evil.example/">www.bank.example</a>`.
+use super::markup::{tags, text_between};
+use super::util::{is_fqdn, parse_ip, registrable};
+use super::{sym, Hit, Module, SymbolDef};
+use crate::message::Envelope;
+use crate::scan::extract::host_of;
+use crate::scan::message::MessageView;
+
+static SYMBOLS: &[SymbolDef] = &[
+    sym(
+        "PHISHING",
+        "Link text shows a different domain than the link target",
+    ),
+    sym(
+        "PHISHED_IP_TEXT",
+        "Link text shows a domain, the target is a bare IP address",
+    ),
+];
+
+/// Anchors checked per part.
+const MAX_LINKS: usize = 256;
+
+/// The `phishing` module.
+#[derive(Debug)]
+pub struct Phishing;
+
+impl Module for Phishing {
+    fn name(&self) -> &str {
+        "phishing"
+    }
+
+    fn symbols(&self) -> &'static [SymbolDef] {
+        SYMBOLS
+    }
+
+    fn check(&self, view: &MessageView, _env: &Envelope, out: &mut Vec<Hit>) {
+        for html in view.text_parts.iter().filter_map(|p| p.html) {
+            check_html(html, out);
+        }
+    }
+}
+
+fn check_html(html: &str, out: &mut Vec<Hit>) {
+    let mut open: Option<(String, usize)> = None;
+    let mut seen = 0;
+    for tag in tags(html) {
+        if tag.name != "a" {
+            continue;
+        }
+        if tag.closing {
+            if let Some((target, from)) = open.take() {
+                compare(&target, &text_between(html, from, tag.start), out);
+                seen += 1;
+                if seen >= MAX_LINKS {
+                    return;
+                }
+            }
+        } else {
+            open = tag
+                .attr("href")
+                .filter(|h| is_web(h))
+                .and_then(host_of)
+                .map(|h| (h, tag.end));
+        }
+    }
+}
+
+fn is_web(href: &str) -> bool {
+    let h = href.trim_start();
+    h.len() > 7
+        && (h[..7].eq_ignore_ascii_case("http://")
+            || h.get(..8)
+                .is_some_and(|p| p.eq_ignore_ascii_case("https://")))
+}
+
+/// The host the visible text names, if the text is (or starts with) a URL
+/// or a bare domain.
+fn text_host(text: &str) -> Option<String> {
+    let word = text.split_whitespace().next()?;
+    let word =
+        word.trim_matches(|c: char| matches!(c, '<' | '>' | '(' | ')' | '"' | '\'' | ',' | ';'));
+    let host = if word.contains("://") {
+        host_of(word)?
+    } else {
+        let h = word
+            .split('/')
+            .next()?
+            .trim_end_matches('.')
+            .to_ascii_lowercase();
+        if !h.starts_with("www.") && text.split_whitespace().count() > 1 {
+            return None;
+        }
+        h
+    };
+    (is_fqdn(&host) && host.contains(|c: char| c.is_ascii_alphabetic())).then_some(host)
+}
+
+fn compare(target: &str, text: &str, out: &mut Vec<Hit>) {
+    let Some(shown) = text_host(text) else {
+        return;
+    };
+    if parse_ip(target).is_some() {
+        out.push(Hit::new("PHISHED_IP_TEXT").opt(format!("{shown}->{target}")));
+        return;
+    }
+    if registrable(&shown) != registrable(target) {
+        out.push(Hit::new("PHISHING").opt(format!("{shown}->{target}")));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(html: &str) -> Vec<Hit> {
+        let mut out = Vec::new();
+        check_html(html, &mut out);
+        out
+    }
+
+    #[test]
+    fn text_domain_differs_from_target() {
+        let h = run(r#"<a href="http://login.evil.example/x">www.paypal.com</a>"#);
+        assert_eq!(h[0].symbol, "PHISHING");
+        assert_eq!(h[0].options, ["www.paypal.com->login.evil.example"]);
+        let h = run(r#"<a href="http://10.0.0.1/x">https://bank.example/login</a>"#);
+        assert_eq!(h[0].symbol, "PHISHED_IP_TEXT");
+    }
+
+    #[test]
+    fn same_site_and_plain_text_are_fine() {
+        assert!(run(r#"<a href="https://www.shop.example.com/a">shop.example.com</a>"#).is_empty());
+        assert!(run(r#"<a href="http://t.example/x">Click here to read more</a>"#).is_empty());
+        assert!(run(r#"<a href="mailto:a@b.c">www.x.com</a>"#).is_empty());
+    }
+}
