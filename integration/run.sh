@@ -11,7 +11,10 @@ set -uo pipefail
 dir=$(cd "$(dirname "$0")" && pwd)
 total_pass=0
 total_fail=0
-stages=(miltertest postfix corpus rspamc forward)
+# forward.sh (sluice forwarding to a real Rspamd, compared with Rspamd's own
+# proxy) is run by hand for now: Rspamd 3.4's proxy intermittently answers no
+# message at all right after start, which would make this tier flaky.
+stages=(miltertest postfix corpus rspamc)
 for stage in "${stages[@]}"; do
     log=$(mktemp /tmp/sluice-it-$stage.XXXXXX.log)
     echo "=== stage $stage"
