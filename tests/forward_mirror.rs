@@ -15,7 +15,7 @@ async fn mirror_takes_its_share_and_logs_the_difference() {
         primary.hosts_element(),
         shadow.hosts_element()
     );
-    let s = Sluice::start(&[("worker-proxy.inc", &conf)]);
+    let s = Sluice::start_with_files(&[("worker-proxy.inc", &conf)]);
     let rs = send_many(s.addr, 0, 200).await;
     for r in &rs {
         assert_eq!(r.terminal, Reply::Accept, "mirror never decides");
@@ -53,7 +53,7 @@ async fn agreeing_mirror_logs_same() {
         primary.hosts_element(),
         shadow.hosts_element()
     );
-    let s = Sluice::start(&[("worker-proxy.inc", &conf)]);
+    let s = Sluice::start_with_files(&[("worker-proxy.inc", &conf)]);
     send_many(s.addr, 0, 10).await;
     let lines = s.wait_lines("mirror twin [", 10);
     assert!(

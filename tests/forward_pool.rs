@@ -61,7 +61,7 @@ async fn round_robin_spreads_and_the_envelope_reaches_the_scanner() {
     let a = FakeScanner::start("A", "no action", 1.0).await;
     let b = FakeScanner::start("B", "no action", 1.0).await;
     let c = FakeScanner::start("C", "no action", 1.0).await;
-    let s = Sluice::start(&[("worker-proxy.inc", &proxy_conf(&[&a, &b, &c], ""))]);
+    let s = Sluice::start_with_files(&[("worker-proxy.inc", &proxy_conf(&[&a, &b, &c], ""))]);
     let replies = burst(&s, 0, 1, 30).await;
     assert_eq!(
         tally(&replies),
@@ -85,7 +85,7 @@ async fn killed_scanner_loses_traffic_and_gets_it_back() {
     let a = FakeScanner::start("A", "no action", 1.0).await;
     let mut b = FakeScanner::start("B", "no action", 1.0).await;
     let c = FakeScanner::start("C", "no action", 1.0).await;
-    let s = Sluice::start(&[
+    let s = Sluice::start_with_files(&[
         ("worker-proxy.inc", &proxy_conf(&[&a, &b, &c], "")),
         ("options.inc", FAST_HEALTH),
     ]);
@@ -117,7 +117,7 @@ async fn killed_scanner_loses_traffic_and_gets_it_back() {
 async fn dead_pool_tempfails_with_a_reason() {
     let mut a = FakeScanner::start("A", "no action", 1.0).await;
     let mut b = FakeScanner::start("B", "no action", 1.0).await;
-    let s = Sluice::start(&[("worker-proxy.inc", &proxy_conf(&[&a, &b], ""))]);
+    let s = Sluice::start_with_files(&[("worker-proxy.inc", &proxy_conf(&[&a, &b], ""))]);
     a.kill();
     b.kill();
     let rs = send_many(s.addr, 0, 5).await;
@@ -134,7 +134,7 @@ async fn dead_pool_tempfails_with_a_reason() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dead_pool_under_fail_open_accepts_with_a_header() {
     let mut a = FakeScanner::start("A", "no action", 1.0).await;
-    let s = Sluice::start(&[(
+    let s = Sluice::start_with_files(&[(
         "worker-proxy.inc",
         &proxy_conf(&[&a], "fail_open = true;\n"),
     )]);
@@ -149,7 +149,7 @@ async fn dead_pool_under_fail_open_accepts_with_a_header() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn verdict_actions_come_from_the_upstream() {
     let a = FakeScanner::start("A", "reject", 20.0).await;
-    let s = Sluice::start(&[("worker-proxy.inc", &proxy_conf(&[&a], ""))]);
+    let s = Sluice::start_with_files(&[("worker-proxy.inc", &proxy_conf(&[&a], ""))]);
     let r = &send_many(s.addr, 0, 1).await[0];
     let Reply::ReplyCode(text) = &r.terminal else {
         panic!("{:?}", r.terminal);
@@ -168,7 +168,7 @@ async fn compression_sends_zstd_bodies() {
         "upstream \"scan\" {{ default = yes; hosts = \"{}\"; compression = yes; }}\n",
         a.hosts_element()
     );
-    let s = Sluice::start(&[("worker-proxy.inc", &conf)]);
+    let s = Sluice::start_with_files(&[("worker-proxy.inc", &conf)]);
     let r = &send_many(s.addr, 7, 1).await[0];
     assert_eq!(r.terminal, Reply::Accept);
     let seen = a.seen.lock().unwrap()[0].clone();
@@ -196,7 +196,7 @@ async fn one_deadline_covers_every_retry() {
         "upstream \"scan\" {{ default = yes; hosts = \"{}\"; timeout = 1s; }}\nmax_retries = 5;\n",
         hosts.join(",")
     );
-    let s = Sluice::start(&[("worker-proxy.inc", &conf)]);
+    let s = Sluice::start_with_files(&[("worker-proxy.inc", &conf)]);
     let start = std::time::Instant::now();
     let r = &send_many(s.addr, 0, 1).await[0];
     let took = start.elapsed();

@@ -88,7 +88,7 @@ async fn https_upstream_with_private_ca() {
         "upstream \"scan\" {{ default = yes; hosts = \"https://localhost:{port}\"; ssl_ca = \"{}\"; }}\n",
         dir.path().join("cert.pem").display()
     );
-    let s = Sluice::start(&[("worker-proxy.inc", &conf)]);
+    let s = Sluice::start_with_files(&[("worker-proxy.inc", &conf)]);
     for r in send_many(s.addr, 0, 3).await {
         assert_eq!(r.terminal, Reply::Accept);
         assert_eq!(scanned_by(&r).as_deref(), Some("TLS"));
@@ -106,7 +106,7 @@ async fn untrusted_certificate_is_a_failed_upstream() {
         "upstream \"scan\" {{ default = yes; hosts = \"localhost:{port}\"; ssl = yes; ssl_ca = \"{}\"; }}\n",
         other.path().join("cert.pem").display()
     );
-    let s = Sluice::start(&[("worker-proxy.inc", &conf)]);
+    let s = Sluice::start_with_files(&[("worker-proxy.inc", &conf)]);
     let r = &send_many(s.addr, 0, 1).await[0];
     let Reply::ReplyCode(text) = &r.terminal else {
         panic!("{:?}", r.terminal);

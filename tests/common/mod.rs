@@ -1,6 +1,6 @@
 //! A real `sluice run` on port 0 for tests, with its log captured.
 #![allow(dead_code)]
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -14,10 +14,22 @@ pub struct Daemon {
 }
 
 impl Daemon {
-    /// Starts the daemon with the shipped config plus `extra` UCL appended to
-    /// an admin's `local.d`-free main file that includes the shipped one.
+    /// Starts the daemon with the shipped config plus `extra` UCL as the
+    /// admin's `local.d/worker-proxy.inc` (the `milter` section).
     pub fn start(extra_conf: &str) -> Daemon {
+        Daemon::start_with_files(&[("worker-proxy.inc", extra_conf)])
+    }
+
+    /// Starts the daemon with the given `local.d` files (name, content). The
+    /// admin layer and the Bayes store live in a temporary folder, so nothing
+    /// on the machine running the tests changes the result.
+    pub fn start_with_files(files: &[(&str, &str)]) -> Daemon {
         let dir = tempfile::tempdir().expect("tempdir");
+        let local = dir.path().join("local.d");
+        std::fs::create_dir_all(&local).unwrap();
+        for (name, text) in files {
+            std::fs::write(local.join(name), text).unwrap();
+        }
         let mut args: Vec<String> =
             vec!["run".into(), "--milter".into(), "inet:127.0.0.1:0".into()];
         // The HTTP listeners default to fixed ports; tests run in parallel.
@@ -25,16 +37,9 @@ impl Daemon {
             args.push(flag.into());
             args.push("127.0.0.1:0".into());
         }
-        // Each daemon gets its own Bayes store, not /var/lib/sluice.
-        args.push("--var".into());
-        args.push(format!("DBDIR={}", dir.path().display()));
-        if !extra_conf.is_empty() {
-            let local = dir.path().join("local.d");
-            std::fs::create_dir_all(&local).unwrap();
-            let mut f = std::fs::File::create(local.join("worker-proxy.inc")).unwrap();
-            f.write_all(extra_conf.as_bytes()).unwrap();
+        for var in ["DBDIR", "LOCAL_CONFDIR"] {
             args.push("--var".into());
-            args.push(format!("LOCAL_CONFDIR={}", dir.path().display()));
+            args.push(format!("{var}={}", dir.path().display()));
         }
         let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))
             .args(&args)
@@ -95,6 +100,28 @@ impl Daemon {
             std::thread::sleep(Duration::from_millis(20));
         }
         panic!("no log line with {needle:?}; log: {:#?}", self.log());
+    }
+
+    /// Waits until `n` log lines contain `needle`, then returns them.
+    pub fn wait_lines(&self, needle: &str, n: usize) -> Vec<String> {
+        let start = Instant::now();
+        loop {
+            let lines: Vec<String> = self
+                .log()
+                .into_iter()
+                .filter(|l| l.contains(needle))
+                .collect();
+            if lines.len() >= n {
+                return lines;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "only {} of {n} lines with {needle:?}; log: {:#?}",
+                lines.len(),
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     pub fn is_running(&mut self) -> bool {

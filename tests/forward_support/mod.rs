@@ -3,12 +3,9 @@
 //! sluice daemon started with an admin's `local.d` files.
 #![allow(dead_code)]
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Write};
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -133,94 +130,10 @@ impl Drop for FakeScanner {
     }
 }
 
-/// A sluice daemon with `local.d` files (name, content), milter on port 0.
-pub struct Sluice {
-    child: Child,
-    pub addr: SocketAddr,
-    log: Arc<Mutex<Vec<String>>>,
-    _dir: tempfile::TempDir,
-}
-
-impl Sluice {
-    pub fn start(files: &[(&str, &str)]) -> Sluice {
-        let dir = tempfile::tempdir().unwrap();
-        let local = dir.path().join("local.d");
-        std::fs::create_dir_all(&local).unwrap();
-        for (name, text) in files {
-            let mut f = std::fs::File::create(local.join(name)).unwrap();
-            f.write_all(text.as_bytes()).unwrap();
-        }
-        let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))
-            .args([
-                "run",
-                "--milter",
-                "inet:127.0.0.1:0",
-                "--http",
-                "127.0.0.1:0",
-            ])
-            .args(["--controller", "127.0.0.1:0", "--var"])
-            .arg(format!("LOCAL_CONFDIR={}", dir.path().display()))
-            .env("SLUICE_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn sluice");
-        let stderr = child.stderr.take().unwrap();
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let (tx, rx) = std::sync::mpsc::channel();
-        let sink = log.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(rest) = line.split("milter listening on inet:").nth(1) {
-                    let _ = tx.send(rest.trim().to_string());
-                }
-                sink.lock().unwrap().push(line);
-            }
-        });
-        let addr = rx
-            .recv_timeout(Duration::from_secs(30))
-            .unwrap_or_else(|_| panic!("sluice did not start; log: {:?}", log.lock().unwrap()));
-        Sluice {
-            child,
-            addr: addr.parse().unwrap(),
-            log,
-            _dir: dir,
-        }
-    }
-
-    pub fn log(&self) -> Vec<String> {
-        self.log.lock().unwrap().clone()
-    }
-
-    /// Waits until `n` log lines contain `needle`, then returns them.
-    pub fn wait_lines(&self, needle: &str, n: usize) -> Vec<String> {
-        let start = Instant::now();
-        loop {
-            let lines: Vec<String> = self
-                .log()
-                .into_iter()
-                .filter(|l| l.contains(needle))
-                .collect();
-            if lines.len() >= n {
-                return lines;
-            }
-            assert!(
-                start.elapsed() < Duration::from_secs(10),
-                "only {} of {n} lines with {needle:?}; log: {:#?}",
-                lines.len(),
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Sluice {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+/// The test daemon shared with the other integration tests.
+#[path = "../common/mod.rs"]
+mod common;
+pub use common::Daemon as Sluice;
 
 pub const POSTFIX_OFFER: OptNeg = OptNeg {
     version: 6,
