@@ -44,6 +44,7 @@ pub mod score;
 pub mod stats;
 pub mod symbols;
 pub mod unknown_keys;
+pub mod workers;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -79,8 +80,8 @@ pub trait Scanner: Send + Sync + 'static {
     }
 }
 
-/// Runs a [`Pipeline`] on tokio's blocking pool, so CPU-bound scans never
-/// stall the reactor that serves milter sessions.
+/// Runs a [`Pipeline`] on the process's scan threads ([`workers`]), so
+/// CPU-bound scans never stall the reactor that serves milter sessions.
 #[derive(Debug, Clone)]
 pub struct LocalScanner {
     pipeline: Arc<Pipeline>,
@@ -99,7 +100,8 @@ impl Scanner for LocalScanner {
     ) -> Pin<Box<dyn Future<Output = Result<Verdict, ScanError>> + Send + 'static>> {
         let pipeline = Arc::clone(&self.pipeline);
         Box::pin(async move {
-            tokio::task::spawn_blocking(move || pipeline.scan(&req.envelope, &req.message))
+            workers::ScanPool::global()
+                .run(move || pipeline.scan(&req.envelope, &req.message))
                 .await
                 .map_err(|e| ScanError::TaskFailed {
                     reason: e.to_string(),

@@ -6,14 +6,19 @@
 //! of a few literal words, so a multi-literal scan (what Rspamd does with
 //! Hyperscan's literal stage) plus a handful of confirmations is far
 //! cheaper. Patterns without a usable literal prefix stay in the set.
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
-use regex::bytes::{Regex, RegexBuilder};
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
+use regex_automata::meta::Regex;
+use regex_automata::{Anchored, Input};
 use regex_syntax::hir::literal::{ExtractKind, Extractor};
 
 /// Shortest literal worth prefiltering on; shorter ones hit too often.
 const MIN_LITERAL: usize = 3;
 /// Most literals one pattern may contribute.
 const MAX_LITERALS: usize = 64;
+/// Anchored confirmations a pattern gets before one unanchored search
+/// settles it: bounds the cost of a pattern whose literal is frequent but
+/// whose full match is rare (`free.*money` on a page of "free").
+const MAX_ANCHORED_TRIES: u8 = 8;
 
 /// The prefiltered patterns of one scope.
 #[derive(Debug)]
@@ -84,17 +89,15 @@ impl Prefilter {
                 lits.push(l);
                 owner.push(i);
             }
-            regexes.push(
-                RegexBuilder::new(pattern)
-                    .size_limit(size_limit)
-                    .build()
-                    .map_err(|e| e.to_string())?,
-            );
+            regexes.push(confirmer(pattern, size_limit)?);
             ids.push(id);
         }
+        // A full DFA: one table lookup per byte. The literal sets are a few
+        // hundred short strings, so its memory stays small.
         let ac = AhoCorasickBuilder::new()
             .ascii_case_insensitive(true)
             .match_kind(MatchKind::Standard)
+            .kind(Some(AhoCorasickKind::DFA))
             .build(&lits)
             .map_err(|e| e.to_string())?;
         Ok(Prefilter {
@@ -105,19 +108,48 @@ impl Prefilter {
         })
     }
 
-    /// Calls `hit` with the caller id of every pattern matching `hay`.
-    pub fn matches(&self, hay: &[u8], hit: &mut dyn FnMut(usize)) {
-        let mut state = vec![0u8; self.regexes.len()]; // 0 unseen, 1 tried
+    /// Sets `hit[id]` for the caller id of every pattern matching `hay`.
+    /// Patterns already marked (by an earlier haystack of the same scope)
+    /// are not tried again.
+    ///
+    /// Every match of a pattern starts with one of its literals, so a
+    /// literal occurrence is confirmed by a match anchored right there:
+    /// that costs the length of the match, not of the rest of the haystack.
+    pub fn matches(&self, hay: &[u8], hit: &mut [bool]) {
+        // Per pattern: anchored tries so far.
+        let mut tries = vec![0u8; self.regexes.len()];
         for m in self.ac.find_overlapping_iter(hay) {
             let p = self.owner[m.pattern().as_usize()];
-            if state[p] == 0 {
-                state[p] = 1;
-                if self.regexes[p].is_match_at(hay, m.start()) {
-                    hit(self.ids[p]);
-                }
+            let id = self.ids[p];
+            if hit[id] || tries[p] > MAX_ANCHORED_TRIES {
+                continue;
             }
+            let input = Input::new(hay).range(m.start()..);
+            tries[p] += 1;
+            let found = if tries[p] <= MAX_ANCHORED_TRIES {
+                self.regexes[p].is_match(input.anchored(Anchored::Yes))
+            } else {
+                // Settled by one search over the rest of the haystack.
+                self.regexes[p].is_match(input)
+            };
+            hit[id] |= found;
         }
     }
+}
+
+/// The confirming regex of one pattern, with the semantics of
+/// `regex::bytes::Regex` (matches bytes, not only UTF-8), built on the
+/// engine directly because only it offers anchored searches at an offset.
+fn confirmer(pattern: &str, size_limit: usize) -> Result<Regex, String> {
+    Regex::builder()
+        .syntax(regex_automata::util::syntax::Config::new().utf8(false))
+        .configure(
+            Regex::config()
+                .utf8_empty(false)
+                .nfa_size_limit(Some(size_limit)),
+        )
+        .build(pattern)
+        .map_err(|e| e.to_string())
 }
 
 #[cfg(test)]
@@ -145,12 +177,47 @@ mod tests {
             .map(|(i, p)| (i * 10, *p, prefix_literals(p).unwrap()))
             .collect();
         let pf = Prefilter::build(items, 1 << 20).unwrap();
-        let mut got = Vec::new();
-        pf.matches(b"a FREE Gift, free lunch, Click Here", &mut |i| got.push(i));
-        got.sort();
-        assert_eq!(got, vec![0, 10]);
-        got.clear();
-        pf.matches(b"free lunch", &mut |i| got.push(i));
-        assert!(got.is_empty());
+        let hits = |hay: &[u8]| {
+            let mut hit = vec![false; 11];
+            pf.matches(hay, &mut hit);
+            (0..11).filter(|&i| hit[i]).collect::<Vec<_>>()
+        };
+        assert_eq!(hits(b"a FREE Gift, free lunch, Click Here"), vec![0, 10]);
+        assert!(hits(b"free lunch").is_empty());
+    }
+
+    #[test]
+    fn frequent_literal_rare_match() {
+        // More literal occurrences than anchored tries: the match after
+        // them is still found, and one before them too.
+        let p = r"(?i)free\s+money";
+        let items = vec![(0, p, prefix_literals(p).unwrap())];
+        let pf = Prefilter::build(items, 1 << 20).unwrap();
+        for hay in [
+            format!("{}free money", "free lunch ".repeat(20)),
+            format!("free money{}", " free lunch".repeat(20)),
+        ] {
+            let mut hit = vec![false];
+            pf.matches(hay.as_bytes(), &mut hit);
+            assert!(hit[0], "{hay}");
+        }
+        let mut hit = vec![false];
+        pf.matches("free lunch ".repeat(20).as_bytes(), &mut hit);
+        assert!(!hit[0]);
+    }
+
+    #[test]
+    fn anchored_confirmation_sees_word_boundaries() {
+        let p = r"(?i)(?-u:\b)act\s+now(?-u:\b)";
+        let items = vec![(0, p, prefix_literals(p).unwrap())];
+        let pf = Prefilter::build(items, 1 << 20).unwrap();
+        let test = |hay: &[u8]| {
+            let mut hit = vec![false];
+            pf.matches(hay, &mut hit);
+            hit[0]
+        };
+        assert!(test(b"please ACT NOW!"));
+        assert!(!test(b"react now"));
+        assert!(!test(b"act nowhere"));
     }
 }

@@ -36,8 +36,9 @@ struct ScopeKey {
 #[derive(Debug)]
 struct Scope {
     key: ScopeKey,
-    set: RegexSet,
-    /// Bank slot of each pattern of `set`.
+    /// The patterns without a literal prefix (all of them in small scopes).
+    rest: Rest,
+    /// Bank slot of each pattern of `rest`.
     set_slots: Vec<usize>,
     /// Large scopes: patterns with literal prefixes, matched via
     /// [`Prefilter`]; it reports bank slots directly.
@@ -97,13 +98,7 @@ impl BankBuilder {
         let mut scopes = Vec::with_capacity(groups.len());
         for (key, (all, slots)) in groups {
             let (pre, patterns, set_slots) = split_prefiltered(all, slots.clone())?;
-            let set = RegexSetBuilder::new(&patterns)
-                .size_limit(SIZE_LIMIT)
-                .build()
-                .map_err(|e| BankError {
-                    pattern: patterns.join(" | "),
-                    reason: e.to_string(),
-                })?;
+            let rest = Rest::build(&patterns)?;
             let selector = match key.kind {
                 MatchKind::Selector => Some(
                     Selector::parse(key.header.as_deref().unwrap_or("")).map_err(|reason| {
@@ -117,7 +112,7 @@ impl BankBuilder {
             };
             scopes.push(Scope {
                 key,
-                set,
+                rest,
                 set_slots,
                 pre,
                 slots,
@@ -135,6 +130,67 @@ impl BankBuilder {
 }
 
 type Split = (Option<Prefilter>, Vec<String>, Vec<usize>);
+
+/// Scopes with at most this many literal-less patterns try them one by
+/// one; more share one `RegexSet`.
+const SINGLES_UP_TO: usize = 24;
+
+/// How a scope matches its patterns that have no literal prefix.
+#[derive(Debug)]
+enum Rest {
+    /// One regex each: each search uses its own literal accelerations and
+    /// stops at the first match, and a pattern that matched one haystack
+    /// is not tried on the next. Cheaper than a set for a few patterns.
+    Singles(Vec<regex::bytes::Regex>),
+    /// One overlapping pass for all: cheaper when there are many.
+    Set(RegexSet),
+}
+
+impl Rest {
+    fn build(patterns: &[String]) -> Result<Rest, BankError> {
+        if patterns.len() > SINGLES_UP_TO {
+            let set = RegexSetBuilder::new(patterns)
+                .size_limit(SIZE_LIMIT)
+                .build()
+                .map_err(|e| BankError {
+                    pattern: patterns.join(" | "),
+                    reason: e.to_string(),
+                })?;
+            return Ok(Rest::Set(set));
+        }
+        let singles = patterns
+            .iter()
+            .map(|p| {
+                regex::bytes::RegexBuilder::new(p)
+                    .size_limit(SIZE_LIMIT)
+                    .build()
+                    .map_err(|e| BankError {
+                        pattern: p.clone(),
+                        reason: e.to_string(),
+                    })
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Rest::Singles(singles))
+    }
+
+    /// Marks `hit[slots[i]]` for every pattern `i` matching `hay`.
+    fn matches(&self, hay: &[u8], slots: &[usize], hit: &mut [bool]) {
+        match self {
+            Rest::Singles(res) => {
+                for (re, &slot) in res.iter().zip(slots) {
+                    if !hit[slot] && re.is_match(hay) {
+                        hit[slot] = true;
+                    }
+                }
+            }
+            Rest::Set(set) => {
+                for i in set.matches(hay).iter() {
+                    hit[slots[i]] = true;
+                }
+            }
+        }
+    }
+}
 
 /// Moves the patterns of a large scope that have literal prefixes into a
 /// [`Prefilter`]; the rest stay for the `RegexSet`.
@@ -292,6 +348,23 @@ impl RegexBank {
         hits.hit[slot]
     }
 
+    /// One line per scope: match type, header, patterns in the set and
+    /// behind the literal prefilter (for tuning rule sets).
+    pub fn describe(&self) -> Vec<String> {
+        self.scopes
+            .iter()
+            .map(|sc| {
+                format!(
+                    "{:?} {} set={} prefiltered={}",
+                    sc.key.kind,
+                    sc.key.header.as_deref().unwrap_or("-"),
+                    sc.set_slots.len(),
+                    sc.slots.len() - sc.set_slots.len()
+                )
+            })
+            .collect()
+    }
+
     /// Runs every scope (tests, tools).
     pub fn run(&self, ctx: &ScanCtx<'_>) -> Vec<bool> {
         let mut h = self.start();
@@ -306,13 +379,9 @@ impl RegexBank {
         let sc = &self.scopes[scope];
         let hit = &mut hits.hit;
         for_each_haystack(ctx, sc, &mut |h| {
-            if !sc.set_slots.is_empty() {
-                for i in sc.set.matches(h).iter() {
-                    hit[sc.set_slots[i]] = true;
-                }
-            }
+            sc.rest.matches(h, &sc.set_slots, hit);
             if let Some(pre) = &sc.pre {
-                pre.matches(h, &mut |slot| hit[slot] = true);
+                pre.matches(h, hit);
             }
         });
         hits.scope_done[scope] = true;
