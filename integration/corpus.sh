@@ -25,6 +25,14 @@ assert_eq "zero protocol errors" 0 "$(json '$r->{protocol_errors}')"
 note "replies: $(json 'join(q(, ), map { "$_=$r->{replies}{$_}" } sort keys %{$r->{replies}})')"
 note "throughput: $(json 'sprintf(q(%.1f msgs/s, p99 %.1f ms), $r->{msgs_per_sec}, $r->{latency}{p99_ms})')"
 if [ "$(json '$r->{protocol_errors}')" != 0 ]; then note "errors: $(json 'join(q( | ), @{$r->{error_samples}})')"; fi
+# Ham, each message with the envelope of its own headers, is never refused.
+if ! run_bench --addr "$MILTER_ADDR" -c "${CONCURRENCY:-4}" --json "$CORPUS/ham" \
+    >"$IT_WORK/ham.json" 2>"$IT_WORK/bench.err"; then
+    die "bench milter (ham) failed: $(cat "$IT_WORK/bench.err")"
+fi
+ham_json() { perl -MJSON::PP -0777 -ne "my \$r = decode_json(\$_); print $1, qq(\n)" "$IT_WORK/ham.json"; }
+assert_eq "no ham message refused (5xx) over milter" 0 "$(ham_json '$r->{replies}{q(5xx)} // 0')"
+note "ham replies: $(ham_json 'join(q(, ), map { "$_=$r->{replies}{$_}" } sort keys %{$r->{replies}})')"
 if milter_alive; then pass "milter still running after the corpus"; else fail "milter died during the corpus"; fi
 # SIGTERM drains and exits 0.
 rc=0

@@ -4,13 +4,16 @@ use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
 
+use super::envelope::BenchEnvelope;
 use super::BenchError;
 
-/// One message file, raw bytes as stored.
+/// One message file, raw bytes as stored, with the envelope it is sent
+/// with (from its own headers).
 #[derive(Debug, Clone)]
 pub struct Message {
     pub path: PathBuf,
     pub raw: Bytes,
+    pub envelope: BenchEnvelope,
 }
 
 /// Reads every regular file directly inside each directory (sorted by name,
@@ -26,6 +29,7 @@ pub fn load(dirs: &[PathBuf]) -> Result<Vec<Message>, BenchError> {
             })?;
             out.push(Message {
                 path,
+                envelope: BenchEnvelope::of(&raw),
                 raw: Bytes::from(raw),
             });
         }

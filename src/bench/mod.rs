@@ -14,6 +14,7 @@ pub mod addr;
 mod classify;
 pub mod cli;
 pub mod corpus;
+mod envelope;
 mod error;
 pub mod milter;
 pub mod report;

@@ -65,25 +65,25 @@ where
         .await
         .map_err(err(false))?;
     let connect_macros = [
-        ("j", "bench.localhost"),
-        ("{daemon_name}", "bench.localhost"),
+        ("j", "mx.bench.test"),
+        ("{daemon_name}", "mx.bench.test"),
         ("{daemon_addr}", "127.0.0.1"),
         ("v", "sluice-bench"),
-        ("_", "localhost [127.0.0.1]"),
+        ("_", "client.bench.test [127.0.0.1]"),
     ];
     client
         .macros(b'C', &connect_macros)
         .await
         .map_err(err(false))?;
     let connect = Connect {
-        hostname: Bytes::from_static(b"localhost"),
+        hostname: Bytes::from_static(b"client.bench.test"),
         family: Family::Inet4,
         port: 54321,
         address: Bytes::from_static(b"127.0.0.1"),
     };
     expect_continue(client.command(Command::Connect(connect)).await, "connect")?;
     client.macros(b'H', &[]).await.map_err(err(false))?;
-    let helo = Command::Helo(Bytes::from_static(b"bench.localhost"));
+    let helo = Command::Helo(Bytes::from_static(b"client.bench.test"));
     expect_continue(client.command(helo).await, "helo")
 }
 
@@ -121,15 +121,16 @@ where
             .macros(
                 b'M',
                 &[
-                    ("{mail_addr}", "bench@localhost"),
+                    ("{mail_addr}", msg.envelope.from.as_str()),
                     ("{mail_mailer}", "smtp"),
                 ],
             )
             .await
             .map_err(err(true))?;
+        let rcpts = [msg.envelope.rcpt.as_str()];
         let envelope = Envelope {
-            from: "bench@localhost",
-            rcpts: &["rcpt@localhost"],
+            from: &msg.envelope.from,
+            rcpts: &rcpts,
             queue_id: Some(&queue_id),
         };
         let started = Instant::now();

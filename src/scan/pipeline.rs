@@ -143,7 +143,7 @@ impl Pipeline {
             bayes,
             parser: parser(),
             gtube: Gtube::new(cfg.gtube),
-            stats: RuleStats::new(rules.rules.len()),
+            stats: RuleStats::new(schedule.order()),
             rules,
             modules,
             registry,

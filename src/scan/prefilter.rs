@@ -98,6 +98,7 @@ impl Prefilter {
             .ascii_case_insensitive(true)
             .match_kind(MatchKind::Standard)
             .kind(Some(AhoCorasickKind::DFA))
+            .prefilter(false)
             .build(&lits)
             .map_err(|e| e.to_string())?;
         Ok(Prefilter {

@@ -51,6 +51,11 @@ struct Scope {
 
 /// Scopes with at least this many patterns use the literal prefilter.
 const PREFILTER_FROM: usize = 8;
+/// Cost class from which a scope's haystacks are long (text, body, raw
+/// message). Only those use the literal prefilter: on short haystacks
+/// (header values, URLs) one automaton pass for all patterns is cheaper
+/// than literal search plus confirmations.
+const LONG_HAYSTACKS: u32 = 6;
 
 /// Collects atoms while rules are compiled, then builds the sets.
 #[derive(Debug, Default)]
@@ -97,7 +102,11 @@ impl BankBuilder {
         }
         let mut scopes = Vec::with_capacity(groups.len());
         for (key, (all, slots)) in groups {
-            let (pre, patterns, set_slots) = split_prefiltered(all, slots.clone())?;
+            let (pre, patterns, set_slots) = if kind_cost(key.kind) >= LONG_HAYSTACKS {
+                split_prefiltered(all, slots.clone())?
+            } else {
+                (None, all, slots.clone())
+            };
             let rest = Rest::build(&patterns)?;
             let selector = match key.kind {
                 MatchKind::Selector => Some(
@@ -133,7 +142,7 @@ type Split = (Option<Prefilter>, Vec<String>, Vec<usize>);
 
 /// Scopes with at most this many literal-less patterns try them one by
 /// one; more share one `RegexSet`.
-const SINGLES_UP_TO: usize = 24;
+const SINGLES_UP_TO: usize = 16;
 
 /// How a scope matches its patterns that have no literal prefix.
 #[derive(Debug)]
@@ -141,22 +150,31 @@ enum Rest {
     /// One regex each: each search uses its own literal accelerations and
     /// stops at the first match, and a pattern that matched one haystack
     /// is not tried on the next. Cheaper than a set for a few patterns.
-    Singles(Vec<regex::bytes::Regex>),
-    /// One overlapping pass for all: cheaper when there are many.
+    /// `any` (two patterns or more) answers "does any match?" in one
+    /// early-exit pass, so a haystack matching none (the usual case)
+    /// costs one search, not one per pattern.
+    Singles {
+        any: Option<RegexSet>,
+        res: Vec<regex::bytes::Regex>,
+    },
+    /// One early-exit pass says whether any matches; only then an
+    /// overlapping pass says which. Cheaper when there are many.
     Set(RegexSet),
 }
 
 impl Rest {
     fn build(patterns: &[String]) -> Result<Rest, BankError> {
-        if patterns.len() > SINGLES_UP_TO {
-            let set = RegexSetBuilder::new(patterns)
+        let set = || {
+            RegexSetBuilder::new(patterns)
                 .size_limit(SIZE_LIMIT)
                 .build()
                 .map_err(|e| BankError {
                     pattern: patterns.join(" | "),
                     reason: e.to_string(),
-                })?;
-            return Ok(Rest::Set(set));
+                })
+        };
+        if patterns.len() > SINGLES_UP_TO {
+            return Ok(Rest::Set(set()?));
         }
         let singles = patterns
             .iter()
@@ -170,13 +188,21 @@ impl Rest {
                     })
             })
             .collect::<Result<_, _>>()?;
-        Ok(Rest::Singles(singles))
+        let any = if patterns.len() > 1 {
+            Some(set()?)
+        } else {
+            None
+        };
+        Ok(Rest::Singles { any, res: singles })
     }
 
     /// Marks `hit[slots[i]]` for every pattern `i` matching `hay`.
     fn matches(&self, hay: &[u8], slots: &[usize], hit: &mut [bool]) {
         match self {
-            Rest::Singles(res) => {
+            Rest::Singles { any, res } => {
+                if any.as_ref().is_some_and(|set| !set.is_match(hay)) {
+                    return;
+                }
                 for (re, &slot) in res.iter().zip(slots) {
                     if !hit[slot] && re.is_match(hay) {
                         hit[slot] = true;
@@ -184,6 +210,9 @@ impl Rest {
                 }
             }
             Rest::Set(set) => {
+                if !set.is_match(hay) {
+                    return;
+                }
                 for i in set.matches(hay).iter() {
                     hit[slots[i]] = true;
                 }

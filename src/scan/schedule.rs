@@ -137,9 +137,12 @@ impl Schedule {
             pass_all,
         } = run;
         let mut hits = rules.bank.start();
+        let mut evaluated = self.order.len();
+        let mut removable = Removable::default();
         for (k, &r) in self.order.iter().enumerate() {
-            if !pass_all && self.can_stop(k, board) {
+            if !pass_all && self.can_stop(k, board, &mut removable) {
                 trace.skipped.extend_from_slice(&self.order[k..]);
+                evaluated = k;
                 break;
             }
             let rule = &rules.rules[r];
@@ -149,7 +152,9 @@ impl Schedule {
             if fired {
                 board.insert(rule.symbol, 1.0, None);
             }
-            stats.record(r, fired, time);
+            if fired || time.is_some() {
+                stats.record(r, fired, time);
+            }
             if timed {
                 trace.rules.push(RuleTrace {
                     rule: r,
@@ -159,23 +164,50 @@ impl Schedule {
                 });
             }
         }
+        stats.record_scan(evaluated);
     }
 
-    fn can_stop(&self, k: usize, board: &ScoreBoard<'_>) -> bool {
+    fn can_stop(&self, k: usize, board: &ScoreBoard<'_>, removable: &mut Removable) -> bool {
         let actions = board.actions();
         if !self.early_stop || self.last_required.is_some_and(|l| k <= l) {
             return false;
         }
-        let (mut removable_pos, mut removable_neg) = (0.0, 0.0);
+        let total = board.total();
+        removable.refresh(self, board);
+        let high = total + self.pos_rest[k] + self.composite_pos - removable.neg;
+        let low = total + self.neg_rest[k] + self.composite_neg - removable.pos;
+        actions.rank_for(low) == actions.rank_for(high)
+    }
+}
+
+/// Scores that composites could take away (symbols they reference),
+/// recomputed only when the board changed since the last rule: most rules
+/// do not fire, so most checks reuse the sums.
+#[derive(Debug, Default)]
+struct Removable {
+    pos: f64,
+    neg: f64,
+    /// Board state the sums were computed for: (symbols fired, total).
+    seen: Option<(usize, f64)>,
+}
+
+impl Removable {
+    fn refresh(&mut self, sched: &Schedule, board: &ScoreBoard<'_>) {
+        let now = (board.fired().len(), board.total());
+        if self.seen == Some(now) {
+            return;
+        }
+        let (mut pos, mut neg) = (0.0, 0.0);
         for f in board.fired() {
-            if self.composite_ref.get(f.symbol).copied().unwrap_or(false) {
-                removable_pos += f.score.max(0.0);
-                removable_neg += f.score.min(0.0);
+            if sched.composite_ref.get(f.symbol).copied().unwrap_or(false) {
+                pos += f.score.max(0.0);
+                neg += f.score.min(0.0);
             }
         }
-        let total = board.total();
-        let high = total + self.pos_rest[k] + self.composite_pos - removable_neg;
-        let low = total + self.neg_rest[k] + self.composite_neg - removable_pos;
-        actions.rank_for(low) == actions.rank_for(high)
+        *self = Removable {
+            pos,
+            neg,
+            seen: Some(now),
+        };
     }
 }
