@@ -77,10 +77,14 @@ impl BankBuilder {
                 reason,
             })?;
         }
+        // Parsing is enough to name the rule of a bad pattern; compiling
+        // here too would compile every regex twice (it is compiled again
+        // into its scope by `build`), doubling load and reload time.
         let pattern = translate(&atom.pattern, atom.flags);
-        regex::bytes::RegexBuilder::new(&pattern)
-            .size_limit(SIZE_LIMIT)
+        regex_syntax::ParserBuilder::new()
+            .utf8(false)
             .build()
+            .parse(&pattern)
             .map_err(|e| BankError {
                 pattern: atom.pattern.clone(),
                 reason: e.to_string(),
