@@ -6,7 +6,9 @@
 //! of a few literal words, so a multi-literal scan (what Rspamd does with
 //! Hyperscan's literal stage) plus a handful of confirmations is far
 //! cheaper. Patterns without a usable literal prefix stay in the set.
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
+use aho_corasick::automaton::Automaton;
+use aho_corasick::dfa::DFA;
+use aho_corasick::MatchKind;
 use regex_automata::meta::Regex;
 use regex_automata::{Anchored, Input};
 use regex_syntax::hir::literal::{ExtractKind, Extractor};
@@ -18,12 +20,13 @@ const MAX_LITERALS: usize = 64;
 /// Anchored confirmations a pattern gets before one unanchored search
 /// settles it: bounds the cost of a pattern whose literal is frequent but
 /// whose full match is rare (`free.*money` on a page of "free").
-const MAX_ANCHORED_TRIES: u8 = 8;
+const MAX_ANCHORED_TRIES: u8 = 64;
 
 /// The prefiltered patterns of one scope.
 #[derive(Debug)]
 pub struct Prefilter {
-    ac: AhoCorasick,
+    /// Literal automaton, walked by hand in [`Prefilter::matches`].
+    dfa: DFA,
     /// Pattern (index into `regexes`) of each literal.
     owner: Vec<usize>,
     regexes: Vec<Regex>,
@@ -94,15 +97,14 @@ impl Prefilter {
         }
         // A full DFA: one table lookup per byte. The literal sets are a few
         // hundred short strings, so its memory stays small.
-        let ac = AhoCorasickBuilder::new()
+        let dfa = aho_corasick::dfa::Builder::new()
             .ascii_case_insensitive(true)
             .match_kind(MatchKind::Standard)
-            .kind(Some(AhoCorasickKind::DFA))
             .prefilter(false)
             .build(&lits)
             .map_err(|e| e.to_string())?;
         Ok(Prefilter {
-            ac,
+            dfa,
             owner,
             regexes,
             ids,
@@ -119,13 +121,13 @@ impl Prefilter {
     pub fn matches(&self, hay: &[u8], hit: &mut [bool]) {
         // Per pattern: anchored tries so far.
         let mut tries = vec![0u8; self.regexes.len()];
-        for m in self.ac.find_overlapping_iter(hay) {
-            let p = self.owner[m.pattern().as_usize()];
+        self.each_literal(hay, &mut |lit, start| {
+            let p = self.owner[lit];
             let id = self.ids[p];
             if hit[id] || tries[p] > MAX_ANCHORED_TRIES {
-                continue;
+                return;
             }
-            let input = Input::new(hay).range(m.start()..);
+            let input = Input::new(hay).range(start..);
             tries[p] += 1;
             let found = if tries[p] <= MAX_ANCHORED_TRIES {
                 self.regexes[p].is_match(input.anchored(Anchored::Yes))
@@ -134,6 +136,31 @@ impl Prefilter {
                 self.regexes[p].is_match(input)
             };
             hit[id] |= found;
+        });
+    }
+
+    /// Calls `f(literal, start)` for every occurrence of every literal,
+    /// overlapping ones included. A plain loop over the DFA's transitions:
+    /// the crate's overlapping iterator spends about twice the
+    /// instructions per byte on resumable-search bookkeeping we don't need.
+    fn each_literal(&self, hay: &[u8], f: &mut dyn FnMut(usize, usize)) {
+        let dfa = &self.dfa;
+        let unanchored = aho_corasick::Anchored::No;
+        let Ok(mut sid) = dfa.start_state(unanchored) else {
+            return;
+        };
+        for (i, &b) in hay.iter().enumerate() {
+            sid = dfa.next_state(unanchored, sid, b);
+            if !dfa.is_special(sid) {
+                continue;
+            }
+            if dfa.is_dead(sid) {
+                return;
+            }
+            for k in 0..dfa.match_len(sid) {
+                let lit = dfa.match_pattern(sid, k);
+                f(lit.as_usize(), i + 1 - dfa.pattern_len(lit));
+            }
         }
     }
 }
@@ -194,16 +221,17 @@ mod tests {
         let p = r"(?i)free\s+money";
         let items = vec![(0, p, prefix_literals(p).unwrap())];
         let pf = Prefilter::build(items, 1 << 20).unwrap();
+        let many = MAX_ANCHORED_TRIES as usize + 10;
         for hay in [
-            format!("{}free money", "free lunch ".repeat(20)),
-            format!("free money{}", " free lunch".repeat(20)),
+            format!("{}free money", "free lunch ".repeat(many)),
+            format!("free money{}", " free lunch".repeat(many)),
         ] {
             let mut hit = vec![false];
             pf.matches(hay.as_bytes(), &mut hit);
             assert!(hit[0], "{hay}");
         }
         let mut hit = vec![false];
-        pf.matches("free lunch ".repeat(20).as_bytes(), &mut hit);
+        pf.matches("free lunch ".repeat(many).as_bytes(), &mut hit);
         assert!(!hit[0]);
     }
 
