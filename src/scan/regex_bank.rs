@@ -438,6 +438,15 @@ fn kind_cost(k: MatchKind) -> u32 {
 /// Words are matched one by one; this bounds the work on huge texts.
 const MAX_WORDS: usize = 4096;
 
+/// Each distinct string once: a link repeated in the HTML and the text
+/// part cannot match anything its first copy did not.
+fn distinct(items: &[String]) -> impl Iterator<Item = &[u8]> {
+    let mut v: Vec<&[u8]> = items.iter().map(|s| s.as_bytes()).collect();
+    v.sort_unstable();
+    v.dedup();
+    v.into_iter()
+}
+
 fn for_each_haystack(ctx: &ScanCtx<'_>, scope: &Scope, f: &mut dyn FnMut(&[u8])) {
     let view = ctx.view;
     let name = scope.key.header.as_deref().unwrap_or("");
@@ -453,8 +462,8 @@ fn for_each_haystack(ctx: &ScanCtx<'_>, scope: &Scope, f: &mut dyn FnMut(&[u8]))
         MatchKind::Mime => view.text_parts.iter().for_each(|p| f(p.text.as_bytes())),
         MatchKind::RawMime => view.text_parts.iter().for_each(|p| f(p.raw)),
         MatchKind::Body => f(view.raw),
-        MatchKind::Url => view.found.urls.iter().for_each(|u| f(u.as_bytes())),
-        MatchKind::Email => view.found.emails.iter().for_each(|e| f(e.as_bytes())),
+        MatchKind::Url => distinct(&view.found.urls).for_each(|u| f(u)),
+        MatchKind::Email => distinct(&view.found.emails).for_each(|e| f(e)),
         MatchKind::SaBody => f(sa_body(ctx).as_bytes()),
         MatchKind::SaRawBody => view
             .text_parts
