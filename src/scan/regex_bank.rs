@@ -462,8 +462,8 @@ fn for_each_haystack(ctx: &ScanCtx<'_>, scope: &Scope, f: &mut dyn FnMut(&[u8]))
         MatchKind::Mime => view.text_parts.iter().for_each(|p| f(p.text.as_bytes())),
         MatchKind::RawMime => view.text_parts.iter().for_each(|p| f(p.raw)),
         MatchKind::Body => f(view.raw),
-        MatchKind::Url => distinct(&view.found.urls).for_each(|u| f(u)),
-        MatchKind::Email => distinct(&view.found.emails).for_each(|e| f(e)),
+        MatchKind::Url => distinct(&view.found.urls).for_each(&mut *f),
+        MatchKind::Email => distinct(&view.found.emails).for_each(&mut *f),
         MatchKind::SaBody => f(sa_body(ctx).as_bytes()),
         MatchKind::SaRawBody => view
             .text_parts
