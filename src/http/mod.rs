@@ -52,6 +52,9 @@ pub struct Shared {
     pub ctx: watch::Receiver<Arc<SessionContext>>,
     pub access: AccessSettings,
     pub max_message: usize,
+    /// The Bayes store opened once at start (reloads keep it), for the
+    /// controller's learn endpoints and `/stat`; `None` when Bayes is off.
+    pub stats: Option<Arc<crate::stats::Stats>>,
 }
 
 /// The command word of a path: leading `/` optional, case-insensitive.
