@@ -11,7 +11,8 @@
 //!
 //! Not implemented: the pre-HTTP `RSPAMC/1.x` and `SPAMC` request lines,
 //! HTTPCrypt, msgpack replies (clients fall back to JSON), zstd
-//! dictionaries, `/checkv3`, per-request `Settings` application.
+//! dictionaries, `/checkv3`; `Settings` / `Settings-ID` apply to in-process
+//! scans only (forward mode does not pass them upstream yet).
 pub mod body;
 pub mod config;
 pub mod controller;
