@@ -9,13 +9,17 @@
 //! kept-alive connections from their next request on. Listener addresses,
 //! TLS files, passwords and `max_message` are read at start only.
 //!
-//! Not implemented: the pre-HTTP `RSPAMC/1.x` and `SPAMC` request lines,
-//! HTTPCrypt, msgpack replies (clients fall back to JSON), zstd
+//! The scan listener also speaks the pre-HTTP `RSPAMC/1.x` and `SPAMC`
+//! protocols ([`legacy`]), told apart by the connection's first line.
+//!
+//! Not implemented: HTTPCrypt, msgpack replies (clients fall back to JSON), zstd
 //! dictionaries, `/checkv3`; `Settings` / `Settings-ID` apply to in-process
 //! scans only (forward mode does not pass them upstream yet).
 pub mod body;
 pub mod config;
 pub mod controller;
+pub mod legacy;
+pub mod prefixed;
 pub mod query;
 pub mod reply;
 pub mod request;

@@ -85,7 +85,7 @@ pub async fn handle(
 
 /// The scanner's verdict; Rspamd's near-empty one for `Flags: skip`, and
 /// for an empty body, which Rspamd does not scan either (score 0).
-async fn verdict(
+pub(super) async fn verdict(
     headers: &ScanHeaders,
     message: bytes::Bytes,
     ctx: &SessionContext,
@@ -165,7 +165,7 @@ fn fold_with_crlf(m: &mut MilterBlock) {
 }
 
 /// One line per message, like the milter's.
-fn log_scan(h: &ScanHeaders, v: &Verdict) {
+pub(super) fn log_scan(h: &ScanHeaders, v: &Verdict) {
     let e = &h.envelope;
     info!(
         queue_id = e.queue_id.as_deref().unwrap_or("-"),
