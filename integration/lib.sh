@@ -146,6 +146,20 @@ wait_for_port() {
     return 1
 }
 
+# wait_for_milter_reply ADDR MESSAGE SECONDS: poll until one message sent
+# through the milter at ADDR gets a final reply. A listening port is not
+# readiness for Rspamd: its main process binds before the workers are
+# forked and have loaded their configuration.
+wait_for_milter_reply() {
+    local addr=$1 msg=$2 secs=$3 i report
+    for ((i = 0; i < secs * 2; i++)); do
+        report=$(run_bench --addr "$addr" -c 1 --json "$msg" 2>/dev/null || true)
+        grep -q '"messages": 1,' <<<"$report" && return 0
+        sleep 0.5
+    done
+    return 1
+}
+
 # to_sendmail_socket: Postfix `inet:HOST:PORT` -> libmilter `inet:PORT@HOST`
 # (miltertest only understands the latter).
 to_sendmail_socket() {

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Debian's rspamc (from the rspamd package) against sluice's HTTP listeners:
-# `symbols` and `check` on the scan listener, `stat` on the controller. For
-# every message, rspamc's JSON must equal `sluice scan --json` (action,
-# score, symbols with scores, message-id). Needs: rspamd (for rspamc), jq.
+# `symbols` and `check` on the scan listener, `stat`, `learn_spam` and
+# `learn_ham` on the controller. For every message, rspamc's JSON must equal
+# `sluice scan --json` (action, score, symbols with scores, message-id).
+# Learns must show in rspamc's `stat` while sluice runs and in `sluice stat`
+# (the store file itself) after it stopped. Needs: rspamd (for rspamc), jq.
 # Usage: integration/rspamc.sh [MESSAGES_PER_DIR]   (SLUICE=path/to/sluice)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,8 +27,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# A private DBDIR: the Bayes store learned into below lives in $tmp.
 "$sluice" run --milter inet:127.0.0.1:0 --http 127.0.0.1:0 --controller 127.0.0.1:0 \
-    2>"$tmp/log" &
+    --var "DBDIR=$tmp" 2>"$tmp/log" &
 pid=$!
 addr() {
     for _ in $(seq 100); do
@@ -70,6 +73,42 @@ scanned=$((checked + 1))
 rspamc -h "$controller" stat | grep -q "^Messages scanned: $scanned\$" ||
     { echo "rspamc.sh: stat does not show $scanned scans:" >&2; rspamc -h "$controller" stat >&2; exit 1; }
 
-echo "rspamc.sh: $checked messages equal to sluice scan --json; check and stat OK"
-# The line integration/run.sh counts (any failure above exits non-zero first).
-echo "1 passed, 0 failed"
+# `learn_spam` / `learn_ham` (the controller, as Rspamd's rspamc does) land
+# in the daemon's Bayes store: rspamc's own `stat` shows the statfiles move.
+learn=${LEARN_PER_CLASS:-5}
+learned_as() { # SYMBOL: the `learned:` figure of rspamc's statfile line
+    rspamc -h "$controller" stat | sed -n "s/^Statfile: $1 .*learned: \([0-9]*\);.*/\1/p"
+}
+before_spam=$(learned_as BAYES_SPAM)
+before_ham=$(learned_as BAYES_HAM)
+[ "$before_spam/$before_ham" = 0/0 ] ||
+    { echo "rspamc.sh: a fresh store shows learned $before_spam/$before_ham" >&2; exit 1; }
+for class in spam ham; do
+    for f in $(ls "$corpus/$class" | head -n "$learn"); do
+        out=$(rspamc -h "$controller" "learn_$class" "$corpus/$class/$f")
+        grep -q 'success = true' <<<"$out" ||
+            { echo "rspamc.sh: learn_$class $f: $out" >&2; exit 1; }
+    done
+done
+# Learning the same message again is Rspamd's 208, not a second count.
+again=$(rspamc -h "$controller" learn_spam "$corpus/spam/$(ls "$corpus/spam" | head -1)" 2>&1 || true)
+grep -q 'already learned as spam' <<<"$again" ||
+    { echo "rspamc.sh: relearn was not refused: $again" >&2; exit 1; }
+got="$(learned_as BAYES_SPAM)/$(learned_as BAYES_HAM)"
+[ "$got" = "$learn/$learn" ] ||
+    { echo "rspamc.sh: stat shows learned $got, want $learn/$learn" >&2; rspamc -h "$controller" stat >&2; exit 1; }
+grep -q "^Messages learned: $((2 * learn))\$" <(rspamc -h "$controller" stat) ||
+    { echo "rspamc.sh: stat does not show $((2 * learn)) learned" >&2; exit 1; }
+
+# The store outlives the daemon: `sluice stat` reads the same file.
+kill "$pid" && wait "$pid" 2>/dev/null || true
+pid=
+stat=$("$sluice" stat --var "DBDIR=$tmp")
+grep -q "^Statfile: BAYES_SPAM, learned: $learn messages\$" <<<"$stat" &&
+    grep -q "^Statfile: BAYES_HAM, learned: $learn messages\$" <<<"$stat" ||
+    { echo "rspamc.sh: sluice stat after the daemon stopped:" >&2; echo "$stat" >&2; exit 1; }
+
+echo "rspamc.sh: $checked messages equal to sluice scan --json; check and stat OK;" \
+    "learn_spam/learn_ham learned $learn/$learn, relearn refused, sluice stat agrees"
+# The lines integration/run.sh counts (any failure above exits non-zero first).
+echo "2 passed, 0 failed"

@@ -110,7 +110,7 @@ pub async fn run(opts: RunOptions) -> Result<(), DaemonError> {
     let ops = Ops {
         load: opts.load.clone(),
         log,
-        stats,
+        stats: stats.clone(),
     };
     let serving = format!("serving milter on {}", listening.join(", "));
     let signals = tokio::spawn(handle_signals(
@@ -125,6 +125,7 @@ pub async fn run(opts: RunOptions) -> Result<(), DaemonError> {
         ctx: ctx_rx.clone(),
         access: http_settings.access.clone(),
         max_message: http_settings.max_message,
+        stats,
     });
     let http = tokio::spawn(crate::http::serve(http_bound, http_shared, stop_rx.clone()));
     server::serve(

@@ -80,7 +80,10 @@ fn pass_all_evaluates_everything() {
     let p = pipeline(&stop_tree(false));
     let raw = msg("huge", "word");
     assert_eq!(p.scan(&Envelope::default(), raw.as_bytes()).score, 20.0);
-    let all = sluice::scan::ScanOptions { pass_all: true };
+    let all = sluice::scan::ScanOptions {
+        pass_all: true,
+        ..Default::default()
+    };
     assert_eq!(
         p.scan_with(&Envelope::default(), raw.as_bytes(), all).score,
         22.0

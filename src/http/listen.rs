@@ -7,12 +7,13 @@ use std::time::Duration;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 use tracing::{debug, info, warn};
 
 use super::config::{HttpSettings, WorkerSettings};
+use super::prefixed::Prefixed;
 use super::tls::{self, TlsError};
 use super::{controller, Peer, Shared};
 use crate::config::ListenAddr;
@@ -171,9 +172,57 @@ async fn accept_loop(l: HttpListener, shared: Arc<Shared>, mut shutdown: watch::
     l.bound.cleanup();
 }
 
-/// One connection: HTTP/1.1 with keep-alive until the client closes, a
-/// request is malformed, or the daemon shuts down.
+/// One connection. On the scan listener a first line naming `RSPAMC/1.x`
+/// or `SPAMC/1.x` makes it a legacy session; everything else is HTTP.
 async fn connection<S>(
+    mut stream: S,
+    role: Role,
+    peer: Peer,
+    shared: Arc<Shared>,
+    shutdown: watch::Receiver<bool>,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    if role == Role::Controller {
+        return http(stream, role, peer, shared, shutdown).await;
+    }
+    let head = match tokio::time::timeout(HEADER_TIMEOUT, first_line(&mut stream)).await {
+        Ok(Ok(head)) => head,
+        Ok(Err(e)) => return debug!("{} connection ended: {e}", role.name()),
+        Err(_) => return debug!("{} connection: no request line in time", role.name()),
+    };
+    let line_end = head
+        .iter()
+        .position(|b| *b == b'\n')
+        .map_or(head.len(), |i| i + 1);
+    match super::legacy::detect(&head[..line_end]) {
+        Some(line) => {
+            let rest = head.slice(line_end..);
+            super::legacy::serve(Prefixed::new(rest, stream), line, shared).await
+        }
+        None => http(Prefixed::new(head, stream), role, peer, shared, shutdown).await,
+    }
+}
+
+/// Longest first line looked at: legacy request lines are short, and an
+/// HTTP request line this long is hyper's to refuse.
+const FIRST_LINE_MAX: usize = 8192;
+
+/// Reads until the first line is complete (or `FIRST_LINE_MAX`, or EOF);
+/// whatever came with it is kept for the protocol handler.
+async fn first_line<S: AsyncRead + Unpin>(stream: &mut S) -> std::io::Result<bytes::Bytes> {
+    let mut buf = bytes::BytesMut::with_capacity(1024);
+    while !buf.contains(&b'\n') && buf.len() < FIRST_LINE_MAX {
+        if stream.read_buf(&mut buf).await? == 0 {
+            break;
+        }
+    }
+    Ok(buf.freeze())
+}
+
+/// HTTP/1.1 with keep-alive until the client closes, a request is
+/// malformed, or the daemon shuts down.
+async fn http<S>(
     stream: S,
     role: Role,
     peer: Peer,

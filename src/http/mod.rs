@@ -9,12 +9,17 @@
 //! kept-alive connections from their next request on. Listener addresses,
 //! TLS files, passwords and `max_message` are read at start only.
 //!
-//! Not implemented: the pre-HTTP `RSPAMC/1.x` and `SPAMC` request lines,
-//! HTTPCrypt, msgpack replies (clients fall back to JSON), zstd
-//! dictionaries, `/checkv3`, per-request `Settings` application.
+//! The scan listener also speaks the pre-HTTP `RSPAMC/1.x` and `SPAMC`
+//! protocols ([`legacy`]), told apart by the connection's first line.
+//!
+//! Not implemented: HTTPCrypt, msgpack replies (clients fall back to JSON), zstd
+//! dictionaries, `/checkv3`; `Settings` / `Settings-ID` apply to in-process
+//! scans only (forward mode does not pass them upstream yet).
 pub mod body;
 pub mod config;
 pub mod controller;
+pub mod legacy;
+pub mod prefixed;
 pub mod query;
 pub mod reply;
 pub mod request;
@@ -52,6 +57,9 @@ pub struct Shared {
     pub ctx: watch::Receiver<Arc<SessionContext>>,
     pub access: AccessSettings,
     pub max_message: usize,
+    /// The Bayes store opened once at start (reloads keep it), for the
+    /// controller's learn endpoints and `/stat`; `None` when Bayes is off.
+    pub stats: Option<Arc<crate::stats::Stats>>,
 }
 
 /// The command word of a path: leading `/` optional, case-insensitive.

@@ -5,9 +5,10 @@
 //! Honoured: `From`, `Rcpt` (repeated and comma lists), `IP`, `Helo`,
 //! `Hostname`, `User`, `Queue-Id`, `MTA-Name`, `Flags` (`skip`, `no_stat`,
 //! `no_log`, `zstd`), `Log`, `Log-Tag`, `Compression`/`Content-Encoding`,
-//! `Accept-Encoding`. Read and logged but without effect on the in-process
-//! scan, which has no modules that use them: `Deliver-To`, `Settings`,
-//! `Settings-ID`, `Pass`, `Raw`, `MTA-Tag`, `TLS-*`, the other flags.
+//! `Accept-Encoding`, and for in-process scans `Settings`, `Settings-ID`
+//! (see [`crate::scan::settings`]) and `Pass: all`. Read and logged but
+//! without effect on the in-process scan, which has no modules that use
+//! them: `Deliver-To`, `Raw`, `MTA-Tag`, `TLS-*`, the other flags.
 //! Refused: `File`, `Path`, `Shm` (local-file inputs; never from a socket).
 use std::net::IpAddr;
 
@@ -87,10 +88,9 @@ impl ScanHeaders {
         } else if is(h::RCPT) {
             env.rcpts.extend(split_rcpts(&value));
         } else if is(h::IP) {
-            let bare = value.trim().trim_start_matches('[').trim_end_matches(']');
-            match bare.parse::<IpAddr>() {
-                Ok(ip) => env.client_ip = Some(ip),
-                Err(_) => self.ignored.push(format!("IP: {value}")),
+            match parse_ip(&value) {
+                Some(ip) => env.client_ip = Some(ip),
+                None => self.ignored.push(format!("IP: {value}")),
             }
         } else if is(h::HELO) {
             env.helo = Some(value);
@@ -155,6 +155,18 @@ impl ScanHeaders {
     pub fn compress_reply(&self) -> bool {
         self.compressed || self.accepts_zstd || self.flags.has(Flag::Zstd)
     }
+}
+
+/// An `IP` header: a bare v4 or v6 address, bracketed or not, or an
+/// address with a port: Rspamd 3.4's milter proxy sends the MTA's
+/// connect address that way (`IP: 127.0.0.1:54321`, observed), and
+/// dropping it would skip every IP-based rule for proxied mail.
+fn parse_ip(value: &str) -> Option<IpAddr> {
+    let v = value.trim();
+    let bare = v.trim_start_matches('[').trim_end_matches(']');
+    bare.parse::<IpAddr>()
+        .ok()
+        .or_else(|| v.parse::<std::net::SocketAddr>().ok().map(|a| a.ip()))
 }
 
 #[cfg(test)]
@@ -234,6 +246,15 @@ mod tests {
         );
         let e = ScanHeaders::parse(&headers(&[("File", "/etc/passwd")]), None).unwrap_err();
         assert_eq!(e.status(), 400);
+        for (given, want) in [
+            ("127.0.0.1:54321", "127.0.0.1"),
+            ("[2001:db8::1]:25", "2001:db8::1"),
+            ("[2001:db8::2]", "2001:db8::2"),
+            (" 192.0.2.1 ", "192.0.2.1"),
+        ] {
+            let s = ScanHeaders::parse(&headers(&[("IP", given)]), None).unwrap();
+            assert_eq!(s.envelope.client_ip, Some(want.parse().unwrap()), "{given}");
+        }
         let s = ScanHeaders::parse(&headers(&[("IP", "not-an-ip")]), None).unwrap();
         assert_eq!(s.envelope.client_ip, None);
         assert_eq!(s.ignored, vec!["IP: not-an-ip"]);

@@ -14,7 +14,8 @@ use super::reply::{self, Domain, Reply};
 use super::request::ScanHeaders;
 use crate::milter::session::SessionContext;
 use crate::scan::report::checkv2_reply;
-use crate::scan::ScanRequest;
+use crate::scan::settings::ScanSettings;
+use crate::scan::{ScanOptions, ScanRequest};
 use crate::verdict::Verdict;
 
 /// Which reply shape the path asked for.
@@ -84,7 +85,7 @@ pub async fn handle(
 
 /// The scanner's verdict; Rspamd's near-empty one for `Flags: skip`, and
 /// for an empty body, which Rspamd does not scan either (score 0).
-async fn verdict(
+pub(super) async fn verdict(
     headers: &ScanHeaders,
     message: bytes::Bytes,
     ctx: &SessionContext,
@@ -102,12 +103,38 @@ async fn verdict(
     let req = Arc::new(ScanRequest {
         envelope: headers.envelope.clone(),
         message,
+        options: scan_options(headers, ctx),
     });
     let limit = ctx.settings.scan_timeout;
     match tokio::time::timeout(limit, ctx.scanner.scan(req)).await {
         Ok(Ok(v)) => Ok(v),
         Ok(Err(e)) => Err(format!("scan failed: {e}")),
         Err(_) => Err(format!("timeout processing message (after {limit:?})")),
+    }
+}
+
+/// `Pass: all` and the request's settings: an inline `Settings` header wins
+/// over a `Settings-ID` profile, as in Rspamd. Unusable settings (bad JSON,
+/// an unknown ID) are logged and the scan goes on with the configured ones,
+/// as Rspamd does. Forwarding scanners have no profiles and ignore both.
+fn scan_options(h: &ScanHeaders, ctx: &SessionContext) -> ScanOptions {
+    let inline = h.settings.as_deref().and_then(|text| {
+        ScanSettings::from_header(text)
+            .map_err(|e| warn!("http scan: {e}; scanning with the configured settings"))
+            .ok()
+            .map(Arc::new)
+    });
+    let by_id = || {
+        let id = h.settings_id.as_deref()?;
+        let found = ctx.scanner.pipeline()?.settings_profile(id);
+        if found.is_none() {
+            warn!("http scan: unknown Settings-ID {id:?}; scanning with the configured settings");
+        }
+        found
+    };
+    ScanOptions {
+        pass_all: h.flags.has(Flag::PassAll),
+        settings: inline.or_else(by_id),
     }
 }
 
@@ -138,7 +165,7 @@ fn fold_with_crlf(m: &mut MilterBlock) {
 }
 
 /// One line per message, like the milter's.
-fn log_scan(h: &ScanHeaders, v: &Verdict) {
+pub(super) fn log_scan(h: &ScanHeaders, v: &Verdict) {
     let e = &h.envelope;
     info!(
         queue_id = e.queue_id.as_deref().unwrap_or("-"),

@@ -297,6 +297,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         let request = Arc::new(ScanRequest {
             envelope: env,
             message: Bytes::from(tx.raw.take()),
+            options: Default::default(),
         });
         let outcome = self.scan_with_progress(request.clone()).await?;
         if let Ok(v) = &outcome {

@@ -7,6 +7,8 @@ use super::expr::ExprError;
 /// variant names the section and key at fault so the admin can find it.
 #[derive(Debug, thiserror::Error)]
 pub enum ScanConfigError {
+    #[error(transparent)]
+    Settings(#[from] super::settings::SettingsError),
     #[error("section `{section}` must be an object, found {found}")]
     NotAnObject {
         section: String,

@@ -41,6 +41,7 @@ pub mod report;
 pub mod rules;
 pub mod schedule;
 pub mod score;
+pub mod settings;
 pub mod stats;
 pub mod symbols;
 pub mod unknown_keys;
@@ -62,6 +63,8 @@ use crate::verdict::Verdict;
 pub struct ScanRequest {
     pub envelope: Envelope,
     pub message: bytes::Bytes,
+    /// Per-request switches (`Pass: all`, `Settings`); the milter sends none.
+    pub options: ScanOptions,
 }
 
 /// Anything that turns a request into a verdict: the local pipeline now,
@@ -101,7 +104,7 @@ impl Scanner for LocalScanner {
         let pipeline = Arc::clone(&self.pipeline);
         Box::pin(async move {
             workers::ScanPool::global()
-                .run(move || pipeline.scan(&req.envelope, &req.message))
+                .run(move || pipeline.scan_with(&req.envelope, &req.message, req.options.clone()))
                 .await
                 .map_err(|e| ScanError::TaskFailed {
                     reason: e.to_string(),

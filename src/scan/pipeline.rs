@@ -26,6 +26,7 @@ use super::multimap::Multimap;
 use super::rules::RuleSet;
 use super::schedule::{Schedule, Trace};
 use super::score::{ScoreBoard, Scorer};
+use super::settings::{self, ScanSettings};
 use super::stats::RuleStats;
 use super::symbols::Registry;
 use crate::message::Envelope;
@@ -61,6 +62,8 @@ pub struct Pipeline {
     bayes_store: Option<Arc<Stats>>,
     bayes: [usize; 2],
     lua: LuaRules,
+    /// `Settings-ID` profiles from the `settings` section.
+    profiles: std::collections::BTreeMap<String, Arc<ScanSettings>>,
 }
 
 /// Read-only facts about one symbol, for the controller's views.
@@ -85,10 +88,14 @@ impl std::fmt::Debug for Pipeline {
 }
 
 /// Per-request switches.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct ScanOptions {
     /// Evaluate every rule even when the action is settled.
     pub pass_all: bool,
+    /// The request's settings (`Settings` / `Settings-ID`); with any, every
+    /// rule is evaluated, since the early stop judges by the configured
+    /// thresholds and counts symbols the settings may drop.
+    pub settings: Option<Arc<ScanSettings>>,
 }
 
 /// Where a forced action came from.
@@ -136,7 +143,9 @@ impl Pipeline {
         };
         let schedule = Schedule::new(&rules, &registry, &composites, &force, &scorer, &cfg);
         let hits = registry.symbols.iter().map(|_| AtomicU64::new(0)).collect();
+        let profiles = settings::profiles(tree)?;
         Ok(Pipeline {
+            profiles,
             lua,
             hits,
             bayes_store: None,
@@ -227,12 +236,18 @@ impl Pipeline {
             msg: msg.as_ref(),
         };
         let mut trace = Trace::default();
+        let overridden = opts
+            .settings
+            .as_ref()
+            .filter(|s| !s.actions.is_empty())
+            .map(|s| s.actions_over(&self.scorer.actions));
+        let actions = overridden.as_ref().unwrap_or(&self.scorer.actions);
         let mut v = match self.gtube.check(&view.text_parts) {
-            Some(action) => self.gtube_verdict(action, &view),
-            None => self.rule_verdict(&ctx, timed, opts, &mut trace),
+            Some(action) => self.gtube_verdict(action, &view, actions),
+            None => self.rule_verdict(&ctx, timed, opts, actions, &mut trace),
         };
         v.message_id = view.message_id();
-        v.thresholds = self.scorer.actions.thresholds();
+        v.thresholds = actions.thresholds();
         self.count_hits(&v);
         v.scan_time = start.elapsed();
         trace.total = v.scan_time;
@@ -244,12 +259,17 @@ impl Pipeline {
     /// sends no milter block then) the header edits are kept, so that every
     /// scanned message carries `X-Spamd-Result` and loses spoofed `X-Spam*`
     /// headers, test messages included.
-    fn gtube_verdict(&self, action: Action, view: &MessageView<'_>) -> Verdict {
+    fn gtube_verdict(
+        &self,
+        action: Action,
+        view: &MessageView<'_>,
+        actions: &ActionSet,
+    ) -> Verdict {
         let mut board = ScoreBoard::new(&self.scorer, &self.registry.symbols);
         board.insert(self.gtube_symbol, 1.0, None);
-        let mut v = Verdict::empty(self.scorer.actions.required_score());
+        let mut v = Verdict::empty(actions.required_score());
         v.symbols = board.into_symbols().0;
-        v.score = self.scorer.actions.threshold(&action).unwrap_or(0.0);
+        v.score = actions.threshold(&action).unwrap_or(0.0);
         v.is_skipped = true;
         v.passthrough_module = Some("gtube".into());
         v.smtp_message = Some("Gtube pattern".into());
@@ -262,6 +282,7 @@ impl Pipeline {
         ctx: &ScanCtx<'_>,
         timed: bool,
         opts: ScanOptions,
+        actions: &ActionSet,
         trace: &mut Trace,
     ) -> Verdict {
         let mut board = ScoreBoard::new(&self.scorer, &self.registry.symbols);
@@ -283,28 +304,28 @@ impl Pipeline {
             let run = super::schedule::Run {
                 stats: &self.stats,
                 timed,
-                pass_all: opts.pass_all,
+                pass_all: opts.pass_all || opts.settings.is_some(),
             };
             self.schedule.run(&self.rules, ctx, &mut board, run, trace);
             self.lua.run(ctx, &self.registry, &mut board);
             let t = Instant::now();
             self.composites.run(&mut board);
             trace.composites = t.elapsed();
-            forced = self
-                .force
-                .decide(&board, &self.scorer.actions)
-                .map(|f| Forced {
-                    module: "force_actions",
-                    action: f.action,
-                    message: f.message,
-                    score: f.score,
-                });
+            forced = self.force.decide(&board, actions).map(|f| Forced {
+                module: "force_actions",
+                action: f.action,
+                message: f.message,
+                score: f.score,
+            });
         }
-        let (symbols, mut score) = board.into_symbols();
+        let (mut symbols, mut score) = board.into_symbols();
+        if let Some(s) = opts.settings.as_deref().filter(|s| s.filters_symbols()) {
+            score = self.drop_symbols(s, &mut symbols, score);
+        }
         if let Some(store) = &self.bayes_store {
             store.autolearn(ctx.env, ctx.view, score);
         }
-        let mut v = Verdict::empty(self.scorer.actions.required_score());
+        let mut v = Verdict::empty(actions.required_score());
         let action = match &forced {
             Some(f) => {
                 if let Some(s) = f.score {
@@ -314,7 +335,7 @@ impl Pipeline {
                 v.smtp_message = f.message.clone();
                 f.action.effect.clone()
             }
-            None => self.scorer.actions.effect_for(score),
+            None => actions.effect_for(score),
         };
         v.score = score;
         v.symbols = symbols;
@@ -322,6 +343,35 @@ impl Pipeline {
         v.emails = ctx.view.found.emails.clone();
         self.finish(&mut v, action, ctx.view);
         v
+    }
+
+    /// Removes the symbols the request's settings disable; returns the score
+    /// without their contributions.
+    fn drop_symbols(
+        &self,
+        s: &ScanSettings,
+        symbols: &mut Vec<crate::verdict::Symbol>,
+        score: f64,
+    ) -> f64 {
+        let mut dropped = 0.0;
+        symbols.retain(|sym| {
+            let group = self
+                .registry
+                .find(&sym.name)
+                .and_then(|i| self.registry.symbols[i].group)
+                .map(|g| self.registry.groups[g].name.as_str());
+            let keep = s.keeps(&sym.name, group);
+            if !keep {
+                dropped += sym.score;
+            }
+            keep
+        });
+        score - dropped
+    }
+
+    /// The `Settings-ID` profile of that name, if configured.
+    pub fn settings_profile(&self, id: &str) -> Option<Arc<ScanSettings>> {
+        self.profiles.get(id).cloned()
     }
 
     /// Attaches the Bayes store: BAYES_SPAM / BAYES_HAM from then on.

@@ -38,10 +38,11 @@ impl Sluice {
             .iter()
             .map(|s| s.to_string())
             .collect();
-        args.extend([
-            "--var".into(),
-            format!("LOCAL_CONFDIR={}", dir.path().display()),
-        ]);
+        // A private DBDIR too: the shipped Bayes store must not be shared
+        // between tests running in parallel (nor left under /var/lib).
+        for var in ["DBDIR", "LOCAL_CONFDIR"] {
+            args.extend(["--var".into(), format!("{var}={}", dir.path().display())]);
+        }
         if !extra.iter().any(|a| a == "--http") {
             args.extend(["--http".into(), "127.0.0.1:0".into()]);
         }

@@ -11,6 +11,11 @@ use super::checkv2::{CheckV2Reply, MilterBlock};
 /// Actions Rspamd flags as ham: everything else sets `is_spam`.
 const HAM_ACTIONS: [&str; 2] = ["no action", "greylist"];
 
+/// Rspamd's `is_spam`: any action but `no action` and `greylist`.
+pub fn is_spam_action(action: &str) -> bool {
+    !HAM_ACTIONS.contains(&action)
+}
+
 /// The whole legacy reply, built from the modern one.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct LegacyReply {
@@ -69,7 +74,7 @@ impl From<CheckV2Reply> for LegacyReply {
             .collect();
         LegacyReply {
             default: LegacyMetric {
-                is_spam: !HAM_ACTIONS.contains(&r.action.as_str()),
+                is_spam: is_spam_action(&r.action),
                 is_skipped: r.is_skipped,
                 score: r.score,
                 required_score: r.required_score,

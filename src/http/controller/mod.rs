@@ -2,9 +2,12 @@
 //! data for, behind Rspamd's password semantics ([`auth`]).
 //!
 //! `/statreset` (privileged) answers like `/stat`, then zeroes the scan
-//! counters. Learning (`/learnspam`, `/learnham`) and fuzzy endpoints belong to the
-//! statistics side and answer 404 until it exists; unknown paths too.
+//! counters. `/learnspam` and `/learnham` (privileged) learn into the
+//! daemon's Bayes store ([`learn`]); the scan listener does not serve them,
+//! as Rspamd's normal worker does not: only the controller checks passwords.
+//! Fuzzy endpoints and unknown paths answer 404.
 pub mod auth;
+pub mod learn;
 pub mod views;
 
 use std::sync::Arc;
@@ -18,6 +21,7 @@ use self::auth::{Access, Credentials, Level};
 use super::reply::{self, Domain, Reply};
 use super::scan::{self, Shape};
 use super::{query, Peer, Shared};
+use crate::stats::Class;
 
 /// Routes one controller request. Every reply carries `Cache-Control: no-store`.
 pub async fn handle(req: Request<Incoming>, peer: Peer, shared: Arc<Shared>) -> Reply {
@@ -33,7 +37,7 @@ async fn route(req: Request<Incoming>, peer: Peer, shared: Arc<Shared>) -> Reply
         "ping" => return reply::pong(),
         "stat" | "auth" | "actions" | "symbols" | "counters" | "metrics" | "checkv2" | "check"
         | "scan" => Level::Read,
-        "statreset" => Level::Enable,
+        "statreset" | "learnspam" | "learnham" => Level::Enable,
         _ => return reply::error(404, "invalid command", Domain::None),
     };
     let read_only = match authorize(&req, &peer, &shared, level) {
@@ -43,17 +47,24 @@ async fn route(req: Request<Incoming>, peer: Peer, shared: Arc<Shared>) -> Reply
     let ctx = shared.ctx.borrow().clone();
     let pipeline = ctx.scanner.pipeline();
     let snapshot = || crate::metrics::global().snapshot();
+    let max = shared.max_message;
     match cmd.as_str() {
-        "stat" => reply::json(&views::stat(&snapshot(), read_only), false),
+        "stat" => {
+            let bayes = views::bayes_stat(shared.stats.clone()).await;
+            reply::json(&views::stat(&snapshot(), bayes.as_ref(), read_only), false)
+        }
         "statreset" => {
+            let bayes = views::bayes_stat(shared.stats.clone()).await;
             let before = snapshot();
             crate::metrics::global().reset_scans();
-            reply::json(&views::stat(&before, read_only), false)
+            reply::json(&views::stat(&before, bayes.as_ref(), read_only), false)
         }
+        "learnspam" => learn::handle(req, Class::Spam, shared.stats.clone(), max).await,
+        "learnham" => learn::handle(req, Class::Ham, shared.stats.clone(), max).await,
         "auth" => reply::json(&views::auth(&snapshot(), read_only), false),
         "metrics" => reply::text(views::OPENMETRICS, views::metrics_text(pipeline.as_deref())),
-        "checkv2" => scan::handle(req, Shape::V2, false, ctx, shared.max_message).await,
-        "check" | "scan" => scan::handle(req, Shape::Legacy, false, ctx, shared.max_message).await,
+        "checkv2" => scan::handle(req, Shape::V2, false, ctx, max).await,
+        "check" | "scan" => scan::handle(req, Shape::Legacy, false, ctx, max).await,
         _ => match pipeline {
             Some(p) => match cmd.as_str() {
                 "actions" => reply::json(&views::actions(&p), false),

@@ -1,15 +1,20 @@
 //! The controller's read-only views: `/stat`, `/auth`, `/actions`,
 //! `/symbols`, `/counters`, `/metrics`.
 //!
-//! Only what sluice measures is reported. Rspamd's `learned`,
-//! `statfiles`, `total_learns`, `fuzzy_hashes` and memory-pool figures are
-//! absent (rspamc prints 0 for missing numbers); symbol `frequency` and
-//! `time` (Rspamd's symbol-cache profiler) are absent too.
+//! Only what sluice measures is reported. With Bayes on, `/stat` carries
+//! Rspamd's `learned`, `total_learns` and one `statfiles` entry per class
+//! (read from the store, so they count every learn: HTTP, `sluice learn`,
+//! autolearn). Rspamd's `fuzzy_hashes` and memory-pool figures are absent
+//! (rspamc prints 0 for missing numbers); symbol `frequency` and `time`
+//! (Rspamd's symbol-cache profiler) are absent too.
+use std::sync::Arc;
+
 use serde_json::{json, Map, Value};
 use sluice_proto::rspamd::controller::{ActionThreshold, SymbolCounter, SymbolGroup, SymbolRule};
 
 use crate::metrics::{self, Snapshot};
 use crate::scan::Pipeline;
+use crate::stats::{Stats, StoreStat, HAM_SYMBOL, SPAM_SYMBOL};
 use crate::verdict::Action;
 
 /// The standard actions, reported even at zero (as Rspamd does).
@@ -25,15 +30,16 @@ const STANDARD: [Action; 6] = [
 /// Rspamd's group name for symbols outside any group.
 const UNGROUPED: &str = "ungrouped";
 
-/// `/stat`: scanned counts by action and connection counts.
-pub fn stat(s: &Snapshot, read_only: bool) -> Value {
+/// `/stat`: scanned counts by action and connection counts, plus the Bayes
+/// store's learn counts when there is one.
+pub fn stat(s: &Snapshot, bayes: Option<&StoreStat>, read_only: bool) -> Value {
     let mut actions = Map::new();
     for (a, n) in &s.by_action {
         if STANDARD.contains(a) || *n > 0 {
             actions.insert(a.as_str().to_string(), json!(n));
         }
     }
-    json!({
+    let mut out = json!({
         "version": env!("CARGO_PKG_VERSION"),
         "uptime": s.uptime.as_secs(),
         "read_only": read_only,
@@ -44,7 +50,53 @@ pub fn stat(s: &Snapshot, read_only: bool) -> Value {
         "connections": s.http_connections,
         "control_connections": s.control_connections,
         "milter_sessions": s.milter_total,
-    })
+    });
+    if let (Some(b), Some(obj)) = (bayes, out.as_object_mut()) {
+        let total = b.learns.spam + b.learns.ham;
+        obj.insert("learned".into(), json!(total));
+        obj.insert("total_learns".into(), json!(total));
+        obj.insert("statfiles".into(), statfiles(b));
+    }
+    out
+}
+
+/// Rspamd's `statfiles`: one per class; rspamc prints `revision` as
+/// `learned`. Tokens are shared by both classes here, so `used`/`total`
+/// are the distinct tokens of the whole store.
+fn statfiles(b: &StoreStat) -> Value {
+    let one = |symbol: &str, learned: u64| {
+        json!({
+            "symbol": symbol,
+            "type": b.backend,
+            "revision": learned,
+            "used": b.tokens,
+            "total": b.tokens,
+            "size": b.size_bytes,
+            "languages": 0,
+            "users": b.users,
+        })
+    };
+    json!([
+        one(SPAM_SYMBOL, b.learns.spam),
+        one(HAM_SYMBOL, b.learns.ham)
+    ])
+}
+
+/// The store's figures for `/stat`, read on the blocking pool (the store
+/// may wait on disk or Redis). A failing store only loses these fields.
+pub async fn bayes_stat(stats: Option<Arc<Stats>>) -> Option<StoreStat> {
+    let stats = stats?;
+    match tokio::task::spawn_blocking(move || stats.stat()).await {
+        Ok(Ok(s)) => Some(s),
+        Ok(Err(e)) => {
+            tracing::warn!("/stat: bayes store: {e}");
+            None
+        }
+        Err(e) => {
+            tracing::warn!("/stat: bayes store task: {e}");
+            None
+        }
+    }
 }
 
 /// `/auth`: what the WebUI asks first, with Rspamd's per-action key names.
