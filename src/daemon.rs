@@ -226,9 +226,13 @@ fn reload(ops: &Ops, ctx: &watch::Sender<Arc<SessionContext>>) {
             }
             apply_logging(log, &config);
             ctx.send_replace(Arc::new(fresh));
+            crate::metrics::global().reload(true);
             info!("SIGHUP: configuration reloaded");
         }
-        Err(e) => warn!("SIGHUP: reload failed, keeping the running configuration: {e}"),
+        Err(e) => {
+            crate::metrics::global().reload(false);
+            warn!("SIGHUP: reload failed, keeping the running configuration: {e}");
+        }
     }
 }
 

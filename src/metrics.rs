@@ -52,6 +52,12 @@ pub struct Metrics {
     milter_failed: AtomicU64,
     http_connections: AtomicU64,
     control_connections: AtomicU64,
+    reloads_ok: AtomicU64,
+    reloads_failed: AtomicU64,
+    /// 1 when the last reload succeeded (or none happened yet), else 0.
+    last_reload_ok: AtomicU64,
+    /// Unix time of the last reload attempt; 0 before the first.
+    last_reload_unix: AtomicU64,
 }
 
 /// The process's counters.
@@ -79,6 +85,10 @@ pub struct Snapshot {
     pub milter_failed: u64,
     pub http_connections: u64,
     pub control_connections: u64,
+    pub reloads_ok: u64,
+    pub reloads_failed: u64,
+    pub last_reload_ok: bool,
+    pub last_reload_unix: u64,
 }
 
 impl Snapshot {
@@ -109,7 +119,28 @@ impl Metrics {
             milter_failed: AtomicU64::new(0),
             http_connections: AtomicU64::new(0),
             control_connections: AtomicU64::new(0),
+            reloads_ok: AtomicU64::new(0),
+            reloads_failed: AtomicU64::new(0),
+            last_reload_ok: AtomicU64::new(1),
+            last_reload_unix: AtomicU64::new(0),
         }
+    }
+
+    /// Counts one SIGHUP reload and its result, so an alert can fire on a
+    /// config that failed to load (the daemon keeps running the old one,
+    /// which is otherwise only visible in the log).
+    pub fn reload(&self, ok: bool) {
+        let c = if ok {
+            &self.reloads_ok
+        } else {
+            &self.reloads_failed
+        };
+        c.fetch_add(1, Ordering::Relaxed);
+        self.last_reload_ok.store(u64::from(ok), Ordering::Relaxed);
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        self.last_reload_unix.store(now, Ordering::Relaxed);
     }
 
     /// Counts one scanned message by its action and scan time.
@@ -173,6 +204,10 @@ impl Metrics {
             milter_failed: load(&self.milter_failed),
             http_connections: load(&self.http_connections),
             control_connections: load(&self.control_connections),
+            reloads_ok: load(&self.reloads_ok),
+            reloads_failed: load(&self.reloads_failed),
+            last_reload_ok: load(&self.last_reload_ok) == 1,
+            last_reload_unix: load(&self.last_reload_unix),
         }
     }
 }
@@ -213,7 +248,33 @@ pub fn render_openmetrics(s: &Snapshot) -> String {
     );
     let _ = writeln!(out, "sluice_scan_seconds_sum {}", s.scan_seconds);
     let _ = writeln!(out, "sluice_scan_seconds_count {cumulative}");
-    let rows: [(&str, &str, &str, String); 6] = [
+    let _ = writeln!(
+        out,
+        "# HELP sluice_config_reloads Configuration reloads (SIGHUP), by result.\n# TYPE sluice_config_reloads counter"
+    );
+    let _ = writeln!(
+        out,
+        "sluice_config_reloads_total{{result=\"ok\"}} {}",
+        s.reloads_ok
+    );
+    let _ = writeln!(
+        out,
+        "sluice_config_reloads_total{{result=\"error\"}} {}",
+        s.reloads_failed
+    );
+    let rows: [(&str, &str, &str, String); 8] = [
+        (
+            "sluice_config_last_reload_success",
+            "gauge",
+            "1 if the last reload succeeded (or none was tried), 0 if it failed.",
+            u8::from(s.last_reload_ok).to_string(),
+        ),
+        (
+            "sluice_config_last_reload_timestamp_seconds",
+            "gauge",
+            "Unix time of the last reload attempt (0: none yet).",
+            s.last_reload_unix.to_string(),
+        ),
         (
             "sluice_milter_sessions_open",
             "gauge",

@@ -98,6 +98,32 @@ async fn invalid_reload_keeps_the_running_configuration() {
     );
     let r = send(&d.milter, &ham_message()).await;
     assert_eq!(r.terminal, Reply::Accept);
+
+    // /metrics tells the reloads apart: one good, one failed, the last bad.
+    let ctl = d.controller.clone();
+    let text = tokio::task::spawn_blocking(move || sluice::status::get(&ctl, "/metrics", None))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        metric(&text, "sluice_config_reloads_total{result=\"ok\"}"),
+        1.0,
+        "{text}"
+    );
+    assert_eq!(
+        metric(&text, "sluice_config_reloads_total{result=\"error\"}"),
+        1.0,
+        "{text}"
+    );
+    assert_eq!(
+        metric(&text, "sluice_config_last_reload_success"),
+        0.0,
+        "{text}"
+    );
+    assert!(
+        metric(&text, "sluice_config_last_reload_timestamp_seconds") > 1.7e9,
+        "{text}"
+    );
 }
 
 /// Opens a session and starts a message (MAIL FROM), as Postfix does
