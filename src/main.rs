@@ -191,7 +191,9 @@ fn eval_bayes(args: &EvalBayesArgs) -> Result<ExitCode> {
     let cfg = config::Config::load(&args.config.load_options())?;
     let mut items = stats::learn::collect(&args.spam, Class::Spam)?;
     items.extend(stats::learn::collect(&args.ham, Class::Ham)?);
-    let (_, rows) = stats::eval::evaluate(&cfg.tree, &items, args.folds)?;
+    let (scores, rows) = stats::eval::evaluate(&cfg.tree, &items, args.folds)?;
     print!("{}", stats::eval::render(&rows, args.folds));
+    let alone = stats::eval::bayes_alone(&items, &scores);
+    print!("{}", stats::eval::render_bayes_alone(&alone));
     Ok(ExitCode::SUCCESS)
 }

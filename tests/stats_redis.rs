@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use sluice::message::Envelope;
 use sluice::stats::store::redis::{RedisSettings, RedisStore};
 use sluice::stats::store::{LearnRequest, Store};
-use sluice::stats::{Class, LearnOutcome, StoreError};
+use sluice::stats::{Class, LearnOutcome, Learns, StoreError};
 
 struct Redis {
     child: Child,
@@ -124,6 +124,20 @@ fn learn_lookup_move_and_stat() {
     assert!(st.size_bytes > 0);
     // Keys carry the prefix.
     assert_eq!(redis.cli(&["HGET", "TEST:learns", "H"]), "2");
+}
+
+#[test]
+fn learned_totals_are_read_cheaply_and_follow_this_nodes_learns() {
+    let redis = Redis::start();
+    let store = RedisStore::open(redis.settings(None)).unwrap();
+    assert_eq!(store.learns(0).unwrap(), Learns::default());
+    store.learn(&req(1, Class::Spam, &[10])).unwrap();
+    // A learn through this store is seen at once, not after the TTL.
+    assert_eq!(store.learns(0).unwrap(), Learns { spam: 1, ham: 0 });
+    // Another node's learn shows after the short TTL.
+    redis.cli(&["HINCRBY", "TEST:learns", "H", "5"]);
+    std::thread::sleep(Duration::from_millis(1100));
+    assert_eq!(store.learns(0).unwrap(), Learns { spam: 1, ham: 5 });
 }
 
 #[test]

@@ -74,6 +74,17 @@ pub enum Skip {
 /// OSB weights by distance: adjacent pairs count most (Rspamd's table).
 const FEATURE_WEIGHT: [f64; 5] = [0.0, 3125.0, 256.0, 27.0, 1.0];
 
+/// Both classes need `min_learns` messages before Bayes says anything.
+pub fn check_learns(tuning: &Tuning, learns: Learns) -> Result<(), Skip> {
+    if learns.spam < tuning.min_learns || learns.ham < tuning.min_learns {
+        return Err(Skip::NotEnoughLearns {
+            spam: learns.spam,
+            ham: learns.ham,
+        });
+    }
+    Ok(())
+}
+
 /// Classifies from the looked-up counts (`counts[i]` belongs to `tokens[i]`).
 pub fn classify(
     tuning: &Tuning,
@@ -81,12 +92,7 @@ pub fn classify(
     tokens: &[Token],
     counts: &[Counts],
 ) -> Result<Outcome, Skip> {
-    if learns.spam < tuning.min_learns || learns.ham < tuning.min_learns {
-        return Err(Skip::NotEnoughLearns {
-            spam: learns.spam,
-            ham: learns.ham,
-        });
-    }
+    check_learns(tuning, learns)?;
     let mut log_spam = 0.0;
     let mut log_ham = 0.0;
     let mut n = 0usize;

@@ -6,7 +6,9 @@ use serde_json::Value;
 
 use super::classifier::Tuning;
 use super::error::StatsError;
+use super::store::cache::DEFAULT_MAX_TOKENS;
 use super::store::redis::RedisSettings;
+use super::store::CacheLimits;
 
 /// Which store holds the statistics.
 #[derive(Debug, Clone, PartialEq)]
@@ -31,6 +33,9 @@ pub struct StatsConfig {
     pub per_user: bool,
     /// `None`: off (the default).
     pub autolearn: Option<Autolearn>,
+    /// Frequent tokens the embedded store keeps in memory (`cache_tokens`;
+    /// 0: none, every lookup reads the file).
+    pub cache_tokens: usize,
 }
 
 impl StatsConfig {
@@ -83,7 +88,19 @@ impl StatsConfig {
             tuning,
             per_user: r.bool("per_user")?.unwrap_or(false),
             autolearn: autolearn(sec.get("autolearn"))?,
+            cache_tokens: r
+                .num("cache_tokens")?
+                .map_or(DEFAULT_MAX_TOKENS, |v| v.max(0.0) as usize),
         }))
+    }
+
+    /// What the embedded store keeps in memory: only tokens the classifier
+    /// can use (`min_token_hits`), at most `cache_tokens` of them.
+    pub fn cache_limits(&self) -> CacheLimits {
+        CacheLimits {
+            min_hits: self.tuning.min_token_hits,
+            max_tokens: self.cache_tokens,
+        }
     }
 }
 

@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use super::learn::Item;
 use super::store::EmbeddedStore;
-use super::{Class, Stats, StatsConfig, StatsError};
+use super::{Class, Stats, StatsConfig, StatsError, HAM_SYMBOL, SPAM_SYMBOL};
 use crate::message::Envelope;
 use crate::scan::{Pipeline, ScanConfigError};
 use crate::verdict::Action;
@@ -31,6 +31,16 @@ pub enum EvalError {
 pub struct Scores {
     pub without_bayes: Vec<f64>,
     pub with_bayes: Vec<f64>,
+    /// The Bayes symbol each message got in its fold, if any: whether
+    /// the classifier alone is right, apart from the rules.
+    pub bayes: Vec<Option<BayesSide>>,
+}
+
+/// Which Bayes symbol a message got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BayesSide {
+    Spam,
+    Ham,
 }
 
 /// One row of the report: at `action`'s threshold, how much spam and ham
@@ -77,6 +87,7 @@ pub fn evaluate(
     let mut scores = Scores {
         without_bayes: verdicts.iter().map(|v| v.score).collect(),
         with_bayes: vec![0.0; items.len()],
+        bayes: vec![None; items.len()],
     };
     let cfg = match StatsConfig::from_tree(tree)? {
         Some(c) => c,
@@ -86,14 +97,20 @@ pub fn evaluate(
     for fold in 0..folds {
         let stats = Arc::new(Stats::with_store(
             cfg.clone(),
-            Box::new(EmbeddedStore::in_memory().map_err(StatsError::from)?),
+            Box::new(EmbeddedStore::in_memory_with(cfg.cache_limits()).map_err(StatsError::from)?),
         ));
         for (_, item) in items.iter().enumerate().filter(|(i, _)| i % folds != fold) {
             stats.learn(item.class, &env, &item.raw)?;
         }
         let pipeline = Pipeline::from_config(tree)?.with_stats(Some(Arc::clone(&stats)));
         for (i, item) in items.iter().enumerate().filter(|(i, _)| i % folds == fold) {
-            scores.with_bayes[i] = pipeline.scan(&env, &item.raw).score;
+            let v = pipeline.scan(&env, &item.raw);
+            scores.with_bayes[i] = v.score;
+            scores.bayes[i] = v.symbols.iter().find_map(|s| match s.name.as_str() {
+                SPAM_SYMBOL => Some(BayesSide::Spam),
+                HAM_SYMBOL => Some(BayesSide::Ham),
+                _ => None,
+            });
         }
     }
     let mut rows = Vec::new();
@@ -129,6 +146,41 @@ fn row(items: &[Item], scores: &[f64], bayes: bool, action: Action, t: f64) -> R
         }
     }
     r
+}
+
+/// How the classifier alone called each class: (BAYES_SPAM, BAYES_HAM,
+/// neither) counts for spam, then for ham.
+pub fn bayes_alone(items: &[Item], scores: &Scores) -> [[usize; 3]; 2] {
+    let mut out = [[0; 3]; 2];
+    for (item, side) in items.iter().zip(&scores.bayes) {
+        let row = usize::from(item.class == Class::Ham);
+        let col = match side {
+            Some(BayesSide::Spam) => 0,
+            Some(BayesSide::Ham) => 1,
+            None => 2,
+        };
+        out[row][col] += 1;
+    }
+    out
+}
+
+/// [`bayes_alone`] as text.
+pub fn render_bayes_alone(counts: &[[usize; 3]; 2]) -> String {
+    let mut out = format!(
+        "bayes alone  {:<8} {:>12} {:>12} {:>12}\n",
+        "class", "BAYES_SPAM", "BAYES_HAM", "no verdict"
+    );
+    for (name, c) in ["spam", "ham"].iter().zip(counts) {
+        let n = c.iter().sum::<usize>().max(1) as f64;
+        out.push_str(&format!(
+            "             {:<8} {:>11.2}% {:>11.2}% {:>11.2}%\n",
+            name,
+            c[0] as f64 * 100.0 / n,
+            c[1] as f64 * 100.0 / n,
+            c[2] as f64 * 100.0 / n
+        ));
+    }
+    out
 }
 
 /// The report as text, one line per (mode, action).

@@ -85,7 +85,9 @@ impl Stats {
     /// Opens the store `cfg` names.
     pub fn open(cfg: StatsConfig) -> Result<Stats, StatsError> {
         let store: Box<dyn Store> = match &cfg.backend {
-            Backend::Embedded { path } => Box::new(EmbeddedStore::open(path)?),
+            Backend::Embedded { path } => {
+                Box::new(EmbeddedStore::open_with(path, cfg.cache_limits())?)
+            }
             Backend::Redis(r) => Box::new(RedisStore::open(r.clone())?),
         };
         Ok(Stats::with_store(cfg, store))
@@ -141,11 +143,16 @@ impl Stats {
         env: &Envelope,
         view: &MessageView<'_>,
     ) -> Result<Outcome, ClassifyError> {
+        let user = self.user(env);
+        // Cheap first: below min_learns the classifier skips anyway, and
+        // tokenizing would be most of the cost of a scan on a new store.
+        let learns = self.store.learns(user).map_err(ClassifyError::Store)?;
+        classifier::check_learns(&self.cfg.tuning, learns).map_err(ClassifyError::Skip)?;
         let tokens = tokenizer::tokenize(view);
         let hashes: Vec<u64> = tokens.iter().map(|t| t.hash).collect();
         let (learns, counts) = self
             .store
-            .lookup(self.user(env), &hashes)
+            .lookup(user, &hashes)
             .map_err(ClassifyError::Store)?;
         classifier::classify(&self.cfg.tuning, learns, &tokens, &counts)
             .map_err(ClassifyError::Skip)
@@ -274,4 +281,72 @@ fn parser() -> MessageParser {
         .header_id(HeaderName::MessageId)
         .header_text(HeaderName::Subject)
         .default_header_text()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+    use classifier::Counts;
+
+    /// Reports fixed totals and counts how often tokens are looked up.
+    #[derive(Debug)]
+    struct Fixed {
+        learns: Learns,
+        lookups: Arc<AtomicUsize>,
+    }
+
+    impl Store for Fixed {
+        fn lookup(&self, _: u64, tokens: &[u64]) -> Result<(Learns, Vec<Counts>), StoreError> {
+            self.lookups.fetch_add(1, Ordering::Relaxed);
+            Ok((self.learns, vec![Counts::default(); tokens.len()]))
+        }
+        fn learns(&self, _: u64) -> Result<Learns, StoreError> {
+            Ok(self.learns)
+        }
+        fn learn(&self, _: &LearnRequest<'_>) -> Result<LearnOutcome, StoreError> {
+            Ok(LearnOutcome::Learned)
+        }
+        fn stat(&self) -> Result<StoreStat, StoreError> {
+            Ok(StoreStat::default())
+        }
+    }
+
+    fn probability(spam: u64, ham: u64) -> (Result<Outcome, ClassifyError>, usize) {
+        let cfg = StatsConfig::from_tree(&serde_json::json!({"classifier": {"bayes": {}}}))
+            .unwrap()
+            .unwrap();
+        let lookups = Arc::new(AtomicUsize::new(0));
+        let store = Fixed {
+            learns: Learns { spam, ham },
+            lookups: Arc::clone(&lookups),
+        };
+        let stats = Stats::with_store(cfg, Box::new(store));
+        let raw = b"Subject: hello\r\n\r\nsome words for the tokenizer to see here\r\n";
+        let msg = stats.parser.parse(&raw[..]);
+        let view = MessageView::new(raw, msg.as_ref());
+        let out = stats.probability(&Envelope::default(), &view);
+        (out, lookups.load(Ordering::Relaxed))
+    }
+
+    #[test]
+    fn below_min_learns_no_token_is_looked_up() {
+        let (out, lookups) = probability(199, 5000);
+        assert!(matches!(
+            out,
+            Err(ClassifyError::Skip(Skip::NotEnoughLearns { spam: 199, .. }))
+        ));
+        assert_eq!(lookups, 0);
+    }
+
+    #[test]
+    fn with_enough_learns_tokens_are_looked_up() {
+        let (out, lookups) = probability(200, 200);
+        assert!(matches!(
+            out,
+            Err(ClassifyError::Skip(Skip::NotEnoughTokens(0)))
+        ));
+        assert_eq!(lookups, 1);
+    }
 }

@@ -26,6 +26,7 @@ use redb::{
     Database, DatabaseError, Durability, ReadableTable, ReadableTableMetadata, TableDefinition,
 };
 
+use super::cache::{Cache, CacheLimits, Changes, Key, Miss, Row};
 use super::journal::{self, Journal, Record};
 use super::{Class, LearnOutcome, LearnRequest, Store, StoreError, StoreStat};
 use crate::stats::classifier::{Counts, Learns};
@@ -56,11 +57,13 @@ struct Bulk {
 }
 
 /// The redb-backed store. `Database` is `Sync`: readers never wait for the
-/// writer, so scans run while a learn commits.
+/// writer, so scans run while a learn commits. Every write happens under
+/// the `bulk` lock, which also orders the [`Cache`] updates.
 pub struct EmbeddedStore {
     db: Database,
     path: PathBuf,
     bulk: Mutex<Option<Bulk>>,
+    cache: Cache,
 }
 
 impl std::fmt::Debug for EmbeddedStore {
@@ -72,9 +75,15 @@ impl std::fmt::Debug for EmbeddedStore {
 }
 
 impl EmbeddedStore {
+    /// Opens with the default [`CacheLimits`]; see [`EmbeddedStore::open_with`].
+    pub fn open(path: &Path) -> Result<EmbeddedStore, StoreError> {
+        Self::open_with(path, CacheLimits::default())
+    }
+
     /// Opens (creating the file and its directory if needed) and checks the
     /// file: a torn or foreign file is an error here, not at the first scan.
-    pub fn open(path: &Path) -> Result<EmbeddedStore, StoreError> {
+    /// `limits` bound what lookups keep in memory.
+    pub fn open_with(path: &Path, limits: CacheLimits) -> Result<EmbeddedStore, StoreError> {
         let err = |reason: String| StoreError::Embedded {
             path: path.display().to_string(),
             reason,
@@ -88,14 +97,65 @@ impl EmbeddedStore {
             },
             other => err(other.to_string()),
         })?;
-        let store = EmbeddedStore {
+        let mut store = EmbeddedStore {
             db,
             path: path.to_path_buf(),
             bulk: Mutex::new(None),
+            cache: Cache::new(limits, HashMap::new()),
         };
         store.create_tables()?;
         store.replay()?;
+        store.cache = Cache::new(limits, store.all_learns()?);
         Ok(store)
+    }
+
+    /// Every user's learned totals (one row per user: small).
+    fn all_learns(&self) -> Result<HashMap<u64, Learns>, StoreError> {
+        let txn = self.db.begin_read().map_err(|e| self.err(e))?;
+        let t = txn.open_table(LEARNS).map_err(|e| self.err(e))?;
+        let mut out = HashMap::new();
+        for row in t.iter().map_err(|e| self.err(e))? {
+            let (user, v) = row.map_err(|e| self.err(e))?;
+            let (spam, ham) = v.value();
+            out.insert(user.value(), Learns { spam, ham });
+        }
+        Ok(out)
+    }
+
+    /// Reads every stored token into the cache (its first lookup).
+    fn build_cache(&self) -> Result<(), StoreError> {
+        self.cache.build(|push: &mut dyn FnMut(Key, Row) -> bool| {
+            let txn = self.db.begin_read().map_err(|e| self.err(e))?;
+            let t = txn.open_table(TOKENS).map_err(|e| self.err(e))?;
+            for row in t.iter().map_err(|e| self.err(e))? {
+                let (k, v) = row.map_err(|e| self.err(e))?;
+                if !push(k.value(), v.value()) {
+                    break;
+                }
+            }
+            Ok(())
+        })
+    }
+
+    /// One read transaction, one B-tree descent per token: the path when
+    /// the frequent tokens do not fit the cache.
+    fn lookup_db(&self, user: u64, tokens: &[u64]) -> Result<(Learns, Vec<Counts>), StoreError> {
+        let txn = self.db.begin_read().map_err(|e| self.err(e))?;
+        let learns_t = txn.open_table(LEARNS).map_err(|e| self.err(e))?;
+        let tokens_t = txn.open_table(TOKENS).map_err(|e| self.err(e))?;
+        let (spam, ham) = learns_t
+            .get(user)
+            .map_err(|e| self.err(e))?
+            .map_or((0, 0), |v| v.value());
+        let mut out = Vec::with_capacity(tokens.len());
+        for &t in tokens {
+            let (s, h) = tokens_t
+                .get((user, t))
+                .map_err(|e| self.err(e))?
+                .map_or((0, 0), |v| v.value());
+            out.push(Counts { spam: s, ham: h });
+        }
+        Ok((Learns { spam, ham }, out))
     }
 
     pub fn path(&self) -> &Path {
@@ -147,6 +207,7 @@ impl EmbeddedStore {
     /// sequence number, so a replay after a crash skips what is in.
     fn apply(&self, records: &[Record]) -> Result<(), redb::Error> {
         let txn = self.db.begin_write()?;
+        let mut changes = Changes::default();
         for r in records {
             let req = LearnRequest {
                 user: r.user,
@@ -154,12 +215,13 @@ impl EmbeddedStore {
                 class: r.class,
                 tokens: &r.tokens,
             };
-            learn_in(&txn, &req)?;
+            learn_in(&txn, &req, &mut changes)?;
         }
         if let Some(last) = records.last() {
             txn.open_table(META)?.insert("journal_seq", last.seq)?;
         }
         txn.commit()?;
+        self.cache.apply(&changes);
         Ok(())
     }
 
@@ -244,17 +306,21 @@ impl EmbeddedStore {
     fn learn_txn(&self, req: &LearnRequest<'_>) -> Result<LearnOutcome, redb::Error> {
         let mut txn = self.db.begin_write()?;
         txn.set_durability(Durability::Eventual);
-        let outcome = learn_in(&txn, req)?;
+        let mut changes = Changes::default();
+        let outcome = learn_in(&txn, req, &mut changes)?;
         txn.commit()?;
+        self.cache.apply(&changes);
         Ok(outcome)
     }
 }
 
 /// One message inside an open write transaction: record its digest, move
-/// it from the other class if needed, count its tokens.
+/// it from the other class if needed, count its tokens. The values written
+/// go to `changes`, for the cache once the transaction commits.
 fn learn_in(
     txn: &redb::WriteTransaction,
     req: &LearnRequest<'_>,
+    changes: &mut Changes,
 ) -> Result<LearnOutcome, redb::Error> {
     let mut learned = txn.open_table(LEARNED)?;
     let before = learned
@@ -272,6 +338,7 @@ fn learn_in(
     }
     bump(&mut totals, req.class, 1);
     learns.insert(req.user, totals)?;
+    changes.learns.push((req.user, totals));
     for &t in req.tokens {
         let key = (req.user, t);
         let mut c = tokens.get(key)?.map_or((0, 0), |v| v.value());
@@ -284,6 +351,7 @@ fn learn_in(
         } else {
             tokens.insert(key, c)?;
         }
+        changes.tokens.push((key, c));
     }
     Ok(match before {
         Some(from) => LearnOutcome::Moved { from },
@@ -302,23 +370,23 @@ fn bump(c: &mut (u64, u64), class: Class, delta: i64) {
 }
 
 impl Store for EmbeddedStore {
+    /// From memory; tokens in fewer than `min_hits` messages read as zero.
     fn lookup(&self, user: u64, tokens: &[u64]) -> Result<(Learns, Vec<Counts>), StoreError> {
-        let txn = self.db.begin_read().map_err(|e| self.err(e))?;
-        let learns_t = txn.open_table(LEARNS).map_err(|e| self.err(e))?;
-        let tokens_t = txn.open_table(TOKENS).map_err(|e| self.err(e))?;
-        let (spam, ham) = learns_t
-            .get(user)
-            .map_err(|e| self.err(e))?
-            .map_or((0, 0), |v| v.value());
-        let mut out = Vec::with_capacity(tokens.len());
-        for &t in tokens {
-            let (s, h) = tokens_t
-                .get((user, t))
-                .map_err(|e| self.err(e))?
-                .map_or((0, 0), |v| v.value());
-            out.push(Counts { spam: s, ham: h });
+        match self.cache.lookup(user, tokens) {
+            Ok(found) => Ok(found),
+            Err(Miss::Database) => self.lookup_db(user, tokens),
+            Err(Miss::Build) => {
+                self.build_cache()?;
+                match self.cache.lookup(user, tokens) {
+                    Ok(found) => Ok(found),
+                    Err(_) => self.lookup_db(user, tokens),
+                }
+            }
         }
-        Ok((Learns { spam, ham }, out))
+    }
+
+    fn learns(&self, user: u64) -> Result<Learns, StoreError> {
+        Ok(self.cache.learns(user))
     }
 
     fn learn(&self, req: &LearnRequest<'_>) -> Result<LearnOutcome, StoreError> {
@@ -368,6 +436,11 @@ impl EmbeddedStore {
     /// A store that lives in memory only: the k-fold evaluation trains a
     /// fresh one per fold without touching the disk.
     pub fn in_memory() -> Result<EmbeddedStore, StoreError> {
+        Self::in_memory_with(CacheLimits::default())
+    }
+
+    /// [`EmbeddedStore::in_memory`] with the given cache limits.
+    pub fn in_memory_with(limits: CacheLimits) -> Result<EmbeddedStore, StoreError> {
         let db = Database::builder()
             .create_with_backend(redb::backends::InMemoryBackend::new())
             .map_err(|e| StoreError::Embedded {
@@ -378,8 +451,87 @@ impl EmbeddedStore {
             db,
             path: PathBuf::from(MEMORY),
             bulk: Mutex::new(None),
+            cache: Cache::new(limits, HashMap::new()),
         };
         store.create_tables()?;
         Ok(store)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(digest: u128, class: Class, tokens: &[u64]) -> LearnRequest<'_> {
+        LearnRequest {
+            user: 0,
+            digest,
+            class,
+            tokens,
+        }
+    }
+
+    /// What the cache answers must be what the file holds, for every
+    /// token the classifier can use, across learns, moves and batches.
+    fn assert_cache_matches_file(store: &EmbeddedStore, tokens: &[u64]) {
+        let (l1, cached) = store.lookup(0, tokens).unwrap();
+        let (l2, file) = store.lookup_db(0, tokens).unwrap();
+        assert_eq!(l1, l2);
+        assert_eq!(store.learns(0).unwrap(), l2);
+        for ((t, c), f) in tokens.iter().zip(&cached).zip(&file) {
+            let expect = if f.spam + f.ham >= 2 {
+                *f
+            } else {
+                Counts::default()
+            };
+            assert_eq!(*c, expect, "token {t}");
+        }
+    }
+
+    #[test]
+    fn cache_follows_learns_moves_and_batches() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = EmbeddedStore::open(&dir.path().join("b.redb")).unwrap();
+        let all: Vec<u64> = (1..=6).collect();
+        store.learn(&req(1, Class::Spam, &[1, 2, 3])).unwrap();
+        store.learn(&req(2, Class::Spam, &[1, 2])).unwrap();
+        assert_cache_matches_file(&store, &all); // builds the map
+        store.learn(&req(3, Class::Ham, &[2, 3, 4])).unwrap();
+        store.learn(&req(2, Class::Ham, &[1, 2])).unwrap(); // move
+        assert_cache_matches_file(&store, &all);
+        store.bulk(true).unwrap();
+        store.learn(&req(4, Class::Spam, &[4, 5])).unwrap();
+        store.learn(&req(5, Class::Spam, &[5, 6])).unwrap();
+        store.bulk(false).unwrap();
+        assert_cache_matches_file(&store, &all);
+        let (l, c) = store.lookup(0, &[2, 5]).unwrap();
+        assert_eq!(l, Learns { spam: 3, ham: 2 });
+        assert_eq!(c[0], Counts { spam: 1, ham: 2 });
+        assert_eq!(c[1], Counts { spam: 2, ham: 0 });
+    }
+
+    #[test]
+    fn learned_totals_survive_a_reopen_without_a_lookup() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("b.redb");
+        {
+            let store = EmbeddedStore::open(&path).unwrap();
+            store.learn(&req(1, Class::Ham, &[1])).unwrap();
+            assert_eq!(store.learns(0).unwrap(), Learns { spam: 0, ham: 1 });
+        }
+        let store = EmbeddedStore::open(&path).unwrap();
+        assert_eq!(store.learns(0).unwrap(), Learns { spam: 0, ham: 1 });
+    }
+
+    #[test]
+    fn without_a_cache_lookups_read_the_file() {
+        let limits = CacheLimits {
+            min_hits: 2,
+            max_tokens: 0,
+        };
+        let store = EmbeddedStore::in_memory_with(limits).unwrap();
+        store.learn(&req(1, Class::Spam, &[7])).unwrap();
+        let (_, c) = store.lookup(0, &[7]).unwrap();
+        assert_eq!(c[0], Counts { spam: 1, ham: 0 }, "exact, rare or not");
     }
 }

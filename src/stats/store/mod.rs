@@ -4,12 +4,14 @@
 //!
 //! Each operation on one message is atomic in the backend: a learn either
 //! lands whole (tokens, class counter, the message's digest) or not at all.
+pub mod cache;
 pub mod embedded;
 pub mod journal;
 pub mod redis;
 
 use super::classifier::{Counts, Learns};
 
+pub use cache::CacheLimits;
 pub use embedded::EmbeddedStore;
 pub use redis::RedisStore;
 
@@ -107,7 +109,13 @@ pub enum StoreError {
 /// A token-count store, shared by all scans (`Arc`).
 pub trait Store: Send + Sync + std::fmt::Debug {
     /// Counts for `tokens` (sorted, distinct) and the class totals of `user`.
+    /// A backend may report tokens rarer than the classifier's
+    /// `min_token_hits` as zero: the classifier ignores them either way.
     fn lookup(&self, user: u64, tokens: &[u64]) -> Result<(Learns, Vec<Counts>), StoreError>;
+    /// The class totals of `user` alone, cheaply (memory or one round
+    /// trip): a scan asks this first and does not tokenize a message the
+    /// classifier would skip for want of learned messages.
+    fn learns(&self, user: u64) -> Result<Learns, StoreError>;
     /// Learns one message atomically, moving it if it had the other class.
     fn learn(&self, req: &LearnRequest<'_>) -> Result<LearnOutcome, StoreError>;
     /// Totals and size.

@@ -15,8 +15,9 @@
 //! - `{prefix}:{U}learned`: hash digest -> `S`/`H` (relearn moves).
 //! - `{prefix}:users`: set of per-user tags; `{prefix}:hll`: HyperLogLog of
 //!   tokens (approximate distinct count for `sluice stat`).
+use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use redis::{Client, Connection, RedisError};
 
@@ -26,6 +27,13 @@ use crate::stats::classifier::{Counts, Learns};
 /// Connections kept idle for reuse; more are opened under load and closed
 /// when the pool is full.
 const POOL_MAX_IDLE: usize = 16;
+
+/// How long a user's learned totals are reused before Redis is asked
+/// again. They gate classification (below `min_learns` a scan does not
+/// tokenize), so a node notices another node's learns this much later.
+const LEARNS_TTL: Duration = Duration::from_secs(1);
+/// Users whose totals are remembered; past this the memory starts over.
+const LEARNS_MAX_USERS: usize = 10_000;
 
 /// Redis connection settings.
 #[derive(Debug, Clone, PartialEq)]
@@ -45,6 +53,8 @@ pub struct RedisStore {
     client: Client,
     settings: RedisSettings,
     idle: Mutex<Vec<Connection>>,
+    /// user -> (when read, totals), for [`Store::learns`].
+    learns: Mutex<HashMap<u64, (Instant, Learns)>>,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -72,6 +82,7 @@ impl RedisStore {
             client,
             settings,
             idle: Mutex::new(Vec::new()),
+            learns: Mutex::new(HashMap::new()),
         };
         store.with_conn(|c| redis::cmd("PING").query::<String>(c))?;
         Ok(store)
@@ -263,7 +274,40 @@ impl Store for RedisStore {
     }
 
     fn learn(&self, req: &LearnRequest<'_>) -> Result<LearnOutcome, StoreError> {
-        self.with_conn(|c| self.learn_inner(c, req))
+        let out = self.with_conn(|c| self.learn_inner(c, req));
+        if let Ok(mut m) = self.learns.lock() {
+            m.remove(&req.user);
+        }
+        out
+    }
+
+    /// Remembered for [`LEARNS_TTL`], else one `HMGET`.
+    fn learns(&self, user: u64) -> Result<Learns, StoreError> {
+        let now = Instant::now();
+        let fresh = |at: &Instant| now.saturating_duration_since(*at) < LEARNS_TTL;
+        if let Some((_, l)) = self
+            .learns
+            .lock()
+            .ok()
+            .and_then(|m| m.get(&user).copied())
+            .filter(|(at, _)| fresh(at))
+        {
+            return Ok(l);
+        }
+        let key = format!("{}learns", self.ns(user));
+        let (s, h): (Option<i64>, Option<i64>) =
+            self.with_conn(|c| redis::cmd("HMGET").arg(&key).arg("S").arg("H").query(c))?;
+        let l = Learns {
+            spam: count(s),
+            ham: count(h),
+        };
+        if let Ok(mut m) = self.learns.lock() {
+            if m.len() >= LEARNS_MAX_USERS {
+                m.clear();
+            }
+            m.insert(user, (now, l));
+        }
+        Ok(l)
     }
 
     fn stat(&self) -> Result<StoreStat, StoreError> {
