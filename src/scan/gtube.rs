@@ -69,11 +69,7 @@ mod tests {
     use std::borrow::Cow;
 
     fn part(s: &str) -> TextPart<'_> {
-        TextPart {
-            text: Cow::Borrowed(s),
-            html: None,
-            raw: s.as_bytes(),
-        }
+        TextPart::new(Cow::Borrowed(s), None, s.as_bytes())
     }
 
     #[test]

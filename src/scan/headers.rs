@@ -17,14 +17,22 @@ pub fn spamd_result(v: &Verdict) -> String {
     } else {
         "False"
     };
-    let mut out = format!(
-        "default: {is_spam} [{:.2} / {:.2}]",
-        v.score, v.required_score
-    );
+    // Sized for a typical verdict, and written piece by piece: this runs
+    // for every message, and `format!`'s machinery cost more than the text.
+    let mut out = String::with_capacity(64 + 32 * v.symbols.len());
+    out.push_str("default: ");
+    out.push_str(is_spam);
+    let _ = write!(out, " [{:.2} / {:.2}]", v.score, v.required_score);
     for s in &v.symbols {
-        let _ = write!(out, ";\n\t{}({:.2})", s.name, s.score);
+        out.push_str(";\n\t");
+        out.push_str(&s.name);
+        let _ = write!(out, "({:.2})", s.score);
+        for (i, o) in s.options.iter().enumerate() {
+            out.push(if i == 0 { '[' } else { ',' });
+            out.push_str(o);
+        }
         if !s.options.is_empty() {
-            let _ = write!(out, "[{}]", s.options.join(","));
+            out.push(']');
         }
     }
     out

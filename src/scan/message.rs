@@ -8,6 +8,7 @@ use std::borrow::Cow;
 use mail_parser::{Address, HeaderValue, Message, MessagePart, MimeHeaders, PartType};
 
 use super::extract::Extracted;
+use super::modules::markup::{tags, Tag};
 
 /// Nested `message/rfc822` parts are followed this deep, like Rspamd's
 /// recursion limit, so a crafted message cannot make us recurse without end.
@@ -32,6 +33,21 @@ pub struct TextPart<'m> {
     pub html: Option<&'m str>,
     /// The undecoded body bytes (transfer encoding still applied).
     pub raw: &'m [u8],
+    /// The tags of `html`, read once here: several modules walk the
+    /// markup, and reading it is most of their work.
+    pub tags: Vec<Tag<'m>>,
+}
+
+impl<'m> TextPart<'m> {
+    /// A part with `text`, `html` source (if any) and `raw` body bytes.
+    pub fn new(text: Cow<'m, str>, html: Option<&'m str>, raw: &'m [u8]) -> TextPart<'m> {
+        TextPart {
+            text,
+            html,
+            raw,
+            tags: html.map(|h| tags(h).collect()).unwrap_or_default(),
+        }
+    }
 }
 
 /// Everything the rules need from one message.
@@ -89,16 +105,15 @@ impl<'m> MessageView<'m> {
         let body_raw = slice(raw, part.offset_body, part.offset_end);
         self.parts.push(super::modules::PartInfo::from_part(part));
         match &part.body {
-            PartType::Text(t) if !is_attachment => self.text_parts.push(TextPart {
-                text: Cow::Borrowed(t.as_ref()),
-                html: None,
-                raw: body_raw,
-            }),
-            PartType::Html(h) if !is_attachment => self.text_parts.push(TextPart {
-                text: Cow::Owned(mail_parser::decoders::html::html_to_text(h)),
-                html: Some(h.as_ref()),
-                raw: body_raw,
-            }),
+            PartType::Text(t) if !is_attachment => {
+                self.text_parts
+                    .push(TextPart::new(Cow::Borrowed(t.as_ref()), None, body_raw))
+            }
+            PartType::Html(h) if !is_attachment => self.text_parts.push(TextPart::new(
+                Cow::Owned(mail_parser::decoders::html::html_to_text(h)),
+                Some(h.as_ref()),
+                body_raw,
+            )),
             PartType::Message(inner) if depth < MAX_NESTING => self.collect(inner, depth + 1),
             _ => {}
         }

@@ -115,9 +115,8 @@ impl From {
 
     fn is_free(&self, domain: &str) -> bool {
         let d = domain.to_ascii_lowercase();
-        self.freemail
-            .iter()
-            .any(|f| *f == d || registrable(&d) == f)
+        let reg = registrable(&d);
+        self.freemail.iter().any(|f| *f == d || reg == f)
     }
 }
 

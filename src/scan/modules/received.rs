@@ -58,10 +58,10 @@ impl Hop {
         let v = value.split(';').next().unwrap_or("");
         let mut words = v.split_whitespace().peekable();
         while let Some(w) = words.next() {
-            match w.to_ascii_lowercase().as_str() {
-                "from" if hop.helo.is_none() => hop.helo = words.next().map(str::to_string),
-                "with" => hop.proto = words.next().map(|p| p.to_ascii_uppercase()),
-                _ => {}
+            if hop.helo.is_none() && w.eq_ignore_ascii_case("from") {
+                hop.helo = words.next().map(str::to_string);
+            } else if w.eq_ignore_ascii_case("with") {
+                hop.proto = words.next().map(|p| p.to_ascii_uppercase());
             }
         }
         if let (Some(a), Some(b)) = (v.find('('), v.find(')')) {
