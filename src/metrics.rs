@@ -52,6 +52,12 @@ pub struct Metrics {
     milter_failed: AtomicU64,
     http_connections: AtomicU64,
     control_connections: AtomicU64,
+    reloads_ok: AtomicU64,
+    reloads_failed: AtomicU64,
+    /// 1 when the last load (start or SIGHUP) succeeded, else 0.
+    last_load_ok: AtomicU64,
+    /// Unix time (seconds) of the last load attempt; 0 before the first.
+    last_load_at: AtomicU64,
 }
 
 /// The process's counters.
@@ -79,6 +85,11 @@ pub struct Snapshot {
     pub milter_failed: u64,
     pub http_connections: u64,
     pub control_connections: u64,
+    pub reloads_ok: u64,
+    pub reloads_failed: u64,
+    pub last_load_ok: bool,
+    /// Unix seconds of the last load attempt (start or SIGHUP).
+    pub last_load_at: u64,
 }
 
 impl Snapshot {
@@ -109,7 +120,29 @@ impl Metrics {
             milter_failed: AtomicU64::new(0),
             http_connections: AtomicU64::new(0),
             control_connections: AtomicU64::new(0),
+            reloads_ok: AtomicU64::new(0),
+            reloads_failed: AtomicU64::new(0),
+            last_load_ok: AtomicU64::new(0),
+            last_load_at: AtomicU64::new(0),
         }
+    }
+
+    /// The configuration loaded at start (not counted as a reload).
+    pub fn config_loaded(&self) {
+        self.last_load_ok.store(1, Ordering::Relaxed);
+        self.last_load_at.store(unix_now(), Ordering::Relaxed);
+    }
+
+    /// A SIGHUP reload ended; `ok`: the new configuration is in use.
+    pub fn config_reloaded(&self, ok: bool) {
+        let count = if ok {
+            &self.reloads_ok
+        } else {
+            &self.reloads_failed
+        };
+        count.fetch_add(1, Ordering::Relaxed);
+        self.last_load_ok.store(u64::from(ok), Ordering::Relaxed);
+        self.last_load_at.store(unix_now(), Ordering::Relaxed);
     }
 
     /// Counts one scanned message by its action and scan time.
@@ -173,8 +206,18 @@ impl Metrics {
             milter_failed: load(&self.milter_failed),
             http_connections: load(&self.http_connections),
             control_connections: load(&self.control_connections),
+            reloads_ok: load(&self.reloads_ok),
+            reloads_failed: load(&self.reloads_failed),
+            last_load_ok: load(&self.last_load_ok) == 1,
+            last_load_at: load(&self.last_load_at),
         }
     }
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 impl Default for Metrics {
@@ -213,7 +256,8 @@ pub fn render_openmetrics(s: &Snapshot) -> String {
     );
     let _ = writeln!(out, "sluice_scan_seconds_sum {}", s.scan_seconds);
     let _ = writeln!(out, "sluice_scan_seconds_count {cumulative}");
-    let rows: [(&str, &str, &str, String); 6] = [
+    render_reloads(&mut out, s);
+    let rows: [(&str, &str, &str, String); 8] = [
         (
             "sluice_milter_sessions_open",
             "gauge",
@@ -250,6 +294,18 @@ pub fn render_openmetrics(s: &Snapshot) -> String {
             "Seconds since start.",
             format!("{:.3}", s.uptime.as_secs_f64()),
         ),
+        (
+            "sluice_config_last_reload_success",
+            "gauge",
+            "1 if the last configuration load (start or SIGHUP) succeeded, else 0.",
+            u8::from(s.last_load_ok).to_string(),
+        ),
+        (
+            "sluice_config_last_reload_timestamp_seconds",
+            "gauge",
+            "Unix time of the last configuration load (start or SIGHUP).",
+            s.last_load_at.to_string(),
+        ),
     ];
     for (name, kind, help, value) in rows {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
@@ -258,6 +314,21 @@ pub fn render_openmetrics(s: &Snapshot) -> String {
     }
     out.push_str("# EOF\n");
     out
+}
+
+/// SIGHUP reloads by result, as one labelled counter.
+fn render_reloads(out: &mut String, s: &Snapshot) {
+    let _ = writeln!(
+        out,
+        "# HELP sluice_config_reloads SIGHUP configuration reloads, by result.\n\
+         # TYPE sluice_config_reloads counter"
+    );
+    for (result, n) in [("ok", s.reloads_ok), ("error", s.reloads_failed)] {
+        let _ = writeln!(
+            out,
+            "sluice_config_reloads_total{{result=\"{result}\"}} {n}"
+        );
+    }
 }
 
 #[cfg(test)]
@@ -315,5 +386,28 @@ mod tests {
         assert!(text
             .contains("# TYPE sluice_milter_sessions counter\nsluice_milter_sessions_total 0\n"));
         assert!(text.ends_with("# EOF\n"));
+    }
+
+    #[test]
+    fn reloads_are_counted_by_result_and_the_last_one_wins() {
+        let m = Metrics::new();
+        m.config_loaded();
+        assert!(m.snapshot().last_load_ok);
+        m.config_reloaded(true);
+        m.config_reloaded(false);
+        let s = m.snapshot();
+        assert_eq!(
+            (s.reloads_ok, s.reloads_failed, s.last_load_ok),
+            (1, 1, false)
+        );
+        assert!(s.last_load_at > 1_700_000_000, "{}", s.last_load_at);
+        let text = render_openmetrics(&s);
+        assert!(text.contains("sluice_config_reloads_total{result=\"ok\"} 1\n"));
+        assert!(text.contains("sluice_config_reloads_total{result=\"error\"} 1\n"));
+        assert!(text.contains("\nsluice_config_last_reload_success 0\n"));
+        m.config_reloaded(true);
+        assert!(
+            render_openmetrics(&m.snapshot()).contains("\nsluice_config_last_reload_success 1\n")
+        );
     }
 }
