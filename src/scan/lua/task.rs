@@ -10,6 +10,7 @@ use std::cell::RefCell;
 use mlua::{FromLuaMulti, Function, IntoLuaMulti, Lua, MultiValue, Table, Value, Variadic};
 
 use super::libs::NATIVE_KEY;
+use crate::scan::actions::ActionDef;
 use crate::scan::context::{addresses_in, ScanCtx};
 use crate::scan::score::ScoreBoard;
 use crate::scan::symbols::Registry;
@@ -22,12 +23,25 @@ pub struct Pending {
     pub options: Vec<String>,
 }
 
+/// An action forced by `set_pre_result`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PreResult {
+    pub action: ActionDef,
+    pub message: Option<String>,
+    /// Reported as the verdict's passthrough module.
+    pub module: String,
+    /// Replaces the message's score when given.
+    pub score: Option<f64>,
+}
+
 /// The scan as Lua sees it.
 pub struct TaskRef<'a, 'b> {
     pub ctx: ScanCtx<'a>,
     pub registry: &'a Registry,
     pub board: &'a RefCell<&'a mut ScoreBoard<'b>>,
     pub pending: &'a RefCell<Vec<Pending>>,
+    /// Set by the running callback; kept only if it returns without error.
+    pub pre_result: &'a RefCell<Option<PreResult>>,
 }
 
 impl TaskRef<'_, '_> {
@@ -53,6 +67,27 @@ impl TaskRef<'_, '_> {
                 false
             }
         }
+    }
+
+    /// `set_pre_result(action, message, module, score)`: the action must be
+    /// one the config defines.
+    fn set_pre_result(
+        &self,
+        (action, message, module, score): (String, Option<String>, Option<String>, Option<f64>),
+    ) -> mlua::Result<()> {
+        let def = self.board.borrow().actions().find(&action).cloned();
+        let Some(action) = def else {
+            return Err(mlua::Error::runtime(format!(
+                "set_pre_result: unknown action `{action}`"
+            )));
+        };
+        *self.pre_result.borrow_mut() = Some(PreResult {
+            action,
+            message,
+            module: module.unwrap_or_else(|| "lua".into()),
+            score,
+        });
+        Ok(())
     }
 
     /// `get_from`/`get_recipients`: SMTP envelope or MIME headers.
@@ -141,7 +176,7 @@ fn split_url(url: &str) -> (String, String) {
 }
 
 /// The last two labels of a host (Rspamd uses the public suffix list).
-fn tld_of(host: &str) -> String {
+pub(super) fn tld_of(host: &str) -> String {
     let labels: Vec<&str> = host.rsplitn(3, '.').collect();
     match labels.as_slice() {
         [last, second, ..] => format!("{second}.{last}"),
@@ -313,6 +348,40 @@ fn methods(m: &mut Call<'_, '_, '_, '_>) {
         }
         Ok(out)
     });
+    m.add_method("get_parts", |lua, this, ()| {
+        let mk = native(lua, "mk_mime")?;
+        let out = lua.create_table()?;
+        for p in &this.ctx.view.parts {
+            let part: Table = mk.call((
+                p.content_type.as_str(),
+                p.filename,
+                p.size,
+                p.is_attachment,
+                p.encoding.as_deref(),
+            ))?;
+            out.push(part)?;
+        }
+        Ok(out)
+    });
+    m.add_method("get_emails", |lua, this, ()| {
+        let mk = native(lua, "mk_email")?;
+        let out = lua.create_table()?;
+        for e in &this.ctx.view.found.emails {
+            let addr = e.strip_prefix("mailto:").unwrap_or(e);
+            let (user, host) = addr.rsplit_once('@').unwrap_or((addr, ""));
+            let email: Table = mk.call((addr, user, host, tld_of(host)))?;
+            out.push(email)?;
+        }
+        Ok(out)
+    });
+    m.add_method(
+        "set_pre_result",
+        |_, this, args: (String, Option<String>, Option<String>, Option<f64>)| {
+            this.set_pre_result(args)
+        },
+    );
+    // No per-message settings exist in sluice (no settings module).
+    m.add_method("get_settings", |_, _, ()| Ok(Value::Nil));
     m.add_method(
         "insert_result",
         |_, this, (name, weight, rest): (String, Option<f64>, Variadic<Value>)| {
