@@ -72,10 +72,16 @@ rspamd_config:register_symbol{
   description = 'Subject contains the recipient mailbox name',
   callback = function(task)
     local subject = task:get_subject()
-    local rcpts = task:get_recipients()
-    if not subject or not rcpts or #rcpts ~= 1 or task:get_header('List-Id') then
-      return false
+    if not subject or task:get_header('List-Id') then return false end
+    -- The envelope, else a To header naming one address (never parse a
+    -- long list just to find it has more than one).
+    local rcpts = task:get_recipients('smtp')
+    if not rcpts then
+      local to = task:get_header('To')
+      if not to or string.find(to, ',', 1, true) then return false end
+      rcpts = task:get_recipients('mime')
     end
+    if not rcpts or #rcpts ~= 1 then return false end
     local user = string.lower(string.match(rcpts[1].user, '^[^+]*'))
     if #user < 4 or ROLE[user] or string.find(user, '[^%w._-]') then return false end
     local escaped = string.gsub(user, '[%.%-]', '%%%0')
@@ -87,14 +93,20 @@ rspamd_config:register_symbol{
   end,
 }
 
--- A long visible recipient list: bulk mail sent without Bcc.
+-- A long visible recipient list: bulk mail sent without Bcc. Counting the
+-- `@` signs of To and Cc is enough here and skips building an address
+-- object for each of possibly thousands of recipients.
 rspamd_config:register_symbol{
   name = 'RCPT_MANY_VISIBLE', score = 0.5, group = 'lua',
   description = 'Fifteen or more recipients in To and Cc',
   callback = function(task)
-    local rcpts = task:get_recipients('mime')
-    if rcpts and #rcpts >= 15 then
-      return true, tostring(#rcpts)
+    local n = 0
+    for _, h in ipairs({ 'To', 'Cc' }) do
+      local v = task:get_header(h)
+      if v then n = n + select(2, string.gsub(v, '@', '')) end
+    end
+    if n >= 15 then
+      return true, tostring(n)
     end
     return false
   end,

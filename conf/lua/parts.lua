@@ -37,17 +37,14 @@ rspamd_config:register_symbol{
   end,
 }
 
--- Shouting: a text part written mostly in capitals. Only the start of
--- each part is looked at.
+-- Shouting: a text part written mostly in capitals.
 rspamd_config:register_symbol{
   name = 'BODY_SHOUTING', score = 1.5, group = 'lua',
   description = 'Text mostly in capital letters',
   callback = function(task)
     for _, p in ipairs(task:get_text_parts()) do
-      local sample = string.sub(p:get_content(), 1, 2000)
-      local _, upper = string.gsub(sample, '%u', '')
-      local _, lower = string.gsub(sample, '%l', '')
-      if upper + lower >= 100 and upper >= 3 * lower then
+      local st = p:get_stats()
+      if st.letters >= 100 and st.capital_letters * 4 >= st.letters * 3 then
         return true
       end
     end

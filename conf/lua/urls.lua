@@ -6,9 +6,12 @@ rspamd_config:register_symbol{
   description = 'URL host has a punycode (xn--) label',
   callback = function(task)
     for _, u in ipairs(task:get_urls()) do
-      local host = u:get_host()
-      if string.find(host, 'xn--', 1, true) then
-        return true, host
+      -- The text check is cheap; only candidates are split into pieces.
+      if string.find(u:get_text(), 'xn--', 1, true) then
+        local host = u:get_host()
+        if string.find(host, 'xn--', 1, true) then
+          return true, host
+        end
       end
     end
     return false
@@ -20,7 +23,7 @@ rspamd_config:register_symbol{
   name = 'SHORT_TEXT_WITH_URL', score = 1.5, group = 'lua',
   description = 'A URL with fewer than twelve words of text',
   callback = function(task)
-    if #task:get_urls() == 0 then return false end
+    if not task:has_urls() then return false end
     local words = 0
     for _, p in ipairs(task:get_text_parts()) do
       -- Long parts cannot be short: skip building their word lists.

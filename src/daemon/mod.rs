@@ -1,5 +1,6 @@
 //! `sluice run`: load and validate everything before binding, bind, serve,
-//! and turn signals into shutdown.
+//! and turn signals into reloads (config, rules, changed listeners) and
+//! shutdown.
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,11 +25,14 @@ use listeners::Listeners;
 #[derive(Debug, Default, Clone)]
 pub struct RunOptions {
     pub load: LoadOptions,
-    /// Replaces the configured milter listeners when not empty.
+    /// Replaces the configured milter listeners when not empty (also
+    /// across reloads: the command line wins over the files).
     pub milter: Vec<ListenAddr>,
-    /// Replaces the configured scan (Rspamd normal worker) listeners when not empty.
+    /// Replaces the configured scan (Rspamd normal worker) listeners when
+    /// not empty, as `milter` does.
     pub http: Vec<ListenAddr>,
-    /// Replaces the configured controller listeners when not empty.
+    /// Replaces the configured controller listeners when not empty, as
+    /// `milter` does.
     pub controller: Vec<ListenAddr>,
     /// Written once the listeners are bound, removed on exit.
     pub pid_file: Option<std::path::PathBuf>,

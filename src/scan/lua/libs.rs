@@ -24,6 +24,34 @@ pub fn install(lua: &Lua) -> mlua::Result<Registered> {
         })?,
     )?;
     native.set(
+        "stats",
+        lua.create_function(|lua, text: mlua::String| {
+            let s = super::text::stats(&text.to_string_lossy());
+            let t = lua.create_table_with_capacity(0, 10)?;
+            for (k, v) in [
+                ("lines", s.lines),
+                ("empty_lines", s.empty_lines),
+                ("spaces", s.spaces),
+                ("non_spaces", s.non_spaces),
+                ("double_spaces", s.double_spaces),
+                ("ascii_characters", s.ascii_characters),
+                ("non_ascii_characters", s.non_ascii_characters),
+                ("capital_letters", s.capital_letters),
+                ("numeric_characters", s.numeric_characters),
+                ("letters", s.letters),
+            ] {
+                t.raw_set(k, v)?;
+            }
+            Ok(t)
+        })?,
+    )?;
+    native.set(
+        "split_url",
+        lua.create_function(|_, text: mlua::String| {
+            Ok(super::task::url_pieces(&text.to_string_lossy()))
+        })?,
+    )?;
+    native.set(
         "language",
         lua.create_function(|_, text: mlua::String| {
             Ok(super::text::language(&text.to_string_lossy()))

@@ -143,6 +143,14 @@ local part_mt = { __index = {
     return w
   end,
   get_words_count = function(self) return #self:get_words() end,
+  get_stats = function(self)
+    local st = self._stats
+    if st == nil then
+      st = native.stats(self._content)
+      self._stats = st
+    end
+    return st
+  end,
   get_language = function(self)
     if self._lang == nil then
       self._lang = native.language(self._content) or false
@@ -170,17 +178,25 @@ local email_mt = { __index = {
   get_tld = function(self) return self._tld end,
   get_text = function(self) return self._text end,
 } }
+-- A URL keeps only its text until a rule asks for a piece of it: most
+-- rules look at few URLs, and messages can carry hundreds.
+local function url_split(self)
+  self._host, self._tld, self._path = native.split_url(self._text)
+end
 local url_mt = { __index = {
-  get_host = function(self) return self._host end,
-  get_tld = function(self) return self._tld end,
-  get_path = function(self) return self._path end,
+  get_host = function(self) if not self._host then url_split(self) end return self._host end,
+  get_tld = function(self) if not self._host then url_split(self) end return self._tld end,
+  get_path = function(self) if not self._host then url_split(self) end return self._path end,
   get_text = function(self) return self._text end,
 } }
 native.mk_part = function(content, html)
   return setmetatable({ _content = content, _html = html }, part_mt)
 end
-native.mk_url = function(text, host, tld, path)
-  return setmetatable({ _text = text, _host = host, _tld = tld, _path = path }, url_mt)
+native.mk_urls = function(texts)
+  for i = 1, #texts do
+    texts[i] = setmetatable({ _text = texts[i] }, url_mt)
+  end
+  return texts
 end
 native.mk_mime = function(ctype, filename, length, attachment, cte)
   local t, sub = string.match(ctype, '^([^/]*)/?(.*)$')
@@ -195,15 +211,33 @@ end
 
 -- The task: one table for the state's lifetime; its methods forward to the
 -- dispatch function the scan installs for the duration of each message.
+-- The object lists are built once per message and shared by every rule
+-- that asks (Rspamd builds a new table per call).
 local dispatch
+local memo = {}
+local MEMOISED = { get_urls = true, get_emails = true, get_parts = true, get_text_parts = true }
 local task_methods = {}
 native.define_task = function(names)
   for _, m in ipairs(names) do
-    task_methods[m] = function(_, ...) return dispatch(m, ...) end
+    if MEMOISED[m] then
+      task_methods[m] = function()
+        local v = memo[m]
+        if v == nil then
+          v = dispatch(m)
+          memo[m] = v
+        end
+        return v
+      end
+    else
+      task_methods[m] = function(_, ...) return dispatch(m, ...) end
+    end
   end
 end
 native.task = setmetatable({}, { __index = task_methods })
-native.set_dispatch = function(f) dispatch = f end
+native.set_dispatch = function(f)
+  dispatch = f
+  memo = {}
+end
 
 -- rspamd_regexp.create_cached: one compiled object per pattern per state.
 local re_cache = {}

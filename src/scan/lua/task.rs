@@ -90,7 +90,8 @@ impl TaskRef<'_, '_> {
         Ok(())
     }
 
-    /// `get_from`/`get_recipients`: SMTP envelope or MIME headers.
+    /// `get_from`/`get_recipients`: SMTP envelope or MIME headers (these
+    /// with the display name).
     fn addresses(
         &self,
         lua: &Lua,
@@ -98,37 +99,62 @@ impl TaskRef<'_, '_> {
         mime: &[&str],
         which: Option<String>,
     ) -> mlua::Result<Value> {
-        let mime_addrs = || -> Vec<String> {
+        let mime_addrs = || -> Vec<(String, String)> {
             mime.iter()
                 .flat_map(|h| self.ctx.view.headers_named(h))
-                .flat_map(|h| addresses_in(&h.value))
+                .flat_map(|h| named_addresses(&h.value))
                 .collect()
         };
+        let unnamed = |v: Vec<String>| v.into_iter().map(|a| (a, String::new())).collect();
         let list = match which.as_deref().map(str::to_ascii_lowercase).as_deref() {
             Some("mime") | Some("2") => mime_addrs(),
-            Some("smtp") | Some("1") | Some("envelope") => smtp,
-            _ if !smtp.is_empty() => smtp,
+            Some("smtp") | Some("1") | Some("envelope") => unnamed(smtp),
+            _ if !smtp.is_empty() => unnamed(smtp),
             _ => mime_addrs(),
         };
         if list.is_empty() {
             return Ok(Value::Nil);
         }
         let out = lua.create_table()?;
-        for a in list {
-            out.push(address_table(lua, &a)?)?;
+        for (addr, name) in list {
+            out.push(address_table(lua, &addr, &name)?)?;
         }
         Ok(Value::Table(out))
     }
 }
 
-fn address_table(lua: &Lua, addr: &str) -> mlua::Result<Table> {
+/// Addresses of a header value with their display names; commas inside
+/// quotes do not split.
+fn named_addresses(v: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut quoted = false;
+    let mut start = 0;
+    for (i, c) in v.char_indices().chain(std::iter::once((v.len(), ','))) {
+        match c {
+            '"' => quoted = !quoted,
+            ',' if !quoted => {
+                let piece = &v[start..i];
+                start = i + 1;
+                let Some(addr) = addresses_in(piece).into_iter().next() else {
+                    continue;
+                };
+                let name = piece.find('<').map_or("", |lt| &piece[..lt]);
+                out.push((addr, name.trim().trim_matches('"').trim().to_string()));
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+fn address_table(lua: &Lua, addr: &str, name: &str) -> mlua::Result<Table> {
     let addr = addr.trim().trim_start_matches('<').trim_end_matches('>');
     let t = lua.create_table()?;
     let (user, domain) = addr.rsplit_once('@').unwrap_or((addr, ""));
     t.set("addr", addr)?;
     t.set("user", user)?;
     t.set("domain", domain.to_ascii_lowercase())?;
-    t.set("name", "")?;
+    t.set("name", name)?;
     Ok(t)
 }
 
@@ -161,6 +187,13 @@ fn opt_str(lua: &Lua, s: Option<&str>) -> mlua::Result<Value> {
 fn native(lua: &Lua, name: &str) -> mlua::Result<Function> {
     let t: Table = lua.named_registry_value(NATIVE_KEY)?;
     t.get(name)
+}
+
+/// `url:get_host()`, `get_tld()`, `get_path()` of one URL text.
+pub(super) fn url_pieces(url: &str) -> (String, String, String) {
+    let (host, path) = split_url(url);
+    let tld = tld_of(&host);
+    (host, tld, path)
 }
 
 /// `scheme://host:port/path?query` -> (host, path); path without its `/`.
@@ -338,15 +371,15 @@ fn methods(m: &mut Call<'_, '_, '_, '_>) {
         Ok(out)
     });
     m.add_method("get_urls", |lua, this, ()| {
-        let mk = native(lua, "mk_url")?;
-        let out = lua.create_table()?;
-        for u in &this.ctx.view.found.urls {
-            let (host, path) = split_url(u);
-            let tld = tld_of(&host);
-            let url: Table = mk.call((u.as_str(), host, tld, path))?;
-            out.push(url)?;
+        let urls = &this.ctx.view.found.urls;
+        let texts = lua.create_table_with_capacity(urls.len(), 0)?;
+        for u in urls {
+            texts.raw_push(u.as_str())?;
         }
-        Ok(out)
+        native(lua, "mk_urls")?.call::<Table>(texts)
+    });
+    m.add_method("has_urls", |_, this, ()| {
+        Ok(!this.ctx.view.found.urls.is_empty())
     });
     m.add_method("get_parts", |lua, this, ()| {
         let mk = native(lua, "mk_mime")?;
@@ -424,6 +457,18 @@ fn methods(m: &mut Call<'_, '_, '_, '_>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn display_names_and_quoted_commas() {
+        assert_eq!(
+            named_addresses("\"Smith, John\" <J@Example.org>, bob@example.net, Eve <e@x.io>"),
+            [
+                ("j@example.org".to_string(), "Smith, John".to_string()),
+                ("bob@example.net".to_string(), String::new()),
+                ("e@x.io".to_string(), "Eve".to_string()),
+            ]
+        );
+    }
 
     #[test]
     fn url_pieces() {

@@ -31,6 +31,61 @@ pub fn words(text: &str, lower: bool) -> Vec<String> {
 /// Whether a character belongs to a script.
 type InScript = fn(char) -> bool;
 
+/// `part:get_stats()`: Rspamd's character counts of a text part, plus
+/// `letters` (a sluice addition, so rules can compare capitals to letters).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Stats {
+    pub lines: usize,
+    pub empty_lines: usize,
+    pub spaces: usize,
+    pub non_spaces: usize,
+    pub double_spaces: usize,
+    pub ascii_characters: usize,
+    pub non_ascii_characters: usize,
+    pub capital_letters: usize,
+    pub numeric_characters: usize,
+    pub letters: usize,
+}
+
+/// One pass over `text`.
+pub fn stats(text: &str) -> Stats {
+    let mut s = Stats::default();
+    let mut prev_space = false;
+    let mut line_has_content = false;
+    for c in text.chars() {
+        if c == '\n' {
+            s.lines += 1;
+            s.empty_lines += usize::from(!line_has_content);
+            line_has_content = false;
+        } else if !c.is_whitespace() {
+            line_has_content = true;
+        }
+        let space = c.is_whitespace();
+        if space {
+            s.spaces += 1;
+            s.double_spaces += usize::from(prev_space && c == ' ');
+        } else {
+            s.non_spaces += 1;
+        }
+        prev_space = space;
+        if c.is_ascii() {
+            s.ascii_characters += 1;
+        } else {
+            s.non_ascii_characters += 1;
+        }
+        if c.is_alphabetic() {
+            s.letters += 1;
+            s.capital_letters += usize::from(c.is_uppercase());
+        }
+        s.numeric_characters += usize::from(c.is_numeric());
+    }
+    if !text.is_empty() && !text.ends_with('\n') {
+        s.lines += 1;
+        s.empty_lines += usize::from(!line_has_content);
+    }
+    s
+}
+
 /// Scripts the guess tells apart, with the language each one implies.
 const SCRIPTS: [(&str, InScript); 8] = [
     ("ru", |c| ('\u{400}'..='\u{4ff}').contains(&c)),
@@ -156,6 +211,16 @@ mod tests {
         assert_eq!(words("Hello, WORLD 42x!", true), ["hello", "world", "42x"]);
         assert_eq!(words("Héllo wörld", false), ["Héllo", "wörld"]);
         assert_eq!(words(&"a ".repeat(MAX_WORDS + 5), true).len(), MAX_WORDS);
+    }
+
+    #[test]
+    fn stats_count_lines_spaces_and_letters() {
+        let s = stats("AB c\n\n  12 é\nx");
+        assert_eq!((s.lines, s.empty_lines), (4, 1));
+        assert_eq!((s.spaces, s.double_spaces), (6, 1));
+        assert_eq!((s.letters, s.capital_letters, s.numeric_characters), (5, 2, 2));
+        assert_eq!((s.ascii_characters, s.non_ascii_characters), (13, 1));
+        assert_eq!(s.non_spaces, 8);
     }
 
     #[test]
