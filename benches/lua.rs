@@ -1,6 +1,7 @@
 //! Cost of Lua rules per message: the same corpus message scanned with no
-//! Lua, with one trivial Lua rule, and with one header-and-regexp rule.
-//! The differences are the Lua figures quoted for issue 6.
+//! Lua, with one trivial Lua rule, with one header-and-regexp rule, and
+//! with the shipped rule set (`conf/lua`). The differences are the Lua
+//! figures quoted in docs/lua-api.md.
 use std::path::PathBuf;
 
 use criterion::{criterion_group, criterion_main, Criterion};
@@ -16,8 +17,10 @@ fn message() -> Vec<u8> {
 }
 
 fn rules(file: Option<&str>) -> Pipeline {
+    let root = env!("CARGO_MANIFEST_DIR");
     let tree = match file {
-        Some(f) => json!({ "lua": format!("{}/tests/rules/lua/{f}", env!("CARGO_MANIFEST_DIR")) }),
+        Some("shipped") => json!({ "lua_rules": { "dir": format!("{root}/conf/lua") } }),
+        Some(f) => json!({ "lua": format!("{root}/tests/rules/lua/{f}") }),
         None => json!({}),
     };
     Pipeline::from_config(&tree).expect("bench config compiles")
@@ -31,6 +34,7 @@ fn bench(c: &mut Criterion) {
         ("no_lua", None),
         ("trivial_rule", Some("bench_trivial.lua")),
         ("header_regexp_rule", Some("bench_header_re.lua")),
+        ("shipped_rules", Some("shipped")),
     ] {
         let p = rules(file);
         g.bench_function(name, |b| b.iter(|| p.scan(&env, &msg)));

@@ -1,5 +1,6 @@
 //! Pipeline::scan over a sample of the shared corpus (ham, spam, mime),
-//! with the shipped rules. Reports time per message.
+//! with the shipped rules, then the same without the shipped Lua rules
+//! (`lua_rules { enabled = false; }`). Reports time per message.
 use std::path::PathBuf;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
@@ -30,28 +31,36 @@ fn sample() -> Vec<Vec<u8>> {
     out
 }
 
-/// The shipped configuration, as `sluice run` loads it without `-c`.
-fn pipeline() -> Pipeline {
+/// The shipped configuration, as `sluice run` loads it without `-c`;
+/// `lua` false turns the shipped Lua rules off.
+fn pipeline(lua: bool) -> Pipeline {
     let opts = LoadOptions {
         config_file: None,
         vars: vec![("LOCAL_CONFDIR".into(), "/nonexistent".into())],
     };
-    Pipeline::from_config(&load_tree(&opts).expect("shipped config")).expect("shipped rules")
+    let mut tree = load_tree(&opts).expect("shipped config");
+    tree["lua_rules"]["enabled"] = serde_json::Value::Bool(lua);
+    Pipeline::from_config(&tree).expect("shipped rules")
 }
 
 fn bench(c: &mut Criterion) {
-    let p = pipeline();
     let msgs = sample();
     let env = Envelope::default();
     let mut g = c.benchmark_group("pipeline");
     g.throughput(Throughput::Elements(msgs.len() as u64));
-    g.bench_function(format!("scan_{}_corpus_messages", msgs.len()), |b| {
-        b.iter(|| {
-            for m in &msgs {
-                criterion::black_box(p.scan(&env, m));
-            }
-        })
-    });
+    for (suffix, lua) in [("", true), ("_without_lua_rules", false)] {
+        let p = pipeline(lua);
+        g.bench_function(
+            format!("scan_{}_corpus_messages{suffix}", msgs.len()),
+            |b| {
+                b.iter(|| {
+                    for m in &msgs {
+                        criterion::black_box(p.scan(&env, m));
+                    }
+                })
+            },
+        );
+    }
     g.finish();
 }
 

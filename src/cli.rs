@@ -24,8 +24,9 @@ pub enum Command {
     /// inet:127.0.0.1:11332). Logs go where the `logging` section says
     /// (stderr by default). Under systemd (`Type=notify`) readiness, reloads
     /// and shutdown are reported through $NOTIFY_SOCKET. SIGHUP reloads the
-    /// configuration, SIGUSR1 reopens the log file, SIGTERM/SIGINT drain and
-    /// exit.
+    /// configuration and rebinds listeners whose configured address changed
+    /// (command-line addresses stay), SIGUSR1 reopens the log file,
+    /// SIGTERM/SIGINT drain and exit.
     Run(RunArgs),
     /// Scan message files offline and print the verdict.
     Scan(ScanArgs),

@@ -126,6 +126,13 @@ impl Metrics {
         }
     }
 
+    /// The configuration loaded at start: the reload gauges describe it
+    /// until the first SIGHUP (it is not counted as a reload).
+    pub fn config_loaded(&self) {
+        self.last_reload_ok.store(1, Ordering::Relaxed);
+        self.last_reload_unix.store(unix_now(), Ordering::Relaxed);
+    }
+
     /// Counts one SIGHUP reload and its result, so an alert can fire on a
     /// config that failed to load (the daemon keeps running the old one,
     /// which is otherwise only visible in the log).
@@ -137,10 +144,7 @@ impl Metrics {
         };
         c.fetch_add(1, Ordering::Relaxed);
         self.last_reload_ok.store(u64::from(ok), Ordering::Relaxed);
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
-        self.last_reload_unix.store(now, Ordering::Relaxed);
+        self.last_reload_unix.store(unix_now(), Ordering::Relaxed);
     }
 
     /// Counts one scanned message by its action and scan time.
@@ -266,13 +270,13 @@ pub fn render_openmetrics(s: &Snapshot) -> String {
         (
             "sluice_config_last_reload_success",
             "gauge",
-            "1 if the last reload succeeded (or none was tried), 0 if it failed.",
+            "1 if the last load (start or SIGHUP reload) succeeded, 0 if it failed.",
             u8::from(s.last_reload_ok).to_string(),
         ),
         (
             "sluice_config_last_reload_timestamp_seconds",
             "gauge",
-            "Unix time of the last reload attempt (0: none yet).",
+            "Unix time of the last load attempt (start or SIGHUP reload).",
             s.last_reload_unix.to_string(),
         ),
         (
@@ -319,6 +323,13 @@ pub fn render_openmetrics(s: &Snapshot) -> String {
     }
     out.push_str("# EOF\n");
     out
+}
+
+/// Seconds since the Unix epoch (0 if the clock is before it).
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 #[cfg(test)]

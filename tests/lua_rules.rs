@@ -117,6 +117,7 @@ fn envelope_methods() {
             "from_domain=example.org",
             "rcpt_smtp=1:bob",
             "rcpt_mime=2:carol@example.com",
+            "names=Alice:Carol:",
         ]
     );
 }

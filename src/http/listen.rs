@@ -9,6 +9,7 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 use tokio::sync::watch;
+use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 use tracing::{debug, info, warn};
 
@@ -65,6 +66,11 @@ impl HttpListener {
     pub fn role(&self) -> Role {
         self.role
     }
+
+    /// Removes the socket file of a unix listener that will not be served.
+    pub fn cleanup(&self) {
+        self.bound.cleanup();
+    }
 }
 
 /// Unix sockets of the HTTP listeners: reachable by the group, as Rspamd's.
@@ -72,20 +78,28 @@ const SOCKET_MODE: u32 = 0o660;
 /// Time to send the request headers (also the idle keep-alive limit).
 const HEADER_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// Binds both roles; non-empty `scan` / `controller` replace the configured
-/// addresses (the `--http` / `--controller` flags) and override `enabled = false`.
-pub async fn bind(
+/// A listener the configuration asks for, with the TLS acceptor it will use.
+pub struct Planned {
+    pub role: Role,
+    pub addr: ListenAddr,
+    pub tls: Option<TlsAcceptor>,
+}
+
+/// The listeners of both roles; non-empty `scan` / `controller` replace the
+/// configured addresses (the `--http` / `--controller` flags) and override
+/// `enabled = false`. TLS files are read here, so a bad one fails the
+/// (re)load before anything is bound.
+pub fn planned(
     settings: &HttpSettings,
     scan: &[ListenAddr],
     controller: &[ListenAddr],
-) -> Result<Vec<HttpListener>, HttpError> {
+) -> Result<Vec<Planned>, HttpError> {
     let mut out = Vec::new();
     for (role, worker, addrs) in [
         (Role::Scan, &settings.normal, scan),
         (Role::Controller, &settings.controller, controller),
     ] {
         if !worker.enabled && addrs.is_empty() {
-            info!("{} listener disabled", role.name());
             continue;
         }
         let tls = acceptor(role, worker)?;
@@ -94,18 +108,25 @@ pub async fn bind(
         } else {
             addrs
         };
-        for addr in addrs {
-            let bound = server::bind(addr, SOCKET_MODE).await?;
-            let scheme = if tls.is_some() { " (TLS)" } else { "" };
-            info!("{} listening on {}{scheme}", role.name(), bound.local());
-            out.push(HttpListener {
-                bound,
-                role,
-                tls: tls.clone(),
-            });
-        }
+        out.extend(addrs.iter().map(|addr| Planned {
+            role,
+            addr: addr.clone(),
+            tls: tls.clone(),
+        }));
     }
     Ok(out)
+}
+
+/// Binds one planned listener.
+pub async fn bind(p: &Planned) -> Result<HttpListener, HttpError> {
+    let bound = server::bind(&p.addr, SOCKET_MODE).await?;
+    let scheme = if p.tls.is_some() { " (TLS)" } else { "" };
+    info!("{} listening on {}{scheme}", p.role.name(), bound.local());
+    Ok(HttpListener {
+        bound,
+        role: p.role,
+        tls: p.tls.clone(),
+    })
 }
 
 fn acceptor(role: Role, w: &WorkerSettings) -> Result<Option<TlsAcceptor>, HttpError> {
@@ -119,27 +140,27 @@ fn acceptor(role: Role, w: &WorkerSettings) -> Result<Option<TlsAcceptor>, HttpE
         })
 }
 
-/// Serves every listener until `shutdown` flips; open connections finish
-/// their current request and close.
-pub async fn serve(
-    listeners: Vec<HttpListener>,
+/// Serves `l` until `shutdown` flips (open connections then finish their
+/// current request and close) or `retire` does (only the socket closes).
+pub fn spawn(
+    l: HttpListener,
     shared: Arc<Shared>,
     shutdown: watch::Receiver<bool>,
-) {
-    let loops: Vec<_> = listeners
-        .into_iter()
-        .map(|l| tokio::spawn(accept_loop(l, shared.clone(), shutdown.clone())))
-        .collect();
-    for l in loops {
-        let _ = l.await;
-    }
+    retire: watch::Receiver<bool>,
+) -> JoinHandle<()> {
+    tokio::spawn(accept_loop(l, shared, shutdown, retire))
 }
 
-async fn accept_loop(l: HttpListener, shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
+async fn accept_loop(
+    l: HttpListener,
+    shared: Arc<Shared>,
+    mut shutdown: watch::Receiver<bool>,
+    mut retire: watch::Receiver<bool>,
+) {
     loop {
         let accepted = tokio::select! {
             a = l.bound.accept() => a,
-            _ = shutdown.changed() => break,
+            _ = server::stopped(&mut shutdown, &mut retire) => break,
         };
         let (stream, peer_name) = match accepted {
             Ok(pair) => pair,

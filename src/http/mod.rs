@@ -6,8 +6,10 @@
 //! clients and `Connection: close` get the connection closed after the
 //! reply). Every request takes the scanner current at that moment from the
 //! same `watch` channel the milter uses, so a SIGHUP reload applies to
-//! kept-alive connections from their next request on. Listener addresses,
-//! TLS files, passwords and `max_message` are read at start only.
+//! kept-alive connections from their next request on. A reload opens and
+//! closes listeners whose address changed (see `daemon::listeners`); a new
+//! listener reads its TLS files when it opens. Passwords and `max_message`
+//! are read at start only.
 //!
 //! The scan listener also speaks the pre-HTTP `RSPAMC/1.x` and `SPAMC`
 //! protocols ([`legacy`]), told apart by the connection's first line.
@@ -29,7 +31,7 @@ pub mod tls;
 mod listen;
 
 pub use config::{HttpConfigError, HttpSettings};
-pub use listen::{bind, serve, HttpError, HttpListener, Role};
+pub use listen::{bind, planned, spawn, HttpError, HttpListener, Planned, Role};
 
 use std::net::IpAddr;
 use std::sync::Arc;

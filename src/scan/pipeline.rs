@@ -19,7 +19,7 @@ use super::error::ScanConfigError;
 use super::force_actions::ForceActions;
 use super::gtube::Gtube;
 use super::headers::{self, DEFAULT_SUBJECT};
-use super::lua::LuaRules;
+use super::lua::{LoadedLua, LuaRules};
 use super::message::MessageView;
 use super::modules::ModuleSet;
 use super::multimap::Multimap;
@@ -100,7 +100,7 @@ pub struct ScanOptions {
 
 /// Where a forced action came from.
 struct Forced {
-    module: &'static str,
+    module: String,
     action: ActionDef,
     message: Option<String>,
     score: Option<f64>,
@@ -109,14 +109,18 @@ struct Forced {
 impl Pipeline {
     /// Compiles every rule, map and regex of the merged config tree once.
     pub fn from_config(tree: &Value) -> Result<Pipeline, ScanConfigError> {
-        let cfg = ScanConfig::from_tree(tree)?;
+        let mut cfg = ScanConfig::from_tree(tree)?;
+        // Lua scripts run first: they can add regexp rules, composites and
+        // symbol weights, which must be in the config the rest is built from.
+        let lua = LoadedLua::load(tree)?;
+        lua.extend_config(&mut cfg);
         let mut registry = Registry::new(&cfg);
         let actions = ActionSet::new(cfg.actions.defs.clone());
         let rules = RuleSet::compile(&cfg, &mut registry)?;
         let modules = ModuleSet::from_config(tree, &cfg, &mut registry)?;
         let (multimap, warnings) =
             Multimap::compile(&cfg, &mut registry, &actions, cfg.engine.map_watch_interval)?;
-        let lua = LuaRules::compile(tree, &cfg, &mut registry)?;
+        let lua = lua.define(&cfg, &mut registry);
         let gtube_symbol = registry.define(
             &cfg,
             "GTUBE",
@@ -290,7 +294,7 @@ impl Pipeline {
         let pre = self.multimap.run(ctx, &mut board);
         trace.multimap = t.elapsed();
         let mut forced = pre.map(|p| Forced {
-            module: "multimap",
+            module: "multimap".into(),
             score: p.action.threshold,
             action: p.action,
             message: p.message,
@@ -307,16 +311,27 @@ impl Pipeline {
                 pass_all: opts.pass_all || opts.settings.is_some(),
             };
             self.schedule.run(&self.rules, ctx, &mut board, run, trace);
-            self.lua.run(ctx, &self.registry, &mut board);
+            let lua = self.lua.run(ctx, &self.registry, &mut board);
             let t = Instant::now();
             self.composites.run(&mut board);
             trace.composites = t.elapsed();
-            forced = self.force.decide(&board, actions).map(|f| Forced {
-                module: "force_actions",
-                action: f.action,
-                message: f.message,
-                score: f.score,
-            });
+            // A Lua pre-result wins over force_actions, as Rspamd's
+            // prefilter result does.
+            forced = lua
+                .map(|p| Forced {
+                    module: p.module,
+                    action: p.action,
+                    message: p.message,
+                    score: p.score,
+                })
+                .or_else(|| {
+                    self.force.decide(&board, actions).map(|f| Forced {
+                        module: "force_actions".into(),
+                        action: f.action,
+                        message: f.message,
+                        score: f.score,
+                    })
+                });
         }
         let (mut symbols, mut score) = board.into_symbols();
         if let Some(s) = opts.settings.as_deref().filter(|s| s.filters_symbols()) {
@@ -331,7 +346,7 @@ impl Pipeline {
                 if let Some(s) = f.score {
                     score = s;
                 }
-                v.passthrough_module = Some(f.module.to_string());
+                v.passthrough_module = Some(f.module.clone());
                 v.smtp_message = f.message.clone();
                 f.action.effect.clone()
             }

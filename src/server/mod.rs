@@ -4,9 +4,12 @@
 //! The cap is a semaphore whose permit is taken *before* `accept`, so an
 //! overloaded daemon stops accepting and lets the kernel backlog (and the
 //! MTA's connect timeout) push back, instead of accepting work it cannot do.
-//! Shutdown is a `watch` flag: listeners stop accepting, idle sessions close,
-//! sessions inside a message finish it; `serve` returns when every session
-//! has dropped its permit or the grace period is over.
+//! One cap covers every milter listener, however many a reload opens.
+//!
+//! Two signals stop an accept loop: the daemon's shutdown flag, after which
+//! idle sessions close and sessions inside a message finish it, and the
+//! listener's own retirement (a SIGHUP removed its address), after which
+//! only the listening socket closes: its sessions run on untouched.
 mod listener;
 
 pub use listener::{bind, BindError, Bound};
@@ -15,53 +18,72 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{watch, Semaphore};
+use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
 use crate::milter::session::{run_session, SessionContext, SessionEnd};
 
-/// Runs the accept loops until `shutdown` flips, then drains.
-pub async fn serve(
-    listeners: Vec<Bound>,
-    ctx: watch::Receiver<Arc<SessionContext>>,
-    max_sessions: usize,
-    grace: Duration,
-    shutdown: watch::Receiver<bool>,
-) {
-    let permits = Arc::new(Semaphore::new(max_sessions));
-    let mut loops = Vec::new();
-    for listener in listeners {
-        let permits = permits.clone();
-        let ctx = ctx.clone();
-        let shutdown = shutdown.clone();
-        loops.push(tokio::spawn(accept_loop(listener, permits, ctx, shutdown)));
-    }
-    for l in loops {
-        let _ = l.await;
-    }
-    let all = u32::try_from(max_sessions).unwrap_or(u32::MAX);
-    match tokio::time::timeout(grace, permits.clone().acquire_many_owned(all)).await {
-        Ok(_) => info!("all milter sessions finished"),
-        Err(_) => warn!(
-            left = max_sessions - permits.available_permits(),
-            "grace period over, closing remaining milter sessions"
-        ),
+/// Resolves when the daemon shuts down or the listener is retired (its
+/// sender flipped or dropped).
+pub async fn stopped(shutdown: &mut watch::Receiver<bool>, retire: &mut watch::Receiver<bool>) {
+    tokio::select! {
+        _ = shutdown.changed() => {}
+        _ = retire.changed() => {}
     }
 }
 
-async fn accept_loop(
-    listener: Bound,
+/// What every milter accept loop shares.
+#[derive(Clone)]
+pub struct MilterServer {
     permits: Arc<Semaphore>,
+    max_sessions: usize,
     ctx: watch::Receiver<Arc<SessionContext>>,
-    mut shutdown: watch::Receiver<bool>,
-) {
+    shutdown: watch::Receiver<bool>,
+}
+
+impl MilterServer {
+    pub fn new(
+        ctx: watch::Receiver<Arc<SessionContext>>,
+        max_sessions: usize,
+        shutdown: watch::Receiver<bool>,
+    ) -> MilterServer {
+        MilterServer {
+            permits: Arc::new(Semaphore::new(max_sessions)),
+            max_sessions,
+            ctx,
+            shutdown,
+        }
+    }
+
+    /// Accepts on `listener` until shutdown or retirement.
+    pub fn spawn(&self, listener: Bound, retire: watch::Receiver<bool>) -> JoinHandle<()> {
+        tokio::spawn(accept_loop(listener, self.clone(), retire))
+    }
+
+    /// After shutdown: waits up to `grace` for every session to end.
+    pub async fn drain(&self, grace: Duration) {
+        let all = u32::try_from(self.max_sessions).unwrap_or(u32::MAX);
+        let permits = self.permits.clone();
+        match tokio::time::timeout(grace, permits.acquire_many_owned(all)).await {
+            Ok(_) => info!("all milter sessions finished"),
+            Err(_) => warn!(
+                left = self.max_sessions - self.permits.available_permits(),
+                "grace period over, closing remaining milter sessions"
+            ),
+        }
+    }
+}
+
+async fn accept_loop(listener: Bound, server: MilterServer, mut retire: watch::Receiver<bool>) {
+    let mut shutdown = server.shutdown.clone();
     loop {
         let permit = tokio::select! {
-            p = permits.clone().acquire_owned() => p.expect("semaphore never closed"),
-            _ = shutdown.changed() => break,
+            p = server.permits.clone().acquire_owned() => p.expect("semaphore never closed"),
+            _ = stopped(&mut shutdown, &mut retire) => break,
         };
         let accepted = tokio::select! {
             a = listener.accept() => a,
-            _ = shutdown.changed() => break,
+            _ = stopped(&mut shutdown, &mut retire) => break,
         };
         let (stream, peer) = match accepted {
             Ok(pair) => pair,
@@ -73,7 +95,7 @@ async fn accept_loop(
             }
         };
         // Each session keeps the snapshot current when it was accepted.
-        let ctx = ctx.borrow().clone();
+        let ctx = server.ctx.borrow().clone();
         let shutdown = shutdown.clone();
         tokio::spawn(async move {
             let metrics = crate::metrics::global();

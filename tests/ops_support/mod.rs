@@ -23,8 +23,28 @@ pub struct OpsDaemon {
 }
 
 impl OpsDaemon {
-    /// Starts with `files` (name, content) written into `local.d`.
+    /// Starts with `files` (name, content) written into `local.d`, every
+    /// listener on a port-0 command-line override.
     pub fn start(files: &[(&str, &str)], log_path: Option<&str>) -> OpsDaemon {
+        let listen = [
+            "--milter",
+            "inet:127.0.0.1:0",
+            "--http",
+            "127.0.0.1:0",
+            "--controller",
+            "127.0.0.1:0",
+        ];
+        OpsDaemon::start_listening(files, log_path, &listen)
+    }
+
+    /// [`OpsDaemon::start`] with only the `listen` flags given: the roles
+    /// not named there take their addresses from the config files. `$DIR`
+    /// in `files` is the daemon's temporary folder.
+    pub fn start_listening(
+        files: &[(&str, &str)],
+        log_path: Option<&str>,
+        listen: &[&str],
+    ) -> OpsDaemon {
         let dir = tempfile::tempdir().unwrap();
         let local = dir.path().join("local.d");
         std::fs::create_dir_all(&local).unwrap();
@@ -40,8 +60,8 @@ impl OpsDaemon {
         let stderr_path = dir.path().join("stderr.log");
         let stderr = std::fs::File::create(&stderr_path).unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_sluice"))
-            .args(["run", "--milter", "inet:127.0.0.1:0"])
-            .args(["--http", "127.0.0.1:0", "--controller", "127.0.0.1:0"])
+            .arg("run")
+            .args(listen)
             .arg("--var")
             .arg(format!("LOCAL_CONFDIR={}", dir.path().display()))
             .arg("--pid-file")

@@ -1,7 +1,7 @@
 //! The Rust half of the Lua API libraries: `rspamd_logger`, the regexp
-//! object behind `rspamd_regexp`, a small `rspamd_util` and a harmless `os`
-//! subset. The Lua half (registration, `lua_util`, `require`) is
-//! `prelude.lua`.
+//! object behind `rspamd_regexp`, the natives behind text parts, and a
+//! harmless `os` subset (`rspamd_util` is [`super::util`]). The Lua half
+//! (registration, `lua_util`, `require`) is `prelude.lua`.
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use mlua::{Lua, MultiValue, Table, UserData, UserDataMethods, Value};
@@ -11,25 +11,74 @@ const PRELUDE: &str = include_str!("prelude.lua");
 /// Registry key of the table holding `mk_part` / `mk_url`.
 pub const NATIVE_KEY: &str = "sluice.native";
 
-/// Installs the API into `lua`; returns the registration list the prelude
-/// fills while rule files run.
-pub fn install(lua: &Lua) -> mlua::Result<Table> {
+/// Installs the API into `lua`; returns the tables the prelude fills while
+/// rule files run.
+pub fn install(lua: &Lua) -> mlua::Result<Registered> {
     let native = lua.create_table()?;
     native.set("logger", logger(lua)?)?;
-    native.set("util", util(lua)?)?;
+    native.set("util", super::util::table(lua)?)?;
+    native.set(
+        "words",
+        lua.create_function(|_, (text, lower): (mlua::String, bool)| {
+            Ok(super::text::words(&text.to_string_lossy(), lower))
+        })?,
+    )?;
+    native.set(
+        "stats",
+        lua.create_function(|lua, text: mlua::String| {
+            let s = super::text::stats(&text.to_string_lossy());
+            let t = lua.create_table_with_capacity(0, 10)?;
+            for (k, v) in [
+                ("lines", s.lines),
+                ("empty_lines", s.empty_lines),
+                ("spaces", s.spaces),
+                ("non_spaces", s.non_spaces),
+                ("double_spaces", s.double_spaces),
+                ("ascii_characters", s.ascii_characters),
+                ("non_ascii_characters", s.non_ascii_characters),
+                ("capital_letters", s.capital_letters),
+                ("numeric_characters", s.numeric_characters),
+                ("letters", s.letters),
+            ] {
+                t.raw_set(k, v)?;
+            }
+            Ok(t)
+        })?,
+    )?;
+    native.set(
+        "split_url",
+        lua.create_function(|_, text: mlua::String| {
+            Ok(super::task::url_pieces(&text.to_string_lossy()))
+        })?,
+    )?;
+    native.set(
+        "language",
+        lua.create_function(|_, text: mlua::String| {
+            Ok(super::text::language(&text.to_string_lossy()))
+        })?,
+    )?;
     native.set("os", os_subset(lua)?)?;
     native.set(
         "regexp_create",
         lua.create_function(|_, re: String| Ok(LuaRegexp::compile(&re)))?,
     )?;
-    let regs: Table = lua
+    let (symbols, config): (Table, Table) = lua
         .load(PRELUDE)
         .set_name("=sluice-prelude")
         .call(native.clone())?;
     let define: mlua::Function = native.get("define_task")?;
     define.call::<()>(super::task::method_names(lua))?;
     lua.set_named_registry_value(NATIVE_KEY, native)?;
-    Ok(regs)
+    Ok(Registered { symbols, config })
+}
+
+/// What rule files register while they load.
+pub struct Registered {
+    /// `register_symbol` calls, in order.
+    pub symbols: Table,
+    /// `config['regexp']`, `add_composite` and `set_metric_symbol` entries:
+    /// `{ regexp = {...}, composites = {...}, metric = {...} }`.
+    pub config: Table,
 }
 
 fn logger(lua: &Lua) -> mlua::Result<Table> {
@@ -140,22 +189,6 @@ fn show_flat(v: &Value) -> String {
     }
 }
 
-fn util(lua: &Lua) -> mlua::Result<Table> {
-    let t = lua.create_table()?;
-    t.set("get_time", lua.create_function(|_, ()| Ok(unix_now()))?)?;
-    t.set(
-        "strequal_caseless",
-        lua.create_function(|_, (a, b): (mlua::String, mlua::String)| {
-            Ok(a.as_bytes().eq_ignore_ascii_case(&b.as_bytes()))
-        })?,
-    )?;
-    t.set(
-        "is_valid_utf8",
-        lua.create_function(|_, s: mlua::String| Ok(std::str::from_utf8(&s.as_bytes()).is_ok()))?,
-    )?;
-    Ok(t)
-}
-
 fn os_subset(lua: &Lua) -> mlua::Result<Table> {
     let t = lua.create_table()?;
     t.set("time", lua.create_function(|_, ()| Ok(unix_now().floor()))?)?;
@@ -167,7 +200,7 @@ fn os_subset(lua: &Lua) -> mlua::Result<Table> {
     Ok(t)
 }
 
-fn unix_now() -> f64 {
+pub(super) fn unix_now() -> f64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0.0, |d| d.as_secs_f64())

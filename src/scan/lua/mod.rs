@@ -15,11 +15,14 @@
 //! A callback that errors, loops past its instruction budget or hits the
 //! memory ceiling loses its symbols for that message; the warning names the
 //! symbol, the script and the line. The scan carries on.
+mod additions;
 mod error;
 mod libs;
 mod sandbox;
 mod sources;
 mod task;
+mod text;
+mod util;
 
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -36,7 +39,9 @@ use super::config::ScanConfig;
 use super::context::ScanCtx;
 use super::score::ScoreBoard;
 use super::symbols::{Registry, RuleDefaults};
+use additions::Additions;
 use sandbox::Sandbox;
+pub use task::PreResult;
 use task::{Pending, TaskRef};
 
 static GENERATION: AtomicU64 = AtomicU64::new(1);
@@ -76,6 +81,7 @@ pub struct LuaRules {
 }
 
 /// What the load-time run of the scripts registered.
+#[derive(Debug)]
 struct Registration {
     name: String,
     score: Option<f64>,
@@ -86,32 +92,60 @@ struct Registration {
     script: String,
 }
 
-impl LuaRules {
-    /// Reads and checks the scripts the tree names and defines their
-    /// symbols in `registry`. No scripts: an empty, free-to-run set.
-    pub fn compile(
-        tree: &serde_json::Value,
-        cfg: &ScanConfig,
-        registry: &mut Registry,
-    ) -> Result<LuaRules, LuaLoadError> {
+/// The scripts of one config after their load-time run: what they
+/// register, before the symbols are defined in the registry.
+#[derive(Debug)]
+pub struct LoadedLua {
+    scripts: Vec<Script>,
+    limits: LuaLimits,
+    regs: Vec<Registration>,
+    additions: Additions,
+}
+
+impl LoadedLua {
+    /// Reads, checks and runs the scripts the tree names. No scripts: an
+    /// empty, free-to-run set.
+    pub fn load(tree: &serde_json::Value) -> Result<LoadedLua, LuaLoadError> {
         let scripts = sources::scripts(tree)?;
         let limits = sources::limits(tree)?;
-        Self::from_scripts(scripts, limits, cfg, registry)
+        LoadedLua::from_scripts(scripts, limits)
     }
 
-    /// [`LuaRules::compile`] with the sources already in hand.
+    /// [`LoadedLua::load`] with the sources already in hand.
     pub fn from_scripts(
         scripts: Vec<Script>,
         limits: LuaLimits,
-        cfg: &ScanConfig,
-        registry: &mut Registry,
-    ) -> Result<LuaRules, LuaLoadError> {
+    ) -> Result<LoadedLua, LuaLoadError> {
         if scripts.is_empty() {
-            return Ok(LuaRules::default());
+            return Ok(LoadedLua {
+                scripts,
+                limits,
+                regs: Vec::new(),
+                additions: Additions::default(),
+            });
         }
-        let (_sandbox, regs) = load_all(&scripts, limits)?;
-        let regs = read_registrations(&regs)?;
-        let symbols: Vec<LuaSymbol> = regs
+        let (_sandbox, registered) = load_all(&scripts, limits)?;
+        Ok(LoadedLua {
+            regs: read_registrations(&registered.symbols)?,
+            additions: Additions::read(&registered.config)?,
+            scripts,
+            limits,
+        })
+    }
+
+    /// Adds the scripts' regexp rules, composites and metric symbols to
+    /// `cfg`; call before the rules and the registry are built from it.
+    pub fn extend_config(&self, cfg: &mut ScanConfig) {
+        self.additions.apply(cfg);
+    }
+
+    /// Defines the registered symbols in `registry`.
+    pub fn define(self, cfg: &ScanConfig, registry: &mut Registry) -> LuaRules {
+        if self.regs.is_empty() {
+            return LuaRules::default();
+        }
+        let symbols: Vec<LuaSymbol> = self
+            .regs
             .into_iter()
             .map(|r| {
                 let symbol = registry.define(
@@ -138,15 +172,17 @@ impl LuaRules {
             .collect();
         // Stage first, then higher priority first; stable for equal keys.
         order.sort_by_key(|&i| (symbols[i].stage, -symbols[i].priority));
-        Ok(LuaRules {
+        LuaRules {
             generation: GENERATION.fetch_add(1, Ordering::Relaxed),
-            scripts: Arc::new(scripts),
-            limits,
+            scripts: Arc::new(self.scripts),
+            limits: self.limits,
             symbols,
             order,
-        })
+        }
     }
+}
 
+impl LuaRules {
     pub fn symbols(&self) -> &[LuaSymbol] {
         &self.symbols
     }
@@ -156,20 +192,23 @@ impl LuaRules {
     }
 
     /// Runs every callback on this thread's state; their insertions go on
-    /// `board`.
-    pub fn run(&self, ctx: &ScanCtx<'_>, registry: &Registry, board: &mut ScoreBoard<'_>) {
+    /// `board`. Returns the action a callback forced with `set_pre_result`.
+    pub fn run(
+        &self,
+        ctx: &ScanCtx<'_>,
+        registry: &Registry,
+        board: &mut ScoreBoard<'_>,
+    ) -> Option<PreResult> {
         if self.order.is_empty() {
-            return;
+            return None;
         }
         WORKER.with(|cell| {
             let mut slot = cell.borrow_mut();
             if slot.as_ref().map(|w| w.generation) != Some(self.generation) {
                 *slot = Some(Worker::build(self));
             }
-            if let Some(w) = slot.as_ref() {
-                w.run(self, ctx, registry, board);
-            }
-        });
+            slot.as_ref()?.run(self, ctx, registry, board)
+        })
     }
 }
 
@@ -212,17 +251,15 @@ impl Worker {
         ctx: &ScanCtx<'_>,
         registry: &Registry,
         board: &mut ScoreBoard<'_>,
-    ) {
-        if let Some(live) = &self.live {
-            live.run(rules, ctx, registry, board);
-        }
+    ) -> Option<PreResult> {
+        self.live.as_ref()?.run(rules, ctx, registry, board)
     }
 }
 
 impl Live {
     fn build(rules: &LuaRules) -> Result<Live, LuaLoadError> {
-        let (sandbox, regs) = load_all(&rules.scripts, rules.limits)?;
-        let callbacks = callbacks(&regs, rules)?;
+        let (sandbox, registered) = load_all(&rules.scripts, rules.limits)?;
+        let callbacks = callbacks(&registered.symbols, rules)?;
         let native: Table = sandbox
             .lua
             .named_registry_value(libs::NATIVE_KEY)
@@ -235,21 +272,27 @@ impl Live {
         })
     }
 
+    /// Runs the callbacks in order. Once one has forced an action with
+    /// `set_pre_result`, only postfilters still run (Rspamd skips the rest
+    /// of the checks of a message with a pre-result).
     fn run(
         &self,
         rules: &LuaRules,
         ctx: &ScanCtx<'_>,
         registry: &Registry,
         board: &mut ScoreBoard<'_>,
-    ) {
+    ) -> Option<PreResult> {
         let sandbox = &self.sandbox;
         let board = RefCell::new(board);
         let pending = RefCell::new(Vec::new());
+        let pre_result = RefCell::new(None);
+        let mut forced: Option<PreResult> = None;
         let task_ref = TaskRef {
             ctx: *ctx,
             registry,
             board: &board,
             pending: &pending,
+            pre_result: &pre_result,
         };
         let result = sandbox.lua.scope(|scope| {
             let dispatch =
@@ -257,22 +300,27 @@ impl Live {
                     task_ref.call(lua, &name.to_str()?, args)
                 })?;
             self.set_dispatch.call::<()>(dispatch)?;
-            let task = &self.task;
             for &i in &rules.order {
+                let sym = &rules.symbols[i];
+                if forced.is_some() && sym.stage != Stage::Postfilter {
+                    continue;
+                }
                 let Some(cb) = &self.callbacks[i] else {
                     continue;
                 };
-                let sym = &rules.symbols[i];
                 sandbox.reset_budget();
-                match cb.call::<MultiValue>(task) {
+                match cb.call::<MultiValue>(&self.task) {
                     Ok(ret) => {
                         if let Some(p) = returned(sym.symbol, ret) {
                             pending.borrow_mut().push(p);
                         }
                         commit(&mut board.borrow_mut(), &mut pending.borrow_mut());
+                        let pre = pre_result.borrow_mut().take();
+                        forced = forced.take().or(pre);
                     }
                     Err(e) => {
                         pending.borrow_mut().clear();
+                        pre_result.borrow_mut().take();
                         tracing::warn!(
                             target: "lua",
                             "lua symbol {} ({}) failed, skipped for this message: {}",
@@ -288,11 +336,12 @@ impl Live {
         if let Err(e) = result {
             tracing::warn!(target: "lua", "lua rules could not run: {}", first_line(&e));
         }
+        forced
     }
 }
 
 /// Rspamd's callback return: `true` or a non-zero weight inserts the symbol,
-/// further values are its options.
+/// further values (strings, numbers, or tables of them) are its options.
 fn returned(symbol: usize, ret: MultiValue) -> Option<Pending> {
     let mut it = ret.into_iter();
     let weight = match it.next()? {
@@ -301,19 +350,31 @@ fn returned(symbol: usize, ret: MultiValue) -> Option<Pending> {
         Value::Number(n) if n != 0.0 => n,
         _ => return None,
     };
-    let options = it
-        .filter_map(|v| match v {
-            Value::String(s) => Some(s.to_string_lossy()),
-            Value::Integer(n) => Some(n.to_string()),
-            Value::Number(n) => Some(n.to_string()),
-            _ => None,
-        })
-        .collect();
+    let mut options = Vec::new();
+    for v in it {
+        match v {
+            // A table of options, as Rspamd accepts.
+            Value::Table(t) => options.extend(
+                t.sequence_values::<Value>()
+                    .filter_map(|v| v.ok().and_then(|v| option_text(&v))),
+            ),
+            other => options.extend(option_text(&other)),
+        }
+    }
     Some(Pending {
         symbol,
         weight,
         options,
     })
+}
+
+fn option_text(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.to_string_lossy()),
+        Value::Integer(n) => Some(n.to_string()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
 }
 
 fn commit(board: &mut ScoreBoard<'_>, pending: &mut Vec<Pending>) {
@@ -336,8 +397,12 @@ fn first_line(e: &mlua::Error) -> String {
 }
 
 /// A fresh state with every script run in order.
-fn load_all(scripts: &[Script], limits: LuaLimits) -> Result<(Sandbox, Table), LuaLoadError> {
-    let (sandbox, regs) = Sandbox::new(limits)?;
+fn load_all(
+    scripts: &[Script],
+    limits: LuaLimits,
+) -> Result<(Sandbox, libs::Registered), LuaLoadError> {
+    let (sandbox, registered) = Sandbox::new(limits)?;
+    let regs = &registered.symbols;
     for s in scripts {
         sandbox.reset_budget();
         let before = regs.raw_len();
@@ -356,7 +421,7 @@ fn load_all(scripts: &[Script], limits: LuaLimits) -> Result<(Sandbox, Table), L
                 .map_err(|e| setup(&s.name, e))?;
         }
     }
-    Ok((sandbox, regs))
+    Ok((sandbox, registered))
 }
 
 fn setup(script: &str, e: mlua::Error) -> LuaLoadError {

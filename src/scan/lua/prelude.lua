@@ -1,9 +1,11 @@
 -- sluice's Lua prelude: the Rspamd-style registration API and the pure-Lua
 -- helpers. Runs once in every fresh state before any rule file. Receives the
--- Rust-built modules and returns the registration list the loader reads.
+-- Rust-built modules and returns the registration list and the config
+-- additions (regexp rules, composites, metric symbols) the loader reads.
 local native = ...
 local regs = {}
 local registered = {}
+local additions = { regexp = {}, composites = {}, metric = {} }
 
 local KNOWN_TYPES = {
   normal = true, callback = true, virtual = true,
@@ -48,12 +50,66 @@ local function register(def, level)
   return name
 end
 
+local function check_string(v, what, level)
+  if type(v) ~= 'string' or v == '' then
+    error(what .. ' must be a non-empty string', level + 1)
+  end
+end
+
 local config_methods = {}
 function config_methods.register_symbol(_, def)
   -- Not a tail call: the error level must still see the rule file's frame.
   local name = register(def, 3)
   return name
 end
+
+-- add_composite(name, expression): as a `composites {}` entry.
+function config_methods.add_composite(_, name, expr)
+  check_string(name, 'add_composite: name', 2)
+  check_string(expr, 'add_composite: expression', 2)
+  local c = additions.composites
+  c[#c + 1] = { name = name, expression = expr }
+  return true
+end
+
+-- set_metric_symbol{name=, score=, description=, group=} or
+-- set_metric_symbol(name, score, description, group): as a `symbols {}` entry.
+function config_methods.set_metric_symbol(_, name, score, description, group)
+  local def = name
+  if type(name) ~= 'table' then
+    def = { name = name, score = score, description = description, group = group }
+  end
+  check_string(def.name, 'set_metric_symbol: name', 2)
+  local weight = def.score or def.weight
+  if weight ~= nil and type(weight) ~= 'number' then
+    error('set_metric_symbol: score must be a number for ' .. def.name, 2)
+  end
+  local m = additions.metric
+  m[#m + 1] = { name = def.name, score = weight, description = def.description, group = def.group }
+end
+
+-- config['regexp']['SYM'] = { re = '...', score = N, ... }: a regexp rule.
+local regexp_rules = {}
+config = {
+  regexp = setmetatable({}, {
+    __index = regexp_rules,
+    __newindex = function(_, name, def)
+      check_string(name, "config['regexp'] key", 2)
+      if type(def) ~= 'table' or type(def.re) ~= 'string' then
+        error("config['regexp']['" .. name .. "']: `re` must be a string (functions are not supported)", 2)
+      end
+      if def.score ~= nil and type(def.score) ~= 'number' then
+        error("config['regexp']['" .. name .. "']: `score` must be a number", 2)
+      end
+      regexp_rules[name] = def
+      local r = additions.regexp
+      r[#r + 1] = {
+        name = name, re = def.re, score = def.score, description = def.description,
+        group = def.group, one_shot = def.one_shot == true,
+      }
+    end,
+  }),
+}
 
 rspamd_config = setmetatable({}, {
   __index = config_methods,
@@ -71,35 +127,117 @@ rspamd_config = setmetatable({}, {
 
 -- Text parts and URLs are plain tables sharing one method table each, so a
 -- rule can call part:get_content() exactly as in Rspamd.
+-- Words and language are computed on first use and kept on the part.
 local part_mt = { __index = {
   get_content = function(self) return self._content end,
   is_html = function(self) return self._html end,
   get_length = function(self) return #self._content end,
+  get_words = function(self, how)
+    local raw = how == 'raw'
+    local key = raw and '_raw_words' or '_words'
+    local w = self[key]
+    if w == nil then
+      w = native.words(self._content, not raw)
+      self[key] = w
+    end
+    return w
+  end,
+  get_words_count = function(self) return #self:get_words() end,
+  get_stats = function(self)
+    local st = self._stats
+    if st == nil then
+      st = native.stats(self._content)
+      self._stats = st
+    end
+    return st
+  end,
+  get_language = function(self)
+    if self._lang == nil then
+      self._lang = native.language(self._content) or false
+    end
+    return self._lang or nil
+  end,
 } }
-local url_mt = { __index = {
+-- MIME parts (get_parts): every part, containers and attachments included.
+local mime_mt = { __index = {
+  get_type = function(self) return self._type, self._subtype end,
+  get_type_full = function(self) return self._type .. '/' .. self._subtype end,
+  get_filename = function(self) return self._filename end,
+  get_length = function(self) return self._length end,
+  get_cte = function(self) return self._cte end,
+  is_attachment = function(self) return self._attachment end,
+  is_multipart = function(self) return self._type == 'multipart' end,
+  is_message = function(self) return self._type == 'message' end,
+  is_text = function(self) return self._type == 'text' and not self._attachment end,
+  is_image = function(self) return self._type == 'image' end,
+} }
+-- E-mail addresses found in the text (get_emails).
+local email_mt = { __index = {
+  get_user = function(self) return self._user end,
   get_host = function(self) return self._host end,
   get_tld = function(self) return self._tld end,
-  get_path = function(self) return self._path end,
+  get_text = function(self) return self._text end,
+} }
+-- A URL keeps only its text until a rule asks for a piece of it: most
+-- rules look at few URLs, and messages can carry hundreds.
+local function url_split(self)
+  self._host, self._tld, self._path = native.split_url(self._text)
+end
+local url_mt = { __index = {
+  get_host = function(self) if not self._host then url_split(self) end return self._host end,
+  get_tld = function(self) if not self._host then url_split(self) end return self._tld end,
+  get_path = function(self) if not self._host then url_split(self) end return self._path end,
   get_text = function(self) return self._text end,
 } }
 native.mk_part = function(content, html)
   return setmetatable({ _content = content, _html = html }, part_mt)
 end
-native.mk_url = function(text, host, tld, path)
-  return setmetatable({ _text = text, _host = host, _tld = tld, _path = path }, url_mt)
+native.mk_urls = function(texts)
+  for i = 1, #texts do
+    texts[i] = setmetatable({ _text = texts[i] }, url_mt)
+  end
+  return texts
+end
+native.mk_mime = function(ctype, filename, length, attachment, cte)
+  local t, sub = string.match(ctype, '^([^/]*)/?(.*)$')
+  return setmetatable({
+    _type = t, _subtype = sub, _filename = filename, _length = length,
+    _attachment = attachment, _cte = cte,
+  }, mime_mt)
+end
+native.mk_email = function(text, user, host, tld)
+  return setmetatable({ _text = text, _user = user, _host = host, _tld = tld }, email_mt)
 end
 
 -- The task: one table for the state's lifetime; its methods forward to the
 -- dispatch function the scan installs for the duration of each message.
+-- The object lists are built once per message and shared by every rule
+-- that asks (Rspamd builds a new table per call).
 local dispatch
+local memo = {}
+local MEMOISED = { get_urls = true, get_emails = true, get_parts = true, get_text_parts = true }
 local task_methods = {}
 native.define_task = function(names)
   for _, m in ipairs(names) do
-    task_methods[m] = function(_, ...) return dispatch(m, ...) end
+    if MEMOISED[m] then
+      task_methods[m] = function()
+        local v = memo[m]
+        if v == nil then
+          v = dispatch(m)
+          memo[m] = v
+        end
+        return v
+      end
+    else
+      task_methods[m] = function(_, ...) return dispatch(m, ...) end
+    end
   end
 end
 native.task = setmetatable({}, { __index = task_methods })
-native.set_dispatch = function(f) dispatch = f end
+native.set_dispatch = function(f)
+  dispatch = f
+  memo = {}
+end
 
 -- rspamd_regexp.create_cached: one compiled object per pattern per state.
 local re_cache = {}
@@ -147,6 +285,36 @@ function lua_util.round(x, digits)
   local m = 10 ^ (digits or 0)
   return math.floor(x * m + 0.5) / m
 end
+function lua_util.values(t)
+  local out = {}
+  for _, v in pairs(t) do out[#out + 1] = v end
+  return out
+end
+function lua_util.nkeys(t)
+  local n = 0
+  for _ in pairs(t) do n = n + 1 end
+  return n
+end
+function lua_util.shallowcopy(t)
+  local out = {}
+  for k, v in pairs(t) do out[k] = v end
+  return out
+end
+local function deepcopy(v, seen)
+  if type(v) ~= 'table' then return v end
+  if seen[v] then return seen[v] end
+  local out = {}
+  seen[v] = out
+  for k, x in pairs(v) do out[deepcopy(k, seen)] = deepcopy(x, seen) end
+  return setmetatable(out, getmetatable(v))
+end
+function lua_util.deepcopy(t) return deepcopy(t, {}) end
+-- template('hello $name', {name = 'x'}): `$key` and `${key}` from env.
+function lua_util.template(s, env)
+  return (string.gsub(s, '%$(%b{})', function(k) return tostring(env[string.sub(k, 2, -2)] or '') end)
+    :gsub('%$([%w_]+)', function(k) return tostring(env[k] or '') end))
+end
+lua_util.unpack = unpack
 
 local modules = {
   rspamd_logger = native.logger,
@@ -167,4 +335,4 @@ function require(name)
   return m
 end
 
-return regs
+return regs, additions

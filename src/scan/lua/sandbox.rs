@@ -55,8 +55,8 @@ pub struct Sandbox {
 }
 
 impl Sandbox {
-    /// Builds the state; `regs` receives the prelude's registration table.
-    pub fn new(limits: LuaLimits) -> Result<(Sandbox, Table), LuaLoadError> {
+    /// Builds the state; the second value receives what rule files register.
+    pub fn new(limits: LuaLimits) -> Result<(Sandbox, libs::Registered), LuaLoadError> {
         let setup = |e: mlua::Error| LuaLoadError::Setup(e.to_string());
         let libs_wanted = StdLib::TABLE | StdLib::STRING | StdLib::MATH | StdLib::BIT | StdLib::JIT;
         let lua = Lua::new_with(libs_wanted, LuaOptions::default()).map_err(setup)?;

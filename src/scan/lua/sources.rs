@@ -1,5 +1,7 @@
 //! Which Lua files a configuration asks for, read into memory once per
-//! load: `lua = "FILE"` entries (must exist), then the admin's optional
+//! load: the shipped rule set (`lua_rules { enabled; dir; }`, `conf/lua`,
+//! served from the binary when no `-c FILE` is given), then `lua = "FILE"`
+//! entries (must exist), then the admin's optional
 //! `lua_local { file = …; dir = …; }` (Rspamd's `rspamd.local.lua` and
 //! `lua.local.d/*.lua`, shipped pointing into `$LOCAL_CONFDIR`).
 use std::path::{Path, PathBuf};
@@ -8,6 +10,8 @@ use serde_json::Value;
 
 use super::error::LuaLoadError;
 use super::sandbox::LuaLimits;
+use crate::config::embedded::LayeredSource;
+use crate::config::ucl::Source;
 use crate::config::value;
 
 /// One rule file's name and text.
@@ -19,7 +23,7 @@ pub struct Script {
 
 /// Every script the tree names, in load order.
 pub fn scripts(tree: &Value) -> Result<Vec<Script>, LuaLoadError> {
-    let mut out = Vec::new();
+    let mut out = shipped(tree)?;
     if let Some(v) = tree.get("lua") {
         let files = value::strings(v).map_err(|expected| LuaLoadError::Config {
             key: "lua".into(),
@@ -48,6 +52,49 @@ pub fn scripts(tree: &Value) -> Result<Vec<Script>, LuaLoadError> {
         .transpose()?
     {
         out.extend(read_dir(Path::new(&d))?);
+    }
+    Ok(out)
+}
+
+/// The shipped rules: `*.lua` of `lua_rules.dir` in name order, unless
+/// `lua_rules.enabled = false`. Read through the config's own source, so
+/// `<builtin>/lua` comes from the binary like the rest of `$CONFDIR`.
+fn shipped(tree: &Value) -> Result<Vec<Script>, LuaLoadError> {
+    let Some(section) = tree.get("lua_rules") else {
+        return Ok(Vec::new());
+    };
+    let enabled = match section.get("enabled") {
+        Some(v) => value::boolean(v).map_err(|expected| LuaLoadError::Config {
+            key: "lua_rules.enabled".into(),
+            expected,
+        })?,
+        None => true,
+    };
+    let Some(dir) = section.get("dir") else {
+        return Ok(Vec::new());
+    };
+    let dir = setting(dir, "lua_rules.dir")?;
+    if !enabled {
+        return Ok(Vec::new());
+    }
+    let src = LayeredSource;
+    let io = |source| LuaLoadError::ReadDir {
+        path: PathBuf::from(&dir),
+        source,
+    };
+    let mut names: Vec<String> = src.list(&dir).map_err(io)?;
+    names.retain(|n| n.ends_with(".lua"));
+    names.sort();
+    let mut out = Vec::new();
+    for n in names {
+        let path = format!("{}/{n}", dir.trim_end_matches('/'));
+        let code = src.read(&path).map_err(|source| LuaLoadError::Read {
+            path: PathBuf::from(&path),
+            source,
+        })?;
+        if let Some(code) = code {
+            out.push(Script { name: path, code });
+        }
     }
     Ok(out)
 }

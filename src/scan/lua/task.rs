@@ -10,6 +10,7 @@ use std::cell::RefCell;
 use mlua::{FromLuaMulti, Function, IntoLuaMulti, Lua, MultiValue, Table, Value, Variadic};
 
 use super::libs::NATIVE_KEY;
+use crate::scan::actions::ActionDef;
 use crate::scan::context::{addresses_in, ScanCtx};
 use crate::scan::score::ScoreBoard;
 use crate::scan::symbols::Registry;
@@ -22,12 +23,25 @@ pub struct Pending {
     pub options: Vec<String>,
 }
 
+/// An action forced by `set_pre_result`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PreResult {
+    pub action: ActionDef,
+    pub message: Option<String>,
+    /// Reported as the verdict's passthrough module.
+    pub module: String,
+    /// Replaces the message's score when given.
+    pub score: Option<f64>,
+}
+
 /// The scan as Lua sees it.
 pub struct TaskRef<'a, 'b> {
     pub ctx: ScanCtx<'a>,
     pub registry: &'a Registry,
     pub board: &'a RefCell<&'a mut ScoreBoard<'b>>,
     pub pending: &'a RefCell<Vec<Pending>>,
+    /// Set by the running callback; kept only if it returns without error.
+    pub pre_result: &'a RefCell<Option<PreResult>>,
 }
 
 impl TaskRef<'_, '_> {
@@ -55,7 +69,29 @@ impl TaskRef<'_, '_> {
         }
     }
 
-    /// `get_from`/`get_recipients`: SMTP envelope or MIME headers.
+    /// `set_pre_result(action, message, module, score)`: the action must be
+    /// one the config defines.
+    fn set_pre_result(
+        &self,
+        (action, message, module, score): (String, Option<String>, Option<String>, Option<f64>),
+    ) -> mlua::Result<()> {
+        let def = self.board.borrow().actions().find(&action).cloned();
+        let Some(action) = def else {
+            return Err(mlua::Error::runtime(format!(
+                "set_pre_result: unknown action `{action}`"
+            )));
+        };
+        *self.pre_result.borrow_mut() = Some(PreResult {
+            action,
+            message,
+            module: module.unwrap_or_else(|| "lua".into()),
+            score,
+        });
+        Ok(())
+    }
+
+    /// `get_from`/`get_recipients`: SMTP envelope or MIME headers (these
+    /// with the display name).
     fn addresses(
         &self,
         lua: &Lua,
@@ -63,37 +99,62 @@ impl TaskRef<'_, '_> {
         mime: &[&str],
         which: Option<String>,
     ) -> mlua::Result<Value> {
-        let mime_addrs = || -> Vec<String> {
+        let mime_addrs = || -> Vec<(String, String)> {
             mime.iter()
                 .flat_map(|h| self.ctx.view.headers_named(h))
-                .flat_map(|h| addresses_in(&h.value))
+                .flat_map(|h| named_addresses(&h.value))
                 .collect()
         };
+        let unnamed = |v: Vec<String>| v.into_iter().map(|a| (a, String::new())).collect();
         let list = match which.as_deref().map(str::to_ascii_lowercase).as_deref() {
             Some("mime") | Some("2") => mime_addrs(),
-            Some("smtp") | Some("1") | Some("envelope") => smtp,
-            _ if !smtp.is_empty() => smtp,
+            Some("smtp") | Some("1") | Some("envelope") => unnamed(smtp),
+            _ if !smtp.is_empty() => unnamed(smtp),
             _ => mime_addrs(),
         };
         if list.is_empty() {
             return Ok(Value::Nil);
         }
         let out = lua.create_table()?;
-        for a in list {
-            out.push(address_table(lua, &a)?)?;
+        for (addr, name) in list {
+            out.push(address_table(lua, &addr, &name)?)?;
         }
         Ok(Value::Table(out))
     }
 }
 
-fn address_table(lua: &Lua, addr: &str) -> mlua::Result<Table> {
+/// Addresses of a header value with their display names; commas inside
+/// quotes do not split.
+fn named_addresses(v: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut quoted = false;
+    let mut start = 0;
+    for (i, c) in v.char_indices().chain(std::iter::once((v.len(), ','))) {
+        match c {
+            '"' => quoted = !quoted,
+            ',' if !quoted => {
+                let piece = &v[start..i];
+                start = i + 1;
+                let Some(addr) = addresses_in(piece).into_iter().next() else {
+                    continue;
+                };
+                let name = piece.find('<').map_or("", |lt| &piece[..lt]);
+                out.push((addr, name.trim().trim_matches('"').trim().to_string()));
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+fn address_table(lua: &Lua, addr: &str, name: &str) -> mlua::Result<Table> {
     let addr = addr.trim().trim_start_matches('<').trim_end_matches('>');
     let t = lua.create_table()?;
     let (user, domain) = addr.rsplit_once('@').unwrap_or((addr, ""));
     t.set("addr", addr)?;
     t.set("user", user)?;
     t.set("domain", domain.to_ascii_lowercase())?;
-    t.set("name", "")?;
+    t.set("name", name)?;
     Ok(t)
 }
 
@@ -128,6 +189,13 @@ fn native(lua: &Lua, name: &str) -> mlua::Result<Function> {
     t.get(name)
 }
 
+/// `url:get_host()`, `get_tld()`, `get_path()` of one URL text.
+pub(super) fn url_pieces(url: &str) -> (String, String, String) {
+    let (host, path) = split_url(url);
+    let tld = tld_of(&host);
+    (host, tld, path)
+}
+
 /// `scheme://host:port/path?query` -> (host, path); path without its `/`.
 fn split_url(url: &str) -> (String, String) {
     let rest = url.split_once("://").map_or(url, |(_, r)| r);
@@ -141,7 +209,7 @@ fn split_url(url: &str) -> (String, String) {
 }
 
 /// The last two labels of a host (Rspamd uses the public suffix list).
-fn tld_of(host: &str) -> String {
+pub(super) fn tld_of(host: &str) -> String {
     let labels: Vec<&str> = host.rsplitn(3, '.').collect();
     match labels.as_slice() {
         [last, second, ..] => format!("{second}.{last}"),
@@ -303,16 +371,50 @@ fn methods(m: &mut Call<'_, '_, '_, '_>) {
         Ok(out)
     });
     m.add_method("get_urls", |lua, this, ()| {
-        let mk = native(lua, "mk_url")?;
+        let urls = &this.ctx.view.found.urls;
+        let texts = lua.create_table_with_capacity(urls.len(), 0)?;
+        for u in urls {
+            texts.raw_push(u.as_str())?;
+        }
+        native(lua, "mk_urls")?.call::<Table>(texts)
+    });
+    m.add_method("has_urls", |_, this, ()| {
+        Ok(!this.ctx.view.found.urls.is_empty())
+    });
+    m.add_method("get_parts", |lua, this, ()| {
+        let mk = native(lua, "mk_mime")?;
         let out = lua.create_table()?;
-        for u in &this.ctx.view.found.urls {
-            let (host, path) = split_url(u);
-            let tld = tld_of(&host);
-            let url: Table = mk.call((u.as_str(), host, tld, path))?;
-            out.push(url)?;
+        for p in &this.ctx.view.parts {
+            let part: Table = mk.call((
+                p.content_type.as_str(),
+                p.filename,
+                p.size,
+                p.is_attachment,
+                p.encoding.as_deref(),
+            ))?;
+            out.push(part)?;
         }
         Ok(out)
     });
+    m.add_method("get_emails", |lua, this, ()| {
+        let mk = native(lua, "mk_email")?;
+        let out = lua.create_table()?;
+        for e in &this.ctx.view.found.emails {
+            let addr = e.strip_prefix("mailto:").unwrap_or(e);
+            let (user, host) = addr.rsplit_once('@').unwrap_or((addr, ""));
+            let email: Table = mk.call((addr, user, host, tld_of(host)))?;
+            out.push(email)?;
+        }
+        Ok(out)
+    });
+    m.add_method(
+        "set_pre_result",
+        |_, this, args: (String, Option<String>, Option<String>, Option<f64>)| {
+            this.set_pre_result(args)
+        },
+    );
+    // No per-message settings exist in sluice (no settings module).
+    m.add_method("get_settings", |_, _, ()| Ok(Value::Nil));
     m.add_method(
         "insert_result",
         |_, this, (name, weight, rest): (String, Option<f64>, Variadic<Value>)| {
@@ -355,6 +457,18 @@ fn methods(m: &mut Call<'_, '_, '_, '_>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn display_names_and_quoted_commas() {
+        assert_eq!(
+            named_addresses("\"Smith, John\" <J@Example.org>, bob@example.net, Eve <e@x.io>"),
+            [
+                ("j@example.org".to_string(), "Smith, John".to_string()),
+                ("bob@example.net".to_string(), String::new()),
+                ("e@x.io".to_string(), "Eve".to_string()),
+            ]
+        );
+    }
 
     #[test]
     fn url_pieces() {

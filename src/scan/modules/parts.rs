@@ -16,6 +16,9 @@ pub struct PartInfo<'m> {
     pub encoding: Option<String>,
     /// The charset parameter, lower-cased.
     pub charset: Option<String>,
+    /// Decoded size in bytes (text: the decoded text; containers: the raw
+    /// body), what Lua's `part:get_length()` reports.
+    pub size: usize,
 }
 
 impl<'m> PartInfo<'m> {
@@ -32,6 +35,11 @@ impl<'m> PartInfo<'m> {
             PartType::Binary(b) | PartType::InlineBinary(b) => b.as_ref(),
             _ => &[],
         };
+        let size = match &part.body {
+            PartType::Text(t) | PartType::Html(t) => t.len(),
+            PartType::Binary(b) | PartType::InlineBinary(b) => b.len(),
+            _ => part.offset_end.saturating_sub(part.offset_body) as usize,
+        };
         PartInfo {
             content_type,
             filename: part.attachment_name(),
@@ -45,6 +53,7 @@ impl<'m> PartInfo<'m> {
             charset: ct
                 .and_then(|c| c.attribute("charset"))
                 .map(|c| c.trim().to_ascii_lowercase()),
+            size,
         }
     }
 

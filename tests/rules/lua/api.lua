@@ -38,7 +38,8 @@ rspamd_config:register_symbol{
       'from_mime=' .. task:get_from('mime')[1].addr,
       'from_domain=' .. task:get_from()[1].domain,
       'rcpt_smtp=' .. s(#rcpt_smtp) .. ':' .. rcpt_smtp[1].user,
-      'rcpt_mime=' .. s(#rcpt_mime) .. ':' .. rcpt_mime[2].addr
+      'rcpt_mime=' .. s(#rcpt_mime) .. ':' .. rcpt_mime[2].addr,
+      'names=' .. task:get_from('mime')[1].name .. ':' .. rcpt_mime[2].name .. ':' .. task:get_from('smtp')[1].name
   end,
 }
 

@@ -1,5 +1,6 @@
 //! `sluice run`: load and validate everything before binding, bind, serve,
-//! and turn signals into shutdown.
+//! and turn signals into reloads (config, rules, changed listeners) and
+//! shutdown.
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,18 +15,24 @@ use crate::milter::session::SessionContext;
 use crate::milter::SessionSettings;
 use crate::notify::{notify, PidFile, State};
 use crate::scan::{LocalScanner, Pipeline, ScanConfigError, Scanner};
-use crate::server::{self, BindError};
+use crate::server::{BindError, MilterServer};
 use crate::stats::Stats;
+
+mod listeners;
+use listeners::Listeners;
 
 /// Everything `sluice run` needs beyond the config file.
 #[derive(Debug, Default, Clone)]
 pub struct RunOptions {
     pub load: LoadOptions,
-    /// Replaces the configured milter listeners when not empty.
+    /// Replaces the configured milter listeners when not empty (also
+    /// across reloads: the command line wins over the files).
     pub milter: Vec<ListenAddr>,
-    /// Replaces the configured scan (Rspamd normal worker) listeners when not empty.
+    /// Replaces the configured scan (Rspamd normal worker) listeners when
+    /// not empty, as `milter` does.
     pub http: Vec<ListenAddr>,
-    /// Replaces the configured controller listeners when not empty.
+    /// Replaces the configured controller listeners when not empty, as
+    /// `milter` does.
     pub controller: Vec<ListenAddr>,
     /// Written once the listeners are bound, removed on exit.
     pub pid_file: Option<std::path::PathBuf>,
@@ -68,7 +75,7 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
 /// Loads the config and the rules, then serves until SIGTERM or SIGINT.
 pub async fn run(opts: RunOptions) -> Result<(), DaemonError> {
-    let signals = Signals::install()?;
+    let mut signals = Signals::install()?;
     let config = Config::load(&opts.load)?;
     let log = if opts.install_logging {
         Some(crate::log::install(&LogSettings::from_tree(&config.tree)?)?)
@@ -82,98 +89,85 @@ pub async fn run(opts: RunOptions) -> Result<(), DaemonError> {
     for w in config.warnings.iter().chain(&http_warnings) {
         warn!("config: {w}");
     }
-    let addrs = if opts.milter.is_empty() {
-        config.milter.bind_socket.clone()
-    } else {
-        opts.milter.clone()
-    };
-    let (mut bound, mut listening) = (Vec::new(), Vec::new());
-    for addr in &addrs {
-        let b = server::bind(addr, config.milter.socket_mode).await?;
-        info!("milter listening on {}", b.local());
-        listening.push(b.local().to_string());
-        bound.push(b);
-    }
-    let http_bound = crate::http::bind(&http_settings, &opts.http, &opts.controller).await?;
-    let _pid = match &opts.pid_file {
-        Some(path) => Some(
-            PidFile::create(path).map_err(|source| DaemonError::PidFile {
-                path: path.clone(),
-                source,
-            })?,
-        ),
-        None => None,
-    };
-    let ctx = Arc::new(ctx);
+    let wants = listeners::wanted(&config.milter, &http_settings, &opts)?;
     let (stop_tx, stop_rx) = watch::channel(false);
-    let (ctx_tx, ctx_rx) = watch::channel(ctx);
-    let ops = Ops {
-        load: opts.load.clone(),
-        log,
-        stats: stats.clone(),
-    };
-    let serving = format!("serving milter on {}", listening.join(", "));
-    let signals = tokio::spawn(handle_signals(
-        signals,
-        ops,
-        serving.clone(),
-        stop_tx,
-        ctx_tx,
-    ));
-    tell(State::Ready, &serving);
+    let (ctx_tx, ctx_rx) = watch::channel(Arc::new(ctx));
     let http_shared = Arc::new(crate::http::Shared {
         ctx: ctx_rx.clone(),
         access: http_settings.access.clone(),
         max_message: http_settings.max_message,
-        stats,
+        stats: stats.clone(),
     });
-    let http = tokio::spawn(crate::http::serve(http_bound, http_shared, stop_rx.clone()));
-    server::serve(
-        bound,
-        ctx_rx,
-        config.milter.max_sessions,
-        SHUTDOWN_GRACE,
-        stop_rx,
-    )
-    .await;
-    // HTTP requests are short: the milter's grace period covers them.
-    let _ = tokio::time::timeout(SHUTDOWN_GRACE, http).await;
-    signals.abort();
+    let milter = MilterServer::new(ctx_rx, config.milter.max_sessions, stop_rx.clone());
+    let mut listeners = Listeners::new(milter.clone(), http_shared, stop_rx);
+    let opened = listeners.open(&wants, config.milter.socket_mode).await?;
+    let _pid = pid_file(&opts)?;
+    listeners.apply(&wants, opened);
+    crate::metrics::global().config_loaded();
+    let ops = Ops {
+        opts,
+        log,
+        stats,
+        ctx: ctx_tx,
+    };
+    tell(State::Ready, &serving(&listeners));
+    handle_signals(&mut signals, &ops, &mut listeners).await;
+    tell(State::Stopping, "draining");
+    let _ = stop_tx.send(true);
+    listeners.join().await;
+    milter.drain(SHUTDOWN_GRACE).await;
     info!("sluice stopped");
     Ok(())
 }
 
-/// What the signal handler acts on besides the shutdown flag and context.
+fn pid_file(opts: &RunOptions) -> Result<Option<PidFile>, DaemonError> {
+    let Some(path) = &opts.pid_file else {
+        return Ok(None);
+    };
+    PidFile::create(path)
+        .map(Some)
+        .map_err(|source| DaemonError::PidFile {
+            path: path.clone(),
+            source,
+        })
+}
+
+/// The status line systemd shows: where the milter is served.
+fn serving(l: &Listeners) -> String {
+    format!("serving milter on {}", l.milter_locals().join(", "))
+}
+
+/// What the signal handler acts on besides the listeners.
 struct Ops {
-    load: LoadOptions,
+    opts: RunOptions,
     log: Option<LogHandle>,
     /// Opened once for the process; reloads keep it.
     stats: Option<Arc<Stats>>,
+    ctx: watch::Sender<Arc<SessionContext>>,
 }
 
-/// SIGTERM/SIGINT flip the shutdown flag; SIGHUP reloads config and rules;
+/// Returns on SIGTERM/SIGINT; SIGHUP reloads config, rules and listeners;
 /// SIGUSR1 (logrotate) reopens the log file.
-async fn handle_signals(
-    mut signals: Signals,
-    ops: Ops,
-    serving: String,
-    stop: watch::Sender<bool>,
-    ctx: watch::Sender<Arc<SessionContext>>,
-) {
+async fn handle_signals(signals: &mut Signals, ops: &Ops, listeners: &mut Listeners) {
     loop {
         tokio::select! {
             _ = signals.term.recv() => { info!("SIGTERM: draining"); break; }
             _ = signals.int.recv() => { info!("SIGINT: draining"); break; }
             _ = signals.hup.recv() => {
                 tell(State::Reloading, "reloading configuration");
-                reload(&ops, &ctx);
-                tell(State::Ready, &serving);
+                let ok = match reload(ops, listeners).await {
+                    Ok(()) => { info!("SIGHUP: configuration reloaded"); true }
+                    Err(e) => {
+                        warn!("SIGHUP: reload failed, keeping the running configuration: {e}");
+                        false
+                    }
+                };
+                crate::metrics::global().reload(ok);
+                tell(State::Ready, &serving(listeners));
             }
             _ = signals.usr1.recv() => reopen_log(ops.log.as_ref()),
         }
     }
-    tell(State::Stopping, "draining");
-    let _ = stop.send(true);
 }
 
 fn reopen_log(log: Option<&LogHandle>) {
@@ -214,26 +208,22 @@ impl Signals {
     }
 }
 
-/// Builds a new session context from the files; on any error the running
-/// one stays. Sessions in flight keep the snapshot they started with;
-/// listener addresses are not rebound.
-fn reload(ops: &Ops, ctx: &watch::Sender<Arc<SessionContext>>) {
-    let log = ops.log.as_ref();
-    match build_context(&ops.load, &ops.stats) {
-        Ok((fresh, config)) => {
-            for w in &config.warnings {
-                warn!("config: {w}");
-            }
-            apply_logging(log, &config);
-            ctx.send_replace(Arc::new(fresh));
-            crate::metrics::global().reload(true);
-            info!("SIGHUP: configuration reloaded");
-        }
-        Err(e) => {
-            crate::metrics::global().reload(false);
-            warn!("SIGHUP: reload failed, keeping the running configuration: {e}");
-        }
+/// Builds a new session context from the files and binds the listeners
+/// whose address is new; on any error the running configuration stays.
+/// Sessions in flight keep the snapshot they started with.
+async fn reload(ops: &Ops, listeners: &mut Listeners) -> Result<(), DaemonError> {
+    let (fresh, config) = build_context(&ops.opts.load, &ops.stats)?;
+    let mut http_warnings = Vec::new();
+    let http = crate::http::HttpSettings::from_tree(&config.tree, &mut http_warnings)?;
+    let wants = listeners::wanted(&config.milter, &http, &ops.opts)?;
+    let opened = listeners.open(&wants, config.milter.socket_mode).await?;
+    for w in config.warnings.iter().chain(&http_warnings) {
+        warn!("config: {w}");
     }
+    apply_logging(ops.log.as_ref(), &config);
+    ops.ctx.send_replace(Arc::new(fresh));
+    listeners.apply(&wants, opened);
+    Ok(())
 }
 
 /// The reloaded `logging` section: level and `debug_ip` at once.
