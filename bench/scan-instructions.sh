@@ -10,6 +10,8 @@
 #
 #   bench/scan-instructions.sh [path/to/sluice]    # default target/release/sluice
 # Needs valgrind. No Bayes store is opened (DBDIR points at an empty dir).
+# LOCAL_CONFDIR=DIR scans with that local config (e.g. a local.d that
+# turns the shipped Lua rules off), default none.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BIN=${1:-$ROOT/target/release/sluice}
@@ -25,7 +27,7 @@ N=${#FILES[@]}
 count() { # files... -> instructions inside Pipeline::scan
     valgrind --tool=callgrind --toggle-collect='*Pipeline::scan_traced*' \
         --callgrind-out-file="$WORK/cg.out" "$BIN" scan \
-        --var "LOCAL_CONFDIR=$WORK/none" --var "DBDIR=$WORK/db" "$@" \
+        --var "LOCAL_CONFDIR=${LOCAL_CONFDIR:-$WORK/none}" --var "DBDIR=$WORK/db" "$@" \
         >/dev/null 2>"$WORK/cg.err" || true
     grep -oE 'Collected : [0-9]+' "$WORK/cg.err" | awk '{print $3}'
 }

@@ -95,6 +95,16 @@ fn text_parts_have_words_and_a_language() {
 }
 
 #[test]
+fn text_parts_have_stats_and_word_counts() {
+    let v = scan_with("");
+    // Letters, capitals, spaces, non-ASCII characters, lines, bytes.
+    assert_eq!(
+        options(&v, "LUA_STATS"),
+        ["part1=17:66:6:12:0:1:84", "part2=7:27:1:6:27:1:61"]
+    );
+}
+
+#[test]
 fn emails_are_objects_with_user_host_and_tld() {
     let v = scan_with("");
     assert_eq!(

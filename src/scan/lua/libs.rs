@@ -8,7 +8,7 @@ use mlua::{Lua, MultiValue, Table, UserData, UserDataMethods, Value};
 
 const PRELUDE: &str = include_str!("prelude.lua");
 
-/// Registry key of the table holding `mk_part` / `mk_url`.
+/// Registry key of the table holding the prelude's task and dispatch setter.
 pub const NATIVE_KEY: &str = "sluice.native";
 
 /// Installs the API into `lua`; returns the tables the prelude fills while
@@ -18,43 +18,9 @@ pub fn install(lua: &Lua) -> mlua::Result<Registered> {
     native.set("logger", logger(lua)?)?;
     native.set("util", super::util::table(lua)?)?;
     native.set(
-        "words",
-        lua.create_function(|_, (text, lower): (mlua::String, bool)| {
-            Ok(super::text::words(&text.to_string_lossy(), lower))
-        })?,
-    )?;
-    native.set(
-        "stats",
-        lua.create_function(|lua, text: mlua::String| {
-            let s = super::text::stats(&text.to_string_lossy());
-            let t = lua.create_table_with_capacity(0, 10)?;
-            for (k, v) in [
-                ("lines", s.lines),
-                ("empty_lines", s.empty_lines),
-                ("spaces", s.spaces),
-                ("non_spaces", s.non_spaces),
-                ("double_spaces", s.double_spaces),
-                ("ascii_characters", s.ascii_characters),
-                ("non_ascii_characters", s.non_ascii_characters),
-                ("capital_letters", s.capital_letters),
-                ("numeric_characters", s.numeric_characters),
-                ("letters", s.letters),
-            ] {
-                t.raw_set(k, v)?;
-            }
-            Ok(t)
-        })?,
-    )?;
-    native.set(
         "split_url",
         lua.create_function(|_, text: mlua::String| {
             Ok(super::task::url_pieces(&text.to_string_lossy()))
-        })?,
-    )?;
-    native.set(
-        "language",
-        lua.create_function(|_, text: mlua::String| {
-            Ok(super::text::language(&text.to_string_lossy()))
         })?,
     )?;
     native.set("os", os_subset(lua)?)?;

@@ -125,35 +125,59 @@ rspamd_config = setmetatable({}, {
   end,
 })
 
--- Text parts and URLs are plain tables sharing one method table each, so a
--- rule can call part:get_content() exactly as in Rspamd.
--- Words and language are computed on first use and kept on the part.
+-- Text parts, MIME parts, URLs and e-mails are plain tables sharing one
+-- method table per kind, so a rule can call part:get_content() exactly as
+-- in Rspamd. A text part holds its index and length; its content, words,
+-- stats and language are fetched from the scan on first use and kept.
+local dispatch
 local part_mt = { __index = {
-  get_content = function(self) return self._content end,
+  get_content = function(self)
+    local c = self._content
+    if c == nil then
+      c = dispatch('_part_content', self._i) or ''
+      self._content = c
+    end
+    return c
+  end,
   is_html = function(self) return self._html end,
-  get_length = function(self) return #self._content end,
+  get_length = function(self) return self._len end,
   get_words = function(self, how)
     local raw = how == 'raw'
     local key = raw and '_raw_words' or '_words'
     local w = self[key]
     if w == nil then
-      w = native.words(self._content, not raw)
+      w = dispatch('_part_words', self._i, not raw) or {}
       self[key] = w
     end
     return w
   end,
-  get_words_count = function(self) return #self:get_words() end,
+  get_words_count = function(self)
+    local w = self._words or self._raw_words
+    if w then return #w end
+    local n = self._nwords
+    if n == nil then
+      n = dispatch('_part_words_count', self._i)
+      self._nwords = n
+    end
+    return n
+  end,
   get_stats = function(self)
     local st = self._stats
     if st == nil then
-      st = native.stats(self._content)
+      local l, el, sp, nsp, dsp, ascii, nascii, caps, num, letters =
+        dispatch('_part_stats', self._i)
+      st = {
+        lines = l, empty_lines = el, spaces = sp, non_spaces = nsp, double_spaces = dsp,
+        ascii_characters = ascii, non_ascii_characters = nascii,
+        capital_letters = caps, numeric_characters = num, letters = letters,
+      }
       self._stats = st
     end
     return st
   end,
   get_language = function(self)
     if self._lang == nil then
-      self._lang = native.language(self._content) or false
+      self._lang = dispatch('_part_language', self._i) or false
     end
     return self._lang or nil
   end,
@@ -171,11 +195,15 @@ local mime_mt = { __index = {
   is_text = function(self) return self._type == 'text' and not self._attachment end,
   is_image = function(self) return self._type == 'image' end,
 } }
+-- The last two labels of a host (Rspamd uses the public suffix list).
+local function tld_of(host)
+  return string.match(host, '[^.]+%.[^.]+$') or host
+end
 -- E-mail addresses found in the text (get_emails).
 local email_mt = { __index = {
   get_user = function(self) return self._user end,
   get_host = function(self) return self._host end,
-  get_tld = function(self) return self._tld end,
+  get_tld = function(self) return tld_of(self._host) end,
   get_text = function(self) return self._text end,
 } }
 -- A URL keeps only its text until a rule asks for a piece of it: most
@@ -189,47 +217,100 @@ local url_mt = { __index = {
   get_path = function(self) if not self._host then url_split(self) end return self._path end,
   get_text = function(self) return self._text end,
 } }
-native.mk_part = function(content, html)
-  return setmetatable({ _content = content, _html = html }, part_mt)
-end
-native.mk_urls = function(texts)
-  for i = 1, #texts do
-    texts[i] = setmetatable({ _text = texts[i] }, url_mt)
+
+-- One string of newline-separated items, as a list.
+local function lines_of(s)
+  local out, from, n = {}, 1, 0
+  if not s then return out end
+  while true do
+    local nl = string.find(s, '\n', from, true)
+    n = n + 1
+    out[n] = string.sub(s, from, (nl or 0) - 1)
+    if not nl then return out end
+    from = nl + 1
   end
-  return texts
 end
-native.mk_mime = function(ctype, filename, length, attachment, cte)
-  local t, sub = string.match(ctype, '^([^/]*)/?(.*)$')
-  return setmetatable({
-    _type = t, _subtype = sub, _filename = filename, _length = length,
-    _attachment = attachment, _cte = cte,
-  }, mime_mt)
+
+-- Address lists arrive flat (addr, user, domain, name, addr, ...); nil
+-- when there is none, as in Rspamd.
+local function address_list(...)
+  local n = select('#', ...)
+  if n == 0 then return nil end
+  local flat, out = { ... }, {}
+  for i = 1, n / 4 do
+    local k = 4 * (i - 1)
+    out[i] = { addr = flat[k + 1], user = flat[k + 2], domain = flat[k + 3], name = flat[k + 4] }
+  end
+  return out
 end
-native.mk_email = function(text, user, host, tld)
-  return setmetatable({ _text = text, _user = user, _host = host, _tld = tld }, email_mt)
+local parse_flat = native.util._parse_mail_address
+native.util._parse_mail_address = nil
+native.util.parse_mail_address = function(s)
+  return address_list(parse_flat(s))
 end
+
+-- Builders of the per-message object lists, from the scan's flat answers.
+local BUILD = {
+  get_text_parts = function()
+    local info, out = { dispatch('_text_parts') }, {}
+    for i = 1, #info / 2 do
+      out[i] = setmetatable({ _i = i, _len = info[2 * i - 1], _html = info[2 * i] }, part_mt)
+    end
+    return out
+  end,
+  get_parts = function()
+    local info, out = { dispatch('_parts') }, {}
+    for i = 1, #info / 5 do
+      local k = 5 * (i - 1)
+      local t, sub = string.match(info[k + 1], '^([^/]*)/?(.*)$')
+      out[i] = setmetatable({
+        _type = t, _subtype = sub, _filename = info[k + 2] or nil, _length = info[k + 3],
+        _attachment = info[k + 4], _cte = info[k + 5] or nil,
+      }, mime_mt)
+    end
+    return out
+  end,
+  get_urls = function()
+    local out = lines_of(dispatch('_urls'))
+    for i = 1, #out do out[i] = setmetatable({ _text = out[i] }, url_mt) end
+    return out
+  end,
+  get_emails = function()
+    local out = lines_of(dispatch('_emails'))
+    for i = 1, #out do
+      local addr = out[i]
+      local user, host = string.match(addr, '^(.*)@([^@]*)$')
+      out[i] = setmetatable({ _text = addr, _user = user or addr, _host = host or '' }, email_mt)
+    end
+    return out
+  end,
+}
 
 -- The task: one table for the state's lifetime; its methods forward to the
 -- dispatch function the scan installs for the duration of each message.
 -- The object lists are built once per message and shared by every rule
--- that asks (Rspamd builds a new table per call).
-local dispatch
+-- that asks (Rspamd builds a new table per call). Names starting with `_`
+-- are the builders' internal calls, not task methods.
 local memo = {}
-local MEMOISED = { get_urls = true, get_emails = true, get_parts = true, get_text_parts = true }
 local task_methods = {}
 native.define_task = function(names)
   for _, m in ipairs(names) do
-    if MEMOISED[m] then
-      task_methods[m] = function()
-        local v = memo[m]
-        if v == nil then
-          v = dispatch(m)
-          memo[m] = v
-        end
-        return v
-      end
-    else
+    if string.sub(m, 1, 1) ~= '_' then
       task_methods[m] = function(_, ...) return dispatch(m, ...) end
+    end
+  end
+  task_methods.get_from = function(_, which) return address_list(dispatch('_from', which)) end
+  task_methods.get_recipients = function(_, which)
+    return address_list(dispatch('_recipients', which))
+  end
+  for m, build in pairs(BUILD) do
+    task_methods[m] = function()
+      local v = memo[m]
+      if v == nil then
+        v = build()
+        memo[m] = v
+      end
+      return v
     end
   end
 end

@@ -7,9 +7,8 @@
 //! without error, so a failing script loses its symbols for that message.
 use std::cell::RefCell;
 
-use mlua::{FromLuaMulti, Function, IntoLuaMulti, Lua, MultiValue, Table, Value, Variadic};
+use mlua::{FromLuaMulti, IntoLuaMulti, Lua, MultiValue, Value, Variadic};
 
-use super::libs::NATIVE_KEY;
 use crate::scan::actions::ActionDef;
 use crate::scan::context::{addresses_in, ScanCtx};
 use crate::scan::score::ScoreBoard;
@@ -45,6 +44,14 @@ pub struct TaskRef<'a, 'b> {
 }
 
 impl TaskRef<'_, '_> {
+    /// Text part `i` (1-based, as Lua counts).
+    fn text_part(&self, i: usize) -> Option<&str> {
+        let parts = &self.ctx.view.text_parts;
+        i.checked_sub(1)
+            .and_then(|i| parts.get(i))
+            .map(|p| p.text.as_ref())
+    }
+
     fn has_symbol(&self, name: &str) -> bool {
         let Some(i) = self.registry.find(name) else {
             return false;
@@ -98,7 +105,7 @@ impl TaskRef<'_, '_> {
         smtp: Vec<String>,
         mime: &[&str],
         which: Option<String>,
-    ) -> mlua::Result<Value> {
+    ) -> mlua::Result<MultiValue> {
         let mime_addrs = || -> Vec<(String, String)> {
             mime.iter()
                 .flat_map(|h| self.ctx.view.headers_named(h))
@@ -112,14 +119,11 @@ impl TaskRef<'_, '_> {
             _ if !smtp.is_empty() => unnamed(smtp),
             _ => mime_addrs(),
         };
-        if list.is_empty() {
-            return Ok(Value::Nil);
-        }
-        let out = lua.create_table()?;
+        let mut out = Vec::with_capacity(list.len() * 4);
         for (addr, name) in list {
-            out.push(address_table(lua, &addr, &name)?)?;
+            address_values(lua, &addr, &name, &mut out)?;
         }
-        Ok(Value::Table(out))
+        Ok(MultiValue::from_vec(out))
     }
 }
 
@@ -147,15 +151,21 @@ fn named_addresses(v: &str) -> Vec<(String, String)> {
     out
 }
 
-fn address_table(lua: &Lua, addr: &str, name: &str) -> mlua::Result<Table> {
+/// One address as the four values the prelude packs into
+/// `{addr, user, domain, name}` (tables with string keys built from Rust
+/// cost a protected call per field).
+pub(super) fn address_values(
+    lua: &Lua,
+    addr: &str,
+    name: &str,
+    out: &mut Vec<Value>,
+) -> mlua::Result<()> {
     let addr = addr.trim().trim_start_matches('<').trim_end_matches('>');
-    let t = lua.create_table()?;
     let (user, domain) = addr.rsplit_once('@').unwrap_or((addr, ""));
-    t.set("addr", addr)?;
-    t.set("user", user)?;
-    t.set("domain", domain.to_ascii_lowercase())?;
-    t.set("name", name)?;
-    Ok(t)
+    for v in [addr, user, &domain.to_ascii_lowercase(), name] {
+        out.push(Value::String(lua.create_string(v)?));
+    }
+    Ok(())
 }
 
 /// Options after the weight: strings, numbers, or one table of them.
@@ -177,16 +187,28 @@ fn options(args: Variadic<Value>) -> Vec<String> {
     out
 }
 
+/// Items joined by newlines into one Lua string (nil when there are
+/// none); the prelude splits it. Items holding a newline are left out:
+/// extracted URLs and addresses never do.
+fn joined<'s>(lua: &Lua, items: impl Iterator<Item = &'s str>) -> mlua::Result<Value> {
+    let mut out = String::new();
+    for item in items.filter(|i| !i.contains('\n')) {
+        if !out.is_empty() {
+            out.push('\n');
+        }
+        out.push_str(item);
+    }
+    if out.is_empty() {
+        return Ok(Value::Nil);
+    }
+    Ok(Value::String(lua.create_string(out)?))
+}
+
 fn opt_str(lua: &Lua, s: Option<&str>) -> mlua::Result<Value> {
     match s {
         Some(s) => Ok(Value::String(lua.create_string(s)?)),
         None => Ok(Value::Nil),
     }
-}
-
-fn native(lua: &Lua, name: &str) -> mlua::Result<Function> {
-    let t: Table = lua.named_registry_value(NATIVE_KEY)?;
-    t.get(name)
 }
 
 /// `url:get_host()`, `get_tld()`, `get_path()` of one URL text.
@@ -321,7 +343,7 @@ fn methods(m: &mut Call<'_, '_, '_, '_>) {
     m.add_method("get_raw_headers", |lua, this, ()| {
         lua.create_string(this.ctx.view.header_block)
     });
-    m.add_method("get_from", |lua, this, which: Option<String>| {
+    m.add_method("_from", |lua, this, which: Option<String>| {
         let smtp = this
             .ctx
             .env
@@ -332,7 +354,7 @@ fn methods(m: &mut Call<'_, '_, '_, '_>) {
             .collect();
         this.addresses(lua, smtp, &["From"], which)
     });
-    m.add_method("get_recipients", |lua, this, which: Option<String>| {
+    m.add_method("_recipients", |lua, this, which: Option<String>| {
         let smtp = this.ctx.env.rcpts.clone();
         this.addresses(lua, smtp, &["To", "Cc", "Bcc"], which)
     });
@@ -361,51 +383,83 @@ fn methods(m: &mut Call<'_, '_, '_, '_>) {
         opt_str(lua, this.ctx.env.queue_id.as_deref())
     });
     m.add_method("get_size", |_, this, ()| Ok(this.ctx.view.raw.len()));
-    m.add_method("get_text_parts", |lua, this, ()| {
-        let mk = native(lua, "mk_part")?;
-        let out = lua.create_table()?;
-        for p in &this.ctx.view.text_parts {
-            let part: Table = mk.call((p.text.as_ref(), p.html.is_some()))?;
-            out.push(part)?;
+    // The object lists (`get_text_parts`, `get_parts`, `get_urls`,
+    // `get_emails`) are built by the prelude from these internal calls:
+    // flat numbers and one joined string cross into Lua instead of a table
+    // and a Lua call per object, which cost more than most rules.
+    m.add_method("_text_parts", |_, this, ()| {
+        let parts = &this.ctx.view.text_parts;
+        let mut out = Vec::with_capacity(parts.len() * 2);
+        for p in parts {
+            out.push(Value::Integer(p.text.len() as i64));
+            out.push(Value::Boolean(p.html.is_some()));
         }
-        Ok(out)
+        Ok(MultiValue::from_vec(out))
     });
-    m.add_method("get_urls", |lua, this, ()| {
-        let urls = &this.ctx.view.found.urls;
-        let texts = lua.create_table_with_capacity(urls.len(), 0)?;
-        for u in urls {
-            texts.raw_push(u.as_str())?;
-        }
-        native(lua, "mk_urls")?.call::<Table>(texts)
+    m.add_method("_part_content", |lua, this, i: usize| {
+        opt_str(lua, this.text_part(i))
+    });
+    m.add_method(
+        "_part_words",
+        |lua, this, (i, lower): (usize, bool)| match this.text_part(i) {
+            Some(t) => Ok(Value::Table(
+                lua.create_sequence_from(super::text::words(t, lower))?,
+            )),
+            None => Ok(Value::Nil),
+        },
+    );
+    m.add_method("_part_words_count", |_, this, i: usize| {
+        Ok(this.text_part(i).map_or(0, super::text::word_count))
+    });
+    m.add_method("_part_stats", |_, this, i: usize| {
+        let s = super::text::stats(this.text_part(i).unwrap_or(""));
+        Ok(MultiValue::from_vec(
+            [
+                s.lines,
+                s.empty_lines,
+                s.spaces,
+                s.non_spaces,
+                s.double_spaces,
+                s.ascii_characters,
+                s.non_ascii_characters,
+                s.capital_letters,
+                s.numeric_characters,
+                s.letters,
+            ]
+            .map(|n| Value::Integer(n as i64))
+            .to_vec(),
+        ))
+    });
+    m.add_method("_part_language", |lua, this, i: usize| {
+        opt_str(lua, this.text_part(i).and_then(super::text::language))
+    });
+    m.add_method("_urls", |lua, this, ()| {
+        joined(lua, this.ctx.view.found.urls.iter().map(|u| u.as_str()))
     });
     m.add_method("has_urls", |_, this, ()| {
         Ok(!this.ctx.view.found.urls.is_empty())
     });
-    m.add_method("get_parts", |lua, this, ()| {
-        let mk = native(lua, "mk_mime")?;
-        let out = lua.create_table()?;
-        for p in &this.ctx.view.parts {
-            let part: Table = mk.call((
-                p.content_type.as_str(),
-                p.filename,
-                p.size,
-                p.is_attachment,
-                p.encoding.as_deref(),
-            ))?;
-            out.push(part)?;
+    m.add_method("_parts", |lua, this, ()| {
+        let parts = &this.ctx.view.parts;
+        let mut out = Vec::with_capacity(parts.len() * 5);
+        let text = |s: Option<&str>| -> mlua::Result<Value> {
+            Ok(match s {
+                Some(s) => Value::String(lua.create_string(s)?),
+                None => Value::Boolean(false),
+            })
+        };
+        for p in parts {
+            out.push(text(Some(p.content_type.as_str()))?);
+            out.push(text(p.filename)?);
+            out.push(Value::Integer(p.size as i64));
+            out.push(Value::Boolean(p.is_attachment));
+            out.push(text(p.encoding.as_deref())?);
         }
-        Ok(out)
+        Ok(MultiValue::from_vec(out))
     });
-    m.add_method("get_emails", |lua, this, ()| {
-        let mk = native(lua, "mk_email")?;
-        let out = lua.create_table()?;
-        for e in &this.ctx.view.found.emails {
-            let addr = e.strip_prefix("mailto:").unwrap_or(e);
-            let (user, host) = addr.rsplit_once('@').unwrap_or((addr, ""));
-            let email: Table = mk.call((addr, user, host, tld_of(host)))?;
-            out.push(email)?;
-        }
-        Ok(out)
+    m.add_method("_emails", |lua, this, ()| {
+        let emails = this.ctx.view.found.emails.iter();
+        joined(lua, emails.map(|e| e.strip_prefix("mailto:").unwrap_or(e)))
     });
     m.add_method(
         "set_pre_result",

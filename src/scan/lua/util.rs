@@ -1,7 +1,7 @@
 //! `rspamd_util`: the documented helper subset (see `docs/lua-api.md`).
 //! String helpers work on bytes where Rspamd's do, so rules get the same
 //! answers for non-UTF-8 input.
-use mlua::{Lua, Table, Value};
+use mlua::{Lua, MultiValue, Table, Value};
 
 use super::task::tld_of;
 
@@ -57,7 +57,7 @@ pub fn table(lua: &Lua) -> mlua::Result<Table> {
         lua.create_function(|_, host: String| Ok(tld_of(&host.to_ascii_lowercase())))?,
     )?;
     t.set(
-        "parse_mail_address",
+        "_parse_mail_address",
         lua.create_function(|lua, s: String| parse_mail_address(lua, &s))?,
     )?;
     Ok(t)
@@ -106,31 +106,23 @@ fn encode_base64(b: &[u8]) -> String {
     out
 }
 
-/// `rspamd_util.parse_mail_address`: `{ {addr, user, domain, name} }` for
-/// each address of a header value, or nil when there is none.
-fn parse_mail_address(lua: &Lua, s: &str) -> mlua::Result<Value> {
-    let out = lua.create_table()?;
+/// `rspamd_util.parse_mail_address`: `addr, user, domain, name` for each
+/// address of a header value, flat; the prelude packs them into tables.
+fn parse_mail_address(lua: &Lua, s: &str) -> mlua::Result<MultiValue> {
+    let mut out = Vec::new();
     for piece in s.split(',') {
         let (name, addr) = match (piece.find('<'), piece.rfind('>')) {
             (Some(a), Some(b)) if a < b => (&piece[..a], &piece[a + 1..b]),
             _ => ("", piece.trim()),
         };
         let addr = addr.trim();
-        let Some((user, domain)) = addr.rsplit_once('@') else {
+        if !addr.contains('@') {
             continue;
-        };
-        let t = lua.create_table()?;
-        t.set("addr", addr)?;
-        t.set("user", user)?;
-        t.set("domain", domain.to_ascii_lowercase())?;
-        t.set("name", name.trim().trim_matches('"').trim())?;
-        out.push(t)?;
+        }
+        let name = name.trim().trim_matches('"').trim();
+        super::task::address_values(lua, addr, name, &mut out)?;
     }
-    Ok(if out.raw_len() == 0 {
-        Value::Nil
-    } else {
-        Value::Table(out)
-    })
+    Ok(MultiValue::from_vec(out))
 }
 
 #[cfg(test)]

@@ -17,6 +17,18 @@ rspamd_config.LUA_MIME = function(task)
   return true, out
 end
 
+-- Before LUA_WORDS, so the word count is computed, not read off a cached list.
+rspamd_config.LUA_STATS = function(task)
+  local out = {}
+  for i, p in ipairs(task:get_text_parts()) do
+    local st = p:get_stats()
+    out[#out + 1] = 'part' .. i .. '=' .. s(p:get_words_count()) .. ':' .. s(st.letters) .. ':' ..
+      s(st.capital_letters) .. ':' .. s(st.spaces) .. ':' .. s(st.non_ascii_characters) .. ':' ..
+      s(st.lines) .. ':' .. s(p:get_length())
+  end
+  return true, out
+end
+
 rspamd_config.LUA_WORDS = function(task)
   local out = {}
   for i, p in ipairs(task:get_text_parts()) do
