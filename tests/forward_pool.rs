@@ -67,6 +67,18 @@ async fn round_robin_spreads_and_the_envelope_reaches_the_scanner() {
         tally(&replies),
         BTreeMap::from([("A".into(), 10), ("B".into(), 10), ("C".into(), 10)])
     );
+    // /metrics counts each upstream's requests and calls it alive.
+    let metrics = s.metrics();
+    for scanner in [&a, &b, &c] {
+        let host = format!("group=\"scan\",host=\"{}\"", scanner.addr);
+        for want in [
+            format!("sluice_upstream_requests_total{{{host},result=\"ok\"}} 10\n"),
+            format!("sluice_upstream_requests_total{{{host},result=\"error\"}} 0\n"),
+            format!("sluice_upstream_alive{{{host}}} 1\n"),
+        ] {
+            assert!(metrics.contains(&want), "{want} missing from {metrics}");
+        }
+    }
     let seen = a.seen.lock().unwrap()[0].clone();
     assert_eq!(seen.headers["flags"], vec!["milter"]);
     assert_eq!(seen.headers["from"], vec!["<alice@example.org>"]);

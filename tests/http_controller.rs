@@ -210,7 +210,9 @@ fn metrics_count_scans_and_milter_sessions() {
         "sluice_scanned_total{action=\"reject\"} 1\n",
         "sluice_scan_seconds_count 1\n",
         "sluice_milter_sessions_total 2\n",
-        "sluice_milter_sessions_failed_total 1\n",
+        "sluice_milter_sessions_failed_total{reason=\"frame\"} 1\n",
+        "sluice_milter_sessions_failed_total{reason=\"protocol\"} 0\n",
+        "sluice_bayes_learns_total{class=\"spam\",outcome=\"learned\"} 0\n",
         "sluice_milter_sessions_open 0\n",
         "sluice_symbol_hits_total{symbol=\"GTUBE\"} 1\n",
     ] {

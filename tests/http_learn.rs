@@ -97,6 +97,18 @@ fn relearning_follows_rspamd() {
     );
     assert_eq!(r.status, 200, "zstd bodies are learned too: {}", r.text());
     assert_eq!(learned(&s), (1, 1, 0));
+    // /metrics counts each request by class and outcome.
+    let metrics = get(c, "/metrics", &[]).text();
+    for (class, outcome, n) in [
+        ("spam", "learned", 1),
+        ("spam", "already_learned", 1),
+        ("ham", "moved", 1),
+        ("spam", "moved", 1),
+    ] {
+        let want =
+            format!("sluice_bayes_learns_total{{class=\"{class}\",outcome=\"{outcome}\"}} {n}\n");
+        assert!(metrics.contains(&want), "{want} missing from {metrics}");
+    }
 }
 
 #[test]

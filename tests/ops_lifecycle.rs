@@ -230,7 +230,20 @@ async fn metrics_and_status_follow_a_known_run() {
     );
     assert_eq!(delta("sluice_scan_seconds_count"), 8.0, "{after}");
     assert_eq!(delta("sluice_milter_sessions_total"), 3.0, "{after}");
-    assert_eq!(delta("sluice_milter_sessions_failed_total"), 0.0, "{after}");
+    for reason in ["timeout", "closed", "frame", "protocol", "io"] {
+        let failed = format!("sluice_milter_sessions_failed_total{{reason=\"{reason}\"}}");
+        assert!(after.contains(&failed), "{failed} missing: {after}");
+        assert_eq!(delta(&failed), 0.0, "{after}");
+    }
+    // The first regexp rules ran for at least every ham message (the
+    // GTUBE ones end before the rules).
+    let most = after
+        .lines()
+        .filter_map(|l| l.strip_prefix("sluice_rule_evaluations_total{"))
+        .filter_map(|l| l.split_once("} "))
+        .map(|(labels, _)| delta(&format!("sluice_rule_evaluations_total{{{labels}}}")))
+        .fold(0.0, f64::max);
+    assert!(most >= 6.0, "{after}");
 
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_sluice"))
         .args(["status", "--controller", &d.controller])

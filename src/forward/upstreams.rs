@@ -10,6 +10,7 @@ use super::client::{tls_config, ClientError, Endpoint, Exchange, TlsConfigError}
 use super::config::HealthSettings;
 use super::hosts::HostList;
 use super::pool::{Outcome, Pool};
+use crate::metrics::UpstreamCounters;
 
 /// Endpoints of one `upstream` or `mirror` block and their pool.
 #[derive(Debug)]
@@ -17,6 +18,8 @@ pub struct Upstreams {
     pub name: String,
     pub pool: Pool,
     pub endpoints: Vec<Endpoint>,
+    /// `/metrics` counters, aligned with `endpoints`.
+    counters: Vec<Arc<UpstreamCounters>>,
 }
 
 impl Upstreams {
@@ -44,10 +47,17 @@ impl Upstreams {
             })
             .collect();
         let weights = hosts.hosts.iter().map(|h| h.weight).collect();
+        let registry = &crate::metrics::global().upstreams;
+        let counters = hosts
+            .hosts
+            .iter()
+            .map(|h| registry.register(name, &h.to_string()))
+            .collect();
         Ok(Upstreams {
             name: name.to_string(),
             pool: Pool::new(hosts.rotation, weights, health, fastrand::u64(..)),
             endpoints,
+            counters,
         })
     }
 
@@ -58,6 +68,7 @@ impl Upstreams {
             group: Arc::clone(self),
             idx,
             settled: false,
+            started: Instant::now(),
         })
     }
 }
@@ -69,6 +80,7 @@ pub struct Attempt {
     group: Arc<Upstreams>,
     pub idx: usize,
     settled: bool,
+    started: Instant,
 }
 
 impl Attempt {
@@ -87,16 +99,25 @@ impl Attempt {
 
     pub fn settle(mut self, outcome: Outcome) {
         self.settled = true;
-        self.group.pool.release(self.idx, outcome, Instant::now());
+        self.release(outcome);
+    }
+
+    /// Returns the member to the pool and counts the attempt.
+    fn release(&self, outcome: Outcome) {
+        let now = Instant::now();
+        let ok = !matches!(outcome, Outcome::Fail);
+        self.group.pool.release(self.idx, outcome, now);
+        if let Some(c) = self.group.counters.get(self.idx) {
+            let alive = self.group.pool.is_alive(self.idx, now);
+            c.attempt(ok, now.duration_since(self.started), alive);
+        }
     }
 }
 
 impl Drop for Attempt {
     fn drop(&mut self) {
         if !self.settled {
-            self.group
-                .pool
-                .release(self.idx, Outcome::Fail, Instant::now());
+            self.release(Outcome::Fail);
         }
     }
 }

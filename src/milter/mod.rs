@@ -17,6 +17,7 @@
 //! A                  per-message reset; then M again, or Q / EOF
 //! ```
 pub mod envelope;
+pub mod failure;
 pub mod io;
 pub mod negotiate;
 pub mod respond;

@@ -17,6 +17,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tracing::{info, warn};
 
 use super::envelope::{bare_address, envelope, ConnectionData, Macros, Transaction};
+use super::failure::FailReason;
 use super::io::{PacketIo, ReadError};
 use super::negotiate::{negotiate, Negotiated};
 use super::respond::{respond, smtp_reply};
@@ -30,7 +31,7 @@ pub enum SessionEnd {
     /// `Q` or EOF at a message boundary.
     Quit,
     /// The session was ended because of bad input or a timeout.
-    Failed(String),
+    Failed(FailReason, String),
     /// The daemon is shutting down.
     Shutdown,
 }
@@ -63,17 +64,17 @@ where
         let step = match packet {
             Ok(packet) => session.handle(packet).await,
             Err(ReadError::Closed) if session.tx.is_none() => Err(End::Quit),
-            Err(e) => Err(End::Failed(e.to_string())),
+            Err(e) => Err(End::Failed(FailReason::from(&e), e.to_string())),
         };
         if let Err(end) = step {
             break match end {
                 End::Quit => SessionEnd::Quit,
-                End::Failed(why) => SessionEnd::Failed(why),
+                End::Failed(kind, why) => SessionEnd::Failed(kind, why),
             };
         }
     };
-    if let SessionEnd::Failed(why) = &end {
-        warn!(peer = %peer, reason = %why, "milter session ended");
+    if let SessionEnd::Failed(kind, why) = &end {
+        warn!(peer = %peer, kind = kind.as_str(), reason = %why, "milter session ended");
     }
     end
 }
@@ -81,13 +82,19 @@ where
 /// Why the event loop stops.
 enum End {
     Quit,
-    Failed(String),
+    Failed(FailReason, String),
 }
 
 type Step = Result<(), End>;
 
+/// A protocol violation by the MTA.
 fn failed(why: impl Into<String>) -> End {
-    End::Failed(why.into())
+    End::Failed(FailReason::Protocol, why.into())
+}
+
+/// A reply that could not be written.
+fn write_failed(e: impl std::fmt::Display) -> End {
+    End::Failed(FailReason::Io, format!("write failed: {e}"))
 }
 
 struct Session<S> {
@@ -226,10 +233,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             let shown = format!("{reply:?}");
             self.trace("reply", shown.get(..200).unwrap_or(&shown));
         }
-        self.io
-            .send(reply)
-            .await
-            .map_err(|e| failed(format!("write failed: {e}")))
+        self.io.send(reply).await.map_err(write_failed)
     }
 
     async fn header(&mut self, agreed: Negotiated, name: Bytes, value: Bytes) -> Step {
@@ -309,15 +313,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         };
         log_message(&request, &outcome, started, self.conn.client_ip);
         for reply in &replies {
-            self.io
-                .queue(reply)
-                .map_err(|e| failed(format!("encoding a reply failed: {e}")))?;
+            self.io.queue(reply).map_err(|e| {
+                End::Failed(FailReason::Io, format!("encoding a reply failed: {e}"))
+            })?;
         }
         self.macros.clear_message();
-        self.io
-            .flush()
-            .await
-            .map_err(|e| failed(format!("write failed: {e}")))
+        self.io.flush().await.map_err(write_failed)
     }
 
     /// Runs the scan under its deadline, sending `p` keepalives meanwhile so

@@ -204,6 +204,19 @@ impl Pipeline {
         &self.stats
     }
 
+    /// The per-rule counters with each rule's symbol name.
+    pub fn rule_stats(&self) -> Vec<(&str, super::stats::RuleStat)> {
+        self.stats
+            .snapshot()
+            .into_iter()
+            .filter_map(|st| {
+                let rule = self.rules.rules.get(st.rule)?;
+                let name = self.registry.symbols.get(rule.symbol)?.name.as_str();
+                Some((name, st))
+            })
+            .collect()
+    }
+
     /// Scans one message. CPU-bound and synchronous; any input, however
     /// malformed, yields a verdict.
     pub fn scan(&self, env: &Envelope, raw: &[u8]) -> Verdict {

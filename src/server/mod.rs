@@ -101,7 +101,11 @@ async fn accept_loop(listener: Bound, server: MilterServer, mut retire: watch::R
             let metrics = crate::metrics::global();
             metrics.milter_session_started();
             let end = run_session(stream, peer, ctx, shutdown).await;
-            metrics.milter_session_ended(matches!(end, SessionEnd::Failed(_)));
+            let failed = match end {
+                SessionEnd::Failed(kind, _) => Some(kind),
+                _ => None,
+            };
+            metrics.milter_session_ended(failed);
             drop(permit);
         });
     }

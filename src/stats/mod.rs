@@ -200,7 +200,11 @@ impl Stats {
             class,
             tokens: &tokens,
         };
-        Ok(self.store.learn(&req)?)
+        let learned = self.store.learn(&req);
+        crate::metrics::global()
+            .learns
+            .record(class, learned.as_ref().ok());
+        Ok(learned?)
     }
 
     /// Autolearn after a scan, when configured and the score is beyond a

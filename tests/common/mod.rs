@@ -102,6 +102,24 @@ impl Daemon {
         panic!("no log line with {needle:?}; log: {:#?}", self.log());
     }
 
+    /// The controller's `/metrics` text (address from the start-up log).
+    pub fn metrics(&self) -> String {
+        use std::io::{Read, Write};
+        let line = self.wait_log("controller listening on ");
+        let addr = line
+            .split("controller listening on ")
+            .nth(1)
+            .and_then(|a| a.split_whitespace().next())
+            .map(|a| a.trim_start_matches("inet:"))
+            .expect("controller address");
+        let mut c = std::net::TcpStream::connect(addr).expect("controller");
+        c.write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n")
+            .unwrap();
+        let mut out = String::new();
+        c.read_to_string(&mut out).unwrap();
+        out
+    }
+
     /// Waits until `n` log lines contain `needle`, then returns them.
     pub fn wait_lines(&self, needle: &str, n: usize) -> Vec<String> {
         let start = Instant::now();

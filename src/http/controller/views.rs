@@ -190,8 +190,34 @@ pub fn metrics_text(p: Option<&Pipeline>) -> String {
             s.name, s.hits
         ));
     }
+    rule_families(&mut text, p);
     text.push_str("# EOF\n");
     text
+}
+
+/// Per-rule evaluations and (sampled) time of the regexp rules, so an
+/// admin can find the rule that costs the most.
+fn rule_families(text: &mut String, p: &Pipeline) {
+    use std::fmt::Write;
+    let rules = p.rule_stats();
+    text.push_str("# HELP sluice_rule_evaluations Times each regexp rule was evaluated since the rules were loaded.\n# TYPE sluice_rule_evaluations counter\n");
+    for (name, st) in &rules {
+        let _ = writeln!(
+            text,
+            "sluice_rule_evaluations_total{{symbol=\"{name}\"}} {}",
+            st.evaluations
+        );
+    }
+    text.push_str("# HELP sluice_rule_seconds_average Average time of one evaluation of each regexp rule, over sampled scans.\n# TYPE sluice_rule_seconds_average gauge\n");
+    for (name, st) in &rules {
+        if let Some(t) = st.avg_time {
+            let _ = writeln!(
+                text,
+                "sluice_rule_seconds_average{{symbol=\"{name}\"}} {:.9}",
+                t.as_secs_f64()
+            );
+        }
+    }
 }
 
 /// Content type of `/metrics`, as Rspamd sends it.

@@ -11,7 +11,14 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use crate::milter::failure::FailReason;
 use crate::verdict::{Action, Verdict};
+
+mod learn;
+mod upstream;
+
+pub use learn::LearnCounters;
+pub use upstream::{UpstreamCounters, UpstreamSnapshot};
 
 /// Every action a verdict can carry, in the order reports list them.
 pub const ACTIONS: [Action; 8] = [
@@ -49,11 +56,15 @@ pub struct Metrics {
     scan_micros: AtomicU64,
     milter_open: AtomicI64,
     milter_total: AtomicU64,
-    milter_failed: AtomicU64,
+    /// By [`FailReason::index`].
+    milter_failed: [AtomicU64; FailReason::ALL.len()],
     http_connections: AtomicU64,
     control_connections: AtomicU64,
     reloads_ok: AtomicU64,
     reloads_failed: AtomicU64,
+    /// Per upstream host, registered when a forward pool is built.
+    pub upstreams: upstream::Registry,
+    pub learns: LearnCounters,
     /// 1 when the last reload succeeded (or none happened yet), else 0.
     last_reload_ok: AtomicU64,
     /// Unix time of the last reload attempt; 0 before the first.
@@ -83,6 +94,11 @@ pub struct Snapshot {
     pub milter_open: i64,
     pub milter_total: u64,
     pub milter_failed: u64,
+    /// Failed sessions by reason label.
+    pub milter_failed_by: Vec<(&'static str, u64)>,
+    pub upstreams: Vec<UpstreamSnapshot>,
+    /// Learned messages: (class, outcome, count).
+    pub learns: Vec<(&'static str, &'static str, u64)>,
     pub http_connections: u64,
     pub control_connections: u64,
     pub reloads_ok: u64,
@@ -116,11 +132,13 @@ impl Metrics {
             scan_micros: AtomicU64::new(0),
             milter_open: AtomicI64::new(0),
             milter_total: AtomicU64::new(0),
-            milter_failed: AtomicU64::new(0),
+            milter_failed: Default::default(),
             http_connections: AtomicU64::new(0),
             control_connections: AtomicU64::new(0),
             reloads_ok: AtomicU64::new(0),
             reloads_failed: AtomicU64::new(0),
+            upstreams: upstream::Registry::default(),
+            learns: LearnCounters::default(),
             last_reload_ok: AtomicU64::new(1),
             last_reload_unix: AtomicU64::new(0),
         }
@@ -165,11 +183,11 @@ impl Metrics {
         self.milter_total.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// `failed`: the session ended on bad input or a timeout.
-    pub fn milter_session_ended(&self, failed: bool) {
+    /// `failed`: why the session was ended early (bad input, a timeout).
+    pub fn milter_session_ended(&self, failed: Option<FailReason>) {
         self.milter_open.fetch_sub(1, Ordering::Relaxed);
-        if failed {
-            self.milter_failed.fetch_add(1, Ordering::Relaxed);
+        if let Some(kind) = failed {
+            self.milter_failed[kind.index()].fetch_add(1, Ordering::Relaxed);
         }
     }
 
@@ -205,7 +223,13 @@ impl Metrics {
             scan_seconds: load(&self.scan_micros) as f64 / 1e6,
             milter_open: self.milter_open.load(Ordering::Relaxed),
             milter_total: load(&self.milter_total),
-            milter_failed: load(&self.milter_failed),
+            milter_failed: self.milter_failed.iter().map(load).sum(),
+            milter_failed_by: FailReason::ALL
+                .iter()
+                .map(|k| (k.as_str(), load(&self.milter_failed[k.index()])))
+                .collect(),
+            upstreams: self.upstreams.snapshot(),
+            learns: self.learns.snapshot(),
             http_connections: load(&self.http_connections),
             control_connections: load(&self.control_connections),
             reloads_ok: load(&self.reloads_ok),
@@ -266,7 +290,7 @@ pub fn render_openmetrics(s: &Snapshot) -> String {
         "sluice_config_reloads_total{{result=\"error\"}} {}",
         s.reloads_failed
     );
-    let rows: [(&str, &str, &str, String); 8] = [
+    let rows: [(&str, &str, &str, String); 7] = [
         (
             "sluice_config_last_reload_success",
             "gauge",
@@ -292,12 +316,6 @@ pub fn render_openmetrics(s: &Snapshot) -> String {
             s.milter_total.to_string(),
         ),
         (
-            "sluice_milter_sessions_failed",
-            "counter",
-            "Milter sessions ended by bad input or a timeout.",
-            s.milter_failed.to_string(),
-        ),
-        (
             "sluice_http_connections",
             "counter",
             "Connections to the scan (normal worker) listeners.",
@@ -321,6 +339,18 @@ pub fn render_openmetrics(s: &Snapshot) -> String {
         let suffix = if kind == "counter" { "_total" } else { "" };
         let _ = writeln!(out, "{name}{suffix} {value}");
     }
+    let _ = writeln!(
+        out,
+        "# HELP sluice_milter_sessions_failed Milter sessions ended by bad input or a timeout, by reason.\n# TYPE sluice_milter_sessions_failed counter"
+    );
+    for (reason, n) in &s.milter_failed_by {
+        let _ = writeln!(
+            out,
+            "sluice_milter_sessions_failed_total{{reason=\"{reason}\"}} {n}"
+        );
+    }
+    upstream::render(&mut out, &s.upstreams);
+    learn::render(&mut out, &s.learns);
     out.push_str("# EOF\n");
     out
 }
@@ -368,9 +398,41 @@ mod tests {
         let m = Metrics::new();
         m.milter_session_started();
         m.milter_session_started();
-        m.milter_session_ended(true);
+        m.milter_session_ended(Some(FailReason::Timeout));
         let s = m.snapshot();
         assert_eq!((s.milter_open, s.milter_total, s.milter_failed), (1, 2, 1));
+        let text = render_openmetrics(&s);
+        assert!(text.contains("sluice_milter_sessions_failed_total{reason=\"timeout\"} 1\n"));
+        assert!(text.contains("sluice_milter_sessions_failed_total{reason=\"protocol\"} 0\n"));
+    }
+
+    #[test]
+    fn upstreams_keep_counting_across_pools_and_learns_by_outcome() {
+        let m = Metrics::new();
+        let a = m.upstreams.register("scanners", "127.0.0.1:11333");
+        a.attempt(true, Duration::from_millis(2), true);
+        // A reload builds a new pool: same name, same counters.
+        let again = m.upstreams.register("scanners", "127.0.0.1:11333");
+        again.attempt(false, Duration::from_millis(1), false);
+        m.learns.record(
+            crate::stats::Class::Spam,
+            Some(&crate::stats::LearnOutcome::Learned),
+        );
+        m.learns.record(crate::stats::Class::Ham, None);
+        let text = render_openmetrics(&m.snapshot());
+        let host = "group=\"scanners\",host=\"127.0.0.1:11333\"";
+        for line in [
+            format!("sluice_upstream_requests_total{{{host},result=\"ok\"}} 1\n"),
+            format!("sluice_upstream_requests_total{{{host},result=\"error\"}} 1\n"),
+            format!("sluice_upstream_request_seconds_sum{{{host}}} 0.003\n"),
+            format!("sluice_upstream_request_seconds_count{{{host}}} 2\n"),
+            format!("sluice_upstream_alive{{{host}}} 0\n"),
+            "sluice_bayes_learns_total{class=\"spam\",outcome=\"learned\"} 1\n".to_string(),
+            "sluice_bayes_learns_total{class=\"ham\",outcome=\"error\"} 1\n".to_string(),
+            "sluice_bayes_learns_total{class=\"ham\",outcome=\"learned\"} 0\n".to_string(),
+        ] {
+            assert!(text.contains(&line), "{line} missing from\n{text}");
+        }
     }
 
     #[test]
