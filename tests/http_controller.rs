@@ -200,8 +200,10 @@ fn metrics_count_scans_and_milter_sessions() {
             Some("application/openmetrics-text; version=1.0.0; charset=utf-8")
         );
         let text = r.text();
-        if text.contains("sluice_milter_sessions_total 2\n") || std::time::Instant::now() > deadline
-        {
+        // The client sees EOF before the session's end is counted.
+        let settled = text.contains("sluice_milter_sessions_total 2\n")
+            && text.contains("sluice_milter_sessions_open 0\n");
+        if settled || std::time::Instant::now() > deadline {
             break text;
         }
         std::thread::sleep(Duration::from_millis(50));

@@ -185,10 +185,12 @@ impl Metrics {
 
     /// `failed`: why the session was ended early (bad input, a timeout).
     pub fn milter_session_ended(&self, failed: Option<FailReason>) {
-        self.milter_open.fetch_sub(1, Ordering::Relaxed);
+        // The failure is counted first, so a reader that sees the gauge
+        // drop also sees why the session ended.
         if let Some(kind) = failed {
-            self.milter_failed[kind.index()].fetch_add(1, Ordering::Relaxed);
+            self.milter_failed[kind.index()].fetch_add(1, Ordering::Release);
         }
+        self.milter_open.fetch_sub(1, Ordering::Release);
     }
 
     pub fn connection(&self, on: Listener) {
@@ -221,7 +223,7 @@ impl Metrics {
             by_action,
             scan_buckets: self.scan_buckets.iter().map(load).collect(),
             scan_seconds: load(&self.scan_micros) as f64 / 1e6,
-            milter_open: self.milter_open.load(Ordering::Relaxed),
+            milter_open: self.milter_open.load(Ordering::Acquire),
             milter_total: load(&self.milter_total),
             milter_failed: self.milter_failed.iter().map(load).sum(),
             milter_failed_by: FailReason::ALL
