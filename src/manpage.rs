@@ -144,7 +144,8 @@ new sessions use the new one while sessions in flight finish on the old.
 .TP
 .BR SIGTERM ", " SIGINT
 Stop accepting, let sessions in flight finish their message within the grace
-period, then exit 0.
+period (\fBshutdown_grace\fR in \fIlocal.d/worker-proxy.inc\fR, 30s), answer a
+message still unfinished after it with tempfail, then exit 0.
 .TP
 .B SIGUSR1
 Reopen the log file (after logrotate renamed it).

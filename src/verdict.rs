@@ -157,6 +157,9 @@ pub struct Verdict {
     /// Actions with a numeric threshold, mildest first.
     pub thresholds: Vec<(Action, f64)>,
     pub scan_time: Duration,
+    /// The upstream scanner that answered, when the message was forwarded;
+    /// `None` for an in-process scan. Only the log line reads it.
+    pub upstream: Option<String>,
 }
 
 impl Verdict {
@@ -177,6 +180,7 @@ impl Verdict {
             milter: MilterEdits::default(),
             thresholds: Vec::new(),
             scan_time: Duration::ZERO,
+            upstream: None,
         }
     }
 

@@ -79,6 +79,11 @@ async fn round_robin_spreads_and_the_envelope_reaches_the_scanner() {
             assert!(metrics.contains(&want), "{want} missing from {metrics}");
         }
     }
+    // The one log line per message names the scanner that answered.
+    for scanner in [&a, &b, &c] {
+        let line = s.wait_log(&format!("upstream={}", scanner.addr));
+        assert!(line.contains("scanned"), "{line}");
+    }
     let seen = a.seen.lock().unwrap()[0].clone();
     assert_eq!(seen.headers["flags"], vec!["milter"]);
     assert_eq!(seen.headers["from"], vec!["<alice@example.org>"]);

@@ -186,6 +186,33 @@ async fn sigterm_answers_every_message_in_flight_and_exits_zero() {
     assert!(!pid_file.exists(), "PID file left behind");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_still_in_flight_after_the_grace_gets_tempfail() {
+    let mut d = OpsDaemon::start(&[("worker-proxy.inc", "shutdown_grace = 1s;\n")], None);
+    let mut stalled = begin_message(&d.milter).await;
+    let started = std::time::Instant::now();
+    d.signal("TERM");
+    d.wait_log("SIGTERM: draining", 1);
+    // The MTA sends nothing more; the daemon must answer, not just close.
+    let reply = tokio::time::timeout(Duration::from_secs(10), stalled.read_reply())
+        .await
+        .expect("an answer within the grace and its margin")
+        .expect("a reply, not a closed connection");
+    assert_eq!(reply, Reply::Tempfail);
+    assert!(
+        started.elapsed() >= Duration::from_millis(900),
+        "answered before the grace"
+    );
+    let status = d.wait_exit();
+    assert!(status.success(), "{status}; log: {}", d.log());
+    assert!(
+        d.log()
+            .contains("shutdown grace over: message in flight answered with tempfail"),
+        "{}",
+        d.log()
+    );
+}
+
 fn metric(text: &str, name: &str) -> f64 {
     text.lines()
         .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())

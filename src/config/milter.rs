@@ -37,6 +37,9 @@ pub struct MilterSettings {
     pub fail_open: bool,
     /// How often to send a progress keepalive while a scan runs.
     pub progress_interval: Duration,
+    /// On SIGTERM: how long messages in flight may take to finish before
+    /// the rest are answered with tempfail.
+    pub shutdown_grace: Duration,
     pub discard_on_reject: bool,
     pub quarantine_on_reject: bool,
     pub spam_header: String,
@@ -58,6 +61,7 @@ impl Default for MilterSettings {
             scan_timeout: Duration::from_secs(8),
             fail_open: false,
             progress_interval: Duration::from_secs(10),
+            shutdown_grace: Duration::from_secs(30),
             discard_on_reject: false,
             quarantine_on_reject: false,
             spam_header: "X-Spam".into(),
@@ -164,6 +168,7 @@ impl<'a> SettingsReader<'a> {
             "scan_timeout" => s.scan_timeout = self.get(k, v, value::duration)?,
             "fail_open" => s.fail_open = self.get(k, v, value::boolean)?,
             "progress_interval" => s.progress_interval = self.get(k, v, value::duration)?,
+            "shutdown_grace" => s.shutdown_grace = self.get(k, v, value::duration)?,
             "discard_on_reject" => s.discard_on_reject = self.get(k, v, value::boolean)?,
             "quarantine_on_reject" => s.quarantine_on_reject = self.get(k, v, value::boolean)?,
             "spam_header" => s.spam_header = self.get(k, v, value::string)?,

@@ -70,9 +70,6 @@ pub enum DaemonError {
     },
 }
 
-/// How long sessions inside a message may take to finish on SIGTERM.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
-
 /// Loads the config and the rules, then serves until SIGTERM or SIGINT.
 pub async fn run(opts: RunOptions) -> Result<(), DaemonError> {
     let mut signals = Signals::install()?;
@@ -115,7 +112,7 @@ pub async fn run(opts: RunOptions) -> Result<(), DaemonError> {
     tell(State::Stopping, "draining");
     let _ = stop_tx.send(true);
     listeners.join().await;
-    milter.drain(SHUTDOWN_GRACE).await;
+    milter.drain().await;
     info!("sluice stopped");
     Ok(())
 }
@@ -300,6 +297,7 @@ pub fn session_settings(m: &MilterSettings) -> SessionSettings {
         scan_timeout: m.scan_timeout,
         fail_open: m.fail_open,
         progress_interval: m.progress_interval,
+        shutdown_grace: m.shutdown_grace,
         discard_on_reject: m.discard_on_reject,
         quarantine_on_reject: m.quarantine_on_reject,
         spam_header: m.spam_header.clone(),

@@ -194,9 +194,11 @@ impl Inner {
                 Ok(Ok(x)) => {
                     // The scanner answered: healthy, whatever it said.
                     attempt.settle(Outcome::Ok);
-                    return reply::parse(x.json()).map_err(|e| {
+                    let mut verdict = reply::parse(x.json()).map_err(|e| {
                         upstream_err(format!("{addr} answered {}: {e}", x.status.as_u16()))
-                    });
+                    })?;
+                    verdict.upstream = Some(addr);
+                    return Ok(verdict);
                 }
             }
         }

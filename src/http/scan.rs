@@ -177,6 +177,7 @@ pub(super) fn log_scan(h: &ScanHeaders, v: &Verdict) {
         action = %v.action,
         score = format!("{:.2}/{:.2}", v.score, v.required_score),
         symbols = %v.symbol_list(),
+        upstream = v.upstream.as_deref().map(tracing::field::display),
         time_ms = v.scan_time.as_secs_f64() * 1e3,
         ignored = ?h.ignored,
         unknown_flags = ?h.flags.unknown,

@@ -55,11 +55,21 @@ where
     let s = &ctx.settings;
     let io = PacketIo::new(stream, s.max_packet, s.idle_timeout, s.command_timeout);
     let mut session = Session::new(io, ctx.clone());
+    // Set on shutdown while a message is in flight: past it, the message is
+    // answered with tempfail instead of being cut off silently.
+    let mut grace_end: Option<tokio::time::Instant> = None;
     let end = loop {
+        if grace_end.is_some() && session.is_idle() {
+            break SessionEnd::Shutdown;
+        }
         let packet = tokio::select! {
             biased;
             r = session.io.read() => r,
-            _ = shutdown.changed(), if session.is_idle() => break SessionEnd::Shutdown,
+            _ = shutdown.changed(), if grace_end.is_none() => {
+                grace_end = Some(tokio::time::Instant::now() + s.shutdown_grace);
+                continue;
+            }
+            _ = sleep_until_some(grace_end) => break session.grace_over(&peer).await,
         };
         let step = match packet {
             Ok(packet) => session.handle(packet).await,
@@ -77,6 +87,14 @@ where
         warn!(peer = %peer, kind = kind.as_str(), reason = %why, "milter session ended");
     }
     end
+}
+
+/// Waits until `at`, or forever when there is no deadline.
+async fn sleep_until_some(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
 }
 
 /// Why the event loop stops.
@@ -125,6 +143,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
 
     fn settings(&self) -> &SessionSettings {
         &self.ctx.settings
+    }
+
+    /// The shutdown grace ran out inside a message: tempfail it, so the MTA
+    /// keeps the mail queued, and end the session.
+    async fn grace_over(&mut self, peer: &str) -> SessionEnd {
+        let sent = self.io.send(&Reply::Tempfail).await;
+        warn!(
+            peer = %peer,
+            answered = sent.is_ok(),
+            "shutdown grace over: message in flight answered with tempfail"
+        );
+        SessionEnd::Shutdown
     }
 
     async fn handle(&mut self, packet: Packet) -> Step {
@@ -417,6 +447,7 @@ fn log_message(
             score = format_args!("{:.2}/{:.2}", v.score, v.required_score),
             symbols = %v.symbol_list(),
             size = req.message.len(),
+            upstream = v.upstream.as_deref().map(tracing::field::display),
             time_ms = format_args!("{ms:.2}"),
             "scanned"
         ),

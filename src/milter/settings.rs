@@ -31,6 +31,9 @@ pub struct SessionSettings {
     pub fail_open: bool,
     /// Interval of `p` keepalives while a scan runs.
     pub progress_interval: Duration,
+    /// On shutdown: how long a message in flight may take before it is
+    /// answered with tempfail.
+    pub shutdown_grace: Duration,
     pub discard_on_reject: bool,
     pub quarantine_on_reject: bool,
     pub spam_header: String,
@@ -50,6 +53,7 @@ impl Default for SessionSettings {
             scan_timeout: Duration::from_secs(8),
             fail_open: false,
             progress_interval: Duration::from_secs(10),
+            shutdown_grace: Duration::from_secs(30),
             discard_on_reject: false,
             quarantine_on_reject: false,
             spam_header: "X-Spam".into(),

@@ -23,6 +23,9 @@ use tracing::{info, warn};
 
 use crate::milter::session::{run_session, SessionContext, SessionEnd};
 
+/// Time past the shutdown grace for sessions to write their tempfails.
+const DRAIN_MARGIN: Duration = Duration::from_secs(2);
+
 /// Resolves when the daemon shuts down or the listener is retired (its
 /// sender flipped or dropped).
 pub async fn stopped(shutdown: &mut watch::Receiver<bool>, retire: &mut watch::Receiver<bool>) {
@@ -60,8 +63,11 @@ impl MilterServer {
         tokio::spawn(accept_loop(listener, self.clone(), retire))
     }
 
-    /// After shutdown: waits up to `grace` for every session to end.
-    pub async fn drain(&self, grace: Duration) {
+    /// After shutdown: waits for every session to end. Each session has the
+    /// configured grace to finish its message and then tempfails it; the
+    /// extra margin lets those last replies be written.
+    pub async fn drain(&self) {
+        let grace = self.ctx.borrow().settings.shutdown_grace + DRAIN_MARGIN;
         let all = u32::try_from(self.max_sessions).unwrap_or(u32::MAX);
         let permits = self.permits.clone();
         match tokio::time::timeout(grace, permits.acquire_many_owned(all)).await {
