@@ -24,6 +24,12 @@ impl Daemon {
     /// admin layer and the Bayes store live in a temporary folder, so nothing
     /// on the machine running the tests changes the result.
     pub fn start_with_files(files: &[(&str, &str)]) -> Daemon {
+        Daemon::start_with_http(files, "127.0.0.1:0")
+    }
+
+    /// [`Daemon::start_with_files`] with the scan (HTTP) listener on `http`,
+    /// so a test can restart a scanner on the same address.
+    pub fn start_with_http(files: &[(&str, &str)], http: &str) -> Daemon {
         let dir = tempfile::tempdir().expect("tempdir");
         let local = dir.path().join("local.d");
         std::fs::create_dir_all(&local).unwrap();
@@ -33,9 +39,9 @@ impl Daemon {
         let mut args: Vec<String> =
             vec!["run".into(), "--milter".into(), "inet:127.0.0.1:0".into()];
         // The HTTP listeners default to fixed ports; tests run in parallel.
-        for flag in ["--http", "--controller"] {
+        for (flag, addr) in [("--http", http), ("--controller", "127.0.0.1:0")] {
             args.push(flag.into());
-            args.push("127.0.0.1:0".into());
+            args.push(addr.into());
         }
         for var in ["DBDIR", "LOCAL_CONFDIR"] {
             args.push("--var".into());
@@ -140,6 +146,12 @@ impl Daemon {
             );
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// SIGKILL: no draining, pooled connections to it just break.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 
     pub fn is_running(&mut self) -> bool {
