@@ -46,7 +46,9 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
                 pid_file: args.pid_file,
                 install_logging: true,
             };
-            runtime()?.block_on(daemon::run(opts))?;
+            daemon::runtime()
+                .context("starting the async runtime")?
+                .block_on(daemon::run(opts))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Scan(args) => scan_files(&args),
