@@ -26,7 +26,9 @@ pub struct Tuning {
     pub min_token_hits: u64,
     /// Tokens whose probability is within this of 0.5 carry no evidence.
     pub min_prob_strength: f64,
-    /// Fewer useful tokens than this: no verdict (too little text).
+    /// A message with fewer tokens than this gets no verdict (too little
+    /// text), and one needs at least a tenth of this many tokens with
+    /// evidence (at least 1): Rspamd's reading of `min_tokens`.
     pub min_tokens: usize,
 }
 
@@ -67,7 +69,7 @@ impl Outcome {
 pub enum Skip {
     /// A class has fewer than `min_learns` messages.
     NotEnoughLearns { spam: u64, ham: u64 },
-    /// Too few tokens with evidence.
+    /// Too short a message, or too few tokens with evidence (the count).
     NotEnoughTokens(usize),
 }
 
@@ -103,7 +105,7 @@ pub fn classify(
             n += 1;
         }
     }
-    if n < tuning.min_tokens {
+    if tokens.len() < tuning.min_tokens || n < (tuning.min_tokens / 10).max(1) {
         return Err(Skip::NotEnoughTokens(n));
     }
     // Fisher: -2 sum ln p ~ chi-square with 2n degrees of freedom.
@@ -236,6 +238,31 @@ mod tests {
                 ham: 500
             })
         );
+    }
+
+    #[test]
+    fn short_message_gets_no_verdict_however_spammy() {
+        let tokens: Vec<Token> = (0..10).map(tok).collect();
+        let counts = vec![Counts { spam: 150, ham: 0 }; 10];
+        assert_eq!(
+            classify(&Tuning::default(), learns(), &tokens, &counts),
+            Err(Skip::NotEnoughTokens(10))
+        );
+    }
+
+    #[test]
+    fn few_known_tokens_in_a_long_message_still_decide() {
+        // 40 tokens, only 3 ever learned: Rspamd needs min_tokens / 10 of
+        // them, not min_tokens, so a message of mostly new words is judged
+        // by the words it shares with the corpus.
+        let tokens: Vec<Token> = (0..40).map(tok).collect();
+        let mut counts = vec![Counts::default(); 40];
+        for c in counts.iter_mut().take(3) {
+            *c = Counts { spam: 120, ham: 1 };
+        }
+        let o = classify(&Tuning::default(), learns(), &tokens, &counts).unwrap();
+        assert_eq!(o.tokens, 3);
+        assert!(o.decision().is_some_and(|(spam, _)| spam), "{o:?}");
     }
 
     #[test]

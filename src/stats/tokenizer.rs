@@ -28,6 +28,31 @@ const SEED_BODY: u64 = 0x5155_4943_455f_4231;
 const SEED_SUBJECT: u64 = 0x5155_4943_455f_5331;
 const SEED_META: u64 = 0x5155_4943_455f_4d31;
 const SEED_PAIR: u64 = 0x5155_4943_455f_5031;
+const SEED_HEADER: u64 = 0x5155_4943_455f_4831;
+
+/// Headers whose words are evidence of who sent the mail and with what:
+/// the same sender and software recur across a sender's messages, so these
+/// tell a regular newsletter from spam that reads alike. Date, Subject (it
+/// has its own namespace) and the message's own identifiers are left out:
+/// they vary per message and would only add rare tokens.
+const WORD_HEADERS: [&str; 13] = [
+    "from",
+    "reply-to",
+    "return-path",
+    "sender",
+    "errors-to",
+    "to",
+    "x-mailer",
+    "user-agent",
+    "x-mimeole",
+    "content-type",
+    "list-id",
+    "organization",
+    "precedence",
+];
+/// `Received` headers read per message. The relays nearest us are shared by
+/// all mail and drop out as evidence by themselves; the bound is on cost.
+const MAX_RECEIVED: usize = 8;
 
 /// One token: its hash and the OSB distance it came from (1..=4; 0 for a
 /// single-word meta token). The distance selects the token's weight.
@@ -56,6 +81,7 @@ pub fn tokenize(view: &MessageView<'_>) -> Vec<Token> {
     }
     tokens.extend(osb(&subject));
     tokens.extend(meta_tokens(view));
+    header_tokens(view, &mut tokens);
     tokens.sort_unstable();
     tokens.dedup_by_key(|t| t.hash);
     tokens
@@ -160,6 +186,69 @@ fn pair_hash(a: u64, b: u64, d: u8) -> u64 {
     xxh3_64_with_seed(&buf, SEED_PAIR)
 }
 
+/// Header tokens, each a single word in its header's own namespace: the
+/// names of the top-level headers present (the mailer's fingerprint), the
+/// words of [`WORD_HEADERS`], and the host domains (last two labels) named in
+/// `Received`. Without them a legitimate commercial newsletter is judged by
+/// its sales text alone and a short spam has too few words for a verdict.
+fn header_tokens(view: &MessageView<'_>, out: &mut Vec<Token>) {
+    let mut words = Vec::new();
+    let mut name_buf = [0u8; 64];
+    let mut received = 0;
+    for h in &view.headers {
+        let Some(name) = lower_ascii(h.name, &mut name_buf) else {
+            continue;
+        };
+        let ns = xxh3_64_with_seed(name, SEED_HEADER);
+        out.push(single(ns));
+        words.clear();
+        if name == b"received" {
+            received += 1;
+            if received <= MAX_RECEIVED {
+                received_domains(&h.value, ns, &mut words);
+            }
+        } else if WORD_HEADERS.iter().any(|w| w.as_bytes() == name) {
+            push_words(&mut words, &h.value, ns);
+        }
+        out.extend(words.iter().map(|&w| single(w)));
+    }
+}
+
+/// A one-word token, weighted like the closest OSB pair.
+fn single(hash: u64) -> Token {
+    Token { hash, distance: 1 }
+}
+
+/// `name` lower-cased into `buf`; `None` for names longer than `buf`
+/// (no real header name is).
+fn lower_ascii<'b>(name: &str, buf: &'b mut [u8; 64]) -> Option<&'b [u8]> {
+    let out = buf.get_mut(..name.len())?;
+    out.copy_from_slice(name.as_bytes());
+    out.make_ascii_lowercase();
+    Some(out)
+}
+
+/// `from mail5.globalscape.com ([64.243.65.164]) by dogma.slashnull.org`
+/// -> hashes of `globalscape.com`, `slashnull.org`: the host names' last
+/// two labels, so that one sender's many relays are one piece of evidence.
+fn received_domains(value: &str, seed: u64, out: &mut Vec<u64>) {
+    for w in value.split_whitespace() {
+        let w = w.trim_matches(|c: char| !c.is_ascii_alphanumeric());
+        let mut labels = w.rsplit('.');
+        let (Some(tld), Some(sld)) = (labels.next(), labels.next()) else {
+            continue;
+        };
+        let alpha =
+            |l: &str| !l.is_empty() && l.bytes().all(|b| b.is_ascii_alphabetic() || b == b'-');
+        if tld.len() >= 2 && alpha(tld) && alpha(sld) {
+            out.push(hash_word(
+                &format!("{sld}.{tld}").to_ascii_lowercase(),
+                seed,
+            ));
+        }
+    }
+}
+
 /// Header evidence that words miss: the sender's domain, the mailer, the
 /// MIME shape. Weighted like the closest OSB pair.
 fn meta_tokens(view: &MessageView<'_>) -> Vec<Token> {
@@ -236,6 +325,39 @@ mod tests {
         assert_ne!(ab[0].hash, ba[0].hash);
         let far = osb(&words("alpha xx yy beta"));
         assert!(far.iter().all(|t| t.hash != ab[0].hash));
+    }
+
+    fn view_tokens(raw: &[u8]) -> Vec<Token> {
+        let msg = mail_parser::MessageParser::new().parse(raw);
+        tokenize(&MessageView::new(raw, msg.as_ref()))
+    }
+
+    #[test]
+    fn sender_headers_and_relays_add_tokens() {
+        let body = b"Subject: hi\r\n\r\nthe same body text for both\r\n";
+        let with = [
+            &b"From: News <news@shop.example>\r\nReceived: from mx1.relay.example by mx.local.test\r\nX-Mailer: Mailer 1.0\r\n"[..],
+            &body[..],
+        ]
+        .concat();
+        let bare = view_tokens(body);
+        let full = view_tokens(&with);
+        assert!(
+            full.len() > bare.len() + 5,
+            "{} vs {}",
+            full.len(),
+            bare.len()
+        );
+        // The relay's domain, not each host, is the token: a sibling host
+        // of the same domain adds nothing new.
+        let sibling = String::from_utf8(with.clone())
+            .unwrap()
+            .replace("mx1.relay.example", "mx2.relay.example");
+        assert_eq!(view_tokens(sibling.as_bytes()), full);
+        let other = String::from_utf8(with)
+            .unwrap()
+            .replace("mx1.relay.example", "mx1.other.example");
+        assert_ne!(view_tokens(other.as_bytes()), full);
     }
 
     #[test]
