@@ -138,7 +138,6 @@ async fn a_slow_scan_sends_progress_then_the_verdict() {
     mta.negotiate(ALL_PROTOCOL).await;
     mta.message_head("b@example.net").await;
     mta.send(b'B', b"hello\r\n").await;
-    assert_eq!(mta.recv().await.0, b'c');
     mta.send(b'E', b"").await;
     let mut progress = 0;
     let last = loop {
@@ -204,6 +203,7 @@ async fn oversize_reject_answers_at_the_body_chunk() {
     let s = SessionSettings {
         max_message: 64,
         oversize_action: OversizeAction::Reject,
+        early_oversize: true,
         ..settings()
     };
     let mut mta = Mta::start(s, Duration::ZERO, Some(Action::NoAction));
@@ -223,6 +223,7 @@ async fn oversize_reject_answers_at_the_body_chunk() {
 async fn oversize_accept_skips_the_body_and_accepts_unscanned() {
     let s = SessionSettings {
         max_message: 64,
+        early_oversize: true,
         ..settings()
     };
     let mut mta = Mta::start(s, Duration::ZERO, Some(Action::Reject));
@@ -233,6 +234,34 @@ async fn oversize_accept_skips_the_body_and_accepts_unscanned() {
     mta.send(b'E', b"").await;
     assert_eq!(mta.recv().await.0, b'a');
     assert!(mta.seen.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn by_default_body_chunks_go_unanswered_and_oversize_waits_for_end_of_message() {
+    let s = SessionSettings {
+        max_message: 64,
+        oversize_action: OversizeAction::Reject,
+        ..settings()
+    };
+    let mut mta = Mta::start(s, Duration::ZERO, Some(Action::NoAction));
+    let granted = mta.negotiate(ALL_PROTOCOL).await;
+    assert_ne!(granted & 0x0008_0000, 0, "SMFIP_NR_BODY asked for");
+    mta.message_head("b@example.net").await;
+    // Two chunks, the first already past max_message: neither is answered,
+    // so the next thing read is the reply to end of message.
+    mta.send(b'B', &[b'x'; 100]).await;
+    mta.send(b'B', &[b'y'; 100]).await;
+    mta.send(b'E', b"").await;
+    let (code, payload) = mta.recv().await;
+    assert_eq!(code, b'y');
+    assert!(reply_text(&payload).starts_with("552 5.3.4 "));
+    assert!(mta.seen.lock().unwrap().is_empty(), "not scanned");
+    // The session goes on: a small message after it is scanned.
+    mta.message_head("b@example.net").await;
+    mta.send(b'B', b"small\r\n").await;
+    mta.send(b'E', b"").await;
+    assert_eq!(mta.recv().await.0, b'a');
+    assert_eq!(mta.seen.lock().unwrap().len(), 1);
 }
 
 #[tokio::test]
@@ -303,8 +332,8 @@ async fn header_bytes_are_kept_exactly_with_leading_space() {
     mta.send(b'L', b"X-Folded\0 first\n\tsecond\0").await;
     mta.send(b'L', b"X-Tab\0\ttabbed\0").await;
     mta.send(b'N', b"").await;
+    // Body chunks are reply-less (SMFIP_NR_BODY) by default.
     mta.send(b'B', b"line\r\n").await;
-    assert_eq!(mta.recv().await.0, b'c');
     mta.send(b'E', b"tail\r\n").await;
     assert_eq!(mta.recv().await.0, b'a');
     let seen = mta.seen.lock().unwrap();

@@ -31,6 +31,11 @@ pub struct MilterSettings {
     /// Largest message scanned (`milter.max_message`, else `options.max_message`).
     pub max_message: usize,
     pub oversize_action: OversizeAction,
+    /// Answer body chunks so that an oversize message is refused (or
+    /// skipped) at the chunk that crossed `max_message`; off, body chunks go
+    /// unanswered (`SMFIP_NR_BODY`) and an oversize message is answered at
+    /// end of message.
+    pub early_oversize: bool,
     /// Scan deadline (`milter.scan_timeout`, else `options.task_timeout`).
     pub scan_timeout: Duration,
     /// On a failed scan: accept (true) or tempfail 451 4.7.1 (false).
@@ -58,6 +63,7 @@ impl Default for MilterSettings {
             max_packet: 1 << 20,
             max_message: 50 << 20,
             oversize_action: OversizeAction::Accept,
+            early_oversize: false,
             scan_timeout: Duration::from_secs(8),
             fail_open: false,
             progress_interval: Duration::from_secs(10),
@@ -165,6 +171,7 @@ impl<'a> SettingsReader<'a> {
             "max_packet" => s.max_packet = self.get(k, v, value::size)?,
             "max_message" => s.max_message = self.get(k, v, value::size)?,
             "oversize_action" => s.oversize_action = self.get(k, v, oversize_action)?,
+            "early_oversize" => s.early_oversize = self.get(k, v, value::boolean)?,
             "scan_timeout" => s.scan_timeout = self.get(k, v, value::duration)?,
             "fail_open" => s.fail_open = self.get(k, v, value::boolean)?,
             "progress_interval" => s.progress_interval = self.get(k, v, value::duration)?,

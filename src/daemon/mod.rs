@@ -310,6 +310,7 @@ pub fn session_settings(m: &MilterSettings) -> SessionSettings {
         max_packet: m.max_packet,
         max_message: m.max_message,
         oversize_action: m.oversize_action,
+        early_oversize: m.early_oversize,
         scan_timeout: m.scan_timeout,
         fail_open: m.fail_open,
         progress_interval: m.progress_interval,

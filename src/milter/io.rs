@@ -4,12 +4,13 @@
 //! Reading is hand-rolled rather than `Framed` so that the time a packet may
 //! take is bounded from its first byte (slow senders), apart from the idle
 //! wait for a packet to start (SMTP clients legitimately pause).
+use std::pin::Pin;
 use std::time::Duration;
 
 use bytes::BytesMut;
 use sluice_proto::milter::{FrameCodec, FrameError, Packet, Reply};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::time::Instant;
+use tokio::time::{Instant, Sleep};
 use tokio_util::codec::{Decoder, Encoder};
 
 /// Why reading the next packet failed.
@@ -25,6 +26,14 @@ pub enum ReadError {
     Frame(#[from] FrameError),
 }
 
+/// Free buffer space below which a read first makes room for
+/// [`READ_CHUNK`] more bytes.
+const READ_MIN_SPARE: usize = 16 * 1024;
+/// How much room a read gets: Postfix sends body chunks of up to 64 KiB, and
+/// one read should take in whatever the MTA sent since the last reply point
+/// (with reply-less events, a whole message head or body in one syscall).
+const READ_CHUNK: usize = 64 * 1024;
+
 pub struct PacketIo<S> {
     stream: S,
     codec: FrameCodec,
@@ -32,6 +41,13 @@ pub struct PacketIo<S> {
     write_buf: BytesMut,
     idle_timeout: Duration,
     command_timeout: Duration,
+    /// The session's one timer, re-armed for every wait (read deadlines, the
+    /// scan's progress and deadline). Why one: tokio wakes its I/O driver
+    /// (an eventfd write and an extra `epoll_wait`) whenever a *new* timer is
+    /// earlier than every registered one, which a fresh `timeout_at` per
+    /// read and per scan was, three times per message; moving a registered
+    /// timer later only updates it.
+    timer: Pin<Box<Sleep>>,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> PacketIo<S> {
@@ -39,16 +55,23 @@ impl<S: AsyncRead + AsyncWrite + Unpin> PacketIo<S> {
         PacketIo {
             stream,
             codec: FrameCodec::new(max_packet),
-            read_buf: BytesMut::with_capacity(8 * 1024),
+            read_buf: BytesMut::with_capacity(READ_CHUNK),
             write_buf: BytesMut::with_capacity(1024),
             idle_timeout: idle,
             command_timeout: command,
+            timer: Box::pin(tokio::time::sleep_until(Instant::now() + idle)),
         }
     }
 
     /// True when part of a packet is buffered (a reply point is not idle).
     pub fn has_partial(&self) -> bool {
         !self.read_buf.is_empty()
+    }
+
+    /// Waits until `at` on the session's timer.
+    pub async fn sleep_until(&mut self, at: Instant) {
+        self.timer.as_mut().reset(at);
+        self.timer.as_mut().await;
     }
 
     /// Reads the next whole packet.
@@ -62,21 +85,39 @@ impl<S: AsyncRead + AsyncWrite + Unpin> PacketIo<S> {
                 Some(t) => t + self.command_timeout,
                 None => Instant::now() + self.idle_timeout,
             };
-            let read = tokio::time::timeout_at(deadline, self.stream.read_buf(&mut self.read_buf));
-            match read.await {
-                Err(_) if started.is_some() => return Err(ReadError::Slow(self.command_timeout)),
-                Err(_) => return Err(ReadError::Idle(self.idle_timeout)),
-                Ok(Err(e)) => return Err(ReadError::Frame(FrameError::Io(e))),
-                Ok(Ok(0)) => {
+            match self.read_until(deadline).await {
+                None if started.is_some() => return Err(ReadError::Slow(self.command_timeout)),
+                None => return Err(ReadError::Idle(self.idle_timeout)),
+                Some(Err(e)) => return Err(ReadError::Frame(FrameError::Io(e))),
+                Some(Ok(0)) => {
                     return match self.codec.decode_eof(&mut self.read_buf)? {
                         Some(packet) => Ok(packet),
                         None => Err(ReadError::Closed),
                     }
                 }
-                Ok(Ok(_)) => {
+                Some(Ok(_)) => {
                     started.get_or_insert_with(Instant::now);
                 }
             }
+        }
+    }
+
+    /// One read into the buffer, `None` when `deadline` passed first.
+    async fn read_until(&mut self, deadline: Instant) -> Option<std::io::Result<usize>> {
+        if self.read_buf.capacity() - self.read_buf.len() < READ_MIN_SPARE {
+            self.read_buf.reserve(READ_CHUNK);
+        }
+        let PacketIo {
+            stream,
+            read_buf,
+            timer,
+            ..
+        } = self;
+        timer.as_mut().reset(deadline);
+        tokio::select! {
+            biased;
+            r = stream.read_buf(read_buf) => Some(r),
+            _ = timer.as_mut() => None,
         }
     }
 

@@ -14,8 +14,9 @@ const WANTED_ACTIONS: u32 = action::ADD_HEADERS
     | action::SET_SYMLIST;
 
 /// Events sluice never answers with anything but "continue": asking for
-/// NR_* saves a round trip each. Body and end of message are not in the list
-/// because an oversize message is answered early at a body chunk.
+/// NR_* saves a round trip each. Body chunks are added unless the session
+/// answers oversize messages early, at a body chunk; end of message is
+/// always answered.
 const WANTED_NO_REPLY: u32 = protocol::NR_CONN
     | protocol::NR_HELO
     | protocol::NR_MAIL
@@ -73,11 +74,13 @@ impl Negotiated {
     }
 }
 
-/// Builds the reply to the MTA's offer.
-pub fn negotiate(offer: &OptNeg) -> (Negotiated, OptNegReply) {
+/// Builds the reply to the MTA's offer; `body_replies` keeps body chunks
+/// answered (for early oversize answers).
+pub fn negotiate(offer: &OptNeg, body_replies: bool) -> (Negotiated, OptNegReply) {
     let version = offer.version.min(VERSION);
     let actions = offer.actions & WANTED_ACTIONS;
-    let protocol = offer.protocol & (WANTED_NO_REPLY | WANTED_OTHER);
+    let body = if body_replies { 0 } else { protocol::NR_BODY };
+    let protocol = offer.protocol & (WANTED_NO_REPLY | body | WANTED_OTHER);
     let macros = if actions & action::SET_SYMLIST != 0 {
         MACROS
             .iter()
@@ -111,14 +114,20 @@ mod tests {
             actions: 0x1ff,
             protocol: 0x1f_ffff,
         };
-        let (agreed, reply) = negotiate(&offer);
+        let (agreed, reply) = negotiate(&offer, false);
         assert_eq!(agreed.version, 6);
         assert_eq!(reply.actions & !offer.actions, 0);
         assert_eq!(reply.protocol & !offer.protocol, 0);
         assert!(agreed.leading_space_kept());
         assert!(!agreed.replies_to(protocol::NR_HDR));
-        assert!(agreed.replies_to(protocol::NR_BODY));
+        assert!(!agreed.replies_to(protocol::NR_BODY));
         assert_eq!(reply.macros.len(), MACROS.len());
+        let (early, _) = negotiate(&offer, true);
+        assert!(
+            early.replies_to(protocol::NR_BODY),
+            "early oversize answers"
+        );
+        assert!(!early.replies_to(protocol::NR_HDR));
     }
 
     #[test]
@@ -128,8 +137,9 @@ mod tests {
             actions: 0x0f,
             protocol: 0x3f,
         };
-        let (agreed, reply) = negotiate(&offer);
+        let (agreed, reply) = negotiate(&offer, false);
         assert_eq!(agreed.version, 2);
+        assert!(agreed.replies_to(protocol::NR_BODY));
         assert!(agreed.replies_to(protocol::NR_HDR));
         assert!(agreed.replies_to(protocol::NR_CONN));
         assert!(!agreed.leading_space_kept());

@@ -221,7 +221,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                 offer.version
             )));
         }
-        let (agreed, reply) = negotiate(&offer);
+        let (agreed, reply) = negotiate(&offer, self.settings().early_oversize);
         self.agreed = Some(agreed);
         self.send(&Reply::OptNeg(reply)).await
     }
@@ -281,7 +281,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             return self.ack(agreed, protocol::NR_BODY).await;
         }
         tx.raw.push_body(chunk);
-        if !tx.raw.is_oversize() {
+        // Reply-less body chunks: an oversize message waits for end of message.
+        if !tx.raw.is_oversize() || !agreed.replies_to(protocol::NR_BODY) {
             return self.ack(agreed, protocol::NR_BODY).await;
         }
         self.oversize_early(agreed).await
@@ -352,25 +353,31 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
     }
 
     /// Runs the scan under its deadline, sending `p` keepalives meanwhile so
-    /// that the MTA's per-read timeout does not expire.
+    /// that the MTA's per-read timeout does not expire. Both wait on the
+    /// session's one timer (see [`PacketIo`]), armed for whichever comes
+    /// first.
     async fn scan_with_progress(
         &mut self,
         request: Arc<ScanRequest>,
     ) -> Result<Result<Verdict, String>, End> {
         let interval = self.settings().progress_interval;
-        let deadline = tokio::time::Instant::now() + self.settings().scan_timeout;
-        let scan = tokio::time::timeout_at(deadline, self.ctx.scanner.scan(request));
+        let limit = self.settings().scan_timeout;
+        let deadline = tokio::time::Instant::now() + limit;
+        let mut next_progress = tokio::time::Instant::now() + interval;
+        let scan = self.ctx.scanner.scan(request);
         tokio::pin!(scan);
-        let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
         loop {
+            let wake = next_progress.min(deadline);
             tokio::select! {
-                r = &mut scan => return Ok(match r {
-                    Ok(Ok(v)) => Ok(v),
-                    Ok(Err(e)) => Err(format!("scan failed: {e}")),
-                    Err(_) => Err(format!("scan timed out after {:?}", self.settings().scan_timeout)),
-                }),
-                _ = ticker.tick() => self.send(&Reply::Progress).await?,
+                biased;
+                r = &mut scan => return Ok(r.map_err(|e| format!("scan failed: {e}"))),
+                _ = self.io.sleep_until(wake) => {}
             }
+            if wake >= deadline {
+                return Ok(Err(format!("scan timed out after {limit:?}")));
+            }
+            self.send(&Reply::Progress).await?;
+            next_progress += interval;
         }
     }
 

@@ -25,6 +25,13 @@ pub struct SessionSettings {
     pub max_packet: usize,
     pub max_message: usize,
     pub oversize_action: OversizeAction,
+    /// Ask for a reply to every body chunk (no `SMFIP_NR_BODY`) so that an
+    /// oversize message is answered at the chunk that crossed `max_message`.
+    /// Off by default: that reply is a round trip per message (the MTA waits
+    /// for it before end of message), paid by every message for the sake of
+    /// the rare one larger than `max_message`, which is then answered at end
+    /// of message instead.
+    pub early_oversize: bool,
     /// Deadline for one scan; past it the message is answered by policy.
     pub scan_timeout: Duration,
     /// Accept (with a header) instead of tempfail when a scan fails.
@@ -50,6 +57,7 @@ impl Default for SessionSettings {
             max_packet: sluice_proto::milter::frame::DEFAULT_MAX_PAYLOAD,
             max_message: 50 << 20,
             oversize_action: OversizeAction::Accept,
+            early_oversize: false,
             scan_timeout: Duration::from_secs(8),
             fail_open: false,
             progress_interval: Duration::from_secs(10),
