@@ -76,6 +76,37 @@ fn count(text: &str) -> (usize, usize) {
     (mixed, total)
 }
 
+/// Whether `text` can hold a Cyrillic or Greek letter (U+0370..U+052F):
+/// only those UTF-8 sequences start with a byte in 0xCD..=0xD4. A text
+/// without one has no mixed word, and most mail is such text.
+fn has_lookalike_bytes(text: &str) -> bool {
+    text.bytes().any(|b| (0xCD..=0xD4).contains(&b))
+}
+
+/// Words in one part as R_MIXED_CHARSET counts them.
+fn part_words(text: &str) -> usize {
+    if text.is_ascii() {
+        text.split_whitespace().count().min(MAX_WORDS)
+    } else {
+        count(text).1
+    }
+}
+
+/// (mixed words, words) over the text parts, or `None` when no word is
+/// mixed. Parts that cannot hold a look-alike letter are not split into
+/// words, and the word total (only shown with a hit) is counted only then.
+fn mixed_and_total(texts: &[&str]) -> Option<(usize, usize)> {
+    let mixed: usize = texts
+        .iter()
+        .filter(|t| has_lookalike_bytes(t))
+        .map(|t| count(t).0)
+        .sum();
+    if mixed == 0 {
+        return None;
+    }
+    Some((mixed, texts.iter().map(|t| part_words(t)).sum()))
+}
+
 impl Module for Chartable {
     fn name(&self) -> &str {
         "chartable"
@@ -86,17 +117,8 @@ impl Module for Chartable {
     }
 
     fn check(&self, view: &MessageView, _env: &Envelope, out: &mut Vec<Hit>) {
-        let (mut mixed, mut total) = (0, 0);
-        for p in &view.text_parts {
-            if p.text.is_ascii() {
-                total += p.text.split_whitespace().count().min(MAX_WORDS);
-                continue;
-            }
-            let (m, t) = count(&p.text);
-            mixed += m;
-            total += t;
-        }
-        if mixed > 0 {
+        let texts: Vec<&str> = view.text_parts.iter().map(|p| p.text.as_ref()).collect();
+        if let Some((mixed, total)) = mixed_and_total(&texts) {
             // Share of mixed words, scaled so 10% or more gives the full weight.
             let ratio = mixed as f64 / total.max(1) as f64;
             let mult = (ratio * 10.0).clamp(0.3, 1.0);
@@ -106,7 +128,7 @@ impl Module for Chartable {
                     .times(mult),
             );
         }
-        if let Some(s) = view.subject().filter(|s| !s.is_ascii()) {
+        if let Some(s) = view.subject().filter(|s| has_lookalike_bytes(s)) {
             if count(s).0 > 0 {
                 out.push(Hit::new("SUBJ_MIXED_CHARSET"));
             }
@@ -133,5 +155,69 @@ mod tests {
         assert!(!is_mixed("\u{41f}\u{440}\u{438}\u{432}\u{435}\u{442}"));
         assert!(!is_mixed("caf\u{e9}"));
         assert_eq!(count("P\u{430}yPal is here"), (1, 3));
+    }
+
+    /// The counts as they were taken before the look-alike byte check:
+    /// every part split into words.
+    fn reference(texts: &[&str]) -> Option<(usize, usize)> {
+        let (mut mixed, mut total) = (0, 0);
+        for t in texts {
+            if t.is_ascii() {
+                total += t.split_whitespace().count().min(MAX_WORDS);
+                continue;
+            }
+            let (m, n) = count(t);
+            mixed += m;
+            total += n;
+        }
+        (mixed > 0).then_some((mixed, total))
+    }
+
+    #[test]
+    fn lookalike_byte_check_keeps_the_counts() {
+        let pieces = [
+            "Pay",
+            "\u{430}",
+            "\u{3bf}",
+            "\u{37b}",
+            "\u{52f}",
+            "\u{500}",
+            "caf\u{e9}",
+            " ",
+            "  ",
+            "\n",
+            "42",
+            "-",
+            "\u{4e2d}",
+            "\u{36f}",
+            "\u{530}",
+            "x",
+        ];
+        let mut seed = 0x6a09_e667_f3bc_c908u64;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for _ in 0..3000 {
+            let parts: Vec<String> = (0..next() % 3)
+                .map(|_| {
+                    (0..next() % 30)
+                        .map(|_| pieces[(next() % pieces.len() as u64) as usize])
+                        .collect()
+                })
+                .collect();
+            let texts: Vec<&str> = parts.iter().map(String::as_str).collect();
+            assert_eq!(mixed_and_total(&texts), reference(&texts), "{texts:?}");
+        }
+        // The lead bytes of U+0340..U+053F: every look-alike letter starts
+        // with one; U+033F and U+0540 just outside do not.
+        for c in ['\u{370}', '\u{3ff}', '\u{400}', '\u{52f}'] {
+            assert!(has_lookalike_bytes(&c.to_string()), "{c:?}");
+        }
+        for c in ['\u{33f}', '\u{540}', '\u{e9}', 'a'] {
+            assert!(!has_lookalike_bytes(&c.to_string()), "{c:?}");
+        }
     }
 }
