@@ -270,7 +270,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         let tx = self.tx_mut("header")?;
         tx.raw
             .push_header(&name, &value, agreed.leading_space_kept());
-        tx.header_names.push(name);
+        tx.header_names.push(&name);
         self.ack(agreed, protocol::NR_HDR).await
     }
 

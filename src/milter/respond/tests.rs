@@ -19,7 +19,7 @@ fn all_granted() -> Negotiated {
 fn tx_with(headers: &[&str]) -> Transaction {
     let mut tx = Transaction::new(1 << 20);
     for h in headers {
-        tx.header_names.push(Bytes::from(h.to_string()));
+        tx.header_names.push(h.as_bytes());
     }
     tx
 }
