@@ -169,6 +169,9 @@ fn combined(
                 None => 0.0,
             };
             let row = usize::from(!m.spam);
+            if name == "reject" && std::env::var_os("DUMP_BAYES").is_some() {
+                println!("bayes {} {:.3}", m.name, b);
+            }
             hits[row][0] += usize::from(m.rules >= t);
             hits[row][1] += usize::from(m.rules + b >= t);
         }
