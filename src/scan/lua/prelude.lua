@@ -231,15 +231,24 @@ local function lines_of(s)
   end
 end
 
--- Address lists arrive flat (addr, user, domain, name, addr, ...); nil
--- when there is none, as in Rspamd.
-local function address_list(...)
+-- Address lists arrive as one string of every addr, user, domain and name
+-- back to back, then the byte length of each (four per address); nil when
+-- there is none, as in Rspamd.
+local function address_list(blob, ...)
   local n = select('#', ...)
   if n == 0 then return nil end
-  local flat, out = { ... }, {}
+  local lens, out, from = { ... }, {}, 1
+  local function cut(len)
+    local s = string.sub(blob, from, from + len - 1)
+    from = from + len
+    return s
+  end
   for i = 1, n / 4 do
     local k = 4 * (i - 1)
-    out[i] = { addr = flat[k + 1], user = flat[k + 2], domain = flat[k + 3], name = flat[k + 4] }
+    local addr = cut(lens[k + 1])
+    local user = cut(lens[k + 2])
+    local domain = cut(lens[k + 3])
+    out[i] = { addr = addr, user = user, domain = domain, name = cut(lens[k + 4]) }
   end
   return out
 end
@@ -291,13 +300,32 @@ local BUILD = {
 -- The object lists are built once per message and shared by every rule
 -- that asks (Rspamd builds a new table per call). Names starting with `_`
 -- are the builders' internal calls, not task methods.
-local memo = {}
+local memo, header_memo, subject_memo = {}, {}, nil
 local task_methods = {}
 native.define_task = function(names)
   for _, m in ipairs(names) do
     if string.sub(m, 1, 1) ~= '_' then
       task_methods[m] = function(_, ...) return dispatch(m, ...) end
     end
+  end
+  -- Header values and the subject are strings made from Rust, a protected
+  -- call each: kept for the message, as several rules ask for the same.
+  task_methods.get_header = function(_, name, ...)
+    if type(name) ~= 'string' then return dispatch('get_header', name, ...) end
+    local v = header_memo[name]
+    if v == nil then
+      v = dispatch('get_header', name) or false
+      header_memo[name] = v
+    end
+    return v or nil
+  end
+  task_methods.get_subject = function()
+    local v = subject_memo
+    if v == nil then
+      v = dispatch('get_subject') or false
+      subject_memo = v
+    end
+    return v or nil
   end
   task_methods.get_from = function(_, which) return address_list(dispatch('_from', which)) end
   task_methods.get_recipients = function(_, which)
@@ -317,7 +345,7 @@ end
 native.task = setmetatable({}, { __index = task_methods })
 native.set_dispatch = function(f)
   dispatch = f
-  memo = {}
+  memo, header_memo, subject_memo = {}, {}, nil
 end
 
 -- rspamd_regexp.create_cached: one compiled object per pattern per state.

@@ -119,11 +119,11 @@ impl TaskRef<'_, '_> {
             _ if !smtp.is_empty() => unnamed(smtp),
             _ => mime_addrs(),
         };
-        let mut out = Vec::with_capacity(list.len() * 4);
+        let mut blob = AddressBlob::default();
         for (addr, name) in list {
-            address_values(lua, &addr, &name, &mut out)?;
+            blob.push(&addr, &name);
         }
-        Ok(MultiValue::from_vec(out))
+        blob.into_values(lua)
     }
 }
 
@@ -151,21 +151,38 @@ fn named_addresses(v: &str) -> Vec<(String, String)> {
     out
 }
 
-/// One address as the four values the prelude packs into
-/// `{addr, user, domain, name}` (tables with string keys built from Rust
-/// cost a protected call per field).
-pub(super) fn address_values(
-    lua: &Lua,
-    addr: &str,
-    name: &str,
-    out: &mut Vec<Value>,
-) -> mlua::Result<()> {
-    let addr = addr.trim().trim_start_matches('<').trim_end_matches('>');
-    let (user, domain) = addr.rsplit_once('@').unwrap_or((addr, ""));
-    for v in [addr, user, &domain.to_ascii_lowercase(), name] {
-        out.push(Value::String(lua.create_string(v)?));
+/// Address lists as they cross into Lua: one string holding every
+/// `addr, user, domain, name` back to back, then their four byte lengths
+/// per address; the prelude cuts the string into `{addr, user, domain,
+/// name}` tables. Each string made from Rust costs a protected call (the
+/// memory limit), so one string per list instead of four per address.
+#[derive(Default)]
+pub(super) struct AddressBlob {
+    text: String,
+    lens: Vec<Value>,
+}
+
+impl AddressBlob {
+    /// Appends one address and its display name.
+    pub(super) fn push(&mut self, addr: &str, name: &str) {
+        let addr = addr.trim().trim_start_matches('<').trim_end_matches('>');
+        let (user, domain) = addr.rsplit_once('@').unwrap_or((addr, ""));
+        for v in [addr, user, &domain.to_ascii_lowercase(), name] {
+            self.text.push_str(v);
+            self.lens.push(Value::Integer(v.len() as i64));
+        }
     }
-    Ok(())
+
+    /// The string then the lengths; nothing at all when the list is empty.
+    pub(super) fn into_values(self, lua: &Lua) -> mlua::Result<MultiValue> {
+        if self.lens.is_empty() {
+            return Ok(MultiValue::new());
+        }
+        let mut out = Vec::with_capacity(self.lens.len() + 1);
+        out.push(Value::String(lua.create_string(&self.text)?));
+        out.extend(self.lens);
+        Ok(MultiValue::from_vec(out))
+    }
 }
 
 /// Options after the weight: strings, numbers, or one table of them.

@@ -107,9 +107,10 @@ fn encode_base64(b: &[u8]) -> String {
 }
 
 /// `rspamd_util.parse_mail_address`: `addr, user, domain, name` for each
-/// address of a header value, flat; the prelude packs them into tables.
+/// address of a header value, as one [`super::task::AddressBlob`]; the
+/// prelude packs them into tables.
 fn parse_mail_address(lua: &Lua, s: &str) -> mlua::Result<MultiValue> {
-    let mut out = Vec::new();
+    let mut out = super::task::AddressBlob::default();
     for piece in s.split(',') {
         let (name, addr) = match (piece.find('<'), piece.rfind('>')) {
             (Some(a), Some(b)) if a < b => (&piece[..a], &piece[a + 1..b]),
@@ -120,9 +121,9 @@ fn parse_mail_address(lua: &Lua, s: &str) -> mlua::Result<MultiValue> {
             continue;
         }
         let name = name.trim().trim_matches('"').trim();
-        super::task::address_values(lua, addr, name, &mut out)?;
+        out.push(addr, name);
     }
-    Ok(MultiValue::from_vec(out))
+    out.into_values(lua)
 }
 
 #[cfg(test)]
