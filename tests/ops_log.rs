@@ -72,7 +72,10 @@ async fn json_log_file_is_reopened_after_rename() {
 async fn debug_ip_logs_the_milter_exchange_for_that_client_only() {
     let d = OpsDaemon::start(&[("logging.inc", LOGGING)], Some("sluice.log"));
     run_messages(&d, 1).await;
-    let log = d.wait_log("\"message\":\"scanned\"", 1);
+    d.wait_log("\"message\":\"scanned\"", 1);
+    // With every step up to the body reply-less, the first reply is the
+    // verdict, traced just after the scan's log line.
+    let log = d.wait_log("\"message\":\"milter reply", 1);
     let debug: Vec<Value> = log
         .lines()
         .map(|l| serde_json::from_str::<Value>(l).unwrap())

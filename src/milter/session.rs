@@ -260,10 +260,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
 
     async fn send(&mut self, reply: &Reply) -> Step {
         if crate::log::debug_client(self.conn.client_ip) {
-            let shown = format!("{reply:?}");
-            self.trace("reply", shown.get(..200).unwrap_or(&shown));
+            self.trace_reply(reply);
         }
         self.io.send(reply).await.map_err(write_failed)
+    }
+
+    fn trace_reply(&self, reply: &Reply) {
+        let shown = format!("{reply:?}");
+        self.trace("reply", shown.get(..200).unwrap_or(&shown));
     }
 
     async fn header(&mut self, agreed: Negotiated, name: Bytes, value: Bytes) -> Step {
@@ -343,7 +347,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             Err(why) => self.failure_replies(&agreed, why),
         };
         log_message(&request, &outcome, started, self.conn.client_ip);
+        let traced = crate::log::debug_client(self.conn.client_ip);
         for reply in &replies {
+            if traced {
+                self.trace_reply(reply);
+            }
             self.io.queue(reply).map_err(|e| {
                 End::Failed(FailReason::Io, format!("encoding a reply failed: {e}"))
             })?;
