@@ -62,24 +62,37 @@ fn assert_scanned(rs: &[Response]) {
 }
 
 /// Front log lines with queue id in `qids`: upstream -> messages, and
-/// asserts that no queue id was logged twice.
+/// asserts that no queue id was logged twice. The log reaches the test
+/// through a reader thread, so it waits until every id has arrived.
 fn answered_by(front: &Sluice, qids: std::ops::Range<usize>) -> BTreeMap<String, usize> {
-    let lines = front.wait_lines(" scanned ", 1);
+    let start = std::time::Instant::now();
+    loop {
+        let (seen, by) = tally_log(front, &qids);
+        if seen == qids.len() || start.elapsed() > Duration::from_secs(10) {
+            assert_eq!(seen, qids.len(), "every message logged once: {by:?}");
+            return by;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// (distinct queue ids seen, upstream -> messages) over the front's log.
+fn tally_log(front: &Sluice, qids: &std::ops::Range<usize>) -> (usize, BTreeMap<String, usize>) {
+    let lines = front.log();
     let mut seen = BTreeSet::new();
     let mut by = BTreeMap::new();
-    for l in lines {
-        let Some(qid) = field(&l, "qid=").and_then(|q| q[1..].parse::<usize>().ok()) else {
+    for l in lines.iter().filter(|l| l.contains(" scanned ")) {
+        let Some(qid) = field(l, "qid=").and_then(|q| q[1..].parse::<usize>().ok()) else {
             continue;
         };
         if !qids.contains(&qid) {
             continue;
         }
         assert!(seen.insert(qid), "Q{qid} answered twice");
-        *by.entry(field(&l, "upstream=").unwrap_or("-").to_string())
+        *by.entry(field(l, "upstream=").unwrap_or("-").to_string())
             .or_insert(0) += 1;
     }
-    assert_eq!(seen.len(), qids.len(), "every message logged once: {by:?}");
-    by
+    (seen.len(), by)
 }
 
 fn field<'a>(line: &'a str, key: &str) -> Option<&'a str> {

@@ -259,15 +259,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
     }
 
     async fn send(&mut self, reply: &Reply) -> Step {
-        if crate::log::debug_client(self.conn.client_ip) {
-            self.trace_reply(reply);
-        }
+        self.trace_reply(reply);
         self.io.send(reply).await.map_err(write_failed)
     }
 
+    /// Traces a reply for a `debug_ip` client; formats nothing otherwise.
     fn trace_reply(&self, reply: &Reply) {
-        let shown = format!("{reply:?}");
-        self.trace("reply", shown.get(..200).unwrap_or(&shown));
+        if crate::log::debug_client(self.conn.client_ip) {
+            let shown = format!("{reply:?}");
+            self.trace("reply", shown.get(..200).unwrap_or(&shown));
+        }
     }
 
     async fn header(&mut self, agreed: Negotiated, name: Bytes, value: Bytes) -> Step {
@@ -347,11 +348,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             Err(why) => self.failure_replies(&agreed, why),
         };
         log_message(&request, &outcome, started, self.conn.client_ip);
-        let traced = crate::log::debug_client(self.conn.client_ip);
         for reply in &replies {
-            if traced {
-                self.trace_reply(reply);
-            }
+            self.trace_reply(reply);
             self.io.queue(reply).map_err(|e| {
                 End::Failed(FailReason::Io, format!("encoding a reply failed: {e}"))
             })?;
