@@ -44,11 +44,11 @@ links=$(ip netns exec "$NS" ip -o link show | awk -F': ' '{print $2}' | paste -s
 RUN_IN="ip netns exec $NS"
 HZ=$(getconf CLK_TCK)
 
-# tree_stat ROOT: "<cpu ticks> <sum VmHWM kB> <max VmHWM kB>" over ROOT and
-# its descendants.
+# tree_stat ROOT: "<cpu ticks> <sum VmHWM kB> <max VmHWM kB> <user ticks>
+# <system ticks>" over ROOT and its descendants.
 tree_stat() {
     perl -e '
-        my $root = shift; my (%ppid, %ticks, %hwm);
+        my $root = shift; my (%ppid, %ticks, %hwm, %sys);
         for my $d (glob "/proc/[0-9]*") {
             my ($pid) = $d =~ m{(\d+)$};
             open my $f, "<", "$d/stat" or next; my $s = <$f>; close $f;
@@ -56,45 +56,49 @@ tree_stat() {
             my @x = split / /, $s;          # x[0] = state (field 3)
             $ppid{$pid} = $x[1];
             $ticks{$pid} = $x[11] + $x[12] + $x[13] + $x[14]; # utime stime cutime cstime
+            $sys{$pid} = $x[12] + $x[14];
             if (open my $g, "<", "$d/status") { while (<$g>) { $hwm{$pid} = $1 if /^VmHWM:\s+(\d+)/ } }
         }
         my %in = ($root => 1); my $grew = 1;
         while ($grew) { $grew = 0; for my $p (keys %ppid) { if (!$in{$p} && $in{$ppid{$p}}) { $in{$p} = 1; $grew = 1 } } }
-        my ($t, $m, $x) = (0, 0, 0);
-        for my $p (keys %in) { my $h = $hwm{$p} // 0; $t += $ticks{$p} // 0; $m += $h; $x = $h if $h > $x }
-        print "$t $m $x\n";' "$1"
+        my ($t, $m, $x, $s) = (0, 0, 0, 0);
+        for my $p (keys %in) { my $h = $hwm{$p} // 0; $t += $ticks{$p} // 0; $s += $sys{$p} // 0; $m += $h; $x = $h if $h > $x }
+        printf "%d %d %d %d %d\n", $t, $m, $x, $t - $s, $s;' "$1"
 }
 
 json_field() { # FILE PERL-EXPR
     perl -MJSON::PP -0777 -ne "my \$r = decode_json(\$_); print $2, qq(\n)" "$1"
 }
 
-declare -A RATE CPU RSS RSSMAX MSGS ERRS
+declare -A RATE CPU RSS RSSMAX MSGS ERRS USR SYS
 for daemon in $DAEMONS; do
     echo "=== $daemon: starting in namespace $NS" >&2
     MILTER_UNDER_TEST=$daemon start_milter
     echo "=== $daemon: warm-up ($WARMUP messages)" >&2
     run_bench --addr "$MILTER_ADDR" -c "$CONCURRENCY" -n "$WARMUP" --json "${CORPUS_DIRS[@]}" \
         >"$IT_WORK/$daemon-warmup.json" || die "$daemon: warm-up failed"
-    read -r t0 _ < <(tree_stat "$MILTER_PID")
+    read -r t0 _ _ u0 s0 < <(tree_stat "$MILTER_PID")
     echo "=== $daemon: replay" >&2
     run_bench --addr "$MILTER_ADDR" -c "$CONCURRENCY" -n "$COUNT" --json "${CORPUS_DIRS[@]}" \
         >"$IT_WORK/$daemon.json" || die "$daemon: replay failed"
-    read -r t1 hwm hwmax < <(tree_stat "$MILTER_PID")
+    read -r t1 hwm hwmax u1 s1 < <(tree_stat "$MILTER_PID")
     MSGS[$daemon]=$(json_field "$IT_WORK/$daemon.json" '$r->{messages}')
     ERRS[$daemon]=$(json_field "$IT_WORK/$daemon.json" '$r->{protocol_errors}')
     RATE[$daemon]=$(json_field "$IT_WORK/$daemon.json" 'sprintf("%.1f", $r->{msgs_per_sec})')
     CPU[$daemon]=$(perl -e 'printf "%.6f", ($ARGV[1] - $ARGV[0]) / $ARGV[2] / ($ARGV[3] || 1)' "$t0" "$t1" "$HZ" "${MSGS[$daemon]}")
+    USR[$daemon]=$(perl -e 'printf "%.3f", ($ARGV[1] - $ARGV[0]) * 1000 / $ARGV[2] / ($ARGV[3] || 1)' "$u0" "$u1" "$HZ" "${MSGS[$daemon]}")
+    SYS[$daemon]=$(perl -e 'printf "%.3f", ($ARGV[1] - $ARGV[0]) * 1000 / $ARGV[2] / ($ARGV[3] || 1)' "$s0" "$s1" "$HZ" "${MSGS[$daemon]}")
     RSS[$daemon]=$(perl -e 'printf "%.1f", $ARGV[0] / 1024' "$hwm")
     RSSMAX[$daemon]=$(perl -e 'printf "%.1f", $ARGV[0] / 1024' "$hwmax")
     json_field "$IT_WORK/$daemon.json" 'sprintf("    p50 %.2f ms, p99 %.2f ms, replies: %s", $r->{latency}{p50_ms}, $r->{latency}{p99_ms}, join(", ", map { "$_=$r->{replies}{$_}" } sort keys %{$r->{replies}}))' >&2
     stop_milter || echo "    ($daemon exited non-zero on SIGTERM)" >&2
 done
 
-printf '\n%-8s %10s %10s %12s %14s %14s %8s\n' daemon messages msgs/s "CPU ms/msg" "RSS sum MB" "RSS max MB" errors
+printf '\n%-8s %10s %10s %12s %10s %10s %14s %14s %8s\n' daemon messages msgs/s "CPU ms/msg" "user ms" "sys ms" "RSS sum MB" "RSS max MB" errors
 for daemon in $DAEMONS; do
-    printf '%-8s %10s %10s %12s %14s %14s %8s\n' "$daemon" "${MSGS[$daemon]}" "${RATE[$daemon]}" \
-        "$(perl -e 'printf "%.3f", $ARGV[0] * 1000' "${CPU[$daemon]}")" "${RSS[$daemon]}" "${RSSMAX[$daemon]}" "${ERRS[$daemon]}"
+    printf '%-8s %10s %10s %12s %10s %10s %14s %14s %8s\n' "$daemon" "${MSGS[$daemon]}" "${RATE[$daemon]}" \
+        "$(perl -e 'printf "%.3f", $ARGV[0] * 1000' "${CPU[$daemon]}")" "${USR[$daemon]}" "${SYS[$daemon]}" \
+        "${RSS[$daemon]}" "${RSSMAX[$daemon]}" "${ERRS[$daemon]}"
 done
 if [[ " $DAEMONS " == *" sluice "* && " $DAEMONS " == *" rspamd "* ]]; then
     perl -e 'printf "\nratio sluice/rspamd: CPU per message %.3f, msgs/s %.3f, RSS sum %.3f, RSS max %.3f\n",

@@ -116,6 +116,16 @@ fn main() {
         if let Some(o) = o {
             hist[row][((o.spam_prob * 10.0) as usize).min(9)] += 1;
         }
+        if std::env::var_os("TSV").is_some() {
+            println!(
+                "tsv\t{}\t{}\t{:.2}\t{}\t{}",
+                m.name,
+                u8::from(m.spam),
+                m.rules,
+                o.map_or(-1.0, |o| o.spam_prob),
+                o.map_or(0, |o| o.tokens)
+            );
+        }
         let wrong = (m.spam && col != 0) || (!m.spam && col == 0);
         if wrong && std::env::var_os("SHOW").is_some() {
             println!(

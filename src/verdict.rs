@@ -186,14 +186,25 @@ impl Verdict {
 
     /// Symbol names joined with commas, for the one log line per message.
     pub fn symbol_list(&self) -> String {
-        let mut out = String::new();
+        let mut out = String::with_capacity(self.symbols.len() * 24);
         for (i, s) in self.symbols.iter().enumerate() {
             if i > 0 {
                 out.push(',');
             }
             out.push_str(&s.name);
-            out.push_str(&format!("({:.2})", s.score));
+            out.push('(');
+            crate::scan::headers::push_2dp(&mut out, s.score);
+            out.push(')');
         }
+        out
+    }
+
+    /// `score/required` with two decimals each, for log lines.
+    pub fn score_pair(&self) -> String {
+        let mut out = String::with_capacity(16);
+        crate::scan::headers::push_2dp(&mut out, self.score);
+        out.push('/');
+        crate::scan::headers::push_2dp(&mut out, self.required_score);
         out
     }
 }

@@ -175,7 +175,7 @@ pub(super) fn log_scan(h: &ScanHeaders, v: &Verdict) {
         rcpts = e.rcpts.len(),
         settings_id = h.settings_id.as_deref().unwrap_or("-"),
         action = %v.action,
-        score = format!("{:.2}/{:.2}", v.score, v.required_score),
+        score = %v.score_pair(),
         symbols = %v.symbol_list(),
         upstream = v.upstream.as_deref().map(tracing::field::display),
         time_ms = v.scan_time.as_secs_f64() * 1e3,

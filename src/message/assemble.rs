@@ -6,6 +6,9 @@
 //! `SMFIP_HDR_LEADSPC` negotiated the value arrives byte-exact; without it the
 //! MTA stripped exactly one space after the colon, which is put back.
 
+/// What a message's buffer starts with.
+const INITIAL_CAPACITY: usize = 16 << 10;
+
 /// The raw message under construction, bounded by a size limit: once the limit
 /// is passed no more bytes are kept (the message will not be scanned), but the
 /// size is still counted for the log line.
@@ -35,15 +38,29 @@ impl RawMessage {
     /// negotiated `HDR_LEADSPC` (value byte-exact) or stripped one space.
     pub fn push_header(&mut self, name: &[u8], value: &[u8], leading_space_kept: bool) {
         self.header_count += 1;
-        let mut line = Vec::with_capacity(name.len() + value.len() + 4);
-        line.extend_from_slice(name);
-        line.push(b':');
-        if !leading_space_kept {
-            line.push(b' ');
+        let bare_lf = memchr::memchr_iter(b'\n', value)
+            .filter(|&i| i == 0 || value[i - 1] != b'\r')
+            .count();
+        let len = name.len() + 1 + usize::from(!leading_space_kept) + value.len() + bare_lf + 2;
+        self.seen += len;
+        if self.is_oversize() {
+            // Free the partial copy as soon as the message is known to be too big.
+            self.data = Vec::new();
+            return;
         }
-        push_crlf_normalised(&mut line, value);
-        line.extend_from_slice(b"\r\n");
-        self.append(&line);
+        if self.data.capacity() == 0 {
+            // Most mail is a few KiB: one allocation instead of a doubling
+            // series with a copy each time.
+            self.data.reserve(INITIAL_CAPACITY.min(self.limit));
+        }
+        self.data.reserve(len);
+        self.data.extend_from_slice(name);
+        self.data.push(b':');
+        if !leading_space_kept {
+            self.data.push(b' ');
+        }
+        push_crlf_normalised(&mut self.data, value);
+        self.data.extend_from_slice(b"\r\n");
     }
 
     /// Ends the header block (the empty line), once.
@@ -93,14 +110,15 @@ impl RawMessage {
 
 /// Copies `value`, turning every bare LF (the MTA's fold marker) into CRLF.
 fn push_crlf_normalised(out: &mut Vec<u8>, value: &[u8]) {
-    let mut prev = 0u8;
-    for &b in value {
-        if b == b'\n' && prev != b'\r' {
+    let mut start = 0;
+    for lf in memchr::memchr_iter(b'\n', value) {
+        if lf == 0 || value[lf - 1] != b'\r' {
+            out.extend_from_slice(&value[start..lf]);
             out.push(b'\r');
+            start = lf;
         }
-        out.push(b);
-        prev = b;
     }
+    out.extend_from_slice(&value[start..]);
 }
 
 #[cfg(test)]

@@ -1,7 +1,6 @@
 //! Connection- and message-scoped session data, kept in separate structs so
 //! that an abort (`A`) resets exactly the message part and nothing leaks from
 //! one message, or one `K`-separated SMTP session, into the next.
-use std::collections::HashMap;
 use std::net::IpAddr;
 
 use bytes::Bytes;
@@ -9,11 +8,42 @@ use sluice_proto::milter::{Connect, MacroPacket};
 
 use crate::message::{Envelope, RawMessage};
 
-/// Macro values by name (braces stripped), per stage group.
+/// Macro values by name (braces stripped), per stage group. A stage group
+/// holds a handful of macros, and Postfix sends ~30 macro packets per
+/// message: a short list searched linearly beats hashing every name, and a
+/// macro sent again reuses its value's allocation.
 #[derive(Debug, Default, Clone)]
 pub struct Macros {
-    connection: HashMap<String, String>,
-    message: HashMap<String, String>,
+    connection: MacroList,
+    message: MacroList,
+}
+
+/// `(name, value)` pairs, names unique.
+#[derive(Debug, Default, Clone)]
+struct MacroList(Vec<(String, String)>);
+
+impl MacroList {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn set(&mut self, key: &str, value: &[u8]) {
+        let value = String::from_utf8_lossy(value);
+        match self.0.iter_mut().find(|(k, _)| k == key) {
+            Some((_, v)) => {
+                v.clear();
+                v.push_str(&value);
+            }
+            None => self.0.push((key.to_string(), value.into_owned())),
+        }
+    }
+
+    fn clear(&mut self) {
+        self.0.clear();
+    }
 }
 
 /// Stage bytes whose macros live as long as the connection.
@@ -21,9 +51,15 @@ fn is_connection_stage(stage: u8) -> bool {
     matches!(stage, b'C' | b'H')
 }
 
-fn macro_key(name: &[u8]) -> String {
-    let s = String::from_utf8_lossy(name);
-    s.trim_start_matches('{').trim_end_matches('}').to_string()
+fn macro_key(name: &[u8]) -> std::borrow::Cow<'_, str> {
+    match String::from_utf8_lossy(name) {
+        std::borrow::Cow::Borrowed(s) => {
+            std::borrow::Cow::Borrowed(s.trim_start_matches('{').trim_end_matches('}'))
+        }
+        std::borrow::Cow::Owned(s) => {
+            std::borrow::Cow::Owned(s.trim_start_matches('{').trim_end_matches('}').to_string())
+        }
+    }
 }
 
 impl Macros {
@@ -39,17 +75,14 @@ impl Macros {
             if value.is_empty() {
                 continue;
             }
-            map.insert(macro_key(name), String::from_utf8_lossy(value).into_owned());
+            map.set(&macro_key(name), value);
         }
     }
 
     /// Looks a macro up by name, with or without braces.
     pub fn get(&self, name: &str) -> Option<&str> {
         let key = name.trim_start_matches('{').trim_end_matches('}');
-        self.message
-            .get(key)
-            .or_else(|| self.connection.get(key))
-            .map(String::as_str)
+        self.message.get(key).or_else(|| self.connection.get(key))
     }
 
     pub fn clear_message(&mut self) {

@@ -440,6 +440,14 @@ fn display_ip(ip: Option<IpAddr>) -> String {
 }
 
 /// The one log line per message.
+/// `format!("{x:.2}")` without the float formatter's cost (one log line
+/// per message).
+fn two_decimals(x: f64) -> String {
+    let mut out = String::with_capacity(8);
+    crate::scan::headers::push_2dp(&mut out, x);
+    out
+}
+
 fn log_message(
     req: &ScanRequest,
     outcome: &Result<Verdict, String>,
@@ -457,11 +465,11 @@ fn log_message(
             from = %from,
             rcpts = %env.rcpts.join(","),
             action = ?v.action.as_str(),
-            score = format_args!("{:.2}/{:.2}", v.score, v.required_score),
+            score = %v.score_pair(),
             symbols = %v.symbol_list(),
             size = req.message.len(),
             upstream = v.upstream.as_deref().map(tracing::field::display),
-            time_ms = format_args!("{ms:.2}"),
+            time_ms = %two_decimals(ms),
             "scanned"
         ),
         Err(why) => warn!(
@@ -469,7 +477,7 @@ fn log_message(
             ip = %display_ip(ip),
             from = %from,
             reason = %why,
-            time_ms = format_args!("{ms:.2}"),
+            time_ms = %two_decimals(ms),
             "scan failed"
         ),
     }

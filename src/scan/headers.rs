@@ -50,7 +50,7 @@ pub fn spamd_result(v: &Verdict) -> String {
 /// integer print do, whenever `x * 100` is safely away from a rounding tie
 /// (its floating-point error is far below the margin). Near a tie, and for
 /// huge or non-finite values, the formatter decides.
-fn push_2dp(out: &mut String, x: f64) {
+pub(crate) fn push_2dp(out: &mut String, x: f64) {
     let y = (x * 100.0).abs();
     let frac = y - y.floor();
     if y.is_nan() || y >= 1e9 || (frac - 0.5).abs() < 1e-6 {
