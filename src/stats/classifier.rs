@@ -23,6 +23,10 @@ pub struct Tuning {
     /// Both classes need this many learned messages before Bayes scores.
     pub min_learns: u64,
     /// Tokens seen fewer times than this (both classes together) are ignored.
+    /// 1 by default: on the shared corpus's 5-fold cross-validation, tokens
+    /// learned once (pulled halfway to 0.5 by the rare-token shrinkage)
+    /// still tell a newsletter from spam; ignoring them (2) let 30 ham
+    /// reach "add header" instead of 21, at 97.1% instead of 97.3% spam recall.
     pub min_token_hits: u64,
     /// Tokens whose probability is within this of 0.5 carry no evidence.
     pub min_prob_strength: f64,
@@ -36,7 +40,7 @@ impl Default for Tuning {
     fn default() -> Self {
         Tuning {
             min_learns: 200,
-            min_token_hits: 2,
+            min_token_hits: 1,
             min_prob_strength: 0.05,
             min_tokens: 11,
         }
@@ -268,10 +272,23 @@ mod tests {
     #[test]
     fn unseen_and_rare_tokens_are_ignored() {
         let tokens: Vec<Token> = (0..30).map(tok).collect();
-        let counts = vec![Counts { spam: 1, ham: 0 }; 30];
+        let unseen = vec![Counts::default(); 30];
         assert_eq!(
-            classify(&Tuning::default(), learns(), &tokens, &counts),
+            classify(&Tuning::default(), learns(), &tokens, &unseen),
             Err(Skip::NotEnoughTokens(0))
         );
+        let once = vec![Counts { spam: 1, ham: 0 }; 30];
+        let strict = Tuning {
+            min_token_hits: 2,
+            ..Tuning::default()
+        };
+        assert_eq!(
+            classify(&strict, learns(), &tokens, &once),
+            Err(Skip::NotEnoughTokens(0))
+        );
+        // By default a token learned once is evidence, shrunk towards 0.5.
+        let o = classify(&Tuning::default(), learns(), &tokens, &once).unwrap();
+        assert_eq!(o.tokens, 30);
+        assert!(o.decision().is_some_and(|(spam, _)| spam), "{o:?}");
     }
 }
