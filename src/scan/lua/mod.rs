@@ -297,7 +297,7 @@ impl Live {
         let result = sandbox.lua.scope(|scope| {
             let dispatch =
                 scope.create_function(|lua, (name, args): (mlua::String, MultiValue)| {
-                    task_ref.call(lua, &name.to_str()?, args)
+                    sandbox::unmetered(lua, || task_ref.call(lua, &name.to_str()?, args))
                 })?;
             self.set_dispatch.call::<()>(dispatch)?;
             for &i in &rules.order {
