@@ -42,10 +42,11 @@ impl Extracted {
     /// (`://`, `www.` or `@`) and lies inside one whitespace-free token, so
     /// only the token around each anchor is searched, found with `memchr`.
     pub fn scan_text(&mut self, text: &str) {
-        if !text.contains(['@', '.']) {
+        let hay = text.as_bytes();
+        // Same test as `text.contains(['@', '.'])`, without decoding chars.
+        if memchr::memchr2(b'@', b'.', hay).is_none() {
             return;
         }
-        let hay = text.as_bytes();
         // No match starts before `at`.
         let mut at = 0;
         while let Some(anchor) = next_anchor(hay, at) {
