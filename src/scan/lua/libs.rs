@@ -19,8 +19,15 @@ pub fn install(lua: &Lua) -> mlua::Result<Registered> {
     native.set("util", super::util::table(lua)?)?;
     native.set(
         "split_url",
-        lua.create_function(|_, text: mlua::String| {
-            Ok(super::task::url_pieces(&text.to_string_lossy()))
+        lua.create_function(|lua, text: mlua::String| {
+            let (host, tld, path) = super::task::url_pieces(&text.to_string_lossy());
+            super::sandbox::unmetered(lua, || {
+                Ok((
+                    lua.create_string(host)?,
+                    lua.create_string(tld)?,
+                    lua.create_string(path)?,
+                ))
+            })
         })?,
     )?;
     native.set("os", os_subset(lua)?)?;

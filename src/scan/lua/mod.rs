@@ -295,10 +295,12 @@ impl Live {
             pre_result: &pre_result,
         };
         let result = sandbox.lua.scope(|scope| {
-            let dispatch =
+            // Made from Rust, so unmetered as well (see `task_ref.call`).
+            let dispatch = sandbox::unmetered(&sandbox.lua, || {
                 scope.create_function(|lua, (name, args): (mlua::String, MultiValue)| {
-                    task_ref.call(lua, &name.to_str()?, args)
-                })?;
+                    sandbox::unmetered(lua, || task_ref.call(lua, &name.to_str()?, args))
+                })
+            })?;
             self.set_dispatch.call::<()>(dispatch)?;
             for &i in &rules.order {
                 let sym = &rules.symbols[i];

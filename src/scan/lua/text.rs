@@ -159,7 +159,7 @@ fn histogram(bytes: &[u8]) -> [usize; 256] {
 /// between them are skipped.
 fn count_non_ascii(text: &str, s: &mut Stats) {
     let mut rest = text;
-    while let Some(at) = rest.bytes().position(|b| b >= 0x80) {
+    while let Some(at) = first_non_ascii(rest.as_bytes()) {
         let Some(c) = rest[at..].chars().next() else {
             break;
         };
@@ -172,6 +172,19 @@ fn count_non_ascii(text: &str, s: &mut Stats) {
         }
         s.numeric_characters += usize::from(c.is_numeric());
     }
+}
+
+/// Offset of the first non-ASCII byte: blocks are tested with the
+/// word-at-a-time `is_ascii`, only the block holding it byte by byte.
+fn first_non_ascii(bytes: &[u8]) -> Option<usize> {
+    let mut at = 0;
+    for block in bytes.chunks(32) {
+        if !block.is_ascii() {
+            return block.iter().position(|&b| b >= 0x80).map(|i| at + i);
+        }
+        at += block.len();
+    }
+    None
 }
 
 /// Scripts the guess tells apart, with the language each one implies.
@@ -293,6 +306,18 @@ fn latin_language(text: &str) -> Option<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn first_non_ascii_agrees_with_position() {
+        for len in [0, 1, 31, 32, 33, 100] {
+            for at in 0..len {
+                let mut b = vec![b'x'; len];
+                b[at] = 0xc3;
+                assert_eq!(first_non_ascii(&b), Some(at));
+            }
+            assert_eq!(first_non_ascii(&vec![b'x'; len]), None);
+        }
+    }
 
     #[test]
     fn words_are_letter_and_digit_runs() {

@@ -3,6 +3,7 @@
 //! answers for non-UTF-8 input.
 use mlua::{Lua, MultiValue, Table, Value};
 
+use super::sandbox::unmetered;
 use super::task::tld_of;
 
 pub fn table(lua: &Lua) -> mlua::Result<Table> {
@@ -54,11 +55,14 @@ pub fn table(lua: &Lua) -> mlua::Result<Table> {
     )?;
     t.set(
         "get_tld",
-        lua.create_function(|_, host: String| Ok(tld_of(&host.to_ascii_lowercase())))?,
+        lua.create_function(|lua, host: String| {
+            let tld = tld_of(&host.to_ascii_lowercase());
+            unmetered(lua, || lua.create_string(tld))
+        })?,
     )?;
     t.set(
         "_parse_mail_address",
-        lua.create_function(|lua, s: String| parse_mail_address(lua, &s))?,
+        lua.create_function(|lua, s: String| unmetered(lua, || parse_mail_address(lua, &s)))?,
     )?;
     Ok(t)
 }

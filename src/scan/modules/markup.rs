@@ -91,13 +91,15 @@ fn value_at(s: &str) -> &str {
 pub fn tags(html: &str) -> impl Iterator<Item = Tag<'_>> {
     let mut pos = 0;
     std::iter::from_fn(move || loop {
-        let lt = pos + html.get(pos..)?.find('<')?;
+        // `memchr` over the bytes: `str::find(char)` pays a UTF-8 search
+        // set-up per call, and there are two calls per tag.
+        let lt = pos + memchr::memchr(b'<', html.as_bytes().get(pos..)?)?;
         let after = &html[lt + 1..];
         if let Some(comment) = after.strip_prefix("!--") {
             pos = lt + 4 + comment.find("-->").map_or(comment.len(), |e| e + 3);
             continue;
         }
-        let gt = lt + 1 + after.find('>')?;
+        let gt = lt + 1 + memchr::memchr(b'>', after.as_bytes())?;
         pos = gt + 1;
         let inner = &html[lt + 1..gt];
         let closing = inner.starts_with('/');
