@@ -104,22 +104,18 @@ grep -q "forward mode: scanning on upstream \`scan\`" "$MILTER_LOG" &&
     fail "sluice did not report forward mode" "$(tail -5 "$MILTER_LOG")"
 
 # ------------------------------------------------------------- helpers
-# cpu_ticks PID...: user+system clock ticks consumed so far by these processes.
-cpu_ticks() {
-    local total=0 pid
+# ticks FIELDS PID...: clock ticks consumed so far by these processes, the
+# sum of the /proc/PID/stat fields named (14 = user, 15 = system).
+ticks() {
+    local fields=$1 total=0 pid
+    shift
     for pid in "$@"; do
-        total=$((total + $(awk '{print $14 + $15}' "/proc/$pid/stat")))
+        total=$((total + $(awk "{print $fields}" "/proc/$pid/stat")))
     done
     echo "$total"
 }
-# sys_ticks PID...: the system part alone (the kernel's socket work).
-sys_ticks() {
-    local total=0 pid
-    for pid in "$@"; do
-        total=$((total + $(awk '{print $15}' "/proc/$pid/stat")))
-    done
-    echo "$total"
-}
+cpu_ticks() { ticks '$14 + $15' "$@"; }
+sys_ticks() { ticks '$15' "$@"; }
 
 # The proxy worker is a child of Rspamd's main process.
 proxy_pids() { pgrep -P "$RSPAMD_PID" -f 'rspamd_proxy' || true; }

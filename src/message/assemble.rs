@@ -38,14 +38,8 @@ impl RawMessage {
     /// negotiated `HDR_LEADSPC` (value byte-exact) or stripped one space.
     pub fn push_header(&mut self, name: &[u8], value: &[u8], leading_space_kept: bool) {
         self.header_count += 1;
-        let bare_lf = memchr::memchr_iter(b'\n', value)
-            .filter(|&i| i == 0 || value[i - 1] != b'\r')
-            .count();
-        let len = name.len() + 1 + usize::from(!leading_space_kept) + value.len() + bare_lf + 2;
-        self.seen += len;
         if self.is_oversize() {
-            // Free the partial copy as soon as the message is known to be too big.
-            self.data = Vec::new();
+            self.seen += header_len(name, value, leading_space_kept);
             return;
         }
         if self.data.capacity() == 0 {
@@ -53,7 +47,9 @@ impl RawMessage {
             // series with a copy each time.
             self.data.reserve(INITIAL_CAPACITY.min(self.limit));
         }
-        self.data.reserve(len);
+        // Written straight into the message (no line buffer); the bytes
+        // written are the bytes seen.
+        let before = self.data.len();
         self.data.extend_from_slice(name);
         self.data.push(b':');
         if !leading_space_kept {
@@ -61,6 +57,11 @@ impl RawMessage {
         }
         push_crlf_normalised(&mut self.data, value);
         self.data.extend_from_slice(b"\r\n");
+        self.seen += self.data.len() - before;
+        if self.is_oversize() {
+            // Free the partial copy as soon as the message is known to be too big.
+            self.data = Vec::new();
+        }
     }
 
     /// Ends the header block (the empty line), once.
@@ -106,6 +107,15 @@ impl RawMessage {
         self.end_headers();
         std::mem::take(&mut self.data)
     }
+}
+
+/// The bytes [`RawMessage::push_header`] writes for one header, counted
+/// without writing them (a message already over its limit).
+fn header_len(name: &[u8], value: &[u8], leading_space_kept: bool) -> usize {
+    let bare_lf = memchr::memchr_iter(b'\n', value)
+        .filter(|&i| i == 0 || value[i - 1] != b'\r')
+        .count();
+    name.len() + 1 + usize::from(!leading_space_kept) + value.len() + bare_lf + 2
 }
 
 /// Copies `value`, turning every bare LF (the MTA's fold marker) into CRLF.
@@ -156,5 +166,25 @@ mod tests {
         assert!(m.is_oversize());
         assert_eq!(m.size(), 12 + 2 + 100);
         assert!(m.take().is_empty());
+    }
+
+    #[test]
+    fn headers_past_the_limit_are_counted_as_they_would_be_written() {
+        let headers: [(&[u8], &[u8], bool); 4] = [
+            (b"Subject", b"hello", false),
+            (b"X-Folded", b"a\n\tb\r\n\tc\nd", false),
+            (b"X-Lead", b"\n  three", true),
+            (b"X-Last", b"", true),
+        ];
+        let mut full = RawMessage::new(1 << 20);
+        let mut small = RawMessage::new(20);
+        for (name, value, kept) in headers {
+            full.push_header(name, value, kept);
+            small.push_header(name, value, kept);
+        }
+        assert!(small.is_oversize() && !full.is_oversize());
+        assert_eq!(small.size(), full.size());
+        assert_eq!(full.size(), full.take().len() - 2, "all but the blank line");
+        assert!(small.take().is_empty());
     }
 }

@@ -51,15 +51,10 @@ fn is_connection_stage(stage: u8) -> bool {
     matches!(stage, b'C' | b'H')
 }
 
-fn macro_key(name: &[u8]) -> std::borrow::Cow<'_, str> {
-    match String::from_utf8_lossy(name) {
-        std::borrow::Cow::Borrowed(s) => {
-            std::borrow::Cow::Borrowed(s.trim_start_matches('{').trim_end_matches('}'))
-        }
-        std::borrow::Cow::Owned(s) => {
-            std::borrow::Cow::Owned(s.trim_start_matches('{').trim_end_matches('}').to_string())
-        }
-    }
+/// `{name}` -> `name`: the MTA sends long macro names braced, and lookups
+/// may use either form.
+fn unbrace(name: &str) -> &str {
+    name.trim_start_matches('{').trim_end_matches('}')
 }
 
 impl Macros {
@@ -75,13 +70,13 @@ impl Macros {
             if value.is_empty() {
                 continue;
             }
-            map.set(&macro_key(name), value);
+            map.set(unbrace(&String::from_utf8_lossy(name)), value);
         }
     }
 
     /// Looks a macro up by name, with or without braces.
     pub fn get(&self, name: &str) -> Option<&str> {
-        let key = name.trim_start_matches('{').trim_end_matches('}');
+        let key = unbrace(name);
         self.message.get(key).or_else(|| self.connection.get(key))
     }
 

@@ -439,7 +439,6 @@ fn display_ip(ip: Option<IpAddr>) -> String {
     ip.map(|i| i.to_string()).unwrap_or_else(|| "-".into())
 }
 
-/// The one log line per message.
 /// `format!("{x:.2}")` without the float formatter's cost (one log line
 /// per message).
 fn two_decimals(x: f64) -> String {
@@ -448,6 +447,7 @@ fn two_decimals(x: f64) -> String {
     out
 }
 
+/// The one log line per message.
 fn log_message(
     req: &ScanRequest,
     outcome: &Result<Verdict, String>,

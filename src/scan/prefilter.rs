@@ -147,9 +147,9 @@ impl Prefilter {
     }
 }
 
-/// The literal DFA as one flat table, walked four bytes a round with about
-/// eight instructions a byte: one byte-class lookup, one masked transition
-/// load, one comparison.
+/// The literal DFA as one flat table, walked four bytes a round: per byte
+/// one byte-class lookup, one masked transition load, one comparison (the
+/// cost is in [`FlatDfa::next_match`]).
 ///
 /// `aho_corasick`'s own DFA answers the same transitions, but through its
 /// `Automaton` trait every byte also pays a failure-state check and the
