@@ -110,7 +110,7 @@ impl<'m> MessageView<'m> {
                     .push(TextPart::new(Cow::Borrowed(t.as_ref()), None, body_raw))
             }
             PartType::Html(h) if !is_attachment => self.text_parts.push(TextPart::new(
-                Cow::Owned(mail_parser::decoders::html::html_to_text(h)),
+                Cow::Owned(super::html_text::html_to_text(h)),
                 Some(h.as_ref()),
                 body_raw,
             )),

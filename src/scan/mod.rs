@@ -30,6 +30,7 @@ pub mod extract;
 pub mod force_actions;
 pub mod gtube;
 pub mod headers;
+pub mod html_text;
 pub mod lua;
 pub mod message;
 pub mod modules;
