@@ -152,6 +152,14 @@ struct Renderer<'a> {
 }
 
 impl Renderer<'_> {
+    /// Appends a word of running text: spaced from the previous one unless
+    /// it starts a line, and the line is no longer new after it.
+    fn add_word(&mut self, start: usize, end: usize) {
+        let add_space = self.is_after_space && !self.is_new_line;
+        self.add(start, end, add_space);
+        self.is_new_line = false;
+    }
+
     /// Appends the token `text[start..end]`, after a space if asked.
     fn add(&mut self, start: usize, end: usize, add_space: bool) {
         let token = &self.text.as_bytes()[start..end];
@@ -210,9 +218,7 @@ impl Renderer<'_> {
             b' ' | b'\t' | b'\r' | b'\n' => {
                 if st.shows_text() {
                     if tok.open {
-                        let add_space = self.is_after_space && !self.is_new_line;
-                        self.add(tok.start, tok.end + 1, add_space);
-                        self.is_new_line = false;
+                        self.add_word(tok.start, tok.end + 1);
                     }
                     self.is_after_space = true;
                 }
@@ -223,9 +229,7 @@ impl Renderer<'_> {
                 if st.in_code() {
                     return false;
                 }
-                let add_space = self.is_after_space && !self.is_new_line;
-                self.add(tok.start, tok.end + 1, add_space);
-                self.is_new_line = false;
+                self.add_word(tok.start, tok.end + 1);
                 tok.open = false;
                 self.is_after_space = false;
                 true
@@ -234,11 +238,9 @@ impl Renderer<'_> {
                 if st.in_code() {
                     return false;
                 }
-                let add_space = self.is_after_space && !self.is_new_line;
-                self.add(tok.start, pos + 1, add_space);
+                self.add_word(tok.start, pos + 1);
                 tok.open = false;
                 self.is_after_space = false;
-                self.is_new_line = false;
                 false
             }
             _ => true,
