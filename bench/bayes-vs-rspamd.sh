@@ -50,25 +50,7 @@ start_rspamd() {
   cp "$here/integration/rspamd/rspamd.conf" "$rs/"
   cp "$here"/integration/rspamd/local.d/*.conf "$here"/integration/rspamd/local.d/*.inc "$rs/local.d/"
   sed "s|@BIND@|127.0.0.1:$(free_port)|" "$here/integration/rspamd/local.d/worker-proxy.inc.in" >"$rs/local.d/worker-proxy.inc"
-  cat >>"$rs/rspamd.conf" <<CONF
-
-# Added by bench/bayes-vs-rspamd.sh: a controller to learn and scan through,
-# and a Bayes classifier (Rspamd's Redis backend, current key schema).
-worker "controller" {
-  bind_socket = "127.0.0.1:$ctlport";
-  count = 1;
-  secure_ip = "127.0.0.1";
-}
-classifier "bayes" {
-  backend = "redis";
-  servers = "127.0.0.1:$rport";
-  new_schema = true;
-  min_learns = 200;
-  tokenizer { name = "osb"; }
-  statfile { symbol = "BAYES_HAM"; spam = false; }
-  statfile { symbol = "BAYES_SPAM"; spam = true; }
-}
-CONF
+  sed -e "s|@CONTROLLER@|127.0.0.1:$ctlport|" -e "s|@REDIS@|127.0.0.1:$rport|" "$here/integration/rspamd/bayes.conf.in" >>"$rs/rspamd.conf"
   chown -R "$rspamd_user:$rspamd_user" "$rs"
   rspamd -f -u "$rspamd_user" -g "$rspamd_user" -c "$rs/rspamd.conf" \
     --var "LOCAL_CONFDIR=$rs" --var "DBDIR=$rs/db" --var "RUNDIR=$rs/run" --var "LOGDIR=$rs" \
