@@ -316,7 +316,8 @@ fn confirmer(pattern: &str, size_limit: usize) -> Result<Regex, String> {
         .configure(
             Regex::config()
                 .utf8_empty(false)
-                .nfa_size_limit(Some(size_limit)),
+                .nfa_size_limit(Some(size_limit))
+                .hybrid_cache_capacity(super::regex_bank::DFA_CACHE_LIMIT),
         )
         .build(pattern)
         .map_err(|e| e.to_string())

@@ -19,6 +19,12 @@ use super::prefilter::{prefix_literals, Prefilter};
 /// Compiled regex size cap per set; protects load time and memory.
 const SIZE_LIMIT: usize = 64 << 20;
 
+/// Lazy DFA cache cap per regex and thread. The default (2 MiB) is too
+/// small for the big scope sets: the cache fills, is cleared and rebuilt on
+/// every message, so warm scans keep paying for state construction. The
+/// cache only grows to the states a scope actually reaches.
+pub(super) const DFA_CACHE_LIMIT: usize = 32 << 20;
+
 /// A regex that did not compile, with its translated pattern.
 #[derive(Debug)]
 pub struct BankError {
@@ -171,6 +177,7 @@ impl Rest {
         let set = || {
             RegexSetBuilder::new(patterns)
                 .size_limit(SIZE_LIMIT)
+                .dfa_size_limit(DFA_CACHE_LIMIT)
                 .build()
                 .map_err(|e| BankError {
                     pattern: patterns.join(" | "),
@@ -185,6 +192,7 @@ impl Rest {
             .map(|p| {
                 regex::bytes::RegexBuilder::new(p)
                     .size_limit(SIZE_LIMIT)
+                    .dfa_size_limit(DFA_CACHE_LIMIT)
                     .build()
                     .map_err(|e| BankError {
                         pattern: p.clone(),
