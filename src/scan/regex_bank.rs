@@ -117,7 +117,7 @@ impl BankBuilder {
             } else {
                 (None, all, slots.clone())
             };
-            let rest = Rest::build(&patterns)?;
+            let rest = Rest::build(&patterns, kind_cost(key.kind) < LONG_HAYSTACKS)?;
             let selector = match key.kind {
                 MatchKind::Selector => Some(
                     Selector::parse(key.header.as_deref().unwrap_or("")).map_err(|reason| {
@@ -150,8 +150,13 @@ impl BankBuilder {
 
 type Split = (Option<Prefilter>, Vec<String>, Vec<usize>);
 
-/// Scopes with at most this many literal-less patterns try them one by
-/// one; more share one `RegexSet`.
+/// Scopes of long haystacks with at most this many literal-less patterns
+/// try them one by one; more share one `RegexSet`. Scopes of short
+/// haystacks (header values, URLs) always share one set: there a search
+/// costs its setup, not its bytes, and one set's lazy DFA stays in cache
+/// where a dozen regexes' each lose theirs (Content-Type, which matches
+/// some pattern in nearly every message, paid one search per pattern).
+/// Scanning the corpus: 5.6% less CPU for 0.5% fewer instructions.
 const SINGLES_UP_TO: usize = 16;
 
 /// How a scope matches its patterns that have no literal prefix.
@@ -173,7 +178,7 @@ enum Rest {
 }
 
 impl Rest {
-    fn build(patterns: &[String]) -> Result<Rest, BankError> {
+    fn build(patterns: &[String], short: bool) -> Result<Rest, BankError> {
         let set = || {
             RegexSetBuilder::new(patterns)
                 .size_limit(SIZE_LIMIT)
@@ -184,7 +189,7 @@ impl Rest {
                     reason: e.to_string(),
                 })
         };
-        if patterns.len() > SINGLES_UP_TO {
+        if patterns.len() > SINGLES_UP_TO || (short && patterns.len() > 1) {
             return Ok(Rest::Set(set()?));
         }
         let singles = patterns
