@@ -24,6 +24,9 @@ pub struct ActionSet {
     defs: Vec<ActionDef>,
     /// Indexes of `defs` with a finite threshold, ascending by threshold.
     by_threshold: Vec<usize>,
+    /// The thresholds of `by_threshold`, in its order: [`Self::same_rank`]
+    /// runs before every rule, so it reads them without the indirection.
+    sorted: Vec<f64>,
 }
 
 impl ActionSet {
@@ -38,7 +41,15 @@ impl ActionSet {
             );
             ta.total_cmp(&tb)
         });
-        ActionSet { defs, by_threshold }
+        let sorted = by_threshold
+            .iter()
+            .filter_map(|&i| defs[i].threshold)
+            .collect();
+        ActionSet {
+            defs,
+            by_threshold,
+            sorted,
+        }
     }
 
     pub fn defs(&self) -> &[ActionDef] {
@@ -110,6 +121,14 @@ impl ActionSet {
 
     /// Rank of the action a score leads to (0 = none), for early stop:
     /// two scores with the same rank give the same action.
+    /// Whether `a` and `b` have the same [`rank_for`](Self::rank_for): the
+    /// same thresholds lie at or below each (the thresholds at or below a
+    /// score are a prefix of the sorted ones, so equal sets mean equal
+    /// ranks).
+    pub fn same_rank(&self, a: f64, b: f64) -> bool {
+        self.sorted.iter().all(|&t| (a >= t) == (b >= t))
+    }
+
     pub fn rank_for(&self, score: f64) -> usize {
         self.by_threshold
             .iter()
@@ -182,5 +201,17 @@ mod tests {
         assert!(s.find("nothing").is_none());
         assert!(!s.thresholds().iter().any(|(a, _)| *a == Action::Discard));
         assert_eq!(parse_effect("tempfail"), Some(Action::SoftReject));
+    }
+
+    #[test]
+    fn same_rank_is_equal_rank_for() {
+        let a = set();
+        let mut scores: Vec<f64> = (-40..=80).map(|i| f64::from(i) * 0.25).collect();
+        scores.extend([f64::NAN, f64::INFINITY, f64::NEG_INFINITY]);
+        for &x in &scores {
+            for &y in &scores {
+                assert_eq!(a.same_rank(x, y), a.rank_for(x) == a.rank_for(y), "{x} {y}");
+            }
+        }
     }
 }

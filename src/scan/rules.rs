@@ -78,6 +78,10 @@ impl RuleSet {
 
     /// Evaluates one rule, running the regex scopes it needs on demand.
     pub fn eval(&self, rule: &Rule, hits: &mut Hits, ctx: &ScanCtx<'_>, timed: bool) -> bool {
+        // Most rules are one regexp: answered without the expression walk.
+        if let Expr::Leaf(Leaf::Regex(slot)) = &rule.expr {
+            return self.bank.hit(*slot, hits, ctx, timed);
+        }
         let hits = std::cell::RefCell::new(hits);
         rule.expr.eval(&|leaf| {
             let yes = match leaf {

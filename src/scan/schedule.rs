@@ -176,7 +176,7 @@ impl Schedule {
         removable.refresh(self, board);
         let high = total + self.pos_rest[k] + self.composite_pos - removable.neg;
         let low = total + self.neg_rest[k] + self.composite_neg - removable.pos;
-        actions.rank_for(low) == actions.rank_for(high)
+        actions.same_rank(low, high)
     }
 }
 
