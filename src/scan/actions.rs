@@ -119,21 +119,12 @@ impl ActionSet {
             .collect()
     }
 
-    /// Rank of the action a score leads to (0 = none), for early stop:
-    /// two scores with the same rank give the same action.
-    /// Whether `a` and `b` have the same [`rank_for`](Self::rank_for): the
-    /// same thresholds lie at or below each (the thresholds at or below a
-    /// score are a prefix of the sorted ones, so equal sets mean equal
-    /// ranks).
+    /// Whether scores `a` and `b` lead to the same action, for early stop:
+    /// the same thresholds lie at or below each. (Those at or below a
+    /// score are a prefix of the sorted ones, so equal sets mean the same
+    /// highest threshold reached, or none.)
     pub fn same_rank(&self, a: f64, b: f64) -> bool {
         self.sorted.iter().all(|&t| (a >= t) == (b >= t))
-    }
-
-    pub fn rank_for(&self, score: f64) -> usize {
-        self.by_threshold
-            .iter()
-            .rposition(|&i| self.defs[i].threshold.is_some_and(|t| score >= t))
-            .map_or(0, |p| p + 1)
     }
 }
 
@@ -188,9 +179,8 @@ mod tests {
         assert_eq!(s.effect_for(15.0), Action::Reject);
         assert_eq!(s.effect_for(-3.0), Action::NoAction);
         assert_eq!(s.required_score(), 15.0);
-        assert_eq!(s.rank_for(0.0), 0);
-        assert_eq!(s.rank_for(5.0), s.rank_for(5.9));
-        assert_ne!(s.rank_for(5.0), s.rank_for(6.0));
+        assert!(s.same_rank(5.0, 5.9));
+        assert!(!s.same_rank(5.0, 6.0));
     }
 
     #[test]
@@ -204,13 +194,18 @@ mod tests {
     }
 
     #[test]
-    fn same_rank_is_equal_rank_for() {
+    fn same_rank_is_same_action() {
         let a = set();
         let mut scores: Vec<f64> = (-40..=80).map(|i| f64::from(i) * 0.25).collect();
         scores.extend([f64::NAN, f64::INFINITY, f64::NEG_INFINITY]);
         for &x in &scores {
             for &y in &scores {
-                assert_eq!(a.same_rank(x, y), a.rank_for(x) == a.rank_for(y), "{x} {y}");
+                // The test set's thresholds all have distinct effects.
+                assert_eq!(
+                    a.same_rank(x, y),
+                    a.effect_for(x) == a.effect_for(y),
+                    "{x} {y}"
+                );
             }
         }
     }

@@ -19,10 +19,10 @@ use super::prefilter::{prefix_literals, Prefilter};
 /// Compiled regex size cap per set; protects load time and memory.
 const SIZE_LIMIT: usize = 64 << 20;
 
-/// Lazy DFA cache cap per regex and thread. The default (2 MiB) is too
-/// small for the big scope sets: the cache fills, is cleared and rebuilt on
-/// every message, so warm scans keep paying for state construction. The
-/// cache only grows to the states a scope actually reaches.
+/// Lazy DFA cache cap per regex and thread, above the 2 MiB default: warm
+/// scans still build states for text not seen before, and a larger cache
+/// keeps more of them (corpus, warm: 2.9% fewer instructions, 6% less scan
+/// CPU). The cache only grows to the states a scope actually reaches.
 pub(super) const DFA_CACHE_LIMIT: usize = 32 << 20;
 
 /// A regex that did not compile, with its translated pattern.
