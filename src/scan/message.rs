@@ -5,6 +5,7 @@
 //! that can stay a slice of the raw bytes does, so a scan copies little.
 use std::borrow::Cow;
 
+use mail_parser::parsers::MessageStream;
 use mail_parser::{Address, HeaderValue, Message, MessagePart, MimeHeaders, PartType};
 
 use super::extract::Extracted;
@@ -175,9 +176,40 @@ fn decoded<'m>(v: &'m HeaderValue<'m>, raw: &'m [u8]) -> Cow<'m, str> {
         HeaderValue::Text(t) => Cow::Borrowed(t.as_ref()),
         HeaderValue::TextList(l) => Cow::Owned(l.join(", ")),
         HeaderValue::Address(a) => Cow::Owned(address_text(a)),
-        HeaderValue::Empty => Cow::Borrowed(""),
+        // Headers the parser only delimits (see `pipeline::parser`), and
+        // typed ones it could not parse.
+        HeaderValue::Empty => unstructured(raw),
         _ => Cow::Owned(unfold(raw)),
     }
+}
+
+/// An unstructured header value as text, as mail-parser's text parser
+/// renders it: each line trimmed of spaces, tabs and CRs, non-empty lines
+/// joined by one space, RFC 2047 encoded words decoded. Values without an
+/// encoded word (nearly all) skip the parser; a one-line value is borrowed.
+fn unstructured(raw: &[u8]) -> Cow<'_, str> {
+    if raw.windows(2).any(|w| w == b"=?") {
+        return match MessageStream::new(raw).parse_unstructured() {
+            HeaderValue::Text(t) => t,
+            _ => Cow::Borrowed(""),
+        };
+    }
+    let mut lines = raw
+        .split(|&c| c == b'\n')
+        .map(trim_blanks)
+        .filter(|l| !l.is_empty());
+    let Some(first) = lines.next() else {
+        return Cow::Borrowed("");
+    };
+    let Some(second) = lines.next() else {
+        return String::from_utf8_lossy(first);
+    };
+    let mut out = String::from_utf8_lossy(first).into_owned();
+    for l in std::iter::once(second).chain(lines) {
+        out.push(' ');
+        out.push_str(&String::from_utf8_lossy(l));
+    }
+    Cow::Owned(out)
 }
 
 fn address_text(a: &Address<'_>) -> String {
@@ -201,6 +233,14 @@ fn address_text(a: &Address<'_>) -> String {
     out
 }
 
+/// A line without its leading and trailing spaces, tabs and CRs.
+fn trim_blanks(l: &[u8]) -> &[u8] {
+    let blank = |c: &u8| matches!(c, b' ' | b'\t' | b'\r');
+    let start = l.iter().position(|c| !blank(c)).unwrap_or(l.len());
+    let end = l.iter().rposition(|c| !blank(c)).map_or(start, |e| e + 1);
+    &l[start..end]
+}
+
 /// Joins folded lines and trims, the way Rspamd presents header values.
 fn unfold(raw: &[u8]) -> String {
     let text = String::from_utf8_lossy(raw);
@@ -215,4 +255,45 @@ fn unfold(raw: &[u8]) -> String {
         }
     }
     out.trim().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The fast path renders values exactly as mail-parser's text parser.
+    #[test]
+    fn unstructured_matches_mail_parser() {
+        let cases: &[&[u8]] = &[
+            b" plain value\r\n",
+            b"  spaced   inside  \t\r\n",
+            b" folded\r\n\tover\r\n   three lines \r\n",
+            b" \r\n \r\n",
+            b"\r\n",
+            b" caf\xc3\xa9 \xff bytes\r\n",
+            b" =?utf-8?q?caf=C3=A9?= and =?iso-8859-1?q?na=EFve?=\r\n",
+            b" broken =?x no word\r\n",
+            b" folded\n last\n",
+        ];
+        for raw in cases {
+            let expected = match MessageStream::new(raw).parse_unstructured() {
+                HeaderValue::Text(t) => t.into_owned(),
+                _ => String::new(),
+            };
+            assert_eq!(
+                unstructured(raw),
+                expected,
+                "{:?}",
+                String::from_utf8_lossy(raw)
+            );
+        }
+    }
+
+    #[test]
+    fn one_line_values_are_borrowed() {
+        assert!(matches!(
+            unstructured(b" one line\r\n"),
+            Cow::Borrowed("one line")
+        ));
+    }
 }
