@@ -92,7 +92,7 @@ impl BankBuilder {
         // Parsing is enough to name the rule of a bad pattern; compiling
         // here too would compile every regex twice (it is compiled again
         // into its scope by `build`), doubling load and reload time.
-        let pattern = translate(&atom.pattern, atom.flags);
+        let pattern = translate(&atom.pattern, effective_flags(&atom));
         regex_syntax::ParserBuilder::new()
             .utf8(false)
             .build()
@@ -113,7 +113,7 @@ impl BankBuilder {
                 header: a.header.as_ref().map(|h| h.to_ascii_lowercase()),
             };
             let g = groups.entry(key).or_default();
-            g.0.push(translate(&a.pattern, a.flags));
+            g.0.push(translate(&a.pattern, effective_flags(a)));
             g.1.push(slot);
         }
         let mut scopes = Vec::with_capacity(groups.len());
@@ -281,6 +281,23 @@ fn same_atom(a: &RegexpAtom, b: &RegexpAtom) -> bool {
             (None, None) => true,
             _ => false,
         }
+}
+
+/// An atom's flags as matched: the types whose haystacks are raw bytes
+/// (raw headers, the header block, raw text parts, the whole message)
+/// match in byte mode whatever the flags say, as Rspamd does (its cache
+/// runs those with the regexp compiled without UTF). `.` and negated
+/// classes then take one byte, not one UTF-8 character, and the automata
+/// are smaller.
+fn effective_flags(atom: &RegexpAtom) -> ReFlags {
+    let raw_haystack = matches!(
+        atom.kind,
+        MatchKind::RawHeader | MatchKind::AllHeader | MatchKind::RawMime | MatchKind::Body
+    );
+    ReFlags {
+        raw: atom.flags.raw || raw_haystack,
+        ..atom.flags
+    }
 }
 
 /// Rspamd's flag letters as inline flags of Rust's regex syntax.
@@ -568,6 +585,27 @@ mod tests {
             pattern: pattern.into(),
             flags: ReFlags::default(),
             kind,
+        }
+    }
+
+    /// Raw types match bytes, as in Rspamd: `[\x80-\xff]` finds an
+    /// unencoded Latin-1 byte in a raw header, which in UTF-8 mode it
+    /// cannot (there it means U+0080..U+00FF).
+    #[test]
+    fn raw_types_match_bytes() {
+        let compiled = |kind| {
+            let a = atom(Some("From"), r"^caf[\x80-\xff]$", kind);
+            regex::bytes::Regex::new(&translate(&a.pattern, effective_flags(&a))).unwrap()
+        };
+        let latin1 = b"caf\xe9";
+        assert!(compiled(MatchKind::RawHeader).is_match(latin1));
+        assert!(!compiled(MatchKind::Header).is_match(latin1));
+        assert!(compiled(MatchKind::Header).is_match("caf\u{e9}".as_bytes()));
+        for kind in [MatchKind::AllHeader, MatchKind::RawMime, MatchKind::Body] {
+            assert!(effective_flags(&atom(None, "x", kind)).raw, "{kind:?}");
+        }
+        for kind in [MatchKind::Mime, MatchKind::Url, MatchKind::MimeHeader] {
+            assert!(!effective_flags(&atom(None, "x", kind)).raw, "{kind:?}");
         }
     }
 
