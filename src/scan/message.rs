@@ -176,10 +176,10 @@ fn decoded<'m>(v: &'m HeaderValue<'m>, raw: &'m [u8]) -> Cow<'m, str> {
         HeaderValue::Text(t) => Cow::Borrowed(t.as_ref()),
         HeaderValue::TextList(l) => Cow::Owned(l.join(", ")),
         HeaderValue::Address(a) => Cow::Owned(address_text(a)),
-        // Headers the parser only delimits (see `pipeline::parser`), and
-        // typed ones it could not parse.
-        HeaderValue::Empty => unstructured(raw),
-        _ => Cow::Owned(unfold(raw)),
+        // Headers the parser only delimits (see `pipeline::parser`), typed
+        // ones it could not parse, and other typed values (dates, content
+        // types, ids): their text as written.
+        _ => unstructured(raw),
     }
 }
 
@@ -188,7 +188,7 @@ fn decoded<'m>(v: &'m HeaderValue<'m>, raw: &'m [u8]) -> Cow<'m, str> {
 /// joined by one space, RFC 2047 encoded words decoded. Values without an
 /// encoded word (nearly all) skip the parser; a one-line value is borrowed.
 fn unstructured(raw: &[u8]) -> Cow<'_, str> {
-    if raw.windows(2).any(|w| w == b"=?") {
+    if memchr::memmem::find(raw, b"=?").is_some() {
         return match MessageStream::new(raw).parse_unstructured() {
             HeaderValue::Text(t) => t,
             _ => Cow::Borrowed(""),
@@ -239,22 +239,6 @@ fn trim_blanks(l: &[u8]) -> &[u8] {
     let start = l.iter().position(|c| !blank(c)).unwrap_or(l.len());
     let end = l.iter().rposition(|c| !blank(c)).map_or(start, |e| e + 1);
     &l[start..end]
-}
-
-/// Joins folded lines and trims, the way Rspamd presents header values.
-fn unfold(raw: &[u8]) -> String {
-    let text = String::from_utf8_lossy(raw);
-    let mut out = String::with_capacity(text.len());
-    for (i, line) in text.split('\n').enumerate() {
-        let line = line.trim_end_matches('\r');
-        if i > 0 {
-            out.push(' ');
-            out.push_str(line.trim_start());
-        } else {
-            out.push_str(line);
-        }
-    }
-    out.trim().to_string()
 }
 
 #[cfg(test)]

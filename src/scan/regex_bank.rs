@@ -64,9 +64,10 @@ const PREFILTER_FROM: usize = 8;
 /// (32 of them) 25 ms; sluice scan's instructions per message fell 3.8%.
 const SHORT_PREFILTER_FROM: usize = 32;
 /// Cost class from which a scope's haystacks are long (text, body, raw
-/// message). Only those use the literal prefilter: on short haystacks
-/// (header values, URLs) one automaton pass for all patterns is cheaper
-/// than literal search plus confirmations.
+/// message). Those use the literal prefilter from [`PREFILTER_FROM`]
+/// patterns; short haystacks (header values, URLs) only from
+/// [`SHORT_PREFILTER_FROM`]: below that, one automaton pass for all
+/// patterns is cheaper than literal search plus confirmations.
 const LONG_HAYSTACKS: u32 = 6;
 
 /// Collects atoms while rules are compiled, then builds the sets.
