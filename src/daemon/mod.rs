@@ -70,7 +70,9 @@ pub enum DaemonError {
     },
 }
 
-/// The daemon's runtime: one thread for all socket I/O.
+/// The daemon's runtime: one thread for all socket I/O, apart from the
+/// milter sessions of an in-process pipeline, which run on their own
+/// threads and scan in place (`server::SessionThreads`).
 ///
 /// Why not tokio's default (one worker per core): the daemon's tasks only
 /// move bytes (milter packets, HTTP requests, upstream exchanges); scans run

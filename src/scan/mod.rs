@@ -31,6 +31,7 @@ pub mod force_actions;
 pub mod gtube;
 pub mod headers;
 pub mod html_text;
+pub mod inline;
 pub mod lua;
 pub mod message;
 pub mod modules;
@@ -85,7 +86,9 @@ pub trait Scanner: Send + Sync + 'static {
 }
 
 /// Runs a [`Pipeline`] on the process's scan threads ([`workers`]), so
-/// CPU-bound scans never stall the reactor that serves milter sessions.
+/// CPU-bound scans never stall the reactor that serves milter sessions;
+/// on a milter session thread, small messages are scanned in place
+/// ([`inline`]).
 #[derive(Debug, Clone)]
 pub struct LocalScanner {
     pipeline: Arc<Pipeline>,
@@ -103,6 +106,16 @@ impl Scanner for LocalScanner {
         req: Arc<ScanRequest>,
     ) -> Pin<Box<dyn Future<Output = Result<Verdict, ScanError>> + Send + 'static>> {
         let pipeline = Arc::clone(&self.pipeline);
+        if inline::applies(req.message.len()) {
+            let verdict = inline::run(|| {
+                pipeline.scan_with(&req.envelope, &req.message, req.options.clone())
+            });
+            return Box::pin(std::future::ready(verdict.map_err(|e| {
+                ScanError::TaskFailed {
+                    reason: e.to_string(),
+                }
+            })));
+        }
         Box::pin(async move {
             workers::ScanPool::global()
                 .run(move || pipeline.scan_with(&req.envelope, &req.message, req.options.clone()))

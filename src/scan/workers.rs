@@ -1,5 +1,6 @@
 //! A fixed pool of scan threads, one per core, shared by every pipeline
-//! of the process (reloads included).
+//! of the process (reloads included): HTTP scans, and milter messages too
+//! large to scan in place on their session thread ([`super::inline`]).
 //!
 //! Why not tokio's blocking pool: it grows a thread per concurrent scan and
 //! lets idle ones die after seconds, so under a steady load the scans keep
@@ -7,7 +8,7 @@
 //! lazy-DFA caches are rebuilt state by state, and each new thread builds
 //! its own Lua state. A scan is pure CPU work, so more threads than cores
 //! only adds context switches. A fixed pool keeps those caches warm and
-//! bounds the Lua states to the number of cores.
+//! bounds its Lua states to the number of cores.
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::{Arc, Mutex, OnceLock};

@@ -85,6 +85,31 @@ pub enum Stream {
     Unix(UnixStream),
 }
 
+/// An accepted connection detached from the runtime that accepted it, to
+/// be registered with another one ([`Stream::attach`]).
+pub enum Detached {
+    Tcp(std::net::TcpStream),
+    Unix(std::os::unix::net::UnixStream),
+}
+
+impl Stream {
+    /// Deregisters the socket from this runtime (it stays non-blocking).
+    pub fn detach(self) -> io::Result<Detached> {
+        Ok(match self {
+            Stream::Tcp(s) => Detached::Tcp(s.into_std()?),
+            Stream::Unix(s) => Detached::Unix(s.into_std()?),
+        })
+    }
+
+    /// Registers a detached socket with the current runtime.
+    pub fn attach(d: Detached) -> io::Result<Stream> {
+        Ok(match d {
+            Detached::Tcp(s) => Stream::Tcp(TcpStream::from_std(s)?),
+            Detached::Unix(s) => Stream::Unix(UnixStream::from_std(s)?),
+        })
+    }
+}
+
 impl AsyncRead for Stream {
     fn poll_read(
         self: Pin<&mut Self>,

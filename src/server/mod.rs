@@ -11,13 +11,16 @@
 //! listener's own retirement (a SIGHUP removed its address), after which
 //! only the listening socket closes: its sessions run on untouched.
 mod listener;
+pub mod placement;
+mod session_threads;
 
-pub use listener::{bind, BindError, Bound};
+pub use listener::{bind, BindError, Bound, Detached, Stream};
+pub use session_threads::{Handoff, SessionThreads};
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
@@ -102,18 +105,61 @@ async fn accept_loop(listener: Bound, server: MilterServer, mut retire: watch::R
         };
         // Each session keeps the snapshot current when it was accepted.
         let ctx = server.ctx.borrow().clone();
-        let shutdown = shutdown.clone();
-        tokio::spawn(async move {
-            let metrics = crate::metrics::global();
-            metrics.milter_session_started();
-            let end = run_session(stream, peer, ctx, shutdown).await;
-            let failed = match end {
-                SessionEnd::Failed(kind, _) => Some(kind),
-                _ => None,
-            };
-            metrics.milter_session_ended(failed);
-            drop(permit);
-        });
+        start_session(stream, peer, ctx, shutdown.clone(), permit);
     }
     listener.cleanup();
+}
+
+/// Starts the session of an accepted connection: on a session thread when
+/// its messages are scanned in process (see [`SessionThreads`]), else on
+/// this reactor (forwarding only moves bytes).
+fn start_session(
+    stream: Stream,
+    peer: String,
+    ctx: Arc<SessionContext>,
+    shutdown: watch::Receiver<bool>,
+    permit: OwnedSemaphorePermit,
+) {
+    if ctx.scanner.pipeline().is_none() {
+        tokio::spawn(serve(stream, peer, ctx, shutdown, permit));
+        return;
+    }
+    let stream = match stream.detach() {
+        Ok(s) => s,
+        Err(e) => return warn!(peer = %peer, error = %e, "cannot hand over a milter connection"),
+    };
+    let handoff = Handoff {
+        stream,
+        peer,
+        ctx,
+        shutdown,
+        permit,
+    };
+    if let Err(h) = SessionThreads::global().hand_over(handoff) {
+        match Stream::attach(h.stream) {
+            Ok(stream) => drop(tokio::spawn(serve(
+                stream, h.peer, h.ctx, h.shutdown, h.permit,
+            ))),
+            Err(e) => warn!(peer = %h.peer, error = %e, "cannot serve a milter connection"),
+        }
+    }
+}
+
+/// One session, counted in the metrics, holding its permit until it ends.
+async fn serve(
+    stream: Stream,
+    peer: String,
+    ctx: Arc<SessionContext>,
+    shutdown: watch::Receiver<bool>,
+    permit: OwnedSemaphorePermit,
+) {
+    let metrics = crate::metrics::global();
+    metrics.milter_session_started();
+    let end = run_session(stream, peer, ctx, shutdown).await;
+    let failed = match end {
+        SessionEnd::Failed(kind, _) => Some(kind),
+        _ => None,
+    };
+    metrics.milter_session_ended(failed);
+    drop(permit);
 }
