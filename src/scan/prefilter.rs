@@ -191,7 +191,15 @@ struct FlatDfa {
     matches: Vec<Vec<(u32, u32)>>,
     /// Row offset of the unanchored start state.
     start: u32,
+    /// Length of the longest literal.
+    max_len: usize,
 }
+
+/// Lanes of [`FlatDfa::each_literal`] (the stepping loop is written out
+/// for four).
+const LANES: usize = 4;
+/// Haystack length from which [`FlatDfa::each_literal`] walks in lanes.
+const LANES_FROM: usize = 256;
 
 impl FlatDfa {
     /// Copies the states reachable from the unanchored start of `dfa`.
@@ -252,6 +260,7 @@ impl FlatDfa {
                 );
             }
         }
+        let max_len = matches.iter().flatten().map(|&(_, len)| len as usize).max();
         FlatDfa {
             classes,
             stride,
@@ -259,17 +268,124 @@ impl FlatDfa {
             match_end: (matches.len() * stride) as u32,
             matches,
             start: (renum[0] * stride) as u32,
+            max_len: max_len.unwrap_or(1),
         }
     }
 
-    /// Calls `f(literal, start)` for every literal occurrence in `hay`.
+    /// Calls `f(literal, start)` for every literal occurrence in `hay`, in
+    /// the order of their ends.
+    ///
+    /// A long haystack is walked as [`LANES`] lanes in step: each byte's
+    /// transition waits for the previous one's table load, so one walk is
+    /// bound by the latency of that chain, and independent chains overlap
+    /// their loads. Lane `i` answers for the occurrences that end in its
+    /// share of the haystack; it starts from the start state one literal
+    /// length short of that share, so it sees all of them. Lane 0 reports
+    /// at once, the others afterwards in lane order: the calls are the same,
+    /// in the same order, as one walk's. Profiled over `sluice scan` of the
+    /// corpus twice (6000 messages), the walk's samples fell from 816 to 486
+    /// (two lanes: 585), from about 11% of the scan to 7%.
     fn each_literal(&self, hay: &[u8], f: &mut dyn FnMut(usize, usize)) {
-        let (mut at, mut s) = (0, self.start);
+        if hay.len() < LANES_FROM {
+            return self.walk(hay, 0, self.start, 0, &mut |end, state| {
+                self.report(end, state, f)
+            });
+        }
+        let share = hay.len() / LANES;
+        // Lane i reports the ends in (bound(i), bound(i + 1)].
+        let bound = |i: usize| if i == LANES { hay.len() } else { i * share };
+        let mut pos = [0; LANES];
+        for (i, p) in pos.iter_mut().enumerate().skip(1) {
+            *p = (bound(i) + 1).saturating_sub(self.max_len);
+        }
+        let mut states = [self.start; LANES];
+        let mut later: [Vec<(usize, u32)>; LANES] = Default::default();
+        while pos[0] < share {
+            self.step_lanes(hay, &mut pos, &mut states, share);
+            if states[0] < self.match_end {
+                self.report(pos[0], states[0], f);
+            }
+            for i in 1..LANES {
+                if states[i] < self.match_end && pos[i] > bound(i) {
+                    later[i].push((pos[i], states[i]));
+                }
+            }
+        }
+        for i in 1..LANES {
+            let (out, from) = (&mut later[i], bound(i) + 1);
+            self.walk(
+                &hay[..bound(i + 1)],
+                pos[i],
+                states[i],
+                from,
+                &mut |end, state| out.push((end, state)),
+            );
+        }
+        for (end, state) in later.into_iter().flatten() {
+            self.report(end, state, f);
+        }
+    }
+
+    /// One lane from state `s` before `hay[at]` to the end, passing each
+    /// match state reached at an end of at least `min_end` to `f`.
+    fn walk<F: FnMut(usize, u32) + ?Sized>(
+        &self,
+        hay: &[u8],
+        mut at: usize,
+        mut s: u32,
+        min_end: usize,
+        f: &mut F,
+    ) {
         while let Some((end, state)) = self.next_match(hay, at, s) {
-            for &(lit, len) in &self.matches[state as usize / self.stride] {
-                f(lit as usize, end - len as usize);
+            if end >= min_end {
+                f(end, state);
             }
             (at, s) = (end, state);
+        }
+    }
+
+    /// The literals of match state `state`, reached at `end`, to `f`.
+    fn report(&self, end: usize, state: u32, f: &mut dyn FnMut(usize, usize)) {
+        for &(lit, len) in &self.matches[state as usize / self.stride] {
+            f(lit as usize, end - len as usize);
+        }
+    }
+
+    /// Steps every lane one byte per round until one reaches a match state
+    /// or lane 0 reaches `stop`; every lane has at least that many bytes
+    /// left.
+    #[inline(never)]
+    fn step_lanes(
+        &self,
+        hay: &[u8],
+        pos: &mut [usize; LANES],
+        states: &mut [u32; LANES],
+        stop: usize,
+    ) {
+        let mask = self.trans.len() - 1;
+        let trans = &self.trans[..=mask];
+        let classes = &self.classes;
+        let match_end = self.match_end;
+        let step =
+            |s: u32, x: u8| trans[(s as usize + usize::from(classes[usize::from(x)])) & mask];
+        let n = stop - pos[0];
+        let lane = |i: usize| &hay[pos[i]..pos[i] + n];
+        let [mut s0, mut s1, mut s2, mut s3] = *states;
+        let mut taken = n;
+        let bytes = lane(0).iter().zip(lane(1)).zip(lane(2)).zip(lane(3));
+        for (k, (((&a, &b), &c), &d)) in bytes.enumerate() {
+            s0 = step(s0, a);
+            s1 = step(s1, b);
+            s2 = step(s2, c);
+            s3 = step(s3, d);
+            if s0.min(s1).min(s2.min(s3)) < match_end {
+                taken = k + 1;
+                break;
+            }
+        }
+        *states = [s0, s1, s2, s3];
+        for p in pos.iter_mut() {
+            *p += taken;
         }
     }
 
@@ -480,11 +596,18 @@ mod tests {
         let flat = FlatDfa::new(&dfa);
         let mut seed = 0x9e37_79b9_7f4a_7c15;
         let alphabet: Vec<u8> = b"freEmMoNnyaActwlikh -%\n\xff\xc3\x00".to_vec();
-        for len in [0, 1, 3, 17, 200, 5000] {
+        for len in [0, 1, 3, 17, 200, 255, 256, 257, 300, 511, 5000] {
             for _ in 0..20 {
                 let hay = random_bytes(&mut seed, len, &alphabet);
                 assert_eq!(flat_literals(&flat, &hay), reference_literals(&dfa, &hay));
             }
+        }
+        // The longest literal at every offset across each seam of the lanes.
+        for at in (90..=110).chain(190..=210).chain(290..=310) {
+            let mut hay = vec![b' '; 400];
+            hay[at..at + 7].copy_from_slice(b"act now");
+            assert_eq!(flat_literals(&flat, &hay), reference_literals(&dfa, &hay));
+            assert_eq!(flat_literals(&flat, &hay), vec![(4, at)]);
         }
         let all: Vec<u8> = (0..=255u8).cycle().take(2000).collect();
         assert_eq!(flat_literals(&flat, &all), reference_literals(&dfa, &all));
