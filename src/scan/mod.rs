@@ -105,10 +105,10 @@ impl Scanner for LocalScanner {
         &self,
         req: Arc<ScanRequest>,
     ) -> Pin<Box<dyn Future<Output = Result<Verdict, ScanError>> + Send + 'static>> {
-        let pipeline = Arc::clone(&self.pipeline);
         if inline::applies(req.message.len()) {
             let verdict = inline::run(|| {
-                pipeline.scan_with(&req.envelope, &req.message, req.options.clone())
+                self.pipeline
+                    .scan_with(&req.envelope, &req.message, req.options.clone())
             });
             return Box::pin(std::future::ready(verdict.map_err(|e| {
                 ScanError::TaskFailed {
@@ -116,6 +116,7 @@ impl Scanner for LocalScanner {
                 }
             })));
         }
+        let pipeline = Arc::clone(&self.pipeline);
         Box::pin(async move {
             workers::ScanPool::global()
                 .run(move || pipeline.scan_with(&req.envelope, &req.message, req.options.clone()))

@@ -351,6 +351,16 @@ impl FlatDfa {
         }
     }
 
+    /// The transition function of the walking loops: the index is masked
+    /// into the power-of-two table instead of bounds-checked.
+    #[inline(always)]
+    fn stepper(&self) -> impl Fn(u32, u8) -> u32 + '_ {
+        let mask = self.trans.len() - 1;
+        let trans = &self.trans[..=mask];
+        let classes = &self.classes;
+        move |s, b| trans[(s as usize + usize::from(classes[usize::from(b)])) & mask]
+    }
+
     /// Steps every lane one byte per round until one reaches a match state
     /// or lane 0 reaches `stop`; every lane has at least that many bytes
     /// left.
@@ -362,12 +372,8 @@ impl FlatDfa {
         states: &mut [u32; LANES],
         stop: usize,
     ) {
-        let mask = self.trans.len() - 1;
-        let trans = &self.trans[..=mask];
-        let classes = &self.classes;
+        let step = self.stepper();
         let match_end = self.match_end;
-        let step =
-            |s: u32, x: u8| trans[(s as usize + usize::from(classes[usize::from(x)])) & mask];
         let n = stop - pos[0];
         let lane = |i: usize| &hay[pos[i]..pos[i] + n];
         let [mut s0, mut s1, mut s2, mut s3] = *states;
@@ -400,12 +406,8 @@ impl FlatDfa {
     /// byte instead of ~11).
     #[inline(never)]
     fn next_match(&self, hay: &[u8], at: usize, mut s: u32) -> Option<(usize, u32)> {
-        let mask = self.trans.len() - 1;
-        let trans = &self.trans[..=mask];
-        let classes = &self.classes;
+        let step = self.stepper();
         let match_end = self.match_end;
-        let step =
-            |s: u32, b: u8| trans[(s as usize + usize::from(classes[usize::from(b)])) & mask];
         let rest = hay.get(at..).unwrap_or_default();
         let mut chunks = rest.chunks_exact(4);
         let mut i = at;

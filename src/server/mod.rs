@@ -11,11 +11,14 @@
 //! listener's own retirement (a SIGHUP removed its address), after which
 //! only the listening socket closes: its sessions run on untouched.
 mod listener;
-pub mod placement;
+mod placement;
 mod session_threads;
 
-pub use listener::{bind, BindError, Bound, Detached, Stream};
-pub use session_threads::{Handoff, SessionThreads};
+pub use listener::{bind, BindError, Bound};
+pub use session_threads::SessionThreads;
+
+use listener::Stream;
+use session_threads::Handoff;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -136,12 +139,15 @@ fn start_session(
         permit,
     };
     if let Err(h) = SessionThreads::global().hand_over(handoff) {
-        match Stream::attach(h.stream) {
-            Ok(stream) => drop(tokio::spawn(serve(
-                stream, h.peer, h.ctx, h.shutdown, h.permit,
-            ))),
-            Err(e) => warn!(peer = %h.peer, error = %e, "cannot serve a milter connection"),
-        }
+        tokio::spawn(serve_handoff(h));
+    }
+}
+
+/// Serves a handed-over connection on the current runtime.
+async fn serve_handoff(h: Handoff) {
+    match Stream::attach(h.stream) {
+        Ok(stream) => serve(stream, h.peer, h.ctx, h.shutdown, h.permit).await,
+        Err(e) => warn!(peer = %h.peer, error = %e, "cannot take over a milter connection"),
     }
 }
 

@@ -16,7 +16,7 @@ use std::time::Instant;
 use tokio::sync::{mpsc, watch, OwnedSemaphorePermit};
 use tracing::warn;
 
-use super::listener::{Detached, Stream};
+use super::listener::Detached;
 use super::placement::{spawn_sampler, Load};
 use crate::milter::session::SessionContext;
 
@@ -69,13 +69,15 @@ impl SessionThreads {
         }
     }
 
-    /// Opens the first `n` threads to new sessions (the placer's job; tests).
-    pub fn set_open(&self, n: usize) {
+    /// Opens the first `n` threads to new sessions, as the placer does.
+    #[cfg(test)]
+    fn set_open(&self, n: usize) {
         self.open.store(n, Ordering::Relaxed);
     }
 
     /// Number of running threads.
-    pub fn threads(&self) -> usize {
+    #[cfg(test)]
+    fn threads(&self) -> usize {
         self.threads.len()
     }
 
@@ -99,7 +101,8 @@ impl SessionThreads {
     }
 
     /// Sessions each thread serves now.
-    pub fn sessions(&self) -> Vec<usize> {
+    #[cfg(test)]
+    fn sessions(&self) -> Vec<usize> {
         let load = |t: &Thread| t.load.sessions.load(Ordering::Relaxed);
         self.threads.iter().map(load).collect()
     }
@@ -150,12 +153,7 @@ fn thread_main(mut rx: mpsc::UnboundedReceiver<Handoff>, load: Arc<Load>) {
             let done = Ended(Arc::clone(&load));
             tokio::spawn(async move {
                 let _done = done;
-                match Stream::attach(h.stream) {
-                    Ok(stream) => super::serve(stream, h.peer, h.ctx, h.shutdown, h.permit).await,
-                    Err(e) => {
-                        warn!(peer = %h.peer, error = %e, "cannot take over a milter connection")
-                    }
-                }
+                super::serve_handoff(h).await
             });
         }
     });
@@ -177,6 +175,7 @@ impl Drop for Ended {
 
 #[cfg(test)]
 mod tests {
+    use super::super::listener::Stream;
     use super::*;
     use crate::scan::{ScanError, ScanRequest, Scanner};
     use crate::verdict::Verdict;
