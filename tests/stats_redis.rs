@@ -21,6 +21,10 @@ impl Redis {
             .local_addr()
             .unwrap()
             .port();
+        Redis::start_on(port)
+    }
+
+    fn start_on(port: u16) -> Redis {
         let child = Command::new("redis-server")
             .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
             .args([
@@ -213,4 +217,83 @@ fn a_silent_server_times_out_quickly() {
     drop(listener);
     settings.server = "not a url::".into();
     assert!(RedisStore::open(settings).is_err());
+}
+
+fn signal(pid: u32, sig: &str) {
+    let ok = Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(pid.to_string())
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "kill -{sig}");
+}
+
+/// Polls `f` until it holds, for at most `limit`; returns the time taken.
+fn wait_until(limit: Duration, mut f: impl FnMut() -> bool) -> Duration {
+    let start = Instant::now();
+    while !f() {
+        assert!(start.elapsed() < limit, "not within {limit:?}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    start.elapsed()
+}
+
+#[test]
+fn a_hung_server_costs_one_timeout_then_requests_are_refused_until_it_answers() {
+    let mut redis = Redis::start();
+    let mut settings = redis.settings(None);
+    settings.timeout = Duration::from_millis(200);
+    let store = RedisStore::open(settings).unwrap();
+    store.learn(&req(1, Class::Spam, &[10])).unwrap();
+    signal(redis.child.id(), "STOP");
+    // The pooled connection hangs: one request waits out the timeout.
+    let start = Instant::now();
+    let e = store.lookup(0, &[10]).unwrap_err();
+    let first = start.elapsed();
+    assert!(matches!(e, StoreError::RedisTimeout { .. }), "{e}");
+    assert!(first < Duration::from_millis(400), "{first:?}");
+    assert!(store.is_down());
+    // Then nothing waits: requests are refused without touching Redis.
+    let start = Instant::now();
+    for _ in 0..1000 {
+        let e = store.lookup(0, &[10]).unwrap_err();
+        assert!(e.is_unavailable(), "{e}");
+    }
+    let refused = start.elapsed();
+    assert!(refused < Duration::from_millis(200), "{refused:?}");
+    // The probe keeps failing while the server is stopped.
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(store.is_down());
+    signal(redis.child.id(), "CONT");
+    let back = wait_until(Duration::from_secs(2), || store.lookup(0, &[10]).is_ok());
+    let (learns, counts) = store.lookup(0, &[10]).unwrap();
+    assert_eq!((learns.spam, counts[0].spam), (1, 1));
+    eprintln!("first failure {first:?}, 1000 refusals {refused:?}, back {back:?} after SIGCONT");
+    let _ = redis.child.kill();
+}
+
+#[test]
+fn a_server_down_at_start_is_used_once_it_answers() {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let settings = RedisSettings {
+        server: format!("127.0.0.1:{port}"),
+        prefix: "TEST".into(),
+        timeout: Duration::from_millis(200),
+        expire: None,
+        common_hits: 2,
+    };
+    assert!(RedisStore::open(settings.clone()).is_err(), "strict open");
+    let store = RedisStore::open_or_reconnect(settings).unwrap();
+    assert!(store.is_down());
+    let e = store.learn(&req(1, Class::Ham, &[5])).unwrap_err();
+    assert!(e.is_unavailable(), "{e}");
+    let redis = Redis::start_on(port);
+    wait_until(Duration::from_secs(3), || !store.is_down());
+    store.learn(&req(1, Class::Ham, &[5])).unwrap();
+    assert_eq!(redis.cli(&["HGET", "TEST:learns", "H"]), "1");
 }
