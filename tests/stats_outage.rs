@@ -79,19 +79,28 @@ fn listener(d: &Daemon, role: &str) -> String {
         .expect("address")
 }
 
-/// `/checkv2` of a learned spam message: its reply body.
-fn check(http: &str) -> String {
-    let msg = std::fs::read(&corpus("spam")[0]).unwrap();
-    let mut c = std::net::TcpStream::connect(http).expect("http listener");
+/// POSTs `msg` to `path`: the whole reply, status line first.
+fn post(addr: &str, path: &str, msg: &[u8]) -> String {
+    let mut c = std::net::TcpStream::connect(addr).expect("listener");
     c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     let head = format!(
-        "POST /checkv2 HTTP/1.0\r\nContent-Length: {}\r\n\r\n",
+        "POST {path} HTTP/1.0\r\nContent-Length: {}\r\n\r\n",
         msg.len()
     );
     c.write_all(head.as_bytes()).unwrap();
-    c.write_all(&msg).unwrap();
+    c.write_all(msg).unwrap();
     let mut out = String::new();
     c.read_to_string(&mut out).unwrap();
+    out
+}
+
+/// `/checkv2` of a learned spam message: its reply.
+fn check(http: &str) -> String {
+    let out = post(
+        http,
+        "/checkv2",
+        &std::fs::read(&corpus("spam")[0]).unwrap(),
+    );
     assert!(
         out.starts_with("HTTP/1.0 200") || out.starts_with("HTTP/1.1 200"),
         "{out}"
@@ -251,6 +260,20 @@ fn redis_down_at_start_is_used_once_it_is_up() {
     assert!(!has_bayes(&http), "nothing learned, nothing to score with");
     d.wait_log("unreachable at start");
     assert!(d.metrics().contains("sluice_bayes_store_up 0\n"));
+    // Learning meanwhile: refused at once with the reason.
+    let spam = std::fs::read(&corpus("spam")[0]).unwrap();
+    let start = Instant::now();
+    let r = post(&listener(&d, "controller"), "/learnspam", &spam);
+    assert!(
+        start.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        start.elapsed()
+    );
+    assert!(
+        r.starts_with("HTTP/1.0 500") || r.starts_with("HTTP/1.1 500"),
+        "{r}"
+    );
+    assert!(r.contains("unreachable"), "{r}");
     let redis = Redis::start_on(port);
     let mut s = redis.settings(None);
     s.prefix = "BAYES".into();
