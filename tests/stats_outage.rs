@@ -260,6 +260,12 @@ fn redis_down_at_start_is_used_once_it_is_up() {
     assert!(!has_bayes(&http), "nothing learned, nothing to score with");
     d.wait_log("unreachable at start");
     assert!(d.metrics().contains("sluice_bayes_store_up 0\n"));
+    let status = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(["status", "--controller", &listener(&d, "controller")])
+        .output()
+        .unwrap();
+    let status = String::from_utf8_lossy(&status.stdout);
+    assert!(status.contains("bayes store: down"), "{status}");
     // Learning meanwhile: refused at once with the reason.
     let spam = std::fs::read(&corpus("spam")[0]).unwrap();
     let start = Instant::now();
