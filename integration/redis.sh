@@ -34,7 +34,7 @@ servers = "127.0.0.1:$rport";
 timeout = $(perl -e "print $TIMEOUT_MS / 1000");
 EOF
 for class in spam ham; do
-    find "$CORPUS/$class" -maxdepth 1 -type f | sort | head -250 | xargs cp -t "$IT_WORK/learn/$class"
+    find "$CORPUS/$class" -maxdepth 1 -type f | sort | sed -n '1,250p' | xargs cp -t "$IT_WORK/learn/$class"
     find "$CORPUS/$class" -maxdepth 1 -type f | sort | sed -n '251,400p' |
         while read -r f; do cp "$f" "$IT_WORK/load/$class-$(basename "$f")"; done
 done
@@ -43,9 +43,9 @@ vars=(--var "LOCAL_CONFDIR=$IT_WORK" --var "DBDIR=$IT_WORK")
     >"$IT_WORK/learn.out" 2>&1 || die "sluice learn failed: $(tail -5 "$IT_WORK/learn.out")"
 
 start_sluice "${vars[@]}"
-HTTP=$(grep -oE 'http listening on (inet:)?127\.0\.0\.1:[0-9]+' "$MILTER_LOG" | grep -oE '127\.0\.0\.1:[0-9]+' | head -1)
-CONTROLLER=$(grep -oE 'controller listening on (inet:)?127\.0\.0\.1:[0-9]+' "$MILTER_LOG" | grep -oE '127\.0\.0\.1:[0-9]+' | head -1)
-SPAM=$(find "$IT_WORK/learn/spam" -type f | sort | head -1)
+HTTP=$(grep -oE 'http listening on (inet:)?127\.0\.0\.1:[0-9]+' "$MILTER_LOG" | grep -oE '127\.0\.0\.1:[0-9]+' | sed -n 1p)
+CONTROLLER=$(grep -oE 'controller listening on (inet:)?127\.0\.0\.1:[0-9]+' "$MILTER_LOG" | grep -oE '127\.0\.0\.1:[0-9]+' | sed -n 1p)
+SPAM=$(find "$IT_WORK/learn/spam" -type f | sort | sed -n 1p)
 # http METHOD URL [BODY_FILE]: the reply body (perl's core HTTP client).
 http() {
     perl -MHTTP::Tiny -e '
@@ -114,7 +114,7 @@ else
 fi
 warns=$(tail -n +"$((log_lines + 1))" "$MILTER_LOG" | grep -c ' WARN ' || true)
 note "WARN lines over the outage: $warns"
-tail -n +"$((log_lines + 1))" "$MILTER_LOG" | grep ' WARN ' | head -20 | while read -r l; do note "$l"; done
+tail -n +"$((log_lines + 1))" "$MILTER_LOG" | grep ' WARN ' | sed -n '1,20p' | while read -r l; do note "$l"; done
 if [ "$warns" -le 10 ]; then pass "a handful of warnings over the outage ($warns)"; else
     fail "$warns WARN lines over the outage"
 fi
