@@ -14,6 +14,7 @@
 mod json;
 mod settings;
 mod sink;
+pub mod throttle;
 
 pub use settings::LogLevel;
 pub use settings::{LogConfigError, LogFormat, LogKind, LogSettings};

@@ -140,6 +140,9 @@ impl fmt::Display for StatusReport {
             }
         }
         writeln!(f, "milter sessions: {}", n("milter_sessions"))?;
+        if let Some(store) = v.get("bayes_store").and_then(Value::as_str) {
+            writeln!(f, "bayes store: {store}")?;
+        }
         writeln!(
             f,
             "http connections: {}, controller connections: {}",
@@ -164,7 +167,7 @@ mod tests {
 
     #[test]
     fn parses_and_renders_a_stat_reply() {
-        let body = r#"{"version":"0.1.0","uptime":3725,"scanned":5,"spam_count":2,"ham_count":3,"actions":{"reject":2,"no action":3},"milter_sessions":4,"connections":1,"control_connections":7}"#;
+        let body = r#"{"version":"0.1.0","uptime":3725,"scanned":5,"spam_count":2,"ham_count":3,"actions":{"reject":2,"no action":3},"milter_sessions":4,"connections":1,"control_connections":7,"bayes_store":"down"}"#;
         let reply = format!(
             "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
             body.len()
@@ -175,6 +178,7 @@ mod tests {
         assert!(text.contains("scanned: 5 (spam 2, ham 3)"), "{text}");
         assert!(text.contains("reject"), "{text}");
         assert!(text.contains("milter sessions: 4"), "{text}");
+        assert!(text.contains("bayes store: down"), "{text}");
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The Redis store against a real redis-server started on a free loopback
 //! port (no persistence), and against a server that never answers.
 use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use sluice::message::Envelope;
@@ -9,70 +9,8 @@ use sluice::stats::store::redis::{RedisSettings, RedisStore};
 use sluice::stats::store::{LearnRequest, Store};
 use sluice::stats::{Class, LearnOutcome, Learns, StoreError};
 
-struct Redis {
-    child: Child,
-    port: u16,
-}
-
-impl Redis {
-    fn start() -> Redis {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new("redis-server")
-            .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
-            .args([
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--protected-mode",
-                "yes",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("redis-server must be installed (test.sh installs it)");
-        let r = Redis { child, port };
-        let start = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                start.elapsed() < Duration::from_secs(10),
-                "redis-server did not start"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        r
-    }
-
-    fn settings(&self, expire: Option<u64>) -> RedisSettings {
-        RedisSettings {
-            server: format!("127.0.0.1:{}", self.port),
-            prefix: "TEST".into(),
-            timeout: Duration::from_millis(500),
-            expire: expire.map(Duration::from_secs),
-            common_hits: 2,
-        }
-    }
-
-    fn cli(&self, args: &[&str]) -> String {
-        let out = Command::new("redis-cli")
-            .args(["-h", "127.0.0.1", "-p", &self.port.to_string()])
-            .args(args)
-            .output()
-            .expect("redis-cli");
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
-    }
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+mod redis_support;
+use redis_support::Redis;
 
 fn req(digest: u128, class: Class, tokens: &[u64]) -> LearnRequest<'_> {
     LearnRequest {
@@ -213,4 +151,82 @@ fn a_silent_server_times_out_quickly() {
     drop(listener);
     settings.server = "not a url::".into();
     assert!(RedisStore::open(settings).is_err());
+}
+
+fn signal(pid: u32, sig: &str) {
+    let ok = Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(pid.to_string())
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "kill -{sig}");
+}
+
+/// Polls `f` until it holds, for at most `limit`; returns the time taken.
+fn wait_until(limit: Duration, mut f: impl FnMut() -> bool) -> Duration {
+    let start = Instant::now();
+    while !f() {
+        assert!(start.elapsed() < limit, "not within {limit:?}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    start.elapsed()
+}
+
+#[test]
+fn a_hung_server_costs_one_timeout_then_requests_are_refused_until_it_answers() {
+    let redis = Redis::start();
+    let mut settings = redis.settings(None);
+    settings.timeout = Duration::from_millis(200);
+    let store = RedisStore::open(settings).unwrap();
+    store.learn(&req(1, Class::Spam, &[10])).unwrap();
+    signal(redis.pid(), "STOP");
+    // The pooled connection hangs: one request waits out the timeout.
+    let start = Instant::now();
+    let e = store.lookup(0, &[10]).unwrap_err();
+    let first = start.elapsed();
+    assert!(matches!(e, StoreError::RedisTimeout { .. }), "{e}");
+    assert!(first < Duration::from_millis(400), "{first:?}");
+    assert!(store.is_down());
+    // Then nothing waits: requests are refused without touching Redis.
+    let start = Instant::now();
+    for _ in 0..1000 {
+        let e = store.lookup(0, &[10]).unwrap_err();
+        assert!(e.is_unavailable(), "{e}");
+    }
+    let refused = start.elapsed();
+    assert!(refused < Duration::from_millis(200), "{refused:?}");
+    // The probe keeps failing while the server is stopped.
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(store.is_down());
+    signal(redis.pid(), "CONT");
+    let back = wait_until(Duration::from_secs(2), || store.lookup(0, &[10]).is_ok());
+    let (learns, counts) = store.lookup(0, &[10]).unwrap();
+    assert_eq!((learns.spam, counts[0].spam), (1, 1));
+    eprintln!("first failure {first:?}, 1000 refusals {refused:?}, back {back:?} after SIGCONT");
+}
+
+#[test]
+fn a_server_down_at_start_is_used_once_it_answers() {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let settings = RedisSettings {
+        server: format!("127.0.0.1:{port}"),
+        prefix: "TEST".into(),
+        timeout: Duration::from_millis(200),
+        expire: None,
+        common_hits: 2,
+    };
+    assert!(RedisStore::open(settings.clone()).is_err(), "strict open");
+    let store = RedisStore::open_or_reconnect(settings).unwrap();
+    assert!(store.is_down());
+    let e = store.learn(&req(1, Class::Ham, &[5])).unwrap_err();
+    assert!(e.is_unavailable(), "{e}");
+    let redis = Redis::start_on(port);
+    wait_until(Duration::from_secs(3), || !store.is_down());
+    store.learn(&req(1, Class::Ham, &[5])).unwrap();
+    assert_eq!(redis.cli(&["HGET", "TEST:learns", "H"]), "1");
 }

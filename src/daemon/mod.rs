@@ -266,10 +266,10 @@ fn build_context(
 }
 
 /// Opens the Bayes store once for the process (reloads keep it). A store
-/// that cannot be opened costs Bayes, not mail flow: the daemon warns and
-/// scans without it.
+/// out of reach at start comes up by itself later; a bad `bayes` section
+/// costs Bayes, not mail flow: the daemon warns and scans without it.
 fn open_stats(config: &Config) -> Option<Arc<Stats>> {
-    Stats::from_tree(&config.tree).unwrap_or_else(|e| {
+    Stats::for_daemon(&config.tree).unwrap_or_else(|e| {
         warn!("bayes: disabled: {e}");
         None
     })

@@ -15,9 +15,11 @@ use crate::milter::failure::FailReason;
 use crate::verdict::{Action, Verdict};
 
 mod learn;
+mod store;
 mod upstream;
 
 pub use learn::LearnCounters;
+pub use store::{StoreHealth, StoreSnapshot};
 pub use upstream::{UpstreamCounters, UpstreamSnapshot};
 
 /// Every action a verdict can carry, in the order reports list them.
@@ -65,6 +67,8 @@ pub struct Metrics {
     /// Per upstream host, registered when a forward pool is built.
     pub upstreams: upstream::Registry,
     pub learns: LearnCounters,
+    /// Whether the Bayes store is usable now.
+    pub bayes_store: StoreHealth,
     /// 1 when the last reload succeeded (or none happened yet), else 0.
     last_reload_ok: AtomicU64,
     /// Unix time of the last reload attempt; 0 before the first.
@@ -99,6 +103,7 @@ pub struct Snapshot {
     pub upstreams: Vec<UpstreamSnapshot>,
     /// Learned messages: (class, outcome, count).
     pub learns: Vec<(&'static str, &'static str, u64)>,
+    pub bayes_store: StoreSnapshot,
     pub http_connections: u64,
     pub control_connections: u64,
     pub reloads_ok: u64,
@@ -139,6 +144,7 @@ impl Metrics {
             reloads_failed: AtomicU64::new(0),
             upstreams: upstream::Registry::default(),
             learns: LearnCounters::default(),
+            bayes_store: StoreHealth::default(),
             last_reload_ok: AtomicU64::new(1),
             last_reload_unix: AtomicU64::new(0),
         }
@@ -232,6 +238,7 @@ impl Metrics {
                 .collect(),
             upstreams: self.upstreams.snapshot(),
             learns: self.learns.snapshot(),
+            bayes_store: self.bayes_store.snapshot(),
             http_connections: load(&self.http_connections),
             control_connections: load(&self.control_connections),
             reloads_ok: load(&self.reloads_ok),
@@ -353,6 +360,7 @@ pub fn render_openmetrics(s: &Snapshot) -> String {
     }
     upstream::render(&mut out, &s.upstreams);
     learn::render(&mut out, &s.learns);
+    store::render(&mut out, &s.bayes_store);
     out.push_str("# EOF\n");
     out
 }

@@ -11,7 +11,9 @@
 //! - [`eval`]: k-fold cross-validation behind `sluice eval-bayes`.
 //!
 //! A scan never fails because of statistics: a store error or timeout is
-//! logged and the message is scored without Bayes.
+//! logged (identical lines once per interval) and the message is scored
+//! without Bayes. The daemon's store survives outages: Redis reconnects by
+//! itself, an embedded file locked at start is opened once it is free.
 pub mod classifier;
 pub mod config;
 pub mod error;
@@ -33,7 +35,7 @@ pub use store::{Class, LearnOutcome, Store, StoreError, StoreStat};
 use crate::message::Envelope;
 use crate::scan::message::MessageView;
 use crate::scan::score::SymbolMeta;
-use store::{EmbeddedStore, LearnRequest, RedisStore};
+use store::{EmbeddedStore, LearnRequest, PendingStore, RedisStore};
 
 /// Rspamd's symbol names; their weights come from the `statistics` group.
 pub const SPAM_SYMBOL: &str = "BAYES_SPAM";
@@ -82,6 +84,26 @@ impl Stats {
         }
     }
 
+    /// The daemon's store: like [`Stats::from_tree`], but a store out of
+    /// reach at start (Redis down, the embedded file locked) is not an
+    /// error. Scans go on without Bayes and the store comes up by itself
+    /// once it can: no restart or reload needed. A bad config still is.
+    pub fn for_daemon(tree: &serde_json::Value) -> Result<Option<Arc<Stats>>, StatsError> {
+        let Some(cfg) = StatsConfig::from_tree(tree)?.filter(|c| c.enabled) else {
+            return Ok(None);
+        };
+        let store: Box<dyn Store> = match &cfg.backend {
+            Backend::Embedded { path } => {
+                let (path, limits) = (path.clone(), cfg.cache_limits());
+                PendingStore::open(Box::new(move || {
+                    EmbeddedStore::open_with(&path, limits).map(|s| Box::new(s) as Box<dyn Store>)
+                }))
+            }
+            Backend::Redis(r) => Box::new(RedisStore::open_or_reconnect(r.clone())?),
+        };
+        Ok(Some(Arc::new(Stats::with_store(cfg, store))))
+    }
+
     /// Opens the store `cfg` names.
     pub fn open(cfg: StatsConfig) -> Result<Stats, StatsError> {
         let store: Box<dyn Store> = match &cfg.backend {
@@ -116,7 +138,11 @@ impl Stats {
                 None
             }
             Err(ClassifyError::Store(e)) => {
-                tracing::warn!("bayes: not classified: {e}");
+                if e.is_unavailable() {
+                    tracing::trace!("bayes: not classified: {e}");
+                } else {
+                    crate::warn_throttled!("bayes: not classified: {e}");
+                }
                 None
             }
         }
@@ -225,8 +251,12 @@ impl Stats {
         };
         match self.learn_view(class, env, view) {
             Ok(o) => Some(o),
+            Err(StatsError::Store(e)) if e.is_unavailable() => {
+                tracing::trace!("bayes: no autolearn: {e}");
+                None
+            }
             Err(e) => {
-                tracing::warn!("bayes: autolearn as {} failed: {e}", class.as_str());
+                crate::warn_throttled!("bayes: autolearn as {} failed: {e}", class.as_str());
                 None
             }
         }

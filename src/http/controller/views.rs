@@ -51,6 +51,10 @@ pub fn stat(s: &Snapshot, bayes: Option<&StoreStat>, read_only: bool) -> Value {
         "control_connections": s.control_connections,
         "milter_sessions": s.milter_total,
     });
+    if let (Some(up), Some(obj)) = (s.bayes_store.up, out.as_object_mut()) {
+        // sluice's own key: whether scans can use the store right now.
+        obj.insert("bayes_store".into(), json!(if up { "up" } else { "down" }));
+    }
     if let (Some(b), Some(obj)) = (bayes, out.as_object_mut()) {
         let total = b.learns.spam + b.learns.ham;
         obj.insert("learned".into(), json!(total));
@@ -88,8 +92,9 @@ pub async fn bayes_stat(stats: Option<Arc<Stats>>) -> Option<StoreStat> {
     let stats = stats?;
     match tokio::task::spawn_blocking(move || stats.stat()).await {
         Ok(Ok(s)) => Some(s),
+        Ok(Err(crate::stats::StatsError::Store(e))) if e.is_unavailable() => None,
         Ok(Err(e)) => {
-            tracing::warn!("/stat: bayes store: {e}");
+            crate::warn_throttled!("/stat: bayes store: {e}");
             None
         }
         Err(e) => {

@@ -7,12 +7,14 @@
 pub mod cache;
 pub mod embedded;
 pub mod journal;
+pub mod pending;
 pub mod redis;
 
 use super::classifier::{Counts, Learns};
 
 pub use cache::CacheLimits;
 pub use embedded::EmbeddedStore;
+pub use pending::PendingStore;
 pub use redis::RedisStore;
 
 /// A class to learn.
@@ -20,6 +22,17 @@ pub use redis::RedisStore;
 pub enum Class {
     Spam,
     Ham,
+}
+
+impl StoreError {
+    /// The store is out of reach for now and comes back by itself: the
+    /// request was refused without trying (nothing new to log).
+    pub fn is_unavailable(&self) -> bool {
+        matches!(
+            self,
+            StoreError::RedisDown { .. } | StoreError::Pending { .. }
+        )
+    }
 }
 
 impl Class {
@@ -102,6 +115,12 @@ pub enum StoreError {
     Redis { addr: String, reason: String },
     #[error("redis {addr}: timed out after {millis} ms")]
     RedisTimeout { addr: String, millis: u128 },
+    #[error(
+        "redis {addr} is unreachable; reconnecting in the background (scans go on without Bayes)"
+    )]
+    RedisDown { addr: String },
+    #[error("statistics store not open yet ({reason}); retrying in the background (scans go on without Bayes)")]
+    Pending { reason: String },
     #[error("statistics store holds a bad value for {what}: {value:?}")]
     Corrupt { what: &'static str, value: String },
 }

@@ -3,8 +3,14 @@
 //! Connections are kept in a small pool and reused (Rspamd users have run
 //! out of ephemeral ports at ~500 msg/s with a connection per request);
 //! each message costs one pipelined round trip to classify and two to
-//! learn. Every connection has connect, read and write timeouts, so a scan
-//! waits for a slow Redis at most `timeout` before it goes on without Bayes.
+//! learn.
+//!
+//! A scan runs on a session thread that other sessions wait behind, so a
+//! request to Redis is bounded as a whole: connect, write and every reply
+//! share one deadline, `timeout` from its start ([`conn`]). After a
+//! failure the store is down: requests are refused at once (scans go on
+//! without Bayes, learns get an error) while a background probe reconnects
+//! ([`health`]). The pool's lock is never held across I/O.
 //!
 //! Layout under `prefix` (default `BAYES`), `U` = `""` for the global
 //! statistics or `u<user hash>:` per user:
@@ -15,14 +21,20 @@
 //! - `{prefix}:{U}learned`: hash digest -> `S`/`H` (relearn moves).
 //! - `{prefix}:users`: set of per-user tags; `{prefix}:hll`: HyperLogLog of
 //!   tokens (approximate distinct count for `sluice stat`).
+mod conn;
+mod health;
+
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::net::ToSocketAddrs;
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-use redis::{Client, Connection, RedisError};
+use redis::{ConnectionAddr, IntoConnectionInfo, RedisError};
 
 use super::{Class, LearnOutcome, LearnRequest, Store, StoreError, StoreStat};
 use crate::stats::classifier::{Counts, Learns};
+use conn::{Addr, Conn, Target};
+use health::{Health, Probe};
 
 /// Connections kept idle for reuse; more are opened under load and closed
 /// when the pool is full.
@@ -41,6 +53,7 @@ pub struct RedisSettings {
     /// `host:port` or a `redis://` URL; loopback in tests.
     pub server: String,
     pub prefix: String,
+    /// For a whole request: connect, write and read.
     pub timeout: Duration,
     /// TTL of rarely seen tokens; `None`: tokens never expire.
     pub expire: Option<Duration>,
@@ -50,97 +63,252 @@ pub struct RedisSettings {
 
 /// The Redis-backed store.
 pub struct RedisStore {
-    client: Client,
-    settings: RedisSettings,
-    idle: Mutex<Vec<Connection>>,
+    shared: Arc<Shared>,
     /// user -> (when read, totals), for [`Store::learns`].
     learns: Mutex<HashMap<u64, (Instant, Learns)>>,
+}
+
+/// What the scans and the reconnect probe share.
+struct Shared {
+    settings: RedisSettings,
+    /// The parsed address; TCP names resolved by [`Shared::resolve`].
+    target: RwLock<Target>,
+    /// Host and port to resolve again while down (a moved server).
+    host: Option<(String, u16)>,
+    idle: Mutex<Vec<Conn>>,
+    health: Health,
 }
 
 impl std::fmt::Debug for RedisStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RedisStore")
-            .field("server", &self.settings.server)
-            .field("prefix", &self.settings.prefix)
+            .field("server", &self.shared.settings.server)
+            .field("prefix", &self.shared.settings.prefix)
             .finish()
     }
 }
 
 impl RedisStore {
-    /// Validates the address and checks that the server answers.
+    /// Validates the address and checks that the server answers: a bad
+    /// address or an unreachable server is an error (`sluice learn`,
+    /// `sluice stat`).
     pub fn open(settings: RedisSettings) -> Result<RedisStore, StoreError> {
+        let store = RedisStore::new(settings)?;
+        store
+            .shared
+            .resolve()
+            .map_err(|reason| store.shared.fail(reason))?;
+        store.shared.ping().map_err(|e| store.shared.err(&e))?;
+        crate::metrics::global().bayes_store.up();
+        Ok(store)
+    }
+
+    /// Like [`RedisStore::open`], but an unreachable server is not an
+    /// error: the store starts down and comes up by itself when the
+    /// server answers (the daemon; no restart or reload needed).
+    pub fn open_or_reconnect(settings: RedisSettings) -> Result<RedisStore, StoreError> {
+        let store = RedisStore::new(settings)?;
+        let reached = store
+            .shared
+            .resolve()
+            .and_then(|()| store.shared.ping().map_err(|e| store.shared.describe(&e)));
+        match reached {
+            Ok(()) => crate::metrics::global().bayes_store.up(),
+            Err(reason) => store.mark_down(&format!("unreachable at start: {reason}")),
+        }
+        Ok(store)
+    }
+
+    /// Parses the address; nothing is connected yet.
+    fn new(settings: RedisSettings) -> Result<RedisStore, StoreError> {
         let url = if settings.server.contains("://") {
             settings.server.clone()
         } else {
             format!("redis://{}", settings.server)
         };
-        let client = Client::open(url.as_str()).map_err(|e| StoreError::Redis {
+        let bad = |reason: String| StoreError::Redis {
             addr: settings.server.clone(),
-            reason: e.to_string(),
-        })?;
-        let store = RedisStore {
-            client,
-            settings,
-            idle: Mutex::new(Vec::new()),
-            learns: Mutex::new(HashMap::new()),
+            reason,
         };
-        store.with_conn(|c| redis::cmd("PING").query::<String>(c))?;
-        Ok(store)
+        let info = url
+            .as_str()
+            .into_connection_info()
+            .map_err(|e| bad(e.to_string()))?;
+        let (addr, host) = match info.addr {
+            ConnectionAddr::Tcp(h, p) => (Addr::Tcp(Vec::new()), Some((h, p))),
+            ConnectionAddr::Unix(path) => (Addr::Unix(path), None),
+            ConnectionAddr::TcpTls { .. } => {
+                return Err(bad("TLS to Redis is not supported".into()));
+            }
+        };
+        let target = Target {
+            addr,
+            db: info.redis.db,
+            username: info.redis.username,
+            password: info.redis.password,
+        };
+        Ok(RedisStore {
+            shared: Arc::new(Shared {
+                settings,
+                target: RwLock::new(target),
+                host,
+                idle: Mutex::new(Vec::new()),
+                health: Health::default(),
+            }),
+            learns: Mutex::new(HashMap::new()),
+        })
     }
 
-    fn err(&self, e: RedisError) -> StoreError {
+    /// Whether requests are refused for now (an outage, a probe running).
+    pub fn is_down(&self) -> bool {
+        self.shared.health.is_down()
+    }
+
+    fn mark_down(&self, reason: &str) {
+        self.shared.idle.lock().map(|mut p| p.clear()).ok();
+        let weak = Arc::downgrade(&self.shared);
+        let name = self.shared.settings.server.as_str();
+        self.shared.health.mark_down(weak, name, reason);
+    }
+
+    /// Runs `f` on a pooled connection, all of it before one deadline. A
+    /// connection that failed is dropped (its stream may hold half a
+    /// reply); a failure of the server or the path to it marks the store
+    /// down; a healthy connection returns to the pool.
+    fn with_conn<T>(
+        &self,
+        f: impl FnOnce(&mut Conn) -> Result<T, RedisError>,
+    ) -> Result<T, StoreError> {
+        let sh = &self.shared;
+        if sh.health.is_down() {
+            sh.health.skip();
+            return Err(StoreError::RedisDown {
+                addr: sh.settings.server.clone(),
+            });
+        }
+        let deadline = Instant::now() + sh.settings.timeout;
+        let pooled = sh.idle.lock().ok().and_then(|mut p| p.pop());
+        let result = match pooled {
+            Some(mut c) => {
+                c.deadline(deadline);
+                Ok(c)
+            }
+            None => sh.connect(deadline),
+        }
+        .and_then(|mut c| f(&mut c).map(|out| (c, out)));
+        match result {
+            Ok((c, out)) => {
+                sh.give_back(c);
+                Ok(out)
+            }
+            Err(e) => {
+                if conn::is_outage(&e) {
+                    self.mark_down(&sh.describe(&e));
+                }
+                Err(sh.err(&e))
+            }
+        }
+    }
+}
+
+impl Shared {
+    /// Looks the host up (at open and by the probe, never on a scan).
+    fn resolve(&self) -> Result<(), String> {
+        let Some((host, port)) = &self.host else {
+            return Ok(());
+        };
+        let addrs: Vec<_> = (host.as_str(), *port)
+            .to_socket_addrs()
+            .map_err(|e| format!("resolving {host}: {e}"))?
+            .collect();
+        if let Ok(mut t) = self.target.write() {
+            t.addr = Addr::Tcp(addrs);
+        }
+        Ok(())
+    }
+
+    fn connect(&self, deadline: Instant) -> Result<Conn, RedisError> {
+        let target = self
+            .target
+            .read()
+            .map(|t| t.clone())
+            .map_err(|_| RedisError::from(std::io::Error::other("address lock poisoned")))?;
+        Conn::open(&target, deadline)
+    }
+
+    /// One `PING` on a new connection, which then joins the pool.
+    fn ping(&self) -> Result<(), RedisError> {
+        let mut c = self.connect(Instant::now() + self.settings.timeout)?;
+        redis::cmd("PING").query::<String>(&mut c)?;
+        self.give_back(c);
+        Ok(())
+    }
+
+    fn give_back(&self, c: Conn) {
+        if !c.is_healthy() {
+            return;
+        }
+        if let Ok(mut p) = self.idle.lock() {
+            if p.len() < POOL_MAX_IDLE {
+                p.push(c);
+            }
+        }
+    }
+
+    fn describe(&self, e: &RedisError) -> String {
+        if e.is_timeout() {
+            format!("timed out after {} ms", self.settings.timeout.as_millis())
+        } else {
+            e.to_string()
+        }
+    }
+
+    fn err(&self, e: &RedisError) -> StoreError {
         if e.is_timeout() {
             StoreError::RedisTimeout {
                 addr: self.settings.server.clone(),
                 millis: self.settings.timeout.as_millis(),
             }
         } else {
-            StoreError::Redis {
-                addr: self.settings.server.clone(),
-                reason: e.to_string(),
-            }
+            self.fail(e.to_string())
         }
     }
 
-    fn connect(&self) -> Result<Connection, RedisError> {
-        let t = self.settings.timeout;
-        let c = self.client.get_connection_with_timeout(t)?;
-        c.set_read_timeout(Some(t))?;
-        c.set_write_timeout(Some(t))?;
-        Ok(c)
-    }
-
-    /// Runs `f` on a pooled connection; a connection that failed is
-    /// dropped (its stream may hold half a reply), a healthy one returns.
-    fn with_conn<T>(
-        &self,
-        f: impl FnOnce(&mut Connection) -> Result<T, RedisError>,
-    ) -> Result<T, StoreError> {
-        let pooled = self.idle.lock().ok().and_then(|mut p| p.pop());
-        let mut conn = match pooled {
-            Some(c) => c,
-            None => self.connect().map_err(|e| self.err(e))?,
-        };
-        let out = f(&mut conn).map_err(|e| self.err(e))?;
-        if let Ok(mut p) = self.idle.lock() {
-            if p.len() < POOL_MAX_IDLE {
-                p.push(conn);
-            }
+    fn fail(&self, reason: String) -> StoreError {
+        StoreError::Redis {
+            addr: self.settings.server.clone(),
+            reason,
         }
-        Ok(out)
+    }
+}
+
+impl Probe for Shared {
+    fn health(&self) -> &Health {
+        &self.health
     }
 
+    fn try_once(&self) -> Result<(), String> {
+        self.resolve()?;
+        self.ping().map_err(|e| self.describe(&e))
+    }
+
+    fn name(&self) -> &str {
+        &self.settings.server
+    }
+}
+
+impl RedisStore {
     fn ns(&self, user: u64) -> String {
         if user == 0 {
-            format!("{}:", self.settings.prefix)
+            format!("{}:", self.shared.settings.prefix)
         } else {
-            format!("{}:u{user:016x}:", self.settings.prefix)
+            format!("{}:u{user:016x}:", self.shared.settings.prefix)
         }
     }
 
     fn learn_inner(
         &self,
-        c: &mut Connection,
+        c: &mut Conn,
         req: &LearnRequest<'_>,
     ) -> Result<LearnOutcome, RedisError> {
         let ns = self.ns(req.user);
@@ -175,12 +343,14 @@ impl RedisStore {
         }
         if req.user != 0 {
             p.cmd("SADD")
-                .arg(format!("{}:users", self.settings.prefix))
+                .arg(format!("{}:users", self.shared.settings.prefix))
                 .arg(&ns)
                 .ignore();
         }
         if !req.tokens.is_empty() {
-            let hll = p.cmd("PFADD").arg(format!("{}:hll", self.settings.prefix));
+            let hll = p
+                .cmd("PFADD")
+                .arg(format!("{}:hll", self.shared.settings.prefix));
             for t in req.tokens {
                 hll.arg(*t);
             }
@@ -196,7 +366,7 @@ impl RedisStore {
                     .arg(-1)
                     .ignore();
             }
-            if let Some(ttl) = self.settings.expire {
+            if let Some(ttl) = self.shared.settings.expire {
                 p.cmd("EXPIRE").arg(&key).arg(ttl.as_secs().max(1)).ignore();
             }
         }
@@ -211,18 +381,18 @@ impl RedisStore {
     /// Tokens learned often enough stop expiring.
     fn persist_common(
         &self,
-        c: &mut Connection,
+        c: &mut Conn,
         ns: &str,
         tokens: &[u64],
         counts: &[i64],
     ) -> Result<(), RedisError> {
-        if self.settings.expire.is_none() {
+        if self.shared.settings.expire.is_none() {
             return Ok(());
         }
         let mut p = redis::pipe();
         let mut any = false;
         for (t, n) in tokens.iter().zip(counts) {
-            if *n >= self.settings.common_hits {
+            if *n >= self.shared.settings.common_hits {
                 p.cmd("PERSIST").arg(format!("{ns}t:{t:016x}")).ignore();
                 any = true;
             }
@@ -311,7 +481,7 @@ impl Store for RedisStore {
     }
 
     fn stat(&self) -> Result<StoreStat, StoreError> {
-        let prefix = self.settings.prefix.clone();
+        let prefix = self.shared.settings.prefix.clone();
         let (s, h, users, tokens, info): (Option<i64>, Option<i64>, u64, u64, String) = self
             .with_conn(|c| {
                 redis::pipe()
@@ -335,7 +505,7 @@ impl Store for RedisStore {
             .unwrap_or(0);
         Ok(StoreStat {
             backend: "redis",
-            location: format!("{} prefix {}", self.settings.server, prefix),
+            location: format!("{} prefix {}", self.shared.settings.server, prefix),
             learns: Learns {
                 spam: count(s),
                 ham: count(h),
