@@ -16,6 +16,7 @@
 //! memory ceiling loses its symbols for that message; the warning names the
 //! symbol, the script and the line. The scan carries on.
 mod additions;
+mod budget;
 mod error;
 mod libs;
 mod sandbox;
@@ -301,7 +302,7 @@ impl Live {
                     sandbox::unmetered(lua, || task_ref.call(lua, &name.to_str()?, args))
                 })
             })?;
-            self.set_dispatch.call::<()>(dispatch)?;
+            sandbox.call::<()>(&self.set_dispatch, dispatch)?;
             for &i in &rules.order {
                 let sym = &rules.symbols[i];
                 if forced.is_some() && sym.stage != Stage::Postfilter {
@@ -310,8 +311,7 @@ impl Live {
                 let Some(cb) = &self.callbacks[i] else {
                     continue;
                 };
-                sandbox.reset_budget();
-                match cb.call::<MultiValue>(&self.task) {
+                match sandbox.call::<MultiValue>(cb, &self.task) {
                     Ok(ret) => {
                         if let Some(p) = returned(sym.symbol, ret) {
                             pending.borrow_mut().push(p);
@@ -333,7 +333,7 @@ impl Live {
                     }
                 }
             }
-            self.set_dispatch.call::<()>(mlua::Nil)
+            sandbox.call::<()>(&self.set_dispatch, mlua::Nil)
         });
         if let Err(e) = result {
             tracing::warn!(target: "lua", "lua rules could not run: {}", first_line(&e));
@@ -406,17 +406,18 @@ fn load_all(
     let (sandbox, registered) = Sandbox::new(limits)?;
     let regs = &registered.symbols;
     for s in scripts {
-        sandbox.reset_budget();
         let before = regs.raw_len();
-        sandbox
+        let failed = |e: mlua::Error| LuaLoadError::Script {
+            script: s.name.clone(),
+            reason: first_line(&e),
+        };
+        let top = sandbox
             .lua
             .load(s.code.as_str())
             .set_name(format!("@{}", s.name))
-            .exec()
-            .map_err(|e| LuaLoadError::Script {
-                script: s.name.clone(),
-                reason: first_line(&e),
-            })?;
+            .into_function()
+            .map_err(failed)?;
+        sandbox.call::<()>(&top, ()).map_err(failed)?;
         for i in before + 1..=regs.raw_len() {
             let r: Table = regs.raw_get(i).map_err(|e| setup(&s.name, e))?;
             r.raw_set("script", s.name.as_str())
