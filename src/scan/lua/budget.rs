@@ -85,7 +85,7 @@ fn set_hook(lua: &Lua, budget: &Rc<Budget>, every: u32) -> mlua::Result<()> {
         let Some(why) = b.spend(every) else {
             return Ok(VmState::Continue);
         };
-        let first = format!("{}: {why}", position(&debug));
+        let first = format!("{}: {why}", position(debug));
         *b.tripped.borrow_mut() = Some(first.clone());
         // From now on every instruction fails, until `reset`.
         set_hook(lua, &b, 1)?;

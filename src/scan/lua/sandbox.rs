@@ -44,7 +44,7 @@ impl Default for LuaLimits {
         LuaLimits {
             memory: 64 << 20,
             instructions: 10_000_000,
-            time: Duration::from_millis(100),
+            time: Duration::from_millis(200),
         }
     }
 }

@@ -99,7 +99,7 @@ fn shipped(tree: &Value) -> Result<Vec<Script>, LuaLoadError> {
     Ok(out)
 }
 
-/// `lua_limits { memory = 64m; instructions = 10000000; time = 100ms; }`.
+/// `lua_limits { memory = 64m; instructions = 10000000; time = 200ms; }`.
 pub fn limits(tree: &Value) -> Result<LuaLimits, LuaLoadError> {
     let mut l = LuaLimits::default();
     let Some(section) = tree.get("lua_limits") else {
