@@ -89,10 +89,11 @@ impl Sluice {
         self.log.lock().unwrap().clone()
     }
 
-    /// Waits for a log line containing `needle`.
+    /// Waits for a log line containing `needle`; generous, as a debug
+    /// build on a busy machine loads the shipped config slowly.
     pub fn wait_log(&mut self, needle: &str) -> String {
         let start = Instant::now();
-        while start.elapsed() < Duration::from_secs(20) {
+        while start.elapsed() < Duration::from_secs(60) {
             if let Some(l) = self.log().into_iter().find(|l| l.contains(needle)) {
                 return l;
             }

@@ -29,7 +29,7 @@ pub struct Allowance {
 /// The running call's spending, shared with the hook.
 #[derive(Debug)]
 pub struct Budget {
-    allowance: Allowance,
+    allowance: Cell<Allowance>,
     used: Cell<u64>,
     started: Cell<Instant>,
     /// Why the call overspent, once it has; cleared by [`Budget::reset`].
@@ -40,7 +40,7 @@ impl Budget {
     /// Installs the hook on `lua` and returns the budget it reads.
     pub fn install(lua: &Lua, allowance: Allowance) -> mlua::Result<Rc<Budget>> {
         let budget = Rc::new(Budget {
-            allowance,
+            allowance: Cell::new(allowance),
             used: Cell::new(0),
             started: Cell::new(Instant::now()),
             tripped: RefCell::new(None),
@@ -60,11 +60,17 @@ impl Budget {
         Ok(())
     }
 
+    /// Changes the wall time the next calls may take.
+    pub fn set_time(&self, time: Duration) {
+        let a = self.allowance.get();
+        self.allowance.set(Allowance { time, ..a });
+    }
+
     /// Counts `n` more instructions; the reason the call must stop, if it must.
     fn spend(&self, n: u32) -> Option<String> {
         let used = self.used.get() + u64::from(n);
         self.used.set(used);
-        let Allowance { instructions, time } = self.allowance;
+        let Allowance { instructions, time } = self.allowance.get();
         if used > instructions {
             return Some(format!("instruction budget of {instructions} exceeded"));
         }

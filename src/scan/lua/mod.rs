@@ -47,6 +47,10 @@ use task::{Pending, TaskRef};
 
 static GENERATION: AtomicU64 = AtomicU64::new(1);
 
+/// How many times `lua_limits.time` a scan thread's own run of the top
+/// levels may take (see `Live::build`).
+const THREAD_TOP_LEVEL_SLACK: u32 = 10;
+
 /// When a registered symbol runs, relative to the others.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Stage {
@@ -125,7 +129,7 @@ impl LoadedLua {
                 additions: Additions::default(),
             });
         }
-        let (_sandbox, registered) = load_all(&scripts, limits)?;
+        let (_sandbox, registered) = load_all(&scripts, limits, limits.time)?;
         Ok(LoadedLua {
             regs: read_registrations(&registered.symbols)?,
             additions: Additions::read(&registered.config)?,
@@ -259,7 +263,12 @@ impl Worker {
 
 impl Live {
     fn build(rules: &LuaRules) -> Result<Live, LuaLoadError> {
-        let (sandbox, registered) = load_all(&rules.scripts, rules.limits)?;
+        // The scripts passed this top level at load under `time`; a busy
+        // thread gets more wall time, so that a slow moment does not
+        // disable the rules here. The instruction budget is the same.
+        let limits = rules.limits;
+        let top_time = limits.time.saturating_mul(THREAD_TOP_LEVEL_SLACK);
+        let (sandbox, registered) = load_all(&rules.scripts, limits, top_time)?;
         let callbacks = callbacks(&registered.symbols, rules)?;
         let native: Table = sandbox
             .lua
@@ -398,12 +407,15 @@ fn first_line(e: &mlua::Error) -> String {
     text.lines().next().unwrap_or_default().to_string()
 }
 
-/// A fresh state with every script run in order.
+/// A fresh state with every script run in order, each top level with
+/// `top_time` of wall time; callbacks then get `limits.time`.
 fn load_all(
     scripts: &[Script],
     limits: LuaLimits,
+    top_time: std::time::Duration,
 ) -> Result<(Sandbox, libs::Registered), LuaLoadError> {
     let (sandbox, registered) = Sandbox::new(limits)?;
+    sandbox.set_time(top_time);
     let regs = &registered.symbols;
     for s in scripts {
         let before = regs.raw_len();
@@ -424,6 +436,7 @@ fn load_all(
                 .map_err(|e| setup(&s.name, e))?;
         }
     }
+    sandbox.set_time(limits.time);
     Ok((sandbox, registered))
 }
 

@@ -103,6 +103,11 @@ impl Sandbox {
         Ok((sandbox, regs))
     }
 
+    /// Changes the wall time each following call may take.
+    pub fn set_time(&self, time: Duration) {
+        self.budget.set_time(time);
+    }
+
     /// Calls `f` with a full budget. A call that fails (its own error, the
     /// budget, the memory ceiling) leaves the state ready for the next one.
     pub fn call<R: FromLuaMulti>(&self, f: &Function, args: impl IntoLuaMulti) -> mlua::Result<R> {
