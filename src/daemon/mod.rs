@@ -63,6 +63,8 @@ pub enum DaemonError {
     LogConfig(#[from] crate::log::LogConfigError),
     #[error(transparent)]
     Log(#[from] crate::log::LogError),
+    #[error("reload: building the configuration failed: {0}")]
+    Reload(String),
     #[error("pid file {path}: {source}")]
     PidFile {
         path: std::path::PathBuf,
@@ -170,7 +172,14 @@ async fn handle_signals(signals: &mut Signals, ops: &Ops, listeners: &mut Listen
             _ = signals.int.recv() => { info!("SIGINT: draining"); break; }
             _ = signals.hup.recv() => {
                 tell(State::Reloading, "reloading configuration");
-                let ok = match reload(ops, listeners).await {
+                // A stop signal wins over a reload still building: the
+                // half-built configuration is dropped.
+                let done = tokio::select! {
+                    r = reload(ops, listeners) => r,
+                    _ = signals.term.recv() => { info!("SIGTERM during reload: draining"); break; }
+                    _ = signals.int.recv() => { info!("SIGINT during reload: draining"); break; }
+                };
+                let ok = match done {
                     Ok(()) => { info!("SIGHUP: configuration reloaded"); true }
                     Err(e) => {
                         warn!("SIGHUP: reload failed, keeping the running configuration: {e}");
@@ -226,8 +235,13 @@ impl Signals {
 /// Builds a new session context from the files and binds the listeners
 /// whose address is new; on any error the running configuration stays.
 /// Sessions in flight keep the snapshot they started with.
+///
+/// The files are read and the rules built (Lua top levels run) on a
+/// blocking thread, so the reactor keeps serving and still hears signals.
 async fn reload(ops: &Ops, listeners: &mut Listeners) -> Result<(), DaemonError> {
-    let (fresh, config) = build_context(&ops.opts.load, &ops.stats)?;
+    let (load, stats) = (ops.opts.load.clone(), ops.stats.clone());
+    let built = tokio::task::spawn_blocking(move || build_context(&load, &stats)).await;
+    let (fresh, config) = built.map_err(|e| DaemonError::Reload(e.to_string()))??;
     let mut http_warnings = Vec::new();
     let http = crate::http::HttpSettings::from_tree(&config.tree, &mut http_warnings)?;
     let wants = listeners::wanted(&config.milter, &http, &ops.opts)?;

@@ -89,10 +89,11 @@ impl Sluice {
         self.log.lock().unwrap().clone()
     }
 
-    /// Waits for a log line containing `needle`.
+    /// Waits for a log line containing `needle`; generous, as a debug
+    /// build on a busy machine loads the shipped config slowly.
     pub fn wait_log(&mut self, needle: &str) -> String {
         let start = Instant::now();
-        while start.elapsed() < Duration::from_secs(20) {
+        while start.elapsed() < Duration::from_secs(60) {
             if let Some(l) = self.log().into_iter().find(|l| l.contains(needle)) {
                 return l;
             }
@@ -109,12 +110,29 @@ impl Sluice {
     }
 
     pub fn hup(&self) {
+        self.signal("HUP");
+    }
+
+    /// Sends a signal by name (`HUP`, `TERM`, ...).
+    pub fn signal(&self, name: &str) {
         let ok = Command::new("kill")
-            .args(["-HUP", &self.child.id().to_string()])
+            .args([&format!("-{name}"), &self.child.id().to_string()])
             .status()
             .unwrap()
             .success();
         assert!(ok);
+    }
+
+    /// The exit status, once the daemon has exited within `limit`.
+    pub fn wait_exit(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let start = Instant::now();
+        while start.elapsed() < limit {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        None
     }
 }
 

@@ -16,6 +16,7 @@
 //! memory ceiling loses its symbols for that message; the warning names the
 //! symbol, the script and the line. The scan carries on.
 mod additions;
+mod budget;
 mod error;
 mod libs;
 mod sandbox;
@@ -45,6 +46,10 @@ pub use task::PreResult;
 use task::{Pending, TaskRef};
 
 static GENERATION: AtomicU64 = AtomicU64::new(1);
+
+/// How many times `lua_limits.time` a scan thread's own run of the top
+/// levels may take (see `Live::build`).
+const THREAD_TOP_LEVEL_SLACK: u32 = 10;
 
 /// When a registered symbol runs, relative to the others.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -124,7 +129,7 @@ impl LoadedLua {
                 additions: Additions::default(),
             });
         }
-        let (_sandbox, registered) = load_all(&scripts, limits)?;
+        let (_sandbox, registered) = load_all(&scripts, limits, limits.time)?;
         Ok(LoadedLua {
             regs: read_registrations(&registered.symbols)?,
             additions: Additions::read(&registered.config)?,
@@ -258,7 +263,12 @@ impl Worker {
 
 impl Live {
     fn build(rules: &LuaRules) -> Result<Live, LuaLoadError> {
-        let (sandbox, registered) = load_all(&rules.scripts, rules.limits)?;
+        // The scripts passed this top level at load under `time`; a busy
+        // thread gets more wall time, so that a slow moment does not
+        // disable the rules here. The instruction budget is the same.
+        let limits = rules.limits;
+        let top_time = limits.time.saturating_mul(THREAD_TOP_LEVEL_SLACK);
+        let (sandbox, registered) = load_all(&rules.scripts, limits, top_time)?;
         let callbacks = callbacks(&registered.symbols, rules)?;
         let native: Table = sandbox
             .lua
@@ -301,7 +311,7 @@ impl Live {
                     sandbox::unmetered(lua, || task_ref.call(lua, &name.to_str()?, args))
                 })
             })?;
-            self.set_dispatch.call::<()>(dispatch)?;
+            sandbox.call::<()>(&self.set_dispatch, dispatch)?;
             for &i in &rules.order {
                 let sym = &rules.symbols[i];
                 if forced.is_some() && sym.stage != Stage::Postfilter {
@@ -310,8 +320,7 @@ impl Live {
                 let Some(cb) = &self.callbacks[i] else {
                     continue;
                 };
-                sandbox.reset_budget();
-                match cb.call::<MultiValue>(&self.task) {
+                match sandbox.call::<MultiValue>(cb, &self.task) {
                     Ok(ret) => {
                         if let Some(p) = returned(sym.symbol, ret) {
                             pending.borrow_mut().push(p);
@@ -333,7 +342,7 @@ impl Live {
                     }
                 }
             }
-            self.set_dispatch.call::<()>(mlua::Nil)
+            sandbox.call::<()>(&self.set_dispatch, mlua::Nil)
         });
         if let Err(e) = result {
             tracing::warn!(target: "lua", "lua rules could not run: {}", first_line(&e));
@@ -398,31 +407,36 @@ fn first_line(e: &mlua::Error) -> String {
     text.lines().next().unwrap_or_default().to_string()
 }
 
-/// A fresh state with every script run in order.
+/// A fresh state with every script run in order, each top level with
+/// `top_time` of wall time; callbacks then get `limits.time`.
 fn load_all(
     scripts: &[Script],
     limits: LuaLimits,
+    top_time: std::time::Duration,
 ) -> Result<(Sandbox, libs::Registered), LuaLoadError> {
     let (sandbox, registered) = Sandbox::new(limits)?;
+    sandbox.set_time(top_time);
     let regs = &registered.symbols;
     for s in scripts {
-        sandbox.reset_budget();
         let before = regs.raw_len();
-        sandbox
+        let failed = |e: mlua::Error| LuaLoadError::Script {
+            script: s.name.clone(),
+            reason: first_line(&e),
+        };
+        let top = sandbox
             .lua
             .load(s.code.as_str())
             .set_name(format!("@{}", s.name))
-            .exec()
-            .map_err(|e| LuaLoadError::Script {
-                script: s.name.clone(),
-                reason: first_line(&e),
-            })?;
+            .into_function()
+            .map_err(failed)?;
+        sandbox.call::<()>(&top, ()).map_err(failed)?;
         for i in before + 1..=regs.raw_len() {
             let r: Table = regs.raw_get(i).map_err(|e| setup(&s.name, e))?;
             r.raw_set("script", s.name.as_str())
                 .map_err(|e| setup(&s.name, e))?;
         }
     }
+    sandbox.set_time(limits.time);
     Ok((sandbox, registered))
 }
 

@@ -1,21 +1,30 @@
 //! A fresh, sandboxed Lua state: only the pure standard libraries, no file,
 //! process or debug access, a `require` that knows just the built-in API
-//! modules, a memory ceiling and an instruction budget per call.
+//! modules, a memory ceiling, a budget per call (instructions and wall
+//! time, see [`super::budget`]) and a guard on how deep Lua may be called
+//! back from C (`guard.lua`).
 //!
 //! The interpreter is LuaJIT (vendored, builds here with gcc) running with
 //! its JIT compiler switched off: compiled traces do not call count hooks,
 //! so a `while true do end` would escape the instruction budget. The
 //! LuaJIT interpreter alone is still faster than PUC Lua 5.4's.
-use std::cell::Cell;
 use std::rc::Rc;
+use std::time::Duration;
 
-use mlua::{HookTriggers, Lua, LuaOptions, StdLib, Table, VmState};
+use mlua::{FromLuaMulti, Function, IntoLuaMulti, Lua, LuaOptions, StdLib, Table};
 
+use super::budget::{Allowance, Budget};
 use super::error::LuaLoadError;
 use super::libs;
 
-/// The budget is checked every this many VM instructions.
-const HOOK_EVERY: u32 = 1000;
+const GUARD: &str = include_str!("guard.lua");
+
+/// How deep Lua may be called back from C (a gsub callback calling gsub,
+/// a comparator sorting, a coroutine resuming another). Each level costs
+/// native stack (gsub alone keeps an 8 KiB buffer on it); this many fit in
+/// the smallest thread stack that runs rules with a wide margin, and real
+/// rules nest two or three levels.
+const MAX_CALLBACK_DEPTH: u32 = 40;
 
 /// Resource ceilings for every Lua state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,6 +33,10 @@ pub struct LuaLimits {
     pub memory: usize,
     /// VM instructions one callback (or one script's top level) may run.
     pub instructions: u64,
+    /// Wall time one callback (or one script's top level) may take; checked
+    /// with the instruction count, so a single long library call can run
+    /// past it before the rule is stopped.
+    pub time: Duration,
 }
 
 impl Default for LuaLimits {
@@ -31,6 +44,7 @@ impl Default for LuaLimits {
         LuaLimits {
             memory: 64 << 20,
             instructions: 10_000_000,
+            time: Duration::from_millis(200),
         }
     }
 }
@@ -48,10 +62,12 @@ const REMOVED_GLOBALS: &[&str] = &[
     "newproxy",
 ];
 
-/// A sandboxed state and the counter its budget hook reads.
+/// A sandboxed state and the budget its hook reads.
 pub struct Sandbox {
     pub lua: Lua,
-    used: Rc<Cell<u64>>,
+    budget: Rc<Budget>,
+    /// Resets the C-stack guard's depth (see `guard.lua`).
+    reset_guard: Function,
 }
 
 impl Sandbox {
@@ -67,16 +83,43 @@ impl Sandbox {
         for name in REMOVED_GLOBALS {
             g.set(*name, mlua::Nil).map_err(setup)?;
         }
+        let reset_guard: Function = lua
+            .load(GUARD)
+            .set_name("=sluice-guard")
+            .call(MAX_CALLBACK_DEPTH)
+            .map_err(setup)?;
         let regs = libs::install(&lua).map_err(setup)?;
         lua.set_memory_limit(limits.memory).map_err(setup)?;
-        let used = Rc::new(Cell::new(0u64));
-        install_budget(&lua, Rc::clone(&used), limits.instructions).map_err(setup)?;
-        Ok((Sandbox { lua, used }, regs))
+        let allowance = Allowance {
+            instructions: limits.instructions,
+            time: limits.time,
+        };
+        let budget = Budget::install(&lua, allowance).map_err(setup)?;
+        let sandbox = Sandbox {
+            lua,
+            budget,
+            reset_guard,
+        };
+        Ok((sandbox, regs))
     }
 
-    /// Gives the next call a full instruction budget.
-    pub fn reset_budget(&self) {
-        self.used.set(0);
+    /// Changes the wall time each following call may take.
+    pub fn set_time(&self, time: Duration) {
+        self.budget.set_time(time);
+    }
+
+    /// Calls `f` with a full budget. A call that fails (its own error, the
+    /// budget, the memory ceiling) leaves the state ready for the next one.
+    pub fn call<R: FromLuaMulti>(&self, f: &Function, args: impl IntoLuaMulti) -> mlua::Result<R> {
+        self.budget.reset(&self.lua)?;
+        let out = f.call(args);
+        if out.is_err() {
+            // The hook may still be failing every instruction: un-trip it
+            // before running the guard's reset.
+            self.budget.reset(&self.lua)?;
+            self.reset_guard.call::<()>(())?;
+        }
+        out
     }
 }
 
@@ -101,21 +144,4 @@ pub fn unmetered<R>(lua: &Lua, f: impl FnOnce() -> R) -> R {
     }
     let _restore = lua.set_memory_limit(0).map(|limit| Restore(lua, limit));
     f()
-}
-
-fn install_budget(lua: &Lua, used: Rc<Cell<u64>>, limit: u64) -> mlua::Result<()> {
-    let triggers = HookTriggers::new().every_nth_instruction(HOOK_EVERY);
-    lua.set_hook(triggers, move |_lua, debug| {
-        let n = used.get() + u64::from(HOOK_EVERY);
-        used.set(n);
-        if n > limit {
-            let src = debug.source();
-            let at = src.short_src.as_deref().unwrap_or("?").to_string();
-            return Err(mlua::Error::runtime(format!(
-                "{at}:{}: instruction budget of {limit} exceeded",
-                debug.current_line().map_or(-1, |n| n as i64)
-            )));
-        }
-        Ok(VmState::Continue)
-    })
 }

@@ -99,7 +99,7 @@ fn shipped(tree: &Value) -> Result<Vec<Script>, LuaLoadError> {
     Ok(out)
 }
 
-/// `lua_limits { memory = 64m; instructions = 10000000; }`.
+/// `lua_limits { memory = 64m; instructions = 10000000; time = 200ms; }`.
 pub fn limits(tree: &Value) -> Result<LuaLimits, LuaLoadError> {
     let mut l = LuaLimits::default();
     let Some(section) = tree.get("lua_limits") else {
@@ -115,6 +115,9 @@ pub fn limits(tree: &Value) -> Result<LuaLimits, LuaLoadError> {
     if let Some(v) = section.get("instructions") {
         let n = value::size(v).map_err(|e| bad("instructions", e))?;
         l.instructions = n as u64;
+    }
+    if let Some(v) = section.get("time") {
+        l.time = value::duration(v).map_err(|e| bad("time", e))?;
     }
     Ok(l)
 }
