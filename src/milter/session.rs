@@ -310,7 +310,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             }
         };
         if tx.answered {
-            self.log_unscanned(action);
+            let size = tx.raw.size();
+            self.log_unscanned(action, size);
         }
         self.send(&reply).await
     }
@@ -329,7 +330,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         }
         if tx.raw.is_oversize() {
             let action = self.settings().oversize_action;
-            self.log_unscanned(action);
+            self.log_unscanned(action, tx.raw.size());
             return self.finish(oversize_reply(action)).await;
         }
         let started = Instant::now();
@@ -348,14 +349,32 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             Err(why) => self.failure_replies(&agreed, why),
         };
         log_message(&request, &outcome, started, self.conn.client_ip);
-        for reply in &replies {
-            self.trace_reply(reply);
-            self.io.queue(reply).map_err(|e| {
-                End::Failed(FailReason::Io, format!("encoding a reply failed: {e}"))
-            })?;
-        }
+        self.queue_replies(&replies, &request)?;
         self.macros.clear_message();
         self.io.flush().await.map_err(write_failed)
+    }
+
+    /// Queues the end-of-message replies. A modification too large to frame
+    /// is left out with a warning rather than costing the verdict: the last
+    /// reply (the verdict) always goes out.
+    fn queue_replies(&mut self, replies: &[Reply], req: &ScanRequest) -> Step {
+        for reply in replies {
+            self.trace_reply(reply);
+            let Err(e) = self.io.queue(reply) else {
+                continue;
+            };
+            warn!(
+                qid = %req.envelope.queue_id.as_deref().unwrap_or("-"),
+                error = %e,
+                "milter reply left out"
+            );
+            if std::ptr::eq(reply, replies.last().expect("not empty")) {
+                return self.io.queue(&Reply::Tempfail).map_err(|e| {
+                    End::Failed(FailReason::Io, format!("encoding a reply failed: {e}"))
+                });
+            }
+        }
+        Ok(())
     }
 
     /// Runs the scan under its deadline, sending `p` keepalives meanwhile so
@@ -415,12 +434,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         self.send(&reply).await
     }
 
-    fn log_unscanned(&self, action: OversizeAction) {
-        let tx = self.tx.as_ref();
+    /// `size` is passed in: at end of message the transaction has already
+    /// been taken out of the session.
+    fn log_unscanned(&self, action: OversizeAction, size: usize) {
         info!(
             qid = %self.macros.get("i").unwrap_or("-"),
             ip = %display_ip(self.conn.client_ip),
-            size = tx.map(|t| t.raw.size()).unwrap_or(0),
+            size,
             oversize_action = ?action,
             "message over max_message, not scanned"
         );
