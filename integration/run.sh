@@ -14,7 +14,8 @@ total_fail=0
 # forward: sluice forwarding to a real Rspamd, compared with Rspamd's own
 # proxy. proxy: Rspamd's proxy forwarding to sluice's HTTP listener. (Both
 # were flaky while Rspamd's proxy had two default upstreams; see forward.sh.)
-stages=(miltertest postfix corpus rspamc forward proxy)
+# hostile: every attack of issue 20 at once against one daemon (hostile.sh).
+stages=(miltertest postfix corpus rspamc forward proxy hostile)
 for stage in "${stages[@]}"; do
     log=$(mktemp /tmp/sluice-it-$stage.XXXXXX.log)
     echo "=== stage $stage"
