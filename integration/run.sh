@@ -15,7 +15,8 @@ total_fail=0
 # proxy. proxy: Rspamd's proxy forwarding to sluice's HTTP listener. (Both
 # were flaky while Rspamd's proxy had two default upstreams; see forward.sh.)
 # redis: Bayes on a redis-server stopped for 30 s under milter load.
-stages=(miltertest postfix corpus rspamc forward proxy redis)
+# hostile: every attack of issue 20 at once against one daemon (hostile.sh).
+stages=(miltertest postfix corpus rspamc forward proxy redis hostile)
 for stage in "${stages[@]}"; do
     log=$(mktemp /tmp/sluice-it-$stage.XXXXXX.log)
     echo "=== stage $stage"

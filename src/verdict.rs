@@ -208,3 +208,75 @@ impl Verdict {
         out
     }
 }
+
+/// Longest symbol option kept, in bytes. Options are echoed into headers
+/// and replies; an attacker controls many of them (attachment names, URLs).
+pub const MAX_OPTION_BYTES: usize = 1024;
+/// Budget for all options of one symbol, in bytes (Rspamd's `max_opts_len`
+/// default); options past it are dropped.
+pub const MAX_SYMBOL_OPTIONS_BYTES: usize = 4096;
+/// Marks an option cut short, or options left out.
+const ELLIPSIS: &str = "...";
+
+/// `options` bounded per option and per symbol: each one cut to
+/// [`MAX_OPTION_BYTES`] (at a character boundary, marked with `...`), and
+/// the list cut where the total would pass [`MAX_SYMBOL_OPTIONS_BYTES`]
+/// (a last `...` option says some were left out).
+pub fn bounded_options(options: &[String]) -> Vec<String> {
+    let mut out = Vec::with_capacity(options.len());
+    let mut total = 0;
+    for o in options {
+        let kept = truncate_str(o, MAX_OPTION_BYTES);
+        if total + kept.len() > MAX_SYMBOL_OPTIONS_BYTES {
+            out.push(ELLIPSIS.to_string());
+            break;
+        }
+        total += kept.len();
+        out.push(kept);
+    }
+    out
+}
+
+/// `s` cut to at most `max` bytes at a character boundary, ending in `...`
+/// when it was cut.
+pub fn truncate_str(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_string();
+    }
+    let mut end = max.saturating_sub(ELLIPSIS.len());
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    let mut out = String::with_capacity(end + ELLIPSIS.len());
+    out.push_str(&s[..end]);
+    out.push_str(ELLIPSIS);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_long_option_is_cut_at_a_char_boundary() {
+        let long = "é".repeat(MAX_OPTION_BYTES);
+        let got = bounded_options(std::slice::from_ref(&long));
+        assert_eq!(got.len(), 1);
+        assert!(got[0].len() <= MAX_OPTION_BYTES, "{}", got[0].len());
+        assert!(got[0].ends_with("..."));
+        assert_eq!(
+            bounded_options(&["short".into()]),
+            vec!["short".to_string()]
+        );
+    }
+
+    #[test]
+    fn options_past_the_symbol_budget_are_dropped_with_a_marker() {
+        let many: Vec<String> = (0..100).map(|i| format!("{i:0>100}")).collect();
+        let got = bounded_options(&many);
+        let kept: usize = got.iter().map(String::len).sum();
+        assert!(kept <= MAX_SYMBOL_OPTIONS_BYTES + 3, "{kept}");
+        assert_eq!(got.last().map(String::as_str), Some("..."));
+        assert_eq!(got.len(), MAX_SYMBOL_OPTIONS_BYTES / 100 + 1);
+    }
+}

@@ -138,38 +138,3 @@ fn many_bad_sessions_do_not_disturb_a_good_one() {
     }
     assert_serving(&d);
 }
-
-#[test]
-fn the_session_cap_holds_new_connections_back_until_one_ends() {
-    let d = Daemon::start("max_sessions = 1;\n");
-    let mut first = TcpStream::connect(d.addr).unwrap();
-    first.write_all(&optneg(6, 0x1ff, 0x1f_ffff)).unwrap();
-    let mut head = [0u8; 5];
-    first
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    first.read_exact(&mut head).unwrap();
-
-    // The second connection waits in the kernel's backlog: no answer yet.
-    let mut second = TcpStream::connect(d.addr).unwrap();
-    second.write_all(&optneg(6, 0x1ff, 0x1f_ffff)).unwrap();
-    second
-        .set_read_timeout(Some(Duration::from_millis(500)))
-        .unwrap();
-    let err = second.read_exact(&mut head).unwrap_err();
-    assert!(
-        matches!(
-            err.kind(),
-            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-        ),
-        "{err}"
-    );
-
-    // Once the first session ends, the second is served.
-    drop(first);
-    second
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    second.read_exact(&mut head).unwrap();
-    assert_eq!(head[4], b'O');
-}

@@ -22,9 +22,18 @@ pub struct MilterSettings {
     pub bind_socket: Vec<ListenAddr>,
     /// Permissions of unix sockets.
     pub socket_mode: u32,
-    /// Idle/read timeout between packets.
+    /// Idle timeout between packets outside a message (Rspamd's `timeout`).
     pub timeout: Duration,
-    /// Concurrent sessions before new connections wait.
+    /// From connect to the end of option negotiation.
+    pub negotiate_timeout: Duration,
+    /// Idle timeout between packets inside a message.
+    pub message_timeout: Duration,
+    /// Longest stretch outside messages, however the MTA keeps sending.
+    pub idle_lifetime: Duration,
+    /// Longest time one message may take, MAIL to end of message.
+    pub message_lifetime: Duration,
+    /// Concurrent sessions; at the cap, the oldest session outside a
+    /// message is closed for each new connection.
     pub max_sessions: usize,
     /// Largest milter packet accepted.
     pub max_packet: usize,
@@ -59,6 +68,10 @@ impl Default for MilterSettings {
             bind_socket: vec![ListenAddr::Tcp(([127, 0, 0, 1], 11332).into())],
             socket_mode: 0o660,
             timeout: Duration::from_secs(120),
+            negotiate_timeout: Duration::from_secs(10),
+            message_timeout: Duration::from_secs(600),
+            idle_lifetime: Duration::from_secs(600),
+            message_lifetime: Duration::from_secs(3600),
             max_sessions: 1024,
             max_packet: 1 << 20,
             max_message: 50 << 20,
@@ -167,6 +180,10 @@ impl<'a> SettingsReader<'a> {
             "bind_socket" => self.bind_socket(s, k, v)?,
             "socket_mode" => s.socket_mode = self.get(k, v, socket_mode)?,
             "timeout" => s.timeout = self.get(k, v, value::duration)?,
+            "negotiate_timeout" => s.negotiate_timeout = self.get(k, v, value::duration)?,
+            "message_timeout" => s.message_timeout = self.get(k, v, value::duration)?,
+            "idle_lifetime" => s.idle_lifetime = self.get(k, v, value::duration)?,
+            "message_lifetime" => s.message_lifetime = self.get(k, v, value::duration)?,
             "max_sessions" => s.max_sessions = self.get(k, v, value::size)?,
             "max_packet" => s.max_packet = self.get(k, v, value::size)?,
             "max_message" => s.max_message = self.get(k, v, value::size)?,

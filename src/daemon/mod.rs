@@ -321,7 +321,11 @@ fn build_from(
 /// Maps the config section onto what a session obeys.
 pub fn session_settings(m: &MilterSettings) -> SessionSettings {
     SessionSettings {
+        negotiate_timeout: m.negotiate_timeout,
         idle_timeout: m.timeout,
+        message_timeout: m.message_timeout,
+        idle_lifetime: m.idle_lifetime,
+        message_lifetime: m.message_lifetime,
         command_timeout: SessionSettings::default().command_timeout.min(m.timeout),
         max_packet: m.max_packet,
         max_message: m.max_message,

@@ -60,6 +60,10 @@ pub struct Metrics {
     milter_total: AtomicU64,
     /// By [`FailReason::index`].
     milter_failed: [AtomicU64; FailReason::ALL.len()],
+    /// Idle sessions closed at the session cap to serve a new connection.
+    milter_evicted: AtomicU64,
+    /// Connections closed at the cap because every session was in a message.
+    milter_refused: AtomicU64,
     http_connections: AtomicU64,
     control_connections: AtomicU64,
     reloads_ok: AtomicU64,
@@ -100,6 +104,8 @@ pub struct Snapshot {
     pub milter_failed: u64,
     /// Failed sessions by reason label.
     pub milter_failed_by: Vec<(&'static str, u64)>,
+    pub milter_evicted: u64,
+    pub milter_refused: u64,
     pub upstreams: Vec<UpstreamSnapshot>,
     /// Learned messages: (class, outcome, count).
     pub learns: Vec<(&'static str, &'static str, u64)>,
@@ -138,6 +144,8 @@ impl Metrics {
             milter_open: AtomicI64::new(0),
             milter_total: AtomicU64::new(0),
             milter_failed: Default::default(),
+            milter_evicted: AtomicU64::new(0),
+            milter_refused: AtomicU64::new(0),
             http_connections: AtomicU64::new(0),
             control_connections: AtomicU64::new(0),
             reloads_ok: AtomicU64::new(0),
@@ -199,6 +207,14 @@ impl Metrics {
         self.milter_open.fetch_sub(1, Ordering::Release);
     }
 
+    pub fn milter_session_evicted(&self) {
+        self.milter_evicted.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn milter_session_refused(&self) {
+        self.milter_refused.fetch_add(1, Ordering::Relaxed);
+    }
+
     pub fn connection(&self, on: Listener) {
         let c = match on {
             Listener::Scan => &self.http_connections,
@@ -236,6 +252,8 @@ impl Metrics {
                 .iter()
                 .map(|k| (k.as_str(), load(&self.milter_failed[k.index()])))
                 .collect(),
+            milter_evicted: load(&self.milter_evicted),
+            milter_refused: load(&self.milter_refused),
             upstreams: self.upstreams.snapshot(),
             learns: self.learns.snapshot(),
             bayes_store: self.bayes_store.snapshot(),
@@ -358,6 +376,16 @@ pub fn render_openmetrics(s: &Snapshot) -> String {
             "sluice_milter_sessions_failed_total{{reason=\"{reason}\"}} {n}"
         );
     }
+    let _ = writeln!(
+        out,
+        "# HELP sluice_milter_sessions_evicted Idle milter sessions closed at max_sessions to serve a new connection.\n# TYPE sluice_milter_sessions_evicted counter\nsluice_milter_sessions_evicted_total {}",
+        s.milter_evicted
+    );
+    let _ = writeln!(
+        out,
+        "# HELP sluice_milter_sessions_refused Milter connections closed at max_sessions because every session was inside a message.\n# TYPE sluice_milter_sessions_refused counter\nsluice_milter_sessions_refused_total {}",
+        s.milter_refused
+    );
     upstream::render(&mut out, &s.upstreams);
     learn::render(&mut out, &s.learns);
     store::render(&mut out, &s.bayes_store);

@@ -50,7 +50,7 @@ impl From<&super::io::ReadError> for FailReason {
         use super::io::ReadError;
         match e {
             ReadError::Closed => FailReason::Closed,
-            ReadError::Idle(_) | ReadError::Slow(_) => FailReason::Timeout,
+            ReadError::Idle(_) | ReadError::Slow(_) | ReadError::Lifetime(_) => FailReason::Timeout,
             ReadError::Frame(_) => FailReason::Frame,
         }
     }

@@ -22,6 +22,8 @@ pub enum ReadError {
     Idle(Duration),
     #[error("packet incomplete after {0:?} (slow sender)")]
     Slow(Duration),
+    #[error("no progress within {0:?} (session lifetime)")]
+    Lifetime(Duration),
     #[error("bad frame: {0}")]
     Frame(#[from] FrameError),
 }
@@ -33,13 +35,15 @@ const READ_MIN_SPARE: usize = 16 * 1024;
 /// one read should take in whatever the MTA sent since the last reply point
 /// (with reply-less events, a whole message head or body in one syscall).
 const READ_CHUNK: usize = 64 * 1024;
+/// Most bytes read (and dropped) while closing: past it, the peer is
+/// flooding and gets its reset.
+const LINGER_MAX_BYTES: usize = 1 << 20;
 
 pub struct PacketIo<S> {
     stream: S,
     codec: FrameCodec,
     read_buf: BytesMut,
     write_buf: BytesMut,
-    idle_timeout: Duration,
     command_timeout: Duration,
     /// The session's one timer, re-armed for every wait (read deadlines, the
     /// scan's progress and deadline). Why one: tokio wakes its I/O driver
@@ -51,15 +55,14 @@ pub struct PacketIo<S> {
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> PacketIo<S> {
-    pub fn new(stream: S, max_packet: usize, idle: Duration, command: Duration) -> Self {
+    pub fn new(stream: S, max_packet: usize, command: Duration) -> Self {
         PacketIo {
             stream,
             codec: FrameCodec::new(max_packet),
             read_buf: BytesMut::with_capacity(READ_CHUNK),
             write_buf: BytesMut::with_capacity(1024),
-            idle_timeout: idle,
             command_timeout: command,
-            timer: Box::pin(tokio::time::sleep_until(Instant::now() + idle)),
+            timer: Box::pin(tokio::time::sleep_until(Instant::now() + command)),
         }
     }
 
@@ -74,20 +77,31 @@ impl<S: AsyncRead + AsyncWrite + Unpin> PacketIo<S> {
         self.timer.as_mut().await;
     }
 
-    /// Reads the next whole packet.
-    pub async fn read(&mut self) -> Result<Packet, ReadError> {
+    /// Reads the next whole packet: one must start within `idle` and take
+    /// at most the command timeout from its first byte, and all of it must
+    /// be in by `limit` (the stage's lifetime, `lifetime` long).
+    pub async fn read(
+        &mut self,
+        idle: Duration,
+        limit: Instant,
+        lifetime: Duration,
+    ) -> Result<Packet, ReadError> {
         let mut started = (!self.read_buf.is_empty()).then(Instant::now);
         loop {
             if let Some(packet) = self.codec.decode(&mut self.read_buf)? {
                 return Ok(packet);
             }
-            let deadline = match started {
+            let wait = match started {
                 Some(t) => t + self.command_timeout,
-                None => Instant::now() + self.idle_timeout,
+                None => Instant::now() + idle,
             };
+            let deadline = wait.min(limit);
             match self.read_until(deadline).await {
+                None if deadline == limit && wait > limit => {
+                    return Err(ReadError::Lifetime(lifetime))
+                }
                 None if started.is_some() => return Err(ReadError::Slow(self.command_timeout)),
-                None => return Err(ReadError::Idle(self.idle_timeout)),
+                None => return Err(ReadError::Idle(idle)),
                 Some(Err(e)) => return Err(ReadError::Frame(FrameError::Io(e))),
                 Some(Ok(0)) => {
                     return match self.codec.decode_eof(&mut self.read_buf)? {
@@ -98,6 +112,24 @@ impl<S: AsyncRead + AsyncWrite + Unpin> PacketIo<S> {
                 Some(Ok(_)) => {
                     started.get_or_insert_with(Instant::now);
                 }
+            }
+        }
+    }
+
+    /// Closes without a reset: sends FIN, then reads (and drops) what the
+    /// peer still sends until it closes too or `linger` passes. Closing a
+    /// socket with unread data makes the kernel answer with a reset, which
+    /// an MTA sees as a lost connection rather than an orderly end.
+    pub async fn close(&mut self, linger: Duration) {
+        let _ = self.flush().await;
+        let _ = self.stream.shutdown().await;
+        let until = Instant::now() + linger;
+        let mut budget = LINGER_MAX_BYTES;
+        while budget > 0 {
+            self.read_buf.clear();
+            match self.read_until(until).await {
+                Some(Ok(n)) if n > 0 => budget = budget.saturating_sub(n),
+                _ => break,
             }
         }
     }

@@ -16,6 +16,7 @@
 //! E  -> p* mods* v   scan with progress keepalives (session.rs), respond.rs
 //! A                  per-message reset; then M again, or Q / EOF
 //! ```
+pub mod control;
 pub mod envelope;
 pub mod failure;
 pub mod io;
@@ -24,5 +25,5 @@ pub mod respond;
 pub mod session;
 pub mod settings;
 
-pub use session::{run_session, SessionEnd};
+pub use session::{run_controlled, run_session, SessionEnd};
 pub use settings::{OversizeAction, SessionSettings};

@@ -208,14 +208,41 @@ fn remove_header(out: &mut Replies, agreed: &Negotiated, tx: &Transaction, name:
     }
 }
 
+/// Longest header value sent to the MTA, in bytes: well below Postfix's
+/// default `header_size_limit` (100 KiB for name and value), so the header
+/// is kept whole, and far below the largest milter packet, so the reply
+/// that carries it (and the verdict after it) always goes out.
+pub const MAX_HEADER_VALUE: usize = 64 * 1024;
+
 /// With `HDR_LEADSPC` the MTA writes the value exactly as given, so the
 /// space after the colon is ours to add; without it the MTA adds one.
+/// Values over [`MAX_HEADER_VALUE`] are cut (see [`bounded_header`]).
 fn header_value(agreed: &Negotiated, value: &str) -> Bytes {
+    let value = bounded_header(value);
     if agreed.leading_space_kept() && !value.starts_with([' ', '\t']) {
         Bytes::from(format!(" {value}"))
     } else {
         Bytes::from(value.to_string())
     }
+}
+
+/// `value` cut to [`MAX_HEADER_VALUE`] bytes: at the last fold that fits
+/// (so every line kept is whole), else at a character boundary, and marked
+/// with `...`.
+pub fn bounded_header(value: &str) -> std::borrow::Cow<'_, str> {
+    if value.len() <= MAX_HEADER_VALUE {
+        return value.into();
+    }
+    let room = MAX_HEADER_VALUE - "\n\t...".len();
+    let mut end = room;
+    while !value.is_char_boundary(end) {
+        end -= 1;
+    }
+    let cut = match value[..end].rfind("\n\t") {
+        Some(fold) if fold > 0 => format!("{}\n\t...", &value[..fold]),
+        _ => format!("{}...", &value[..end]),
+    };
+    cut.into()
 }
 
 fn bracketed(addr: &str) -> Bytes {

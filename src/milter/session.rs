@@ -8,14 +8,17 @@
 //! log line. A scan that fails or runs out of time is always answered.
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::Duration;
 
 use bytes::Bytes;
 use sluice_proto::milter::optneg::protocol;
 use sluice_proto::milter::{Command, Packet, Reply};
 use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::watch;
+use tokio::time::Instant;
 use tracing::{info, warn};
 
+use super::control::SessionControl;
 use super::envelope::{bare_address, envelope, ConnectionData, Macros, Transaction};
 use super::failure::FailReason;
 use super::io::{PacketIo, ReadError};
@@ -34,6 +37,8 @@ pub enum SessionEnd {
     Failed(FailReason, String),
     /// The daemon is shutting down.
     Shutdown,
+    /// Closed between messages to make room for a new connection.
+    Evicted,
 }
 
 /// Session-wide dependencies.
@@ -42,40 +47,72 @@ pub struct SessionContext {
     pub scanner: Arc<dyn Scanner>,
 }
 
+/// While draining: how long an idle session waits for a packet already on
+/// its way (the next message of a busy MTA, or the negotiation of a
+/// connection taken from the listen backlog) before it closes.
+const DRAIN_PEEK: Duration = Duration::from_millis(500);
+/// How long a closing session reads what the MTA still sends, so that
+/// closing does not reset the connection.
+const CLOSE_LINGER: Duration = Duration::from_secs(1);
+
 /// Serves one MTA connection until it ends. `peer` names it in log lines.
 pub async fn run_session<S>(
     stream: S,
     peer: String,
     ctx: Arc<SessionContext>,
-    mut shutdown: tokio::sync::watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
+) -> SessionEnd
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let control = Arc::new(SessionControl::default());
+    run_controlled(stream, peer, ctx, shutdown, &control).await
+}
+
+/// [`run_session`] for a session the server admitted: `control` tells the
+/// server when it is inside a message and lets it evict the session
+/// between messages.
+pub async fn run_controlled<S>(
+    stream: S,
+    peer: String,
+    ctx: Arc<SessionContext>,
+    mut shutdown: watch::Receiver<bool>,
+    control: &SessionControl,
 ) -> SessionEnd
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let s = &ctx.settings;
-    let io = PacketIo::new(stream, s.max_packet, s.idle_timeout, s.command_timeout);
+    let io = PacketIo::new(stream, s.max_packet, s.command_timeout);
     let mut session = Session::new(io, ctx.clone());
-    // Set on shutdown while a message is in flight: past it, the message is
-    // answered with tempfail instead of being cut off silently.
-    let mut grace_end: Option<tokio::time::Instant> = None;
+    // Set on shutdown: past it, a message in flight is answered with
+    // tempfail instead of being cut off silently. A session taken from the
+    // listen backlog after shutdown began is draining from its start.
+    let mut grace_end = (*shutdown.borrow_and_update()).then(|| Instant::now() + s.shutdown_grace);
     let end = loop {
-        if grace_end.is_some() && session.is_idle() {
-            break SessionEnd::Shutdown;
-        }
+        let draining = grace_end.is_some();
+        let (idle, limit, lifetime) = session.wait_limits(draining);
         let packet = tokio::select! {
             biased;
-            r = session.io.read() => r,
-            _ = shutdown.changed(), if grace_end.is_none() => {
-                grace_end = Some(tokio::time::Instant::now() + s.shutdown_grace);
+            r = session.io.read(idle, limit, lifetime) => r,
+            _ = shutdown.changed(), if !draining => {
+                grace_end = Some(Instant::now() + s.shutdown_grace);
+                session.drain_started();
                 continue;
             }
             _ = sleep_until_some(grace_end) => break session.grace_over(&peer).await,
+            _ = control.evicted() => break SessionEnd::Evicted,
         };
         let step = match packet {
+            Ok(p) if p.code == b'M' && session.tx.is_none() && !control.begin_message() => {
+                break SessionEnd::Evicted
+            }
             Ok(packet) => session.handle(packet).await,
             Err(ReadError::Closed) if session.tx.is_none() => Err(End::Quit),
+            Err(ReadError::Idle(_)) if draining && session.is_idle() => break SessionEnd::Shutdown,
             Err(e) => Err(End::Failed(FailReason::from(&e), e.to_string())),
         };
+        session.after_step(control);
         if let Err(end) = step {
             break match end {
                 End::Quit => SessionEnd::Quit,
@@ -83,14 +120,18 @@ where
             };
         }
     };
-    if let SessionEnd::Failed(kind, why) = &end {
-        warn!(peer = %peer, kind = kind.as_str(), reason = %why, "milter session ended");
+    match &end {
+        SessionEnd::Failed(kind, why) => {
+            warn!(peer = %peer, kind = kind.as_str(), reason = %why, "milter session ended")
+        }
+        SessionEnd::Shutdown | SessionEnd::Evicted => session.io.close(CLOSE_LINGER).await,
+        SessionEnd::Quit => {}
     }
     end
 }
 
 /// Waits until `at`, or forever when there is no deadline.
-async fn sleep_until_some(at: Option<tokio::time::Instant>) {
+async fn sleep_until_some(at: Option<Instant>) {
     match at {
         Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
@@ -115,6 +156,15 @@ fn write_failed(e: impl std::fmt::Display) -> End {
     End::Failed(FailReason::Io, format!("write failed: {e}"))
 }
 
+/// Where a session is, for its timeouts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    Negotiating,
+    /// Before MAIL or between messages.
+    Outside,
+    InMessage,
+}
+
 struct Session<S> {
     io: PacketIo<S>,
     ctx: Arc<SessionContext>,
@@ -122,6 +172,14 @@ struct Session<S> {
     conn: ConnectionData,
     macros: Macros,
     tx: Option<Transaction>,
+    /// When the current stage began: the connection (until negotiated), the
+    /// stretch outside messages, or the message. Its lifetime runs from here.
+    stage_since: Instant,
+    stage: Stage,
+    /// Messages that ended since shutdown began: a draining session takes
+    /// at most the one already on its way.
+    ended_while_draining: usize,
+    draining: bool,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
@@ -133,6 +191,58 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             conn: ConnectionData::default(),
             macros: Macros::default(),
             tx: None,
+            stage_since: Instant::now(),
+            stage: Stage::Negotiating,
+            ended_while_draining: 0,
+            draining: false,
+        }
+    }
+
+    /// The wait for the next packet at this stage: idle timeout, the
+    /// instant the stage's lifetime ends, and that lifetime.
+    fn wait_limits(&mut self, draining: bool) -> (Duration, Instant, Duration) {
+        self.draining = draining;
+        let s = self.settings();
+        let (idle, lifetime) = match self.stage {
+            Stage::Negotiating => (s.negotiate_timeout, s.negotiate_timeout),
+            Stage::Outside => (s.idle_timeout, s.idle_lifetime),
+            Stage::InMessage => (s.message_timeout, s.message_lifetime),
+        };
+        let idle = match draining && self.is_idle() {
+            true if self.ended_while_draining > 0 => Duration::ZERO,
+            true => idle.min(DRAIN_PEEK),
+            false => idle,
+        };
+        (idle, self.stage_since + lifetime, lifetime)
+    }
+
+    /// Shutdown began while this session was open.
+    fn drain_started(&mut self) {
+        self.draining = true;
+    }
+
+    /// Keeps the stage clock and the shared state in step with the
+    /// transaction after each packet.
+    fn after_step(&mut self, control: &SessionControl) {
+        let now = self.current_stage();
+        if now == self.stage {
+            return;
+        }
+        if self.stage == Stage::InMessage {
+            control.end_message();
+            if self.draining {
+                self.ended_while_draining += 1;
+            }
+        }
+        self.stage = now;
+        self.stage_since = Instant::now();
+    }
+
+    fn current_stage(&self) -> Stage {
+        match (&self.agreed, &self.tx) {
+            (None, _) => Stage::Negotiating,
+            (Some(_), None) => Stage::Outside,
+            (Some(_), Some(_)) => Stage::InMessage,
         }
     }
 
@@ -310,7 +420,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             }
         };
         if tx.answered {
-            self.log_unscanned(action);
+            let size = tx.raw.size();
+            self.log_unscanned(action, size);
         }
         self.send(&reply).await
     }
@@ -329,7 +440,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         }
         if tx.raw.is_oversize() {
             let action = self.settings().oversize_action;
-            self.log_unscanned(action);
+            self.log_unscanned(action, tx.raw.size());
             return self.finish(oversize_reply(action)).await;
         }
         let started = Instant::now();
@@ -348,14 +459,32 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             Err(why) => self.failure_replies(&agreed, why),
         };
         log_message(&request, &outcome, started, self.conn.client_ip);
-        for reply in &replies {
-            self.trace_reply(reply);
-            self.io.queue(reply).map_err(|e| {
-                End::Failed(FailReason::Io, format!("encoding a reply failed: {e}"))
-            })?;
-        }
+        self.queue_replies(&replies, &request)?;
         self.macros.clear_message();
         self.io.flush().await.map_err(write_failed)
+    }
+
+    /// Queues the end-of-message replies. A modification too large to frame
+    /// is left out with a warning rather than costing the verdict: the last
+    /// reply (the verdict) always goes out.
+    fn queue_replies(&mut self, replies: &[Reply], req: &ScanRequest) -> Step {
+        for reply in replies {
+            self.trace_reply(reply);
+            let Err(e) = self.io.queue(reply) else {
+                continue;
+            };
+            warn!(
+                qid = %req.envelope.queue_id.as_deref().unwrap_or("-"),
+                error = %e,
+                "milter reply left out"
+            );
+            if std::ptr::eq(reply, replies.last().expect("not empty")) {
+                return self.io.queue(&Reply::Tempfail).map_err(|e| {
+                    End::Failed(FailReason::Io, format!("encoding a reply failed: {e}"))
+                });
+            }
+        }
+        Ok(())
     }
 
     /// Runs the scan under its deadline, sending `p` keepalives meanwhile so
@@ -415,12 +544,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         self.send(&reply).await
     }
 
-    fn log_unscanned(&self, action: OversizeAction) {
-        let tx = self.tx.as_ref();
+    /// `size` is passed in: at end of message the transaction has already
+    /// been taken out of the session.
+    fn log_unscanned(&self, action: OversizeAction, size: usize) {
         info!(
             qid = %self.macros.get("i").unwrap_or("-"),
             ip = %display_ip(self.conn.client_ip),
-            size = tx.map(|t| t.raw.size()).unwrap_or(0),
+            size,
             oversize_action = ?action,
             "message over max_message, not scanned"
         );

@@ -16,8 +16,23 @@ pub enum OversizeAction {
 
 #[derive(Debug, Clone)]
 pub struct SessionSettings {
-    /// Longest wait for the next packet when none has started to arrive.
+    /// Longest wait from connect to the end of option negotiation: an MTA
+    /// negotiates as soon as it connects.
+    pub negotiate_timeout: Duration,
+    /// Longest wait for the next packet outside a message (before MAIL and
+    /// between messages), when none has started to arrive.
     pub idle_timeout: Duration,
+    /// Longest wait for the next packet inside a message. Longer than
+    /// outside one: Postfix and Sendmail send the headers only once the
+    /// SMTP client has sent the whole message, so a large message on a slow
+    /// link is a long silence after DATA.
+    pub message_timeout: Duration,
+    /// Longest time a session may spend outside messages in one stretch
+    /// (since connect, or since its last message ended), however it keeps
+    /// sending: a session must make progress.
+    pub idle_lifetime: Duration,
+    /// Longest time one message may take from MAIL to its end.
+    pub message_lifetime: Duration,
     /// Longest time one packet may take to arrive once it has started:
     /// bounds slow senders.
     pub command_timeout: Duration,
@@ -52,7 +67,11 @@ pub struct SessionSettings {
 impl Default for SessionSettings {
     fn default() -> Self {
         SessionSettings {
+            negotiate_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(300),
+            message_timeout: Duration::from_secs(600),
+            idle_lifetime: Duration::from_secs(600),
+            message_lifetime: Duration::from_secs(3600),
             command_timeout: Duration::from_secs(30),
             max_packet: sluice_proto::milter::frame::DEFAULT_MAX_PAYLOAD,
             max_message: 50 << 20,

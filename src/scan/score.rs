@@ -254,7 +254,7 @@ impl<'s> ScoreBoard<'s> {
                     score: f.score,
                     metric_score: meta.weight,
                     description: meta.description.clone(),
-                    options: f.options.clone(),
+                    options: crate::verdict::bounded_options(&f.options),
                 }
             })
             .collect();

@@ -71,6 +71,44 @@ impl Bound {
         }
     }
 
+    /// Closes the listener after accepting every connection already in its
+    /// backlog (at most `max`), so that none is reset by the close. The
+    /// connections come back detached, ready for any runtime.
+    pub fn close_taking_backlog(self, max: usize) -> Vec<(Detached, String)> {
+        self.cleanup();
+        let mut out = Vec::new();
+        let taken = match self {
+            Bound::Tcp(l, _) => l.into_std().and_then(|l| {
+                while out.len() < max {
+                    let (s, peer) = match l.accept() {
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                        other => other?,
+                    };
+                    s.set_nonblocking(true)?;
+                    let _ = s.set_nodelay(true);
+                    out.push((Detached::Tcp(s), peer.to_string()));
+                }
+                Ok(())
+            }),
+            Bound::Unix(l, path) => l.into_std().and_then(|l| {
+                let peer = format!("unix:{}", path.display());
+                while out.len() < max {
+                    let (s, _) = match l.accept() {
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                        other => other?,
+                    };
+                    s.set_nonblocking(true)?;
+                    out.push((Detached::Unix(s), peer.clone()));
+                }
+                Ok(())
+            }),
+        };
+        if let Err(e) = taken {
+            tracing::warn!(error = %e, "accepting the listen backlog on close failed");
+        }
+        out
+    }
+
     /// Removes the socket file of a unix listener.
     pub fn cleanup(&self) {
         if let Bound::Unix(_, path) = self {

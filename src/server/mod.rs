@@ -1,33 +1,38 @@
 //! Listeners: TCP and unix sockets, a cap on concurrent sessions, and
 //! draining on shutdown.
 //!
-//! The cap is a semaphore whose permit is taken *before* `accept`, so an
-//! overloaded daemon stops accepting and lets the kernel backlog (and the
-//! MTA's connect timeout) push back, instead of accepting work it cannot do.
-//! One cap covers every milter listener, however many a reload opens.
+//! Every connection is accepted at once and takes a place in the session
+//! table ([`table`]): at `max_sessions` the oldest session outside a
+//! message is evicted to make room, so idle connections can never lock
+//! out the MTA's new ones. One table covers every milter listener, however
+//! many a reload opens.
 //!
 //! Two signals stop an accept loop: the daemon's shutdown flag, after which
 //! idle sessions close and sessions inside a message finish it, and the
 //! listener's own retirement (a SIGHUP removed its address), after which
-//! only the listening socket closes: its sessions run on untouched.
+//! only the listening socket closes: its sessions run on untouched. Either
+//! way the connections already in the listen backlog are accepted and
+//! served before the socket closes, so closing it resets none of them.
 mod listener;
 mod placement;
 mod session_threads;
+mod table;
 
 pub use listener::{bind, BindError, Bound};
 pub use session_threads::SessionThreads;
 
-use listener::Stream;
+use listener::{Detached, Stream};
 use session_threads::Handoff;
+use table::{SessionTable, Ticket};
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
-use crate::milter::session::{run_session, SessionContext, SessionEnd};
+use crate::milter::session::{run_controlled, SessionContext, SessionEnd};
 
 /// Time past the shutdown grace for sessions to write their tempfails.
 const DRAIN_MARGIN: Duration = Duration::from_secs(2);
@@ -41,11 +46,14 @@ pub async fn stopped(shutdown: &mut watch::Receiver<bool>, retire: &mut watch::R
     }
 }
 
+/// Most connections taken from one listener's backlog when it closes
+/// (the kernel's backlog is smaller; this only bounds the loop).
+const BACKLOG_MAX: usize = 65_536;
+
 /// What every milter accept loop shares.
 #[derive(Clone)]
 pub struct MilterServer {
-    permits: Arc<Semaphore>,
-    max_sessions: usize,
+    table: Arc<SessionTable>,
     ctx: watch::Receiver<Arc<SessionContext>>,
     shutdown: watch::Receiver<bool>,
 }
@@ -57,8 +65,7 @@ impl MilterServer {
         shutdown: watch::Receiver<bool>,
     ) -> MilterServer {
         MilterServer {
-            permits: Arc::new(Semaphore::new(max_sessions)),
-            max_sessions,
+            table: SessionTable::new(max_sessions),
             ctx,
             shutdown,
         }
@@ -74,30 +81,35 @@ impl MilterServer {
     /// extra margin lets those last replies be written.
     pub async fn drain(&self) {
         let grace = self.ctx.borrow().settings.shutdown_grace + DRAIN_MARGIN;
-        let all = u32::try_from(self.max_sessions).unwrap_or(u32::MAX);
-        let permits = self.permits.clone();
-        match tokio::time::timeout(grace, permits.acquire_many_owned(all)).await {
-            Ok(_) => info!("all milter sessions finished"),
+        match tokio::time::timeout(grace, self.table.emptied()).await {
+            Ok(()) => info!("all milter sessions finished"),
             Err(_) => warn!(
-                left = self.max_sessions - self.permits.available_permits(),
+                left = self.table.live(),
                 "grace period over, closing remaining milter sessions"
             ),
         }
+    }
+
+    /// Starts a session for an accepted connection, or closes it when the
+    /// table has no place (every session is inside a message).
+    fn admit(&self, stream: Detached, peer: String) {
+        let Some(ticket) = self.table.admit() else {
+            return;
+        };
+        // Each session keeps the snapshot current when it was accepted.
+        let ctx = self.ctx.borrow().clone();
+        start_session(stream, peer, ctx, self.shutdown.clone(), ticket);
     }
 }
 
 async fn accept_loop(listener: Bound, server: MilterServer, mut retire: watch::Receiver<bool>) {
     let mut shutdown = server.shutdown.clone();
     loop {
-        let permit = tokio::select! {
-            p = server.permits.clone().acquire_owned() => p.expect("semaphore never closed"),
-            _ = stopped(&mut shutdown, &mut retire) => break,
-        };
         let accepted = tokio::select! {
             a = listener.accept() => a,
             _ = stopped(&mut shutdown, &mut retire) => break,
         };
-        let (stream, peer) = match accepted {
+        let (stream, peer) = match accepted.and_then(|(s, p)| Ok((s.detach()?, p))) {
             Ok(pair) => pair,
             Err(e) => {
                 // EMFILE and friends: back off instead of spinning.
@@ -106,38 +118,41 @@ async fn accept_loop(listener: Bound, server: MilterServer, mut retire: watch::R
                 continue;
             }
         };
-        // Each session keeps the snapshot current when it was accepted.
-        let ctx = server.ctx.borrow().clone();
-        start_session(stream, peer, ctx, shutdown.clone(), permit);
+        server.admit(stream, peer);
     }
-    listener.cleanup();
+    let backlog = listener.close_taking_backlog(BACKLOG_MAX);
+    if !backlog.is_empty() {
+        info!(
+            connections = backlog.len(),
+            "milter listener closed; connections waiting in its backlog are served"
+        );
+    }
+    for (stream, peer) in backlog {
+        server.admit(stream, peer);
+    }
 }
 
 /// Starts the session of an accepted connection: on a session thread when
 /// its messages are scanned in process (see [`SessionThreads`]), else on
 /// this reactor (forwarding only moves bytes).
 fn start_session(
-    stream: Stream,
+    stream: Detached,
     peer: String,
     ctx: Arc<SessionContext>,
     shutdown: watch::Receiver<bool>,
-    permit: OwnedSemaphorePermit,
+    ticket: Ticket,
 ) {
-    if ctx.scanner.pipeline().is_none() {
-        tokio::spawn(serve(stream, peer, ctx, shutdown, permit));
-        return;
-    }
-    let stream = match stream.detach() {
-        Ok(s) => s,
-        Err(e) => return warn!(peer = %peer, error = %e, "cannot hand over a milter connection"),
-    };
     let handoff = Handoff {
         stream,
         peer,
         ctx,
         shutdown,
-        permit,
+        ticket,
     };
+    if handoff.ctx.scanner.pipeline().is_none() {
+        tokio::spawn(serve_handoff(handoff));
+        return;
+    }
     if let Err(h) = SessionThreads::global().hand_over(handoff) {
         tokio::spawn(serve_handoff(h));
     }
@@ -146,26 +161,27 @@ fn start_session(
 /// Serves a handed-over connection on the current runtime.
 async fn serve_handoff(h: Handoff) {
     match Stream::attach(h.stream) {
-        Ok(stream) => serve(stream, h.peer, h.ctx, h.shutdown, h.permit).await,
+        Ok(stream) => serve(stream, h.peer, h.ctx, h.shutdown, h.ticket).await,
         Err(e) => warn!(peer = %h.peer, error = %e, "cannot take over a milter connection"),
     }
 }
 
-/// One session, counted in the metrics, holding its permit until it ends.
+/// One session, counted in the metrics, holding its place in the table
+/// until it ends.
 async fn serve(
     stream: Stream,
     peer: String,
     ctx: Arc<SessionContext>,
     shutdown: watch::Receiver<bool>,
-    permit: OwnedSemaphorePermit,
+    ticket: Ticket,
 ) {
     let metrics = crate::metrics::global();
     metrics.milter_session_started();
-    let end = run_session(stream, peer, ctx, shutdown).await;
+    let end = run_controlled(stream, peer, ctx, shutdown, &ticket.control).await;
     let failed = match end {
         SessionEnd::Failed(kind, _) => Some(kind),
         _ => None,
     };
     metrics.milter_session_ended(failed);
-    drop(permit);
+    drop(ticket);
 }

@@ -13,11 +13,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
-use tokio::sync::{mpsc, watch, OwnedSemaphorePermit};
+use tokio::sync::{mpsc, watch};
 use tracing::warn;
 
 use super::listener::Detached;
 use super::placement::{spawn_sampler, Load};
+use super::table::Ticket;
 use crate::milter::session::SessionContext;
 
 /// A connection on its way to a session thread, with what its session needs.
@@ -27,7 +28,7 @@ pub struct Handoff {
     pub ctx: Arc<SessionContext>,
     pub shutdown: watch::Receiver<bool>,
     /// The session's place under `max_sessions`, released when it ends.
-    pub permit: OwnedSemaphorePermit,
+    pub ticket: Ticket,
 }
 
 /// Handles to the running session threads.
@@ -178,11 +179,11 @@ mod tests {
     use super::super::listener::Stream;
     use super::*;
     use crate::scan::{ScanError, ScanRequest, Scanner};
+    use crate::server::table::SessionTable;
     use crate::verdict::Verdict;
     use std::future::Future;
     use std::pin::Pin;
     use std::time::Duration;
-    use tokio::sync::Semaphore;
 
     struct Never;
 
@@ -206,7 +207,7 @@ mod tests {
             scanner: Arc::new(Never),
         });
         let (stop, shutdown) = watch::channel(false);
-        let permits = Arc::new(Semaphore::new(64));
+        let table = SessionTable::new(64);
         let mut mta_ends = Vec::new();
         for _ in 0..n {
             let (a, b) = tokio::net::UnixStream::pair().unwrap();
@@ -215,7 +216,7 @@ mod tests {
                 peer: "test".into(),
                 ctx: Arc::clone(&ctx),
                 shutdown: shutdown.clone(),
-                permit: Arc::clone(&permits).try_acquire_owned().unwrap(),
+                ticket: table.admit().unwrap(),
             };
             assert!(threads.hand_over(handoff).is_ok());
             mta_ends.push(b);

@@ -274,3 +274,38 @@ fn no_action_flag_reports_instead_of_enforcing() {
         ]
     );
 }
+
+#[test]
+fn a_huge_header_is_cut_at_a_fold_and_the_reject_still_follows() {
+    let mut v = verdict(Action::Reject);
+    let option = "a".repeat(1_100_000);
+    v.milter.add_headers.push(AddHeader {
+        name: "X-Spamd-Result".into(),
+        value: format!("default: True [20.00 / 15.00];\n\tBIG(1.00)[x];\n\tNAME(1.00)[{option}]"),
+        order: -1,
+    });
+    let out = respond(
+        &v,
+        &tx_with(&[]),
+        &all_granted(),
+        &SessionSettings::default(),
+    );
+    let Reply::AddHeader { value, .. } = &out.packets[0] else {
+        panic!("{:?}", out.packets[0]);
+    };
+    assert!(value.len() <= super::MAX_HEADER_VALUE, "{}", value.len());
+    assert_eq!(
+        &value[..],
+        b"default: True [20.00 / 15.00];\n\tBIG(1.00)[x];\n\t..."
+    );
+    assert!(text(out.packets.last().unwrap()).starts_with("554 5.7.1"));
+}
+
+#[test]
+fn an_unfolded_huge_header_is_cut_at_a_char_boundary() {
+    let long = "é".repeat(super::MAX_HEADER_VALUE);
+    let cut = super::bounded_header(&long);
+    assert!(cut.len() <= super::MAX_HEADER_VALUE);
+    assert!(cut.ends_with("..."));
+    assert_eq!(super::bounded_header("short"), "short");
+}
