@@ -47,7 +47,7 @@ async fn route(req: Request<Incoming>, peer: Peer, shared: Arc<Shared>) -> Reply
     let ctx = shared.ctx.borrow().clone();
     let pipeline = ctx.scanner.pipeline();
     let snapshot = || crate::metrics::global().snapshot();
-    let max = shared.max_message;
+    let max = &shared.controller.body;
     match cmd.as_str() {
         "stat" => {
             let bayes = views::bayes_stat(shared.stats.clone()).await;
