@@ -288,21 +288,24 @@ fn build_from(
     let pipeline = Arc::new(Pipeline::from_config(&config.tree)?.with_stats(stats.clone()));
     let forward = ForwardSettings::from_tree(&config.tree, config.milter.scan_timeout)?;
     let mut settings = session_settings(&config.milter);
-    let scanner: Arc<dyn Scanner> = match ForwardScanner::from_settings(&forward)? {
-        Some(f) => {
-            let group = forward.forward_group().map(|g| g.timeout);
-            // The forward deadline must fire first so the MTA hears its reason.
-            if let Some(t) = group {
-                settings.scan_timeout = settings.scan_timeout.max(t + Duration::from_secs(1));
+    // The pipeline stays as the fallback for what the upstreams refuse for size.
+    let local: Arc<dyn Scanner> = Arc::new(LocalScanner::new(pipeline));
+    let scanner: Arc<dyn Scanner> =
+        match ForwardScanner::from_settings(&forward, Some(local.clone()))? {
+            Some(f) => {
+                let group = forward.forward_group().map(|g| g.timeout);
+                // The forward deadline must fire first so the MTA hears its reason.
+                if let Some(t) = group {
+                    settings.scan_timeout = settings.scan_timeout.max(t + Duration::from_secs(1));
+                }
+                info!(
+                    "forward mode: scanning on upstream `{}`",
+                    f.upstreams().name
+                );
+                Arc::new(f)
             }
-            info!(
-                "forward mode: scanning on upstream `{}`",
-                f.upstreams().name
-            );
-            Arc::new(f)
-        }
-        None => Arc::new(LocalScanner::new(pipeline)),
-    };
+            None => local,
+        };
     let ctx = SessionContext { settings, scanner };
     Ok((ctx, config))
 }

@@ -92,7 +92,8 @@ impl Sluice {
     /// Waits for a log line containing `needle`.
     pub fn wait_log(&mut self, needle: &str) -> String {
         let start = Instant::now();
-        while start.elapsed() < Duration::from_secs(20) {
+        // Generous: a debug daemon starting next to other tests' is slow.
+        while start.elapsed() < Duration::from_secs(60) {
             if let Some(l) = self.log().into_iter().find(|l| l.contains(needle)) {
                 return l;
             }
@@ -102,6 +103,10 @@ impl Sluice {
             std::thread::sleep(Duration::from_millis(20));
         }
         panic!("no log line with {needle:?}; log: {:#?}", self.log());
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     pub fn path(&self, rel: &str) -> PathBuf {
