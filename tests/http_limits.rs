@@ -114,24 +114,28 @@ fn the_cap_closes_the_oldest_idle_then_refuses_when_all_are_busy() {
 
 #[test]
 fn the_body_budget_refuses_what_would_exceed_it() {
-    let options = "max_message = 4mb;\nhttp_body_budget = 5mb;\n";
+    // Each request holds its body and as much again for its scan; a zstd
+    // one also its decoder (8.25 MiB) while it inflates.
+    let options = "max_message = 4mb;\nhttp_body_budget = 20mb;\n";
     let s = Sluice::start(&[("local.d/options.inc", options)]);
-    // 3 MiB held by a stalled body: a 2 MiB request does not fit.
-    let _held = stall(s.http, 3_500_000, 3 << 20);
-    std::thread::sleep(Duration::from_millis(500));
-    let r = post(s.http, "/checkv2", &[], &vec![b'a'; 2 << 20]);
+    // 15 MiB held by five stalled bodies: 3 MiB (6 with its scan) do not fit.
+    let held: Vec<TcpStream> = (0..5).map(|_| stall(s.http, 3_500_000, 3 << 20)).collect();
+    std::thread::sleep(Duration::from_secs(1));
+    let r = post(s.http, "/checkv2", &[], &vec![b'a'; 3 << 20]);
     assert_eq!(r.status, 503, "{}", r.text());
     assert!(r.text().contains("budget"), "{}", r.text());
-    // The inflated bytes count too: 2 MiB of output does not fit either.
+    // Nor does a zstd body's decoder.
     let zstd = [("Compression", "zstd")];
-    let small_bomb = zstd::bulk::compress(&vec![b'a'; 2 << 20], 19).unwrap();
-    let r = post(s.http, "/checkv2", &zstd, &small_bomb);
+    let small = zstd::bulk::compress(&vec![b'a'; 1 << 20], 19).unwrap();
+    let r = post(s.http, "/checkv2", &zstd, &small);
     assert_eq!(r.status, 503, "{}", r.text());
-    // Once the stalled body is gone, a small request passes, and a bomb
-    // that inflates past max_message is stopped at it.
-    drop(_held);
-    std::thread::sleep(Duration::from_millis(500));
-    let r = post(s.http, "/checkv2", &[], &http_support::ham_message());
+    // Once the stalled bodies are gone, both pass, and a bomb that
+    // inflates past max_message is stopped at it.
+    drop(held);
+    std::thread::sleep(Duration::from_secs(1));
+    let r = post(s.http, "/checkv2", &[], &vec![b'a'; 3 << 20]);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = post(s.http, "/checkv2", &zstd, &small);
     assert_eq!(r.status, 200, "{}", r.text());
     let bomb = zstd::bulk::compress(&vec![b'a'; 8 << 20], 19).unwrap();
     let r = post(s.http, "/checkv2", &zstd, &bomb);

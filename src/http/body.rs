@@ -66,16 +66,28 @@ pub struct Body {
     pub share: Share,
 }
 
-/// The whole body (decompressed when `zstd`).
+/// The whole body (decompressed when `zstd`), with room taken for the
+/// work done on it ([`for_the_scan`]).
 pub async fn read(body: Incoming, limits: &BodyLimits, zstd: bool) -> Result<Body, BodyError> {
     let raw = collect(body, limits).await?;
-    if !zstd {
-        return Ok(raw);
-    }
-    let max = limits.max;
-    tokio::task::spawn_blocking(move || decompress_held(raw, max))
-        .await
-        .map_err(|e| BodyError::Decompress(e.to_string()))?
+    let mut body = if zstd {
+        let max = limits.max;
+        tokio::task::spawn_blocking(move || decompress_held(raw, max))
+            .await
+            .map_err(|e| BodyError::Decompress(e.to_string()))??
+    } else {
+        raw
+    };
+    for_the_scan(&mut body)?;
+    Ok(body)
+}
+
+/// Takes as much again as the body for what a scan or a learn builds from
+/// it (decoded parts, their text, tokens: about the message's size in
+/// all), so the budget bounds the memory of the requests in progress, not
+/// only of their bytes.
+pub fn for_the_scan(body: &mut Body) -> Result<(), BodyError> {
+    body.share.grow(body.bytes.len()).map_err(BodyError::from)
 }
 
 /// Frames until the end, each counted before it is kept.
@@ -131,14 +143,37 @@ fn decompress_held(raw: Body, max: usize) -> Result<Body, BodyError> {
 
 /// Chunk size of the inflating loop: the bound is checked this often.
 const INFLATE_STEP: usize = 64 << 10;
+/// Largest zstd window accepted (8 MiB, what every standard compression
+/// level uses at most): a decoder allocates its window up front, so many
+/// bombs at once would otherwise each hold up to 128 MiB before writing a
+/// byte. Each decoder's window is taken from the budget while it runs.
+pub const WINDOW_LOG_MAX: u32 = 23;
+/// What a decoder holds besides its window (its tables and input buffer).
+const DECODER_OVERHEAD: usize = 256 << 10;
+/// What one zstd decoder takes from the budget while it runs.
+pub const DECODER_BYTES: usize = (1 << WINDOW_LOG_MAX) + DECODER_OVERHEAD;
 
 /// Streams the frame through a decoder; every growth of the output buffer
 /// is taken from `share` first, and the output never exceeds `limit`, so a
 /// small bomb is stopped while it inflates. On error the caller drops the
 /// share, which gives back everything taken here.
 fn inflate(data: &[u8], limit: usize, share: &mut Share) -> Result<Vec<u8>, BodyError> {
-    let mut decoder =
-        zstd::stream::read::Decoder::new(data).map_err(|e| BodyError::Decompress(e.to_string()))?;
+    let decoder_bytes = DECODER_BYTES;
+    share.grow(decoder_bytes)?;
+    let bad = |e: std::io::Error| BodyError::Decompress(e.to_string());
+    let mut decoder = zstd::stream::read::Decoder::new(data).map_err(bad)?;
+    decoder.window_log_max(WINDOW_LOG_MAX).map_err(bad)?;
+    let out = inflate_with(&mut decoder, limit, share)?;
+    drop(decoder);
+    share.shrink(decoder_bytes);
+    Ok(out)
+}
+
+fn inflate_with<R: Read>(
+    decoder: &mut R,
+    limit: usize,
+    share: &mut Share,
+) -> Result<Vec<u8>, BodyError> {
     let mut out: Vec<u8> = Vec::new();
     let mut chunk = vec![0u8; INFLATE_STEP];
     loop {
@@ -193,7 +228,7 @@ mod tests {
     fn decompression_is_bounded() {
         let big = vec![b'a'; 10_000];
         let z = Bytes::from(zstd::bulk::compress(&big, 1).unwrap());
-        let (b, mut s) = share(1 << 20);
+        let (b, mut s) = share(16 << 20);
         s.grow(z.len()).unwrap();
         let body = decompress(z.clone(), 10_000, s).unwrap();
         assert_eq!(body.bytes.len(), 10_000);
@@ -215,10 +250,11 @@ mod tests {
 
     #[test]
     fn a_bomb_stops_at_the_budget_while_inflating() {
-        let big = vec![0u8; 8 << 20];
+        let big = vec![0u8; 32 << 20];
         let z = Bytes::from(zstd::bulk::compress(&big, 3).unwrap());
         assert!(z.len() < 4096, "a bomb: {} bytes", z.len());
-        let (b, mut s) = share(1 << 20);
+        // Room for the decoder and a few MiB of output, not for 32 MiB.
+        let (b, mut s) = share(12 << 20);
         s.grow(z.len()).unwrap();
         let e = decompress(z, 50 << 20, s).unwrap_err();
         assert!(matches!(e, BodyError::Busy { .. }), "{e}");

@@ -73,8 +73,9 @@ pub struct HttpSettings {
     pub access: AccessSettings,
     /// Largest request body accepted, after decompression.
     pub max_message: usize,
-    /// Bytes of request bodies (decompressed ones included) held at once by
-    /// all HTTP listeners together; never below `max_message`.
+    /// Bytes of request bodies (decompressed ones included, and as much
+    /// again for the scan of each) held at once by all HTTP listeners
+    /// together; never below twice `max_message` plus a zstd decoder.
     pub body_budget: usize,
 }
 
@@ -109,10 +110,16 @@ impl HttpSettings {
             })?,
             None => DEFAULT_BODY_BUDGET,
         };
-        if budget < max_message {
+        // A request holds its body and as much again for the scan's work,
+        // and a zstd one its decoder while it inflates.
+        let least = max_message
+            .saturating_mul(2)
+            .saturating_add(super::body::DECODER_BYTES);
+        if budget < least {
             warnings.push(format!(
-                "options.http_body_budget ({budget}) is below max_message ({max_message}): \
-                 raised to max_message so that one largest message still fits"
+                "options.http_body_budget ({budget}) is below twice max_message ({max_message}) \
+                 plus a zstd decoder: raised to {least} so that one largest message can still \
+                 be scanned"
             ));
         }
         Ok(HttpSettings {
@@ -125,7 +132,7 @@ impl HttpSettings {
             )?,
             access: access("worker.controller", controller)?,
             max_message,
-            body_budget: budget.max(max_message),
+            body_budget: budget.max(least),
         })
     }
 }

@@ -95,12 +95,19 @@ where
     let mut share = body.budget.share();
     let message = read_body(io, length, body, &mut share).await?;
     // The share is held until the reply: the scan works on these bytes.
-    let (message, _share) = if headers.compressed {
-        let b = super::body::decompress(message, body.max, share)?;
-        (b.bytes, b.share)
+    let mut held = if headers.compressed {
+        let max = body.max;
+        tokio::task::spawn_blocking(move || super::body::decompress(message, max, share))
+            .await
+            .map_err(|e| LegacyError::Request(e.to_string()))??
     } else {
-        (message, share)
+        super::body::Body {
+            bytes: message,
+            share,
+        }
     };
+    super::body::for_the_scan(&mut held)?;
+    let message = held.bytes.clone();
     let ctx = shared.ctx.borrow().clone();
     let verdict = scan::verdict(&headers, message, &ctx)
         .await
