@@ -69,6 +69,8 @@ pub struct Shared {
     pub stats: Option<Arc<crate::stats::Stats>>,
     pub scan: RoleState,
     pub controller: RoleState,
+    /// Failed controller logins per client, for the lockout.
+    pub logins: controller::logins::Logins,
 }
 
 /// One role's limits and open connections, shared by its listeners.
@@ -101,6 +103,7 @@ impl Shared {
             stats,
             scan: role(Role::Scan, settings.normal.limits),
             controller: role(Role::Controller, settings.controller.limits),
+            logins: Default::default(),
         }
     }
 
