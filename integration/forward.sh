@@ -163,6 +163,20 @@ note "sluice forward: $(tally sluice replies); $(tally sluice modifications)"
 assert_not_contains "no upstream failures logged" "$(cat "$MILTER_LOG")" "upstream scan failed"
 assert_not_contains "rspamd proxy reached its upstream every time" "$(cat "$rdir/rspamd.log")" "maximum retries"
 
+# ------------------------------------------------------------- many recipients
+# 1,000 recipients (one Rcpt header each in the forwarded request): Rspamd
+# must scan it, not refuse it, and sluice must pass its verdict on.
+if out=$(cd "$IT_WORK" && $RUN_IN miltertest -D "socket=$(to_sendmail_socket "$SLUICE_ADDR")" \
+    -D "dir=$IT_DIR/miltertest" -D rcpts=1000 -s "$IT_DIR/miltertest/many-rcpts.lua" 2>&1) &&
+    grep -q '^ok ' <<<"$out"; then
+    pass "1,000 recipients: accepted through sluice forwarding to Rspamd"
+else
+    fail "1,000 recipients through sluice forwarding to Rspamd" "$out"
+fi
+many=$(grep 'qid=4ITMANYRCPT' "$MILTER_LOG" | tail -1)
+assert_contains "1,000 recipients: Rspamd's verdict, not a local fallback" "$many" "upstream=127.0.0.1:$normal"
+assert_contains "1,000 recipients: every one forwarded" "$many" "user1000@it.test"
+
 hz=$(getconf CLK_TCK)
 per_msg() { perl -e "printf q(%.3f), $1 * 1000 / $hz / $expected"; }
 note "proxy hop CPU per message: rspamd proxy $(per_msg "$rspamd_ticks") ms, sluice $(per_msg "$sluice_ticks") ms ($expected messages, $rspamd_ticks vs $sluice_ticks ticks at ${hz} Hz; sluice/rspamd = $(perl -e "printf q(%.2f), $sluice_ticks / ($rspamd_ticks || 1)"))"

@@ -32,7 +32,7 @@ trap cleanup EXIT
     --var "DBDIR=$tmp" 2>"$tmp/log" &
 pid=$!
 addr() {
-    for _ in $(seq 100); do
+    for _ in $(seq 600); do
         a=$(sed -n "s/.*$1 listening on inet:\([0-9.:]*\).*/\1/p" "$tmp/log" | head -1)
         [ -n "$a" ] && { echo "$a"; return; }
         sleep 0.1
@@ -68,6 +68,18 @@ printf 'Subject: test\r\nMessage-ID: <g@example.org>\r\n\r\n%s%s\r\n' \
 rspamc -h "$http" check "$gtube" | grep -q '^Action: reject$' ||
     { echo "rspamc.sh: check did not report reject" >&2; exit 1; }
 scanned=$((checked + 1))
+
+# Mail to 1,000 recipients: rspamc sends one Rcpt header each (1,000 header
+# lines); the verdict must equal `sluice scan --json`'s with the same list.
+ham=$corpus/ham/$(ls "$corpus/ham" | head -1)
+rcpt_args=()
+for i in $(seq -w 1 1000); do rcpt_args+=(--rcpt "user$i@example.org"); done
+got=$(rspamc -h "$http" "${rcpt_args[@]}" --json symbols "$ham" | jq -S '{action, score}')
+[ "$(jq -r .action <<<"$got")" != null ] ||
+    { echo "rspamc.sh: no verdict for 1,000 recipients: $got" >&2; exit 1; }
+grep -q 'http scanned.* rcpts=1000 ' "$tmp/log" ||
+    { echo "rspamc.sh: the log does not show a scan with 1,000 recipients" >&2; exit 1; }
+scanned=$((scanned + 1))
 
 # `stat` on the controller counts every message rspamc sent.
 rspamc -h "$controller" stat | grep -q "^Messages scanned: $scanned\$" ||
@@ -108,7 +120,7 @@ grep -q "^Statfile: BAYES_SPAM, learned: $learn messages\$" <<<"$stat" &&
     grep -q "^Statfile: BAYES_HAM, learned: $learn messages\$" <<<"$stat" ||
     { echo "rspamc.sh: sluice stat after the daemon stopped:" >&2; echo "$stat" >&2; exit 1; }
 
-echo "rspamc.sh: $checked messages equal to sluice scan --json; check and stat OK;" \
+echo "rspamc.sh: $checked messages equal to sluice scan --json; 1,000 recipients; check and stat OK;" \
     "learn_spam/learn_ham learned $learn/$learn, relearn refused, sluice stat agrees"
 # The lines integration/run.sh counts (any failure above exits non-zero first).
-echo "2 passed, 0 failed"
+echo "3 passed, 0 failed"

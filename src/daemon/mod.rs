@@ -18,6 +18,7 @@ use crate::scan::{LocalScanner, Pipeline, ScanConfigError, Scanner};
 use crate::server::{BindError, MilterServer};
 use crate::stats::Stats;
 
+mod fds;
 mod listeners;
 use listeners::Listeners;
 
@@ -102,19 +103,21 @@ pub async fn run(opts: RunOptions) -> Result<(), DaemonError> {
     let stats = open_stats(&config);
     let (ctx, config) = build_from(config, &stats)?;
     let mut http_warnings = Vec::new();
-    let http_settings = crate::http::HttpSettings::from_tree(&config.tree, &mut http_warnings)?;
+    let mut http_settings = crate::http::HttpSettings::from_tree(&config.tree, &mut http_warnings)?;
     for w in config.warnings.iter().chain(&http_warnings) {
         warn!("config: {w}");
     }
+    let forward = ForwardSettings::from_tree(&config.tree, config.milter.scan_timeout)?;
+    let forwarding = forward.forward_group().is_some();
+    fds::apply(&mut http_settings, config.milter.max_sessions, forwarding);
     let wants = listeners::wanted(&config.milter, &http_settings, &opts)?;
     let (stop_tx, stop_rx) = watch::channel(false);
     let (ctx_tx, ctx_rx) = watch::channel(Arc::new(ctx));
-    let http_shared = Arc::new(crate::http::Shared {
-        ctx: ctx_rx.clone(),
-        access: http_settings.access.clone(),
-        max_message: http_settings.max_message,
-        stats: stats.clone(),
-    });
+    let http_shared = Arc::new(crate::http::Shared::new(
+        ctx_rx.clone(),
+        &http_settings,
+        stats.clone(),
+    ));
     let milter = MilterServer::new(ctx_rx, config.milter.max_sessions, stop_rx.clone());
     let mut listeners = Listeners::new(milter.clone(), http_shared, stop_rx);
     let opened = listeners.open(&wants, config.milter.socket_mode).await?;
@@ -299,21 +302,24 @@ fn build_from(
     let pipeline = Arc::new(Pipeline::from_config(&config.tree)?.with_stats(stats.clone()));
     let forward = ForwardSettings::from_tree(&config.tree, config.milter.scan_timeout)?;
     let mut settings = session_settings(&config.milter);
-    let scanner: Arc<dyn Scanner> = match ForwardScanner::from_settings(&forward)? {
-        Some(f) => {
-            let group = forward.forward_group().map(|g| g.timeout);
-            // The forward deadline must fire first so the MTA hears its reason.
-            if let Some(t) = group {
-                settings.scan_timeout = settings.scan_timeout.max(t + Duration::from_secs(1));
+    // The pipeline stays as the fallback for what the upstreams refuse for size.
+    let local: Arc<dyn Scanner> = Arc::new(LocalScanner::new(pipeline));
+    let scanner: Arc<dyn Scanner> =
+        match ForwardScanner::from_settings(&forward, Some(local.clone()))? {
+            Some(f) => {
+                let group = forward.forward_group().map(|g| g.timeout);
+                // The forward deadline must fire first so the MTA hears its reason.
+                if let Some(t) = group {
+                    settings.scan_timeout = settings.scan_timeout.max(t + Duration::from_secs(1));
+                }
+                info!(
+                    "forward mode: scanning on upstream `{}`",
+                    f.upstreams().name
+                );
+                Arc::new(f)
             }
-            info!(
-                "forward mode: scanning on upstream `{}`",
-                f.upstreams().name
-            );
-            Arc::new(f)
-        }
-        None => Arc::new(LocalScanner::new(pipeline)),
-    };
+            None => local,
+        };
     let ctx = SessionContext { settings, scanner };
     Ok((ctx, config))
 }

@@ -11,6 +11,7 @@
 //! - [`upstreams`]: a group's endpoints and pool, one attempt at a time.
 //! - [`scanner`]: [`ForwardScanner`], a [`crate::scan::Scanner`].
 //! - [`mirror`]: shadow copies and their verdict diff.
+//! - [`size`]: requests the upstreams refuse for size (scanned in-process).
 pub mod client;
 pub mod config;
 pub mod health;
@@ -20,6 +21,7 @@ pub mod pool;
 pub mod reply;
 pub mod request;
 pub mod scanner;
+pub mod size;
 pub mod upstreams;
 
 pub use config::{ForwardConfigError, ForwardSettings, HealthSettings, MirrorGroup, UpstreamGroup};

@@ -18,6 +18,7 @@ use super::mirror::{self, Mirror, MirrorStats};
 use super::pool::Outcome;
 use super::reply;
 use super::request::{headers, HeaderPolicy};
+use super::size;
 use super::upstreams::Upstreams;
 use crate::scan::{ScanError, ScanRequest, Scanner};
 use crate::verdict::Verdict;
@@ -44,6 +45,9 @@ pub struct ForwardStats {
     pub failed_attempts: AtomicU64,
     /// Messages that got no verdict.
     pub failed_messages: AtomicU64,
+    /// Messages an upstream refused for size (or that would have been
+    /// refused), scanned in-process or failed per the policy instead.
+    pub size_refusals: AtomicU64,
 }
 
 #[derive(Debug)]
@@ -53,6 +57,14 @@ struct Inner {
     max_retries: u32,
     mirrors: Vec<Arc<Mirror>>,
     stats: ForwardStats,
+    /// The in-process pipeline, for messages the upstreams refuse for size.
+    fallback: Option<Arc<dyn Scanner>>,
+}
+
+impl std::fmt::Debug for dyn Scanner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Scanner")
+    }
 }
 
 /// Forwards messages to the default upstream group, mirrors copies.
@@ -63,16 +75,21 @@ pub struct ForwardScanner {
 
 impl ForwardScanner {
     /// The scanner for `settings`' forwarding group, or `None` when the
-    /// configuration asks for in-process scanning.
-    pub fn from_settings(s: &ForwardSettings) -> Result<Option<ForwardScanner>, ForwardBuildError> {
+    /// configuration asks for in-process scanning. `fallback` scans what
+    /// the upstreams refuse for size; without one such messages fail.
+    pub fn from_settings(
+        s: &ForwardSettings,
+        fallback: Option<Arc<dyn Scanner>>,
+    ) -> Result<Option<ForwardScanner>, ForwardBuildError> {
         s.forward_group()
-            .map(|g| ForwardScanner::new(s, g))
+            .map(|g| ForwardScanner::new(s, g, fallback))
             .transpose()
     }
 
     pub fn new(
         s: &ForwardSettings,
         g: &UpstreamGroup,
+        fallback: Option<Arc<dyn Scanner>>,
     ) -> Result<ForwardScanner, ForwardBuildError> {
         let hosts = g
             .hosts
@@ -111,6 +128,7 @@ impl ForwardScanner {
                 max_retries: s.max_retries.max(1),
                 mirrors,
                 stats: ForwardStats::default(),
+                fallback,
             }),
         })
     }
@@ -157,7 +175,7 @@ impl Inner {
         result
     }
 
-    async fn forward(&self, req: &ScanRequest) -> Result<Verdict, ScanError> {
+    async fn forward(&self, req: &Arc<ScanRequest>) -> Result<Verdict, ScanError> {
         let deadline = Instant::now() + self.config.timeout;
         let body = body(&req.message, self.config.compression)?;
         let policy = HeaderPolicy {
@@ -167,6 +185,11 @@ impl Inner {
             compressed: self.config.compression,
         };
         let hdrs = headers(&req.envelope, &policy);
+        let head = size::head_bytes(&hdrs);
+        if let Some(why) = size::over_defaults(head, body.len()) {
+            let to = format!("upstream `{}`", self.group.name);
+            return self.refused(req, &to, why).await;
+        }
         let key = hash_key(req, self.config.hash_key);
         let mut failed: Vec<usize> = Vec::new();
         let mut last = String::from("no upstream available");
@@ -185,6 +208,11 @@ impl Inner {
                     )));
                 }
                 Ok(Err(e)) => {
+                    if let Some(why) = size::closed_on_large(head, &e) {
+                        // The upstream is fine; the request is not.
+                        attempt.settle(Outcome::Ok);
+                        return self.refused(req, &addr, why).await;
+                    }
                     failed.push(attempt.idx);
                     attempt.settle(Outcome::Fail);
                     self.stats.failed_attempts.fetch_add(1, Ordering::Relaxed);
@@ -194,6 +222,9 @@ impl Inner {
                 Ok(Ok(x)) => {
                     // The scanner answered: healthy, whatever it said.
                     attempt.settle(Outcome::Ok);
+                    if let Some(why) = size::refusal(x.status, head) {
+                        return self.refused(req, &addr, why).await;
+                    }
                     let mut verdict = reply::parse(x.json()).map_err(|e| {
                         upstream_err(format!("{addr} answered {}: {e}", x.status.as_u16()))
                     })?;
@@ -206,6 +237,39 @@ impl Inner {
             "all {} attempts failed, last: {last}",
             failed.len()
         )))
+    }
+
+    /// A message the upstreams will not take for its size: retrying would
+    /// only get the same refusal (and the MTA would retry it until it
+    /// bounces), so it is scanned in-process, or fails per the policy when
+    /// there is no pipeline to fall back to. One WARN per message.
+    async fn refused(
+        &self,
+        req: &Arc<ScanRequest>,
+        to: &str,
+        why: String,
+    ) -> Result<Verdict, ScanError> {
+        self.stats.size_refusals.fetch_add(1, Ordering::Relaxed);
+        let qid = req.envelope.queue_id.as_deref().unwrap_or("-");
+        let rcpts = req.envelope.rcpts.len();
+        match &self.fallback {
+            Some(local) => {
+                warn!(
+                    queue_id = qid,
+                    rcpts, "{to} refuses this message for size ({why}): scanned in-process"
+                );
+                local.scan(Arc::clone(req)).await
+            }
+            None => {
+                warn!(
+                    queue_id = qid,
+                    rcpts, "{to} refuses this message for size ({why}): no local pipeline"
+                );
+                Err(upstream_err(format!(
+                    "{to} refuses the message for size: {why}"
+                )))
+            }
+        }
     }
 
     /// Copies the message to each mirror whose probability the draw falls

@@ -3,6 +3,7 @@
 //! `local.d/worker-controller.inc` carry over. Keys sluice does not act on
 //! (`count`, `keypair`, `static_dir`, ...) are accepted with a warning.
 use std::path::PathBuf;
+use std::time::Duration;
 
 use ipnet::IpNet;
 use serde_json::{Map, Value};
@@ -11,6 +12,9 @@ use crate::config::{ListenAddr, ListenAddrError};
 
 /// Largest request body when `options.max_message` is not set (Rspamd's default).
 pub const DEFAULT_MAX_MESSAGE: usize = 50 << 20;
+/// Memory for request bodies in flight on all HTTP listeners together, when
+/// `options.http_body_budget` is not set.
+pub const DEFAULT_BODY_BUDGET: usize = 128 << 20;
 
 /// Why the HTTP sections were refused; each names the key.
 #[derive(Debug, thiserror::Error)]
@@ -31,6 +35,8 @@ pub enum HttpConfigError {
     Network { key: String, value: String },
     #[error("{key}: ssl_cert and ssl_key must be set together")]
     HalfTls { key: String },
+    #[error("{key}: {value} is below the least usable value, {min}")]
+    TooSmall { key: String, value: u64, min: u64 },
 }
 
 /// Certificate and key files (PEM) of a TLS listener.
@@ -47,6 +53,7 @@ pub struct WorkerSettings {
     pub enabled: bool,
     pub bind_socket: Vec<ListenAddr>,
     pub tls: Option<TlsFiles>,
+    pub limits: Limits,
 }
 
 /// The controller's access rules (Rspamd's semantics, see `controller::auth`).
@@ -66,6 +73,10 @@ pub struct HttpSettings {
     pub access: AccessSettings,
     /// Largest request body accepted, after decompression.
     pub max_message: usize,
+    /// Bytes of request bodies (decompressed ones included, and as much
+    /// again for the scan of each) held at once by all HTTP listeners
+    /// together; never below twice `max_message` plus a zstd decoder.
+    pub body_budget: usize,
 }
 
 impl HttpSettings {
@@ -91,21 +102,60 @@ impl HttpSettings {
             })?,
             None => DEFAULT_MAX_MESSAGE,
         };
+        let budget = match tree.get("options").and_then(|o| o.get("http_body_budget")) {
+            Some(v) => crate::config::value::size(v).map_err(|want| HttpConfigError::Type {
+                key: "options.http_body_budget".into(),
+                want,
+                found: v.to_string(),
+            })?,
+            None => DEFAULT_BODY_BUDGET,
+        };
+        // A request holds its body and as much again for the scan's work,
+        // and a zstd one its decoder while it inflates.
+        let least = max_message
+            .saturating_mul(2)
+            .saturating_add(super::body::DECODER_BYTES);
+        if budget < least {
+            warnings.push(format!(
+                "options.http_body_budget ({budget}) is below twice max_message ({max_message}) \
+                 plus a zstd decoder: raised to {least} so that one largest message can still \
+                 be scanned"
+            ));
+        }
         Ok(HttpSettings {
-            normal: worker_settings("worker.normal", normal, "localhost:11333")?,
-            controller: worker_settings("worker.controller", controller, "localhost:11334")?,
+            normal: worker_settings("worker.normal", normal, "localhost:11333", Limits::SCAN)?,
+            controller: worker_settings(
+                "worker.controller",
+                controller,
+                "localhost:11334",
+                Limits::CONTROLLER,
+            )?,
             access: access("worker.controller", controller)?,
             max_message,
+            body_budget: budget.max(least),
         })
     }
 }
 
-const NORMAL_KEYS: &[&str] = &["enabled", "bind_socket", "ssl_cert", "ssl_key"];
+const NORMAL_KEYS: &[&str] = &[
+    "enabled",
+    "bind_socket",
+    "ssl_cert",
+    "ssl_key",
+    "max_header_size",
+    "header_timeout",
+    "body_timeout",
+    "max_connections",
+];
 const CONTROLLER_KEYS: &[&str] = &[
     "enabled",
     "bind_socket",
     "ssl_cert",
     "ssl_key",
+    "max_header_size",
+    "header_timeout",
+    "body_timeout",
+    "max_connections",
     "password",
     "enable_password",
     "secure_ip",
@@ -121,6 +171,7 @@ fn worker_settings(
     section: &str,
     m: &Map<String, Value>,
     default_bind: &str,
+    defaults: Limits,
 ) -> Result<WorkerSettings, HttpConfigError> {
     let key = format!("{section}.bind_socket");
     let binds = match m.get("bind_socket") {
@@ -159,6 +210,7 @@ fn worker_settings(
         enabled,
         bind_socket,
         tls,
+        limits: Limits::read(section, m, defaults)?,
     })
 }
 
@@ -215,6 +267,103 @@ fn strings(key: &str, v: &Value) -> Result<Vec<String>, HttpConfigError> {
     match v {
         Value::Array(items) => items.iter().map(|i| string(key, i)).collect(),
         other => Ok(vec![string(key, other)?]),
+    }
+}
+
+/// How much one connection of a listener may hold, and for how long: the
+/// bounds that keep a hostile or broken client from tying up memory and
+/// file descriptors the milter needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Bytes of a request's head (request line and header lines). Each
+    /// recipient of a scan request is one `Rcpt` line, so this is what lets
+    /// mail to many recipients through; header lines are counted only
+    /// against it (one line per [`HEADER_LINE_BYTES`] of it at most).
+    pub max_header_size: usize,
+    /// Time to send a request head; also how long a kept-alive connection
+    /// may sit idle before its next request.
+    pub header_timeout: Duration,
+    /// Longest pause while a request body arrives before the request is
+    /// cut off.
+    pub body_timeout: Duration,
+    /// Open connections on the role's listeners together. At the cap the
+    /// oldest idle connection is closed for a new one; with none idle the
+    /// new one is refused.
+    pub max_connections: usize,
+}
+
+/// The smallest header line counted when sizing the parser's line table
+/// (`Rcpt: <a@b.c>` and its line end): the table is sized from the byte
+/// budget so the number of lines never limits a request the bytes allow.
+pub const HEADER_LINE_BYTES: usize = 16;
+
+/// The least usable head budget: hyper's read buffer cannot be smaller.
+const MIN_HEADER_SIZE: usize = 8192;
+
+impl Limits {
+    /// The scan listener's defaults. A 1 MiB head holds Postfix's default
+    /// recipient limit (1000) of the longest addresses several times over.
+    pub const SCAN: Limits = Limits {
+        max_header_size: 1 << 20,
+        header_timeout: Duration::from_secs(60),
+        body_timeout: Duration::from_secs(30),
+        max_connections: 1024,
+    };
+    /// The controller's: the WebUI and scrapers, a few clients.
+    pub const CONTROLLER: Limits = Limits {
+        max_connections: 128,
+        ..Limits::SCAN
+    };
+
+    /// Header lines the parser makes room for.
+    pub fn max_header_lines(&self) -> usize {
+        (self.max_header_size / HEADER_LINE_BYTES).max(100)
+    }
+
+    fn read(section: &str, m: &Map<String, Value>, d: Limits) -> Result<Limits, HttpConfigError> {
+        use crate::config::value::{duration, size};
+        let get = |k: &str, f: fn(&Value) -> Result<u64, &'static str>, default: u64| {
+            let Some(v) = m.get(k) else {
+                return Ok(default);
+            };
+            f(v).map_err(|want| HttpConfigError::Type {
+                key: format!("{section}.{k}"),
+                want,
+                found: v.to_string(),
+            })
+        };
+        let bytes = |v: &Value| size(v).map(|n| n as u64);
+        let millis = |v: &Value| duration(v).map(|d| d.as_millis() as u64);
+        let l = Limits {
+            max_header_size: get("max_header_size", bytes, d.max_header_size as u64)? as usize,
+            header_timeout: Duration::from_millis(get(
+                "header_timeout",
+                millis,
+                d.header_timeout.as_millis() as u64,
+            )?),
+            body_timeout: Duration::from_millis(get(
+                "body_timeout",
+                millis,
+                d.body_timeout.as_millis() as u64,
+            )?),
+            max_connections: get("max_connections", bytes, d.max_connections as u64)? as usize,
+        };
+        let too_small = |k: &str, value: u64, min: u64| HttpConfigError::TooSmall {
+            key: format!("{section}.{k}"),
+            value,
+            min,
+        };
+        if l.max_header_size < MIN_HEADER_SIZE {
+            return Err(too_small(
+                "max_header_size",
+                l.max_header_size as u64,
+                MIN_HEADER_SIZE as u64,
+            ));
+        }
+        if l.max_connections == 0 {
+            return Err(too_small("max_connections", 0, 1));
+        }
+        Ok(l)
     }
 }
 

@@ -12,25 +12,26 @@ use sluice_proto::rspamd::spamc::{self, Dialect, RequestLine};
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tracing::{debug, warn};
 
+use super::body::{push_counted, BodyError, BodyLimits};
+use super::budget::Share;
 use super::request::ScanHeaders;
 use super::scan;
 use super::Shared;
 use crate::scan::report::checkv2_reply;
-
-/// Bound on the header block: legacy clients send a handful of lines.
-const MAX_HEADERS: usize = 64 * 1024;
 
 /// Why a legacy request got an error line instead of a verdict.
 #[derive(Debug, thiserror::Error)]
 pub enum LegacyError {
     #[error("IO read error: {0}")]
     Io(#[from] std::io::Error),
-    #[error("header block larger than {MAX_HEADERS} bytes")]
-    HeadersTooLarge,
+    #[error("header block larger than {0} bytes")]
+    HeadersTooLarge(usize),
+    #[error("no complete header block within {0:?}")]
+    HeaderTimeout(std::time::Duration),
     #[error("bad Content-length {0:?}")]
     BadLength(String),
-    #[error("Message is too large: more than {0} bytes")]
-    TooLarge(usize),
+    #[error(transparent)]
+    Body(#[from] BodyError),
     #[error("{0}")]
     Request(String),
     #[error("{0}")]
@@ -71,7 +72,13 @@ async fn answer<S>(
 where
     S: AsyncRead + Unpin,
 {
-    let map = read_headers(io).await?;
+    let limits = &shared.scan.limits;
+    let map = tokio::time::timeout(
+        limits.header_timeout,
+        read_headers(io, limits.max_header_size),
+    )
+    .await
+    .map_err(|_| LegacyError::HeaderTimeout(limits.header_timeout))??;
     let headers =
         ScanHeaders::parse(&map, None).map_err(|e| LegacyError::Request(e.to_string()))?;
     let length = match map.get("content-length") {
@@ -84,13 +91,23 @@ where
         }
         None => None,
     };
-    let message = read_body(io, length, shared.max_message).await?;
-    let message = if headers.compressed {
-        super::body::decompress(&message, shared.max_message)
-            .map_err(|e| LegacyError::Request(e.to_string()))?
+    let body = &shared.scan.body;
+    let mut share = body.budget.share();
+    let message = read_body(io, length, body, &mut share).await?;
+    // The share is held until the reply: the scan works on these bytes.
+    let mut held = if headers.compressed {
+        let max = body.max;
+        tokio::task::spawn_blocking(move || super::body::decompress(message, max, share))
+            .await
+            .map_err(|e| LegacyError::Request(e.to_string()))??
     } else {
-        message
+        super::body::Body {
+            bytes: message,
+            share,
+        }
     };
+    super::body::for_the_scan(&mut held)?;
+    let message = held.bytes.clone();
     let ctx = shared.ctx.borrow().clone();
     let verdict = scan::verdict(&headers, message, &ctx)
         .await
@@ -106,7 +123,7 @@ where
 
 /// Header lines up to the blank line; lines that are not `Name: value`
 /// are skipped, as Rspamd's parser does with junk.
-async fn read_headers<S>(io: &mut BufReader<S>) -> Result<HeaderMap, LegacyError>
+async fn read_headers<S>(io: &mut BufReader<S>, max: usize) -> Result<HeaderMap, LegacyError>
 where
     S: AsyncRead + Unpin,
 {
@@ -117,8 +134,8 @@ where
         line.clear();
         let n = io.read_until(b'\n', &mut line).await?;
         total += n;
-        if total > MAX_HEADERS {
-            return Err(LegacyError::HeadersTooLarge);
+        if total > max {
+            return Err(LegacyError::HeadersTooLarge(max));
         }
         let trimmed = trim_eol(&line);
         if n == 0 || trimmed.is_empty() {
@@ -135,32 +152,43 @@ where
     }
 }
 
-/// Exactly `length` bytes, or everything until EOF (spamc half-closes).
+/// Exactly `length` bytes, or everything until EOF (spamc half-closes),
+/// read as it arrives: each pause is bounded and the buffer is counted
+/// against the body budget before it grows.
 async fn read_body<S>(
     io: &mut BufReader<S>,
     length: Option<usize>,
-    max: usize,
+    limits: &BodyLimits,
+    share: &mut Share,
 ) -> Result<Bytes, LegacyError>
 where
     S: AsyncRead + Unpin,
 {
-    match length {
-        Some(n) if n > max => Err(LegacyError::TooLarge(max)),
-        Some(n) => {
-            let mut buf = vec![0; n];
-            io.read_exact(&mut buf).await?;
-            Ok(buf.into())
-        }
-        None => {
-            let mut buf = Vec::new();
-            io.take(max as u64 + 1).read_to_end(&mut buf).await?;
-            if buf.len() > max {
-                return Err(LegacyError::TooLarge(max));
-            }
-            Ok(buf.into())
-        }
+    let max = limits.max;
+    if length.is_some_and(|n| n > max) {
+        return Err(BodyError::TooLarge { limit: max }.into());
     }
+    let want = length.unwrap_or(max + 1);
+    let mut buf = Vec::new();
+    let mut chunk = vec![0u8; READ_STEP];
+    while buf.len() < want {
+        let room = (want - buf.len()).min(READ_STEP);
+        let n = tokio::time::timeout(limits.idle, io.read(&mut chunk[..room]))
+            .await
+            .map_err(|_| BodyError::Stalled(limits.idle))??;
+        if n == 0 {
+            if length.is_some() {
+                return Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof).into());
+            }
+            break;
+        }
+        push_counted(&mut buf, &chunk[..n], max, share)?;
+    }
+    Ok(buf.into())
 }
+
+/// Bytes read from the socket at a time.
+const READ_STEP: usize = 64 << 10;
 
 fn trim_eol(line: &[u8]) -> &[u8] {
     let line = line.strip_suffix(b"\n").unwrap_or(line);
@@ -188,21 +216,33 @@ mod tests {
         let raw: &[u8] =
             b"Content-length: 5\r\nRcpt: a@b\r\nRcpt: c@d\r\njunk line\r\nFrom:  x@y \r\n\r\nhello+rest";
         let mut io = BufReader::new(raw);
-        let map = read_headers(&mut io).await.unwrap();
+        let map = read_headers(&mut io, 1024).await.unwrap();
         assert_eq!(map.get_all("rcpt").iter().count(), 2);
         assert_eq!(map.get("from").unwrap(), "x@y");
-        let body = read_body(&mut io, Some(5), 100).await.unwrap();
+        let limits = |max| BodyLimits {
+            max,
+            idle: std::time::Duration::from_secs(5),
+            budget: crate::http::budget::BodyBudget::new(1 << 20),
+        };
+        let l = limits(100);
+        let mut share = l.budget.share();
+        let body = read_body(&mut io, Some(5), &l, &mut share).await.unwrap();
         assert_eq!(&body[..], b"hello");
+        assert!(share.bytes() >= 5, "the body is counted");
         let mut io = BufReader::new(&b"no length, to EOF"[..]);
-        assert_eq!(read_body(&mut io, None, 100).await.unwrap().len(), 17);
+        let got = read_body(&mut io, None, &l, &mut share).await.unwrap();
+        assert_eq!(got.len(), 17);
+        let l = limits(5);
+        let too_large = |r: Result<Bytes, LegacyError>| {
+            matches!(r, Err(LegacyError::Body(BodyError::TooLarge { limit: 5 })))
+        };
         let mut io = BufReader::new(&b"0123456789"[..]);
+        assert!(too_large(read_body(&mut io, None, &l, &mut share).await));
+        assert!(too_large(read_body(&mut io, Some(6), &l, &mut share).await));
+        let mut io = BufReader::new(&b"Rcpt: a@b\r\n"[..]);
         assert!(matches!(
-            read_body(&mut io, None, 5).await,
-            Err(LegacyError::TooLarge(5))
-        ));
-        assert!(matches!(
-            read_body(&mut io, Some(6), 5).await,
-            Err(LegacyError::TooLarge(5))
+            read_headers(&mut io, 8).await,
+            Err(LegacyError::HeadersTooLarge(8))
         ));
     }
 }

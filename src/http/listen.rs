@@ -7,13 +7,14 @@ use std::time::Duration;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 use tracing::{debug, info, warn};
 
 use super::config::{HttpSettings, WorkerSettings};
+use super::conns::{Admission, ConnGuard};
 use super::prefixed::Prefixed;
 use super::tls::{self, TlsError};
 use super::{controller, Peer, Shared};
@@ -75,8 +76,11 @@ impl HttpListener {
 
 /// Unix sockets of the HTTP listeners: reachable by the group, as Rspamd's.
 const SOCKET_MODE: u32 = 0o660;
-/// Time to send the request headers (also the idle keep-alive limit).
-const HEADER_TIMEOUT: Duration = Duration::from_secs(60);
+/// Room in hyper's read buffer past the request head (the first body bytes
+/// arrive with it).
+const BUF_SLACK: usize = 16 << 10;
+/// How long a refused connection gets to take its 503.
+const REFUSAL_WRITE: Duration = Duration::from_secs(2);
 
 /// A listener the configuration asks for, with the TLS acceptor it will use.
 pub struct Planned {
@@ -174,6 +178,21 @@ async fn accept_loop(
             Role::Scan => Listener::Scan,
             Role::Controller => Listener::Controller,
         });
+        let guard = match shared.role(l.role).conns.admit() {
+            Admission::Admitted { guard, evicted } => {
+                if evicted {
+                    debug!(
+                        "{}: at max_connections, closed the oldest idle",
+                        l.role.name()
+                    );
+                }
+                guard
+            }
+            Admission::Refused => {
+                tokio::spawn(refuse(stream, l.tls.is_some()));
+                continue;
+            }
+        };
         let peer = Peer {
             ip: peer_name.parse::<SocketAddr>().ok().map(|a| a.ip()),
             unix: peer_name.starts_with("unix:"),
@@ -181,36 +200,74 @@ async fn accept_loop(
         let (role, tls, shared, shutdown) =
             (l.role, l.tls.clone(), shared.clone(), shutdown.clone());
         tokio::spawn(async move {
+            let header_timeout = shared.role(role).limits.header_timeout;
+            let conn = Conn {
+                role,
+                peer,
+                shared,
+                shutdown,
+                guard,
+            };
             match tls {
-                None => connection(stream, role, peer, shared, shutdown).await,
-                Some(acceptor) => match acceptor.accept(stream).await {
-                    Ok(s) => connection(s, role, peer, shared, shutdown).await,
-                    Err(e) => debug!(peer = %peer_name, "TLS handshake failed: {e}"),
-                },
+                None => connection(stream, conn).await,
+                Some(acceptor) => {
+                    let handshake = tokio::time::timeout(header_timeout, acceptor.accept(stream));
+                    match handshake.await {
+                        Ok(Ok(s)) => connection(s, conn).await,
+                        Ok(Err(e)) => debug!(peer = %peer_name, "TLS handshake failed: {e}"),
+                        Err(_) => debug!(peer = %peer_name, "TLS handshake: no answer in time"),
+                    }
+                }
             }
         });
     }
     l.bound.cleanup();
 }
 
-/// One connection. On the scan listener a first line naming `RSPAMC/1.x`
-/// or `SPAMC/1.x` makes it a legacy session; everything else is HTTP.
-async fn connection<S>(
-    mut stream: S,
+/// A connection refused at the cap: a plain-HTTP client is told why (503,
+/// as Rspamd answers when it cannot take a task); a TLS one is closed.
+async fn refuse<S: AsyncWrite + Unpin>(mut stream: S, tls: bool) {
+    if tls {
+        return;
+    }
+    const BODY: &str = "{\"error\":\"Too many connections\"}";
+    let reply = format!(
+        "HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{BODY}",
+        BODY.len()
+    );
+    let _ = tokio::time::timeout(REFUSAL_WRITE, stream.write_all(reply.as_bytes())).await;
+}
+
+/// What one served connection carries besides its stream.
+struct Conn {
     role: Role,
     peer: Peer,
     shared: Arc<Shared>,
     shutdown: watch::Receiver<bool>,
-) where
+    /// Its slot under the role's connection cap, freed when it ends.
+    guard: ConnGuard,
+}
+
+/// One connection. On the scan listener a first line naming `RSPAMC/1.x`
+/// or `SPAMC/1.x` makes it a legacy session; everything else is HTTP.
+async fn connection<S>(mut stream: S, c: Conn)
+where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    if role == Role::Controller {
-        return http(stream, role, peer, shared, shutdown).await;
+    if c.role == Role::Controller {
+        return http(stream, c).await;
     }
-    let head = match tokio::time::timeout(HEADER_TIMEOUT, first_line(&mut stream)).await {
+    let limits = c.shared.role(c.role).limits;
+    let slot = Arc::clone(c.guard.slot());
+    let head = tokio::select! {
+        r = tokio::time::timeout(limits.header_timeout, first_line(&mut stream)) => r,
+        _ = slot.evicted() => return debug!("{}: idle connection closed for a new one", c.role.name()),
+    };
+    let head = match head {
         Ok(Ok(head)) => head,
-        Ok(Err(e)) => return debug!("{} connection ended: {e}", role.name()),
-        Err(_) => return debug!("{} connection: no request line in time", role.name()),
+        Ok(Err(e)) => return debug!("{} connection ended: {e}", c.role.name()),
+        Err(_) => return debug!("{} connection: no request line in time", c.role.name()),
     };
     let line_end = head
         .iter()
@@ -219,9 +276,10 @@ async fn connection<S>(
     match super::legacy::detect(&head[..line_end]) {
         Some(line) => {
             let rest = head.slice(line_end..);
-            super::legacy::serve(Prefixed::new(rest, stream), line, shared).await
+            let _busy = slot.busy();
+            super::legacy::serve(Prefixed::new(rest, stream), line, c.shared).await
         }
-        None => http(Prefixed::new(head, stream), role, peer, shared, shutdown).await,
+        None => http(Prefixed::new(head, stream), c).await,
     }
 }
 
@@ -242,35 +300,51 @@ async fn first_line<S: AsyncRead + Unpin>(stream: &mut S) -> std::io::Result<byt
 }
 
 /// HTTP/1.1 with keep-alive until the client closes, a request is
-/// malformed, or the daemon shuts down.
-async fn http<S>(
-    stream: S,
-    role: Role,
-    peer: Peer,
-    shared: Arc<Shared>,
-    mut shutdown: watch::Receiver<bool>,
-) where
+/// malformed, the connection is evicted for a new one, or the daemon shuts
+/// down. The head may be as large as `max_header_size`, with as many lines
+/// as fit in it.
+async fn http<S>(stream: S, c: Conn)
+where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    let Conn {
+        role,
+        peer,
+        shared,
+        mut shutdown,
+        guard,
+    } = c;
+    let limits = shared.role(role).limits;
+    let slot = Arc::clone(guard.slot());
     let svc = service_fn(move |req| {
         let shared = shared.clone();
+        let busy = slot.busy();
         async move {
             let r = match role {
                 Role::Scan => super::handle_scan(req, shared).await,
                 Role::Controller => controller::handle(req, peer, shared).await,
             };
+            drop(busy);
             Ok::<_, Infallible>(r)
         }
     });
     let conn = http1::Builder::new()
         .keep_alive(true)
         .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_TIMEOUT)
+        .header_read_timeout(limits.header_timeout)
+        .max_header_size(limits.max_header_size)
+        .max_headers(limits.max_header_lines())
+        .max_buf_size(limits.max_header_size + BUF_SLACK)
         .serve_connection(TokioIo::new(stream), svc);
     tokio::pin!(conn);
     let result = tokio::select! {
         r = conn.as_mut() => r,
         _ = shutdown.changed() => {
+            conn.as_mut().graceful_shutdown();
+            conn.await
+        }
+        _ = guard.slot().evicted() => {
+            debug!("{}: idle connection closed for a new one", role.name());
             conn.as_mut().graceful_shutdown();
             conn.await
         }

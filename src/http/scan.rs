@@ -34,7 +34,7 @@ pub async fn handle(
     shape: Shape,
     force_skip: bool,
     ctx: Arc<SessionContext>,
-    max_message: usize,
+    limits: &body::BodyLimits,
 ) -> Reply {
     let (parts, body) = req.into_parts();
     let mut headers = match ScanHeaders::parse(&parts.headers, parts.uri.query()) {
@@ -44,7 +44,11 @@ pub async fn handle(
     if force_skip {
         headers.flags.insert(Flag::Skip);
     }
-    let message = match body::read(body, max_message, headers.compressed).await {
+    // The share is held until the reply: the scan works on these bytes.
+    let body::Body {
+        bytes: message,
+        share: _share,
+    } = match body::read(body, limits, headers.compressed).await {
         Ok(m) => m,
         Err(e) => return reply::error(e.status(), &e.to_string(), Domain::Task),
     };

@@ -105,6 +105,10 @@ impl Sluice {
         panic!("no log line with {needle:?}; log: {:#?}", self.log());
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn path(&self, rel: &str) -> PathBuf {
         self.dir.path().join(rel)
     }

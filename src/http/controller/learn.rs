@@ -59,9 +59,9 @@ pub async fn handle(
     req: Request<Incoming>,
     class: Class,
     stats: Option<Arc<Stats>>,
-    max_message: usize,
+    limits: &body::BodyLimits,
 ) -> Reply {
-    match learn(req, class, stats, max_message).await {
+    match learn(req, class, stats, limits).await {
         Ok(outcome) => {
             tracing::info!(class = class.as_str(), ?outcome, "http learned");
             reply::json(&json!({"success": true}), false)
@@ -81,7 +81,7 @@ async fn learn(
     req: Request<Incoming>,
     class: Class,
     stats: Option<Arc<Stats>>,
-    max_message: usize,
+    limits: &body::BodyLimits,
 ) -> Result<LearnOutcome, LearnError> {
     let stats = stats.ok_or(LearnError::NoClassifier)?;
     let (parts, body) = req.into_parts();
@@ -93,16 +93,22 @@ async fn learn(
     }
     let headers = ScanHeaders::parse(&parts.headers, parts.uri.query())
         .map_err(|e| LearnError::Request(e.to_string(), e.status()))?;
-    let message = body::read(body, max_message, headers.compressed)
+    let body::Body {
+        bytes: message,
+        share,
+    } = body::read(body, limits, headers.compressed)
         .await
         .map_err(|e| LearnError::Request(e.to_string(), e.status()))?;
     if message.is_empty() {
         return Err(LearnError::EmptyBody);
     }
     let env = headers.envelope;
-    tokio::task::spawn_blocking(move || learn_blocking(&stats, class, &env, &message))
-        .await
-        .map_err(|e| LearnError::Task(e.to_string()))?
+    tokio::task::spawn_blocking(move || {
+        let _held = share;
+        learn_blocking(&stats, class, &env, &message)
+    })
+    .await
+    .map_err(|e| LearnError::Task(e.to_string()))?
 }
 
 /// The learn itself; a message already learned as `class` is Rspamd's 208.

@@ -8,6 +8,7 @@
 //! Fuzzy endpoints and unknown paths answer 404.
 pub mod auth;
 pub mod learn;
+pub mod logins;
 pub mod views;
 
 use std::sync::Arc;
@@ -41,13 +42,16 @@ async fn route(req: Request<Incoming>, peer: Peer, shared: Arc<Shared>) -> Reply
         _ => return reply::error(404, "invalid command", Domain::None),
     };
     let read_only = match authorize(&req, &peer, &shared, level) {
-        Access::Granted { read_only } => read_only,
-        Access::Denied => return reply::error(401, "Unauthorized", Domain::None),
+        Ok(Access::Granted { read_only }) => read_only,
+        Ok(Access::Denied) => return reply::error(401, "Unauthorized", Domain::None),
+        Err(LockedOut) => {
+            return reply::error(429, "Too many failed logins, try later", Domain::None)
+        }
     };
     let ctx = shared.ctx.borrow().clone();
     let pipeline = ctx.scanner.pipeline();
     let snapshot = || crate::metrics::global().snapshot();
-    let max = shared.max_message;
+    let max = &shared.controller.body;
     match cmd.as_str() {
         "stat" => {
             let bayes = views::bayes_stat(shared.stats.clone()).await;
@@ -76,7 +80,17 @@ async fn route(req: Request<Incoming>, peer: Peer, shared: Arc<Shared>) -> Reply
     }
 }
 
-fn authorize(req: &Request<Incoming>, peer: &Peer, shared: &Shared, level: Level) -> Access {
+/// A client whose password attempts are refused for now ([`logins`]).
+struct LockedOut;
+
+/// Checks the request's password, unless its client is locked out after
+/// too many wrong ones; counts the outcome of every password checked.
+fn authorize(
+    req: &Request<Incoming>,
+    peer: &Peer,
+    shared: &Shared,
+    level: Level,
+) -> Result<Access, LockedOut> {
     let headers = req.headers();
     let from_query = query::get(req.uri().query(), "password");
     let password = headers
@@ -93,5 +107,27 @@ fn authorize(req: &Request<Incoming>, peer: &Peer, shared: &Shared, level: Level
         password: password.as_deref(),
         forwarded_for,
     };
-    auth::check(&shared.access, peer, &creds, level)
+    let without = Credentials {
+        password: None,
+        ..creds
+    };
+    let (Some(ip), Some(_)) = (peer.ip, creds.password) else {
+        return Ok(auth::check(&shared.access, peer, &creds, level));
+    };
+    // Clients that need no password are never locked out.
+    if let granted @ Access::Granted { .. } = auth::check(&shared.access, peer, &without, level) {
+        if auth::check(&shared.access, peer, &creds, level) == granted {
+            return Ok(granted);
+        }
+    }
+    let now = std::time::Instant::now();
+    if shared.logins.locked(ip, now) {
+        return Err(LockedOut);
+    }
+    let access = auth::check(&shared.access, peer, &creds, level);
+    match access {
+        Access::Granted { .. } => shared.logins.succeeded(ip),
+        Access::Denied => shared.logins.failed(ip, now),
+    }
+    Ok(access)
 }
