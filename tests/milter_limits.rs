@@ -340,3 +340,24 @@ fn sigterm_under_sixteen_senders_resets_nothing_and_exits_zero() {
     assert_eq!(resets, 0, "connections reset");
     assert_eq!(unanswered, 0, "messages sent but never answered");
 }
+
+/// In forward mode sessions run on the daemon's reactor instead of the
+/// session threads; the one table evicts there too.
+#[test]
+fn eviction_works_for_sessions_of_forward_mode() {
+    let d = Daemon::start(
+        "max_sessions = 2;\nupstream \"scan\" { default = yes; hosts = \"127.0.0.1:9\"; }\n",
+    );
+    d.wait_log("forward mode: scanning on upstream");
+    let mut oldest = negotiated(&d);
+    let mut younger = negotiated(&d);
+    let _fresh = negotiated(&d);
+    assert!(
+        closed_within(&mut oldest, Duration::from_secs(5)),
+        "oldest evicted"
+    );
+    assert!(
+        !closed_within(&mut younger, Duration::from_millis(300)),
+        "younger kept"
+    );
+}
