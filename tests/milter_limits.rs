@@ -84,6 +84,9 @@ async fn a_megabyte_attachment_name_still_gets_its_reject() {
     c.quit().await.unwrap();
 }
 
+/// Codes of the replies that end a message.
+const TERMINALS: &[u8] = b"artydc";
+
 /// Reads one frame: (code, payload).
 fn read_frame(s: &mut TcpStream) -> std::io::Result<(u8, Vec<u8>)> {
     let mut len = [0u8; 4];
@@ -121,7 +124,7 @@ fn finish_message(s: &mut TcpStream) -> std::io::Result<u8> {
     s.write_all(&out)?;
     loop {
         let (code, _) = read_frame(s)?;
-        if matches!(code, b'a' | b'r' | b't' | b'y' | b'd' | b'c') {
+        if TERMINALS.contains(&code) {
             return Ok(code);
         }
     }
@@ -339,4 +342,47 @@ fn sigterm_under_sixteen_senders_resets_nothing_and_exits_zero() {
     assert!(answered >= 200, "{answered}");
     assert_eq!(resets, 0, "connections reset");
     assert_eq!(unanswered, 0, "messages sent but never answered");
+}
+
+/// In forward mode sessions run on the daemon's reactor instead of the
+/// session threads; the one table evicts there too.
+#[test]
+fn eviction_works_for_sessions_of_forward_mode() {
+    let d = Daemon::start(
+        "max_sessions = 2;\nupstream \"scan\" { default = yes; hosts = \"127.0.0.1:9\"; }\n",
+    );
+    d.wait_log("forward mode: scanning on upstream");
+    let mut oldest = negotiated(&d);
+    let mut younger = negotiated(&d);
+    let _fresh = negotiated(&d);
+    assert!(
+        closed_within(&mut oldest, Duration::from_secs(5)),
+        "oldest evicted"
+    );
+    assert!(
+        !closed_within(&mut younger, Duration::from_millis(300)),
+        "younger kept"
+    );
+}
+
+#[test]
+fn the_oversize_log_line_gives_the_size_seen() {
+    let d = Daemon::start("max_message = 1k;\n");
+    let mut s = negotiated(&d);
+    begin_message(&mut s).unwrap();
+    let mut out = frame(b'R', b"<b@example.net>\0");
+    out.extend(frame(b'L', b"Subject\0 big\0"));
+    out.extend(frame(b'N', b""));
+    out.extend(frame(b'B', &[b'x'; 3000]));
+    out.extend(frame(b'E', b""));
+    s.write_all(&out).unwrap();
+    while !TERMINALS.contains(&read_frame(&mut s).unwrap().0) {}
+    let line = d.wait_log("message over max_message");
+    let size: usize = line
+        .split("size=")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no size in {line}"));
+    assert!(size > 3000, "{line}");
 }

@@ -97,7 +97,6 @@ where
             r = session.io.read(idle, limit, lifetime) => r,
             _ = shutdown.changed(), if !draining => {
                 grace_end = Some(Instant::now() + s.shutdown_grace);
-                session.drain_started();
                 continue;
             }
             _ = sleep_until_some(grace_end) => break session.grace_over(&peer).await,
@@ -214,11 +213,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             false => idle,
         };
         (idle, self.stage_since + lifetime, lifetime)
-    }
-
-    /// Shutdown began while this session was open.
-    fn drain_started(&mut self) {
-        self.draining = true;
     }
 
     /// Keeps the stage clock and the shared state in step with the
