@@ -28,6 +28,7 @@ mod util;
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use mlua::{Function, MultiValue, Table, Value};
 
@@ -312,6 +313,7 @@ impl Live {
                 })
             })?;
             sandbox.call::<()>(&self.set_dispatch, dispatch)?;
+            let share = ScanShare::start(rules.limits.time);
             for &i in &rules.order {
                 let sym = &rules.symbols[i];
                 if forced.is_some() && sym.stage != Stage::Postfilter {
@@ -320,6 +322,7 @@ impl Live {
                 let Some(cb) = &self.callbacks[i] else {
                     continue;
                 };
+                sandbox.set_time(share.next_call());
                 match sandbox.call::<MultiValue>(cb, &self.task) {
                     Ok(ret) => {
                         if let Some(p) = returned(sym.symbol, ret) {
@@ -342,12 +345,45 @@ impl Live {
                     }
                 }
             }
+            sandbox.set_time(rules.limits.time);
             sandbox.call::<()>(&self.set_dispatch, mlua::Nil)
         });
         if let Err(e) = result {
             tracing::warn!(target: "lua", "lua rules could not run: {}", first_line(&e));
         }
         forced
+    }
+}
+
+/// How many slices of `lua_limits.time` a callback still gets once its
+/// scan's Lua rules together have used the whole of it.
+const LATE_CALL_SLICES: u32 = 50;
+
+/// The wall time the Lua callbacks of one scan share.
+///
+/// Inline scans run on the session thread, so the other sessions there
+/// wait for the whole scan: each callback may take `time`, and all of a
+/// scan's callbacks together `time` too. Past that, each further callback
+/// still gets a small slice, enough for any rule that is not looping, so a
+/// hostile rule early in the order does not cost the well-behaved ones
+/// after it their symbols.
+struct ScanShare {
+    started: Instant,
+    time: Duration,
+}
+
+impl ScanShare {
+    fn start(time: Duration) -> ScanShare {
+        ScanShare {
+            started: Instant::now(),
+            time,
+        }
+    }
+
+    /// The wall time the next callback may take.
+    fn next_call(&self) -> Duration {
+        let left = self.time.saturating_sub(self.started.elapsed());
+        left.max(self.time / LATE_CALL_SLICES)
     }
 }
 
@@ -412,7 +448,7 @@ fn first_line(e: &mlua::Error) -> String {
 fn load_all(
     scripts: &[Script],
     limits: LuaLimits,
-    top_time: std::time::Duration,
+    top_time: Duration,
 ) -> Result<(Sandbox, libs::Registered), LuaLoadError> {
     let (sandbox, registered) = Sandbox::new(limits)?;
     sandbox.set_time(top_time);
@@ -490,4 +526,29 @@ fn callbacks(regs: &Table, rules: &LuaRules) -> Result<Vec<Option<Function>>, Lu
         );
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_scan_shares_one_allowance_then_hands_out_slices() {
+        let time = Duration::from_millis(200);
+        let fresh = ScanShare::start(time);
+        let first = fresh.next_call();
+        assert!(first <= time && first > time / 2, "{first:?}");
+        let spent = ScanShare {
+            started: Instant::now() - Duration::from_millis(150),
+            time,
+        };
+        let left = spent.next_call();
+        assert!(left <= Duration::from_millis(50), "{left:?}");
+        assert!(left >= time / LATE_CALL_SLICES, "{left:?}");
+        let over = ScanShare {
+            started: Instant::now() - Duration::from_secs(5),
+            time,
+        };
+        assert_eq!(over.next_call(), time / LATE_CALL_SLICES);
+    }
 }
