@@ -3,12 +3,13 @@
 //! process's [`BodyBudget`]; then zstd-decompressed under the same bounds,
 //! the inflated bytes counted against the budget as they come out.
 use std::io::Read;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
+use tokio::sync::Semaphore;
 
 use super::budget::{BodyBudget, Exhausted, Share};
 
@@ -71,15 +72,29 @@ pub struct Body {
 pub async fn read(body: Incoming, limits: &BodyLimits, zstd: bool) -> Result<Body, BodyError> {
     let raw = collect(body, limits).await?;
     let mut body = if zstd {
-        let max = limits.max;
-        tokio::task::spawn_blocking(move || decompress_held(raw, max))
-            .await
-            .map_err(|e| BodyError::Decompress(e.to_string()))??
+        inflate_off_thread(raw, limits.max).await?
     } else {
         raw
     };
     for_the_scan(&mut body)?;
     Ok(body)
+}
+
+/// Inflates a held body on a blocking thread, at most one per core at a
+/// time: each inflation holds a decoder and a growing buffer, and more of
+/// them at once than there are cores would only add memory, not speed.
+pub async fn inflate_off_thread(raw: Body, max: usize) -> Result<Body, BodyError> {
+    static SLOTS: OnceLock<Semaphore> = OnceLock::new();
+    let slots = SLOTS.get_or_init(|| {
+        Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get()))
+    });
+    let _slot = slots
+        .acquire()
+        .await
+        .map_err(|e| BodyError::Decompress(e.to_string()))?;
+    tokio::task::spawn_blocking(move || decompress_held(raw, max))
+        .await
+        .map_err(|e| BodyError::Decompress(e.to_string()))?
 }
 
 /// Takes as much again as the body for what a scan or a learn builds from
