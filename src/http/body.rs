@@ -3,7 +3,7 @@
 //! process's [`BodyBudget`]; then zstd-decompressed under the same bounds,
 //! the inflated bytes counted against the budget as they come out.
 use std::io::Read;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -80,15 +80,14 @@ pub async fn read(body: Incoming, limits: &BodyLimits, zstd: bool) -> Result<Bod
     Ok(body)
 }
 
-/// Inflates a held body on a blocking thread, at most one per core at a
-/// time: each inflation holds a decoder and a growing buffer, and more of
-/// them at once than there are cores would only add memory, not speed.
+/// Inflates a held body on a blocking thread, one at a time: an inflation
+/// learns its output's size only as it goes, so two at once could both
+/// fill the budget with output and then find no room for their scans;
+/// one after the other, the second is refused as soon as it would not fit.
+/// Inflating is fast next to scanning, so the queue is short.
 pub async fn inflate_off_thread(raw: Body, max: usize) -> Result<Body, BodyError> {
-    static SLOTS: OnceLock<Semaphore> = OnceLock::new();
-    let slots = SLOTS.get_or_init(|| {
-        Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get()))
-    });
-    let _slot = slots
+    static SLOT: Semaphore = Semaphore::const_new(1);
+    let _slot = SLOT
         .acquire()
         .await
         .map_err(|e| BodyError::Decompress(e.to_string()))?;
