@@ -87,22 +87,35 @@ fn idle(addr: std::net::SocketAddr) -> TcpStream {
 fn closed(c: &mut TcpStream) -> bool {
     c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     let mut b = [0u8; 16];
-    matches!(c.read(&mut b), Ok(0) | Err(_))
+    match c.read(&mut b) {
+        Ok(n) => n == 0,
+        Err(e) => !matches!(
+            e.kind(),
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+        ),
+    }
 }
 
 #[test]
 fn the_cap_closes_the_oldest_idle_then_refuses_when_all_are_busy() {
     let limits = "max_connections = 3;\nbody_timeout = 30s;\n";
     let s = Sluice::start(&[("local.d/worker-normal.inc", limits)]);
-    let mut first = idle(s.http);
-    let _second = idle(s.http);
+    // The oldest is still sending its head (slowly, say): idle too.
+    let mut first = TcpStream::connect(s.http).unwrap();
+    first
+        .write_all(b"POST /checkv2 HTTP/1.1\r\nHost: x\r\n")
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let mut second = idle(s.http);
     let _third = idle(s.http);
-    // A fourth: served, and the first (oldest, idle) is closed for it.
+    // A fourth: served, and the first (oldest, idle) is closed for it at
+    // once, long before its header_timeout (60 s).
     let fourth = idle(s.http);
     assert!(closed(&mut first), "the oldest idle connection was closed");
-    drop(fourth);
-    drop(_second);
-    drop(_third);
+    // A fifth: the next oldest, idle after its request, goes.
+    let fifth = idle(s.http);
+    assert!(closed(&mut second), "then the next oldest");
+    drop((fourth, fifth, _third));
     // Three requests in progress (stalled bodies): a new one is refused.
     let busy: Vec<TcpStream> = (0..3).map(|_| stall(s.http, 100_000, 10)).collect();
     std::thread::sleep(Duration::from_millis(500));

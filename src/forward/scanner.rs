@@ -58,12 +58,15 @@ struct Inner {
     mirrors: Vec<Arc<Mirror>>,
     stats: ForwardStats,
     /// The in-process pipeline, for messages the upstreams refuse for size.
-    fallback: Option<Arc<dyn Scanner>>,
+    fallback: Option<Fallback>,
 }
 
-impl std::fmt::Debug for dyn Scanner {
+/// The scanner behind [`Inner::fallback`].
+struct Fallback(Arc<dyn Scanner>);
+
+impl std::fmt::Debug for Fallback {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Scanner")
+        f.write_str("Fallback")
     }
 }
 
@@ -128,7 +131,7 @@ impl ForwardScanner {
                 max_retries: s.max_retries.max(1),
                 mirrors,
                 stats: ForwardStats::default(),
-                fallback,
+                fallback: fallback.map(Fallback),
             }),
         })
     }
@@ -253,7 +256,7 @@ impl Inner {
         let qid = req.envelope.queue_id.as_deref().unwrap_or("-");
         let rcpts = req.envelope.rcpts.len();
         match &self.fallback {
-            Some(local) => {
+            Some(Fallback(local)) => {
                 warn!(
                     queue_id = qid,
                     rcpts, "{to} refuses this message for size ({why}): scanned in-process"

@@ -9,6 +9,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
+use tokio::sync::Semaphore;
 
 use super::budget::{BodyBudget, Exhausted, Share};
 
@@ -71,15 +72,28 @@ pub struct Body {
 pub async fn read(body: Incoming, limits: &BodyLimits, zstd: bool) -> Result<Body, BodyError> {
     let raw = collect(body, limits).await?;
     let mut body = if zstd {
-        let max = limits.max;
-        tokio::task::spawn_blocking(move || decompress_held(raw, max))
-            .await
-            .map_err(|e| BodyError::Decompress(e.to_string()))??
+        inflate_off_thread(raw, limits.max).await?
     } else {
         raw
     };
     for_the_scan(&mut body)?;
     Ok(body)
+}
+
+/// Inflates a held body on a blocking thread, one at a time: an inflation
+/// learns its output's size only as it goes, so two at once could both
+/// fill the budget with output and then find no room for their scans;
+/// one after the other, the second is refused as soon as it would not fit.
+/// Inflating is fast next to scanning, so the queue is short.
+pub async fn inflate_off_thread(raw: Body, max: usize) -> Result<Body, BodyError> {
+    static SLOT: Semaphore = Semaphore::const_new(1);
+    let _slot = SLOT
+        .acquire()
+        .await
+        .map_err(|e| BodyError::Decompress(e.to_string()))?;
+    tokio::task::spawn_blocking(move || decompress_held(raw, max))
+        .await
+        .map_err(|e| BodyError::Decompress(e.to_string()))?
 }
 
 /// Takes as much again as the body for what a scan or a learn builds from

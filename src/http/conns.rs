@@ -29,6 +29,11 @@ impl Slot {
         Busy(Arc::clone(self))
     }
 
+    /// Whether a request is in progress.
+    pub fn is_busy(&self) -> bool {
+        self.busy.load(Ordering::Acquire) > 0
+    }
+
     /// Completes once the table wants this connection closed.
     pub async fn evicted(&self) {
         self.evict.notified().await;

@@ -96,10 +96,11 @@ where
     let message = read_body(io, length, body, &mut share).await?;
     // The share is held until the reply: the scan works on these bytes.
     let mut held = if headers.compressed {
-        let max = body.max;
-        tokio::task::spawn_blocking(move || super::body::decompress(message, max, share))
-            .await
-            .map_err(|e| LegacyError::Request(e.to_string()))??
+        let raw = super::body::Body {
+            bytes: message,
+            share,
+        };
+        super::body::inflate_off_thread(raw, body.max).await?
     } else {
         super::body::Body {
             bytes: message,

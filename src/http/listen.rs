@@ -345,6 +345,12 @@ where
         }
         _ = guard.slot().evicted() => {
             debug!("{}: idle connection closed for a new one", role.name());
+            if !guard.slot().is_busy() {
+                // Between requests or still sending a head: nothing is
+                // lost, and the descriptor is freed at once.
+                return;
+            }
+            // A request began after it was picked: let that one finish.
             conn.as_mut().graceful_shutdown();
             conn.await
         }
