@@ -26,7 +26,8 @@ if ! cargo fuzz --version >/dev/null 2>&1; then
 fi
 
 targets="${TARGETS:-$(cargo fuzz list)}"
-cargo fuzz build --release
+# Optimized, with debug assertions and overflow checks (cargo-fuzz's default).
+cargo fuzz build
 bin="target/$(rustc -vV | sed -n 's/^host: //p')/release"
 shared_mime="${SHARED:-$(cd .. && pwd)/../shared}/corpus/mime"
 

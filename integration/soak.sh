@@ -78,12 +78,15 @@ http_scans() {
     done
 }
 
+# A pool of 50 messages, each learned as the other class on every pass:
+# after the first pass every learn moves a message, so the store is written
+# all along without growing.
 learns() {
     local i=0 code class
     while running; do
         class=ham
-        [ $((i % 2)) -eq 0 ] && class=spam
-        code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 30 --data-binary @"$(pick $((i * 13)))" \
+        [ $(((i / 50 + i) % 2)) -eq 0 ] && class=spam
+        code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 30 --data-binary @"$(pick $((i % 50 * 13)))" \
             "http://$CONTROLLER/learn$class" || true)
         echo "$code" >>"$IT_WORK/learn.codes"
         i=$((i + 1))
