@@ -142,7 +142,10 @@ async fn exchange(role: Role, request: &[u8]) -> Vec<u8> {
     let server = Watched::new(server);
     let progress = server.progress.clone();
     let (stop_tx, stop_rx) = watch::channel(false);
-    let serve = crate::http::serve_stream(server, role, http_shared(), stop_rx);
+    let serve = async {
+        crate::http::serve_stream(server, role, http_shared(), stop_rx).await;
+        progress.finished.store(true, Ordering::Relaxed);
+    };
     let (mut rd, mut wr) = tokio::io::split(client);
     let write = async {
         let _ = wr.write_all(request).await;
@@ -165,13 +168,17 @@ async fn exchange(role: Role, request: &[u8]) -> Vec<u8> {
 /// as quiet: it is waiting for input and has made no progress in as many.
 const QUIET_POLLS: u32 = 8;
 /// Bound on the wait, so a server that keeps busy still gets its EOF.
-const MAX_POLLS: u32 = 100_000;
+const MAX_POLLS: u32 = 10_000;
 
+/// Returns once the server is quiet or has closed the connection.
 async fn until_quiet(p: &Progress) {
     let mut last = p.events();
     let mut still = 0;
     for _ in 0..MAX_POLLS {
         tokio::task::yield_now().await;
+        if p.finished.load(Ordering::Relaxed) {
+            return;
+        }
         let now = p.events();
         still = if now == last && p.starved() {
             still + 1
@@ -186,11 +193,13 @@ async fn until_quiet(p: &Progress) {
 }
 
 /// What the server side of the connection has done: reads and writes that
-/// moved bytes, and whether its last read found nothing to read.
+/// moved bytes, whether its last read found nothing to read, and whether it
+/// is done with the connection.
 #[derive(Default)]
 struct Progress {
     events: AtomicU64,
     starved: AtomicBool,
+    finished: AtomicBool,
 }
 
 impl Progress {
