@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # The one test command. On a fresh Debian machine it installs what the tests
 # need (Postfix, miltertest, swaks, Rspamd, Redis, iproute2), then runs every
-# tier: format and lint, unit and daemon tests, bounded fuzzing, and the
-# integration tests against real peers. Exits non-zero on any failure.
+# tier: format and lint, unit and daemon tests, bounded fuzzing, the
+# integration tests against real peers, and a short soak. Exits non-zero on any failure.
 set -euo pipefail
 cd "$(dirname "$0")"
 ROOT=$(pwd)
 export SHARED=${SHARED:-$(cd "$ROOT/.." && pwd)/shared}
 FUZZ_SECONDS=${FUZZ_SECONDS:-20}
+SOAK_SECONDS=${SOAK_SECONDS:-120}
 
 step() { printf '\n=== %s\n' "$*"; }
 
@@ -39,6 +40,8 @@ cargo test --workspace
 step "release build"
 cargo build --release
 step "fuzzing (${FUZZ_SECONDS}s per target)"
-proto/fuzz/run.sh "$FUZZ_SECONDS"
+fuzz/run.sh "$FUZZ_SECONDS"
 step "integration tests against real peers"
 SLUICE_BIN="$ROOT/target/release/sluice" integration/run.sh
+step "soak (${SOAK_SECONDS}s of mixed load)"
+DURATION="$SOAK_SECONDS" SLUICE_BIN="$ROOT/target/release/sluice" integration/soak.sh

@@ -27,6 +27,8 @@ pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod forward;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod http;
 pub mod log;
 pub mod manpage;

@@ -359,3 +359,21 @@ where
         debug!("{} connection ended: {e}", role.name());
     }
 }
+
+/// One already-accepted connection from a loopback client, served exactly
+/// as [`spawn`]'s accept loop serves it; for the fuzz targets.
+#[doc(hidden)]
+pub async fn serve_stream<S>(
+    stream: S,
+    role: Role,
+    shared: Arc<Shared>,
+    shutdown: watch::Receiver<bool>,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let peer = Peer {
+        ip: Some(std::net::Ipv4Addr::LOCALHOST.into()),
+        unix: false,
+    };
+    connection(stream, role, peer, shared, shutdown).await
+}

@@ -34,6 +34,8 @@ pub mod tls;
 mod listen;
 
 pub use config::{HttpConfigError, HttpSettings};
+#[doc(hidden)]
+pub use listen::serve_stream;
 pub use listen::{bind, planned, spawn, HttpError, HttpListener, Planned, Role};
 
 use std::net::IpAddr;

@@ -68,12 +68,13 @@ fn check_html(html: &str, tags: &[Tag<'_>], out: &mut Vec<Hit>) {
     }
 }
 
+/// Compared as bytes: a prefix cut by length may end inside a character.
 fn is_web(href: &str) -> bool {
-    let h = href.trim_start();
+    let h = href.trim_start().as_bytes();
     h.len() > 7
-        && (h[..7].eq_ignore_ascii_case("http://")
+        && (h[..7].eq_ignore_ascii_case(b"http://")
             || h.get(..8)
-                .is_some_and(|p| p.eq_ignore_ascii_case("https://")))
+                .is_some_and(|p| p.eq_ignore_ascii_case(b"https://")))
 }
 
 /// The host the visible text names, if the text is (or starts with) a URL
@@ -120,6 +121,14 @@ mod tests {
         let mut out = Vec::new();
         check_html(html, &tags, &mut out);
         out
+    }
+
+    #[test]
+    fn href_prefixes_cut_inside_a_character() {
+        assert!(!is_web("http:/\u{445}27.0.0.1/x"));
+        assert!(!is_web("https:/\u{445}example.org/x"));
+        assert!(is_web("HTTPS://example.org"));
+        assert!(run("<a href=\"http:/\u{445}27.0.0.1/x\">www.paypal.com</a>").is_empty());
     }
 
     #[test]
