@@ -273,12 +273,7 @@ fn http_shared() -> Arc<Shared> {
             scanner: Arc::new(LocalScanner::new(Arc::clone(shipped()))),
         });
         let (tx, rx) = watch::channel(ctx);
-        let shared = Arc::new(Shared {
-            ctx: rx,
-            access: http.access,
-            max_message: http.max_message,
-            stats: None,
-        });
+        let shared = Arc::new(Shared::new(rx, &http, None));
         (shared, tx)
     });
     shared.clone()

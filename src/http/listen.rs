@@ -375,5 +375,15 @@ pub async fn serve_stream<S>(
         ip: Some(std::net::Ipv4Addr::LOCALHOST.into()),
         unix: false,
     };
-    connection(stream, role, peer, shared, shutdown).await
+    let Admission::Admitted { guard, .. } = shared.role(role).conns.admit() else {
+        return;
+    };
+    let conn = Conn {
+        role,
+        peer,
+        shared,
+        shutdown,
+        guard,
+    };
+    connection(stream, conn).await
 }
