@@ -206,8 +206,9 @@ impl Progress {
     fn events(&self) -> u64 {
         self.events.load(Ordering::Relaxed)
     }
+    /// Waiting for input, with no inflation of its body running elsewhere.
     fn starved(&self) -> bool {
-        self.starved.load(Ordering::Relaxed)
+        self.starved.load(Ordering::Relaxed) && !crate::http::body::inflating()
     }
 }
 

@@ -80,14 +80,24 @@ pub async fn read(body: Incoming, limits: &BodyLimits, zstd: bool) -> Result<Bod
     Ok(body)
 }
 
+/// The one inflation slot (see [`inflate_off_thread`]).
+static INFLATING: Semaphore = Semaphore::const_new(1);
+
+/// Whether a body is being inflated now. An in-process client that waits
+/// for the server to go quiet (the fuzz harness) must also wait for this
+/// work, which runs off the connection's task.
+#[doc(hidden)]
+pub fn inflating() -> bool {
+    INFLATING.available_permits() == 0
+}
+
 /// Inflates a held body on a blocking thread, one at a time: an inflation
 /// learns its output's size only as it goes, so two at once could both
 /// fill the budget with output and then find no room for their scans;
 /// one after the other, the second is refused as soon as it would not fit.
 /// Inflating is fast next to scanning, so the queue is short.
 pub async fn inflate_off_thread(raw: Body, max: usize) -> Result<Body, BodyError> {
-    static SLOT: Semaphore = Semaphore::const_new(1);
-    let _slot = SLOT
+    let _slot = INFLATING
         .acquire()
         .await
         .map_err(|e| BodyError::Decompress(e.to_string()))?;
