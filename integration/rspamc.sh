@@ -69,9 +69,10 @@ rspamc -h "$http" check "$gtube" | grep -q '^Action: reject$' ||
     { echo "rspamc.sh: check did not report reject" >&2; exit 1; }
 scanned=$((checked + 1))
 
-# Mail to 1,000 recipients: rspamc sends one Rcpt header each (1,000 header
+# Mail to 1,000 recipients (`sed -n 1p`, not `head`: under pipefail a closed
+# pipe fails the assignment): rspamc sends one Rcpt header each (1,000 header
 # lines); the verdict must equal `sluice scan --json`'s with the same list.
-ham=$corpus/ham/$(ls "$corpus/ham" | head -1)
+ham=$corpus/ham/$(ls "$corpus/ham" | sed -n 1p)
 rcpt_args=()
 for i in $(seq -w 1 1000); do rcpt_args+=(--rcpt "user$i@example.org"); done
 got=$(rspamc -h "$http" "${rcpt_args[@]}" --json symbols "$ham" | jq -S '{action, score}')
