@@ -4,10 +4,18 @@
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::stats::{Class, LearnOutcome};
-
 const CLASSES: [&str; 2] = ["spam", "ham"];
 const OUTCOMES: [&str; 4] = ["learned", "moved", "already_learned", "error"];
+
+/// How a learn request ended, as the metrics label it. Its own type, so
+/// the metrics do not depend on the statistics that report to them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LearnResult {
+    Learned = 0,
+    Moved = 1,
+    AlreadyLearned = 2,
+    Error = 3,
+}
 
 /// Counts by class and outcome.
 #[derive(Debug, Default)]
@@ -16,19 +24,10 @@ pub struct LearnCounters {
 }
 
 impl LearnCounters {
-    /// One learn request ended; `None`: it failed.
-    pub fn record(&self, class: Class, outcome: Option<&LearnOutcome>) {
-        let c = match class {
-            Class::Spam => 0,
-            Class::Ham => 1,
-        };
-        let o = match outcome {
-            Some(LearnOutcome::Learned) => 0,
-            Some(LearnOutcome::Moved { .. }) => 1,
-            Some(LearnOutcome::AlreadyLearned) => 2,
-            None => 3,
-        };
-        self.counts[c][o].fetch_add(1, Ordering::Relaxed);
+    /// One learn request ended.
+    pub fn record(&self, spam: bool, result: LearnResult) {
+        let c = usize::from(!spam);
+        self.counts[c][result as usize].fetch_add(1, Ordering::Relaxed);
     }
 
     /// (class, outcome, count) for every pair.

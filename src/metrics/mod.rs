@@ -18,7 +18,7 @@ mod learn;
 mod store;
 mod upstream;
 
-pub use learn::LearnCounters;
+pub use learn::{LearnCounters, LearnResult};
 pub use store::{StoreHealth, StoreSnapshot};
 pub use upstream::{UpstreamCounters, UpstreamSnapshot};
 
@@ -452,11 +452,8 @@ mod tests {
         // A reload builds a new pool: same name, same counters.
         let again = m.upstreams.register("scanners", "127.0.0.1:11333");
         again.attempt(false, Duration::from_millis(1), false);
-        m.learns.record(
-            crate::stats::Class::Spam,
-            Some(&crate::stats::LearnOutcome::Learned),
-        );
-        m.learns.record(crate::stats::Class::Ham, None);
+        m.learns.record(true, LearnResult::Learned);
+        m.learns.record(false, LearnResult::Error);
         let text = render_openmetrics(&m.snapshot());
         let host = "group=\"scanners\",host=\"127.0.0.1:11333\"";
         for line in [

@@ -33,6 +33,7 @@ pub use error::StatsError;
 pub use store::{Class, LearnOutcome, Store, StoreError, StoreStat};
 
 use crate::message::Envelope;
+use crate::metrics::LearnResult;
 use crate::scan::message::MessageView;
 use crate::scan::score::SymbolMeta;
 use store::{EmbeddedStore, LearnRequest, PendingStore, RedisStore};
@@ -227,9 +228,15 @@ impl Stats {
             tokens: &tokens,
         };
         let learned = self.store.learn(&req);
+        let result = match &learned {
+            Ok(LearnOutcome::Learned) => LearnResult::Learned,
+            Ok(LearnOutcome::Moved { .. }) => LearnResult::Moved,
+            Ok(LearnOutcome::AlreadyLearned) => LearnResult::AlreadyLearned,
+            Err(_) => LearnResult::Error,
+        };
         crate::metrics::global()
             .learns
-            .record(class, learned.as_ref().ok());
+            .record(class == Class::Spam, result);
         Ok(learned?)
     }
 
