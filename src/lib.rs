@@ -6,7 +6,7 @@
 //! - [`milter`]: one session per MTA connection over `sluice-proto`'s codec;
 //!   negotiation policy, message assembly, progress keepalives, and
 //!   [`milter::respond`] turning a verdict into replies.
-//! - [`message`]: the envelope and the raw message as the MTA handed them over.
+//! - [`message`]: the message as data: envelope, raw bytes, and the parsed view the rules read.
 //! - [`scan`]: the in-process pipeline behind the [`scan::Scanner`] trait.
 //! - [`verdict`]: the transport-neutral result; the only vocabulary `milter/`
 //!   and `scan/` share.

@@ -1,8 +1,8 @@
 //! The in-process scan pipeline: (envelope, raw message) -> [`Verdict`].
 //!
 //! # Flow
-//! 1. [`message`]: parse once with `mail-parser`; build a view of decoded and
-//!    raw headers, text parts (HTML as text), URLs and addresses ([`extract`]).
+//! 1. [`crate::message`]: parse once with `mail-parser` into a
+//!    [`MessageView`](crate::message::MessageView), the message as data.
 //! 2. [`gtube`]: Rspamd's GTUBE pre-result; a hit ends the scan.
 //! 3. [`multimap`]: list lookups; a prefilter hit with an action ends it.
 //! 4. [`modules`]: content checks in code (mime_types, phishing, mid,
@@ -26,14 +26,11 @@ pub mod context;
 pub mod error;
 pub mod explain;
 pub mod expr;
-pub mod extract;
 pub mod force_actions;
 pub mod gtube;
 pub mod headers;
-pub mod html_text;
 pub mod inline;
 pub mod lua;
-pub mod message;
 pub mod modules;
 pub mod multimap;
 pub mod pipeline;

@@ -20,7 +20,6 @@ use super::force_actions::ForceActions;
 use super::gtube::Gtube;
 use super::headers::{self, DEFAULT_SUBJECT};
 use super::lua::{LoadedLua, LuaRules};
-use super::message::MessageView;
 use super::modules::ModuleSet;
 use super::multimap::Multimap;
 use super::rules::RuleSet;
@@ -30,6 +29,7 @@ use super::settings::{self, ScanSettings};
 use super::stats::RuleStats;
 use super::symbols::Registry;
 use crate::message::Envelope;
+use crate::message::MessageView;
 use crate::stats::{Stats, HAM_SYMBOL, SPAM_SYMBOL};
 use crate::verdict::{Action, Verdict};
 

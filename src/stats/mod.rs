@@ -33,8 +33,8 @@ pub use error::StatsError;
 pub use store::{Class, LearnOutcome, Store, StoreError, StoreStat};
 
 use crate::message::Envelope;
+use crate::message::MessageView;
 use crate::metrics::LearnResult;
-use crate::scan::message::MessageView;
 use crate::scan::score::SymbolMeta;
 use store::{EmbeddedStore, LearnRequest, PendingStore, RedisStore};
 

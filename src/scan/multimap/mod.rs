@@ -21,9 +21,9 @@ use super::actions::{ActionDef, ActionSet};
 use super::config::ScanConfig;
 use super::context::{addresses_in, ScanCtx};
 use super::error::ScanConfigError;
-use super::extract::host_of;
 use super::score::ScoreBoard;
 use super::symbols::{Registry, RuleDefaults};
+use crate::message::extract::host_of;
 use selector::Selector;
 
 /// What a rule looks up.
