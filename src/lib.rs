@@ -16,6 +16,7 @@
 //!   controller listeners.
 //! - [`metrics`]: process-wide counters for `/stat` and `/metrics`.
 //! - [`stats`]: Bayes statistics (tokenizer, classifier, stores, learning).
+//! - [`eval_bayes`]: `sluice eval-bayes`, cross-validation over `scan` and `stats`.
 //! - [`daemon`]: `sluice run` (load, validate, bind, serve, signals).
 //! - [`log`]: the `logging` section: stderr, file (reopened on SIGUSR1),
 //!   syslog; text or JSON; per-client milter debugging.
@@ -26,6 +27,7 @@ pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod daemon;
+pub mod eval_bayes;
 pub mod forward;
 #[doc(hidden)]
 pub mod fuzzing;

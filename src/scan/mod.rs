@@ -20,6 +20,7 @@
 //!
 //! [`explain`] renders a traced scan for `sluice scan --explain`.
 pub mod actions;
+pub mod bayes;
 pub mod composites;
 pub mod config;
 pub mod context;
@@ -51,9 +52,10 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 pub use error::{ScanConfigError, ScanError};
-pub use pipeline::{Pipeline, ScanOptions, SymbolInfo};
+pub use pipeline::{Pipeline, ScanOptions, Scanned, SymbolInfo};
 
 use crate::message::Envelope;
+use crate::stats::Stats;
 use crate::verdict::Verdict;
 
 /// One message to scan: the envelope and the raw RFC 5322 bytes
@@ -86,14 +88,28 @@ pub trait Scanner: Send + Sync + 'static {
 /// CPU-bound scans never stall the reactor that serves milter sessions;
 /// on a milter session thread, small messages are scanned in place
 /// ([`inline`]).
+///
+/// It owns the Bayes store's write side: autolearn happens here, after the
+/// pipeline has decided the verdict.
 #[derive(Debug, Clone)]
 pub struct LocalScanner {
     pipeline: Arc<Pipeline>,
+    learner: Option<Arc<Stats>>,
 }
 
 impl LocalScanner {
     pub fn new(p: Arc<Pipeline>) -> Self {
-        LocalScanner { pipeline: p }
+        LocalScanner {
+            pipeline: p,
+            learner: None,
+        }
+    }
+
+    /// The store that autolearn candidates are learned into (the one the
+    /// pipeline classifies with).
+    pub fn with_learner(mut self, store: Option<Arc<Stats>>) -> Self {
+        self.learner = store;
+        self
     }
 }
 
@@ -105,7 +121,8 @@ impl Scanner for LocalScanner {
         if inline::applies(req.message.len()) {
             let verdict = inline::run(|| {
                 self.pipeline
-                    .scan_with(&req.envelope, &req.message, req.options.clone())
+                    .scan_outcome(&req.envelope, &req.message, req.options.clone())
+                    .learned_by(self.learner.as_deref())
             });
             return Box::pin(std::future::ready(verdict.map_err(|e| {
                 ScanError::TaskFailed {
@@ -114,9 +131,14 @@ impl Scanner for LocalScanner {
             })));
         }
         let pipeline = Arc::clone(&self.pipeline);
+        let learner = self.learner.clone();
         Box::pin(async move {
             workers::ScanPool::global()
-                .run(move || pipeline.scan_with(&req.envelope, &req.message, req.options.clone()))
+                .run(move || {
+                    pipeline
+                        .scan_outcome(&req.envelope, &req.message, req.options.clone())
+                        .learned_by(learner.as_deref())
+                })
                 .await
                 .map_err(|e| ScanError::TaskFailed {
                     reason: e.to_string(),
