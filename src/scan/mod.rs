@@ -9,6 +9,8 @@
 //!    received, forged_recipients, chartable, hfilter, html, subject,
 //!    from_checks); their symbols are scored before the regexp rules run,
 //!    so the early stop accounts for them.
+//!    Bayes ([`bayes`]) then adds BAYES_SPAM / BAYES_HAM through a
+//!    classifier trait; it never writes to the store during the scan.
 //! 5. [`schedule`] / [`rules`] / [`expr`]: regexp rules, cheap and
 //!    negative first, each regex scope ([`regex_bank`]) matched in one pass
 //!    when first needed; stops when the action can no longer change.
@@ -18,7 +20,8 @@
 //! 7. [`composites`], then [`force_actions`]; [`actions`] picks the action.
 //! 8. [`headers`]: `X-Spam*` spoof removal, `X-Spamd-Result`, Subject.
 //!
-//! [`explain`] renders a traced scan for `sluice scan --explain`.
+//! [`explain`] renders a traced scan for `sluice scan --explain`. [`config`]
+//! holds the section shapes the engines are built from and imports none.
 pub mod actions;
 pub mod bayes;
 pub mod composites;
