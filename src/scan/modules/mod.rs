@@ -27,8 +27,6 @@ use std::collections::HashMap;
 
 use serde_json::Value;
 
-pub use crate::message::PartInfo;
-
 use super::config::ScanConfig;
 use super::context::ScanCtx;
 use super::error::ScanConfigError;
