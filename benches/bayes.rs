@@ -9,7 +9,7 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use mail_parser::MessageParser;
 use sluice::config::{load_tree, LoadOptions};
 use sluice::message::Envelope;
-use sluice::scan::message::MessageView;
+use sluice::message::MessageView;
 use sluice::scan::Pipeline;
 use sluice::stats::store::EmbeddedStore;
 use sluice::stats::{tokenizer, Class, Stats, StatsConfig};

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use mail_parser::{HeaderName, MessageParser};
 use sluice::config::{load_tree, LoadOptions};
 use sluice::message::Envelope;
-use sluice::scan::message::MessageView;
+use sluice::message::MessageView;
 use sluice::scan::Pipeline;
 use sluice::stats::classifier::{self, Counts, Learns, Tuning};
 use sluice::stats::tokenizer::{self, Token};

@@ -6,7 +6,7 @@
 //! - [`milter`]: one session per MTA connection over `sluice-proto`'s codec;
 //!   negotiation policy, message assembly, progress keepalives, and
 //!   [`milter::respond`] turning a verdict into replies.
-//! - [`message`]: the envelope and the raw message as the MTA handed them over.
+//! - [`message`]: the message as data: envelope, raw bytes, and the parsed view the rules read.
 //! - [`scan`]: the in-process pipeline behind the [`scan::Scanner`] trait.
 //! - [`verdict`]: the transport-neutral result; the only vocabulary `milter/`
 //!   and `scan/` share.
@@ -16,6 +16,7 @@
 //!   controller listeners.
 //! - [`metrics`]: process-wide counters for `/stat` and `/metrics`.
 //! - [`stats`]: Bayes statistics (tokenizer, classifier, stores, learning).
+//! - [`eval_bayes`]: `sluice eval-bayes`, cross-validation over `scan` and `stats`.
 //! - [`daemon`]: `sluice run` (load, validate, bind, serve, signals).
 //! - [`log`]: the `logging` section: stderr, file (reopened on SIGUSR1),
 //!   syslog; text or JSON; per-client milter debugging.
@@ -26,6 +27,7 @@ pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod daemon;
+pub mod eval_bayes;
 pub mod forward;
 #[doc(hidden)]
 pub mod fuzzing;

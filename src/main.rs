@@ -7,7 +7,7 @@ use clap::Parser;
 use sluice::cli::{BenchCommand, Cli, Command, ConfigArgs, EvalBayesArgs, LearnArgs, ScanArgs};
 use sluice::message::Envelope;
 use sluice::stats::{self, Class, Stats};
-use sluice::{bench, config, daemon, scan};
+use sluice::{bench, config, daemon, eval_bayes, scan};
 
 /// A scan allocates and frees many small objects (header values, words,
 /// Lua strings) on the scan threads; with mimalloc the corpus scans with
@@ -126,13 +126,14 @@ fn scan_files(args: &ScanArgs) -> Result<ExitCode> {
     });
     let pipeline = scan::Pipeline::from_config(&cfg.tree)
         .context("rules")?
-        .with_stats(bayes);
+        .with_stats(bayes.clone());
     let env = Envelope::default();
     let mut out = std::io::stdout().lock();
     for file in &args.files {
         let raw = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
         if args.explain {
-            let (verdict, trace) = pipeline.explain(&env, &raw);
+            let (scanned, trace) = pipeline.explain_outcome(&env, &raw);
+            let verdict = scanned.learned_by(bayes.as_deref());
             let name = file.display().to_string();
             write!(
                 out,
@@ -141,7 +142,9 @@ fn scan_files(args: &ScanArgs) -> Result<ExitCode> {
             )?;
             continue;
         }
-        let verdict = pipeline.scan(&env, &raw);
+        let verdict = pipeline
+            .scan_outcome(&env, &raw, scan::ScanOptions::default())
+            .learned_by(bayes.as_deref());
         if args.json {
             let reply = scan::report::checkv2_reply(&verdict);
             serde_json::to_writer(&mut out, &reply)?;
@@ -199,9 +202,9 @@ fn eval_bayes(args: &EvalBayesArgs) -> Result<ExitCode> {
     let cfg = config::Config::load(&args.config.load_options())?;
     let mut items = stats::learn::collect(&args.spam, Class::Spam)?;
     items.extend(stats::learn::collect(&args.ham, Class::Ham)?);
-    let (scores, rows) = stats::eval::evaluate(&cfg.tree, &items, args.folds)?;
-    print!("{}", stats::eval::render(&rows, args.folds));
-    let alone = stats::eval::bayes_alone(&items, &scores);
-    print!("{}", stats::eval::render_bayes_alone(&alone));
+    let (scores, rows) = eval_bayes::evaluate(&cfg.tree, &items, args.folds)?;
+    print!("{}", eval_bayes::render(&rows, args.folds));
+    let alone = eval_bayes::bayes_alone(&items, &scores);
+    print!("{}", eval_bayes::render_bayes_alone(&alone));
     Ok(ExitCode::SUCCESS)
 }

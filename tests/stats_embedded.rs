@@ -1,12 +1,13 @@
 //! Bayes with the embedded store through the real config loader and the
 //! real scan pipeline: learning, relearn moves, the min_learns gate,
-//! per-user statistics, reopening, and the single-writer lock.
+//! per-user statistics, reopening, the single-writer lock, and autolearn
+//! by the scanner after the verdict.
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use sluice::config::{Config, LoadOptions};
 use sluice::message::Envelope;
-use sluice::scan::Pipeline;
+use sluice::scan::{LocalScanner, Pipeline, ScanRequest, Scanner};
 use sluice::stats::store::EmbeddedStore;
 use sluice::stats::{Class, LearnOutcome, Stats, StoreError};
 
@@ -183,4 +184,51 @@ fn a_foreign_file_is_a_typed_error_not_a_panic() {
     std::fs::write(&path, b"this is not a database file, just text").unwrap();
     let e = EmbeddedStore::open(&path).unwrap_err();
     assert!(matches!(e, StoreError::Embedded { .. }), "{e}");
+}
+
+/// The pipeline only proposes what to learn; the scanner that owns the
+/// store learns it once the verdict is decided.
+#[tokio::test]
+async fn autolearn_is_learned_by_the_scanner_after_the_verdict() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cfg, stats) = stats(
+        dir.path(),
+        "autolearn { spam_threshold = -1000.0; ham_threshold = -2000.0; }",
+    );
+    let raw = std::fs::read(&corpus("spam")[0]).unwrap();
+    let learns = || stats.stat().unwrap().learns;
+    let pipeline = Arc::new(
+        Pipeline::from_config(&cfg.tree)
+            .unwrap()
+            .with_stats(Some(Arc::clone(&stats))),
+    );
+    let scanned = pipeline.scan_outcome(&Envelope::default(), &raw, Default::default());
+    let candidate = scanned.autolearn.as_ref().expect("a score above -1000");
+    assert_eq!(candidate.class, Class::Spam);
+    assert_eq!((learns().spam, learns().ham), (0, 0), "the scan wrote");
+
+    let scanner = LocalScanner::new(Arc::clone(&pipeline)).with_learner(Some(Arc::clone(&stats)));
+    let req = Arc::new(ScanRequest {
+        envelope: Envelope::default(),
+        message: bytes::Bytes::from(raw.clone()),
+        options: Default::default(),
+    });
+    let v = scanner.scan(Arc::clone(&req)).await.unwrap();
+    assert_eq!(v.score, scanned.verdict.score);
+    assert_eq!((learns().spam, learns().ham), (1, 0));
+    // The same message again is already learned, not counted twice.
+    scanner.scan(req).await.unwrap();
+    assert_eq!((learns().spam, learns().ham), (1, 0));
+
+    // Without a learner, the scanner scans but does not learn.
+    let other = corpus("spam")[1].clone();
+    let bare = LocalScanner::new(pipeline);
+    bare.scan(Arc::new(ScanRequest {
+        envelope: Envelope::default(),
+        message: bytes::Bytes::from(std::fs::read(other).unwrap()),
+        options: Default::default(),
+    }))
+    .await
+    .unwrap();
+    assert_eq!((learns().spam, learns().ham), (1, 0));
 }

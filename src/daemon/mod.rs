@@ -303,7 +303,7 @@ fn build_from(
     let forward = ForwardSettings::from_tree(&config.tree, config.milter.scan_timeout)?;
     let mut settings = session_settings(&config.milter);
     // The pipeline stays as the fallback for what the upstreams refuse for size.
-    let local: Arc<dyn Scanner> = Arc::new(LocalScanner::new(pipeline));
+    let local: Arc<dyn Scanner> = Arc::new(LocalScanner::new(pipeline).with_learner(stats.clone()));
     let scanner: Arc<dyn Scanner> =
         match ForwardScanner::from_settings(&forward, Some(local.clone()))? {
             Some(f) => {

@@ -1,11 +1,21 @@
-//! The message as the MTA handed it over: envelope and connection data, then the
-//! raw bytes (exact headers, then body). Filled by the milter session, by
-//! `sluice scan` from a file, and later by the HTTP server from request headers.
+//! The message as data: the envelope and connection data, the raw bytes as
+//! the MTA handed them over (exact headers, then body), and the parsed
+//! [`MessageView`] the rules read ([`view`], with its [`extract`]ed URLs and
+//! addresses, HTML as text ([`html_text`]), tags ([`markup`]) and MIME parts
+//! ([`parts`])). Filled by the milter session, by `sluice scan` from a file and
+//! by the HTTP server from request headers. Nothing here scores.
 pub mod assemble;
+pub mod extract;
+pub mod html_text;
+pub mod markup;
+pub mod parts;
+pub mod view;
 
 use std::net::IpAddr;
 
 pub use assemble::RawMessage;
+pub use parts::PartInfo;
+pub use view::{MessageView, TextPart};
 
 /// Envelope and connection data of one message. Addresses are kept without
 /// angle brackets; `from == Some("")` is the null sender.

@@ -13,9 +13,6 @@
 //! composites (in any order); cycles evaluate to false.
 use std::collections::HashMap;
 
-use serde::Deserialize;
-use serde_json::Value;
-
 use super::config::ScanConfig;
 use super::error::ScanConfigError;
 use super::expr::symbolic::{parse_symbolic, GroupSign, SymAtom, Target};
@@ -25,58 +22,6 @@ use super::symbols::{Registry, RuleDefaults};
 
 /// Value of a true atom whose symbol scored 0 (Rspamd's "distinguish from 0").
 const EPSILON: f64 = 0.001;
-
-/// `composites { NAME { ... } }`, or the short form `NAME = "expr"`.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-pub struct CompositeConfig {
-    pub expression: String,
-    #[serde(default, alias = "weight")]
-    pub score: Option<f64>,
-    #[serde(default)]
-    pub description: Option<String>,
-    #[serde(default)]
-    pub group: Option<String>,
-    #[serde(default)]
-    pub policy: Option<String>,
-    #[serde(default = "yes")]
-    pub enabled: bool,
-}
-
-fn yes() -> bool {
-    true
-}
-
-/// Reads the `composites` section (object or short string form).
-pub fn parse_section(v: Option<&Value>) -> Result<Vec<(String, CompositeConfig)>, ScanConfigError> {
-    let mut out = Vec::new();
-    let Some(v) = v else { return Ok(out) };
-    let Some(m) = v.as_object() else {
-        return Err(ScanConfigError::NotAnObject {
-            section: "composites".into(),
-            found: "not an object",
-        });
-    };
-    for (name, c) in m {
-        let cfg = match c {
-            Value::String(e) => CompositeConfig {
-                expression: e.clone(),
-                score: None,
-                description: None,
-                group: None,
-                policy: None,
-                enabled: true,
-            },
-            other => {
-                CompositeConfig::deserialize(other).map_err(|source| ScanConfigError::Shape {
-                    section: format!("composites.{name}"),
-                    source,
-                })?
-            }
-        };
-        out.push((name.clone(), cfg));
-    }
-    Ok(out)
-}
 
 /// What a matching composite does to the symbols of its atoms.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

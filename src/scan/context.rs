@@ -3,8 +3,8 @@
 //! structure the view does not keep).
 use mail_parser::{Message, MimeHeaders, PartType};
 
-use super::message::MessageView;
 use crate::message::Envelope;
+use crate::message::MessageView;
 
 /// One scan's inputs, borrowed.
 #[derive(Clone, Copy)]

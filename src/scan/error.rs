@@ -47,7 +47,7 @@ pub enum ScanConfigError {
     #[error("multimap rule `{name}`: {reason}")]
     Multimap { name: String, reason: String },
     #[error(transparent)]
-    Lua(#[from] super::lua::LuaLoadError),
+    Lua(#[from] super::lua::error::LuaLoadError),
 }
 
 /// Why a scan produced no verdict. The message is meant for the 451 reply

@@ -16,9 +16,6 @@
 //! }
 //! ```
 //! Rules run after composites, in config order; the first that applies wins.
-use serde::Deserialize;
-use serde_json::Value;
-
 use super::actions::{ActionDef, ActionSet};
 use super::config::ScanConfig;
 use super::error::ScanConfigError;
@@ -26,49 +23,6 @@ use super::expr::symbolic::{parse_symbolic, SymAtom, Target};
 use super::expr::Expr;
 use super::score::ScoreBoard;
 use super::symbols::Registry;
-
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-pub struct ForceRuleConfig {
-    pub expression: String,
-    pub action: String,
-    #[serde(default)]
-    pub message: Option<String>,
-    #[serde(default)]
-    pub require_action: Vec<String>,
-    #[serde(default)]
-    pub honor_action: Vec<String>,
-    #[serde(default)]
-    pub least: bool,
-    #[serde(default = "yes")]
-    pub enabled: bool,
-}
-
-fn yes() -> bool {
-    true
-}
-
-/// Reads `force_actions.rules`.
-pub fn parse_section(v: Option<&Value>) -> Result<Vec<(String, ForceRuleConfig)>, ScanConfigError> {
-    let Some(rules) = v.and_then(|v| v.get("rules")) else {
-        return Ok(Vec::new());
-    };
-    let Some(m) = rules.as_object() else {
-        return Err(ScanConfigError::NotAnObject {
-            section: "force_actions.rules".into(),
-            found: "not an object",
-        });
-    };
-    m.iter()
-        .map(|(name, r)| {
-            ForceRuleConfig::deserialize(r)
-                .map(|c| (name.clone(), c))
-                .map_err(|source| ScanConfigError::Shape {
-                    section: format!("force_actions.rules.{name}"),
-                    source,
-                })
-        })
-        .collect()
-}
 
 #[derive(Debug)]
 struct ForceRule {

@@ -9,7 +9,7 @@
 use aho_corasick::AhoCorasick;
 
 use super::config::GtubePolicy;
-use super::message::TextPart;
+use crate::message::TextPart;
 use crate::verdict::Action;
 
 const TAIL: &str = "JS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X";

@@ -3,7 +3,7 @@
 //! added, and the rewritten Subject.
 use std::fmt::Write;
 
-use super::message::MessageView;
+use crate::message::MessageView;
 use crate::verdict::{Action, AddHeader, MilterEdits, RemoveHeader, Verdict};
 
 /// Rspamd's built-in rewrite-subject template.

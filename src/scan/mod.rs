@@ -1,14 +1,16 @@
 //! The in-process scan pipeline: (envelope, raw message) -> [`Verdict`].
 //!
 //! # Flow
-//! 1. [`message`]: parse once with `mail-parser`; build a view of decoded and
-//!    raw headers, text parts (HTML as text), URLs and addresses ([`extract`]).
+//! 1. [`crate::message`]: parse once with `mail-parser` into a
+//!    [`MessageView`](crate::message::MessageView), the message as data.
 //! 2. [`gtube`]: Rspamd's GTUBE pre-result; a hit ends the scan.
 //! 3. [`multimap`]: list lookups; a prefilter hit with an action ends it.
 //! 4. [`modules`]: content checks in code (mime_types, phishing, mid,
 //!    received, forged_recipients, chartable, hfilter, html, subject,
 //!    from_checks); their symbols are scored before the regexp rules run,
 //!    so the early stop accounts for them.
+//!    Bayes ([`bayes`]) then adds BAYES_SPAM / BAYES_HAM through a
+//!    classifier trait; it never writes to the store during the scan.
 //! 5. [`schedule`] / [`rules`] / [`expr`]: regexp rules, cheap and
 //!    negative first, each regex scope ([`regex_bank`]) matched in one pass
 //!    when first needed; stops when the action can no longer change.
@@ -18,22 +20,21 @@
 //! 7. [`composites`], then [`force_actions`]; [`actions`] picks the action.
 //! 8. [`headers`]: `X-Spam*` spoof removal, `X-Spamd-Result`, Subject.
 //!
-//! [`explain`] renders a traced scan for `sluice scan --explain`.
+//! [`explain`] renders a traced scan for `sluice scan --explain`. [`config`]
+//! holds the section shapes the engines are built from and imports none.
 pub mod actions;
+pub mod bayes;
 pub mod composites;
 pub mod config;
 pub mod context;
 pub mod error;
 pub mod explain;
 pub mod expr;
-pub mod extract;
 pub mod force_actions;
 pub mod gtube;
 pub mod headers;
-pub mod html_text;
 pub mod inline;
 pub mod lua;
-pub mod message;
 pub mod modules;
 pub mod multimap;
 pub mod pipeline;
@@ -54,9 +55,10 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 pub use error::{ScanConfigError, ScanError};
-pub use pipeline::{Pipeline, ScanOptions, SymbolInfo};
+pub use pipeline::{Pipeline, ScanOptions, Scanned, SymbolInfo};
 
 use crate::message::Envelope;
+use crate::stats::Stats;
 use crate::verdict::Verdict;
 
 /// One message to scan: the envelope and the raw RFC 5322 bytes
@@ -89,14 +91,28 @@ pub trait Scanner: Send + Sync + 'static {
 /// CPU-bound scans never stall the reactor that serves milter sessions;
 /// on a milter session thread, small messages are scanned in place
 /// ([`inline`]).
+///
+/// It owns the Bayes store's write side: autolearn happens here, after the
+/// pipeline has decided the verdict.
 #[derive(Debug, Clone)]
 pub struct LocalScanner {
     pipeline: Arc<Pipeline>,
+    learner: Option<Arc<Stats>>,
 }
 
 impl LocalScanner {
     pub fn new(p: Arc<Pipeline>) -> Self {
-        LocalScanner { pipeline: p }
+        LocalScanner {
+            pipeline: p,
+            learner: None,
+        }
+    }
+
+    /// The store that autolearn candidates are learned into (the one the
+    /// pipeline classifies with).
+    pub fn with_learner(mut self, store: Option<Arc<Stats>>) -> Self {
+        self.learner = store;
+        self
     }
 }
 
@@ -108,7 +124,8 @@ impl Scanner for LocalScanner {
         if inline::applies(req.message.len()) {
             let verdict = inline::run(|| {
                 self.pipeline
-                    .scan_with(&req.envelope, &req.message, req.options.clone())
+                    .scan_outcome(&req.envelope, &req.message, req.options.clone())
+                    .learned_by(self.learner.as_deref())
             });
             return Box::pin(std::future::ready(verdict.map_err(|e| {
                 ScanError::TaskFailed {
@@ -117,9 +134,14 @@ impl Scanner for LocalScanner {
             })));
         }
         let pipeline = Arc::clone(&self.pipeline);
+        let learner = self.learner.clone();
         Box::pin(async move {
             workers::ScanPool::global()
-                .run(move || pipeline.scan_with(&req.envelope, &req.message, req.options.clone()))
+                .run(move || {
+                    pipeline
+                        .scan_outcome(&req.envelope, &req.message, req.options.clone())
+                        .learned_by(learner.as_deref())
+                })
                 .await
                 .map_err(|e| ScanError::TaskFailed {
                     reason: e.to_string(),

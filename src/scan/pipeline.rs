@@ -12,6 +12,7 @@ use mail_parser::{HeaderName, MessageParser};
 use serde_json::Value;
 
 use super::actions::{ActionDef, ActionSet};
+use super::bayes::Classifier;
 use super::composites::Composites;
 use super::config::ScanConfig;
 use super::context::ScanCtx;
@@ -20,7 +21,6 @@ use super::force_actions::ForceActions;
 use super::gtube::Gtube;
 use super::headers::{self, DEFAULT_SUBJECT};
 use super::lua::{LoadedLua, LuaRules};
-use super::message::MessageView;
 use super::modules::ModuleSet;
 use super::multimap::Multimap;
 use super::rules::RuleSet;
@@ -30,7 +30,8 @@ use super::settings::{self, ScanSettings};
 use super::stats::RuleStats;
 use super::symbols::Registry;
 use crate::message::Envelope;
-use crate::stats::{Stats, HAM_SYMBOL, SPAM_SYMBOL};
+use crate::message::MessageView;
+use crate::stats::{Learnable, Stats, HAM_SYMBOL, SPAM_SYMBOL};
 use crate::verdict::{Action, Verdict};
 
 /// Every Nth scan measures per-rule time (timing every rule of every scan
@@ -57,9 +58,9 @@ pub struct Pipeline {
     /// Times each symbol (index into the registry) was in a verdict since
     /// this pipeline was built; read by the controller's `/counters`.
     hits: Vec<AtomicU64>,
-    /// The Bayes store (opened once per process, shared across reloads) and
-    /// the registry indices of BAYES_SPAM and BAYES_HAM.
-    bayes_store: Option<Arc<Stats>>,
+    /// The Bayes classifier (its store opened once per process, shared
+    /// across reloads) and the registry indices of BAYES_SPAM and BAYES_HAM.
+    classifier: Option<Arc<dyn Classifier>>,
     bayes: [usize; 2],
     lua: LuaRules,
     /// `Settings-ID` profiles from the `settings` section.
@@ -96,6 +97,26 @@ pub struct ScanOptions {
     /// rule is evaluated, since the early stop judges by the configured
     /// thresholds and counts symbols the settings may drop.
     pub settings: Option<Arc<ScanSettings>>,
+}
+
+/// A scan's result: the verdict, and what autolearn should learn now that
+/// it is decided (`None` without Bayes, or with a score between the
+/// autolearn thresholds). The scan itself never writes to the store.
+#[derive(Debug)]
+pub struct Scanned {
+    pub verdict: Verdict,
+    pub autolearn: Option<Learnable>,
+}
+
+impl Scanned {
+    /// Learns the autolearn candidate into `store` (the owner's handle),
+    /// then hands back the verdict.
+    pub fn learned_by(self, store: Option<&Stats>) -> Verdict {
+        if let (Some(store), Some(l)) = (store, &self.autolearn) {
+            store.autolearn(l);
+        }
+        self.verdict
+    }
 }
 
 /// Where a forced action came from.
@@ -152,7 +173,7 @@ impl Pipeline {
             profiles,
             lua,
             hits,
-            bayes_store: None,
+            classifier: None,
             bayes,
             parser: parser(),
             gtube: Gtube::new(cfg.gtube),
@@ -226,6 +247,12 @@ impl Pipeline {
     /// Scans with per-request options (Rspamd's `Pass: all` request header
     /// maps to `pass_all`).
     pub fn scan_with(&self, env: &Envelope, raw: &[u8], opts: ScanOptions) -> Verdict {
+        self.scan_outcome(env, raw, opts).verdict
+    }
+
+    /// Like [`Pipeline::scan_with`], with the autolearn candidate for the
+    /// caller that owns the Bayes store.
+    pub fn scan_outcome(&self, env: &Envelope, raw: &[u8], opts: ScanOptions) -> Scanned {
         let n = self.scans.fetch_add(1, Ordering::Relaxed);
         self.scan_traced(env, raw, n % TIME_SAMPLE_EVERY == 0, opts)
             .0
@@ -234,6 +261,12 @@ impl Pipeline {
     /// Scans with every rule timed; returns the verdict and the trace
     /// (`sluice scan --explain`).
     pub fn explain(&self, env: &Envelope, raw: &[u8]) -> (Verdict, Trace) {
+        let (scanned, trace) = self.explain_outcome(env, raw);
+        (scanned.verdict, trace)
+    }
+
+    /// [`Pipeline::explain`] with the autolearn candidate.
+    pub fn explain_outcome(&self, env: &Envelope, raw: &[u8]) -> (Scanned, Trace) {
         self.scan_traced(env, raw, true, ScanOptions::default())
     }
 
@@ -243,7 +276,7 @@ impl Pipeline {
         raw: &[u8],
         timed: bool,
         opts: ScanOptions,
-    ) -> (Verdict, Trace) {
+    ) -> (Scanned, Trace) {
         let start = Instant::now();
         let msg = self.parser.parse(raw);
         let view = MessageView::new(raw, msg.as_ref());
@@ -259,8 +292,8 @@ impl Pipeline {
             .filter(|s| !s.actions.is_empty())
             .map(|s| s.actions_over(&self.scorer.actions));
         let actions = overridden.as_ref().unwrap_or(&self.scorer.actions);
-        let mut v = match self.gtube.check(&view.text_parts) {
-            Some(action) => self.gtube_verdict(action, &view, actions),
+        let (mut v, autolearn) = match self.gtube.check(&view.text_parts) {
+            Some(action) => (self.gtube_verdict(action, &view, actions), None),
             None => self.rule_verdict(&ctx, timed, opts, actions, &mut trace),
         };
         v.message_id = view.message_id();
@@ -268,7 +301,13 @@ impl Pipeline {
         self.count_hits(&v);
         v.scan_time = start.elapsed();
         trace.total = v.scan_time;
-        (v, trace)
+        (
+            Scanned {
+                verdict: v,
+                autolearn,
+            },
+            trace,
+        )
     }
 
     /// Rspamd's GTUBE pre-result: the action is forced, the score becomes
@@ -301,7 +340,7 @@ impl Pipeline {
         opts: ScanOptions,
         actions: &ActionSet,
         trace: &mut Trace,
-    ) -> Verdict {
+    ) -> (Verdict, Option<Learnable>) {
         let mut board = ScoreBoard::new(&self.scorer, &self.registry.symbols);
         let t = Instant::now();
         let pre = self.multimap.run(ctx, &mut board);
@@ -350,9 +389,10 @@ impl Pipeline {
         if let Some(s) = opts.settings.as_deref().filter(|s| s.filters_symbols()) {
             score = self.drop_symbols(s, &mut symbols, score);
         }
-        if let Some(store) = &self.bayes_store {
-            store.autolearn(ctx.env, ctx.view, score);
-        }
+        let autolearn = self
+            .classifier
+            .as_ref()
+            .and_then(|c| c.autolearn(ctx.env, ctx.view, score));
         let mut v = Verdict::empty(actions.required_score());
         let action = match &forced {
             Some(f) => {
@@ -370,7 +410,7 @@ impl Pipeline {
         v.urls = ctx.view.found.hosts.clone();
         v.emails = ctx.view.found.emails.clone();
         self.finish(&mut v, action, ctx.view);
-        v
+        (v, autolearn)
     }
 
     /// Removes the symbols the request's settings disable; returns the score
@@ -402,19 +442,20 @@ impl Pipeline {
         self.profiles.get(id).cloned()
     }
 
-    /// Attaches the Bayes store: BAYES_SPAM / BAYES_HAM from then on.
+    /// Attaches the Bayes classifier: BAYES_SPAM / BAYES_HAM from then on,
+    /// and autolearn candidates in [`Scanned`].
     pub fn with_stats(mut self, stats: Option<Arc<Stats>>) -> Pipeline {
-        self.bayes_store = stats;
+        self.classifier = stats.map(|s| s as Arc<dyn Classifier>);
         self
     }
 
     /// Inserts BAYES_SPAM or BAYES_HAM with the classifier's confidence as
     /// the multiplier, before the rules so that early stop accounts for it.
     fn classify(&self, ctx: &ScanCtx<'_>, board: &mut ScoreBoard<'_>) {
-        let Some(store) = &self.bayes_store else {
+        let Some(classifier) = &self.classifier else {
             return;
         };
-        if let Some(hit) = store.classify(ctx.env, ctx.view) {
+        if let Some(hit) = classifier.classify(ctx.env, ctx.view) {
             let symbol = self.bayes[usize::from(!hit.is_spam)];
             board.insert(symbol, hit.confidence, Some(&hit.option));
         }

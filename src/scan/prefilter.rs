@@ -15,6 +15,12 @@ use regex_automata::nfa::thompson;
 use regex_automata::{Anchored, Input};
 use regex_syntax::hir::literal::{ExtractKind, Extractor};
 
+/// Lazy DFA cache cap per regex and thread, above the 2 MiB default: warm
+/// scans still build states for text not seen before, and a larger cache
+/// keeps more of them (corpus, warm: 2.9% fewer instructions, 6% less scan
+/// CPU). The cache only grows to the states a scope actually reaches.
+pub(super) const DFA_CACHE_LIMIT: usize = 32 << 20;
+
 /// Shortest literal worth prefiltering on; shorter ones hit too often.
 const MIN_LITERAL: usize = 3;
 /// Most literals one pattern may contribute.
@@ -454,7 +460,7 @@ fn confirmer(pattern: &str, size_limit: usize) -> Result<Regex, String> {
             Regex::config()
                 .utf8_empty(false)
                 .nfa_size_limit(Some(size_limit))
-                .hybrid_cache_capacity(super::regex_bank::DFA_CACHE_LIMIT),
+                .hybrid_cache_capacity(DFA_CACHE_LIMIT),
         )
         .build(pattern)
         .map_err(|e| e.to_string())

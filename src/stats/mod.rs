@@ -8,7 +8,10 @@
 //! - [`classifier`]: Rspamd's Bayes math -> spam probability -> `BAYES_SPAM`
 //!   or `BAYES_HAM` with a confidence that scales the symbol's weight.
 //! - [`learn`]: walking directories, mboxes and Maildirs for `sluice learn`.
-//! - [`eval`]: k-fold cross-validation behind `sluice eval-bayes`.
+//!
+//! Nothing here knows the scan: the pipeline calls [`Stats::classify`]
+//! through its own classifier trait, and autolearn is a [`Learnable`] the
+//! scan hands back for the store's owner to learn after the verdict.
 //!
 //! A scan never fails because of statistics: a store error or timeout is
 //! logged (identical lines once per interval) and the message is scored
@@ -17,7 +20,6 @@
 pub mod classifier;
 pub mod config;
 pub mod error;
-pub mod eval;
 pub mod learn;
 pub mod store;
 pub mod tokenizer;
@@ -33,9 +35,8 @@ pub use error::StatsError;
 pub use store::{Class, LearnOutcome, Store, StoreError, StoreStat};
 
 use crate::message::Envelope;
+use crate::message::MessageView;
 use crate::metrics::LearnResult;
-use crate::scan::message::MessageView;
-use crate::scan::score::SymbolMeta;
 use store::{EmbeddedStore, LearnRequest, PendingStore, RedisStore};
 
 /// Rspamd's symbol names; their weights come from the `statistics` group.
@@ -149,21 +150,6 @@ impl Stats {
         }
     }
 
-    /// The pipeline's hook: the Bayes symbol to add, its configured
-    /// weight (`spam`/`ham` metas) scaled by the classifier's confidence.
-    pub fn symbol(
-        &self,
-        env: &Envelope,
-        view: &MessageView<'_>,
-        spam: &SymbolMeta,
-        ham: &SymbolMeta,
-    ) -> Option<(SymbolMeta, Vec<String>)> {
-        let hit = self.classify(env, view)?;
-        let mut meta = if hit.is_spam { spam } else { ham }.clone();
-        meta.weight *= hit.confidence;
-        Some((meta, vec![hit.option]))
-    }
-
     /// The raw classifier result (the evaluation reads it).
     pub fn probability(
         &self,
@@ -220,12 +206,28 @@ impl Stats {
         env: &Envelope,
         view: &MessageView<'_>,
     ) -> Result<LearnOutcome, StatsError> {
-        let tokens: Vec<u64> = tokenizer::tokenize(view).iter().map(|t| t.hash).collect();
-        let req = LearnRequest {
+        self.learn_prepared(&self.prepare(class, env, view))
+    }
+
+    /// What learning `view` as `class` writes: pure, no store access, so a
+    /// scan can make it while the parsed message is at hand and leave the
+    /// write to the store's owner.
+    pub fn prepare(&self, class: Class, env: &Envelope, view: &MessageView<'_>) -> Learnable {
+        Learnable {
+            class,
             user: self.user(env),
             digest: digest(view),
-            class,
-            tokens: &tokens,
+            tokens: tokenizer::tokenize(view).iter().map(|t| t.hash).collect(),
+        }
+    }
+
+    /// Writes a prepared message to the store.
+    pub fn learn_prepared(&self, l: &Learnable) -> Result<LearnOutcome, StatsError> {
+        let req = LearnRequest {
+            user: l.user,
+            digest: l.digest,
+            class: l.class,
+            tokens: &l.tokens,
         };
         let learned = self.store.learn(&req);
         let result = match &learned {
@@ -236,18 +238,19 @@ impl Stats {
         };
         crate::metrics::global()
             .learns
-            .record(class == Class::Spam, result);
+            .record(l.class == Class::Spam, result);
         Ok(learned?)
     }
 
-    /// Autolearn after a scan, when configured and the score is beyond a
-    /// threshold. Failures are logged, never returned: the scan is done.
-    pub fn autolearn(
+    /// What autolearn would learn for a message of this score, when
+    /// configured and the score is beyond a threshold. Pure: the scan asks
+    /// it, the store's owner learns it after the verdict ([`Stats::autolearn`]).
+    pub fn autolearn_candidate(
         &self,
         env: &Envelope,
         view: &MessageView<'_>,
         score: f64,
-    ) -> Option<LearnOutcome> {
+    ) -> Option<Learnable> {
         let al = self.cfg.autolearn.as_ref()?;
         let class = if score >= al.spam_threshold {
             Class::Spam
@@ -256,14 +259,20 @@ impl Stats {
         } else {
             return None;
         };
-        match self.learn_view(class, env, view) {
+        Some(self.prepare(class, env, view))
+    }
+
+    /// Autolearn after a scan. Failures are logged, never returned: the
+    /// scan is done.
+    pub fn autolearn(&self, l: &Learnable) -> Option<LearnOutcome> {
+        match self.learn_prepared(l) {
             Ok(o) => Some(o),
             Err(StatsError::Store(e)) if e.is_unavailable() => {
                 tracing::trace!("bayes: no autolearn: {e}");
                 None
             }
             Err(e) => {
-                crate::warn_throttled!("bayes: autolearn as {} failed: {e}", class.as_str());
+                crate::warn_throttled!("bayes: autolearn as {} failed: {e}", l.class.as_str());
                 None
             }
         }
@@ -297,6 +306,17 @@ impl Stats {
         who.filter(|w| !w.is_empty())
             .map_or(0, |w| xxh3_64(w.to_lowercase().as_bytes()) | 1)
     }
+}
+
+/// A message ready to be learned: its tokens hashed, its identity and
+/// namespace known. Data only; nothing is written until
+/// [`Stats::learn_prepared`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Learnable {
+    pub class: Class,
+    user: u64,
+    digest: u128,
+    tokens: Vec<u64>,
 }
 
 /// Why a message got no Bayes probability.

@@ -10,7 +10,7 @@
 //! a concern: an attacker who collides tokens only moves one message's score.
 use xxhash_rust::xxh3::xxh3_64_with_seed;
 
-use crate::scan::message::MessageView;
+use crate::message::MessageView;
 
 /// OSB window: each word is paired with the 4 words before it.
 pub const WINDOW: usize = 5;

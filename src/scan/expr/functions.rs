@@ -84,7 +84,7 @@ fn parts_distance(ctx: &ScanCtx<'_>) -> Option<f64> {
         match &p.body {
             PartType::Text(t) if plain.is_none() => plain = Some(t.as_ref()),
             PartType::Html(h) if html.is_none() => {
-                html = Some(crate::scan::html_text::html_to_text(h))
+                html = Some(crate::message::html_text::html_to_text(h))
             }
             _ => {}
         }

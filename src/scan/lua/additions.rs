@@ -11,7 +11,7 @@
 use mlua::Table;
 
 use super::error::LuaLoadError;
-use crate::scan::composites::CompositeConfig;
+use crate::scan::config::composites::CompositeConfig;
 use crate::scan::config::{RegexpRuleConfig, ScanConfig, SymbolConfig};
 
 /// The additions of every script of one load.

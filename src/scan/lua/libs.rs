@@ -2,7 +2,7 @@
 //! object behind `rspamd_regexp`, the natives behind text parts, and a
 //! harmless `os` subset (`rspamd_util` is [`super::util`]). The Lua half
 //! (registration, `lua_util`, `require`) is `prelude.lua`.
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use mlua::{Lua, MultiValue, Table, UserData, UserDataMethods, Value};
 
@@ -21,7 +21,7 @@ pub fn install(lua: &Lua) -> mlua::Result<Registered> {
         "split_url",
         lua.create_function(|lua, text: mlua::String| {
             let (host, tld, path) = super::task::url_pieces(&text.to_string_lossy());
-            super::sandbox::unmetered(lua, || {
+            super::ceiling::unmetered(lua, || {
                 Ok((
                     lua.create_string(host)?,
                     lua.create_string(tld)?,
@@ -164,19 +164,16 @@ fn show_flat(v: &Value) -> String {
 
 fn os_subset(lua: &Lua) -> mlua::Result<Table> {
     let t = lua.create_table()?;
-    t.set("time", lua.create_function(|_, ()| Ok(unix_now().floor()))?)?;
+    t.set(
+        "time",
+        lua.create_function(|_, ()| Ok(super::util::unix_now().floor()))?,
+    )?;
     let start = Instant::now();
     t.set(
         "clock",
         lua.create_function(move |_, ()| Ok(start.elapsed().as_secs_f64()))?,
     )?;
     Ok(t)
-}
-
-pub(super) fn unix_now() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64())
 }
 
 /// A compiled `rspamd_regexp`: Rspamd's `/re/flags` form or a bare pattern.

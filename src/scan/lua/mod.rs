@@ -17,7 +17,8 @@
 //! symbol, the script and the line. The scan carries on.
 mod additions;
 mod budget;
-mod error;
+mod ceiling;
+pub mod error;
 mod libs;
 mod sandbox;
 mod sources;
@@ -307,9 +308,9 @@ impl Live {
         };
         let result = sandbox.lua.scope(|scope| {
             // Made from Rust, so unmetered as well (see `task_ref.call`).
-            let dispatch = sandbox::unmetered(&sandbox.lua, || {
+            let dispatch = ceiling::unmetered(&sandbox.lua, || {
                 scope.create_function(|lua, (name, args): (mlua::String, MultiValue)| {
-                    sandbox::unmetered(lua, || task_ref.call(lua, &name.to_str()?, args))
+                    ceiling::unmetered(lua, || task_ref.call(lua, &name.to_str()?, args))
                 })
             })?;
             sandbox.call::<()>(&self.set_dispatch, dispatch)?;

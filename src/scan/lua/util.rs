@@ -1,17 +1,16 @@
 //! `rspamd_util`: the documented helper subset (see `docs/lua-api.md`).
 //! String helpers work on bytes where Rspamd's do, so rules get the same
 //! answers for non-UTF-8 input.
+use std::time::{SystemTime, UNIX_EPOCH};
+
 use mlua::{Lua, MultiValue, Table, Value};
 
-use super::sandbox::unmetered;
+use super::ceiling::unmetered;
 use super::task::tld_of;
 
 pub fn table(lua: &Lua) -> mlua::Result<Table> {
     let t = lua.create_table()?;
-    t.set(
-        "get_time",
-        lua.create_function(|_, ()| Ok(super::libs::unix_now()))?,
-    )?;
+    t.set("get_time", lua.create_function(|_, ()| Ok(unix_now()))?)?;
     t.set(
         "strequal_caseless",
         lua.create_function(|_, (a, b): (mlua::String, mlua::String)| {
@@ -128,6 +127,12 @@ fn parse_mail_address(lua: &Lua, s: &str) -> mlua::Result<MultiValue> {
         out.push(addr, name);
     }
     out.into_values(lua)
+}
+
+pub(super) fn unix_now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 //! share of mixed words (a dynamic multiplier).
 use super::{sym, Hit, Module, SymbolDef};
 use crate::message::Envelope;
-use crate::scan::message::MessageView;
+use crate::message::MessageView;
 
 static SYMBOLS: &[SymbolDef] = &[
     sym(

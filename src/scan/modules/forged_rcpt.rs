@@ -3,7 +3,7 @@
 use super::util::{addr_of, domain_of, registrable};
 use super::{sym, Hit, Module, SymbolDef};
 use crate::message::Envelope;
-use crate::scan::message::MessageView;
+use crate::message::MessageView;
 
 static SYMBOLS: &[SymbolDef] = &[
     sym(

@@ -6,8 +6,8 @@ use serde_json::Value;
 use super::util::{addr_of, display_name, domain_of, registrable};
 use super::{sym, Hit, Module, SymbolDef};
 use crate::message::Envelope;
+use crate::message::MessageView;
 use crate::scan::error::ScanConfigError;
-use crate::scan::message::MessageView;
 
 static SYMBOLS: &[SymbolDef] = &[
     sym("FROM_NO_DN", "From has no display name"),

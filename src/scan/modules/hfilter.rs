@@ -4,7 +4,7 @@
 use super::util::{domain_of, is_fqdn, looks_dynamic, parse_ip};
 use super::{sym, Hit, Module, SymbolDef};
 use crate::message::Envelope;
-use crate::scan::message::MessageView;
+use crate::message::MessageView;
 
 static SYMBOLS: &[SymbolDef] = &[
     sym("HFILTER_HELO_BAREIP", "HELO is a bare IP address"),

@@ -8,12 +8,12 @@ use std::sync::OnceLock;
 
 use memchr::memmem::Finder;
 
-use super::markup::{tags, text_prefix_between, Tag};
 use super::util::parse_ip;
 use super::{sym, Hit, Module, SymbolDef};
+use crate::message::extract::host_of;
+use crate::message::markup::{tags, text_prefix_between, Tag};
 use crate::message::Envelope;
-use crate::scan::extract::host_of;
-use crate::scan::message::{MessageView, TextPart};
+use crate::message::{MessageView, TextPart};
 
 static SYMBOLS: &[SymbolDef] = &[
     sym(

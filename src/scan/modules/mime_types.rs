@@ -4,11 +4,11 @@
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::parts::PartInfo;
 use super::{sym, Hit, Module, SymbolDef};
 use crate::message::Envelope;
+use crate::message::MessageView;
+use crate::message::PartInfo;
 use crate::scan::error::ScanConfigError;
-use crate::scan::message::MessageView;
 
 /// Executables and scripts Windows runs on a double click.
 const DEFAULT_BAD: &[&str] = &[

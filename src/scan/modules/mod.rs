@@ -16,10 +16,8 @@ pub mod forged_rcpt;
 pub mod from;
 pub mod hfilter;
 pub mod html;
-pub mod markup;
 pub mod mid;
 pub mod mime_types;
-pub mod parts;
 pub mod phishing;
 pub mod received;
 pub mod subject;
@@ -29,15 +27,13 @@ use std::collections::HashMap;
 
 use serde_json::Value;
 
-pub use parts::PartInfo;
-
 use super::config::ScanConfig;
 use super::context::ScanCtx;
 use super::error::ScanConfigError;
-use super::message::MessageView;
 use super::score::ScoreBoard;
 use super::symbols::{Registry, RuleDefaults};
 use crate::message::Envelope;
+use crate::message::MessageView;
 
 /// One symbol a module inserted.
 #[derive(Debug, Clone, PartialEq)]

@@ -1,11 +1,11 @@
 //! Links whose visible text names one site while the link goes to another:
 //! `<a href="http://evil.example/">www.bank.example</a>`.
-use super::markup::{text_between, Tag};
 use super::util::{is_fqdn, parse_ip, registrable};
 use super::{sym, Hit, Module, SymbolDef};
+use crate::message::extract::host_of;
+use crate::message::markup::{text_between, Tag};
 use crate::message::Envelope;
-use crate::scan::extract::host_of;
-use crate::scan::message::MessageView;
+use crate::message::MessageView;
 
 static SYMBOLS: &[SymbolDef] = &[
     sym(
@@ -117,7 +117,7 @@ mod tests {
     use super::*;
 
     fn run(html: &str) -> Vec<Hit> {
-        let tags: Vec<Tag> = super::super::markup::tags(html).collect();
+        let tags: Vec<Tag> = crate::message::markup::tags(html).collect();
         let mut out = Vec::new();
         check_html(html, &tags, &mut out);
         out

@@ -3,7 +3,7 @@
 use super::util::{looks_dynamic, parse_ip};
 use super::{sym, Hit, Module, SymbolDef};
 use crate::message::Envelope;
-use crate::scan::message::MessageView;
+use crate::message::MessageView;
 
 static SYMBOLS: &[SymbolDef] = &[
     sym("RCVD_COUNT_ZERO", "Message has no Received header"),

@@ -2,7 +2,7 @@
 //! fake replies, length and padding.
 use super::{sym, Hit, Module, SymbolDef};
 use crate::message::Envelope;
-use crate::scan::message::MessageView;
+use crate::message::MessageView;
 
 static SYMBOLS: &[SymbolDef] = &[
     sym(

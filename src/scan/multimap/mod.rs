@@ -8,22 +8,21 @@
 //! `url` (hosts; `filter = full|tld`), `filename`, `content`
 //! (`filter = full|headers|body|text`, regexp maps), `hostname` (client
 //! name and its parent domains), `helo`, `user`, `selector` (selector-lite).
-pub mod config;
 pub mod map;
 pub mod selector;
 
 use std::time::Duration;
 
-use config::MultimapRuleConfig;
 use map::{Map, MapKind, MapSource};
 
 use super::actions::{ActionDef, ActionSet};
+use super::config::multimap::MultimapRuleConfig;
 use super::config::ScanConfig;
 use super::context::{addresses_in, ScanCtx};
 use super::error::ScanConfigError;
-use super::extract::host_of;
 use super::score::ScoreBoard;
 use super::symbols::{Registry, RuleDefaults};
+use crate::message::extract::host_of;
 use selector::Selector;
 
 /// What a rule looks up.

@@ -1,15 +1,17 @@
 //! k-fold cross-validation of the whole scan, with and without Bayes:
 //! `sluice eval-bayes`. Each fold trains a fresh in-memory store on the
-//! other folds and scans its own messages through the real pipeline.
+//! other folds and scans its own messages through the real pipeline. It
+//! sits above both `scan/` and `stats/`, which know nothing of each other's
+//! evaluation.
 use std::sync::Arc;
 
 use serde_json::Value;
 
-use super::learn::Item;
-use super::store::EmbeddedStore;
-use super::{Class, Stats, StatsConfig, StatsError, HAM_SYMBOL, SPAM_SYMBOL};
 use crate::message::Envelope;
 use crate::scan::{Pipeline, ScanConfigError};
+use crate::stats::learn::Item;
+use crate::stats::store::EmbeddedStore;
+use crate::stats::{Class, Stats, StatsConfig, StatsError, HAM_SYMBOL, SPAM_SYMBOL};
 use crate::verdict::Action;
 
 #[derive(Debug, thiserror::Error)]
@@ -104,7 +106,9 @@ pub fn evaluate(
         }
         let pipeline = Pipeline::from_config(tree)?.with_stats(Some(Arc::clone(&stats)));
         for (i, item) in items.iter().enumerate().filter(|(i, _)| i % folds == fold) {
-            let v = pipeline.scan(&env, &item.raw);
+            let v = pipeline
+                .scan_outcome(&env, &item.raw, Default::default())
+                .learned_by(Some(&stats));
             scores.with_bayes[i] = v.score;
             scores.bayes[i] = v.symbols.iter().find_map(|s| match s.name.as_str() {
                 SPAM_SYMBOL => Some(BayesSide::Spam),

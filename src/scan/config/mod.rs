@@ -2,7 +2,12 @@
 //! (`actions`, `options`, `regexp`, `symbols`, `group`), taken from the merged
 //! UCL tree as `serde_json::Value`. Only what the pipeline uses is typed;
 //! the rest of Rspamd's keys in those sections are accepted and ignored, so
-//! existing Rspamd configs load.
+//! existing Rspamd configs load. The rule engines above read these shapes;
+//! nothing here imports an engine.
+pub mod composites;
+pub mod force_actions;
+pub mod multimap;
+
 use std::collections::BTreeMap;
 
 use serde::de::DeserializeOwned;
@@ -10,11 +15,11 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::actions::{parse_effect, ActionDef};
-use super::composites::{self, CompositeConfig};
 use super::error::ScanConfigError;
-use super::force_actions::{self, ForceRuleConfig};
-use super::multimap::{self, config::MultimapRuleConfig};
 use crate::verdict::Action;
+use composites::CompositeConfig;
+use force_actions::ForceRuleConfig;
+use multimap::MultimapRuleConfig;
 
 /// Rspamd's built-in thresholds when `actions` does not set them.
 pub const DEFAULT_THRESHOLDS: [(Action, f64); 3] = [
@@ -190,7 +195,7 @@ impl ScanConfig {
             groups: typed_map(section(tree, "group")?, "group")?,
             composites: composites::parse_section(tree.get("composites"))?,
             force_actions: force_actions::parse_section(tree.get("force_actions"))?,
-            multimap: multimap::config::parse_section(tree.get("multimap"))?,
+            multimap: multimap::parse_section(tree.get("multimap"))?,
             engine: parse_engine(section(tree, "options")?),
         })
     }

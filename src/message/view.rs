@@ -9,7 +9,7 @@ use mail_parser::parsers::MessageStream;
 use mail_parser::{Address, HeaderValue, Message, MessagePart, MimeHeaders, PartType};
 
 use super::extract::Extracted;
-use super::modules::markup::{tags, Tag};
+use super::markup::{tags, Tag};
 
 /// Nested `message/rfc822` parts are followed this deep, like Rspamd's
 /// recursion limit, so a crafted message cannot make us recurse without end.
@@ -62,7 +62,7 @@ pub struct MessageView<'m> {
     pub mime_headers: Vec<HeaderView<'m>>,
     pub text_parts: Vec<TextPart<'m>>,
     /// Every MIME part, for the content modules.
-    pub parts: Vec<super::modules::PartInfo<'m>>,
+    pub parts: Vec<super::parts::PartInfo<'m>>,
     pub found: Extracted,
 }
 
@@ -104,7 +104,7 @@ impl<'m> MessageView<'m> {
             .content_disposition()
             .is_some_and(|cd| cd.is_attachment());
         let body_raw = slice(raw, part.offset_body, part.offset_end);
-        self.parts.push(super::modules::PartInfo::from_part(part));
+        self.parts.push(super::parts::PartInfo::from_part(part));
         match &part.body {
             PartType::Text(t) if !is_attachment => {
                 self.text_parts

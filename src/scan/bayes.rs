@@ -1,0 +1,28 @@
+//! Bayes as the pipeline sees it: a classifier it asks once per scan,
+//! before the rules, and once more when the score is known, for what
+//! autolearn should learn. Neither call writes: the store's owner learns
+//! the returned [`Learnable`] after the verdict ([`Scanned::learned_by`]).
+//!
+//! [`Scanned::learned_by`]: super::pipeline::Scanned::learned_by
+use crate::message::{Envelope, MessageView};
+use crate::stats::{BayesHit, Learnable, Stats};
+
+/// What the pipeline needs of a Bayes classifier.
+pub trait Classifier: Send + Sync + std::fmt::Debug {
+    /// BAYES_SPAM or BAYES_HAM with its confidence; `None` when undecided
+    /// or the store cannot answer (a scan never fails for Bayes).
+    fn classify(&self, env: &Envelope, view: &MessageView<'_>) -> Option<BayesHit>;
+
+    /// What autolearn should learn for a message of `score`, if anything.
+    fn autolearn(&self, env: &Envelope, view: &MessageView<'_>, score: f64) -> Option<Learnable>;
+}
+
+impl Classifier for Stats {
+    fn classify(&self, env: &Envelope, view: &MessageView<'_>) -> Option<BayesHit> {
+        Stats::classify(self, env, view)
+    }
+
+    fn autolearn(&self, env: &Envelope, view: &MessageView<'_>, score: f64) -> Option<Learnable> {
+        self.autolearn_candidate(env, view, score)
+    }
+}
