@@ -32,6 +32,7 @@ pub mod gtube;
 pub mod headers;
 pub mod html_text;
 pub mod inline;
+pub mod local;
 pub mod lua;
 pub mod message;
 pub mod modules;
@@ -49,85 +50,9 @@ pub mod symbols;
 pub mod unknown_keys;
 pub mod workers;
 
-use std::future::Future;
-use std::pin::Pin;
-use std::sync::Arc;
-
-pub use error::{ScanConfigError, ScanError};
-pub use pipeline::{Pipeline, ScanOptions, SymbolInfo};
-
-use crate::message::Envelope;
-use crate::verdict::Verdict;
-
-/// One message to scan: the envelope and the raw RFC 5322 bytes
-/// (CRLF or LF line ends).
-#[derive(Debug, Clone)]
-pub struct ScanRequest {
-    pub envelope: Envelope,
-    pub message: bytes::Bytes,
-    /// Per-request switches (`Pass: all`, `Settings`); the milter sends none.
-    pub options: ScanOptions,
-}
-
-/// Anything that turns a request into a verdict: the local pipeline now,
-/// upstream Rspamd scanners later. Boxed future so it can be a trait object.
-pub trait Scanner: Send + Sync + 'static {
-    fn scan(
-        &self,
-        req: Arc<ScanRequest>,
-    ) -> Pin<Box<dyn Future<Output = Result<Verdict, ScanError>> + Send + 'static>>;
-
-    /// The in-process pipeline behind this scanner, if there is one: the
-    /// controller reads symbol metadata, thresholds and hit counters from it.
-    /// Scanners that forward to other hosts have none.
-    fn pipeline(&self) -> Option<Arc<Pipeline>> {
-        None
-    }
-}
-
-/// Runs a [`Pipeline`] on the process's scan threads ([`workers`]), so
-/// CPU-bound scans never stall the reactor that serves milter sessions;
-/// on a milter session thread, small messages are scanned in place
-/// ([`inline`]).
-#[derive(Debug, Clone)]
-pub struct LocalScanner {
-    pipeline: Arc<Pipeline>,
-}
-
-impl LocalScanner {
-    pub fn new(p: Arc<Pipeline>) -> Self {
-        LocalScanner { pipeline: p }
-    }
-}
-
-impl Scanner for LocalScanner {
-    fn scan(
-        &self,
-        req: Arc<ScanRequest>,
-    ) -> Pin<Box<dyn Future<Output = Result<Verdict, ScanError>> + Send + 'static>> {
-        if inline::applies(req.message.len()) {
-            let verdict = inline::run(|| {
-                self.pipeline
-                    .scan_with(&req.envelope, &req.message, req.options.clone())
-            });
-            return Box::pin(std::future::ready(verdict.map_err(|e| {
-                ScanError::TaskFailed {
-                    reason: e.to_string(),
-                }
-            })));
-        }
-        let pipeline = Arc::clone(&self.pipeline);
-        Box::pin(async move {
-            workers::ScanPool::global()
-                .run(move || pipeline.scan_with(&req.envelope, &req.message, req.options.clone()))
-                .await
-                .map_err(|e| ScanError::TaskFailed {
-                    reason: e.to_string(),
-                })
-        })
-    }
-
-    fn pipeline(&self) -> Option<Arc<Pipeline>> {
-        Some(Arc::clone(&self.pipeline))
-    }
-}
+pub use error::ScanConfigError;
+pub use local::LocalScanner;
+pub use pipeline::Pipeline;
+// The scan request and trait live with the verdict, where the transports
+// find them; re-exported for callers of the pipeline.
+pub use crate::verdict::{ScanError, ScanOptions, ScanRequest, Scanner, SymbolInfo};

@@ -1,0 +1,90 @@
+//! The in-process pipeline as a [`Scanner`]: scans on the process's scan
+//! threads ([`super::workers`]), so CPU-bound scans never stall the reactor
+//! that serves milter sessions, or in place when the request's
+//! [`Placement`] allows it ([`super::inline`]); and the pipeline as the
+//! [`RuleBook`] the controller reads.
+use std::sync::Arc;
+
+use super::{inline, workers, Pipeline};
+use crate::verdict::{
+    Action, RuleBook, RuleCost, ScanError, ScanFuture, ScanRequest, ScanSettings, Scanner,
+    SymbolInfo,
+};
+
+/// The local pipeline behind the [`Scanner`] trait.
+#[derive(Debug, Clone)]
+pub struct LocalScanner {
+    pipeline: Arc<Pipeline>,
+}
+
+impl LocalScanner {
+    pub fn new(p: Arc<Pipeline>) -> Self {
+        LocalScanner { pipeline: p }
+    }
+}
+
+impl Scanner for LocalScanner {
+    fn scan(&self, req: Arc<ScanRequest>) -> ScanFuture {
+        if inline::applies(req.placement, req.message.len()) {
+            let verdict = inline::run(|| {
+                self.pipeline
+                    .scan_with(&req.envelope, &req.message, req.options.clone())
+            });
+            return Box::pin(std::future::ready(verdict.map_err(|e| {
+                ScanError::TaskFailed {
+                    reason: e.to_string(),
+                }
+            })));
+        }
+        let pipeline = Arc::clone(&self.pipeline);
+        Box::pin(async move {
+            workers::ScanPool::global()
+                .run(move || pipeline.scan_with(&req.envelope, &req.message, req.options.clone()))
+                .await
+                .map_err(|e| ScanError::TaskFailed {
+                    reason: e.to_string(),
+                })
+        })
+    }
+
+    fn rules(&self) -> Option<Arc<dyn RuleBook>> {
+        Some(Arc::clone(&self.pipeline) as Arc<dyn RuleBook>)
+    }
+
+    fn in_process(&self) -> bool {
+        true
+    }
+}
+
+impl RuleBook for Pipeline {
+    fn required_score(&self) -> f64 {
+        Pipeline::required_score(self)
+    }
+
+    fn thresholds(&self) -> Vec<(Action, f64)> {
+        Pipeline::thresholds(self)
+    }
+
+    fn group_names(&self) -> Vec<String> {
+        self.groups().iter().map(|g| g.name.clone()).collect()
+    }
+
+    fn symbols(&self) -> Vec<SymbolInfo> {
+        Pipeline::symbols(self)
+    }
+
+    fn rule_costs(&self) -> Vec<RuleCost> {
+        self.rule_stats()
+            .into_iter()
+            .map(|(name, st)| RuleCost {
+                symbol: name.to_string(),
+                evaluations: st.evaluations,
+                avg_time: st.avg_time,
+            })
+            .collect()
+    }
+
+    fn settings_profile(&self, id: &str) -> Option<Arc<ScanSettings>> {
+        Pipeline::settings_profile(self, id)
+    }
+}
