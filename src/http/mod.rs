@@ -4,9 +4,10 @@
 //!
 //! Unlike Rspamd, connections are kept alive (HTTP/1.1 default; HTTP/1.0
 //! clients and `Connection: close` get the connection closed after the
-//! reply). Every request takes the scanner current at that moment from the
-//! same `watch` channel the milter uses, so a SIGHUP reload applies to
-//! kept-alive connections from their next request on. A reload opens and
+//! reply). Every request takes the [`ScanContext`] current at that moment
+//! from a `watch` channel the daemon replaces it in on reload (with the
+//! milter's), so a SIGHUP reload applies to kept-alive connections from
+//! their next request on. A reload opens and
 //! closes listeners whose address changed (see `daemon::listeners`); a new
 //! listener reads its TLS files when it opens. Passwords, `max_message`
 //! and the connection and body limits ([`config::Limits`]) are read at

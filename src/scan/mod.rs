@@ -1,4 +1,6 @@
-//! The in-process scan pipeline: (envelope, raw message) -> [`Verdict`].
+//! The in-process scan pipeline: (envelope, raw message) ->
+//! [`Verdict`](crate::verdict::Verdict); [`local`] puts it behind the
+//! transports' [`Scanner`] trait.
 //!
 //! # Flow
 //! 1. [`message`]: parse once with `mail-parser`; build a view of decoded and
