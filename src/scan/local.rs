@@ -88,3 +88,49 @@ impl RuleBook for Pipeline {
         Pipeline::settings_profile(self, id)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::task::{Context, Poll, Waker};
+
+    use super::*;
+    use crate::message::Envelope;
+    use crate::verdict::Placement;
+
+    fn request(placement: Placement, len: usize) -> Arc<ScanRequest> {
+        let mut raw = b"Subject: t\r\n\r\n".to_vec();
+        raw.resize(len.max(raw.len()), b'a');
+        Arc::new(ScanRequest {
+            envelope: Envelope::default(),
+            message: raw.into(),
+            options: Default::default(),
+            placement,
+        })
+    }
+
+    /// Whether the scan's future is done at its first poll, with no
+    /// runtime to drive it: only a scan that ran during the call is.
+    fn ready_at_once(s: &LocalScanner, req: Arc<ScanRequest>) -> bool {
+        let mut fut = s.scan(req);
+        let mut cx = Context::from_waker(Waker::noop());
+        matches!(fut.as_mut().poll(&mut cx), Poll::Ready(Ok(_)))
+    }
+
+    #[test]
+    fn an_inline_request_is_scanned_during_the_call() {
+        let p = Pipeline::from_config(&serde_json::json!({})).unwrap();
+        let s = LocalScanner::new(Arc::new(p));
+        assert!(ready_at_once(&s, request(Placement::Inline, 100)));
+        assert!(s.in_process() && s.rules().is_some());
+        // Pooled, and inline but too large: the pool answers.
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        for req in [
+            request(Placement::Pool, 100),
+            request(Placement::Inline, inline::INLINE_MAX + 1),
+        ] {
+            assert!(rt.block_on(s.scan(req)).is_ok());
+        }
+    }
+}
