@@ -7,9 +7,11 @@
 //!   negotiation policy, message assembly, progress keepalives, and
 //!   [`milter::respond`] turning a verdict into replies.
 //! - [`message`]: the message as data: envelope, raw bytes, and the parsed view the rules read.
-//! - [`scan`]: the in-process pipeline behind the [`scan::Scanner`] trait.
-//! - [`verdict`]: the transport-neutral result; the only vocabulary `milter/`
-//!   and `scan/` share.
+//! - [`scan`]: the in-process pipeline behind the [`verdict::Scanner`] trait.
+//! - [`verdict`]: the verdict room: the result, the [`verdict::Scanner`]
+//!   trait and its request, the read-only [`verdict::RuleBook`], and the
+//!   `/checkv2` reply both ways; all that `milter/`, `http/` and `forward/`
+//!   know of scanning.
 //! - [`config`]: UCL parsing, Rspamd-style layering, validated settings.
 //! - [`bench`]: the milter load tool behind `sluice bench milter`.
 //! - [`http`]: Rspamd's HTTP protocol: the scan (normal worker) and

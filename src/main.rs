@@ -7,6 +7,7 @@ use clap::Parser;
 use sluice::cli::{BenchCommand, Cli, Command, ConfigArgs, EvalBayesArgs, LearnArgs, ScanArgs};
 use sluice::message::Envelope;
 use sluice::stats::{self, Class, Stats};
+use sluice::verdict::checkv2;
 use sluice::{bench, config, daemon, eval_bayes, scan};
 
 /// A scan allocates and frees many small objects (header values, words,
@@ -146,7 +147,7 @@ fn scan_files(args: &ScanArgs) -> Result<ExitCode> {
             .scan_outcome(&env, &raw, scan::ScanOptions::default())
             .learned_by(bayes.as_deref());
         if args.json {
-            let reply = scan::report::checkv2_reply(&verdict);
+            let reply = checkv2::to_reply(&verdict);
             serde_json::to_writer(&mut out, &reply)?;
             writeln!(out)?;
         } else {

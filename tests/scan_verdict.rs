@@ -258,6 +258,7 @@ async fn local_scanner_runs_on_blocking_pool() {
         envelope: Envelope::default(),
         message: bytes::Bytes::from(message("", "t", &gtube_body('X'))),
         options: Default::default(),
+        placement: Default::default(),
     });
     let v = scanner.scan(req).await.unwrap();
     assert_eq!(v.action, Action::Reject);

@@ -212,6 +212,7 @@ async fn autolearn_is_learned_by_the_scanner_after_the_verdict() {
         envelope: Envelope::default(),
         message: bytes::Bytes::from(raw.clone()),
         options: Default::default(),
+        placement: Default::default(),
     });
     let v = scanner.scan(Arc::clone(&req)).await.unwrap();
     assert_eq!(v.score, scanned.verdict.score);
@@ -227,6 +228,7 @@ async fn autolearn_is_learned_by_the_scanner_after_the_verdict() {
         envelope: Envelope::default(),
         message: bytes::Bytes::from(std::fs::read(other).unwrap()),
         options: Default::default(),
+        placement: Default::default(),
     }))
     .await
     .unwrap();

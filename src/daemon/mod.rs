@@ -14,9 +14,10 @@ use crate::log::{LogHandle, LogSettings};
 use crate::milter::session::SessionContext;
 use crate::milter::SessionSettings;
 use crate::notify::{notify, PidFile, State};
-use crate::scan::{LocalScanner, Pipeline, ScanConfigError, Scanner};
+use crate::scan::{LocalScanner, Pipeline, ScanConfigError};
 use crate::server::{BindError, MilterServer};
 use crate::stats::Stats;
+use crate::verdict::{Placement, Scanner};
 
 mod fds;
 mod listeners;
@@ -112,9 +113,10 @@ pub async fn run(opts: RunOptions) -> Result<(), DaemonError> {
     fds::apply(&mut http_settings, config.milter.max_sessions, forwarding);
     let wants = listeners::wanted(&config.milter, &http_settings, &opts)?;
     let (stop_tx, stop_rx) = watch::channel(false);
+    let (http_tx, http_rx) = watch::channel(Arc::new(http_context(&ctx)));
     let (ctx_tx, ctx_rx) = watch::channel(Arc::new(ctx));
     let http_shared = Arc::new(crate::http::Shared::new(
-        ctx_rx.clone(),
+        http_rx,
         &http_settings,
         stats.clone(),
     ));
@@ -129,6 +131,7 @@ pub async fn run(opts: RunOptions) -> Result<(), DaemonError> {
         log,
         stats,
         ctx: ctx_tx,
+        http: http_tx,
     };
     tell(State::Ready, &serving(&listeners));
     handle_signals(&mut signals, &ops, &mut listeners).await;
@@ -164,6 +167,7 @@ struct Ops {
     /// Opened once for the process; reloads keep it.
     stats: Option<Arc<Stats>>,
     ctx: watch::Sender<Arc<SessionContext>>,
+    http: watch::Sender<Arc<crate::http::ScanContext>>,
 }
 
 /// Returns on SIGTERM/SIGINT; SIGHUP reloads config, rules and listeners;
@@ -253,6 +257,7 @@ async fn reload(ops: &Ops, listeners: &mut Listeners) -> Result<(), DaemonError>
         warn!("config: {w}");
     }
     apply_logging(ops.log.as_ref(), &config);
+    ops.http.send_replace(Arc::new(http_context(&fresh)));
     ops.ctx.send_replace(Arc::new(fresh));
     listeners.apply(&wants, opened);
     Ok(())
@@ -322,6 +327,16 @@ fn build_from(
         };
     let ctx = SessionContext { settings, scanner };
     Ok((ctx, config))
+}
+
+/// What the HTTP listeners scan with: the milter's scanner and deadline;
+/// their scans run on the pool (the listeners share the reactor thread).
+fn http_context(ctx: &SessionContext) -> crate::http::ScanContext {
+    crate::http::ScanContext {
+        scanner: Arc::clone(&ctx.scanner),
+        scan_timeout: ctx.settings.scan_timeout,
+        placement: Placement::Pool,
+    }
 }
 
 /// Maps the config section onto what a session obeys.

@@ -7,9 +7,10 @@
 //! - [`hosts`] / [`config`]: Rspamd's `upstream`/`mirror` blocks, typed.
 //! - [`health`] / [`pool`]: rotations and the dead/alive state machine.
 //! - [`client`]: HTTP/1.1 with keep-alive pooling, rustls, zstd.
-//! - [`request`] / [`reply`]: envelope to request headers, JSON to verdict.
+//! - [`request`]: envelope to request headers (the reply becomes a verdict
+//!   in [`crate::verdict::checkv2`]).
 //! - [`upstreams`]: a group's endpoints and pool, one attempt at a time.
-//! - [`scanner`]: [`ForwardScanner`], a [`crate::scan::Scanner`].
+//! - [`scanner`]: [`ForwardScanner`], a [`crate::verdict::Scanner`].
 //! - [`mirror`]: shadow copies and their verdict diff.
 //! - [`size`]: requests the upstreams refuse for size (scanned in-process).
 pub mod client;
@@ -18,7 +19,6 @@ pub mod health;
 pub mod hosts;
 pub mod mirror;
 pub mod pool;
-pub mod reply;
 pub mod request;
 pub mod scanner;
 pub mod size;

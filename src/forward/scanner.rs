@@ -16,12 +16,11 @@ use super::client::TlsConfigError;
 use super::config::{ForwardSettings, HashKey, UpstreamGroup};
 use super::mirror::{self, Mirror, MirrorStats};
 use super::pool::Outcome;
-use super::reply;
 use super::request::{headers, HeaderPolicy};
 use super::size;
 use super::upstreams::Upstreams;
-use crate::scan::{ScanError, ScanRequest, Scanner};
-use crate::verdict::Verdict;
+use crate::verdict::checkv2 as reply;
+use crate::verdict::{ScanError, ScanRequest, Scanner, Verdict};
 
 /// Why forward mode could not be set up.
 #[derive(Debug, thiserror::Error)]

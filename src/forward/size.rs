@@ -12,9 +12,9 @@
 //!   request was being sent, when the head was over that smaller limit.
 use hyper::header::{HeaderName, HeaderValue};
 use hyper::StatusCode;
+use sluice_proto::rspamd::request::{DEFAULT_MAX_HEAD, DEFAULT_MAX_MESSAGE};
 
 use super::client::ClientError;
-use crate::http::config::{Limits, DEFAULT_MAX_MESSAGE};
 
 /// The head limit of Rspamd's HTTP parser (its `HTTP_MAX_HEADER_SIZE`).
 pub const RSPAMD_MAX_HEAD: usize = 80 << 10;
@@ -35,7 +35,7 @@ pub fn head_bytes(headers: &[(HeaderName, HeaderValue)]) -> usize {
 /// Why a request must not be sent at all: a sluice scanner on its
 /// defaults would refuse it.
 pub fn over_defaults(head: usize, body: usize) -> Option<String> {
-    let max_head = Limits::SCAN.max_header_size;
+    let max_head = DEFAULT_MAX_HEAD;
     if head > max_head {
         return Some(format!(
             "a request head of {head} bytes, over the scanners' default max_header_size of \

@@ -18,11 +18,11 @@ use tokio::sync::watch;
 
 use crate::config::ucl::{self, Source, Vars};
 use crate::config::{load_tree, LoadOptions};
-use crate::http::{HttpSettings, Role, Shared};
+use crate::http::{HttpSettings, Role, ScanContext, Shared};
 use crate::message::Envelope;
-use crate::milter::session::SessionContext;
 use crate::milter::SessionSettings;
-use crate::scan::{LocalScanner, Pipeline, ScanOptions};
+use crate::scan::{LocalScanner, Pipeline};
+use crate::verdict::{Placement, ScanOptions};
 
 /// The fixed Lua rule of [`lua_task`]: it calls every task method and
 /// library function with arguments taken from the input, so the fuzzer
@@ -132,8 +132,6 @@ pub fn http(data: &[u8]) -> Vec<u8> {
             .build()
             .expect("a runtime")
     });
-    // Scans run here, as on a milter session thread, not on the pool.
-    crate::scan::inline::allow_here();
     rt.block_on(exchange(role, request))
 }
 
@@ -265,13 +263,15 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Watched<S> {
 }
 
 fn http_shared() -> Arc<Shared> {
-    static SHARED: OnceLock<(Arc<Shared>, watch::Sender<Arc<SessionContext>>)> = OnceLock::new();
+    static SHARED: OnceLock<(Arc<Shared>, watch::Sender<Arc<ScanContext>>)> = OnceLock::new();
     let (shared, _) = SHARED.get_or_init(|| {
         let tree = shipped_tree();
         let http = HttpSettings::from_tree(&tree, &mut Vec::new()).expect("shipped http settings");
-        let ctx = Arc::new(SessionContext {
-            settings: SessionSettings::default(),
+        // Scans run here, as on a milter session thread, not on the pool.
+        let ctx = Arc::new(ScanContext {
             scanner: Arc::new(LocalScanner::new(Arc::clone(shipped()))),
+            scan_timeout: SessionSettings::default().scan_timeout,
+            placement: Placement::Inline,
         });
         let (tx, rx) = watch::channel(ctx);
         let shared = Arc::new(Shared::new(rx, &http, None));

@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 use crate::config::{ListenAddr, ListenAddrError};
 
 /// Largest request body when `options.max_message` is not set (Rspamd's default).
-pub const DEFAULT_MAX_MESSAGE: usize = 50 << 20;
+pub use sluice_proto::rspamd::request::DEFAULT_MAX_MESSAGE;
 /// Memory for request bodies in flight on all HTTP listeners together, when
 /// `options.http_body_budget` is not set.
 pub const DEFAULT_BODY_BUDGET: usize = 128 << 20;
@@ -301,10 +301,9 @@ pub const HEADER_LINE_BYTES: usize = 16;
 const MIN_HEADER_SIZE: usize = 8192;
 
 impl Limits {
-    /// The scan listener's defaults. A 1 MiB head holds Postfix's default
-    /// recipient limit (1000) of the longest addresses several times over.
+    /// The scan listener's defaults.
     pub const SCAN: Limits = Limits {
-        max_header_size: 1 << 20,
+        max_header_size: sluice_proto::rspamd::request::DEFAULT_MAX_HEAD,
         header_timeout: Duration::from_secs(60),
         body_timeout: Duration::from_secs(30),
         max_connections: 1024,

@@ -17,7 +17,7 @@ use super::budget::Share;
 use super::request::ScanHeaders;
 use super::scan;
 use super::Shared;
-use crate::scan::report::checkv2_reply;
+use crate::verdict::checkv2;
 
 /// Why a legacy request got an error line instead of a verdict.
 #[derive(Debug, thiserror::Error)]
@@ -115,7 +115,7 @@ where
         .map_err(LegacyError::Scan)?;
     crate::metrics::global().record_scan(&verdict);
     scan::log_scan(&headers, &verdict);
-    let reply = checkv2_reply(&verdict);
+    let reply = checkv2::to_reply(&verdict);
     Ok(match dialect {
         Dialect::Rspamc => spamc::rspamc_reply(&reply),
         Dialect::Spamc => spamc::spamc_reply(&reply),

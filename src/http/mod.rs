@@ -4,9 +4,10 @@
 //!
 //! Unlike Rspamd, connections are kept alive (HTTP/1.1 default; HTTP/1.0
 //! clients and `Connection: close` get the connection closed after the
-//! reply). Every request takes the scanner current at that moment from the
-//! same `watch` channel the milter uses, so a SIGHUP reload applies to
-//! kept-alive connections from their next request on. A reload opens and
+//! reply). Every request takes the [`ScanContext`] current at that moment
+//! from a `watch` channel the daemon replaces it in on reload (with the
+//! milter's), so a SIGHUP reload applies to kept-alive connections from
+//! their next request on. A reload opens and
 //! closes listeners whose address changed (see `daemon::listeners`); a new
 //! listener reads its TLS files when it opens. Passwords, `max_message`
 //! and the connection and body limits ([`config::Limits`]) are read at
@@ -40,6 +41,7 @@ pub use listen::{bind, planned, spawn, HttpError, HttpListener, Planned, Role};
 
 use std::net::IpAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use hyper::body::Incoming;
 use hyper::Request;
@@ -51,7 +53,7 @@ use self::config::{AccessSettings, Limits};
 use self::conns::ConnTable;
 use self::reply::{Domain, Reply};
 use self::scan::Shape;
-use crate::milter::session::SessionContext;
+use crate::verdict::{Placement, Scanner};
 
 /// Who is on the other end of a connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,10 +63,21 @@ pub struct Peer {
     pub unix: bool,
 }
 
+/// What scan requests are served with: the scanner of the moment and the
+/// time each request waits for it. Replaced on SIGHUP.
+pub struct ScanContext {
+    pub scanner: Arc<dyn Scanner>,
+    /// How long a request waits for its verdict before it gets an error.
+    pub scan_timeout: Duration,
+    /// Where in-process scans run: on the pool, since the listeners share
+    /// the daemon's one reactor thread.
+    pub placement: Placement,
+}
+
 /// What every request handler shares.
 pub struct Shared {
-    /// The current session context (scanner); replaced on SIGHUP.
-    pub ctx: watch::Receiver<Arc<SessionContext>>,
+    /// The current scan context; replaced on SIGHUP.
+    pub ctx: watch::Receiver<Arc<ScanContext>>,
     pub access: AccessSettings,
     /// The Bayes store opened once at start (reloads keep it), for the
     /// controller's learn endpoints and `/stat`; `None` when Bayes is off.
@@ -85,7 +98,7 @@ pub struct RoleState {
 impl Shared {
     /// The state for `settings`; one body budget for both roles.
     pub fn new(
-        ctx: watch::Receiver<Arc<SessionContext>>,
+        ctx: watch::Receiver<Arc<ScanContext>>,
         settings: &HttpSettings,
         stats: Option<Arc<crate::stats::Stats>>,
     ) -> Shared {
@@ -138,7 +151,7 @@ pub async fn handle_scan(req: Request<Incoming>, shared: Arc<Shared>) -> Reply {
         "skip" => scan::handle(req, Shape::V2, true, ctx, body).await,
         "metrics" => reply::text(
             controller::views::OPENMETRICS,
-            controller::views::metrics_text(ctx.scanner.pipeline().as_deref()),
+            controller::views::metrics_text(ctx.scanner.rules().as_deref()),
         ),
         _ => reply::error(500, "invalid command", Domain::Protocol),
     }

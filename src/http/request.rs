@@ -6,7 +6,7 @@
 //! `Hostname`, `User`, `Queue-Id`, `MTA-Name`, `Flags` (`skip`, `no_stat`,
 //! `no_log`, `zstd`), `Log`, `Log-Tag`, `Compression`/`Content-Encoding`,
 //! `Accept-Encoding`, and for in-process scans `Settings`, `Settings-ID`
-//! (see [`crate::scan::settings`]) and `Pass: all`. Read and logged but
+//! (see [`crate::verdict::settings`]) and `Pass: all`. Read and logged but
 //! without effect on the in-process scan, which has no modules that use
 //! them: `Deliver-To`, `Raw`, `MTA-Tag`, `TLS-*`, the other flags.
 //! Refused: `File`, `Path`, `Shm` (local-file inputs; never from a socket).

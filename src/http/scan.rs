@@ -12,11 +12,9 @@ use tracing::{info, warn};
 use super::body;
 use super::reply::{self, Domain, Reply};
 use super::request::ScanHeaders;
-use crate::milter::session::SessionContext;
-use crate::scan::report::checkv2_reply;
-use crate::scan::settings::ScanSettings;
-use crate::scan::{ScanOptions, ScanRequest};
-use crate::verdict::Verdict;
+use super::ScanContext;
+use crate::verdict::checkv2;
+use crate::verdict::{ScanOptions, ScanRequest, ScanSettings, Verdict};
 
 /// Which reply shape the path asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,7 +31,7 @@ pub async fn handle(
     req: Request<Incoming>,
     shape: Shape,
     force_skip: bool,
-    ctx: Arc<SessionContext>,
+    ctx: Arc<ScanContext>,
     limits: &body::BodyLimits,
 ) -> Reply {
     let (parts, body) = req.into_parts();
@@ -70,7 +68,7 @@ pub async fn handle(
     if !headers.no_log {
         log_scan(&headers, &verdict);
     }
-    let mut v2 = checkv2_reply(&verdict);
+    let mut v2 = checkv2::to_reply(&verdict);
     if empty {
         // Rspamd omits `message-id` for an empty body rather than saying `undef`.
         v2.message_id = None;
@@ -92,24 +90,23 @@ pub async fn handle(
 pub(super) async fn verdict(
     headers: &ScanHeaders,
     message: bytes::Bytes,
-    ctx: &SessionContext,
+    ctx: &ScanContext,
 ) -> Result<Verdict, String> {
     let skip = headers.flags.has(Flag::Skip);
     if skip || message.is_empty() {
-        let pipeline = ctx.scanner.pipeline();
-        let mut v = Verdict::empty(pipeline.as_ref().map_or(0.0, |p| p.required_score()));
+        let rules = ctx.scanner.rules();
+        let mut v = Verdict::empty(rules.as_ref().map_or(0.0, |r| r.required_score()));
         v.is_skipped = skip;
-        v.thresholds = pipeline
-            .map(|p| p.thresholds().to_vec())
-            .unwrap_or_default();
+        v.thresholds = rules.map(|r| r.thresholds()).unwrap_or_default();
         return Ok(v);
     }
     let req = Arc::new(ScanRequest {
         envelope: headers.envelope.clone(),
         message,
         options: scan_options(headers, ctx),
+        placement: ctx.placement,
     });
-    let limit = ctx.settings.scan_timeout;
+    let limit = ctx.scan_timeout;
     match tokio::time::timeout(limit, ctx.scanner.scan(req)).await {
         Ok(Ok(v)) => Ok(v),
         Ok(Err(e)) => Err(format!("scan failed: {e}")),
@@ -121,7 +118,7 @@ pub(super) async fn verdict(
 /// over a `Settings-ID` profile, as in Rspamd. Unusable settings (bad JSON,
 /// an unknown ID) are logged and the scan goes on with the configured ones,
 /// as Rspamd does. Forwarding scanners have no profiles and ignore both.
-fn scan_options(h: &ScanHeaders, ctx: &SessionContext) -> ScanOptions {
+fn scan_options(h: &ScanHeaders, ctx: &ScanContext) -> ScanOptions {
     let inline = h.settings.as_deref().and_then(|text| {
         ScanSettings::from_header(text)
             .map_err(|e| warn!("http scan: {e}; scanning with the configured settings"))
@@ -130,7 +127,7 @@ fn scan_options(h: &ScanHeaders, ctx: &SessionContext) -> ScanOptions {
     });
     let by_id = || {
         let id = h.settings_id.as_deref()?;
-        let found = ctx.scanner.pipeline()?.settings_profile(id);
+        let found = ctx.scanner.rules()?.settings_profile(id);
         if found.is_none() {
             warn!("http scan: unknown Settings-ID {id:?}; scanning with the configured settings");
         }

@@ -11,28 +11,17 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use crate::milter::failure::FailReason;
 use crate::verdict::{Action, Verdict};
 
+mod failure;
 mod learn;
 mod store;
 mod upstream;
 
+pub use failure::FailReason;
 pub use learn::{LearnCounters, LearnResult};
 pub use store::{StoreHealth, StoreSnapshot};
 pub use upstream::{UpstreamCounters, UpstreamSnapshot};
-
-/// Every action a verdict can carry, in the order reports list them.
-pub const ACTIONS: [Action; 8] = [
-    Action::Reject,
-    Action::SoftReject,
-    Action::RewriteSubject,
-    Action::AddHeader,
-    Action::Greylist,
-    Action::NoAction,
-    Action::Discard,
-    Action::Quarantine,
-];
 
 /// Upper bounds (seconds) of the scan time histogram buckets.
 pub const SCAN_BUCKETS: [f64; 10] = [
@@ -51,7 +40,8 @@ pub enum Listener {
 #[derive(Debug)]
 pub struct Metrics {
     started: Instant,
-    by_action: [AtomicU64; ACTIONS.len()],
+    /// By [`Action::rank`].
+    by_action: [AtomicU64; Action::ALL.len()],
     /// Cumulative per bucket is computed on read; each slot counts scans
     /// falling in that bucket only (the last slot: above every bound).
     scan_buckets: [AtomicU64; SCAN_BUCKETS.len() + 1],
@@ -85,15 +75,11 @@ pub fn global() -> &'static Metrics {
     METRICS.get_or_init(Metrics::new)
 }
 
-fn action_slot(a: &Action) -> usize {
-    ACTIONS.iter().position(|x| x == a).unwrap_or(0)
-}
-
 /// A consistent-enough copy of the counters for one report.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Snapshot {
     pub uptime: Duration,
-    /// Scanned messages per action, in [`ACTIONS`] order.
+    /// Scanned messages per action, in [`Action::report_order`].
     pub by_action: Vec<(Action, u64)>,
     pub scanned: u64,
     /// Per bucket of [`SCAN_BUCKETS`] plus the overflow bucket (not cumulative).
@@ -181,7 +167,7 @@ impl Metrics {
 
     /// Counts one scanned message by its action and scan time.
     pub fn record_scan(&self, v: &Verdict) {
-        self.by_action[action_slot(&v.action)].fetch_add(1, Ordering::Relaxed);
+        self.by_action[v.action.rank()].fetch_add(1, Ordering::Relaxed);
         let secs = v.scan_time.as_secs_f64();
         let slot = SCAN_BUCKETS
             .iter()
@@ -234,10 +220,8 @@ impl Metrics {
 
     pub fn snapshot(&self) -> Snapshot {
         let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        let by_action: Vec<(Action, u64)> = ACTIONS
-            .iter()
-            .zip(&self.by_action)
-            .map(|(a, n)| (a.clone(), load(n)))
+        let by_action: Vec<(Action, u64)> = Action::report_order()
+            .map(|a| (a.clone(), load(&self.by_action[a.rank()])))
             .collect();
         Snapshot {
             uptime: self.started.elapsed(),

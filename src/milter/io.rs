@@ -13,6 +13,8 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::time::{Instant, Sleep};
 use tokio_util::codec::{Decoder, Encoder};
 
+use crate::metrics::FailReason;
+
 /// Why reading the next packet failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ReadError {
@@ -171,5 +173,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> PacketIo<S> {
         self.queue(reply)?;
         self.flush().await?;
         Ok(())
+    }
+}
+
+/// The metrics' kind of a failed read.
+impl From<&ReadError> for FailReason {
+    fn from(e: &ReadError) -> FailReason {
+        match e {
+            ReadError::Closed => FailReason::Closed,
+            ReadError::Idle(_) | ReadError::Slow(_) | ReadError::Lifetime(_) => FailReason::Timeout,
+            ReadError::Frame(_) => FailReason::Frame,
+        }
     }
 }

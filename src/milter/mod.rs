@@ -1,10 +1,10 @@
 //! The milter side of sluice: one task per MTA connection, a state machine
 //! over `sluice-proto`'s codec that assembles each message, asks a
-//! [`Scanner`](crate::scan::Scanner) at end of message and turns the
+//! [`Scanner`](crate::verdict::Scanner) at end of message and turns the
 //! [`Verdict`](crate::verdict::Verdict) into replies.
 //!
 //! It knows nothing about how scanning is done; `scan/` knows nothing about
-//! milter. `verdict.rs` is the only vocabulary they share.
+//! milter. `verdict/` is the only vocabulary they share.
 //!
 //! Stage chart (Postfix, one message; `D` macro packets precede each event):
 //!
@@ -18,7 +18,6 @@
 //! ```
 pub mod control;
 pub mod envelope;
-pub mod failure;
 pub mod io;
 pub mod negotiate;
 pub mod respond;

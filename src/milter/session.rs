@@ -20,13 +20,13 @@ use tracing::{info, warn};
 
 use super::control::SessionControl;
 use super::envelope::{bare_address, envelope, ConnectionData, Macros, Transaction};
-use super::failure::FailReason;
 use super::io::{PacketIo, ReadError};
 use super::negotiate::{negotiate, Negotiated};
 use super::respond::{respond, smtp_reply};
 use super::settings::{OversizeAction, SessionSettings};
-use crate::scan::{ScanRequest, Scanner};
-use crate::verdict::Verdict;
+use crate::metrics::FailReason;
+use crate::verdict::format::push_2dp;
+use crate::verdict::{Placement, ScanRequest, Scanner, Verdict};
 
 /// How a session ended, for the connection counters and the log.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,25 +66,27 @@ where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let control = Arc::new(SessionControl::default());
-    run_controlled(stream, peer, ctx, shutdown, &control).await
+    run_controlled(stream, peer, ctx, shutdown, &control, Placement::Pool).await
 }
 
 /// [`run_session`] for a session the server admitted: `control` tells the
 /// server when it is inside a message and lets it evict the session
-/// between messages.
+/// between messages; `placement` is where the server lets its messages be
+/// scanned (in place only on a thread of its own).
 pub async fn run_controlled<S>(
     stream: S,
     peer: String,
     ctx: Arc<SessionContext>,
     mut shutdown: watch::Receiver<bool>,
     control: &SessionControl,
+    placement: Placement,
 ) -> SessionEnd
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let s = &ctx.settings;
     let io = PacketIo::new(stream, s.max_packet, s.command_timeout);
-    let mut session = Session::new(io, ctx.clone());
+    let mut session = Session::new(io, ctx.clone(), placement);
     // Set on shutdown: past it, a message in flight is answered with
     // tempfail instead of being cut off silently. A session taken from the
     // listen backlog after shutdown began is draining from its start.
@@ -167,6 +169,7 @@ enum Stage {
 struct Session<S> {
     io: PacketIo<S>,
     ctx: Arc<SessionContext>,
+    placement: Placement,
     agreed: Option<Negotiated>,
     conn: ConnectionData,
     macros: Macros,
@@ -182,10 +185,11 @@ struct Session<S> {
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
-    fn new(io: PacketIo<S>, ctx: Arc<SessionContext>) -> Self {
+    fn new(io: PacketIo<S>, ctx: Arc<SessionContext>, placement: Placement) -> Self {
         Session {
             io,
             ctx,
+            placement,
             agreed: None,
             conn: ConnectionData::default(),
             macros: Macros::default(),
@@ -443,6 +447,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             envelope: env,
             message: Bytes::from(tx.raw.take()),
             options: Default::default(),
+            placement: self.placement,
         });
         let outcome = self.scan_with_progress(request.clone()).await?;
         if let Ok(v) = &outcome {
@@ -567,7 +572,7 @@ fn display_ip(ip: Option<IpAddr>) -> String {
 /// per message).
 fn two_decimals(x: f64) -> String {
     let mut out = String::with_capacity(8);
-    crate::scan::headers::push_2dp(&mut out, x);
+    push_2dp(&mut out, x);
     out
 }
 

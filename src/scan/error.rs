@@ -1,6 +1,6 @@
-//! Errors of the scan layer: building the pipeline from config, and running
-//! a scan through a [`super::Scanner`]. Scan *outcomes* (spam, GTUBE) are not
-//! errors; they are verdicts.
+//! Errors of the scan layer: building the pipeline from config. A scan that
+//! fails to run is a [`crate::verdict::ScanError`]; scan *outcomes* (spam,
+//! GTUBE) are not errors, they are verdicts.
 use super::expr::ExprError;
 
 /// Why the scan configuration could not be turned into a pipeline. Every
@@ -48,17 +48,4 @@ pub enum ScanConfigError {
     Multimap { name: String, reason: String },
     #[error(transparent)]
     Lua(#[from] super::lua::error::LuaLoadError),
-}
-
-/// Why a scan produced no verdict. The message is meant for the 451 reply
-/// text and the log line, so it states the cause in a few words.
-#[derive(Debug, thiserror::Error)]
-pub enum ScanError {
-    /// The blocking task running the pipeline panicked or was cancelled.
-    #[error("scan task failed: {reason}")]
-    TaskFailed { reason: String },
-    /// Forward mode: no upstream scanner gave a usable verdict within the
-    /// message's deadline (all failed, retries used up, or an error reply).
-    #[error("upstream scan failed: {reason}")]
-    Upstream { reason: String },
 }

@@ -7,33 +7,25 @@
 //! the reactor with scans on the pool took 0.453 ms of CPU per message, one
 //! session thread scanning in place 0.353 ms.
 //!
-//! Only threads that serve milter sessions on their own runtime opt in
-//! ([`allow_here`]); there one scan holds up the thread's other sessions
-//! while it runs, so only messages up to [`INLINE_MAX`] are scanned inline:
-//! larger ones, whose scans can take long, go to the pool, where the scan
-//! deadline and `p` keepalives apply.
-use std::cell::Cell;
+//! Only requests whose caller says so ([`Placement::Inline`]: the server
+//! hands it to the sessions of threads that serve milter sessions on their
+//! own runtime) are scanned here; there one scan holds up the thread's other
+//! sessions while it runs, so only messages up to [`INLINE_MAX`] are scanned
+//! inline: larger ones, whose scans can take long, go to the pool, where the
+//! scan deadline and `p` keepalives apply.
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use super::workers::PoolError;
+use crate::verdict::Placement;
 
 /// Largest message scanned inline. Every message of the corpus is below it
 /// (the largest is 227 KiB); a 500 KiB HTML message of links and addresses
 /// scans in 11 ms.
 pub const INLINE_MAX: usize = 512 << 10;
 
-thread_local! {
-    static ALLOWED: Cell<bool> = const { Cell::new(false) };
-}
-
-/// Lets scans on this thread run inline from now on.
-pub fn allow_here() {
-    ALLOWED.with(|a| a.set(true));
-}
-
-/// Whether a message of `len` bytes is scanned on this very thread.
-pub fn applies(len: usize) -> bool {
-    len <= INLINE_MAX && ALLOWED.with(Cell::get)
+/// Whether a message of `len` bytes is scanned on the calling thread.
+pub fn applies(placement: Placement, len: usize) -> bool {
+    placement == Placement::Inline && len <= INLINE_MAX
 }
 
 /// Runs `f` here; a panic becomes [`PoolError::Panicked`] as on the pool.
@@ -46,16 +38,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_threads_that_opt_in_and_only_small_messages() {
-        let elsewhere = std::thread::spawn(|| applies(10)).join().unwrap();
-        assert!(!elsewhere);
-        let here = std::thread::spawn(|| {
-            allow_here();
-            (applies(10), applies(INLINE_MAX), applies(INLINE_MAX + 1))
-        })
-        .join()
-        .unwrap();
-        assert_eq!(here, (true, true, false));
+    fn only_inline_requests_and_only_small_messages() {
+        assert!(!applies(Placement::Pool, 10));
+        let inline = |len| applies(Placement::Inline, len);
+        assert_eq!(
+            (inline(10), inline(INLINE_MAX), inline(INLINE_MAX + 1)),
+            (true, true, false)
+        );
     }
 
     #[test]

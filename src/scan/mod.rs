@@ -1,4 +1,6 @@
-//! The in-process scan pipeline: (envelope, raw message) -> [`Verdict`].
+//! The in-process scan pipeline: (envelope, raw message) ->
+//! [`Verdict`](crate::verdict::Verdict); [`local`] puts it behind the
+//! transports' [`Scanner`] trait.
 //!
 //! # Flow
 //! 1. [`crate::message`]: parse once with `mail-parser` into a
@@ -34,6 +36,7 @@ pub mod force_actions;
 pub mod gtube;
 pub mod headers;
 pub mod inline;
+pub mod local;
 pub mod lua;
 pub mod modules;
 pub mod multimap;
@@ -50,106 +53,9 @@ pub mod symbols;
 pub mod unknown_keys;
 pub mod workers;
 
-use std::future::Future;
-use std::pin::Pin;
-use std::sync::Arc;
-
-pub use error::{ScanConfigError, ScanError};
-pub use pipeline::{Pipeline, ScanOptions, Scanned, SymbolInfo};
-
-use crate::message::Envelope;
-use crate::stats::Stats;
-use crate::verdict::Verdict;
-
-/// One message to scan: the envelope and the raw RFC 5322 bytes
-/// (CRLF or LF line ends).
-#[derive(Debug, Clone)]
-pub struct ScanRequest {
-    pub envelope: Envelope,
-    pub message: bytes::Bytes,
-    /// Per-request switches (`Pass: all`, `Settings`); the milter sends none.
-    pub options: ScanOptions,
-}
-
-/// Anything that turns a request into a verdict: the local pipeline now,
-/// upstream Rspamd scanners later. Boxed future so it can be a trait object.
-pub trait Scanner: Send + Sync + 'static {
-    fn scan(
-        &self,
-        req: Arc<ScanRequest>,
-    ) -> Pin<Box<dyn Future<Output = Result<Verdict, ScanError>> + Send + 'static>>;
-
-    /// The in-process pipeline behind this scanner, if there is one: the
-    /// controller reads symbol metadata, thresholds and hit counters from it.
-    /// Scanners that forward to other hosts have none.
-    fn pipeline(&self) -> Option<Arc<Pipeline>> {
-        None
-    }
-}
-
-/// Runs a [`Pipeline`] on the process's scan threads ([`workers`]), so
-/// CPU-bound scans never stall the reactor that serves milter sessions;
-/// on a milter session thread, small messages are scanned in place
-/// ([`inline`]).
-///
-/// It owns the Bayes store's write side: autolearn happens here, after the
-/// pipeline has decided the verdict.
-#[derive(Debug, Clone)]
-pub struct LocalScanner {
-    pipeline: Arc<Pipeline>,
-    learner: Option<Arc<Stats>>,
-}
-
-impl LocalScanner {
-    pub fn new(p: Arc<Pipeline>) -> Self {
-        LocalScanner {
-            pipeline: p,
-            learner: None,
-        }
-    }
-
-    /// The store that autolearn candidates are learned into (the one the
-    /// pipeline classifies with).
-    pub fn with_learner(mut self, store: Option<Arc<Stats>>) -> Self {
-        self.learner = store;
-        self
-    }
-}
-
-impl Scanner for LocalScanner {
-    fn scan(
-        &self,
-        req: Arc<ScanRequest>,
-    ) -> Pin<Box<dyn Future<Output = Result<Verdict, ScanError>> + Send + 'static>> {
-        if inline::applies(req.message.len()) {
-            let verdict = inline::run(|| {
-                self.pipeline
-                    .scan_outcome(&req.envelope, &req.message, req.options.clone())
-                    .learned_by(self.learner.as_deref())
-            });
-            return Box::pin(std::future::ready(verdict.map_err(|e| {
-                ScanError::TaskFailed {
-                    reason: e.to_string(),
-                }
-            })));
-        }
-        let pipeline = Arc::clone(&self.pipeline);
-        let learner = self.learner.clone();
-        Box::pin(async move {
-            workers::ScanPool::global()
-                .run(move || {
-                    pipeline
-                        .scan_outcome(&req.envelope, &req.message, req.options.clone())
-                        .learned_by(learner.as_deref())
-                })
-                .await
-                .map_err(|e| ScanError::TaskFailed {
-                    reason: e.to_string(),
-                })
-        })
-    }
-
-    fn pipeline(&self) -> Option<Arc<Pipeline>> {
-        Some(Arc::clone(&self.pipeline))
-    }
-}
+pub use error::ScanConfigError;
+pub use local::LocalScanner;
+pub use pipeline::{Pipeline, Scanned};
+// The scan request and trait live with the verdict, where the transports
+// find them; re-exported for callers of the pipeline.
+pub use crate::verdict::{ScanError, ScanOptions, ScanRequest, Scanner, SymbolInfo};

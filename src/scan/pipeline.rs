@@ -32,7 +32,7 @@ use super::symbols::Registry;
 use crate::message::Envelope;
 use crate::message::MessageView;
 use crate::stats::{Learnable, Stats, HAM_SYMBOL, SPAM_SYMBOL};
-use crate::verdict::{Action, Verdict};
+use crate::verdict::{Action, ScanOptions, SymbolInfo, Verdict};
 
 /// Every Nth scan measures per-rule time (timing every rule of every scan
 /// would cost more than the rules).
@@ -67,17 +67,6 @@ pub struct Pipeline {
     profiles: std::collections::BTreeMap<String, Arc<ScanSettings>>,
 }
 
-/// Read-only facts about one symbol, for the controller's views.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SymbolInfo {
-    pub name: String,
-    pub weight: f64,
-    pub description: Option<String>,
-    pub group: Option<String>,
-    /// Times it fired since the pipeline was built (config load or reload).
-    pub hits: u64,
-}
-
 impl std::fmt::Debug for Pipeline {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Pipeline")
@@ -86,17 +75,6 @@ impl std::fmt::Debug for Pipeline {
             .field("scorer", &self.scorer)
             .finish()
     }
-}
-
-/// Per-request switches.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct ScanOptions {
-    /// Evaluate every rule even when the action is settled.
-    pub pass_all: bool,
-    /// The request's settings (`Settings` / `Settings-ID`); with any, every
-    /// rule is evaluated, since the early stop judges by the configured
-    /// thresholds and counts symbols the settings may drop.
-    pub settings: Option<Arc<ScanSettings>>,
 }
 
 /// A scan's result: the verdict, and what autolearn should learn now that
@@ -290,7 +268,7 @@ impl Pipeline {
             .settings
             .as_ref()
             .filter(|s| !s.actions.is_empty())
-            .map(|s| s.actions_over(&self.scorer.actions));
+            .map(|s| settings::actions_over(s, &self.scorer.actions));
         let actions = overridden.as_ref().unwrap_or(&self.scorer.actions);
         let (mut v, autolearn) = match self.gtube.check(&view.text_parts) {
             Some(action) => (self.gtube_verdict(action, &view, actions), None),

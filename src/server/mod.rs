@@ -33,6 +33,7 @@ use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
 use crate::milter::session::{run_controlled, SessionContext, SessionEnd};
+use crate::verdict::Placement;
 
 /// Time past the shutdown grace for sessions to write their tempfails.
 const DRAIN_MARGIN: Duration = Duration::from_secs(2);
@@ -149,19 +150,20 @@ fn start_session(
         shutdown,
         ticket,
     };
-    if handoff.ctx.scanner.pipeline().is_none() {
-        tokio::spawn(serve_handoff(handoff));
+    if !handoff.ctx.scanner.in_process() {
+        tokio::spawn(serve_handoff(handoff, Placement::Pool));
         return;
     }
     if let Err(h) = SessionThreads::global().hand_over(handoff) {
-        tokio::spawn(serve_handoff(h));
+        tokio::spawn(serve_handoff(h, Placement::Pool));
     }
 }
 
-/// Serves a handed-over connection on the current runtime.
-async fn serve_handoff(h: Handoff) {
+/// Serves a handed-over connection on the current runtime; `placement` says
+/// whether its scans may hold up this runtime's thread.
+async fn serve_handoff(h: Handoff, placement: Placement) {
     match Stream::attach(h.stream) {
-        Ok(stream) => serve(stream, h.peer, h.ctx, h.shutdown, h.ticket).await,
+        Ok(stream) => serve(stream, h.peer, h.ctx, h.shutdown, h.ticket, placement).await,
         Err(e) => warn!(peer = %h.peer, error = %e, "cannot take over a milter connection"),
     }
 }
@@ -174,10 +176,11 @@ async fn serve(
     ctx: Arc<SessionContext>,
     shutdown: watch::Receiver<bool>,
     ticket: Ticket,
+    placement: Placement,
 ) {
     let metrics = crate::metrics::global();
     metrics.milter_session_started();
-    let end = run_controlled(stream, peer, ctx, shutdown, &ticket.control).await;
+    let end = run_controlled(stream, peer, ctx, shutdown, &ticket.control, placement).await;
     let failed = match end {
         SessionEnd::Failed(kind, _) => Some(kind),
         _ => None,

@@ -1,6 +1,6 @@
 //! Session threads: the milter sessions of an in-process pipeline run here,
 //! one single-threaded runtime per core, each serving the sessions handed
-//! to it and scanning their messages in place ([`crate::scan::inline`]).
+//! to it and scanning their messages in place ([`Placement::Inline`]).
 //!
 //! Why: with sessions on the daemon's reactor and scans on the pool, every
 //! message crossed threads twice (scan out, verdict back), each crossing a
@@ -20,6 +20,7 @@ use super::listener::Detached;
 use super::placement::{spawn_sampler, Load};
 use super::table::Ticket;
 use crate::milter::session::SessionContext;
+use crate::verdict::Placement;
 
 /// A connection on its way to a session thread, with what its session needs.
 pub struct Handoff {
@@ -128,7 +129,6 @@ fn spawn_thread(i: usize) -> Option<Thread> {
 /// One thread: its own runtime, serving the sessions it is handed until
 /// the daemon exits.
 fn thread_main(mut rx: mpsc::UnboundedReceiver<Handoff>, load: Arc<Load>) {
-    crate::scan::inline::allow_here();
     UNPARKED.set(Some(Instant::now()));
     let busy = Arc::clone(&load);
     let rt = match tokio::runtime::Builder::new_current_thread()
@@ -154,7 +154,7 @@ fn thread_main(mut rx: mpsc::UnboundedReceiver<Handoff>, load: Arc<Load>) {
             let done = Ended(Arc::clone(&load));
             tokio::spawn(async move {
                 let _done = done;
-                super::serve_handoff(h).await
+                super::serve_handoff(h, Placement::Inline).await
             });
         }
     });
@@ -178,20 +178,14 @@ impl Drop for Ended {
 mod tests {
     use super::super::listener::Stream;
     use super::*;
-    use crate::scan::{ScanError, ScanRequest, Scanner};
     use crate::server::table::SessionTable;
-    use crate::verdict::Verdict;
-    use std::future::Future;
-    use std::pin::Pin;
+    use crate::verdict::{ScanFuture, ScanRequest, Scanner};
     use std::time::Duration;
 
     struct Never;
 
     impl Scanner for Never {
-        fn scan(
-            &self,
-            _: Arc<ScanRequest>,
-        ) -> Pin<Box<dyn Future<Output = Result<Verdict, ScanError>> + Send + 'static>> {
+        fn scan(&self, _: Arc<ScanRequest>) -> ScanFuture {
             Box::pin(std::future::pending())
         }
     }

@@ -4,6 +4,15 @@
 //! Transport-neutral on purpose: the server reads requests with these and a
 //! client forwarding to Rspamd writes them with the same names.
 
+/// Largest message body a scanner takes when it is not told otherwise
+/// (Rspamd's `max_message` default). A sluice scan listener holds to it, and
+/// a client forwarding to scanners judges what they will refuse by it.
+pub const DEFAULT_MAX_MESSAGE: usize = 50 << 20;
+/// Largest request head (request line and header lines) a sluice scan
+/// listener takes by default. It holds Postfix's default recipient limit
+/// (1000) of the longest addresses several times over.
+pub const DEFAULT_MAX_HEAD: usize = 1 << 20;
+
 /// Request header names (matched case-insensitively on the wire).
 pub mod header {
     pub const FROM: &str = "From";

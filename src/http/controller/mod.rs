@@ -49,7 +49,7 @@ async fn route(req: Request<Incoming>, peer: Peer, shared: Arc<Shared>) -> Reply
         }
     };
     let ctx = shared.ctx.borrow().clone();
-    let pipeline = ctx.scanner.pipeline();
+    let rules = ctx.scanner.rules();
     let snapshot = || crate::metrics::global().snapshot();
     let max = &shared.controller.body;
     match cmd.as_str() {
@@ -66,14 +66,14 @@ async fn route(req: Request<Incoming>, peer: Peer, shared: Arc<Shared>) -> Reply
         "learnspam" => learn::handle(req, Class::Spam, shared.stats.clone(), max).await,
         "learnham" => learn::handle(req, Class::Ham, shared.stats.clone(), max).await,
         "auth" => reply::json(&views::auth(&snapshot(), read_only), false),
-        "metrics" => reply::text(views::OPENMETRICS, views::metrics_text(pipeline.as_deref())),
+        "metrics" => reply::text(views::OPENMETRICS, views::metrics_text(rules.as_deref())),
         "checkv2" => scan::handle(req, Shape::V2, false, ctx, max).await,
         "check" | "scan" => scan::handle(req, Shape::Legacy, false, ctx, max).await,
-        _ => match pipeline {
-            Some(p) => match cmd.as_str() {
-                "actions" => reply::json(&views::actions(&p), false),
-                "symbols" => reply::json(&views::symbols(&p), false),
-                _ => reply::json(&views::counters(&p), false),
+        _ => match rules {
+            Some(r) => match cmd.as_str() {
+                "actions" => reply::json(&views::actions(r.as_ref()), false),
+                "symbols" => reply::json(&views::symbols(r.as_ref()), false),
+                _ => reply::json(&views::counters(r.as_ref()), false),
             },
             None => reply::error(404, "no local rules: scanning is forwarded", Domain::None),
         },

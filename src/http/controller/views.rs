@@ -13,19 +13,8 @@ use serde_json::{json, Map, Value};
 use sluice_proto::rspamd::controller::{ActionThreshold, SymbolCounter, SymbolGroup, SymbolRule};
 
 use crate::metrics::{self, Snapshot};
-use crate::scan::Pipeline;
 use crate::stats::{Stats, StoreStat, HAM_SYMBOL, SPAM_SYMBOL};
-use crate::verdict::Action;
-
-/// The standard actions, reported even at zero (as Rspamd does).
-const STANDARD: [Action; 6] = [
-    Action::Reject,
-    Action::SoftReject,
-    Action::RewriteSubject,
-    Action::AddHeader,
-    Action::Greylist,
-    Action::NoAction,
-];
+use crate::verdict::{Action, RuleBook};
 
 /// Rspamd's group name for symbols outside any group.
 const UNGROUPED: &str = "ungrouped";
@@ -35,7 +24,7 @@ const UNGROUPED: &str = "ungrouped";
 pub fn stat(s: &Snapshot, bayes: Option<&StoreStat>, read_only: bool) -> Value {
     let mut actions = Map::new();
     for (a, n) in &s.by_action {
-        if STANDARD.contains(a) || *n > 0 {
+        if Action::BUILTIN.contains(a) || *n > 0 {
             actions.insert(a.as_str().to_string(), json!(n));
         }
     }
@@ -127,23 +116,24 @@ pub fn auth(s: &Snapshot, read_only: bool) -> Value {
 }
 
 /// `/actions`: every scored action, threshold-less ones with `null`.
-pub fn actions(p: &Pipeline) -> Vec<ActionThreshold> {
+pub fn actions(r: &dyn RuleBook) -> Vec<ActionThreshold> {
+    let thresholds = r.thresholds();
     Action::SCORED
         .iter()
         .map(|a| ActionThreshold {
             action: a.as_str().to_string(),
-            value: p.thresholds().iter().find(|(x, _)| x == a).map(|t| t.1),
+            value: thresholds.iter().find(|(x, _)| x == a).map(|t| t.1),
         })
         .collect()
 }
 
 /// `/symbols`: symbols by group, groups in config order, `ungrouped` last.
-pub fn symbols(p: &Pipeline) -> Vec<SymbolGroup> {
-    let mut groups: Vec<SymbolGroup> = p
-        .groups()
-        .iter()
-        .map(|g| SymbolGroup {
-            group: g.name.clone(),
+pub fn symbols(r: &dyn RuleBook) -> Vec<SymbolGroup> {
+    let mut groups: Vec<SymbolGroup> = r
+        .group_names()
+        .into_iter()
+        .map(|group| SymbolGroup {
+            group,
             rules: Vec::new(),
         })
         .chain(std::iter::once(SymbolGroup {
@@ -151,7 +141,7 @@ pub fn symbols(p: &Pipeline) -> Vec<SymbolGroup> {
             rules: Vec::new(),
         }))
         .collect();
-    for s in p.symbols() {
+    for s in r.symbols() {
         let name = s.group.as_deref().unwrap_or(UNGROUPED);
         if let Some(g) = groups.iter_mut().find(|g| g.group == name) {
             g.rules.push(SymbolRule {
@@ -166,8 +156,8 @@ pub fn symbols(p: &Pipeline) -> Vec<SymbolGroup> {
 }
 
 /// `/counters`: hits per symbol since the rules were (re)loaded.
-pub fn counters(p: &Pipeline) -> Vec<SymbolCounter> {
-    p.symbols()
+pub fn counters(r: &dyn RuleBook) -> Vec<SymbolCounter> {
+    r.symbols()
         .into_iter()
         .map(|s| SymbolCounter {
             symbol: s.name,
@@ -178,9 +168,9 @@ pub fn counters(p: &Pipeline) -> Vec<SymbolCounter> {
 }
 
 /// `/metrics`: the shared counters plus per-symbol hits.
-pub fn metrics_text(p: Option<&Pipeline>) -> String {
+pub fn metrics_text(r: Option<&dyn RuleBook>) -> String {
     let mut text = metrics::render_openmetrics(&metrics::global().snapshot());
-    let Some(p) = p else {
+    let Some(r) = r else {
         return text;
     };
     // Insert before the terminating `# EOF`.
@@ -189,36 +179,37 @@ pub fn metrics_text(p: Option<&Pipeline>) -> String {
         "# HELP sluice_symbol_hits Times each symbol fired since the rules were loaded.\n",
     );
     text.push_str("# TYPE sluice_symbol_hits counter\n");
-    for s in p.symbols() {
+    for s in r.symbols() {
         text.push_str(&format!(
             "sluice_symbol_hits_total{{symbol=\"{}\"}} {}\n",
             s.name, s.hits
         ));
     }
-    rule_families(&mut text, p);
+    rule_families(&mut text, r);
     text.push_str("# EOF\n");
     text
 }
 
 /// Per-rule evaluations and (sampled) time of the regexp rules, so an
 /// admin can find the rule that costs the most.
-fn rule_families(text: &mut String, p: &Pipeline) {
+fn rule_families(text: &mut String, r: &dyn RuleBook) {
     use std::fmt::Write;
-    let rules = p.rule_stats();
+    let rules = r.rule_costs();
     text.push_str("# HELP sluice_rule_evaluations Times each regexp rule was evaluated since the rules were loaded.\n# TYPE sluice_rule_evaluations counter\n");
-    for (name, st) in &rules {
+    for st in &rules {
         let _ = writeln!(
             text,
-            "sluice_rule_evaluations_total{{symbol=\"{name}\"}} {}",
-            st.evaluations
+            "sluice_rule_evaluations_total{{symbol=\"{}\"}} {}",
+            st.symbol, st.evaluations
         );
     }
     text.push_str("# HELP sluice_rule_seconds_average Average time of one evaluation of each regexp rule, over sampled scans.\n# TYPE sluice_rule_seconds_average gauge\n");
-    for (name, st) in &rules {
+    for st in &rules {
         if let Some(t) = st.avg_time {
             let _ = writeln!(
                 text,
-                "sluice_rule_seconds_average{{symbol=\"{name}\"}} {:.9}",
+                "sluice_rule_seconds_average{{symbol=\"{}\"}} {:.9}",
+                st.symbol,
                 t.as_secs_f64()
             );
         }

@@ -54,17 +54,7 @@ impl ActionsConfig {
 
 impl Default for ActionsConfig {
     fn default() -> Self {
-        let builtin = [
-            Action::NoAction,
-            Action::Greylist,
-            Action::AddHeader,
-            Action::RewriteSubject,
-            Action::SoftReject,
-            Action::Reject,
-            Action::Discard,
-            Action::Quarantine,
-        ];
-        let defs = builtin
+        let defs = Action::ALL
             .into_iter()
             .map(|a| ActionDef {
                 name: a.as_str().to_string(),

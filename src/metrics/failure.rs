@@ -1,6 +1,8 @@
 //! Why a milter session was ended early, in a few fixed kinds: the log line
 //! keeps the details, `/metrics` counts sessions by kind so an admin can
 //! tell a slow MTA (timeouts) from a broken peer (protocol) at a glance.
+//! The kinds are the metrics' labels, so they live here; the milter side
+//! sorts its failures into them.
 
 /// The kind of failure that ended a milter session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,16 +44,5 @@ impl FailReason {
     /// Position in [`FailReason::ALL`].
     pub fn index(self) -> usize {
         self as usize
-    }
-}
-
-impl From<&super::io::ReadError> for FailReason {
-    fn from(e: &super::io::ReadError) -> FailReason {
-        use super::io::ReadError;
-        match e {
-            ReadError::Closed => FailReason::Closed,
-            ReadError::Idle(_) | ReadError::Slow(_) | ReadError::Lifetime(_) => FailReason::Timeout,
-            ReadError::Frame(_) => FailReason::Frame,
-        }
     }
 }

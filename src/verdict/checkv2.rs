@@ -1,10 +1,94 @@
-//! An upstream's `/checkv2` JSON reply turned into the shared [`Verdict`], so
-//! the milter bridge answers a forwarded message exactly as a local scan.
+//! Rspamd's `/checkv2` reply in both directions: a [`Verdict`] becomes the
+//! reply the HTTP side sends ([`to_reply`]), and an upstream's reply becomes
+//! a [`Verdict`] ([`parse`]), so the milter bridge answers a forwarded
+//! message exactly as a local scan.
+use std::collections::BTreeMap;
 use std::time::Duration;
 
-use sluice_proto::rspamd::checkv2::{CheckV2Reply, HeaderSpec, MilterBlock};
+use sluice_proto::rspamd::checkv2::{CheckV2Reply, HeaderSpec, MilterBlock, SymbolResult};
+use sluice_proto::rspamd::OneOrMany;
 
-use crate::verdict::{Action, AddHeader, MilterEdits, RemoveHeader, Symbol, Verdict};
+use super::{Action, AddHeader, MilterEdits, RemoveHeader, Symbol, Verdict};
+
+/// The verdict as Rspamd's `/checkv2` reply.
+pub fn to_reply(v: &Verdict) -> CheckV2Reply {
+    let symbols = v
+        .symbols
+        .iter()
+        .map(|s| {
+            let r = SymbolResult {
+                name: s.name.clone(),
+                score: s.score,
+                metric_score: s.metric_score,
+                description: s.description.clone(),
+                options: s.options.clone(),
+            };
+            (s.name.clone(), r)
+        })
+        .collect();
+    let mut messages = BTreeMap::new();
+    if let Some(m) = &v.smtp_message {
+        messages.insert("smtp_message".to_string(), m.clone());
+    }
+    let has_links = !v.urls.is_empty() || !v.emails.is_empty();
+    CheckV2Reply {
+        is_skipped: v.is_skipped,
+        score: if v.score.is_nan() { 0.0 } else { v.score },
+        required_score: v.required_score,
+        action: v.action.as_str().to_string(),
+        thresholds: v
+            .thresholds
+            .iter()
+            .map(|(a, t)| (a.as_str().to_string(), *t))
+            .collect(),
+        subject: v.subject.clone(),
+        reject: None,
+        passthrough_module: v.passthrough_module.clone(),
+        symbols,
+        messages,
+        urls: has_links.then(|| v.urls.clone()),
+        emails: has_links.then(|| v.emails.clone()),
+        message_id: Some(v.message_id.clone().unwrap_or_else(|| "undef".to_string())),
+        time_real: v.scan_time.as_secs_f64(),
+        dkim_signature: None,
+        milter: milter_block(&v.milter),
+    }
+}
+
+fn milter_block(m: &MilterEdits) -> Option<MilterBlock> {
+    if m.is_empty() {
+        return None;
+    }
+    let mut add: BTreeMap<String, Vec<HeaderSpec>> = BTreeMap::new();
+    for h in &m.add_headers {
+        add.entry(h.name.clone())
+            .or_default()
+            .push(HeaderSpec::Ordered {
+                value: h.value.clone(),
+                order: h.order,
+            });
+    }
+    let mut remove: BTreeMap<String, Vec<i32>> = BTreeMap::new();
+    for r in &m.remove_headers {
+        remove.entry(r.name.clone()).or_default().push(r.index);
+    }
+    Some(MilterBlock {
+        add_headers: add
+            .into_iter()
+            .filter_map(|(k, v)| OneOrMany::from_vec(v).map(|v| (k, v)))
+            .collect(),
+        remove_headers: remove
+            .into_iter()
+            .filter_map(|(k, v)| OneOrMany::from_vec(v).map(|v| (k, v)))
+            .collect(),
+        change_from: m.change_from.clone(),
+        add_rcpt: m.add_rcpt.clone(),
+        del_rcpt: m.del_rcpt.clone(),
+        reject: None,
+        no_action: m.no_action.then_some(true),
+        spam_header: m.spam_header.clone().map(serde_json::Value::String),
+    })
+}
 
 /// Why a reply body could not become a verdict.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -163,6 +247,111 @@ fn milter_folding(v: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn sample() -> Verdict {
+        let mut v = Verdict::empty(15.0);
+        v.action = Action::AddHeader;
+        v.score = 7.5;
+        v.symbols = vec![Symbol {
+            name: "MISSING_MID".into(),
+            score: 2.5,
+            metric_score: 2.5,
+            description: Some("Message id is missing".into()),
+            options: vec![],
+        }];
+        v.urls = vec!["example.com".into()];
+        v.milter.add_headers.push(AddHeader {
+            name: "X-Spamd-Result".into(),
+            value: "x".into(),
+            order: -1,
+        });
+        v.milter.remove_headers.push(RemoveHeader {
+            name: "X-Spam".into(),
+            index: 0,
+        });
+        v.thresholds = vec![(Action::AddHeader, 6.0), (Action::Reject, 15.0)];
+        v
+    }
+
+    #[test]
+    fn checkv2_reply_has_rspamd_shape() {
+        let r = to_reply(&sample());
+        let j = serde_json::to_value(&r).unwrap();
+        assert_eq!(j["action"], "add header");
+        assert_eq!(j["message-id"], "undef");
+        assert_eq!(j["symbols"]["MISSING_MID"]["metric_score"], 2.5);
+        assert_eq!(j["urls"][0], "example.com");
+        assert_eq!(j["emails"], serde_json::json!([]));
+        assert_eq!(j["thresholds"]["add header"], 6.0);
+        assert_eq!(j["milter"]["remove_headers"]["X-Spam"], 0);
+        assert_eq!(j["milter"]["add_headers"]["X-Spamd-Result"]["order"], -1);
+        assert_eq!(j["messages"], serde_json::json!({}));
+    }
+
+    #[test]
+    fn gtube_like_verdict_has_no_milter_block_and_a_message() {
+        let mut v = Verdict::empty(15.0);
+        v.action = Action::Reject;
+        v.smtp_message = Some("Gtube pattern".into());
+        let j = serde_json::to_value(to_reply(&v)).unwrap();
+        assert!(j.get("milter").is_none());
+        assert!(j.get("urls").is_none());
+        assert_eq!(j["messages"]["smtp_message"], "Gtube pattern");
+    }
+
+    #[test]
+    fn a_verdict_survives_the_round_trip() {
+        let mut v = sample();
+        v.action = Action::Quarantine;
+        v.symbols = vec![
+            Symbol {
+                name: "TEST_SCORE".into(),
+                score: 7.0,
+                metric_score: 1.0,
+                description: None,
+                options: vec!["requested".into(), "twice".into()],
+            },
+            v.symbols[0].clone(),
+            Symbol {
+                name: "R_SPF_NA".into(),
+                score: -1.0,
+                metric_score: 0.0,
+                description: None,
+                options: vec![],
+            },
+        ];
+        v.subject = Some("*** SPAM *** hi".into());
+        v.smtp_message = Some("Go away".into());
+        v.message_id = Some("abc@example.com".into());
+        v.emails = vec!["a@example.com".into()];
+        v.is_skipped = true;
+        v.passthrough_module = Some("multimap".into());
+        v.scan_time = Duration::from_millis(250);
+        v.milter.add_headers.push(AddHeader {
+            name: "X-Spamd-Result".into(),
+            value: "default: False;\n\tTEST_SCORE(7.00)".into(),
+            order: 0,
+        });
+        v.milter.add_headers.insert(
+            0,
+            AddHeader {
+                name: "Authentication-Results".into(),
+                value: "vm; none".into(),
+                order: 1,
+            },
+        );
+        v.milter.remove_headers.push(RemoveHeader {
+            name: "X-Spam".into(),
+            index: -1,
+        });
+        v.milter.change_from = Some("<b@example.com>".into());
+        v.milter.add_rcpt = vec!["c@example.com".into()];
+        v.milter.del_rcpt = vec!["d@example.com".into()];
+        v.milter.spam_header = Some("Yes".into());
+        v.milter.no_action = true;
+        let body = serde_json::to_vec(&to_reply(&v)).unwrap();
+        assert_eq!(parse(&body).unwrap(), v);
+    }
 
     /// Captured from Rspamd 3.4 behind `Flags: milter` (trimmed).
     const RSPAMD_34: &str = r#"{"is_skipped":false,"score":8.5,"required_score":15.0,

@@ -1,85 +1,31 @@
-//! The transport-neutral verdict: the only vocabulary shared by the scan side
-//! (`scan/`, later `forward/`) and the transport side (`milter/`, `http/`).
+//! The verdict room: the only vocabulary shared by the scanners (`scan/`,
+//! `forward/`) and the transports (`milter/`, `http/`). Transports depend on
+//! this module and on nothing of the scanners.
 //!
-//! It mirrors the shape of Rspamd's `/checkv2` reply on purpose: an upstream
-//! Rspamd's answer and our own pipeline's answer become the same data, and the
-//! milter bridge turns either into replies the same way.
-use std::fmt;
+//! - [`Verdict`] and [`Action`] (with the one ordering of actions).
+//! - [`Scanner`], [`ScanRequest`], [`ScanError`], and the read-only
+//!   [`RuleBook`] a scanner may expose ([`scanner`]).
+//! - [`settings`]: a request's Rspamd settings, as data.
+//! - [`checkv2`]: Rspamd's `/checkv2` reply, to and from a verdict.
+//! - [`format`]: number formatting for headers and log lines.
+//!
+//! The verdict mirrors the shape of Rspamd's `/checkv2` reply on purpose: an
+//! upstream Rspamd's answer and our own pipeline's answer become the same
+//! data, and the milter bridge turns either into replies the same way.
+pub mod action;
+pub mod checkv2;
+pub mod format;
+pub mod scanner;
+pub mod settings;
+
 use std::time::Duration;
 
-/// What should happen to the message. Names follow Rspamd (`add header`, with
-/// a space, on the wire).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum Action {
-    NoAction,
-    Greylist,
-    AddHeader,
-    RewriteSubject,
-    SoftReject,
-    Reject,
-    /// Custom actions Rspamd defines with `milter = "discard"`.
-    Discard,
-    /// Custom actions Rspamd defines with `milter = "quarantine"`.
-    Quarantine,
-}
-
-impl Action {
-    /// Rspamd's wire name (`"add header"`).
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Action::NoAction => "no action",
-            Action::Greylist => "greylist",
-            Action::AddHeader => "add header",
-            Action::RewriteSubject => "rewrite subject",
-            Action::SoftReject => "soft reject",
-            Action::Reject => "reject",
-            Action::Discard => "discard",
-            Action::Quarantine => "quarantine",
-        }
-    }
-
-    /// Accepts Rspamd's spellings: spaces or underscores, and `accept` for
-    /// `no action`.
-    pub fn parse(name: &str) -> Option<Action> {
-        let norm: String = name
-            .trim()
-            .chars()
-            .map(|c| {
-                if c == '_' || c == '-' {
-                    ' '
-                } else {
-                    c.to_ascii_lowercase()
-                }
-            })
-            .collect();
-        Some(match norm.as_str() {
-            "no action" | "accept" => Action::NoAction,
-            "greylist" => Action::Greylist,
-            "add header" => Action::AddHeader,
-            "rewrite subject" => Action::RewriteSubject,
-            "soft reject" => Action::SoftReject,
-            "reject" => Action::Reject,
-            "discard" => Action::Discard,
-            "quarantine" => Action::Quarantine,
-            _ => return None,
-        })
-    }
-
-    /// Actions whose threshold can be configured, from the mildest up.
-    pub const SCORED: [Action; 5] = [
-        Action::Greylist,
-        Action::AddHeader,
-        Action::RewriteSubject,
-        Action::SoftReject,
-        Action::Reject,
-    ];
-}
-
-impl fmt::Display for Action {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+pub use action::Action;
+pub use scanner::{
+    Placement, RuleBook, RuleCost, ScanError, ScanFuture, ScanOptions, ScanRequest, Scanner,
+    SymbolInfo,
+};
+pub use settings::ScanSettings;
 
 /// One symbol in the result, as in Rspamd's reply.
 #[derive(Debug, Clone, PartialEq)]
@@ -193,7 +139,7 @@ impl Verdict {
             }
             out.push_str(&s.name);
             out.push('(');
-            crate::scan::headers::push_2dp(&mut out, s.score);
+            format::push_2dp(&mut out, s.score);
             out.push(')');
         }
         out
@@ -202,9 +148,9 @@ impl Verdict {
     /// `score/required` with two decimals each, for log lines.
     pub fn score_pair(&self) -> String {
         let mut out = String::with_capacity(16);
-        crate::scan::headers::push_2dp(&mut out, self.score);
+        format::push_2dp(&mut out, self.score);
         out.push('/');
-        crate::scan::headers::push_2dp(&mut out, self.required_score);
+        format::push_2dp(&mut out, self.required_score);
         out
     }
 }

@@ -1,0 +1,157 @@
+//! The in-process pipeline as a [`Scanner`]: scans on the process's scan
+//! threads ([`super::workers`]), so CPU-bound scans never stall the reactor
+//! that serves milter sessions, or in place when the request's
+//! [`Placement`] allows it ([`super::inline`]); and the pipeline as the
+//! [`RuleBook`] the controller reads.
+use std::sync::Arc;
+
+use super::{inline, workers, Pipeline};
+use crate::stats::Stats;
+use crate::verdict::{
+    Action, RuleBook, RuleCost, ScanError, ScanFuture, ScanRequest, ScanSettings, Scanner,
+    SymbolInfo,
+};
+
+/// The local pipeline behind the [`Scanner`] trait.
+///
+/// It owns the Bayes store's write side: autolearn happens here, after the
+/// pipeline has decided the verdict.
+#[derive(Debug, Clone)]
+pub struct LocalScanner {
+    pipeline: Arc<Pipeline>,
+    learner: Option<Arc<Stats>>,
+}
+
+impl LocalScanner {
+    pub fn new(p: Arc<Pipeline>) -> Self {
+        LocalScanner {
+            pipeline: p,
+            learner: None,
+        }
+    }
+
+    /// The store that autolearn candidates are learned into (the one the
+    /// pipeline classifies with).
+    pub fn with_learner(mut self, store: Option<Arc<Stats>>) -> Self {
+        self.learner = store;
+        self
+    }
+}
+
+impl Scanner for LocalScanner {
+    fn scan(&self, req: Arc<ScanRequest>) -> ScanFuture {
+        if inline::applies(req.placement, req.message.len()) {
+            let verdict = inline::run(|| {
+                self.pipeline
+                    .scan_outcome(&req.envelope, &req.message, req.options.clone())
+                    .learned_by(self.learner.as_deref())
+            });
+            return Box::pin(std::future::ready(verdict.map_err(|e| {
+                ScanError::TaskFailed {
+                    reason: e.to_string(),
+                }
+            })));
+        }
+        let pipeline = Arc::clone(&self.pipeline);
+        let learner = self.learner.clone();
+        Box::pin(async move {
+            workers::ScanPool::global()
+                .run(move || {
+                    pipeline
+                        .scan_outcome(&req.envelope, &req.message, req.options.clone())
+                        .learned_by(learner.as_deref())
+                })
+                .await
+                .map_err(|e| ScanError::TaskFailed {
+                    reason: e.to_string(),
+                })
+        })
+    }
+
+    fn rules(&self) -> Option<Arc<dyn RuleBook>> {
+        Some(Arc::clone(&self.pipeline) as Arc<dyn RuleBook>)
+    }
+
+    fn in_process(&self) -> bool {
+        true
+    }
+}
+
+impl RuleBook for Pipeline {
+    fn required_score(&self) -> f64 {
+        Pipeline::required_score(self)
+    }
+
+    fn thresholds(&self) -> Vec<(Action, f64)> {
+        Pipeline::thresholds(self)
+    }
+
+    fn group_names(&self) -> Vec<String> {
+        self.groups().iter().map(|g| g.name.clone()).collect()
+    }
+
+    fn symbols(&self) -> Vec<SymbolInfo> {
+        Pipeline::symbols(self)
+    }
+
+    fn rule_costs(&self) -> Vec<RuleCost> {
+        self.rule_stats()
+            .into_iter()
+            .map(|(name, st)| RuleCost {
+                symbol: name.to_string(),
+                evaluations: st.evaluations,
+                avg_time: st.avg_time,
+            })
+            .collect()
+    }
+
+    fn settings_profile(&self, id: &str) -> Option<Arc<ScanSettings>> {
+        Pipeline::settings_profile(self, id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::task::{Context, Poll, Waker};
+
+    use super::*;
+    use crate::message::Envelope;
+    use crate::verdict::Placement;
+
+    fn request(placement: Placement, len: usize) -> Arc<ScanRequest> {
+        let mut raw = b"Subject: t\r\n\r\n".to_vec();
+        raw.resize(len.max(raw.len()), b'a');
+        Arc::new(ScanRequest {
+            envelope: Envelope::default(),
+            message: raw.into(),
+            options: Default::default(),
+            placement,
+        })
+    }
+
+    /// Whether the scan's future is done at its first poll, with no
+    /// runtime to drive it: only a scan that ran during the call is.
+    fn ready_at_once(s: &LocalScanner, req: Arc<ScanRequest>) -> bool {
+        let mut fut = s.scan(req);
+        let mut cx = Context::from_waker(Waker::noop());
+        matches!(fut.as_mut().poll(&mut cx), Poll::Ready(Ok(_)))
+    }
+
+    #[test]
+    fn an_inline_request_is_scanned_during_the_call() {
+        let p = Pipeline::from_config(&serde_json::json!({})).unwrap();
+        let s = LocalScanner::new(Arc::new(p));
+        assert!(ready_at_once(&s, request(Placement::Inline, 100)));
+        assert!(s.in_process() && s.rules().is_some());
+        // Pooled, and inline but too large: the pool answers.
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        for req in [
+            request(Placement::Pool, 100),
+            request(Placement::Inline, inline::INLINE_MAX + 1),
+        ] {
+            assert!(rt.block_on(s.scan(req)).is_ok());
+        }
+    }
+}
