@@ -1,6 +1,6 @@
 //! In-process tests of the scan engine and what feeds it: config loading,
 //! rules, modules, Lua, the milter session policy over an in-memory
-//! stream and the fuzz regressions.
+//! stream, the fuzz regressions, and the import graph of `src/`.
 //!
 //! One binary for all of them: each test binary links the whole crate, and
 //! linking, not the tests, dominated `cargo test`.
@@ -14,6 +14,7 @@ mod harness;
 mod config_load;
 mod config_ucl;
 mod fuzz_regressions;
+mod layers;
 mod lua_api;
 mod lua_rules;
 mod lua_shipped;
