@@ -1,5 +1,5 @@
 //! The transport-neutral verdict: the only vocabulary shared by the scan side
-//! (`scan/`, later `forward/`) and the transport side (`milter/`, `http/`).
+//! (`scan/`, `forward/`) and the transport side (`milter/`, `http/`).
 //!
 //! It mirrors the shape of Rspamd's `/checkv2` reply on purpose: an upstream
 //! Rspamd's answer and our own pipeline's answer become the same data, and the

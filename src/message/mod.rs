@@ -1,6 +1,6 @@
 //! The message as the MTA handed it over: envelope and connection data, then the
 //! raw bytes (exact headers, then body). Filled by the milter session, by
-//! `sluice scan` from a file, and later by the HTTP server from request headers.
+//! `sluice scan` from a file, and by the HTTP server from request headers.
 pub mod assemble;
 
 use std::net::IpAddr;

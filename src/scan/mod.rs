@@ -69,8 +69,9 @@ pub struct ScanRequest {
     pub options: ScanOptions,
 }
 
-/// Anything that turns a request into a verdict: the local pipeline now,
-/// upstream Rspamd scanners later. Boxed future so it can be a trait object.
+/// Anything that turns a request into a verdict: the local pipeline or
+/// upstream Rspamd scanners (`forward/`). Boxed future so it can be a trait
+/// object.
 pub trait Scanner: Send + Sync + 'static {
     fn scan(
         &self,

@@ -21,8 +21,8 @@ const SIZE_LIMIT: usize = 64 << 20;
 
 /// Lazy DFA cache cap per regex and thread, above the 2 MiB default: warm
 /// scans still build states for text not seen before, and a larger cache
-/// keeps more of them (corpus, warm: 2.9% fewer instructions, 6% less scan
-/// CPU). The cache only grows to the states a scope actually reaches.
+/// keeps more of them (`docs/performance.md`). The cache only grows to the
+/// states a scope actually reaches.
 pub(super) const DFA_CACHE_LIMIT: usize = 32 << 20;
 
 /// A regex that did not compile, with its translated pattern.
@@ -59,9 +59,8 @@ struct Scope {
 const PREFILTER_FROM: usize = 8;
 /// Scopes of short haystacks with at least this many patterns use the
 /// literal prefilter too. A set that large meets new lazy-DFA states on
-/// nearly every new value (each new Subject line): one pass over the
-/// corpus, the 51 Subject patterns as one set cost 60 ms, prefiltered
-/// (32 of them) 25 ms; sluice scan's instructions per message fell 3.8%.
+/// nearly every new value (each new Subject line); prefiltered, the
+/// Subject patterns cost less than half as much (`docs/performance.md`).
 const SHORT_PREFILTER_FROM: usize = 32;
 /// Cost class from which a scope's haystacks are long (text, body, raw
 /// message). Those use the literal prefilter from [`PREFILTER_FROM`]
@@ -163,8 +162,8 @@ type Split = (Option<Prefilter>, Vec<String>, Vec<usize>);
 /// haystacks (header values, URLs) always share one set: there a search
 /// costs its setup, not its bytes, and one set's lazy DFA stays in cache
 /// where a dozen regexes' each lose theirs (Content-Type, which matches
-/// some pattern in nearly every message, paid one search per pattern).
-/// Scanning the corpus: 5.6% less CPU for 0.5% fewer instructions.
+/// some pattern in nearly every message, paid one search per pattern;
+/// `docs/performance.md`).
 const SINGLES_UP_TO: usize = 16;
 
 /// How a scope matches its patterns that have no literal prefix.
@@ -238,7 +237,7 @@ impl Rest {
                 if !set.is_match(hay) {
                     return;
                 }
-                for i in set.matches(hay).iter() {
+                for i in &set.matches(hay) {
                     hit[slots[i]] = true;
                 }
             }
@@ -420,11 +419,6 @@ impl RegexBank {
     /// scans dear. Drives rule ordering.
     pub fn scope_cost(&self, scope: usize) -> u32 {
         kind_cost(self.scopes[scope].key.kind)
-    }
-
-    /// Number of patterns sharing a scope (to split its time between rules).
-    pub fn scope_width(&self, scope: usize) -> usize {
-        self.scopes[scope].slots.len()
     }
 
     /// Fresh per-scan state; no scope has run.

@@ -35,7 +35,6 @@ pub use store::{Class, LearnOutcome, Store, StoreError, StoreStat};
 use crate::message::Envelope;
 use crate::metrics::LearnResult;
 use crate::scan::message::MessageView;
-use crate::scan::score::SymbolMeta;
 use store::{EmbeddedStore, LearnRequest, PendingStore, RedisStore};
 
 /// Rspamd's symbol names; their weights come from the `statistics` group.
@@ -147,21 +146,6 @@ impl Stats {
                 None
             }
         }
-    }
-
-    /// The pipeline's hook: the Bayes symbol to add, its configured
-    /// weight (`spam`/`ham` metas) scaled by the classifier's confidence.
-    pub fn symbol(
-        &self,
-        env: &Envelope,
-        view: &MessageView<'_>,
-        spam: &SymbolMeta,
-        ham: &SymbolMeta,
-    ) -> Option<(SymbolMeta, Vec<String>)> {
-        let hit = self.classify(env, view)?;
-        let mut meta = if hit.is_spam { spam } else { ham }.clone();
-        meta.weight *= hit.confidence;
-        Some((meta, vec![hit.option]))
     }
 
     /// The raw classifier result (the evaluation reads it).
