@@ -8,7 +8,7 @@
 # committed seeds/TARGET and, for the message targets, the shared corpus's
 # MIME samples ($SHARED/corpus/mime) when present. A crash leaves its input
 # in artifacts/TARGET/; copy it to regressions/TARGET/ once fixed, where
-# `cargo test --test fuzz_regressions` replays it. Prints one line of final
+# `cargo test --test engine fuzz_regressions` replays it. Prints one line of final
 # stats per target and exits non-zero if any target failed.
 #
 # Only a stable toolchain may be available: RUSTC_BOOTSTRAP=1 lets

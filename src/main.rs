@@ -12,7 +12,8 @@ use sluice::{bench, config, daemon, eval_bayes, scan};
 
 /// A scan allocates and frees many small objects (header values, words,
 /// Lua strings) on the scan threads; with mimalloc the corpus scans with
-/// 4% fewer instructions and 8% less CPU than with glibc malloc.
+/// fewer instructions and less CPU than with glibc malloc
+/// (`docs/performance.md`).
 #[global_allocator]
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -83,7 +83,7 @@ pub enum DaemonError {
 /// on their own pool (`scan::workers`). With several workers, every wakeup
 /// of a parked one costs an eventfd write, a futex and a context switch, and
 /// a session's tasks hop between threads: on the forward path that churn was
-/// a quarter of the CPU per message (0.43 -> 0.32 ms with one worker). One
+/// a quarter of the CPU per message (`docs/performance.md`). One
 /// thread that parks only when nothing is runnable does the same I/O with
 /// no cross-thread handoffs.
 pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {

@@ -131,11 +131,6 @@ impl Endpoint {
         self.spec.to_string()
     }
 
-    /// Idle connections right now (for tests and stats).
-    pub fn idle_count(&self) -> usize {
-        self.idle.lock().map_or(0, |v| v.len())
-    }
-
     /// POSTs `body` to `path` with `headers`. A reused connection that turns
     /// out closed is retried once on a fresh one: a stale pooled socket is
     /// not the upstream's fault.
@@ -313,7 +308,7 @@ impl Endpoint {
 /// hyper shuts the write side down before dropping a finished connection,
 /// and Rspamd closes every connection after its reply, so that was one
 /// `shutdown(2)` per forwarded message (a FIN sent and processed by the
-/// loopback peer in our time, ~10% of the syscall time per message) right
+/// loopback peer in our time; `docs/performance.md`) right
 /// before the `close(2)` that sends the same FIN. TLS still sends its
 /// close_notify: rustls writes it before calling this shutdown.
 struct NoShutdown(TcpStream);

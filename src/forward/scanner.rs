@@ -139,15 +139,6 @@ impl ForwardScanner {
         &self.inner.stats
     }
 
-    /// Counters of each mirror, by name.
-    pub fn mirror_stats(&self) -> Vec<(String, Arc<MirrorStats>)> {
-        self.inner
-            .mirrors
-            .iter()
-            .map(|m| (m.upstreams.name.clone(), Arc::clone(&m.stats)))
-            .collect()
-    }
-
     /// The primary group, for inspection (health, idle connections).
     pub fn upstreams(&self) -> &Upstreams {
         &self.inner.group

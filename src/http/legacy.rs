@@ -16,7 +16,7 @@ use super::body::{push_counted, BodyError, BodyLimits};
 use super::budget::Share;
 use super::request::ScanHeaders;
 use super::scan;
-use super::Shared;
+use super::shared::Shared;
 use crate::verdict::checkv2;
 
 /// Why a legacy request got an error line instead of a verdict.

@@ -16,28 +16,12 @@ use tracing::{debug, info, warn};
 use super::config::{HttpSettings, WorkerSettings};
 use super::conns::{Admission, ConnGuard};
 use super::prefixed::Prefixed;
+use super::shared::{Peer, Role, Shared};
 use super::tls::{self, TlsError};
-use super::{controller, Peer, Shared};
+use super::{controller, route};
 use crate::config::ListenAddr;
 use crate::metrics::{self, Listener};
 use crate::server::{self, BindError, Bound};
-
-/// Which protocol a listener serves.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Role {
-    /// Rspamd's normal worker protocol.
-    Scan,
-    Controller,
-}
-
-impl Role {
-    pub fn name(self) -> &'static str {
-        match self {
-            Role::Scan => "http",
-            Role::Controller => "controller",
-        }
-    }
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum HttpError {
@@ -321,7 +305,7 @@ where
         let busy = slot.busy();
         async move {
             let r = match role {
-                Role::Scan => super::handle_scan(req, shared).await,
+                Role::Scan => route::handle_scan(req, shared).await,
                 Role::Controller => controller::handle(req, peer, shared).await,
             };
             drop(busy);

@@ -12,7 +12,7 @@ use tracing::{info, warn};
 use super::body;
 use super::reply::{self, Domain, Reply};
 use super::request::ScanHeaders;
-use super::ScanContext;
+use super::shared::ScanContext;
 use crate::verdict::checkv2;
 use crate::verdict::{ScanOptions, ScanRequest, ScanSettings, Verdict};
 

@@ -150,9 +150,10 @@ impl Transaction {
 /// Header names in arrival order, copied into one buffer.
 ///
 /// Why copies: a name is a slice of the session's read buffer, and keeping
-/// the slices would pin each 64 KiB read buffer until end of message, so the
-/// next read had to allocate a fresh one (malloc was ~14% of the forward
-/// path's CPU); copied, the read buffer is reused in place.
+/// the slices would pin each read buffer until end of message, so the
+/// next read had to allocate a fresh one (a large share of the forward
+/// path's CPU, see `docs/performance.md`); copied, the read buffer is
+/// reused in place.
 #[derive(Debug, Default)]
 pub struct HeaderNames {
     bytes: Vec<u8>,

@@ -2,10 +2,9 @@
 //!
 //! Why: handing a scan to the pool ([`super::workers`]) and its verdict back
 //! costs two thread wakeups per message (a futex for the scan thread, an
-//! eventfd for the reactor) with their context switches. On the paired
-//! corpus replay (`bench/compare-rspamd.sh`, median of 5 rounds) sessions on
-//! the reactor with scans on the pool took 0.453 ms of CPU per message, one
-//! session thread scanning in place 0.353 ms.
+//! eventfd for the reactor) with their context switches: on the paired
+//! corpus replay (`bench/compare-rspamd.sh`) scanning in place took clearly
+//! less CPU per message (`docs/performance.md`).
 //!
 //! Only requests whose caller says so ([`Placement::Inline`]: the server
 //! hands it to the sessions of threads that serve milter sessions on their
@@ -18,9 +17,9 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use super::workers::PoolError;
 use crate::verdict::Placement;
 
-/// Largest message scanned inline. Every message of the corpus is below it
-/// (the largest is 227 KiB); a 500 KiB HTML message of links and addresses
-/// scans in 11 ms.
+/// Largest message scanned inline. Every message of the corpus is below
+/// it, and a message of this size scans in a few milliseconds
+/// (`docs/performance.md`).
 pub const INLINE_MAX: usize = 512 << 10;
 
 /// Whether a message of `len` bytes is scanned on the calling thread.

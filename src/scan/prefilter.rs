@@ -17,8 +17,7 @@ use regex_syntax::hir::literal::{ExtractKind, Extractor};
 
 /// Lazy DFA cache cap per regex and thread, above the 2 MiB default: warm
 /// scans still build states for text not seen before, and a larger cache
-/// keeps more of them (corpus, warm: 2.9% fewer instructions, 6% less scan
-/// CPU). The cache only grows to the states a scope actually reaches.
+/// keeps more of them (`docs/performance.md`). The cache only grows to the states a scope actually reaches.
 pub(super) const DFA_CACHE_LIMIT: usize = 32 << 20;
 
 /// Shortest literal worth prefiltering on; shorter ones hit too often.
@@ -178,8 +177,8 @@ impl Prefilter {
 ///
 /// `aho_corasick`'s own DFA answers the same transitions, but through its
 /// `Automaton` trait every byte also pays a failure-state check and the
-/// special-state tests separately (~18 instructions a byte here, the
-/// largest single cost of a scan). Here the states are renumbered so that
+/// special-state tests separately (the largest single cost of a scan;
+/// `docs/performance.md`). Here the states are renumbered so that
 /// every state where a literal ends comes first: one comparison tells a
 /// plain state from one with matches. Built once per config load.
 #[derive(Debug)]
@@ -288,9 +287,8 @@ impl FlatDfa {
     /// share of the haystack; it starts from the start state one literal
     /// length short of that share, so it sees all of them. Lane 0 reports
     /// at once, the others afterwards in lane order: the calls are the same,
-    /// in the same order, as one walk's. Profiled over `sluice scan` of the
-    /// corpus twice (6000 messages), the walk's samples fell from 816 to 486
-    /// (two lanes: 585), from about 11% of the scan to 7%.
+    /// in the same order, as one walk's. [`LANES`] lanes beat two and one
+    /// on the corpus profile (`docs/performance.md`).
     fn each_literal(&self, hay: &[u8], f: &mut dyn FnMut(usize, usize)) {
         if hay.len() < LANES_FROM {
             return self.walk(hay, 0, self.start, 0, &mut |end, state| {
@@ -404,12 +402,12 @@ impl FlatDfa {
     /// From state `s` before `hay[at]`, the first match state reached and
     /// the offset just past the byte that reached it. Kept out of line so
     /// the loop holds its few values in registers (inlined next to the
-    /// callback it spilled them, ~14 instructions a byte instead of ~9).
+    /// callback it spilled them).
     ///
     /// Four bytes a round, so the loop counter and its bound are paid once
     /// per four bytes, and the transition index is masked into the
-    /// power-of-two table instead of bounds-checked (~7 instructions a
-    /// byte instead of ~11).
+    /// power-of-two table instead of bounds-checked (instruction counts in
+    /// `docs/performance.md`).
     #[inline(never)]
     fn next_match(&self, hay: &[u8], at: usize, mut s: u32) -> Option<(usize, u32)> {
         let step = self.stepper();
@@ -477,9 +475,9 @@ const ANCHORED_DFA_LIMIT: usize = 256 << 10;
 /// often a common word, so its fixed cost counts more than its per-byte
 /// one. The meta regex checks a cache out of its pool per search, and its
 /// lazy DFA keeps building states for texts it has not seen; a prebuilt
-/// table does neither and, shared by all threads, stays warm. For the
-/// shipped rules: 142 of 147 patterns, 3.3 MB, ~50 ms per load; scanning
-/// the corpus, 7% less CPU once the load is subtracted.
+/// table does neither and, shared by all threads, stays warm. It costs
+/// memory and load time once per config load and saves scan CPU
+/// (`docs/performance.md`).
 fn anchored_dfa(pattern: &str) -> Option<dense::DFA<Vec<u32>>> {
     dense::Builder::new()
         .syntax(regex_automata::util::syntax::Config::new().utf8(false))

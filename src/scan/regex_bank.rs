@@ -53,9 +53,8 @@ struct Scope {
 const PREFILTER_FROM: usize = 8;
 /// Scopes of short haystacks with at least this many patterns use the
 /// literal prefilter too. A set that large meets new lazy-DFA states on
-/// nearly every new value (each new Subject line): one pass over the
-/// corpus, the 51 Subject patterns as one set cost 60 ms, prefiltered
-/// (32 of them) 25 ms; sluice scan's instructions per message fell 3.8%.
+/// nearly every new value (each new Subject line); prefiltered, the
+/// Subject patterns cost less than half as much (`docs/performance.md`).
 const SHORT_PREFILTER_FROM: usize = 32;
 /// Cost class from which a scope's haystacks are long (text, body, raw
 /// message). Those use the literal prefilter from [`PREFILTER_FROM`]
@@ -157,8 +156,8 @@ type Split = (Option<Prefilter>, Vec<String>, Vec<usize>);
 /// haystacks (header values, URLs) always share one set: there a search
 /// costs its setup, not its bytes, and one set's lazy DFA stays in cache
 /// where a dozen regexes' each lose theirs (Content-Type, which matches
-/// some pattern in nearly every message, paid one search per pattern).
-/// Scanning the corpus: 5.6% less CPU for 0.5% fewer instructions.
+/// some pattern in nearly every message, paid one search per pattern;
+/// `docs/performance.md`).
 const SINGLES_UP_TO: usize = 16;
 
 /// How a scope matches its patterns that have no literal prefix.
@@ -232,7 +231,7 @@ impl Rest {
                 if !set.is_match(hay) {
                     return;
                 }
-                for i in set.matches(hay).iter() {
+                for i in &set.matches(hay) {
                     hit[slots[i]] = true;
                 }
             }
@@ -414,11 +413,6 @@ impl RegexBank {
     /// scans dear. Drives rule ordering.
     pub fn scope_cost(&self, scope: usize) -> u32 {
         kind_cost(self.scopes[scope].key.kind)
-    }
-
-    /// Number of patterns sharing a scope (to split its time between rules).
-    pub fn scope_width(&self, scope: usize) -> usize {
-        self.scopes[scope].slots.len()
     }
 
     /// Fresh per-scan state; no scope has run.

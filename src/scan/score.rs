@@ -236,11 +236,6 @@ impl<'s> ScoreBoard<'s> {
         }
     }
 
-    /// Sets the total (force_actions' `least` raises it to a threshold).
-    pub fn set_total(&mut self, total: f64) {
-        self.total = total;
-    }
-
     /// The visible symbols as the verdict lists them, sorted, and the total.
     pub fn into_symbols(self) -> (Vec<Symbol>, f64) {
         let mut out: Vec<Symbol> = self

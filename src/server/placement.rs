@@ -3,10 +3,9 @@
 //!
 //! Why not spread sessions over every thread: each thread that runs out of
 //! ready sessions parks, and each park and wakeup is a context switch. On
-//! the corpus replay (2 cores shared with the load tool, 8 connections),
-//! one thread took 0.353 ms of CPU per message and two 0.523 ms, at a lower
-//! rate (2446 against 2861 msgs/s): the second thread only competed with
-//! the load tool for the same two cores. So a thread is opened to new
+//! the corpus replay a second thread cost more CPU per message at a lower
+//! rate: it only competed with the load tool for the same cores (figures
+//! in `docs/performance.md`). So a thread is opened to new
 //! sessions only when every open one is busy *and* the machine has an idle
 //! core for it; a thread is closed again when the others can carry its load.
 //! Sessions stay on the thread that took them until they end.

@@ -23,10 +23,10 @@ pub struct Tuning {
     /// Both classes need this many learned messages before Bayes scores.
     pub min_learns: u64,
     /// Tokens seen fewer times than this (both classes together) are ignored.
-    /// 1 by default: on the shared corpus's 5-fold cross-validation, tokens
+    /// 1 by default: on the shared corpus's cross-validation, tokens
     /// learned once (pulled halfway to 0.5 by the rare-token shrinkage)
-    /// still tell a newsletter from spam; ignoring them (2) let 30 ham
-    /// reach "add header" instead of 21, at 97.1% instead of 97.3% spam recall.
+    /// still tell a newsletter from spam; ignoring them (2) let more ham
+    /// reach "add header" at a lower spam recall (`docs/performance.md`).
     pub min_token_hits: u64,
     /// Tokens whose probability is within this of 0.5 carry no evidence.
     pub min_prob_strength: f64,

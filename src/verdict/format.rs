@@ -4,7 +4,7 @@ use std::fmt::Write;
 
 /// Appends `x` as `format!("{x:.2}")` would. Scores are formatted for every
 /// symbol of every message, and the formatter's exact float-to-decimal
-/// path costs ~1,500 instructions a number; here one multiplication and an
+/// path is dear (`docs/performance.md`); here one multiplication and an
 /// integer print do, whenever `x * 100` is safely away from a rounding tie
 /// (its floating-point error is far below the margin). Near a tie, and for
 /// huge or non-finite values, the formatter decides.

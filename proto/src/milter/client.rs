@@ -1,6 +1,6 @@
 //! The MTA role: drives a milter the way Postfix's `milter8.c` does.
 //!
-//! Used by tests, by `sluice bench milter`, and later by milter chaining. It
+//! Used by tests and by `sluice bench milter`. It
 //! honours what was negotiated (events suppressed by `NO_*` are not sent,
 //! events made reply-less by `NR_*` are not waited for) and is strict about
 //! replies the way an MTA is: a modification outside end-of-message, or one

@@ -116,7 +116,7 @@ mod tests {
                 ("X-Lead".into(), "  three".into()),
                 ("X-Tab".into(), "\ttabbed".into()),
                 ("X-Folded".into(), "first part\n\tsecond part".into()),
-                ("X-Empty".into(), "".into()),
+                ("X-Empty".into(), String::new()),
             ]
         );
         assert_eq!(&m.body[..], b"body\r\nline\r\n");

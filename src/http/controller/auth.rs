@@ -13,7 +13,7 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 
 use crate::http::config::AccessSettings;
-use crate::http::Peer;
+use crate::http::shared::Peer;
 
 /// What an endpoint needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

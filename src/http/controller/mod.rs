@@ -19,9 +19,11 @@ use hyper::Request;
 use sluice_proto::rspamd::request::header;
 
 use self::auth::{Access, Credentials, Level};
+use super::query;
 use super::reply::{self, Domain, Reply};
+use super::route::command;
 use super::scan::{self, Shape};
-use super::{query, Peer, Shared};
+use super::shared::{Peer, Shared};
 use crate::stats::Class;
 
 /// Routes one controller request. Every reply carries `Cache-Control: no-store`.
@@ -33,7 +35,7 @@ pub async fn handle(req: Request<Incoming>, peer: Peer, shared: Arc<Shared>) -> 
 }
 
 async fn route(req: Request<Incoming>, peer: Peer, shared: Arc<Shared>) -> Reply {
-    let cmd = super::command(req.uri().path());
+    let cmd = command(req.uri().path());
     let level = match cmd.as_str() {
         "ping" => return reply::pong(),
         "stat" | "auth" | "actions" | "symbols" | "counters" | "metrics" | "checkv2" | "check"

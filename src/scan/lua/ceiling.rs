@@ -5,8 +5,9 @@ use mlua::Lua;
 /// ceiling lifted.
 ///
 /// While a ceiling is set, mlua makes each string or table it creates in a
-/// protected call (a failed allocation must not unwind through Rust): about
-/// 2,500 instructions for every header value handed to a rule. What Rust
+/// protected call (a failed allocation must not unwind through Rust), a
+/// real cost for every header value handed to a rule
+/// (`docs/performance.md`). What Rust
 /// creates here is bounded by the message and is still counted as used, so
 /// the script's own next allocation past the ceiling fails as before.
 /// `f` must not run Lua code.

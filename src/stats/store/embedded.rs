@@ -26,9 +26,9 @@ use redb::{
     Database, DatabaseError, Durability, ReadableTable, ReadableTableMetadata, TableDefinition,
 };
 
+use super::api::{Class, LearnOutcome, LearnRequest, Store, StoreError, StoreStat};
 use super::cache::{Cache, CacheLimits, Changes, Key, Miss, Row};
 use super::journal::{self, Journal, Record};
-use super::{Class, LearnOutcome, LearnRequest, Store, StoreError, StoreStat};
 use crate::stats::classifier::{Counts, Learns};
 
 /// (user, token) -> (spam, ham) message counts.

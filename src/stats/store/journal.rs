@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use xxhash_rust::xxh3::xxh3_64;
 
-use super::Class;
+use super::api::Class;
 
 const MAGIC: &[u8; 4] = b"SLJ1";
 /// Bounds a record: a message yields a few thousand tokens at most.

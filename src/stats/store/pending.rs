@@ -8,7 +8,7 @@
 use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
 
-use super::{LearnOutcome, LearnRequest, Store, StoreError, StoreStat};
+use super::api::{LearnOutcome, LearnRequest, Store, StoreError, StoreStat};
 use crate::stats::classifier::{Counts, Learns};
 use crate::warn_throttled;
 

@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 
 use redis::{ConnectionAddr, IntoConnectionInfo, RedisError};
 
-use super::{Class, LearnOutcome, LearnRequest, Store, StoreError, StoreStat};
+use super::api::{Class, LearnOutcome, LearnRequest, Store, StoreError, StoreStat};
 use crate::stats::classifier::{Counts, Learns};
 use conn::{Addr, Conn, Target};
 use health::{Health, Probe};

@@ -1,0 +1,106 @@
+//! What every request handler of both roles shares: who the peer is, the
+//! scan context of the moment, each role's limits and open connections.
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use super::body::BodyLimits;
+use super::budget::BodyBudget;
+use super::config::{AccessSettings, HttpSettings, Limits};
+use super::conns::ConnTable;
+use super::controller::logins::Logins;
+use crate::verdict::{Placement, Scanner};
+
+/// Which protocol a listener serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Rspamd's normal worker protocol.
+    Scan,
+    Controller,
+}
+
+impl Role {
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Scan => "http",
+            Role::Controller => "controller",
+        }
+    }
+}
+
+/// Who is on the other end of a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Peer {
+    /// `None` for unix sockets.
+    pub ip: Option<IpAddr>,
+    pub unix: bool,
+}
+
+/// What scan requests are served with: the scanner of the moment and the
+/// time each request waits for it. Replaced on SIGHUP.
+pub struct ScanContext {
+    pub scanner: Arc<dyn Scanner>,
+    /// How long a request waits for its verdict before it gets an error.
+    pub scan_timeout: Duration,
+    /// Where in-process scans run: on the pool, since the listeners share
+    /// the daemon's one reactor thread.
+    pub placement: Placement,
+}
+
+/// What every request handler shares.
+pub struct Shared {
+    /// The current scan context; replaced on SIGHUP.
+    pub ctx: watch::Receiver<Arc<ScanContext>>,
+    pub access: AccessSettings,
+    /// The Bayes store opened once at start (reloads keep it), for the
+    /// controller's learn endpoints and `/stat`; `None` when Bayes is off.
+    pub stats: Option<Arc<crate::stats::Stats>>,
+    pub scan: RoleState,
+    pub controller: RoleState,
+    /// Failed controller logins per client, for the lockout.
+    pub logins: Logins,
+}
+
+/// One role's limits and open connections, shared by its listeners.
+pub struct RoleState {
+    pub limits: Limits,
+    pub body: BodyLimits,
+    pub conns: Arc<ConnTable>,
+}
+
+impl Shared {
+    /// The state for `settings`; one body budget for both roles.
+    pub fn new(
+        ctx: watch::Receiver<Arc<ScanContext>>,
+        settings: &HttpSettings,
+        stats: Option<Arc<crate::stats::Stats>>,
+    ) -> Shared {
+        let budget = BodyBudget::new(settings.body_budget);
+        let role = |r: Role, limits: Limits| RoleState {
+            limits,
+            body: BodyLimits {
+                max: settings.max_message,
+                idle: limits.body_timeout,
+                budget: Arc::clone(&budget),
+            },
+            conns: ConnTable::new(r.name(), limits.max_connections),
+        };
+        Shared {
+            ctx,
+            access: settings.access.clone(),
+            stats,
+            scan: role(Role::Scan, settings.normal.limits),
+            controller: role(Role::Controller, settings.controller.limits),
+            logins: Default::default(),
+        }
+    }
+
+    pub fn role(&self, r: Role) -> &RoleState {
+        match r {
+            Role::Scan => &self.scan,
+            Role::Controller => &self.controller,
+        }
+    }
+}

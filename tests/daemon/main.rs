@@ -1,0 +1,32 @@
+//! Tests against a real `sluice run` process: milter, HTTP, controller,
+//! forward mode, operations (signals, logs, rebinding) and the Lua sandbox
+//! as a running daemon meets them.
+//!
+//! One binary for all of them: each test binary links the whole crate, and
+//! linking, not the tests, dominated `cargo test`.
+#[path = "../support/mod.rs"]
+mod support;
+
+mod forward_mirror;
+mod forward_pool;
+mod forward_rcpts;
+mod forward_sluice_pool;
+mod forward_tls;
+mod http_controller;
+mod http_hostile;
+mod http_learn;
+mod http_legacy;
+mod http_limits;
+mod http_logins;
+mod http_scan;
+mod http_settings;
+mod http_tls;
+mod lua_hostile;
+mod lua_reload;
+mod milter_e2e;
+mod milter_hostile;
+mod milter_limits;
+mod ops_lifecycle;
+mod ops_log;
+mod ops_rebind;
+mod stats_outage;
