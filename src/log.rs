@@ -88,6 +88,29 @@ impl LogHandle {
     }
 }
 
+/// What `sluice configtest` builds of the logging: the output `run` would
+/// open, except that a log file not there yet is not created (its directory
+/// must exist), so a test run leaves no file behind.
+pub fn check(settings: &LogSettings) -> Result<(), LogError> {
+    match &settings.kind {
+        LogKind::File(path) if !path.exists() => {
+            let dir = match path.parent() {
+                Some(d) if !d.as_os_str().is_empty() => d,
+                _ => std::path::Path::new("."),
+            };
+            if dir.is_dir() {
+                Ok(())
+            } else {
+                Err(LogError::Open {
+                    path: path.clone(),
+                    source: std::io::ErrorKind::NotFound.into(),
+                })
+            }
+        }
+        _ => LogSink::open(settings).map(drop),
+    }
+}
+
 /// Opens the output and installs the global subscriber. `SLUICE_LOG`, when
 /// set, replaces the configured level with an `EnvFilter` directive list.
 pub fn install(settings: &LogSettings) -> Result<LogHandle, LogError> {

@@ -20,3 +20,10 @@ pub enum ConfigError {
     #[error("bad variable `{0}`: expected NAME=VALUE")]
     BadVar(String),
 }
+
+/// An error of a section's reader that knows which setting it is about, so the caller holding
+/// the [`Config`](super::Config) can put the file and line of that setting in front of it.
+pub trait SettingError: std::error::Error {
+    /// The dotted key path of the bad setting (`logging.type`), when there is one.
+    fn key(&self) -> Option<String>;
+}

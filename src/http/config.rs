@@ -39,6 +39,18 @@ pub enum HttpConfigError {
     TooSmall { key: String, value: u64, min: u64 },
 }
 
+impl crate::config::SettingError for HttpConfigError {
+    fn key(&self) -> Option<String> {
+        match self {
+            HttpConfigError::Type { key, .. }
+            | HttpConfigError::Listen { key, .. }
+            | HttpConfigError::Network { key, .. }
+            | HttpConfigError::HalfTls { key }
+            | HttpConfigError::TooSmall { key, .. } => Some(key.clone()),
+        }
+    }
+}
+
 /// Certificate and key files (PEM) of a TLS listener.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TlsFiles {

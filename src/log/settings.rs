@@ -103,6 +103,20 @@ pub enum LogConfigError {
     },
 }
 
+impl crate::config::SettingError for LogConfigError {
+    fn key(&self) -> Option<String> {
+        let key = match self {
+            LogConfigError::Type(_) | LogConfigError::NoFilename => "type",
+            LogConfigError::Level(_) => "level",
+            LogConfigError::Format(_) => "format",
+            LogConfigError::Facility(_) => "facility",
+            LogConfigError::DebugIp(_) => "debug_ip",
+            LogConfigError::Shape { key, .. } => key,
+        };
+        Some(format!("logging.{key}"))
+    }
+}
+
 impl LogSettings {
     /// Reads the `logging` section of the merged tree; absent keys keep
     /// the defaults (stderr, text, info).

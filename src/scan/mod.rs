@@ -46,7 +46,6 @@ pub mod score;
 pub mod settings;
 pub mod stats;
 pub mod symbols;
-pub mod unknown_keys;
 pub mod workers;
 
 use std::future::Future;

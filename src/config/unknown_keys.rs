@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use crate::config::ucl::Location;
+use super::ucl::Location;
 
 const REGEXP: &[&str] = &[
     "re",
@@ -122,8 +122,8 @@ fn entries(v: Option<&Value>) -> impl Iterator<Item = (&String, &Value)> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::ucl::{parse_text, DiskSource, Vars};
     use super::*;
-    use crate::config::ucl::{parse_text, DiskSource, Vars};
 
     #[test]
     fn unknown_keys_name_file_and_line() {
