@@ -256,3 +256,16 @@ fn file_of_a_module_sluice_lacks_is_named_in_a_warning() {
     child.wait().unwrap();
     assert!(seen.contains(&want), "{seen}");
 }
+
+#[test]
+fn bad_regexp_rule_names_its_file_and_line() {
+    let dir = confdir(&[(
+        "local.d/regexp.conf",
+        "# mine\nMY_RULE {\n  re = \"Subject=/(unclosed/\";\n  score = 1;\n}\n",
+    )]);
+    let (code, err) = sluice(&["configtest"], dir.path());
+    assert_eq!(code, Some(1), "{err}");
+    let at = format!("{}:2:", dir.path().join("local.d/regexp.conf").display());
+    assert!(err.contains(&format!("sluice: {at}")), "{err}");
+    assert!(err.contains("regexp rule `MY_RULE`"), "{err}");
+}

@@ -15,7 +15,7 @@ use crate::forward::{ForwardScanner, ForwardSettings};
 use crate::http::HttpSettings;
 use crate::log::LogSettings;
 use crate::milter::session::SessionContext;
-use crate::scan::{LocalScanner, Pipeline, Scanner};
+use crate::scan::{LocalScanner, Pipeline, ScanConfigError, Scanner};
 use crate::stats::Stats;
 
 /// A session context built from a config, and what else the caller reports.
@@ -38,6 +38,27 @@ where
             error: Box::new(e.into()),
         },
         None => e.into(),
+    }
+}
+
+/// Which setting a rules error is about. Here rather than in `scan/`, whose
+/// errors name their section in words: only the daemon holds the positions.
+impl SettingError for ScanConfigError {
+    fn key(&self) -> Option<String> {
+        Some(match self {
+            ScanConfigError::NotAnObject { section, .. }
+            | ScanConfigError::Shape { section, .. } => section.clone(),
+            ScanConfigError::UnknownAction { name }
+            | ScanConfigError::BadThreshold { name, .. } => format!("actions.{name}"),
+            ScanConfigError::GtubePolicy(_) => "options.gtube_patterns".into(),
+            ScanConfigError::Expression { symbol, .. }
+            | ScanConfigError::Regex { symbol, .. }
+            | ScanConfigError::UnsupportedType { symbol, .. } => format!("regexp.{symbol}"),
+            ScanConfigError::Composite { name, .. } => format!("composites.{name}"),
+            ScanConfigError::ForceAction { name, .. } => format!("force_actions.rules.{name}"),
+            ScanConfigError::Multimap { name, .. } => format!("multimap.{name}"),
+            ScanConfigError::Settings(_) | ScanConfigError::Lua(_) => return None,
+        })
     }
 }
 
@@ -76,7 +97,9 @@ pub fn build_from(
 ) -> Result<(Built, Config), DaemonError> {
     // A bad logging section fails the load (and a reload) like any other.
     log_settings(&config)?;
-    let pipeline = Pipeline::from_config(&config.tree)?.with_stats(stats.clone());
+    let pipeline = Pipeline::from_config(&config.tree)
+        .map_err(located(&config))?
+        .with_stats(stats.clone());
     let rule_warnings = pipeline.warnings().to_vec();
     let pipeline = Arc::new(pipeline);
     let forward = ForwardSettings::from_tree(&config.tree, config.milter.session.scan_timeout)
