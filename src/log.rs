@@ -12,13 +12,13 @@
 //! lets through at debug level. Sessions from other clients pay one set
 //! lookup per command and log nothing extra.
 mod json;
-mod settings;
 mod sink;
 pub mod throttle;
 
-pub use settings::LogLevel;
-pub use settings::{LogConfigError, LogFormat, LogKind, LogSettings};
-pub use sink::{LogSink, SinkWriter, SyslogFacility};
+pub use crate::config::logging::{
+    LogConfigError, LogFormat, LogKind, LogLevel, LogSettings, SyslogFacility,
+};
+pub use sink::{LogSink, SinkWriter};
 
 use std::collections::HashSet;
 use std::net::IpAddr;

@@ -16,6 +16,12 @@ pub enum ConfigError {
         key: String,
         message: String,
     },
+    /// The `logging` section, with where its bad key was set.
+    #[error("{location}: {error}")]
+    Logging {
+        location: String,
+        error: super::logging::LogConfigError,
+    },
     /// A `--var` argument without `=`.
     #[error("bad variable `{0}`: expected NAME=VALUE")]
     BadVar(String),

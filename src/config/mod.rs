@@ -13,6 +13,7 @@ pub mod embedded;
 pub mod error;
 pub mod listen;
 pub mod load;
+pub mod logging;
 pub mod milter;
 pub mod ucl;
 pub mod unknown_keys;
@@ -21,6 +22,7 @@ pub mod value;
 pub use error::{ConfigError, SettingError};
 pub use listen::{ListenAddr, ListenAddrError};
 pub use load::{load_document, load_tree, parse_var, LoadOptions};
+pub use logging::LogSettings;
 pub use milter::{MilterSettings, OversizeAction};
 
 use std::collections::BTreeMap;
@@ -34,6 +36,7 @@ use ucl::Location;
 pub struct Config {
     pub tree: serde_json::Value,
     pub milter: MilterSettings,
+    pub logging: LogSettings,
     pub warnings: Vec<String>,
     /// Dotted key path to where it was (last) defined, so errors found by the sections'
     /// readers can name a file and line.
@@ -45,10 +48,18 @@ impl Config {
         let doc = load_document(opts)?;
         let mut warnings = doc.warnings;
         let milter = SettingsReader::new(&doc.positions, &mut warnings).milter(&doc.value)?;
+        let logging = LogSettings::from_tree(&doc.value).map_err(|error| {
+            let key = error.key().unwrap_or_default();
+            ConfigError::Logging {
+                location: locate(&doc.positions, &key),
+                error,
+            }
+        })?;
         warnings.extend(unknown_keys::warnings(&doc.value, &doc.positions));
         Ok(Config {
             tree: doc.value,
             milter,
+            logging,
             warnings,
             positions: doc.positions,
         })
@@ -57,15 +68,19 @@ impl Config {
     /// Where `key` (a dotted path such as `worker.controller.bind_socket`) was defined: its own
     /// definition, else that of the nearest enclosing section, else `default` (a built-in value).
     pub fn locate(&self, key: &str) -> String {
-        let mut path = key;
-        loop {
-            if let Some(at) = self.positions.get(path) {
-                return at.to_string();
-            }
-            match path.rsplit_once('.') {
-                Some((parent, _)) => path = parent,
-                None => return "default".to_string(),
-            }
+        locate(&self.positions, key)
+    }
+}
+
+fn locate(positions: &BTreeMap<String, Location>, key: &str) -> String {
+    let mut path = key;
+    loop {
+        if let Some(at) = positions.get(path) {
+            return at.to_string();
+        }
+        match path.rsplit_once('.') {
+            Some((parent, _)) => path = parent,
+            None => return "default".to_string(),
         }
     }
 }

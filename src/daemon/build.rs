@@ -13,7 +13,6 @@ use super::{DaemonError, RunOptions};
 use crate::config::{Config, LoadOptions, SettingError};
 use crate::forward::{ForwardScanner, ForwardSettings};
 use crate::http::HttpSettings;
-use crate::log::LogSettings;
 use crate::milter::session::SessionContext;
 use crate::scan::{LocalScanner, Pipeline, ScanConfigError, Scanner};
 use crate::stats::Stats;
@@ -62,11 +61,6 @@ impl SettingError for ScanConfigError {
     }
 }
 
-/// The `logging` section.
-pub fn log_settings(config: &Config) -> Result<LogSettings, DaemonError> {
-    LogSettings::from_tree(&config.tree).map_err(located(config))
-}
-
 /// The HTTP workers (`worker "normal"`, `worker "controller"`).
 pub fn http_settings(
     config: &Config,
@@ -95,8 +89,6 @@ pub fn build_from(
     config: Config,
     stats: &Option<Arc<Stats>>,
 ) -> Result<(Built, Config), DaemonError> {
-    // A bad logging section fails the load (and a reload) like any other.
-    log_settings(&config)?;
     let pipeline = Pipeline::from_config(&config.tree)
         .map_err(located(&config))?
         .with_stats(stats.clone());
@@ -136,7 +128,7 @@ pub fn build_from(
 /// Returns the warnings `run` would log.
 pub fn check(opts: &RunOptions) -> Result<Vec<String>, DaemonError> {
     let config = Config::load(&opts.load)?;
-    crate::log::check(&log_settings(&config)?)?;
+    crate::log::check(&config.logging)?;
     let mut warnings = crate::stats::config::check(&config.tree).map_err(located(&config))?;
     let (built, config) = build_from(config, &None)?;
     let mut http_warnings = Vec::new();

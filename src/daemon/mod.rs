@@ -9,7 +9,7 @@ use tracing::{info, warn};
 
 use crate::config::{Config, ConfigError, ListenAddr, LoadOptions};
 use crate::forward::{ForwardBuildError, ForwardConfigError};
-use crate::log::{LogHandle, LogSettings};
+use crate::log::LogHandle;
 use crate::milter::session::SessionContext;
 use crate::notify::{notify, PidFile, State};
 use crate::scan::ScanConfigError;
@@ -20,7 +20,7 @@ mod build;
 mod fds;
 mod listeners;
 pub use build::check;
-use build::{build_context, build_from, http_settings, log_settings, open_stats};
+use build::{build_context, build_from, http_settings, open_stats};
 use listeners::Listeners;
 
 /// Everything `sluice run` needs beyond the config file.
@@ -102,7 +102,7 @@ pub async fn run(opts: RunOptions) -> Result<(), DaemonError> {
     let mut signals = Signals::install()?;
     let config = Config::load(&opts.load)?;
     let log = if opts.install_logging {
-        Some(crate::log::install(&log_settings(&config)?)?)
+        Some(crate::log::install(&config.logging)?)
     } else {
         None
     };
@@ -266,16 +266,13 @@ async fn reload(ops: &Ops, listeners: &mut Listeners) -> Result<(), DaemonError>
 
 /// The reloaded `logging` section: level and `debug_ip` at once.
 fn apply_logging(log: Option<&LogHandle>, config: &Config) {
-    let settings = match LogSettings::from_tree(&config.tree) {
-        Ok(s) => s,
-        Err(e) => return warn!("SIGHUP: logging section kept: {e}"),
-    };
+    let settings = &config.logging;
     match log {
-        Some(h) => match h.apply(&settings) {
+        Some(h) => match h.apply(settings) {
             Ok(Some(note)) => warn!("SIGHUP: {note}"),
             Ok(None) => {}
             Err(e) => warn!("SIGHUP: log level kept: {e}"),
         },
-        None => crate::log::set_debug_ips(settings.debug_ips),
+        None => crate::log::set_debug_ips(settings.debug_ips.iter().copied()),
     }
 }
