@@ -22,6 +22,12 @@ pub enum ConfigError {
         location: String,
         error: super::logging::LogConfigError,
     },
+    /// A worker section, with where its bad key was set.
+    #[error("{location}: worker sections: {error}")]
+    Http {
+        location: String,
+        error: super::http::HttpConfigError,
+    },
     /// A `--var` argument without `=`.
     #[error("bad variable `{0}`: expected NAME=VALUE")]
     BadVar(String),

@@ -11,6 +11,7 @@
 pub mod dump;
 pub mod embedded;
 pub mod error;
+pub mod http;
 pub mod listen;
 pub mod load;
 pub mod logging;
@@ -20,6 +21,7 @@ pub mod unknown_keys;
 pub mod value;
 
 pub use error::{ConfigError, SettingError};
+pub use http::HttpSettings;
 pub use listen::{ListenAddr, ListenAddrError};
 pub use load::{load_document, load_tree, parse_var, LoadOptions};
 pub use logging::LogSettings;
@@ -37,6 +39,8 @@ pub struct Config {
     pub tree: serde_json::Value,
     pub milter: MilterSettings,
     pub logging: LogSettings,
+    /// The HTTP workers (`worker "normal"`, `worker "controller"`).
+    pub http: HttpSettings,
     pub warnings: Vec<String>,
     /// Dotted key path to where it was (last) defined, so errors found by the sections'
     /// readers can name a file and line.
@@ -55,11 +59,19 @@ impl Config {
                 error,
             }
         })?;
+        let http = HttpSettings::from_tree(&doc.value, &mut warnings).map_err(|error| {
+            let key = error.key().unwrap_or_default();
+            ConfigError::Http {
+                location: locate(&doc.positions, &key),
+                error,
+            }
+        })?;
         warnings.extend(unknown_keys::warnings(&doc.value, &doc.positions));
         Ok(Config {
             tree: doc.value,
             milter,
             logging,
+            http,
             warnings,
             positions: doc.positions,
         })

@@ -12,7 +12,6 @@ use tracing::info;
 use super::{DaemonError, RunOptions};
 use crate::config::{Config, LoadOptions, SettingError};
 use crate::forward::{ForwardScanner, ForwardSettings};
-use crate::http::HttpSettings;
 use crate::milter::session::SessionContext;
 use crate::scan::{LocalScanner, Pipeline, ScanConfigError, Scanner};
 use crate::stats::Stats;
@@ -59,14 +58,6 @@ impl SettingError for ScanConfigError {
             ScanConfigError::Settings(_) | ScanConfigError::Lua(_) => return None,
         })
     }
-}
-
-/// The HTTP workers (`worker "normal"`, `worker "controller"`).
-pub fn http_settings(
-    config: &Config,
-    warnings: &mut Vec<String>,
-) -> Result<HttpSettings, DaemonError> {
-    HttpSettings::from_tree(&config.tree, warnings).map_err(located(config))
 }
 
 /// Opens the Bayes store once for the process (reloads keep it). A store
@@ -131,11 +122,8 @@ pub fn check(opts: &RunOptions) -> Result<Vec<String>, DaemonError> {
     crate::log::check(&config.logging)?;
     let mut warnings = crate::stats::config::check(&config.tree).map_err(located(&config))?;
     let (built, config) = build_from(config, &None)?;
-    let mut http_warnings = Vec::new();
-    let http = http_settings(&config, &mut http_warnings)?;
-    super::listeners::wanted(&config.milter, &http, opts)?;
+    super::listeners::wanted(&config.milter, &config.http, opts)?;
     warnings.splice(0..0, config.warnings.iter().cloned());
-    warnings.extend(http_warnings);
     warnings.extend(built.rule_warnings);
     Ok(warnings)
 }

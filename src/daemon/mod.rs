@@ -20,7 +20,7 @@ mod build;
 mod fds;
 mod listeners;
 pub use build::check;
-use build::{build_context, build_from, http_settings, open_stats};
+use build::{build_context, build_from, open_stats};
 use listeners::Listeners;
 
 /// Everything `sluice run` needs beyond the config file.
@@ -108,9 +108,8 @@ pub async fn run(opts: RunOptions) -> Result<(), DaemonError> {
     };
     let stats = open_stats(&config)?;
     let (built, config) = build_from(config, &stats)?;
-    let mut http_warnings = Vec::new();
-    let mut http_settings = http_settings(&config, &mut http_warnings)?;
-    for w in config.warnings.iter().chain(&http_warnings) {
+    let mut http_settings = config.http.clone();
+    for w in &config.warnings {
         warn!("config: {w}");
     }
     let ctx = built.ctx;
@@ -251,11 +250,9 @@ async fn reload(ops: &Ops, listeners: &mut Listeners) -> Result<(), DaemonError>
     let (load, stats) = (ops.opts.load.clone(), ops.stats.clone());
     let built = tokio::task::spawn_blocking(move || build_context(&load, &stats)).await;
     let (fresh, config) = built.map_err(|e| DaemonError::Reload(e.to_string()))??;
-    let mut http_warnings = Vec::new();
-    let http = http_settings(&config, &mut http_warnings)?;
-    let wants = listeners::wanted(&config.milter, &http, &ops.opts)?;
+    let wants = listeners::wanted(&config.milter, &config.http, &ops.opts)?;
     let opened = listeners.open(&wants, config.milter.socket_mode).await?;
-    for w in config.warnings.iter().chain(&http_warnings) {
+    for w in &config.warnings {
         warn!("config: {w}");
     }
     apply_logging(ops.log.as_ref(), &config);

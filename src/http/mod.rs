@@ -20,7 +20,8 @@
 //! scans only (forward mode does not pass them upstream yet).
 pub mod body;
 pub mod budget;
-pub mod config;
+/// The worker sections' typed settings, read by the config layer.
+pub use crate::config::http as config;
 pub mod conns;
 pub mod controller;
 pub mod legacy;
