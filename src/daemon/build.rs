@@ -80,13 +80,14 @@ pub fn build_from(
     config: Config,
     stats: &Option<Arc<Stats>>,
 ) -> Result<(Built, Config), DaemonError> {
+    // The upstream blocks first: they are quick to read, the rules are not.
+    let forward = ForwardSettings::from_tree(&config.tree, config.milter.session.scan_timeout)
+        .map_err(located(&config))?;
     let pipeline = Pipeline::from_config(&config.tree)
         .map_err(located(&config))?
         .with_stats(stats.clone());
     let rule_warnings = pipeline.warnings().to_vec();
     let pipeline = Arc::new(pipeline);
-    let forward = ForwardSettings::from_tree(&config.tree, config.milter.session.scan_timeout)
-        .map_err(located(&config))?;
     let mut settings = config.milter.session.clone();
     // The pipeline stays as the fallback for what the upstreams refuse for size.
     let local: Arc<dyn Scanner> = Arc::new(LocalScanner::new(pipeline));
