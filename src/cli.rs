@@ -31,6 +31,11 @@ pub enum Command {
     /// Scan message files offline and print the verdict.
     Scan(ScanArgs),
     /// Check the configuration; exits non-zero on errors.
+    ///
+    /// Builds everything `run` builds before binding (logging, Bayes store
+    /// settings, rules and Lua scripts, upstream blocks, listener addresses)
+    /// and fails where `run` would, naming the file and line. Warnings (keys
+    /// or local.d files sluice does not use) go to stderr.
     Configtest(ConfigArgs),
     /// Print the merged configuration.
     Configdump(ConfigArgs),

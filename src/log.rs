@@ -12,13 +12,13 @@
 //! lets through at debug level. Sessions from other clients pay one set
 //! lookup per command and log nothing extra.
 mod json;
-mod settings;
 mod sink;
 pub mod throttle;
 
-pub use settings::LogLevel;
-pub use settings::{LogConfigError, LogFormat, LogKind, LogSettings};
-pub use sink::{LogSink, SinkWriter, SyslogFacility};
+pub use crate::config::logging::{
+    LogConfigError, LogFormat, LogKind, LogLevel, LogSettings, SyslogFacility,
+};
+pub use sink::{LogSink, SinkWriter};
 
 use std::collections::HashSet;
 use std::net::IpAddr;
@@ -85,6 +85,29 @@ impl LogHandle {
         let same_output =
             settings.kind == self.installed.kind && settings.format == self.installed.format;
         Ok((!same_output).then_some("logging.type, filename and format apply after a restart"))
+    }
+}
+
+/// What `sluice configtest` builds of the logging: the output `run` would
+/// open, except that a log file not there yet is not created (its directory
+/// must exist), so a test run leaves no file behind.
+pub fn check(settings: &LogSettings) -> Result<(), LogError> {
+    match &settings.kind {
+        LogKind::File(path) if !path.exists() => {
+            let dir = match path.parent() {
+                Some(d) if !d.as_os_str().is_empty() => d,
+                _ => std::path::Path::new("."),
+            };
+            if dir.is_dir() {
+                Ok(())
+            } else {
+                Err(LogError::Open {
+                    path: path.clone(),
+                    source: std::io::ErrorKind::NotFound.into(),
+                })
+            }
+        }
+        _ => LogSink::open(settings).map(drop),
     }
 }
 

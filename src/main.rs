@@ -110,10 +110,15 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 }
 
 fn configtest(args: &ConfigArgs) -> Result<ExitCode> {
-    let warnings = config::configtest(&args.load_options())?;
-    let cfg = config::Config::load(&args.load_options())?;
-    let pipeline = scan::Pipeline::from_config(&cfg.tree).context("rules")?;
-    for w in warnings.iter().chain(pipeline.warnings()) {
+    let opts = daemon::RunOptions {
+        load: args.load_options(),
+        ..Default::default()
+    };
+    // Built on the daemon's runtime: upstream blocks are built as `run` builds them.
+    let warnings = daemon::runtime()
+        .context("starting the async runtime")?
+        .block_on(async { daemon::check(&opts) })?;
+    for w in &warnings {
         eprintln!("warning: {w}");
     }
     println!("syntax OK");

@@ -16,7 +16,26 @@ pub enum ConfigError {
         key: String,
         message: String,
     },
+    /// The `logging` section, with where its bad key was set.
+    #[error("{location}: {error}")]
+    Logging {
+        location: String,
+        error: super::logging::LogConfigError,
+    },
+    /// A worker section, with where its bad key was set.
+    #[error("{location}: worker sections: {error}")]
+    Http {
+        location: String,
+        error: super::http::HttpConfigError,
+    },
     /// A `--var` argument without `=`.
     #[error("bad variable `{0}`: expected NAME=VALUE")]
     BadVar(String),
+}
+
+/// An error of a section's reader that knows which setting it is about, so the caller holding
+/// the [`Config`](super::Config) can put the file and line of that setting in front of it.
+pub trait SettingError: std::error::Error {
+    /// The dotted key path of the bad setting (`logging.type`), when there is one.
+    fn key(&self) -> Option<String>;
 }

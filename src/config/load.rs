@@ -3,13 +3,15 @@
 //! the admin's `$LOCAL_CONFDIR/local.d` (merged) and `override.d` (replacing) files are read
 //! from disk, exactly as with Rspamd.
 
+use std::cell::RefCell;
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
 use super::embedded::{LayeredSource, BUILTIN_CONFDIR};
 use super::error::ConfigError;
-use super::ucl::{self, Document, Vars};
+use super::ucl::{self, Document, Source, Vars};
 
 /// What the command line says about configuration.
 #[derive(Debug, Clone, Default)]
@@ -45,10 +47,59 @@ pub fn load_document(opts: &LoadOptions) -> Result<Document, ConfigError> {
     let defaults = DEFAULT_VARS
         .iter()
         .map(|(n, v)| (n.to_string(), v.to_string()));
-    let vars = std::iter::once(("CONFDIR".to_string(), confdir))
+    let vars: Vec<(String, String)> = std::iter::once(("CONFDIR".to_string(), confdir))
         .chain(defaults)
-        .chain(opts.vars.iter().cloned());
-    Ok(ucl::parse_file(&LayeredSource, Vars::new(vars), &main)?)
+        .chain(opts.vars.iter().cloned())
+        .collect();
+    let local = vars
+        .iter()
+        .rev()
+        .find(|(n, _)| n == "LOCAL_CONFDIR")
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default();
+    let source = Recording::default();
+    let mut doc = ucl::parse_file(&source, Vars::new(vars), &main)?;
+    doc.warnings
+        .extend(unread_module_files(&local, &source.asked.borrow()));
+    Ok(doc)
+}
+
+/// The layered source, remembering every path the parser asked for (found or not).
+#[derive(Default)]
+struct Recording {
+    asked: RefCell<HashSet<PathBuf>>,
+}
+
+impl Source for Recording {
+    fn read(&self, path: &str) -> std::io::Result<Option<String>> {
+        self.asked.borrow_mut().insert(PathBuf::from(path));
+        LayeredSource.read(path)
+    }
+
+    fn list(&self, dir: &str) -> std::io::Result<Vec<String>> {
+        LayeredSource.list(dir)
+    }
+}
+
+/// A warning for each `*.conf` in `local.d` and `override.d` that no include asked for:
+/// Rspamd's file of a module sluice does not have (`rbl.conf`, `greylist.conf`, ...).
+fn unread_module_files(local_confdir: &str, asked: &HashSet<PathBuf>) -> Vec<String> {
+    let mut out = Vec::new();
+    for sub in ["local.d", "override.d"] {
+        let dir = format!("{local_confdir}/{sub}");
+        let mut names = ucl::DiskSource.list(&dir).unwrap_or_default();
+        names.sort();
+        for name in names.iter().filter(|n| n.ends_with(".conf")) {
+            let path = format!("{dir}/{name}");
+            if !asked.contains(Path::new(&path)) {
+                let module = name.trim_end_matches(".conf");
+                out.push(format!(
+                    "{path}: not used: sluice has no `{module}` module, this file is ignored"
+                ));
+            }
+        }
+    }
+    out
 }
 
 /// The directory of the main file, `.` for a bare file name.

@@ -12,47 +12,62 @@ use super::listen::ListenAddr;
 use super::ucl::Location;
 use super::value::{self, Expected};
 
-/// The milter layer owns the meaning; the config only names it.
-pub use crate::milter::OversizeAction;
+/// What to do with a message larger than `max_message`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum OversizeAction {
+    /// Let it through unscanned (as spamc does for large mail).
+    #[default]
+    Accept,
+    /// `452 4.3.4`: the sender may retry later (or elsewhere).
+    Tempfail,
+    /// `552 5.3.4`: permanently refused.
+    Reject,
+}
 
-/// Validated milter settings, ready for the server.
+/// What a milter session obeys: the `milter` section minus the listeners.
 #[derive(Debug, Clone, PartialEq)]
-pub struct MilterSettings {
-    /// Where to listen; `bind_socket` may be a string or an array.
-    pub bind_socket: Vec<ListenAddr>,
-    /// Permissions of unix sockets.
-    pub socket_mode: u32,
-    /// Idle timeout between packets outside a message (Rspamd's `timeout`).
-    pub timeout: Duration,
-    /// From connect to the end of option negotiation.
+pub struct SessionSettings {
+    /// Longest wait from connect to the end of option negotiation: an MTA
+    /// negotiates as soon as it connects.
     pub negotiate_timeout: Duration,
-    /// Idle timeout between packets inside a message.
+    /// Longest wait for the next packet outside a message (before MAIL and
+    /// between messages), when none has started to arrive (Rspamd's `timeout`).
+    pub idle_timeout: Duration,
+    /// Longest wait for the next packet inside a message. Longer than
+    /// outside one: Postfix and Sendmail send the headers only once the
+    /// SMTP client has sent the whole message, so a large message on a slow
+    /// link is a long silence after DATA.
     pub message_timeout: Duration,
-    /// Longest stretch outside messages, however the MTA keeps sending.
+    /// Longest time a session may spend outside messages in one stretch
+    /// (since connect, or since its last message ended), however it keeps
+    /// sending: a session must make progress.
     pub idle_lifetime: Duration,
-    /// Longest time one message may take, MAIL to end of message.
+    /// Longest time one message may take from MAIL to its end.
     pub message_lifetime: Duration,
-    /// Concurrent sessions; at the cap, the oldest session outside a
-    /// message is closed for each new connection.
-    pub max_sessions: usize,
-    /// Largest milter packet accepted.
+    /// Longest time one packet may take to arrive once it has started:
+    /// bounds slow senders. Not a key: [`COMMAND_TIMEOUT`], at most `timeout`.
+    pub command_timeout: Duration,
+    /// Largest packet payload accepted; checked before allocation.
     pub max_packet: usize,
     /// Largest message scanned (`milter.max_message`, else `options.max_message`).
     pub max_message: usize,
     pub oversize_action: OversizeAction,
-    /// Answer body chunks so that an oversize message is refused (or
-    /// skipped) at the chunk that crossed `max_message`; off, body chunks go
-    /// unanswered (`SMFIP_NR_BODY`) and an oversize message is answered at
-    /// end of message.
+    /// Ask for a reply to every body chunk (no `SMFIP_NR_BODY`) so that an
+    /// oversize message is answered at the chunk that crossed `max_message`.
+    /// Off by default: that reply is a round trip per message (the MTA waits
+    /// for it before end of message), paid by every message for the sake of
+    /// the rare one larger than `max_message`, which is then answered at end
+    /// of message instead.
     pub early_oversize: bool,
-    /// Scan deadline (`milter.scan_timeout`, else `options.task_timeout`).
+    /// Deadline for one scan (`milter.scan_timeout`, else
+    /// `options.task_timeout`); past it the message is answered by policy.
     pub scan_timeout: Duration,
-    /// On a failed scan: accept (true) or tempfail 451 4.7.1 (false).
+    /// Accept (with a header) instead of tempfail when a scan fails.
     pub fail_open: bool,
-    /// How often to send a progress keepalive while a scan runs.
+    /// Interval of `p` keepalives while a scan runs.
     pub progress_interval: Duration,
-    /// On SIGTERM: how long messages in flight may take to finish before
-    /// the rest are answered with tempfail.
+    /// On shutdown: how long a message in flight may take before it is
+    /// answered with tempfail.
     pub shutdown_grace: Duration,
     pub discard_on_reject: bool,
     pub quarantine_on_reject: bool,
@@ -62,17 +77,19 @@ pub struct MilterSettings {
     pub quarantine_message: String,
 }
 
-impl Default for MilterSettings {
+/// Longest time one packet may take to arrive once it has started, unless
+/// `timeout` is shorter.
+pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
+
+impl Default for SessionSettings {
     fn default() -> Self {
-        MilterSettings {
-            bind_socket: vec![ListenAddr::Tcp(([127, 0, 0, 1], 11332).into())],
-            socket_mode: 0o660,
-            timeout: Duration::from_secs(120),
+        SessionSettings {
             negotiate_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(120),
             message_timeout: Duration::from_secs(600),
             idle_lifetime: Duration::from_secs(600),
             message_lifetime: Duration::from_secs(3600),
-            max_sessions: 1024,
+            command_timeout: COMMAND_TIMEOUT,
             max_packet: 1 << 20,
             max_message: 50 << 20,
             oversize_action: OversizeAction::Accept,
@@ -87,6 +104,30 @@ impl Default for MilterSettings {
             reject_message: "Spam message rejected".into(),
             tempfail_message: "Try again later".into(),
             quarantine_message: "Spam message quarantined".into(),
+        }
+    }
+}
+
+/// Validated milter settings: the listeners, and what each session obeys.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MilterSettings {
+    /// Where to listen; `bind_socket` may be a string or an array.
+    pub bind_socket: Vec<ListenAddr>,
+    /// Permissions of unix sockets.
+    pub socket_mode: u32,
+    /// Concurrent sessions; at the cap, the oldest session outside a
+    /// message is closed for each new connection.
+    pub max_sessions: usize,
+    pub session: SessionSettings,
+}
+
+impl Default for MilterSettings {
+    fn default() -> Self {
+        MilterSettings {
+            bind_socket: vec![ListenAddr::Tcp(([127, 0, 0, 1], 11332).into())],
+            socket_mode: 0o660,
+            max_sessions: 1024,
+            session: SessionSettings::default(),
         }
     }
 }
@@ -159,10 +200,10 @@ impl<'a> SettingsReader<'a> {
         let mut s = MilterSettings::default();
         let options = section(tree, "options").map_err(|m| self.invalid("options", m))?;
         if let Some(v) = options.get("max_message") {
-            s.max_message = self.get("options.max_message", v, value::size)?;
+            s.session.max_message = self.get("options.max_message", v, value::size)?;
         }
         if let Some(v) = options.get("task_timeout") {
-            s.scan_timeout = self.get("options.task_timeout", v, value::duration)?;
+            s.session.scan_timeout = self.get("options.task_timeout", v, value::duration)?;
         }
         let milter = section(tree, "milter").map_err(|m| self.invalid("milter", m))?;
         // `bind_socket` last: its ` mode=…` suffix must win over `socket_mode`.
@@ -170,6 +211,7 @@ impl<'a> SettingsReader<'a> {
         for (key, v) in rest.into_iter().chain(bind) {
             self.apply(&mut s, key, v)?;
         }
+        s.session.command_timeout = COMMAND_TIMEOUT.min(s.session.idle_timeout);
         Ok(s)
     }
 
@@ -179,26 +221,28 @@ impl<'a> SettingsReader<'a> {
         match key {
             "bind_socket" => self.bind_socket(s, k, v)?,
             "socket_mode" => s.socket_mode = self.get(k, v, socket_mode)?,
-            "timeout" => s.timeout = self.get(k, v, value::duration)?,
-            "negotiate_timeout" => s.negotiate_timeout = self.get(k, v, value::duration)?,
-            "message_timeout" => s.message_timeout = self.get(k, v, value::duration)?,
-            "idle_lifetime" => s.idle_lifetime = self.get(k, v, value::duration)?,
-            "message_lifetime" => s.message_lifetime = self.get(k, v, value::duration)?,
+            "timeout" => s.session.idle_timeout = self.get(k, v, value::duration)?,
+            "negotiate_timeout" => s.session.negotiate_timeout = self.get(k, v, value::duration)?,
+            "message_timeout" => s.session.message_timeout = self.get(k, v, value::duration)?,
+            "idle_lifetime" => s.session.idle_lifetime = self.get(k, v, value::duration)?,
+            "message_lifetime" => s.session.message_lifetime = self.get(k, v, value::duration)?,
             "max_sessions" => s.max_sessions = self.get(k, v, value::size)?,
-            "max_packet" => s.max_packet = self.get(k, v, value::size)?,
-            "max_message" => s.max_message = self.get(k, v, value::size)?,
-            "oversize_action" => s.oversize_action = self.get(k, v, oversize_action)?,
-            "early_oversize" => s.early_oversize = self.get(k, v, value::boolean)?,
-            "scan_timeout" => s.scan_timeout = self.get(k, v, value::duration)?,
-            "fail_open" => s.fail_open = self.get(k, v, value::boolean)?,
-            "progress_interval" => s.progress_interval = self.get(k, v, value::duration)?,
-            "shutdown_grace" => s.shutdown_grace = self.get(k, v, value::duration)?,
-            "discard_on_reject" => s.discard_on_reject = self.get(k, v, value::boolean)?,
-            "quarantine_on_reject" => s.quarantine_on_reject = self.get(k, v, value::boolean)?,
-            "spam_header" => s.spam_header = self.get(k, v, value::string)?,
-            "reject_message" => s.reject_message = self.get(k, v, value::string)?,
-            "tempfail_message" => s.tempfail_message = self.get(k, v, value::string)?,
-            "quarantine_message" => s.quarantine_message = self.get(k, v, value::string)?,
+            "max_packet" => s.session.max_packet = self.get(k, v, value::size)?,
+            "max_message" => s.session.max_message = self.get(k, v, value::size)?,
+            "oversize_action" => s.session.oversize_action = self.get(k, v, oversize_action)?,
+            "early_oversize" => s.session.early_oversize = self.get(k, v, value::boolean)?,
+            "scan_timeout" => s.session.scan_timeout = self.get(k, v, value::duration)?,
+            "fail_open" => s.session.fail_open = self.get(k, v, value::boolean)?,
+            "progress_interval" => s.session.progress_interval = self.get(k, v, value::duration)?,
+            "shutdown_grace" => s.session.shutdown_grace = self.get(k, v, value::duration)?,
+            "discard_on_reject" => s.session.discard_on_reject = self.get(k, v, value::boolean)?,
+            "quarantine_on_reject" => {
+                s.session.quarantine_on_reject = self.get(k, v, value::boolean)?
+            }
+            "spam_header" => s.session.spam_header = self.get(k, v, value::string)?,
+            "reject_message" => s.session.reject_message = self.get(k, v, value::string)?,
+            "tempfail_message" => s.session.tempfail_message = self.get(k, v, value::string)?,
+            "quarantine_message" => s.session.quarantine_message = self.get(k, v, value::string)?,
             "milter" => {
                 if !self.get(k, v, value::boolean)? {
                     self.warn(k, "sluice always speaks milter; `milter = no` is ignored");

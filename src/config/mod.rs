@@ -3,24 +3,34 @@
 //! from, plus the validated [`MilterSettings`] this module owns.
 //!
 //! Layout: [`ucl`] parses text into a tree; [`load`] picks the sources (the shipped `conf/`
-//! compiled in by `build.rs`, or `-c FILE`) and variables; [`milter`] validates the `milter`
-//! section; [`configtest`] and [`configdump`] back the CLI subcommands.
+//! compiled in by `build.rs`, or `-c FILE`) and variables, and names `local.d` files nothing
+//! reads; [`milter`] validates the `milter` section; [`unknown_keys`] reports keys of the rule
+//! sections that nothing reads; [`configdump`] backs the CLI subcommand. The whole of
+//! `sluice configtest` is `daemon::check`, which builds what `run` builds.
 
 pub mod dump;
 pub mod embedded;
 pub mod error;
+pub mod http;
 pub mod listen;
 pub mod load;
+pub mod logging;
 pub mod milter;
 pub mod ucl;
+pub mod unknown_keys;
 pub mod value;
 
-pub use error::ConfigError;
+pub use error::{ConfigError, SettingError};
+pub use http::HttpSettings;
 pub use listen::{ListenAddr, ListenAddrError};
 pub use load::{load_document, load_tree, parse_var, LoadOptions};
+pub use logging::LogSettings;
 pub use milter::{MilterSettings, OversizeAction};
 
+use std::collections::BTreeMap;
+
 use milter::SettingsReader;
+use ucl::Location;
 
 /// The loaded configuration: the merged tree for every subsystem, the validated milter
 /// settings, and warnings (ignored or unknown keys) to log at startup.
@@ -28,7 +38,13 @@ use milter::SettingsReader;
 pub struct Config {
     pub tree: serde_json::Value,
     pub milter: MilterSettings,
+    pub logging: LogSettings,
+    /// The HTTP workers (`worker "normal"`, `worker "controller"`).
+    pub http: HttpSettings,
     pub warnings: Vec<String>,
+    /// Dotted key path to where it was (last) defined, so errors found by the sections'
+    /// readers can name a file and line.
+    pub positions: BTreeMap<String, Location>,
 }
 
 impl Config {
@@ -36,19 +52,53 @@ impl Config {
         let doc = load_document(opts)?;
         let mut warnings = doc.warnings;
         let milter = SettingsReader::new(&doc.positions, &mut warnings).milter(&doc.value)?;
-        warnings.extend(crate::scan::unknown_keys::warnings(
-            &doc.value,
-            &doc.positions,
-        ));
+        let logging = LogSettings::from_tree(&doc.value).map_err(|error| {
+            let key = error.key().unwrap_or_default();
+            ConfigError::Logging {
+                location: locate(&doc.positions, &key),
+                error,
+            }
+        })?;
+        let http = HttpSettings::from_tree(&doc.value, &mut warnings).map_err(|error| {
+            let key = error.key().unwrap_or_default();
+            ConfigError::Http {
+                location: locate(&doc.positions, &key),
+                error,
+            }
+        })?;
+        warnings.extend(unknown_keys::warnings(&doc.value, &doc.positions));
         Ok(Config {
             tree: doc.value,
             milter,
+            logging,
+            http,
             warnings,
+            positions: doc.positions,
         })
+    }
+
+    /// Where `key` (a dotted path such as `worker.controller.bind_socket`) was defined: its own
+    /// definition, else that of the nearest enclosing section, else `default` (a built-in value).
+    pub fn locate(&self, key: &str) -> String {
+        locate(&self.positions, key)
     }
 }
 
-/// `sluice configtest`: loads and validates everything; returns the warnings.
+fn locate(positions: &BTreeMap<String, Location>, key: &str) -> String {
+    let mut path = key;
+    loop {
+        if let Some(at) = positions.get(path) {
+            return at.to_string();
+        }
+        match path.rsplit_once('.') {
+            Some((parent, _)) => path = parent,
+            None => return "default".to_string(),
+        }
+    }
+}
+
+/// The files' part of `sluice configtest`: loads and validates the configuration and returns
+/// its warnings. The whole check, everything `run` builds, is `daemon::check`.
 pub fn configtest(opts: &LoadOptions) -> Result<Vec<String>, ConfigError> {
     Config::load(opts).map(|c| c.warnings)
 }

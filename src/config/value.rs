@@ -59,3 +59,9 @@ pub fn strings(v: &Value) -> Result<Vec<String>, Expected> {
         other => string(other).map(|s| vec![s]),
     }
 }
+
+/// `#[serde(default = "crate::config::value::yes")]`: a switch that is on unless the config
+/// says otherwise (`enabled`, Rspamd's default for its sections).
+pub fn yes() -> bool {
+    true
+}

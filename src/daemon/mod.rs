@@ -2,25 +2,26 @@
 //! and turn signals into reloads (config, rules, changed listeners) and
 //! shutdown.
 use std::sync::Arc;
-use std::time::Duration;
 
 use tokio::signal::unix::{signal, Signal, SignalKind};
 use tokio::sync::watch;
 use tracing::{info, warn};
 
-use crate::config::{Config, ConfigError, ListenAddr, LoadOptions, MilterSettings};
-use crate::forward::{ForwardBuildError, ForwardConfigError, ForwardScanner, ForwardSettings};
-use crate::log::{LogHandle, LogSettings};
+use crate::config::{Config, ConfigError, ListenAddr, LoadOptions};
+use crate::forward::{ForwardBuildError, ForwardConfigError};
+use crate::log::LogHandle;
 use crate::milter::session::SessionContext;
-use crate::milter::SessionSettings;
 use crate::notify::{notify, PidFile, State};
-use crate::scan::{LocalScanner, Pipeline, ScanConfigError};
+use crate::scan::ScanConfigError;
 use crate::server::{BindError, MilterServer};
 use crate::stats::Stats;
-use crate::verdict::{Placement, Scanner};
+use crate::verdict::Placement;
 
+mod build;
 mod fds;
 mod listeners;
+pub use build::check;
+use build::{build_context, build_from, open_stats};
 use listeners::Listeners;
 
 /// Everything `sluice run` needs beyond the config file.
@@ -72,6 +73,11 @@ pub enum DaemonError {
         path: std::path::PathBuf,
         source: std::io::Error,
     },
+    #[error("bayes: {0}")]
+    Stats(#[from] crate::stats::StatsError),
+    /// A setting's error with the file and line that set it in front.
+    #[error("{at}: {error}")]
+    Located { at: String, error: Box<DaemonError> },
 }
 
 /// The daemon's runtime: one thread for all socket I/O, apart from the
@@ -97,19 +103,18 @@ pub async fn run(opts: RunOptions) -> Result<(), DaemonError> {
     let mut signals = Signals::install()?;
     let config = Config::load(&opts.load)?;
     let log = if opts.install_logging {
-        Some(crate::log::install(&LogSettings::from_tree(&config.tree)?)?)
+        Some(crate::log::install(&config.logging)?)
     } else {
         None
     };
-    let stats = open_stats(&config);
-    let (ctx, config) = build_from(config, &stats)?;
-    let mut http_warnings = Vec::new();
-    let mut http_settings = crate::http::HttpSettings::from_tree(&config.tree, &mut http_warnings)?;
-    for w in config.warnings.iter().chain(&http_warnings) {
+    let stats = open_stats(&config)?;
+    let (built, config) = build_from(config, &stats)?;
+    let mut http_settings = config.http.clone();
+    for w in &config.warnings {
         warn!("config: {w}");
     }
-    let forward = ForwardSettings::from_tree(&config.tree, config.milter.scan_timeout)?;
-    let forwarding = forward.forward_group().is_some();
+    let ctx = built.ctx;
+    let forwarding = built.forwarding;
     fds::apply(&mut http_settings, config.milter.max_sessions, forwarding);
     let wants = listeners::wanted(&config.milter, &http_settings, &opts)?;
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -249,84 +254,29 @@ async fn reload(ops: &Ops, listeners: &mut Listeners) -> Result<(), DaemonError>
     let (load, stats) = (ops.opts.load.clone(), ops.stats.clone());
     let built = tokio::task::spawn_blocking(move || build_context(&load, &stats)).await;
     let (fresh, config) = built.map_err(|e| DaemonError::Reload(e.to_string()))??;
-    let mut http_warnings = Vec::new();
-    let http = crate::http::HttpSettings::from_tree(&config.tree, &mut http_warnings)?;
-    let wants = listeners::wanted(&config.milter, &http, &ops.opts)?;
+    let wants = listeners::wanted(&config.milter, &config.http, &ops.opts)?;
     let opened = listeners.open(&wants, config.milter.socket_mode).await?;
-    for w in config.warnings.iter().chain(&http_warnings) {
+    for w in &config.warnings {
         warn!("config: {w}");
     }
     apply_logging(ops.log.as_ref(), &config);
-    ops.http.send_replace(Arc::new(http_context(&fresh)));
-    ops.ctx.send_replace(Arc::new(fresh));
+    ops.http.send_replace(Arc::new(http_context(&fresh.ctx)));
+    ops.ctx.send_replace(Arc::new(fresh.ctx));
     listeners.apply(&wants, opened);
     Ok(())
 }
 
 /// The reloaded `logging` section: level and `debug_ip` at once.
 fn apply_logging(log: Option<&LogHandle>, config: &Config) {
-    let settings = match LogSettings::from_tree(&config.tree) {
-        Ok(s) => s,
-        Err(e) => return warn!("SIGHUP: logging section kept: {e}"),
-    };
+    let settings = &config.logging;
     match log {
-        Some(h) => match h.apply(&settings) {
+        Some(h) => match h.apply(settings) {
             Ok(Some(note)) => warn!("SIGHUP: {note}"),
             Ok(None) => {}
             Err(e) => warn!("SIGHUP: log level kept: {e}"),
         },
-        None => crate::log::set_debug_ips(settings.debug_ips),
+        None => crate::log::set_debug_ips(settings.debug_ips.iter().copied()),
     }
-}
-
-/// Loads and validates everything a session needs; nothing is bound here.
-fn build_context(
-    load: &LoadOptions,
-    stats: &Option<Arc<Stats>>,
-) -> Result<(SessionContext, Config), DaemonError> {
-    build_from(Config::load(load)?, stats)
-}
-
-/// Opens the Bayes store once for the process (reloads keep it). A store
-/// out of reach at start comes up by itself later; a bad `bayes` section
-/// costs Bayes, not mail flow: the daemon warns and scans without it.
-fn open_stats(config: &Config) -> Option<Arc<Stats>> {
-    Stats::for_daemon(&config.tree).unwrap_or_else(|e| {
-        warn!("bayes: disabled: {e}");
-        None
-    })
-}
-
-/// The session context for an already loaded config.
-fn build_from(
-    config: Config,
-    stats: &Option<Arc<Stats>>,
-) -> Result<(SessionContext, Config), DaemonError> {
-    // A bad logging section fails the load (and a reload) like any other.
-    LogSettings::from_tree(&config.tree)?;
-    let pipeline = Arc::new(Pipeline::from_config(&config.tree)?.with_stats(stats.clone()));
-    let forward = ForwardSettings::from_tree(&config.tree, config.milter.scan_timeout)?;
-    let mut settings = session_settings(&config.milter);
-    // The pipeline stays as the fallback for what the upstreams refuse for size.
-    let local: Arc<dyn Scanner> = Arc::new(LocalScanner::new(pipeline).with_learner(stats.clone()));
-    let scanner: Arc<dyn Scanner> =
-        match ForwardScanner::from_settings(&forward, Some(local.clone()))? {
-            Some(f) => {
-                let group = forward.forward_group().map(|g| g.timeout);
-                // The forward deadline must fire first so the MTA hears its reason.
-                if let Some(t) = group {
-                    settings.scan_timeout = settings.scan_timeout.max(t + Duration::from_secs(1));
-                }
-                info!(
-                    "forward mode: scanning on upstream `{}`",
-                    f.upstreams().name
-                );
-                Arc::new(f)
-            }
-            None => local,
-        };
-    let ctx = SessionContext { settings, scanner };
-    Ok((ctx, config))
 }
 
 /// What the HTTP listeners scan with: the milter's scanner and deadline;
@@ -336,31 +286,5 @@ fn http_context(ctx: &SessionContext) -> crate::http::ScanContext {
         scanner: Arc::clone(&ctx.scanner),
         scan_timeout: ctx.settings.scan_timeout,
         placement: Placement::Pool,
-    }
-}
-
-/// Maps the config section onto what a session obeys.
-pub fn session_settings(m: &MilterSettings) -> SessionSettings {
-    SessionSettings {
-        negotiate_timeout: m.negotiate_timeout,
-        idle_timeout: m.timeout,
-        message_timeout: m.message_timeout,
-        idle_lifetime: m.idle_lifetime,
-        message_lifetime: m.message_lifetime,
-        command_timeout: SessionSettings::default().command_timeout.min(m.timeout),
-        max_packet: m.max_packet,
-        max_message: m.max_message,
-        oversize_action: m.oversize_action,
-        early_oversize: m.early_oversize,
-        scan_timeout: m.scan_timeout,
-        fail_open: m.fail_open,
-        progress_interval: m.progress_interval,
-        shutdown_grace: m.shutdown_grace,
-        discard_on_reject: m.discard_on_reject,
-        quarantine_on_reject: m.quarantine_on_reject,
-        spam_header: m.spam_header.clone(),
-        reject_message: m.reject_message.clone(),
-        tempfail_message: m.tempfail_message.clone(),
-        quarantine_message: m.quarantine_message.clone(),
     }
 }

@@ -122,6 +122,20 @@ pub enum ForwardConfigError {
 
 type Result<T> = std::result::Result<T, ForwardConfigError>;
 
+impl crate::config::SettingError for ForwardConfigError {
+    fn key(&self) -> Option<String> {
+        match self {
+            ForwardConfigError::Type { key, .. }
+            | ForwardConfigError::Hosts { key, .. }
+            | ForwardConfigError::NoHosts { key }
+            | ForwardConfigError::Probability { key, .. } => Some(key.clone()),
+            ForwardConfigError::TwoDefaults { second, .. } => {
+                Some(format!("milter.upstream.{second}.default"))
+            }
+        }
+    }
+}
+
 impl ForwardSettings {
     /// Reads the model from the merged tree; `scan_timeout` is the timeout of
     /// groups that set none.

@@ -167,15 +167,7 @@ fn decompress_held(raw: Body, max: usize) -> Result<Body, BodyError> {
 
 /// Chunk size of the inflating loop: the bound is checked this often.
 const INFLATE_STEP: usize = 64 << 10;
-/// Largest zstd window accepted (8 MiB, what every standard compression
-/// level uses at most): a decoder allocates its window up front, so many
-/// bombs at once would otherwise each hold up to 128 MiB before writing a
-/// byte. Each decoder's window is taken from the budget while it runs.
-pub const WINDOW_LOG_MAX: u32 = 23;
-/// What a decoder holds besides its window (its tables and input buffer).
-const DECODER_OVERHEAD: usize = 256 << 10;
-/// What one zstd decoder takes from the budget while it runs.
-pub const DECODER_BYTES: usize = (1 << WINDOW_LOG_MAX) + DECODER_OVERHEAD;
+pub use crate::config::http::{DECODER_BYTES, WINDOW_LOG_MAX};
 
 /// Streams the frame through a decoder; every growth of the output buffer
 /// is taken from `share` first, and the output never exceeds `limit`, so a

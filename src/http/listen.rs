@@ -13,12 +13,12 @@ use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 use tracing::{debug, info, warn};
 
-use super::config::{HttpSettings, WorkerSettings};
 use super::conns::{Admission, ConnGuard};
 use super::prefixed::Prefixed;
 use super::shared::{Peer, Role, Shared};
 use super::tls::{self, TlsError};
 use super::{controller, route};
+use crate::config::http::{HttpSettings, WorkerSettings};
 use crate::config::ListenAddr;
 use crate::metrics::{self, Listener};
 use crate::server::{self, BindError, Bound};

@@ -10,7 +10,7 @@
 //! their next request on. A reload opens and
 //! closes listeners whose address changed (see `daemon::listeners`); a new
 //! listener reads its TLS files when it opens. Passwords, `max_message`
-//! and the connection and body limits ([`config::Limits`]) are read at
+//! and the connection and body limits ([`crate::config::http::Limits`]) are read at
 //! start only.
 //!
 //! The scan listener also speaks the pre-HTTP `RSPAMC/1.x` and `SPAMC`
@@ -21,7 +21,6 @@
 //! scans only (forward mode does not pass them upstream yet).
 pub mod body;
 pub mod budget;
-pub mod config;
 pub mod conns;
 pub mod controller;
 pub mod legacy;
@@ -36,7 +35,7 @@ mod listen;
 mod route;
 mod shared;
 
-pub use config::{HttpConfigError, HttpSettings};
+pub use crate::config::http::{HttpConfigError, HttpSettings};
 #[doc(hidden)]
 pub use listen::serve_stream;
 pub use listen::{bind, planned, spawn, HttpError, HttpListener, Planned};

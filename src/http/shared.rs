@@ -8,9 +8,9 @@ use tokio::sync::watch;
 
 use super::body::BodyLimits;
 use super::budget::BodyBudget;
-use super::config::{AccessSettings, HttpSettings, Limits};
 use super::conns::ConnTable;
 use super::controller::logins::Logins;
+use crate::config::http::{AccessSettings, HttpSettings, Limits};
 use crate::verdict::{Placement, Scanner};
 
 /// Which protocol a listener serves.

@@ -6,7 +6,7 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio_rustls::TlsAcceptor;
 
-use super::config::TlsFiles;
+use crate::config::http::TlsFiles;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {

@@ -9,41 +9,7 @@ use std::sync::Mutex;
 use tracing::{Level, Metadata};
 use tracing_subscriber::fmt::MakeWriter;
 
-use super::{LogError, LogKind, LogSettings};
-
-/// The syslog facilities an admin may pick (RFC 5424, table 1).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SyslogFacility {
-    Mail,
-    Daemon,
-    User,
-    Local(u8),
-}
-
-impl SyslogFacility {
-    pub fn parse(s: &str) -> Option<SyslogFacility> {
-        let s = s.to_ascii_lowercase();
-        let s = s.strip_prefix("log_").unwrap_or(&s);
-        Some(match s {
-            "mail" => SyslogFacility::Mail,
-            "daemon" => SyslogFacility::Daemon,
-            "user" => SyslogFacility::User,
-            _ => {
-                let n: u8 = s.strip_prefix("local")?.parse().ok()?;
-                (n <= 7).then_some(SyslogFacility::Local(n))?
-            }
-        })
-    }
-
-    fn code(self) -> u8 {
-        match self {
-            SyslogFacility::User => 1,
-            SyslogFacility::Mail => 2,
-            SyslogFacility::Daemon => 3,
-            SyslogFacility::Local(n) => 16 + n,
-        }
-    }
-}
+use super::{LogError, LogKind, LogSettings, SyslogFacility};
 
 enum Target {
     Stderr,

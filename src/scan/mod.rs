@@ -50,7 +50,6 @@ pub mod score;
 pub mod settings;
 pub mod stats;
 pub mod symbols;
-pub mod unknown_keys;
 pub mod workers;
 
 pub use error::ScanConfigError;

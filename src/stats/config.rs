@@ -51,14 +51,7 @@ impl StatsConfig {
                 path: PathBuf::from(r.str("path")?.unwrap_or("/var/lib/sluice/bayes.redb")),
             },
             "redis" => Backend::Redis(RedisSettings {
-                server: r
-                    .str("servers")?
-                    .unwrap_or("127.0.0.1:6379")
-                    .split(',')
-                    .next()
-                    .unwrap_or_default()
-                    .trim()
-                    .to_string(),
+                server: redis_server(&r, tree.get("redis"))?,
                 prefix: r.str("prefix")?.unwrap_or("BAYES").to_string(),
                 timeout: Duration::from_secs_f64(r.num("timeout")?.unwrap_or(0.2).max(0.001)),
                 expire: r
@@ -104,6 +97,29 @@ impl StatsConfig {
     }
 }
 
+/// What `sluice configtest` opens of the store: the section read as the
+/// daemon reads it and a Redis address parsed, without connecting; an
+/// embedded file that exists is opened for reading only (a running daemon
+/// holds its lock). A store out of reach does not stop the daemon (it
+/// retries), so here it is a warning, not an error.
+pub fn check(tree: &Value) -> Result<Vec<String>, StatsError> {
+    let Some(cfg) = StatsConfig::from_tree(tree)?.filter(|c| c.enabled) else {
+        return Ok(Vec::new());
+    };
+    match &cfg.backend {
+        Backend::Redis(r) => {
+            super::store::RedisStore::new(r.clone())?;
+            Ok(Vec::new())
+        }
+        Backend::Embedded { path } if path.exists() => Ok(std::fs::File::open(path)
+            .err()
+            .map(|e| format!("bayes: store {}: {e}", path.display()))
+            .into_iter()
+            .collect()),
+        Backend::Embedded { .. } => Ok(Vec::new()),
+    }
+}
+
 /// `autolearn = false` / `true` (Rspamd's default thresholds) / a section.
 fn autolearn(v: Option<&Value>) -> Result<Option<Autolearn>, StatsError> {
     let defaults = Autolearn {
@@ -126,6 +142,35 @@ fn autolearn(v: Option<&Value>) -> Result<Option<Autolearn>, StatsError> {
         Some(other) => Err(StatsError::Config {
             key: "autolearn".into(),
             reason: format!("expected a boolean or a section, got {other}"),
+        }),
+    }
+}
+
+/// The Redis server: the classifier's own `servers` (or `write_servers`, then
+/// `read_servers`), else those of the top-level `redis` section, as Rspamd
+/// looks them up. Only the first of a list is used. None anywhere is an error:
+/// guessing a local default would hide a missing setting until the first scan.
+fn redis_server(r: &Reader<'_>, global: Option<&Value>) -> Result<String, StatsError> {
+    const KEYS: [&str; 3] = ["servers", "write_servers", "read_servers"];
+    let mut found = None;
+    for key in KEYS {
+        found = found.or(r.str(key)?.map(str::to_string));
+    }
+    if let Some(g) = global.filter(|_| found.is_none()) {
+        let g = Reader(g);
+        for key in KEYS {
+            found = found.or(g.str(key)?.map(str::to_string));
+        }
+    }
+    let first = found
+        .as_deref()
+        .and_then(|s| s.split(',').next())
+        .map(str::trim);
+    match first {
+        Some(s) if !s.is_empty() => Ok(s.to_string()),
+        _ => Err(StatsError::Config {
+            key: "backend".into(),
+            reason: "\"redis\" needs a server: set `servers` here or in the `redis` section".into(),
         }),
     }
 }
@@ -206,6 +251,17 @@ mod tests {
         assert_eq!(r.timeout, Duration::from_millis(500));
         assert_eq!(r.expire, Some(Duration::from_secs(100)));
         assert_eq!(c.autolearn.unwrap().spam_threshold, 9.0);
+    }
+
+    #[test]
+    fn redis_server_from_the_redis_section_or_an_error() {
+        let tree = json!({"classifier": {"bayes": {"backend": "redis"}},
+                          "redis": {"servers": "127.0.0.1:7002"}});
+        let c = StatsConfig::from_tree(&tree).unwrap().unwrap();
+        assert!(matches!(c.backend, Backend::Redis(r) if r.server == "127.0.0.1:7002"));
+        let e = StatsConfig::from_tree(&json!({"classifier": {"bayes": {"backend": "redis"}}}))
+            .unwrap_err();
+        assert!(e.to_string().contains("needs a server"), "{e}");
     }
 
     #[test]

@@ -14,3 +14,12 @@ pub enum StatsError {
     #[error("{path}: {reason}")]
     Input { path: String, reason: String },
 }
+
+impl crate::config::SettingError for StatsError {
+    fn key(&self) -> Option<String> {
+        match self {
+            StatsError::Config { key, .. } => Some(format!("classifier.bayes.{key}")),
+            _ => None,
+        }
+    }
+}

@@ -105,8 +105,10 @@ fn shipped_defaults_load_from_the_binary_and_from_disk() {
         vec!["inet:127.0.0.1:11332".parse::<ListenAddr>().unwrap()]
     );
     assert_eq!(defaults.socket_mode, 0o660);
-    assert_eq!(defaults.timeout, Duration::from_secs(120));
+    assert_eq!(defaults.session.idle_timeout, Duration::from_secs(120));
     assert_eq!(defaults.max_sessions, 1024);
+    let defaults = defaults.session;
+    assert_eq!(defaults.command_timeout, Duration::from_secs(30));
     assert_eq!(defaults.max_packet, 1 << 20);
     assert_eq!(defaults.max_message, 50 << 20);
     assert_eq!(defaults.oversize_action, OversizeAction::Accept);
@@ -159,13 +161,13 @@ fn local_d_merges_and_override_d_replaces_milter() {
         vec![ListenAddr::Unix("/run/sluice/milter.sock".into())]
     );
     assert_eq!(cfg.milter.socket_mode, 0o666);
-    assert_eq!(cfg.milter.timeout, Duration::from_secs(30));
+    assert_eq!(cfg.milter.session.idle_timeout, Duration::from_secs(30));
     // override.d replaced the whole `upstream` key; local.d's sub-section is gone.
     assert_eq!(
         cfg.tree["milter"]["upstream"],
         json!({"remote": {"hosts": "b"}})
     );
-    assert_eq!(cfg.milter.reject_message, "Spam message rejected");
+    assert_eq!(cfg.milter.session.reject_message, "Spam message rejected");
     // `upstream` is read by forward mode now; `script` is still ignored.
     assert!(!cfg.warnings.iter().any(|w| w.contains("milter.upstream")));
     let upstream_warning = cfg
@@ -189,11 +191,11 @@ fn local_d_merges_and_override_d_replaces_milter() {
     )]);
     let cfg = Config::load(&opts).unwrap();
     assert_eq!(cfg.milter.bind_socket.len(), 2);
-    assert!(cfg.milter.fail_open);
-    assert_eq!(cfg.milter.oversize_action, OversizeAction::Tempfail);
-    assert_eq!(cfg.milter.max_message, 10 << 20);
-    assert_eq!(cfg.milter.scan_timeout, Duration::from_secs(3));
-    assert_eq!(cfg.milter.timeout, Duration::from_secs(120));
+    assert!(cfg.milter.session.fail_open);
+    assert_eq!(cfg.milter.session.oversize_action, OversizeAction::Tempfail);
+    assert_eq!(cfg.milter.session.max_message, 10 << 20);
+    assert_eq!(cfg.milter.session.scan_timeout, Duration::from_secs(3));
+    assert_eq!(cfg.milter.session.idle_timeout, Duration::from_secs(120));
     let unknown = cfg
         .warnings
         .iter()
@@ -212,8 +214,8 @@ fn options_feed_milter_limits() {
         "max_message = 20mb; task_timeout = 15s;",
     )]);
     let cfg = Config::load(&opts).unwrap();
-    assert_eq!(cfg.milter.max_message, 20 << 20);
-    assert_eq!(cfg.milter.scan_timeout, Duration::from_secs(15));
+    assert_eq!(cfg.milter.session.max_message, 20 << 20);
+    assert_eq!(cfg.milter.session.scan_timeout, Duration::from_secs(15));
     assert_eq!(cfg.tree["options"]["gtube_patterns"], "all");
 }
 
@@ -441,8 +443,8 @@ fn rspamd_shipped_files_parse() {
     let text = std::fs::read_to_string("/etc/rspamd/worker-proxy.inc").unwrap();
     let (_dir, opts) = local_confdir(&[("local.d/worker-proxy.inc", &text)]);
     let cfg = Config::load(&opts).unwrap();
-    assert_eq!(cfg.milter.timeout, Duration::from_secs(120));
-    assert_eq!(cfg.milter.spam_header, "X-Spam");
+    assert_eq!(cfg.milter.session.idle_timeout, Duration::from_secs(120));
+    assert_eq!(cfg.milter.session.spam_header, "X-Spam");
     let ignored: Vec<&String> = cfg
         .warnings
         .iter()
@@ -451,7 +453,8 @@ fn rspamd_shipped_files_parse() {
     assert_eq!(ignored.len(), 1, "count: {:?}", cfg.warnings);
     // `upstream` and `max_retries` are forward mode's: Rspamd's packaged proxy forwards.
     let fwd =
-        sluice::forward::ForwardSettings::from_tree(&cfg.tree, cfg.milter.scan_timeout).unwrap();
+        sluice::forward::ForwardSettings::from_tree(&cfg.tree, cfg.milter.session.scan_timeout)
+            .unwrap();
     assert_eq!(fwd.forward_group().map(|g| g.name.as_str()), Some("local"));
     assert_eq!(fwd.max_retries, 5);
 }

@@ -12,7 +12,7 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 
-use crate::http::config::AccessSettings;
+use crate::config::http::AccessSettings;
 use crate::http::shared::Peer;
 
 /// What an endpoint needs.

@@ -16,12 +16,8 @@ pub struct CompositeConfig {
     pub group: Option<String>,
     #[serde(default)]
     pub policy: Option<String>,
-    #[serde(default = "yes")]
+    #[serde(default = "crate::config::value::yes")]
     pub enabled: bool,
-}
-
-fn yes() -> bool {
-    true
 }
 
 /// Reads the `composites` section (object or short string form).

@@ -17,12 +17,8 @@ pub struct ForceRuleConfig {
     pub honor_action: Vec<String>,
     #[serde(default)]
     pub least: bool,
-    #[serde(default = "yes")]
+    #[serde(default = "crate::config::value::yes")]
     pub enabled: bool,
-}
-
-fn yes() -> bool {
-    true
 }
 
 /// Reads `force_actions.rules`.

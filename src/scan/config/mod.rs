@@ -95,16 +95,12 @@ pub struct RegexpRuleConfig {
     pub description: Option<String>,
     #[serde(default)]
     pub group: Option<String>,
-    #[serde(default = "yes")]
+    #[serde(default = "crate::config::value::yes")]
     pub enabled: bool,
     #[serde(default)]
     pub one_shot: bool,
     #[serde(default)]
     pub nshots: Option<u32>,
-}
-
-fn yes() -> bool {
-    true
 }
 
 /// A `symbols { SYM { ... } }` entry, also the shape inside a group.

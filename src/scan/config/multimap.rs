@@ -43,12 +43,8 @@ pub struct MultimapRuleConfig {
     pub action: Option<String>,
     #[serde(default)]
     pub message: Option<String>,
-    #[serde(default = "yes")]
+    #[serde(default = "crate::config::value::yes")]
     pub enabled: bool,
-}
-
-fn yes() -> bool {
-    true
 }
 
 fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {

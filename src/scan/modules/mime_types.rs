@@ -94,20 +94,38 @@ static SYMBOLS: &[SymbolDef] = &[
     ),
 ];
 
+/// `bad_extensions`: sluice's list, or Rspamd's table of extension to
+/// weight multiplier (`bad_extensions { exe = 1; scr = 4; }`).
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum BadExtensions {
+    List(Vec<String>),
+    Scored(serde_json::Map<String, Value>),
+}
+
 #[derive(Debug, Deserialize, Default)]
 struct Settings {
     #[serde(default)]
-    bad_extensions: Option<Vec<String>>,
+    bad_extensions: Option<BadExtensions>,
 }
 
 /// The `mime_types` module.
 #[derive(Debug)]
 pub struct MimeTypes {
-    bad: Vec<String>,
+    /// Extension (lower case, no dot) and its multiplier (`None`: 1).
+    bad: Vec<(String, Option<f64>)>,
+}
+
+fn shape(key: &str, message: String) -> ScanConfigError {
+    ScanConfigError::Shape {
+        section: format!("mime_types.{key}"),
+        source: serde::de::Error::custom(message),
+    }
 }
 
 impl MimeTypes {
-    /// `mime_types { bad_extensions = [...]; }` replaces the default list.
+    /// `mime_types { bad_extensions = ...; }` replaces the default list, as
+    /// Rspamd's setting replaces its built-in table.
     pub fn from_config(section: Option<&Value>) -> Result<MimeTypes, ScanConfigError> {
         let s: Settings = match section {
             Some(v) => Settings::deserialize(v).map_err(|source| ScanConfigError::Shape {
@@ -116,19 +134,40 @@ impl MimeTypes {
             })?,
             None => Settings::default(),
         };
-        let bad = s.bad_extensions.map_or_else(
-            || DEFAULT_BAD.iter().map(|e| e.to_string()).collect(),
-            |v| {
-                v.into_iter()
-                    .map(|e| e.trim_start_matches('.').to_ascii_lowercase())
-                    .collect()
-            },
-        );
+        let norm = |e: &str| e.trim_start_matches('.').to_ascii_lowercase();
+        let bad = match s.bad_extensions {
+            None => DEFAULT_BAD.iter().map(|e| (e.to_string(), None)).collect(),
+            Some(BadExtensions::List(v)) => v.iter().map(|e| (norm(e), None)).collect(),
+            Some(BadExtensions::Scored(m)) => m
+                .iter()
+                .map(|(e, w)| match w.as_f64() {
+                    Some(w) => Ok((norm(e), Some(w))),
+                    None => Err(shape(
+                        &format!("bad_extensions.{e}"),
+                        format!("expected a number, got {w}"),
+                    )),
+                })
+                .collect::<Result<_, _>>()?,
+        };
         Ok(MimeTypes { bad })
     }
 
     fn is_bad(&self, ext: &str) -> bool {
-        self.bad.iter().any(|b| b == ext)
+        self.bad.iter().any(|(b, _)| b == ext)
+    }
+
+    /// `MIME_BAD_EXTENSION` for `ext`, weighted by its multiplier.
+    fn bad_hit(&self, ext: &str, option: String) -> Hit {
+        let hit = Hit::new("MIME_BAD_EXTENSION").opt(option);
+        match self
+            .bad
+            .iter()
+            .find(|(b, _)| b == ext)
+            .and_then(|(_, m)| *m)
+        {
+            Some(m) => hit.times(m),
+            None => hit,
+        }
     }
 
     fn check_name(&self, name: &str, out: &mut Vec<Hit>) {
@@ -149,7 +188,7 @@ impl MimeTypes {
         if !self.is_bad(last) {
             return;
         }
-        out.push(Hit::new("MIME_BAD_EXTENSION").opt(last));
+        out.push(self.bad_hit(last, last.to_string()));
         if let Some(prev) = exts.next().filter(|p| is_decoy(p)) {
             if lower.matches('.').count() >= 2 {
                 out.push(Hit::new("MIME_DOUBLE_BAD_EXTENSION").opt(format!("{prev}.{last}")));
@@ -190,7 +229,7 @@ impl MimeTypes {
             let lower = entry.name.to_ascii_lowercase();
             if let Some((_, ext)) = lower.rsplit_once('.') {
                 if self.is_bad(ext) {
-                    out.push(Hit::new("MIME_BAD_EXTENSION").opt(format!("archive:{ext}")));
+                    out.push(self.bad_hit(ext, format!("archive:{ext}")));
                 }
                 if ARCHIVES.contains(&ext) {
                     out.push(Hit::new("MIME_ARCHIVE_IN_ARCHIVE").opt(ext.to_string()));

@@ -208,7 +208,7 @@ fn define(registry: &mut Registry, cfg: &ScanConfig, s: &SymbolDef) -> usize {
 fn all_modules(tree: &Value) -> Result<Vec<Box<dyn Module>>, ScanConfigError> {
     Ok(vec![
         Box::new(mime_types::MimeTypes::from_config(tree.get("mime_types"))?),
-        Box::new(phishing::Phishing),
+        Box::new(phishing::Phishing::from_config(tree.get("phishing"))?),
         Box::new(mid::Mid),
         Box::new(received::Received),
         Box::new(forged_rcpt::ForgedRecipients),

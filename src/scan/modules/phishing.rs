@@ -1,11 +1,16 @@
 //! Links whose visible text names one site while the link goes to another:
 //! `<a href="http://evil.example/">www.bank.example</a>`.
+use std::collections::HashSet;
+
+use serde_json::Value;
+
 use super::util::{is_fqdn, parse_ip, registrable};
 use super::{sym, Hit, Module, SymbolDef};
 use crate::message::extract::host_of;
 use crate::message::markup::{text_between, Tag};
 use crate::message::Envelope;
 use crate::message::MessageView;
+use crate::scan::error::ScanConfigError;
 
 static SYMBOLS: &[SymbolDef] = &[
     sym(
@@ -22,8 +27,73 @@ static SYMBOLS: &[SymbolDef] = &[
 const MAX_LINKS: usize = 256;
 
 /// The `phishing` module.
-#[derive(Debug)]
-pub struct Phishing;
+#[derive(Debug, Default)]
+pub struct Phishing {
+    /// Rspamd's `domains`: when set, `PHISHING` is only reported for links
+    /// whose text shows one of these registrable domains.
+    domains: Option<HashSet<String>>,
+}
+
+impl Phishing {
+    /// `phishing { domains = [...]; }`: inline domains and map files (a path,
+    /// `file://PATH`); remote maps are refused, sluice fetches nothing.
+    pub fn from_config(section: Option<&Value>) -> Result<Phishing, ScanConfigError> {
+        let Some(v) = section.and_then(|s| s.get("domains")) else {
+            return Ok(Phishing::default());
+        };
+        let items: Vec<&Value> = match v {
+            Value::Array(a) => a.iter().collect(),
+            one => vec![one],
+        };
+        let mut domains = HashSet::new();
+        for item in items {
+            let entry = item
+                .as_str()
+                .ok_or_else(|| bad(format!("expected a domain or a map file, got {item}")))?;
+            read_entry(entry.trim(), &mut domains)?;
+        }
+        Ok(Phishing {
+            domains: Some(domains),
+        })
+    }
+
+    fn watched(&self, shown: &str) -> bool {
+        self.domains
+            .as_ref()
+            .map_or(true, |d| d.contains(registrable(shown)))
+    }
+}
+
+fn bad(message: String) -> ScanConfigError {
+    ScanConfigError::Shape {
+        section: "phishing.domains".into(),
+        source: serde::de::Error::custom(message),
+    }
+}
+
+/// One `domains` entry: a domain, or a file of domains (one a line, `#`
+/// comments).
+fn read_entry(entry: &str, out: &mut HashSet<String>) -> Result<(), ScanConfigError> {
+    let entry = entry.strip_prefix("fallback+").unwrap_or(entry);
+    if entry.starts_with("http://") || entry.starts_with("https://") {
+        return Err(bad(format!("`{entry}`: remote maps are not supported")));
+    }
+    let Some(path) = entry
+        .strip_prefix("file://")
+        .or(entry.starts_with('/').then_some(entry))
+    else {
+        out.insert(registrable(&entry.to_ascii_lowercase()).to_string());
+        return Ok(());
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| bad(format!("{path}: {e}")))?;
+    for line in text.lines() {
+        let d = line.split('#').next().unwrap_or("").trim();
+        if let Some(d) = d.split_whitespace().next() {
+            out.insert(registrable(&d.to_ascii_lowercase()).to_string());
+        }
+    }
+    Ok(())
+}
 
 impl Module for Phishing {
     fn name(&self) -> &str {
@@ -35,10 +105,18 @@ impl Module for Phishing {
     }
 
     fn check(&self, view: &MessageView, _env: &Envelope, out: &mut Vec<Hit>) {
+        let before = out.len();
         for p in &view.text_parts {
             if let Some(html) = p.html {
                 check_html(html, &p.tags, out);
             }
+        }
+        if self.domains.is_some() {
+            let mine = out.split_off(before);
+            out.extend(
+                mine.into_iter()
+                    .filter(|h| h.symbol != "PHISHING" || self.watched(shown_of(h))),
+            );
         }
     }
 }
@@ -97,6 +175,14 @@ fn text_host(text: &str) -> Option<String> {
         h
     };
     (is_fqdn(&host) && host.contains(|c: char| c.is_ascii_alphabetic())).then_some(host)
+}
+
+/// The shown host of a `PHISHING` hit (its option is `shown->target`).
+fn shown_of(h: &Hit) -> &str {
+    h.options
+        .first()
+        .and_then(|o| o.split_once("->"))
+        .map_or("", |(shown, _)| shown)
 }
 
 fn compare(target: &str, text: &str, out: &mut Vec<Hit>) {

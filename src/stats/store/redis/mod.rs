@@ -120,7 +120,7 @@ impl RedisStore {
     }
 
     /// Parses the address; nothing is connected yet.
-    fn new(settings: RedisSettings) -> Result<RedisStore, StoreError> {
+    pub(crate) fn new(settings: RedisSettings) -> Result<RedisStore, StoreError> {
         let url = if settings.server.contains("://") {
             settings.server.clone()
         } else {

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use crate::config::ucl::Location;
+use super::ucl::Location;
 
 const REGEXP: &[&str] = &[
     "re",
@@ -72,6 +72,20 @@ const MULTIMAP: &[&str] = &[
     "enabled",
 ];
 const ACTION_OBJECT: &[&str] = &["score", "threshold", "flags", "milter"];
+/// The content modules and the keys each reads; Rspamd's other keys of these
+/// modules (read from its per-module files) are reported, not silently dropped.
+const MODULES: &[(&str, &[&str])] = &[
+    ("mime_types", &["enabled", "bad_extensions"]),
+    ("phishing", &["enabled", "domains"]),
+    ("mid", &["enabled"]),
+    ("received", &["enabled"]),
+    ("forged_recipients", &["enabled"]),
+    ("chartable", &["enabled"]),
+    ("hfilter", &["enabled"]),
+    ("html", &["enabled"]),
+    ("subject", &["enabled"]),
+    ("from_checks", &["enabled", "freemail_domains"]),
+];
 
 /// One warning per unused key: `file:line:col: section.key: not used by sluice`.
 pub fn warnings(tree: &Value, positions: &BTreeMap<String, Location>) -> Vec<String> {
@@ -110,6 +124,11 @@ pub fn warnings(tree: &Value, positions: &BTreeMap<String, Location>) -> Vec<Str
     for (name, a) in entries(tree.get("actions")) {
         check(format!("actions.{name}"), a, ACTION_OBJECT);
     }
+    for (name, known) in MODULES {
+        if let Some(section) = tree.get(*name) {
+            check(name.to_string(), section, known);
+        }
+    }
     out
 }
 
@@ -122,8 +141,8 @@ fn entries(v: Option<&Value>) -> impl Iterator<Item = (&String, &Value)> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::ucl::{parse_text, DiskSource, Vars};
     use super::*;
-    use crate::config::ucl::{parse_text, DiskSource, Vars};
 
     #[test]
     fn unknown_keys_name_file_and_line() {
@@ -135,5 +154,19 @@ mod tests {
         assert!(w[0].contains("regexp.R.condition"), "{}", w[0]);
         assert!(w[1].starts_with("local.d/test.conf:6:"), "{}", w[1]);
         assert!(w[1].contains("composites.C.polcy"), "{}", w[1]);
+    }
+
+    #[test]
+    fn module_keys_sluice_does_not_read_are_named() {
+        let text = "phishing {\n  domains = [\"a.example\"];\n  openphish_enabled = true;\n}\n";
+        let doc = parse_text(&DiskSource, Vars::default(), "local.d/phishing.conf", text).unwrap();
+        let w = warnings(&doc.value, &doc.positions);
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(w[0].starts_with("local.d/phishing.conf:3:"), "{}", w[0]);
+        assert!(
+            w[0].contains("phishing.openphish_enabled: not used"),
+            "{}",
+            w[0]
+        );
     }
 }

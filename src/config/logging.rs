@@ -1,14 +1,48 @@
 //! The `logging` section, validated: Rspamd's keys (`type`, `filename`,
-//! `level`, `facility`, `debug_ip`) plus `format` for JSON lines.
+//! `level`, `facility`, `debug_ip`) plus `format` for JSON lines. Read once
+//! into [`Config`](super::Config); `log/` builds the outputs from it.
 use std::net::IpAddr;
 use std::path::PathBuf;
 
 use serde_json::Value;
 
-use super::sink::SyslogFacility;
-
 /// The local syslog socket, as glibc's `syslog(3)` uses it.
 const DEV_LOG: &str = "/dev/log";
+
+/// The syslog facilities an admin may pick (RFC 5424, table 1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyslogFacility {
+    Mail,
+    Daemon,
+    User,
+    Local(u8),
+}
+
+impl SyslogFacility {
+    pub fn parse(s: &str) -> Option<SyslogFacility> {
+        let s = s.to_ascii_lowercase();
+        let s = s.strip_prefix("log_").unwrap_or(&s);
+        Some(match s {
+            "mail" => SyslogFacility::Mail,
+            "daemon" => SyslogFacility::Daemon,
+            "user" => SyslogFacility::User,
+            _ => {
+                let n: u8 = s.strip_prefix("local")?.parse().ok()?;
+                (n <= 7).then_some(SyslogFacility::Local(n))?
+            }
+        })
+    }
+
+    /// The facility's number in a syslog priority.
+    pub fn code(self) -> u8 {
+        match self {
+            SyslogFacility::User => 1,
+            SyslogFacility::Mail => 2,
+            SyslogFacility::Daemon => 3,
+            SyslogFacility::Local(n) => 16 + n,
+        }
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LogKind {
@@ -101,6 +135,20 @@ pub enum LogConfigError {
         key: &'static str,
         expected: &'static str,
     },
+}
+
+impl super::SettingError for LogConfigError {
+    fn key(&self) -> Option<String> {
+        let key = match self {
+            LogConfigError::Type(_) | LogConfigError::NoFilename => "type",
+            LogConfigError::Level(_) => "level",
+            LogConfigError::Format(_) => "format",
+            LogConfigError::Facility(_) => "facility",
+            LogConfigError::DebugIp(_) => "debug_ip",
+            LogConfigError::Shape { key, .. } => key,
+        };
+        Some(format!("logging.{key}"))
+    }
 }
 
 impl LogSettings {

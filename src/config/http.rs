@@ -8,7 +8,7 @@ use std::time::Duration;
 use ipnet::IpNet;
 use serde_json::{Map, Value};
 
-use crate::config::{ListenAddr, ListenAddrError};
+use super::{ListenAddr, ListenAddrError};
 
 /// Largest request body when `options.max_message` is not set (Rspamd's default).
 pub use sluice_proto::rspamd::request::DEFAULT_MAX_MESSAGE;
@@ -38,6 +38,29 @@ pub enum HttpConfigError {
     #[error("{key}: {value} is below the least usable value, {min}")]
     TooSmall { key: String, value: u64, min: u64 },
 }
+
+impl super::SettingError for HttpConfigError {
+    fn key(&self) -> Option<String> {
+        match self {
+            HttpConfigError::Type { key, .. }
+            | HttpConfigError::Listen { key, .. }
+            | HttpConfigError::Network { key, .. }
+            | HttpConfigError::HalfTls { key }
+            | HttpConfigError::TooSmall { key, .. } => Some(key.clone()),
+        }
+    }
+}
+
+// The body budget must hold a zstd decoder; `http::body` sizes its decoders by these.
+/// Largest zstd window accepted (8 MiB, what every standard compression
+/// level uses at most): a decoder allocates its window up front, so many
+/// bombs at once would otherwise each hold up to 128 MiB before writing a
+/// byte. Each decoder's window is taken from the budget while it runs.
+pub const WINDOW_LOG_MAX: u32 = 23;
+/// What a decoder holds besides its window (its tables and input buffer).
+const DECODER_OVERHEAD: usize = 256 << 10;
+/// What one zstd decoder takes from the budget while it runs.
+pub const DECODER_BYTES: usize = (1 << WINDOW_LOG_MAX) + DECODER_OVERHEAD;
 
 /// Certificate and key files (PEM) of a TLS listener.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -95,7 +118,7 @@ impl HttpSettings {
         warn_unknown("worker.normal", normal, NORMAL_KEYS, warnings);
         warn_unknown("worker.controller", controller, CONTROLLER_KEYS, warnings);
         let max_message = match tree.get("options").and_then(|o| o.get("max_message")) {
-            Some(v) => crate::config::value::size(v).map_err(|want| HttpConfigError::Type {
+            Some(v) => super::value::size(v).map_err(|want| HttpConfigError::Type {
                 key: "options.max_message".into(),
                 want,
                 found: v.to_string(),
@@ -103,7 +126,7 @@ impl HttpSettings {
             None => DEFAULT_MAX_MESSAGE,
         };
         let budget = match tree.get("options").and_then(|o| o.get("http_body_budget")) {
-            Some(v) => crate::config::value::size(v).map_err(|want| HttpConfigError::Type {
+            Some(v) => super::value::size(v).map_err(|want| HttpConfigError::Type {
                 key: "options.http_body_budget".into(),
                 want,
                 found: v.to_string(),
@@ -112,9 +135,7 @@ impl HttpSettings {
         };
         // A request holds its body and as much again for the scan's work,
         // and a zstd one its decoder while it inflates.
-        let least = max_message
-            .saturating_mul(2)
-            .saturating_add(super::body::DECODER_BYTES);
+        let least = max_message.saturating_mul(2).saturating_add(DECODER_BYTES);
         if budget < least {
             warnings.push(format!(
                 "options.http_body_budget ({budget}) is below twice max_message ({max_message}) \
@@ -200,7 +221,7 @@ fn worker_settings(
     };
     let enabled = match m.get("enabled") {
         None => true,
-        Some(v) => crate::config::value::boolean(v).map_err(|want| HttpConfigError::Type {
+        Some(v) => super::value::boolean(v).map_err(|want| HttpConfigError::Type {
             key: format!("{section}.enabled"),
             want,
             found: v.to_string(),
@@ -320,7 +341,7 @@ impl Limits {
     }
 
     fn read(section: &str, m: &Map<String, Value>, d: Limits) -> Result<Limits, HttpConfigError> {
-        use crate::config::value::{duration, size};
+        use super::value::{duration, size};
         let get = |k: &str, f: fn(&Value) -> Result<u64, &'static str>, default: u64| {
             let Some(v) = m.get(k) else {
                 return Ok(default);

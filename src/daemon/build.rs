@@ -1,0 +1,130 @@
+//! What `run` builds from the files before it binds anything, in one place so
+//! that `sluice configtest` builds the same and fails wherever `run` would:
+//! logging, the Bayes store, the rules (Lua loaded), forward mode's upstream
+//! blocks, the HTTP workers and every listener address (parsed, not bound).
+//!
+//! Errors about one setting get the file and line that set it in front.
+use std::sync::Arc;
+use std::time::Duration;
+
+use tracing::info;
+
+use super::{DaemonError, RunOptions};
+use crate::config::{Config, LoadOptions, SettingError};
+use crate::forward::{ForwardScanner, ForwardSettings};
+use crate::milter::session::SessionContext;
+use crate::scan::{LocalScanner, Pipeline, ScanConfigError, Scanner};
+use crate::stats::Stats;
+
+/// A session context built from a config, and what else the caller reports.
+pub struct Built {
+    pub ctx: SessionContext,
+    /// Milter mail goes to an upstream rather than the local pipeline.
+    pub forwarding: bool,
+    /// Non-fatal remarks of the rules (bad map lines...).
+    pub rule_warnings: Vec<String>,
+}
+
+/// Turns a setting's error into one that names where the setting was made.
+fn located<E>(config: &Config) -> impl Fn(E) -> DaemonError + '_
+where
+    E: SettingError + Into<DaemonError>,
+{
+    move |e| match e.key() {
+        Some(key) => DaemonError::Located {
+            at: config.locate(&key),
+            error: Box::new(e.into()),
+        },
+        None => e.into(),
+    }
+}
+
+/// Which setting a rules error is about. Here rather than in `scan/`, whose
+/// errors name their section in words: only the daemon holds the positions.
+impl SettingError for ScanConfigError {
+    fn key(&self) -> Option<String> {
+        Some(match self {
+            ScanConfigError::NotAnObject { section, .. }
+            | ScanConfigError::Shape { section, .. } => section.clone(),
+            ScanConfigError::UnknownAction { name }
+            | ScanConfigError::BadThreshold { name, .. } => format!("actions.{name}"),
+            ScanConfigError::GtubePolicy(_) => "options.gtube_patterns".into(),
+            ScanConfigError::Expression { symbol, .. }
+            | ScanConfigError::Regex { symbol, .. }
+            | ScanConfigError::UnsupportedType { symbol, .. } => format!("regexp.{symbol}"),
+            ScanConfigError::Composite { name, .. } => format!("composites.{name}"),
+            ScanConfigError::ForceAction { name, .. } => format!("force_actions.rules.{name}"),
+            ScanConfigError::Multimap { name, .. } => format!("multimap.{name}"),
+            ScanConfigError::Settings(_) | ScanConfigError::Lua(_) => return None,
+        })
+    }
+}
+
+/// Opens the Bayes store once for the process (reloads keep it). A store
+/// out of reach at start comes up by itself later; a bad `classifier
+/// "bayes"` section stops the start, as any other bad section does.
+pub fn open_stats(config: &Config) -> Result<Option<Arc<Stats>>, DaemonError> {
+    Stats::for_daemon(&config.tree).map_err(located(config))
+}
+
+/// Loads and validates everything a session needs; nothing is bound here.
+pub fn build_context(
+    load: &LoadOptions,
+    stats: &Option<Arc<Stats>>,
+) -> Result<(Built, Config), DaemonError> {
+    build_from(Config::load(load)?, stats)
+}
+
+/// The session context for an already loaded config.
+pub fn build_from(
+    config: Config,
+    stats: &Option<Arc<Stats>>,
+) -> Result<(Built, Config), DaemonError> {
+    // The upstream blocks first: they are quick to read, the rules are not.
+    let forward = ForwardSettings::from_tree(&config.tree, config.milter.session.scan_timeout)
+        .map_err(located(&config))?;
+    let pipeline = Pipeline::from_config(&config.tree)
+        .map_err(located(&config))?
+        .with_stats(stats.clone());
+    let rule_warnings = pipeline.warnings().to_vec();
+    let pipeline = Arc::new(pipeline);
+    let mut settings = config.milter.session.clone();
+    // The pipeline stays as the fallback for what the upstreams refuse for size.
+    let local: Arc<dyn Scanner> = Arc::new(LocalScanner::new(pipeline).with_learner(stats.clone()));
+    let scanner: Arc<dyn Scanner> =
+        match ForwardScanner::from_settings(&forward, Some(local.clone()))? {
+            Some(f) => {
+                let group = forward.forward_group().map(|g| g.timeout);
+                // The forward deadline must fire first so the MTA hears its reason.
+                if let Some(t) = group {
+                    settings.scan_timeout = settings.scan_timeout.max(t + Duration::from_secs(1));
+                }
+                info!(
+                    "forward mode: scanning on upstream `{}`",
+                    f.upstreams().name
+                );
+                Arc::new(f)
+            }
+            None => local,
+        };
+    let built = Built {
+        ctx: SessionContext { settings, scanner },
+        forwarding: forward.forward_group().is_some(),
+        rule_warnings,
+    };
+    Ok((built, config))
+}
+
+/// `sluice configtest`: builds what `run` builds before binding, with the
+/// Bayes store opened read-only and the listeners parsed but not bound.
+/// Returns the warnings `run` would log.
+pub fn check(opts: &RunOptions) -> Result<Vec<String>, DaemonError> {
+    let config = Config::load(&opts.load)?;
+    crate::log::check(&config.logging)?;
+    let mut warnings = crate::stats::config::check(&config.tree).map_err(located(&config))?;
+    let (built, config) = build_from(config, &None)?;
+    super::listeners::wanted(&config.milter, &config.http, opts)?;
+    warnings.splice(0..0, config.warnings.iter().cloned());
+    warnings.extend(built.rule_warnings);
+    Ok(warnings)
+}
