@@ -1,9 +1,12 @@
 //! Replays what the fuzz targets (`fuzz/`) must survive through the same
 //! entry points: every input that once crashed a target, kept under
 //! `fuzz/regressions/TARGET/`, and the committed seeds under
-//! `fuzz/seeds/TARGET/`. As under libFuzzer, a panic anywhere aborts the
-//! process, even one the scan threads would catch and turn into an error.
+//! `fuzz/seeds/TARGET/`. As under libFuzzer, a panic anywhere during a
+//! replay aborts the process, even one the scan threads would catch and turn
+//! into an error. The other tests of this binary keep the usual panic report.
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Once;
 
 use sluice::fuzzing;
 
@@ -24,13 +27,40 @@ fn inputs(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
     out
 }
 
+/// Replays in progress: while any runs, a panic on any thread aborts.
+static REPLAYING: AtomicUsize = AtomicUsize::new(0);
+
+/// Counts one replay for as long as it lives.
+struct Replaying;
+
+impl Replaying {
+    fn start() -> Replaying {
+        static HOOK: Once = Once::new();
+        HOOK.call_once(|| {
+            let usual = std::panic::take_hook();
+            std::panic::set_hook(Box::new(move |info| {
+                if REPLAYING.load(Ordering::SeqCst) > 0 {
+                    eprintln!("{info}");
+                    std::process::abort();
+                }
+                usual(info);
+            }));
+        });
+        REPLAYING.fetch_add(1, Ordering::SeqCst);
+        Replaying
+    }
+}
+
+impl Drop for Replaying {
+    fn drop(&mut self) {
+        REPLAYING.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 fn replay(target: &str, mut entry: impl FnMut(&Path, &[u8])) {
-    std::panic::set_hook(Box::new(|info| {
-        eprintln!("{info}");
-        std::process::abort();
-    }));
     let inputs = inputs(target);
     assert!(!inputs.is_empty(), "no inputs for {target}");
+    let _replaying = Replaying::start();
     for (path, data) in inputs {
         eprintln!("{target}: {}", path.display());
         entry(&path, &data);
