@@ -11,25 +11,40 @@
 # `cargo test --test engine fuzz_regressions` replays it. Prints one line of final
 # stats per target and exits non-zero if any target failed.
 #
-# Only a stable toolchain may be available: RUSTC_BOOTSTRAP=1 lets
-# cargo-fuzz's nightly-only flags (-Zsanitizer ...) work on stable.
+# Builds the targets the way `cargo fuzz build -O` does (the same
+# sanitizer-coverage and AddressSanitizer flags), with cargo alone, so that
+# a fresh machine need not build cargo-fuzz first; `cargo fuzz run TARGET`
+# still works on this crate. Only a stable toolchain may be available:
+# RUSTC_BOOTSTRAP=1 lets the nightly-only -Zsanitizer flag work on stable.
+# CODEGEN_UNITS (default 1, as cargo-fuzz) trades run speed for build time:
+# the test command's short runs use more units on its two cores.
 set -euo pipefail
 
 seconds="${1:-20}"
 jobs="${JOBS:-1}"
+cgu="${CODEGEN_UNITS:-1}"
 cd "$(dirname "$0")"
 export RUSTC_BOOTSTRAP=1
 
-if ! cargo fuzz --version >/dev/null 2>&1; then
-    echo "installing cargo-fuzz" >&2
-    cargo install cargo-fuzz --locked
-fi
-
-targets="${TARGETS:-$(cargo fuzz list)}"
-# Optimized (-O); debug assertions and overflow checks come from the release
+triple="$(rustc -vV | sed -n 's/^host: //p')"
+targets="${TARGETS:-$(sed -n 's/^name = "\(.*\)"$/\1/p' Cargo.toml | grep -v '^sluice-fuzz$')}"
+sancov=(
+    -Cpasses=sancov-module
+    -Cllvm-args=-sanitizer-coverage-level=4
+    -Cllvm-args=-sanitizer-coverage-inline-8bit-counters
+    -Cllvm-args=-sanitizer-coverage-pc-table
+    -Cllvm-args=-sanitizer-coverage-trace-compares
+    -Cllvm-args=-sanitizer-coverage-stack-depth
+    -Cllvm-args=-simplifycfg-branch-fold-threshold=0
+    --cfg fuzzing
+    -Zsanitizer=address
+    "-Ccodegen-units=$cgu"
+)
+# Optimized; debug assertions and overflow checks come from the release
 # profile in Cargo.toml, which keeps them off for one dependency.
-cargo fuzz build -O
-bin="target/$(rustc -vV | sed -n 's/^host: //p')/release"
+RUSTFLAGS="${sancov[*]} ${RUSTFLAGS:-}" cargo build --release --bins \
+    --target "$triple" --config 'profile.release.debug="line-tables-only"'
+bin="target/$triple/release"
 shared_mime="${SHARED:-$(cd .. && pwd)/../shared}/corpus/mime"
 
 # Runs one target; its libFuzzer output goes to logs/TARGET.log.

@@ -19,7 +19,7 @@ fn kill_9_mid_learn_loses_at_most_the_message_in_flight() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("bayes.redb");
     let jpath = Journal::path_for(&db);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))
+    let mut child = Command::new(crate::support::sluice_bin())
         .args(["learn", "--quiet", "--var"])
         .arg(format!("DBDIR={}", dir.path().display()))
         .arg("--spam")
@@ -87,7 +87,7 @@ fn learn_and_stat_commands_report_counts() {
         v
     };
     let var = format!("DBDIR={}", dir.path().display());
-    let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
+    let out = Command::new(crate::support::sluice_bin())
         .args(["learn", "--quiet", "--var", &var, "--ham"])
         .args(&files)
         .output()
@@ -99,7 +99,7 @@ fn learn_and_stat_commands_report_counts() {
     );
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("5 learned"), "{text}");
-    let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
+    let out = Command::new(crate::support::sluice_bin())
         .args(["stat", "--var", &var])
         .output()
         .unwrap();

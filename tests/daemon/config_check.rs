@@ -23,7 +23,7 @@ fn confdir(files: &[(&str, &str)]) -> tempfile::TempDir {
 /// Runs `sluice ARGS` against `dir`, killed past [`DEADLINE`]; exit code
 /// (`None` when it had to be killed) and stderr.
 fn sluice(args: &[&str], dir: &Path) -> (Option<i32>, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))
+    let mut child = Command::new(crate::support::sluice_bin())
         .args(args)
         .arg("--var")
         .arg(format!("LOCAL_CONFDIR={}", dir.display()))
@@ -141,7 +141,7 @@ fn redis_servers_from_the_redis_section_pass() {
 fn scan_symbols(dir: &Path, message: &str) -> serde_json::Map<String, serde_json::Value> {
     let eml = dir.join("message.eml");
     std::fs::write(&eml, message).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
+    let out = Command::new(crate::support::sluice_bin())
         .args(["scan", "--json"])
         .arg("--var")
         .arg(format!("LOCAL_CONFDIR={}", dir.display()))
@@ -220,7 +220,7 @@ fn file_of_a_module_sluice_lacks_is_named_in_a_warning() {
     assert_eq!(code, Some(0), "{err}");
     assert!(err.contains(&format!("warning: {want}")), "{err}");
     // At start the same warning is logged, then the daemon serves; SIGTERM ends it.
-    let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))
+    let mut child = Command::new(crate::support::sluice_bin())
         .args(RUN)
         .arg("--var")
         .arg(format!("LOCAL_CONFDIR={}", dir.path().display()))

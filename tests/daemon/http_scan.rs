@@ -268,7 +268,7 @@ fn verdict_equals_sluice_scan_json() {
         };
         // As a milter bridge asks, so header folding is `\n\t` as in `sluice scan`.
         let http = post(s.http, "/checkv2", &[("Flags", "milter")], &msg).json();
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_sluice"))
+        let out = std::process::Command::new(crate::support::sluice_bin())
             .args(["scan", "--json"])
             .arg(&path)
             .output()

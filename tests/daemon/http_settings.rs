@@ -125,7 +125,7 @@ fn a_broken_profile_fails_the_config() {
         "bad { apply { actions { reject = \"high\"; } } }\n",
     )
     .unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sluice"))
+    let out = std::process::Command::new(crate::support::sluice_bin())
         .args(["configtest", "--var"])
         .arg(format!("LOCAL_CONFDIR={}", dir.path().display()))
         .output()

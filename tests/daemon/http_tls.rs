@@ -98,7 +98,7 @@ fn missing_certificate_stops_the_start_with_its_path() {
         "ssl_cert = \"/nonexistent/cert.pem\";\nssl_key = \"/nonexistent/key.pem\";\n",
     )
     .unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
+    let out = Command::new(crate::support::sluice_bin())
         .args([
             "run",
             "--milter",

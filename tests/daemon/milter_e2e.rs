@@ -138,7 +138,7 @@ async fn two_messages_with_an_abort_between_on_one_connection() {
 async fn a_unix_socket_listener_works() {
     let dir = tempfile::tempdir().unwrap();
     let sock = dir.path().join("milter.sock");
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_sluice"))
+    let mut child = std::process::Command::new(crate::support::sluice_bin())
         .args(["run", "--milter", &format!("unix:{}", sock.display())])
         .args(["--http", "127.0.0.1:0", "--controller", "127.0.0.1:0"])
         .stdout(std::process::Stdio::null())

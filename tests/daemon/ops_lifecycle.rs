@@ -272,7 +272,7 @@ async fn metrics_and_status_follow_a_known_run() {
         .fold(0.0, f64::max);
     assert!(most >= 6.0, "{after}");
 
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sluice"))
+    let out = std::process::Command::new(crate::support::sluice_bin())
         .args(["status", "--controller", &d.controller])
         .output()
         .unwrap();
@@ -291,7 +291,7 @@ fn status_against_nothing_fails_with_the_reason() {
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = l.local_addr().unwrap().to_string();
     drop(l);
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sluice"))
+    let out = std::process::Command::new(crate::support::sluice_bin())
         .args(["status", "--controller", &addr])
         .output()
         .unwrap();

@@ -180,7 +180,7 @@ fn unwritable_log_file_stops_startup_with_the_reason() {
     let missing = dir.path().join("no-such-dir").join("sluice.log");
     let conf = format!("type = \"file\";\nfilename = \"{}\";\n", missing.display());
     std::fs::write(local.join("logging.inc"), conf).unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sluice"))
+    let out = std::process::Command::new(crate::support::sluice_bin())
         .args(["run", "--milter", "inet:127.0.0.1:0"])
         .args(["--http", "127.0.0.1:0", "--controller", "127.0.0.1:0"])
         .arg("--var")

@@ -260,7 +260,7 @@ fn redis_down_at_start_is_used_once_it_is_up() {
     assert!(!has_bayes(&http), "nothing learned, nothing to score with");
     d.wait_log("unreachable at start");
     assert!(d.metrics().contains("sluice_bayes_store_up 0\n"));
-    let status = Command::new(env!("CARGO_BIN_EXE_sluice"))
+    let status = Command::new(crate::support::sluice_bin())
         .args(["status", "--controller", &listener(&d, "controller")])
         .output()
         .unwrap();

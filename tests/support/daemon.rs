@@ -79,15 +79,16 @@ impl Daemon {
         assert!(status.success());
     }
 
+    /// The log, settled (see [`Log::settled_lines`]).
     pub fn log(&self) -> Vec<String> {
-        self.log.lines()
+        self.log.settled_lines()
     }
 
     /// Waits until a log line contains `needle`.
     pub fn wait_log(&self, needle: &str) -> String {
         let start = Instant::now();
         while start.elapsed() < Duration::from_secs(10) {
-            if let Some(l) = self.log().into_iter().find(|l| l.contains(needle)) {
+            if let Some(l) = self.log.lines().into_iter().find(|l| l.contains(needle)) {
                 return l;
             }
             std::thread::sleep(Duration::from_millis(20));

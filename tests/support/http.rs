@@ -65,8 +65,9 @@ impl Sluice {
         rest.split_whitespace().next().unwrap().parse().unwrap()
     }
 
+    /// The log, settled (see [`Log::settled_lines`]).
     pub fn log(&self) -> Vec<String> {
-        self.log.lines()
+        self.log.settled_lines()
     }
 
     /// Waits for a log line containing `needle`; generous, as a debug
@@ -74,7 +75,7 @@ impl Sluice {
     pub fn wait_log(&mut self, needle: &str) -> String {
         let start = Instant::now();
         while start.elapsed() < Duration::from_secs(60) {
-            if let Some(l) = self.log().into_iter().find(|l| l.contains(needle)) {
+            if let Some(l) = self.log.lines().into_iter().find(|l| l.contains(needle)) {
                 return l;
             }
             if let Ok(Some(status)) = self.child.try_wait() {

@@ -32,6 +32,28 @@ pub enum Log {
 }
 
 impl Log {
+    /// Every line so far, once the log has been quiet for a moment: the
+    /// daemon writes its log from a thread of its own and the test reads it
+    /// in another, so a line about a request can land just after its reply.
+    /// For assertions on what was (or was not) logged; polling loops use
+    /// [`Log::lines`].
+    pub fn settled_lines(&self) -> Vec<String> {
+        let quiet = std::time::Duration::from_millis(100);
+        let step = std::time::Duration::from_millis(25);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+        let mut lines = self.lines();
+        let mut since = std::time::Instant::now();
+        while since.elapsed() < quiet && std::time::Instant::now() < deadline {
+            std::thread::sleep(step);
+            let now = self.lines();
+            if now.len() != lines.len() {
+                lines = now;
+                since = std::time::Instant::now();
+            }
+        }
+        lines
+    }
+
     /// Every line so far.
     pub fn lines(&self) -> Vec<String> {
         match self {
@@ -58,7 +80,7 @@ impl Launch {
         Launch {
             dir: tempfile::tempdir().expect("tempdir"),
             args: vec!["run".into()],
-            command: Command::new(env!("CARGO_BIN_EXE_sluice")),
+            command: Command::new(crate::support::sluice_bin()),
         }
     }
 

@@ -9,3 +9,14 @@ pub mod http;
 pub mod launcher;
 pub mod ops;
 pub mod redis;
+
+/// The `sluice` binary the tests run: `SLUICE_TEST_BIN` when set (the test
+/// command points it at the release build it has just made, so that each of
+/// the many daemon starts does not compile the rules in a debug build), else
+/// the debug build cargo made for these tests.
+pub fn sluice_bin() -> std::path::PathBuf {
+    match std::env::var_os("SLUICE_TEST_BIN") {
+        Some(path) if !path.is_empty() => path.into(),
+        _ => env!("CARGO_BIN_EXE_sluice").into(),
+    }
+}
