@@ -118,6 +118,15 @@ fn task_api_pipeline() -> Pipeline {
 /// `RSPAMC`/`SPAMC` or HTTP/1.1 via hyper. Returns what the server sent.
 pub fn http(data: &[u8]) -> Vec<u8> {
     static RT: OnceLock<Runtime> = OnceLock::new();
+    let rt = RT.get_or_init(|| {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime")
+    });
+    // Built before the empty input returns, so that the target's start
+    // (which passes an empty input) builds the shipped pipeline.
+    http_shared();
     let Some((&which, request)) = data.split_first() else {
         return Vec::new();
     };
@@ -126,12 +135,6 @@ pub fn http(data: &[u8]) -> Vec<u8> {
     } else {
         Role::Controller
     };
-    let rt = RT.get_or_init(|| {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("a runtime")
-    });
     rt.block_on(exchange(role, request))
 }
 
