@@ -28,9 +28,23 @@ pub enum ConfigError {
         location: String,
         error: super::http::HttpConfigError,
     },
+    /// A section read into [`Config`](super::Config), with where its bad key was set.
+    #[error("{location}: {error}")]
+    Section {
+        location: String,
+        error: SectionError,
+    },
     /// A `--var` argument without `=`.
     #[error("bad variable `{0}`: expected NAME=VALUE")]
     BadVar(String),
+}
+
+/// What a section's reader refused (the sections added after logging and
+/// the workers; the error names the key).
+#[derive(Debug, thiserror::Error)]
+pub enum SectionError {
+    #[error(transparent)]
+    Bayes(#[from] super::bayes::BayesConfigError),
 }
 
 /// An error of a section's reader that knows which setting it is about, so the caller holding

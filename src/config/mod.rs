@@ -8,6 +8,7 @@
 //! sections that nothing reads; [`configdump`] backs the CLI subcommand. The whole of
 //! `sluice configtest` is `daemon::check`, which builds what `run` builds.
 
+pub mod bayes;
 pub mod dump;
 pub mod embedded;
 pub mod error;
@@ -20,6 +21,7 @@ pub mod ucl;
 pub mod unknown_keys;
 pub mod value;
 
+pub use bayes::StatsConfig;
 pub use error::{ConfigError, SettingError};
 pub use http::HttpSettings;
 pub use listen::{ListenAddr, ListenAddrError};
@@ -41,6 +43,8 @@ pub struct Config {
     pub logging: LogSettings,
     /// The HTTP workers (`worker "normal"`, `worker "controller"`).
     pub http: HttpSettings,
+    /// The `classifier "bayes"` section; `None` when absent.
+    pub bayes: Option<StatsConfig>,
     pub warnings: Vec<String>,
     /// Dotted key path to where it was (last) defined, so errors found by the sections'
     /// readers can name a file and line.
@@ -66,12 +70,14 @@ impl Config {
                 error,
             }
         })?;
+        let bayes = StatsConfig::from_tree(&doc.value).map_err(|e| located(&doc.positions, e))?;
         warnings.extend(unknown_keys::warnings(&doc.value, &doc.positions));
         Ok(Config {
             tree: doc.value,
             milter,
             logging,
             http,
+            bayes,
             warnings,
             positions: doc.positions,
         })
@@ -81,6 +87,18 @@ impl Config {
     /// definition, else that of the nearest enclosing section, else `default` (a built-in value).
     pub fn locate(&self, key: &str) -> String {
         locate(&self.positions, key)
+    }
+}
+
+/// A section's error with the file and line of the setting at fault.
+fn located<E>(positions: &BTreeMap<String, Location>, error: E) -> ConfigError
+where
+    E: SettingError + Into<error::SectionError>,
+{
+    let key = error.key().unwrap_or_default();
+    ConfigError::Section {
+        location: locate(positions, &key),
+        error: error.into(),
     }
 }
 

@@ -64,7 +64,7 @@ impl SettingError for ScanConfigError {
 /// out of reach at start comes up by itself later; a bad `classifier
 /// "bayes"` section stops the start, as any other bad section does.
 pub fn open_stats(config: &Config) -> Result<Option<Arc<Stats>>, DaemonError> {
-    Stats::for_daemon(&config.tree).map_err(located(config))
+    Stats::for_daemon(config.bayes.as_ref()).map_err(located(config))
 }
 
 /// Loads and validates everything a session needs; nothing is bound here.
@@ -121,7 +121,8 @@ pub fn build_from(
 pub fn check(opts: &RunOptions) -> Result<Vec<String>, DaemonError> {
     let config = Config::load(&opts.load)?;
     crate::log::check(&config.logging)?;
-    let mut warnings = crate::stats::config::check(&config.tree).map_err(located(&config))?;
+    let mut warnings =
+        crate::stats::check::check(config.bayes.as_ref()).map_err(located(&config))?;
     let (built, config) = build_from(config, &None)?;
     super::listeners::wanted(&config.milter, &config.http, opts)?;
     warnings.splice(0..0, config.warnings.iter().cloned());
