@@ -78,7 +78,7 @@ pub fn evaluate(
     if folds < 2 || spam < folds || ham < folds {
         return Err(EvalError::TooFew { folds, spam, ham });
     }
-    let plain = Pipeline::from_config(&config.tree)?;
+    let plain = Pipeline::new(&config.rules)?;
     let env = Envelope::default();
     let verdicts: Vec<_> = items.iter().map(|i| plain.scan(&env, &i.raw)).collect();
     let thresholds = verdicts
@@ -106,7 +106,7 @@ pub fn evaluate(
         for (_, item) in items.iter().enumerate().filter(|(i, _)| i % folds != fold) {
             stats.learn(item.class, &env, &item.raw)?;
         }
-        let pipeline = Pipeline::from_config(&config.tree)?.with_stats(Some(Arc::clone(&stats)));
+        let pipeline = Pipeline::new(&config.rules)?.with_stats(Some(Arc::clone(&stats)));
         for (i, item) in items.iter().enumerate().filter(|(i, _)| i % folds == fold) {
             let v = pipeline
                 .scan_outcome(&env, &item.raw, Default::default())

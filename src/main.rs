@@ -131,7 +131,7 @@ fn scan_files(args: &ScanArgs) -> Result<ExitCode> {
         eprintln!("warning: scanning without Bayes: {e}");
         None
     });
-    let pipeline = scan::Pipeline::from_config(&cfg.tree)
+    let pipeline = scan::Pipeline::new(&cfg.rules)
         .context("rules")?
         .with_stats(bayes.clone());
     let env = Envelope::default();

@@ -43,13 +43,10 @@ pub enum ConfigError {
 /// the workers; the error names the key).
 #[derive(Debug, thiserror::Error)]
 pub enum SectionError {
-    #[error(transparent)]
+    #[error("bayes: {0}")]
     Bayes(#[from] super::bayes::BayesConfigError),
-}
-
-/// An error of a section's reader that knows which setting it is about, so the caller holding
-/// the [`Config`](super::Config) can put the file and line of that setting in front of it.
-pub trait SettingError: std::error::Error {
-    /// The dotted key path of the bad setting (`logging.type`), when there is one.
-    fn key(&self) -> Option<String>;
+    #[error("forward mode: {0}")]
+    Forward(#[from] super::forward::ForwardConfigError),
+    #[error("rules: {0}")]
+    Rules(#[from] super::rules::RulesConfigError),
 }
