@@ -5,12 +5,11 @@
 //! evaluation.
 use std::sync::Arc;
 
-use serde_json::Value;
-
+use crate::config::Config;
 use crate::message::Envelope;
 use crate::scan::{Pipeline, ScanConfigError};
 use crate::stats::learn::Item;
-use crate::stats::store::EmbeddedStore;
+use crate::stats::store::{CacheLimits, EmbeddedStore};
 use crate::stats::{Class, Stats, StatsConfig, StatsError, HAM_SYMBOL, SPAM_SYMBOL};
 use crate::verdict::Action;
 
@@ -67,10 +66,10 @@ impl Row {
     }
 }
 
-/// Runs the evaluation; `tree` is the merged config (its `classifier
-/// "bayes"` tuning applies; its backend is replaced by memory).
+/// Runs the evaluation with `config`'s rules and its `classifier "bayes"`
+/// tuning (its backend is replaced by memory).
 pub fn evaluate(
-    tree: &Value,
+    config: &Config,
     items: &[Item],
     folds: usize,
 ) -> Result<(Scores, Vec<Row>), EvalError> {
@@ -79,7 +78,7 @@ pub fn evaluate(
     if folds < 2 || spam < folds || ham < folds {
         return Err(EvalError::TooFew { folds, spam, ham });
     }
-    let plain = Pipeline::from_config(tree)?;
+    let plain = Pipeline::new(&config.rules)?;
     let env = Envelope::default();
     let verdicts: Vec<_> = items.iter().map(|i| plain.scan(&env, &i.raw)).collect();
     let thresholds = verdicts
@@ -91,20 +90,23 @@ pub fn evaluate(
         with_bayes: vec![0.0; items.len()],
         bayes: vec![None; items.len()],
     };
-    let cfg = match StatsConfig::from_tree(tree)? {
-        Some(c) => c,
-        None => StatsConfig::from_tree(&serde_json::json!({"classifier": {"bayes": {}}}))?
+    let cfg = match &config.bayes {
+        Some(c) => c.clone(),
+        None => StatsConfig::from_tree(&serde_json::json!({"classifier": {"bayes": {}}}))
+            .map_err(StatsError::from)?
             .ok_or(StatsError::Disabled)?,
     };
     for fold in 0..folds {
         let stats = Arc::new(Stats::with_store(
             cfg.clone(),
-            Box::new(EmbeddedStore::in_memory_with(cfg.cache_limits()).map_err(StatsError::from)?),
+            Box::new(
+                EmbeddedStore::in_memory_with(CacheLimits::of(&cfg)).map_err(StatsError::from)?,
+            ),
         ));
         for (_, item) in items.iter().enumerate().filter(|(i, _)| i % folds != fold) {
             stats.learn(item.class, &env, &item.raw)?;
         }
-        let pipeline = Pipeline::from_config(tree)?.with_stats(Some(Arc::clone(&stats)));
+        let pipeline = Pipeline::new(&config.rules)?.with_stats(Some(Arc::clone(&stats)));
         for (i, item) in items.iter().enumerate().filter(|(i, _)| i % folds == fold) {
             let v = pipeline
                 .scan_outcome(&env, &item.raw, Default::default())

@@ -127,11 +127,11 @@ fn configtest(args: &ConfigArgs) -> Result<ExitCode> {
 
 fn scan_files(args: &ScanArgs) -> Result<ExitCode> {
     let cfg = config::Config::load(&args.config.load_options())?;
-    let bayes = Stats::open_existing(&cfg.tree).unwrap_or_else(|e| {
+    let bayes = Stats::open_existing(cfg.bayes.as_ref()).unwrap_or_else(|e| {
         eprintln!("warning: scanning without Bayes: {e}");
         None
     });
-    let pipeline = scan::Pipeline::from_config(&cfg.tree)
+    let pipeline = scan::Pipeline::new(&cfg.rules)
         .context("rules")?
         .with_stats(bayes.clone());
     let env = Envelope::default();
@@ -169,7 +169,7 @@ fn scan_files(args: &ScanArgs) -> Result<ExitCode> {
 
 fn open_stats(args: &ConfigArgs) -> Result<std::sync::Arc<Stats>> {
     let cfg = config::Config::load(&args.load_options())?;
-    Stats::from_tree(&cfg.tree)?.ok_or_else(|| stats::StatsError::Disabled.into())
+    Stats::from_config(cfg.bayes.as_ref())?.ok_or_else(|| stats::StatsError::Disabled.into())
 }
 
 fn learn(args: &LearnArgs) -> Result<ExitCode> {
@@ -209,7 +209,7 @@ fn eval_bayes(args: &EvalBayesArgs) -> Result<ExitCode> {
     let cfg = config::Config::load(&args.config.load_options())?;
     let mut items = stats::learn::collect(&args.spam, Class::Spam)?;
     items.extend(stats::learn::collect(&args.ham, Class::Ham)?);
-    let (scores, rows) = eval_bayes::evaluate(&cfg.tree, &items, args.folds)?;
+    let (scores, rows) = eval_bayes::evaluate(&cfg, &items, args.folds)?;
     print!("{}", eval_bayes::render(&rows, args.folds));
     let alone = eval_bayes::bayes_alone(&items, &scores);
     print!("{}", eval_bayes::render_bayes_alone(&alone));

@@ -28,14 +28,25 @@ pub enum ConfigError {
         location: String,
         error: super::http::HttpConfigError,
     },
+    /// A section read into [`Config`](super::Config), with where its bad key was set.
+    #[error("{location}: {error}")]
+    Section {
+        location: String,
+        error: SectionError,
+    },
     /// A `--var` argument without `=`.
     #[error("bad variable `{0}`: expected NAME=VALUE")]
     BadVar(String),
 }
 
-/// An error of a section's reader that knows which setting it is about, so the caller holding
-/// the [`Config`](super::Config) can put the file and line of that setting in front of it.
-pub trait SettingError: std::error::Error {
-    /// The dotted key path of the bad setting (`logging.type`), when there is one.
-    fn key(&self) -> Option<String>;
+/// What a section's reader refused (the sections added after logging and
+/// the workers; the error names the key).
+#[derive(Debug, thiserror::Error)]
+pub enum SectionError {
+    #[error("bayes: {0}")]
+    Bayes(#[from] super::bayes::BayesConfigError),
+    #[error("forward mode: {0}")]
+    Forward(#[from] super::forward::ForwardConfigError),
+    #[error("rules: {0}")]
+    Rules(#[from] super::rules::RulesConfigError),
 }

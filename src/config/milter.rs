@@ -248,7 +248,7 @@ impl<'a> SettingsReader<'a> {
                     self.warn(k, "sluice always speaks milter; `milter = no` is ignored");
                 }
             }
-            // Read by `forward::ForwardSettings`, which owns their validation.
+            // Read by `forward::ForwardSettings` (forward mode), which validates them.
             "upstream" | "mirror" | "self_scan" | "max_retries" => {}
             _ if RSPAMD_IGNORED.contains(&key) => self.warn(k, "not implemented yet, ignored"),
             _ => self.warn(k, "unknown key, ignored"),

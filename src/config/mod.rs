@@ -1,31 +1,42 @@
 //! Configuration: Rspamd-compatible UCL files, layered like Rspamd's (`local.d` merges,
-//! `override.d` replaces), turned into one JSON tree that each subsystem reads its own section
-//! from, plus the validated [`MilterSettings`] this module owns.
+//! `override.d` replaces), merged into one tree and read once into the typed [`Config`]: a
+//! struct per section, each default written once, shared read-only by the subsystems.
 //!
 //! Layout: [`ucl`] parses text into a tree; [`load`] picks the sources (the shipped `conf/`
 //! compiled in by `build.rs`, or `-c FILE`) and variables, and names `local.d` files nothing
-//! reads; [`milter`] validates the `milter` section; [`unknown_keys`] reports keys of the rule
-//! sections that nothing reads; [`configdump`] backs the CLI subcommand. The whole of
-//! `sluice configtest` is `daemon::check`, which builds what `run` builds.
+//! reads; the sections: [`milter`], [`logging`], [`http`] (the workers), [`bayes`] (the
+//! classifier), [`forward`] (upstream and mirror blocks, [`hosts`] their lists), [`rules`]
+//! (actions, weights, rule tables, module switches); [`unknown_keys`] reports keys that
+//! nothing reads; [`configdump`] backs the CLI subcommand. The whole of `sluice configtest`
+//! is `daemon::check`, which builds what `run` builds.
 
+pub mod bayes;
 pub mod dump;
 pub mod embedded;
 pub mod error;
+pub mod forward;
+pub mod hosts;
 pub mod http;
 pub mod listen;
 pub mod load;
 pub mod logging;
 pub mod milter;
+pub mod rules;
+pub mod setting;
 pub mod ucl;
 pub mod unknown_keys;
 pub mod value;
 
-pub use error::{ConfigError, SettingError};
+pub use bayes::StatsConfig;
+pub use error::ConfigError;
+pub use forward::ForwardSettings;
 pub use http::HttpSettings;
 pub use listen::{ListenAddr, ListenAddrError};
 pub use load::{load_document, load_tree, parse_var, LoadOptions};
 pub use logging::LogSettings;
 pub use milter::{MilterSettings, OversizeAction};
+pub use rules::ScanConfig;
+pub use setting::SettingError;
 
 use std::collections::BTreeMap;
 
@@ -41,6 +52,12 @@ pub struct Config {
     pub logging: LogSettings,
     /// The HTTP workers (`worker "normal"`, `worker "controller"`).
     pub http: HttpSettings,
+    /// The `classifier "bayes"` section; `None` when absent.
+    pub bayes: Option<StatsConfig>,
+    /// Forward mode: the `milter` section's upstream and mirror blocks.
+    pub forward: ForwardSettings,
+    /// The sections the scan pipeline is built from.
+    pub rules: ScanConfig,
     pub warnings: Vec<String>,
     /// Dotted key path to where it was (last) defined, so errors found by the sections'
     /// readers can name a file and line.
@@ -66,12 +83,19 @@ impl Config {
                 error,
             }
         })?;
+        let bayes = StatsConfig::from_tree(&doc.value).map_err(|e| located(&doc.positions, e))?;
+        let forward = ForwardSettings::from_tree(&doc.value, milter.session.scan_timeout)
+            .map_err(|e| located(&doc.positions, e))?;
+        let rules = ScanConfig::from_tree(&doc.value).map_err(|e| located(&doc.positions, e))?;
         warnings.extend(unknown_keys::warnings(&doc.value, &doc.positions));
         Ok(Config {
             tree: doc.value,
             milter,
             logging,
             http,
+            bayes,
+            forward,
+            rules,
             warnings,
             positions: doc.positions,
         })
@@ -81,6 +105,18 @@ impl Config {
     /// definition, else that of the nearest enclosing section, else `default` (a built-in value).
     pub fn locate(&self, key: &str) -> String {
         locate(&self.positions, key)
+    }
+}
+
+/// A section's error with the file and line of the setting at fault.
+fn located<E>(positions: &BTreeMap<String, Location>, error: E) -> ConfigError
+where
+    E: SettingError + Into<error::SectionError>,
+{
+    let key = error.key().unwrap_or_default();
+    ConfigError::Section {
+        location: locate(positions, &key),
+        error: error.into(),
     }
 }
 

@@ -71,6 +71,59 @@ const MULTIMAP: &[&str] = &[
     "message",
     "enabled",
 ];
+/// `milter { upstream "NAME" { … } }` (forward mode), Rspamd's spellings included.
+const UPSTREAM: &[&str] = &[
+    "enabled",
+    "disabled",
+    "self_scan",
+    "hosts",
+    "hash_key",
+    "name",
+    "default",
+    "timeout",
+    "compression",
+    "compress",
+    "ssl",
+    "ssl_ca",
+    "keepalive",
+    "keep_alive",
+    "settings_id",
+    "settings",
+    "settings_id_by_mta",
+    "extra_headers",
+];
+/// `milter { mirror "NAME" { … } }`.
+const MIRROR: &[&str] = &[
+    "hosts",
+    "probability",
+    "prob",
+    "timeout",
+    "compression",
+    "compress",
+    "ssl",
+    "settings_id",
+    "settings",
+];
+/// `classifier "bayes" { … }`: the keys `config::bayes` reads.
+const BAYES: &[&str] = &[
+    "enabled",
+    "backend",
+    "path",
+    "servers",
+    "write_servers",
+    "read_servers",
+    "prefix",
+    "timeout",
+    "expire",
+    "common_hits",
+    "min_learns",
+    "min_token_hits",
+    "min_prob_strength",
+    "min_tokens",
+    "per_user",
+    "autolearn",
+    "cache_tokens",
+];
 const ACTION_OBJECT: &[&str] = &["score", "threshold", "flags", "milter"];
 /// The content modules and the keys each reads; Rspamd's other keys of these
 /// modules (read from its per-module files) are reported, not silently dropped.
@@ -121,6 +174,16 @@ pub fn warnings(tree: &Value, positions: &BTreeMap<String, Location>) -> Vec<Str
     for (name, r) in entries(tree.get("multimap")) {
         check(format!("multimap.{name}"), r, MULTIMAP);
     }
+    if let Some(bayes) = tree.pointer("/classifier/bayes") {
+        check("classifier.bayes".to_string(), bayes, BAYES);
+    }
+    let milter = tree.get("milter");
+    for (name, u) in entries(milter.and_then(|m| m.get("upstream"))) {
+        check(format!("milter.upstream.{name}"), u, UPSTREAM);
+    }
+    for (name, m) in entries(milter.and_then(|m| m.get("mirror"))) {
+        check(format!("milter.mirror.{name}"), m, MIRROR);
+    }
     for (name, a) in entries(tree.get("actions")) {
         check(format!("actions.{name}"), a, ACTION_OBJECT);
     }
@@ -154,6 +217,40 @@ mod tests {
         assert!(w[0].contains("regexp.R.condition"), "{}", w[0]);
         assert!(w[1].starts_with("local.d/test.conf:6:"), "{}", w[1]);
         assert!(w[1].contains("composites.C.polcy"), "{}", w[1]);
+    }
+
+    #[test]
+    fn upstream_keys_sluice_does_not_read_are_named() {
+        let text = "milter {\n  upstream \"scan\" {\n    hosts = \"127.0.0.1\";\n    key = \"k\";\n  }\n  mirror \"m\" {\n    hosts = \"127.0.0.1\";\n    probability = 0.5;\n  }\n}\n";
+        let doc = parse_text(
+            &DiskSource,
+            Vars::default(),
+            "local.d/worker-proxy.inc",
+            text,
+        )
+        .unwrap();
+        let w = warnings(&doc.value, &doc.positions);
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(w[0].starts_with("local.d/worker-proxy.inc:4:"), "{}", w[0]);
+        assert!(
+            w[0].contains("milter.upstream.scan.key: not used"),
+            "{}",
+            w[0]
+        );
+    }
+
+    #[test]
+    fn bayes_keys_sluice_does_not_read_are_named() {
+        let text = "classifier \"bayes\" {\n  min_learns = 10;\n  new_schema = true;\n}\n";
+        let doc = parse_text(&DiskSource, Vars::default(), "local.d/statistic.conf", text).unwrap();
+        let w = warnings(&doc.value, &doc.positions);
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(w[0].starts_with("local.d/statistic.conf:3:"), "{}", w[0]);
+        assert!(
+            w[0].contains("classifier.bayes.new_schema: not used"),
+            "{}",
+            w[0]
+        );
     }
 
     #[test]

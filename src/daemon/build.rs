@@ -11,7 +11,7 @@ use tracing::info;
 
 use super::{DaemonError, RunOptions};
 use crate::config::{Config, LoadOptions, SettingError};
-use crate::forward::{ForwardScanner, ForwardSettings};
+use crate::forward::ForwardScanner;
 use crate::milter::session::SessionContext;
 use crate::scan::{LocalScanner, Pipeline, ScanConfigError, Scanner};
 use crate::stats::Stats;
@@ -44,17 +44,14 @@ where
 impl SettingError for ScanConfigError {
     fn key(&self) -> Option<String> {
         Some(match self {
-            ScanConfigError::NotAnObject { section, .. }
-            | ScanConfigError::Shape { section, .. } => section.clone(),
-            ScanConfigError::UnknownAction { name }
-            | ScanConfigError::BadThreshold { name, .. } => format!("actions.{name}"),
-            ScanConfigError::GtubePolicy(_) => "options.gtube_patterns".into(),
+            ScanConfigError::Shape { section, .. } => section.clone(),
             ScanConfigError::Expression { symbol, .. }
             | ScanConfigError::Regex { symbol, .. }
             | ScanConfigError::UnsupportedType { symbol, .. } => format!("regexp.{symbol}"),
             ScanConfigError::Composite { name, .. } => format!("composites.{name}"),
             ScanConfigError::ForceAction { name, .. } => format!("force_actions.rules.{name}"),
             ScanConfigError::Multimap { name, .. } => format!("multimap.{name}"),
+            ScanConfigError::Config(e) => return e.key(),
             ScanConfigError::Settings(_) | ScanConfigError::Lua(_) => return None,
         })
     }
@@ -64,7 +61,7 @@ impl SettingError for ScanConfigError {
 /// out of reach at start comes up by itself later; a bad `classifier
 /// "bayes"` section stops the start, as any other bad section does.
 pub fn open_stats(config: &Config) -> Result<Option<Arc<Stats>>, DaemonError> {
-    Stats::for_daemon(&config.tree).map_err(located(config))
+    Stats::for_daemon(config.bayes.as_ref()).map_err(located(config))
 }
 
 /// Loads and validates everything a session needs; nothing is bound here.
@@ -80,10 +77,8 @@ pub fn build_from(
     config: Config,
     stats: &Option<Arc<Stats>>,
 ) -> Result<(Built, Config), DaemonError> {
-    // The upstream blocks first: they are quick to read, the rules are not.
-    let forward = ForwardSettings::from_tree(&config.tree, config.milter.session.scan_timeout)
-        .map_err(located(&config))?;
-    let pipeline = Pipeline::from_config(&config.tree)
+    let forward = &config.forward;
+    let pipeline = Pipeline::new(&config.rules)
         .map_err(located(&config))?
         .with_stats(stats.clone());
     let rule_warnings = pipeline.warnings().to_vec();
@@ -92,7 +87,7 @@ pub fn build_from(
     // The pipeline stays as the fallback for what the upstreams refuse for size.
     let local: Arc<dyn Scanner> = Arc::new(LocalScanner::new(pipeline).with_learner(stats.clone()));
     let scanner: Arc<dyn Scanner> =
-        match ForwardScanner::from_settings(&forward, Some(local.clone()))? {
+        match ForwardScanner::from_settings(forward, Some(local.clone()))? {
             Some(f) => {
                 let group = forward.forward_group().map(|g| g.timeout);
                 // The forward deadline must fire first so the MTA hears its reason.
@@ -121,7 +116,8 @@ pub fn build_from(
 pub fn check(opts: &RunOptions) -> Result<Vec<String>, DaemonError> {
     let config = Config::load(&opts.load)?;
     crate::log::check(&config.logging)?;
-    let mut warnings = crate::stats::config::check(&config.tree).map_err(located(&config))?;
+    let mut warnings =
+        crate::stats::check::check(config.bayes.as_ref()).map_err(located(&config))?;
     let (built, config) = build_from(config, &None)?;
     super::listeners::wanted(&config.milter, &config.http, opts)?;
     warnings.splice(0..0, config.warnings.iter().cloned());

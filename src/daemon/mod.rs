@@ -8,7 +8,7 @@ use tokio::sync::watch;
 use tracing::{info, warn};
 
 use crate::config::{Config, ConfigError, ListenAddr, LoadOptions};
-use crate::forward::{ForwardBuildError, ForwardConfigError};
+use crate::forward::ForwardBuildError;
 use crate::log::LogHandle;
 use crate::milter::session::SessionContext;
 use crate::notify::{notify, PidFile, State};
@@ -50,8 +50,6 @@ pub enum DaemonError {
     Config(#[from] ConfigError),
     #[error("rules: {0}")]
     Scan(#[from] ScanConfigError),
-    #[error("forward mode: {0}")]
-    ForwardConfig(#[from] ForwardConfigError),
     #[error("forward mode: {0}")]
     Forward(#[from] ForwardBuildError),
     #[error(transparent)]

@@ -16,7 +16,7 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
 use tokio::net::TcpStream;
 
-use super::hosts::HostSpec;
+use crate::config::hosts::HostSpec;
 
 /// Idle connections kept per upstream address.
 const MAX_IDLE: usize = 64;

@@ -5,7 +5,7 @@
 //! marked dead lives in the pool, which sees all members.
 use std::time::{Duration, Instant};
 
-use super::config::HealthSettings;
+use crate::config::forward::HealthSettings;
 
 /// Error accounting of one upstream.
 #[derive(Debug, Clone, Default)]

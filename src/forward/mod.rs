@@ -4,7 +4,8 @@
 //! does, with its configuration keys, but with one end-to-end deadline per
 //! message and an explicit failure verdict.
 //!
-//! - [`hosts`] / [`config`]: Rspamd's `upstream`/`mirror` blocks, typed.
+//! - [`ForwardSettings`]: Rspamd's `upstream`/`mirror` blocks, typed and
+//!   read once into the [`Config`](crate::config::Config) (`config/forward.rs`).
 //! - [`health`] / [`pool`]: rotations and the dead/alive state machine.
 //! - [`client`]: HTTP/1.1 with keep-alive pooling, rustls, zstd.
 //! - [`request`]: envelope to request headers (the reply becomes a verdict
@@ -14,9 +15,7 @@
 //! - [`mirror`]: shadow copies and their verdict diff.
 //! - [`size`]: requests the upstreams refuse for size (scanned in-process).
 pub mod client;
-pub mod config;
 pub mod health;
-pub mod hosts;
 pub mod mirror;
 pub mod pool;
 pub mod request;
@@ -24,6 +23,8 @@ pub mod scanner;
 pub mod size;
 pub mod upstreams;
 
-pub use config::{ForwardConfigError, ForwardSettings, HealthSettings, MirrorGroup, UpstreamGroup};
-pub use hosts::{HostList, HostSpec, Rotation};
+pub use crate::config::forward::{
+    ForwardConfigError, ForwardSettings, HealthSettings, MirrorGroup, UpstreamGroup,
+};
+pub use crate::config::hosts::{HostList, HostSpec, Rotation};
 pub use scanner::{ForwardBuildError, ForwardScanner, ForwardStats};

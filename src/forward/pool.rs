@@ -4,9 +4,9 @@
 use std::sync::Mutex;
 use std::time::Instant;
 
-use super::config::HealthSettings;
 use super::health::{jittered, Health};
-use super::hosts::Rotation;
+use crate::config::forward::HealthSettings;
+use crate::config::hosts::Rotation;
 
 /// How one attempt on a member ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

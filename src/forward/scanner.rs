@@ -13,12 +13,12 @@ use tokio::time::{timeout_at, Instant};
 use tracing::{debug, warn};
 
 use super::client::TlsConfigError;
-use super::config::{ForwardSettings, HashKey, UpstreamGroup};
 use super::mirror::{self, Mirror, MirrorStats};
 use super::pool::Outcome;
 use super::request::{headers, HeaderPolicy};
 use super::size;
 use super::upstreams::Upstreams;
+use crate::config::forward::{ForwardSettings, HashKey, UpstreamGroup};
 use crate::verdict::checkv2 as reply;
 use crate::verdict::{ScanError, ScanRequest, Scanner, Verdict};
 

@@ -7,9 +7,9 @@ use bytes::Bytes;
 use hyper::header::{HeaderName, HeaderValue};
 
 use super::client::{tls_config, ClientError, Endpoint, Exchange, TlsConfigError};
-use super::config::HealthSettings;
-use super::hosts::HostList;
 use super::pool::{Outcome, Pool};
+use crate::config::forward::HealthSettings;
+use crate::config::hosts::HostList;
 use crate::metrics::UpstreamCounters;
 
 /// Endpoints of one `upstream` or `mirror` block and their pool.

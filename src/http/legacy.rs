@@ -113,7 +113,7 @@ where
     let verdict = scan::verdict(&headers, message, &ctx)
         .await
         .map_err(LegacyError::Scan)?;
-    crate::metrics::global().record_scan(&verdict);
+    crate::metrics::global().record_scan(verdict.action.rank(), verdict.scan_time);
     scan::log_scan(&headers, &verdict);
     let reply = checkv2::to_reply(&verdict);
     Ok(match dialect {

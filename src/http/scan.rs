@@ -63,7 +63,7 @@ pub async fn handle(
         }
     };
     if !headers.flags.has(Flag::NoStat) {
-        crate::metrics::global().record_scan(&verdict);
+        crate::metrics::global().record_scan(verdict.action.rank(), verdict.scan_time);
     }
     if !headers.no_log {
         log_scan(&headers, &verdict);

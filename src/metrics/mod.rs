@@ -11,8 +11,6 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use crate::verdict::{Action, Verdict};
-
 mod failure;
 mod learn;
 mod store;
@@ -28,6 +26,11 @@ pub const SCAN_BUCKETS: [f64; 10] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 2.5,
 ];
 
+/// Slots for scanned messages by action. The caller names an action by its
+/// index in its own ordering (the verdict room's); this module knows no action
+/// types, only that there are at most this many.
+pub const ACTION_SLOTS: usize = 8;
+
 /// Which listener a connection arrived on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Listener {
@@ -40,8 +43,8 @@ pub enum Listener {
 #[derive(Debug)]
 pub struct Metrics {
     started: Instant,
-    /// By [`Action::rank`].
-    by_action: [AtomicU64; Action::ALL.len()],
+    /// By the caller's action index.
+    by_action: [AtomicU64; ACTION_SLOTS],
     /// Cumulative per bucket is computed on read; each slot counts scans
     /// falling in that bucket only (the last slot: above every bound).
     scan_buckets: [AtomicU64; SCAN_BUCKETS.len() + 1],
@@ -79,8 +82,8 @@ pub fn global() -> &'static Metrics {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Snapshot {
     pub uptime: Duration,
-    /// Scanned messages per action, in [`Action::report_order`].
-    pub by_action: Vec<(Action, u64)>,
+    /// Scanned messages per action, by the index [`Metrics::record_scan`] was given.
+    pub by_action: [u64; ACTION_SLOTS],
     pub scanned: u64,
     /// Per bucket of [`SCAN_BUCKETS`] plus the overflow bucket (not cumulative).
     pub scan_buckets: Vec<u64>,
@@ -102,22 +105,6 @@ pub struct Snapshot {
     pub reloads_failed: u64,
     pub last_reload_ok: bool,
     pub last_reload_unix: u64,
-}
-
-impl Snapshot {
-    /// Rspamd's `spam_count`: every action that marks or refuses the message.
-    pub fn spam_count(&self) -> u64 {
-        self.by_action
-            .iter()
-            .filter(|(a, _)| !matches!(a, Action::NoAction | Action::Greylist))
-            .map(|(_, n)| n)
-            .sum()
-    }
-
-    /// Rspamd's `ham_count`: accepted untouched (no action, greylist).
-    pub fn ham_count(&self) -> u64 {
-        self.scanned - self.spam_count()
-    }
 }
 
 impl Metrics {
@@ -165,16 +152,20 @@ impl Metrics {
         self.last_reload_unix.store(unix_now(), Ordering::Relaxed);
     }
 
-    /// Counts one scanned message by its action and scan time.
-    pub fn record_scan(&self, v: &Verdict) {
-        self.by_action[v.action.rank()].fetch_add(1, Ordering::Relaxed);
-        let secs = v.scan_time.as_secs_f64();
+    /// Counts one scanned message by its action (an index below
+    /// [`ACTION_SLOTS`]; a scan with another is not counted) and scan time.
+    pub fn record_scan(&self, action: usize, scan_time: Duration) {
+        let Some(slot) = self.by_action.get(action) else {
+            return;
+        };
+        slot.fetch_add(1, Ordering::Relaxed);
+        let secs = scan_time.as_secs_f64();
         let slot = SCAN_BUCKETS
             .iter()
             .position(|b| secs <= *b)
             .unwrap_or(SCAN_BUCKETS.len());
         self.scan_buckets[slot].fetch_add(1, Ordering::Relaxed);
-        let micros = u64::try_from(v.scan_time.as_micros()).unwrap_or(u64::MAX);
+        let micros = u64::try_from(scan_time.as_micros()).unwrap_or(u64::MAX);
         self.scan_micros.fetch_add(micros, Ordering::Relaxed);
     }
 
@@ -220,12 +211,10 @@ impl Metrics {
 
     pub fn snapshot(&self) -> Snapshot {
         let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        let by_action: Vec<(Action, u64)> = Action::report_order()
-            .map(|a| (a.clone(), load(&self.by_action[a.rank()])))
-            .collect();
+        let by_action = std::array::from_fn(|i| load(&self.by_action[i]));
         Snapshot {
             uptime: self.started.elapsed(),
-            scanned: by_action.iter().map(|(_, n)| n).sum(),
+            scanned: self.by_action.iter().map(load).sum(),
             by_action,
             scan_buckets: self.scan_buckets.iter().map(load).collect(),
             scan_seconds: load(&self.scan_micros) as f64 / 1e6,
@@ -258,14 +247,16 @@ impl Default for Metrics {
 }
 
 /// The counters in the OpenMetrics text format (which Prometheus reads),
-/// ending with `# EOF` as Rspamd's `/metrics` does.
-pub fn render_openmetrics(s: &Snapshot) -> String {
+/// ending with `# EOF` as Rspamd's `/metrics` does. `actions`: each action's
+/// label and index, in the order to list them.
+pub fn render_openmetrics(s: &Snapshot, actions: &[(&str, usize)]) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
         "# HELP sluice_scanned Messages scanned, by action.\n# TYPE sluice_scanned counter"
     );
-    for (a, n) in &s.by_action {
+    for (a, i) in actions {
+        let n = s.by_action.get(*i).copied().unwrap_or(0);
         let _ = writeln!(out, "sluice_scanned_total{{action=\"{a}\"}} {n}");
     }
     let _ = writeln!(
@@ -388,23 +379,26 @@ fn unix_now() -> u64 {
 mod tests {
     use super::*;
 
-    fn verdict(action: Action, ms: u64) -> Verdict {
-        let mut v = Verdict::empty(15.0);
-        v.action = action;
-        v.scan_time = Duration::from_millis(ms);
-        v
+    const NO_ACTION: usize = 0;
+    const GREYLIST: usize = 1;
+    const ADD_HEADER: usize = 2;
+    const REJECT: usize = 5;
+    const LABELS: [(&str, usize); 2] = [("reject", REJECT), ("add header", ADD_HEADER)];
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
     }
 
     #[test]
     fn scans_are_counted_by_action_and_time() {
         let m = Metrics::new();
-        m.record_scan(&verdict(Action::Reject, 3));
-        m.record_scan(&verdict(Action::NoAction, 0));
-        m.record_scan(&verdict(Action::Greylist, 5000));
+        m.record_scan(REJECT, ms(3));
+        m.record_scan(NO_ACTION, ms(0));
+        m.record_scan(GREYLIST, ms(5000));
+        m.record_scan(ACTION_SLOTS, ms(1));
         let s = m.snapshot();
-        assert_eq!(s.scanned, 3);
-        assert_eq!(s.spam_count(), 1);
-        assert_eq!(s.ham_count(), 2);
+        assert_eq!(s.scanned, 3, "an index out of range is not counted");
+        assert_eq!((s.by_action[REJECT], s.by_action[GREYLIST]), (1, 1));
         assert_eq!(s.scan_buckets[0], 1, "0 ms in the first bucket");
         assert_eq!(s.scan_buckets[3], 1, "3 ms in the 5 ms bucket");
         assert_eq!(s.scan_buckets[SCAN_BUCKETS.len()], 1, "5 s overflows");
@@ -423,7 +417,7 @@ mod tests {
         m.milter_session_ended(Some(FailReason::Timeout));
         let s = m.snapshot();
         assert_eq!((s.milter_open, s.milter_total, s.milter_failed), (1, 2, 1));
-        let text = render_openmetrics(&s);
+        let text = render_openmetrics(&s, &LABELS);
         assert!(text.contains("sluice_milter_sessions_failed_total{reason=\"timeout\"} 1\n"));
         assert!(text.contains("sluice_milter_sessions_failed_total{reason=\"protocol\"} 0\n"));
     }
@@ -438,7 +432,7 @@ mod tests {
         again.attempt(false, Duration::from_millis(1), false);
         m.learns.record(true, LearnResult::Learned);
         m.learns.record(false, LearnResult::Error);
-        let text = render_openmetrics(&m.snapshot());
+        let text = render_openmetrics(&m.snapshot(), &LABELS);
         let host = "group=\"scanners\",host=\"127.0.0.1:11333\"";
         for line in [
             format!("sluice_upstream_requests_total{{{host},result=\"ok\"}} 1\n"),
@@ -457,10 +451,12 @@ mod tests {
     #[test]
     fn openmetrics_text_is_cumulative_and_terminated() {
         let m = Metrics::new();
-        m.record_scan(&verdict(Action::AddHeader, 3));
-        m.record_scan(&verdict(Action::AddHeader, 40));
-        let text = render_openmetrics(&m.snapshot());
-        assert!(text.contains("sluice_scanned_total{action=\"add header\"} 2\n"));
+        m.record_scan(ADD_HEADER, ms(3));
+        m.record_scan(ADD_HEADER, ms(40));
+        let text = render_openmetrics(&m.snapshot(), &LABELS);
+        assert!(text.contains(
+            "sluice_scanned_total{action=\"reject\"} 0\nsluice_scanned_total{action=\"add header\"} 2\n"
+        ));
         assert!(text.contains("sluice_scan_seconds_bucket{le=\"0.005\"} 1\n"));
         assert!(text.contains("sluice_scan_seconds_bucket{le=\"0.05\"} 2\n"));
         assert!(text.contains("sluice_scan_seconds_bucket{le=\"+Inf\"} 2\n"));

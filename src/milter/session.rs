@@ -451,7 +451,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         });
         let outcome = self.scan_with_progress(request.clone()).await?;
         if let Ok(v) = &outcome {
-            crate::metrics::global().record_scan(v);
+            crate::metrics::global().record_scan(v.action.rank(), v.scan_time);
         }
         let replies = match &outcome {
             Ok(verdict) => respond(verdict, &tx, &agreed, self.settings()).packets,

@@ -8,15 +8,7 @@
 //! `no_threshold` are only reachable through force_actions.
 use crate::verdict::Action;
 
-/// One configured action.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ActionDef {
-    /// As written in the config (`add header`, `my_action`).
-    pub name: String,
-    pub effect: Action,
-    /// `None`: no threshold (unset, `null`, or the `no_threshold` flag).
-    pub threshold: Option<f64>,
-}
+pub use crate::config::rules::ActionDef;
 
 /// Every action of the config, ready to pick one by score.
 #[derive(Debug, Clone, PartialEq)]
@@ -138,14 +130,6 @@ fn normalise(name: &str) -> String {
         .collect()
 }
 
-/// Parses a `milter = "…"` effect; `tempfail` is accepted for soft reject.
-pub fn parse_effect(name: &str) -> Option<Action> {
-    match normalise(name).as_str() {
-        "tempfail" => Some(Action::SoftReject),
-        _ => Action::parse(name),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -190,7 +174,6 @@ mod tests {
         assert_eq!(s.find("add_header").unwrap().name, "add header");
         assert!(s.find("nothing").is_none());
         assert!(!s.thresholds().iter().any(|(a, _)| *a == Action::Discard));
-        assert_eq!(parse_effect("tempfail"), Some(Action::SoftReject));
     }
 
     #[test]

@@ -13,12 +13,12 @@
 //! composites (in any order); cycles evaluate to false.
 use std::collections::HashMap;
 
-use super::config::ScanConfig;
 use super::error::ScanConfigError;
 use super::expr::symbolic::{parse_symbolic, GroupSign, SymAtom, Target};
 use super::expr::Expr;
 use super::score::ScoreBoard;
 use super::symbols::{Registry, RuleDefaults};
+use crate::config::rules::ScanConfig;
 
 /// Value of a true atom whose symbol scored 0 (Rspamd's "distinguish from 0").
 const EPSILON: f64 = 0.001;

@@ -9,23 +9,15 @@ use super::expr::ExprError;
 pub enum ScanConfigError {
     #[error(transparent)]
     Settings(#[from] super::settings::SettingsError),
-    #[error("section `{section}` must be an object, found {found}")]
-    NotAnObject {
-        section: String,
-        found: &'static str,
-    },
+    /// A section of the wrong shape, found while reading the tree.
+    #[error(transparent)]
+    Config(#[from] crate::config::rules::RulesConfigError),
     #[error("section `{section}`: {source}")]
     Shape {
         section: String,
         #[source]
         source: serde_json::Error,
     },
-    #[error("actions: unknown action `{name}`")]
-    UnknownAction { name: String },
-    #[error("actions: `{name}` needs a number, found {found}")]
-    BadThreshold { name: String, found: String },
-    #[error("options: invalid gtube_patterns policy `{0}` (all, reject or disabled)")]
-    GtubePolicy(String),
     #[error("regexp rule `{symbol}`: {source}")]
     Expression {
         symbol: String,

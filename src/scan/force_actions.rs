@@ -17,12 +17,12 @@
 //! ```
 //! Rules run after composites, in config order; the first that applies wins.
 use super::actions::{ActionDef, ActionSet};
-use super::config::ScanConfig;
 use super::error::ScanConfigError;
 use super::expr::symbolic::{parse_symbolic, SymAtom, Target};
 use super::expr::Expr;
 use super::score::ScoreBoard;
 use super::symbols::Registry;
+use crate::config::rules::ScanConfig;
 
 #[derive(Debug)]
 struct ForceRule {

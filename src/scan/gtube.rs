@@ -8,7 +8,7 @@
 //! a plausible test size are searched.
 use aho_corasick::AhoCorasick;
 
-use super::config::GtubePolicy;
+use crate::config::rules::GtubePolicy;
 use crate::message::TextPart;
 use crate::verdict::Action;
 

@@ -22,12 +22,12 @@
 //! 7. [`composites`], then [`force_actions`]; [`actions`] picks the action.
 //! 8. [`headers`]: `X-Spam*` spoof removal, `X-Spamd-Result`, Subject.
 //!
-//! [`explain`] renders a traced scan for `sluice scan --explain`. [`config`]
-//! holds the section shapes the engines are built from and imports none.
+//! [`explain`] renders a traced scan for `sluice scan --explain`. The
+//! sections the engines are built from are read once, in
+//! [`crate::config::rules`].
 pub mod actions;
 pub mod bayes;
 pub mod composites;
-pub mod config;
 pub mod context;
 pub mod error;
 pub mod explain;

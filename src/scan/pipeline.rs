@@ -14,7 +14,6 @@ use serde_json::Value;
 use super::actions::{ActionDef, ActionSet};
 use super::bayes::Classifier;
 use super::composites::Composites;
-use super::config::ScanConfig;
 use super::context::ScanCtx;
 use super::error::ScanConfigError;
 use super::force_actions::ForceActions;
@@ -29,6 +28,7 @@ use super::score::{ScoreBoard, Scorer};
 use super::settings::{self, ScanSettings};
 use super::stats::RuleStats;
 use super::symbols::Registry;
+use crate::config::rules::ScanConfig;
 use crate::message::Envelope;
 use crate::message::MessageView;
 use crate::stats::{Learnable, Stats, HAM_SYMBOL, SPAM_SYMBOL};
@@ -106,17 +106,24 @@ struct Forced {
 }
 
 impl Pipeline {
-    /// Compiles every rule, map and regex of the merged config tree once.
+    /// Compiles every rule, map and regex of a merged config tree once:
+    /// [`Pipeline::new`] for callers that hold a bare tree (tools, tests).
     pub fn from_config(tree: &Value) -> Result<Pipeline, ScanConfigError> {
-        let mut cfg = ScanConfig::from_tree(tree)?;
+        Pipeline::new(&ScanConfig::from_tree(tree)?)
+    }
+
+    /// Compiles every rule, map and regex of the rules sections
+    /// (`Config::rules`) once.
+    pub fn new(rules: &ScanConfig) -> Result<Pipeline, ScanConfigError> {
+        let mut cfg = rules.clone();
         // Lua scripts run first: they can add regexp rules, composites and
         // symbol weights, which must be in the config the rest is built from.
-        let lua = LoadedLua::load(tree)?;
+        let lua = LoadedLua::load(&cfg.lua)?;
         lua.extend_config(&mut cfg);
         let mut registry = Registry::new(&cfg);
         let actions = ActionSet::new(cfg.actions.defs.clone());
         let rules = RuleSet::compile(&cfg, &mut registry)?;
-        let modules = ModuleSet::from_config(tree, &cfg, &mut registry)?;
+        let modules = ModuleSet::from_config(&cfg, &mut registry)?;
         let (multimap, warnings) =
             Multimap::compile(&cfg, &mut registry, &actions, cfg.engine.map_watch_interval)?;
         let lua = lua.define(&cfg, &mut registry);
@@ -146,7 +153,7 @@ impl Pipeline {
         };
         let schedule = Schedule::new(&rules, &registry, &composites, &force, &scorer, &cfg);
         let hits = registry.symbols.iter().map(|_| AtomicU64::new(0)).collect();
-        let profiles = settings::profiles(tree)?;
+        let profiles = settings::profiles(cfg.settings.as_ref())?;
         Ok(Pipeline {
             profiles,
             lua,

@@ -1,12 +1,12 @@
 //! Turns the `regexp` section into compiled rules: each expression's regexp
 //! atoms become slots of the shared [`RegexBank`], functions stay leaves.
 //! Symbols are defined in the [`Registry`] (weights resolve there).
-use super::config::ScanConfig;
 use super::context::ScanCtx;
 use super::error::ScanConfigError;
 use super::expr::{self, functions, Atom, Expr, Function};
 use super::regex_bank::{BankBuilder, Hits, RegexBank};
 use super::symbols::{Registry, RuleDefaults};
+use crate::config::rules::ScanConfig;
 
 /// A leaf of a compiled rule.
 #[derive(Debug, Clone, PartialEq)]

@@ -15,13 +15,13 @@
 use std::time::{Duration, Instant};
 
 use super::composites::Composites;
-use super::config::ScanConfig;
 use super::context::ScanCtx;
 use super::force_actions::ForceActions;
 use super::rules::RuleSet;
 use super::score::{ScoreBoard, Scorer};
 use super::stats::RuleStats;
 use super::symbols::Registry;
+use crate::config::rules::ScanConfig;
 
 /// What happened to one rule in one scan (explain mode).
 #[derive(Debug, Clone, PartialEq)]

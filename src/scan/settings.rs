@@ -35,9 +35,11 @@ pub fn actions_over(s: &ScanSettings, base: &ActionSet) -> ActionSet {
 
 /// The `settings` section's profiles by ID: every rule with an `apply`
 /// object; the ID is the rule's `id` key, else its name.
-pub fn profiles(tree: &Value) -> Result<BTreeMap<String, Arc<ScanSettings>>, SettingsError> {
+pub fn profiles(
+    section: Option<&Value>,
+) -> Result<BTreeMap<String, Arc<ScanSettings>>, SettingsError> {
     let mut out = BTreeMap::new();
-    let Some(rules) = tree.get("settings").and_then(Value::as_object) else {
+    let Some(rules) = section.and_then(Value::as_object) else {
         return Ok(out);
     };
     for (name, rule) in rules {
@@ -83,13 +85,13 @@ mod tests {
 
     #[test]
     fn profiles_are_named_by_id_or_rule_name() {
-        let tree = json!({"settings": {
+        let section = json!({
             "outbound": {"id": "out", "apply": {"actions": {"reject": 30}}},
             "strict": {"apply": {"actions": {"reject": 5}}},
             "matcher_only": {"from": "@example.org"}
-        }});
-        let p = profiles(&tree).unwrap();
+        });
+        let p = profiles(Some(&section)).unwrap();
         assert_eq!(p.keys().collect::<Vec<_>>(), vec!["out", "strict"]);
-        assert!(profiles(&json!({"settings": {"x": {"apply": 3}}})).is_err());
+        assert!(profiles(Some(&json!({"x": {"apply": 3}}))).is_err());
     }
 }

@@ -7,8 +7,8 @@
 //! same way, so Rspamd's `groups.conf` / `scores.d` shapes work unchanged.
 use std::collections::HashMap;
 
-use super::config::{ScanConfig, SymbolConfig};
 use super::score::{GroupMeta, SymbolMeta, DEFAULT_MAX_SHOTS};
+use crate::config::rules::{ScanConfig, SymbolConfig};
 
 /// What a rule says about the symbol it defines.
 #[derive(Debug, Clone, Default)]

@@ -17,35 +17,7 @@ pub struct Learns {
     pub ham: u64,
 }
 
-/// Tuning knobs (the `classifier "bayes"` section).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Tuning {
-    /// Both classes need this many learned messages before Bayes scores.
-    pub min_learns: u64,
-    /// Tokens seen fewer times than this (both classes together) are ignored.
-    /// 1 by default: on the shared corpus's cross-validation, tokens
-    /// learned once (pulled halfway to 0.5 by the rare-token shrinkage)
-    /// still tell a newsletter from spam; ignoring them (2) let more ham
-    /// reach "add header" at a lower spam recall (`docs/performance.md`).
-    pub min_token_hits: u64,
-    /// Tokens whose probability is within this of 0.5 carry no evidence.
-    pub min_prob_strength: f64,
-    /// A message with fewer tokens than this gets no verdict (too little
-    /// text), and one needs at least a tenth of this many tokens with
-    /// evidence (at least 1): Rspamd's reading of `min_tokens`.
-    pub min_tokens: usize,
-}
-
-impl Default for Tuning {
-    fn default() -> Self {
-        Tuning {
-            min_learns: 200,
-            min_token_hits: 1,
-            min_prob_strength: 0.05,
-            min_tokens: 11,
-        }
-    }
-}
+pub use crate::config::bayes::Tuning;
 
 /// The classifier's answer.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -1,10 +1,11 @@
 //! Errors of the statistics layer.
 use super::store::StoreError;
+use crate::config::bayes::BayesConfigError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StatsError {
-    #[error("classifier.bayes.{key}: {reason}")]
-    Config { key: String, reason: String },
+    #[error(transparent)]
+    Config(#[from] BayesConfigError),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(
@@ -18,7 +19,7 @@ pub enum StatsError {
 impl crate::config::SettingError for StatsError {
     fn key(&self) -> Option<String> {
         match self {
-            StatsError::Config { key, .. } => Some(format!("classifier.bayes.{key}")),
+            StatsError::Config(e) => crate::config::SettingError::key(e),
             _ => None,
         }
     }

@@ -17,8 +17,8 @@
 //! logged (identical lines once per interval) and the message is scored
 //! without Bayes. The daemon's store survives outages: Redis reconnects by
 //! itself, an embedded file locked at start is opened once it is free.
+pub mod check;
 pub mod classifier;
-pub mod config;
 pub mod error;
 pub mod learn;
 pub mod store;
@@ -29,15 +29,15 @@ use std::sync::Arc;
 use mail_parser::{HeaderName, MessageParser};
 use xxhash_rust::xxh3::{xxh3_128, xxh3_64};
 
+pub use crate::config::bayes::{Autolearn, Backend, StatsConfig};
 pub use classifier::{Learns, Outcome, Skip, Tuning};
-pub use config::{Autolearn, Backend, StatsConfig};
 pub use error::StatsError;
 pub use store::{Class, LearnOutcome, Store, StoreError, StoreStat};
 
 use crate::message::Envelope;
 use crate::message::MessageView;
 use crate::metrics::LearnResult;
-use store::{EmbeddedStore, LearnRequest, PendingStore, RedisStore};
+use store::{CacheLimits, EmbeddedStore, LearnRequest, PendingStore, RedisStore};
 
 /// Rspamd's symbol names; their weights come from the `statistics` group.
 pub const SPAM_SYMBOL: &str = "BAYES_SPAM";
@@ -65,38 +65,38 @@ pub struct Stats {
 }
 
 impl Stats {
-    /// Opens the configured store; `Ok(None)` when Bayes is not configured
-    /// or disabled.
-    pub fn from_tree(tree: &serde_json::Value) -> Result<Option<Arc<Stats>>, StatsError> {
-        match StatsConfig::from_tree(tree)? {
-            Some(cfg) if cfg.enabled => Ok(Some(Arc::new(Stats::open(cfg)?))),
+    /// Opens the configured store (`Config::bayes`); `Ok(None)` when Bayes
+    /// is not configured or disabled.
+    pub fn from_config(cfg: Option<&StatsConfig>) -> Result<Option<Arc<Stats>>, StatsError> {
+        match cfg {
+            Some(cfg) if cfg.enabled => Ok(Some(Arc::new(Stats::open(cfg.clone())?))),
             _ => Ok(None),
         }
     }
 
-    /// Like [`Stats::from_tree`], but an embedded store that does not exist
+    /// Like [`Stats::from_config`], but an embedded store that does not exist
     /// yet is not created: `sluice scan` must not leave files behind.
-    pub fn open_existing(tree: &serde_json::Value) -> Result<Option<Arc<Stats>>, StatsError> {
-        match StatsConfig::from_tree(tree)? {
+    pub fn open_existing(cfg: Option<&StatsConfig>) -> Result<Option<Arc<Stats>>, StatsError> {
+        match cfg {
             Some(StatsConfig {
-                backend: Backend::Embedded { ref path },
+                backend: Backend::Embedded { path },
                 ..
             }) if !path.exists() => Ok(None),
-            _ => Stats::from_tree(tree),
+            _ => Stats::from_config(cfg),
         }
     }
 
-    /// The daemon's store: like [`Stats::from_tree`], but a store out of
+    /// The daemon's store: like [`Stats::from_config`], but a store out of
     /// reach at start (Redis down, the embedded file locked) is not an
     /// error. Scans go on without Bayes and the store comes up by itself
-    /// once it can: no restart or reload needed. A bad config still is.
-    pub fn for_daemon(tree: &serde_json::Value) -> Result<Option<Arc<Stats>>, StatsError> {
-        let Some(cfg) = StatsConfig::from_tree(tree)?.filter(|c| c.enabled) else {
+    /// once it can: no restart or reload needed.
+    pub fn for_daemon(cfg: Option<&StatsConfig>) -> Result<Option<Arc<Stats>>, StatsError> {
+        let Some(cfg) = cfg.filter(|c| c.enabled).cloned() else {
             return Ok(None);
         };
         let store: Box<dyn Store> = match &cfg.backend {
             Backend::Embedded { path } => {
-                let (path, limits) = (path.clone(), cfg.cache_limits());
+                let (path, limits) = (path.clone(), CacheLimits::of(&cfg));
                 PendingStore::open(Box::new(move || {
                     EmbeddedStore::open_with(&path, limits).map(|s| Box::new(s) as Box<dyn Store>)
                 }))
@@ -110,7 +110,7 @@ impl Stats {
     pub fn open(cfg: StatsConfig) -> Result<Stats, StatsError> {
         let store: Box<dyn Store> = match &cfg.backend {
             Backend::Embedded { path } => {
-                Box::new(EmbeddedStore::open_with(path, cfg.cache_limits())?)
+                Box::new(EmbeddedStore::open_with(path, CacheLimits::of(&cfg))?)
             }
             Backend::Redis(r) => Box::new(RedisStore::open(r.clone())?),
         };

@@ -40,7 +40,7 @@ fn load(dir: &Path, bayes: &str) -> Config {
 
 fn stats(dir: &Path, bayes: &str) -> (Config, Arc<Stats>) {
     let cfg = load(dir, bayes);
-    let stats = Stats::from_tree(&cfg.tree)
+    let stats = Stats::from_config(cfg.bayes.as_ref())
         .unwrap()
         .expect("bayes configured");
     (cfg, stats)

@@ -452,9 +452,7 @@ fn rspamd_shipped_files_parse() {
         .collect();
     assert_eq!(ignored.len(), 1, "count: {:?}", cfg.warnings);
     // `upstream` and `max_retries` are forward mode's: Rspamd's packaged proxy forwards.
-    let fwd =
-        sluice::forward::ForwardSettings::from_tree(&cfg.tree, cfg.milter.session.scan_timeout)
-            .unwrap();
+    let fwd = &cfg.forward;
     assert_eq!(fwd.forward_group().map(|g| g.name.as_str()), Some("local"));
     assert_eq!(fwd.max_retries, 5);
 }

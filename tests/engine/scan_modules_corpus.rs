@@ -7,8 +7,8 @@ use crate::golden;
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use sluice::config::rules::ScanConfig;
 use sluice::message::Envelope;
-use sluice::scan::config::ScanConfig;
 use sluice::scan::modules::ModuleSet;
 use sluice::scan::rules::RuleSet;
 use sluice::scan::symbols::Registry;
@@ -87,7 +87,7 @@ fn corpus_accuracy_beats_rspamd_content_rules_and_every_rule_is_live() {
     let cfg = ScanConfig::from_tree(&tree).unwrap();
     let mut registry = Registry::new(&cfg);
     RuleSet::compile(&cfg, &mut registry).unwrap();
-    let modules = ModuleSet::from_config(&tree, &cfg, &mut registry).unwrap();
+    let modules = ModuleSet::from_config(&cfg, &mut registry).unwrap();
     let shipped: Vec<String> = cfg
         .regexp
         .keys()

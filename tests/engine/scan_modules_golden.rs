@@ -6,10 +6,11 @@ use crate::golden;
 
 use std::collections::BTreeSet;
 
-use sluice::scan::config::ScanConfig;
+use sluice::config::rules::ScanConfig;
 use sluice::scan::modules::ModuleSet;
 use sluice::scan::rules::RuleSet;
 use sluice::scan::symbols::Registry;
+use sluice::scan::ScanConfigError;
 
 fn all_cases() -> Vec<golden::Case> {
     let dir = common::repo_file("tests/rules/modules");
@@ -58,13 +59,21 @@ fn module_golden_cases() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
+/// The modules `tree` configures.
+fn modules(
+    tree: &serde_json::Value,
+    registry: &mut Registry,
+) -> Result<ModuleSet, ScanConfigError> {
+    ModuleSet::from_config(&ScanConfig::from_tree(tree)?, registry)
+}
+
 #[test]
 fn every_module_symbol_has_a_positive_case() {
     let tree = common::shipped_tree();
     let cfg = ScanConfig::from_tree(&tree).unwrap();
     let mut registry = Registry::new(&cfg);
     RuleSet::compile(&cfg, &mut registry).unwrap();
-    let modules = ModuleSet::from_config(&tree, &cfg, &mut registry).unwrap();
+    let modules = modules(&tree, &mut registry).unwrap();
     assert_eq!(modules.names().len(), 10, "all modules enabled by default");
     let positive: BTreeSet<String> = all_cases().into_iter().flat_map(|c| c.must).collect();
     let missing: Vec<&str> = modules
@@ -85,18 +94,18 @@ fn a_module_can_be_disabled_and_bad_settings_are_typed_errors() {
     let cfg = ScanConfig::from_tree(&tree).unwrap();
     let mut registry = Registry::new(&cfg);
     RuleSet::compile(&cfg, &mut registry).unwrap();
-    let set = ModuleSet::from_config(&tree, &cfg, &mut registry).unwrap();
+    let set = modules(&tree, &mut registry).unwrap();
     assert!(!set.names().contains(&"phishing"));
     assert!(set.names().contains(&"mid"));
     // As in Rspamd, a module without a config section does not run.
     tree.as_object_mut().unwrap().remove("mid");
-    let set = ModuleSet::from_config(&tree, &cfg, &mut registry).unwrap();
+    let set = modules(&tree, &mut registry).unwrap();
     assert!(!set.names().contains(&"mid"));
 
     tree["mime_types"] = serde_json::json!({ "bad_extensions": "exe" });
-    let err = ModuleSet::from_config(&tree, &cfg, &mut registry).unwrap_err();
+    let err = modules(&tree, &mut registry).unwrap_err();
     assert!(err.to_string().contains("mime_types"), "{err}");
     tree["mime_types"] = serde_json::json!({ "enabled": 3 });
-    let err = ModuleSet::from_config(&tree, &cfg, &mut registry).unwrap_err();
+    let err = modules(&tree, &mut registry).unwrap_err();
     assert!(err.to_string().contains("mime_types.enabled"), "{err}");
 }

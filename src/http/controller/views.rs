@@ -16,6 +16,22 @@ use crate::metrics::{self, Snapshot};
 use crate::stats::{Stats, StoreStat, HAM_SYMBOL, SPAM_SYMBOL};
 use crate::verdict::{Action, RuleBook};
 
+// Metrics count scans by `Action::rank`; every action needs a slot.
+const _: () = assert!(Action::ALL.len() <= metrics::ACTION_SLOTS);
+
+/// Scanned messages per action, in Rspamd's report order.
+fn by_action(s: &Snapshot) -> impl Iterator<Item = (&'static Action, u64)> + '_ {
+    Action::report_order().map(|a| (a, s.by_action[a.rank()]))
+}
+
+/// Rspamd's `spam_count`: every action that marks or refuses the message.
+fn spam_count(s: &Snapshot) -> u64 {
+    by_action(s)
+        .filter(|(a, _)| !matches!(a, Action::NoAction | Action::Greylist))
+        .map(|(_, n)| n)
+        .sum()
+}
+
 /// Rspamd's group name for symbols outside any group.
 const UNGROUPED: &str = "ungrouped";
 
@@ -23,8 +39,8 @@ const UNGROUPED: &str = "ungrouped";
 /// store's learn counts when there is one.
 pub fn stat(s: &Snapshot, bayes: Option<&StoreStat>, read_only: bool) -> Value {
     let mut actions = Map::new();
-    for (a, n) in &s.by_action {
-        if Action::BUILTIN.contains(a) || *n > 0 {
+    for (a, n) in by_action(s) {
+        if Action::BUILTIN.contains(a) || n > 0 {
             actions.insert(a.as_str().to_string(), json!(n));
         }
     }
@@ -34,8 +50,9 @@ pub fn stat(s: &Snapshot, bayes: Option<&StoreStat>, read_only: bool) -> Value {
         "read_only": read_only,
         "scanned": s.scanned,
         "actions": actions,
-        "spam_count": s.spam_count(),
-        "ham_count": s.ham_count(),
+        "spam_count": spam_count(s),
+        // Accepted untouched (no action, greylist).
+        "ham_count": s.scanned - spam_count(s),
         "connections": s.http_connections,
         "control_connections": s.control_connections,
         "milter_sessions": s.milter_total,
@@ -95,12 +112,7 @@ pub async fn bayes_stat(stats: Option<Arc<Stats>>) -> Option<StoreStat> {
 
 /// `/auth`: what the WebUI asks first, with Rspamd's per-action key names.
 pub fn auth(s: &Snapshot, read_only: bool) -> Value {
-    let count = |a: Action| {
-        s.by_action
-            .iter()
-            .find(|(x, _)| *x == a)
-            .map_or(0, |(_, n)| *n)
-    };
+    let count = |a: Action| s.by_action[a.rank()];
     json!({
         "auth": "ok",
         "version": env!("CARGO_PKG_VERSION"),
@@ -169,7 +181,10 @@ pub fn counters(r: &dyn RuleBook) -> Vec<SymbolCounter> {
 
 /// `/metrics`: the shared counters plus per-symbol hits.
 pub fn metrics_text(r: Option<&dyn RuleBook>) -> String {
-    let mut text = metrics::render_openmetrics(&metrics::global().snapshot());
+    let labels: Vec<(&str, usize)> = Action::report_order()
+        .map(|a| (a.as_str(), a.rank()))
+        .collect();
+    let mut text = metrics::render_openmetrics(&metrics::global().snapshot(), &labels);
     let Some(r) = r else {
         return text;
     };

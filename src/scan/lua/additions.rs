@@ -11,8 +11,8 @@
 use mlua::Table;
 
 use super::error::LuaLoadError;
-use crate::scan::config::composites::CompositeConfig;
-use crate::scan::config::{RegexpRuleConfig, ScanConfig, SymbolConfig};
+use crate::config::rules::composites::CompositeConfig;
+use crate::config::rules::{RegexpRuleConfig, ScanConfig, SymbolConfig};
 
 /// The additions of every script of one load.
 #[derive(Debug, Clone, Default)]

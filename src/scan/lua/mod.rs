@@ -38,10 +38,10 @@ pub use libs::format_log;
 pub use sandbox::LuaLimits;
 pub use sources::Script;
 
-use super::config::ScanConfig;
 use super::context::ScanCtx;
 use super::score::ScoreBoard;
 use super::symbols::{Registry, RuleDefaults};
+use crate::config::rules::ScanConfig;
 use additions::Additions;
 use sandbox::Sandbox;
 pub use task::PreResult;

@@ -25,13 +25,11 @@ pub mod util;
 
 use std::collections::HashMap;
 
-use serde_json::Value;
-
-use super::config::ScanConfig;
 use super::context::ScanCtx;
 use super::error::ScanConfigError;
 use super::score::ScoreBoard;
 use super::symbols::{Registry, RuleDefaults};
+use crate::config::rules::{ModuleSections, ScanConfig};
 use crate::message::Envelope;
 use crate::message::MessageView;
 
@@ -115,13 +113,12 @@ impl ModuleSet {
     /// Builds the enabled modules from their config sections and defines
     /// their symbols in `registry` (score 0 unless the config weighs them).
     pub fn from_config(
-        tree: &Value,
         cfg: &ScanConfig,
         registry: &mut Registry,
     ) -> Result<ModuleSet, ScanConfigError> {
         let mut modules = Vec::new();
-        for m in all_modules(tree)? {
-            if enabled(tree, m.name())? {
+        for m in all_modules(&cfg.modules)? {
+            if cfg.modules.enabled(m.name()) {
                 modules.push(m);
             }
         }
@@ -205,10 +202,14 @@ fn define(registry: &mut Registry, cfg: &ScanConfig, s: &SymbolDef) -> usize {
     )
 }
 
-fn all_modules(tree: &Value) -> Result<Vec<Box<dyn Module>>, ScanConfigError> {
+fn all_modules(sections: &ModuleSections) -> Result<Vec<Box<dyn Module>>, ScanConfigError> {
     Ok(vec![
-        Box::new(mime_types::MimeTypes::from_config(tree.get("mime_types"))?),
-        Box::new(phishing::Phishing::from_config(tree.get("phishing"))?),
+        Box::new(mime_types::MimeTypes::from_config(
+            sections.options("mime_types"),
+        )?),
+        Box::new(phishing::Phishing::from_config(
+            sections.options("phishing"),
+        )?),
         Box::new(mid::Mid),
         Box::new(received::Received),
         Box::new(forged_rcpt::ForgedRecipients),
@@ -216,27 +217,8 @@ fn all_modules(tree: &Value) -> Result<Vec<Box<dyn Module>>, ScanConfigError> {
         Box::new(hfilter::Hfilter),
         Box::new(html::Html),
         Box::new(subject::Subject),
-        Box::new(from::From::from_config(tree.get("from_checks"))?),
+        Box::new(from::From::from_config(sections.options("from_checks"))?),
     ])
-}
-
-/// A module runs when its section exists, unless `enabled = false`.
-fn enabled(tree: &Value, name: &str) -> Result<bool, ScanConfigError> {
-    let Some(section) = tree.get(name).filter(|s| !s.is_null()) else {
-        return Ok(false);
-    };
-    match section.get("enabled") {
-        None => Ok(true),
-        Some(Value::Bool(b)) => Ok(*b),
-        Some(Value::String(s)) if matches!(s.as_str(), "yes" | "true" | "on") => Ok(true),
-        Some(Value::String(s)) if matches!(s.as_str(), "no" | "false" | "off") => Ok(false),
-        Some(other) => {
-            serde_json::from_value::<bool>(other.clone()).map_err(|source| ScanConfigError::Shape {
-                section: format!("{name}.enabled"),
-                source,
-            })
-        }
-    }
 }
 
 impl ModuleSet {

@@ -16,12 +16,12 @@ use std::time::Duration;
 use map::{Map, MapKind, MapSource};
 
 use super::actions::{ActionDef, ActionSet};
-use super::config::multimap::MultimapRuleConfig;
-use super::config::ScanConfig;
 use super::context::{addresses_in, ScanCtx};
 use super::error::ScanConfigError;
 use super::score::ScoreBoard;
 use super::symbols::{Registry, RuleDefaults};
+use crate::config::rules::multimap::MultimapRuleConfig;
+use crate::config::rules::ScanConfig;
 use crate::message::extract::host_of;
 use selector::Selector;
 

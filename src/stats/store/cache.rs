@@ -24,10 +24,8 @@
 use std::collections::HashMap;
 use std::sync::{PoisonError, RwLock, RwLockReadGuard};
 
+use crate::config::bayes::DEFAULT_CACHE_TOKENS;
 use crate::stats::classifier::{Counts, Learns};
-
-/// Entries kept by default (about 40 bytes each with the map's overhead).
-pub const DEFAULT_MAX_TOKENS: usize = 4_000_000;
 
 /// (user, token): a stored token's key.
 pub type Key = (u64, u64);
@@ -48,11 +46,22 @@ pub struct CacheLimits {
     pub max_tokens: usize,
 }
 
+impl CacheLimits {
+    /// What the embedded store keeps in memory: only tokens the classifier
+    /// can use (`min_token_hits`), at most `cache_tokens` of them.
+    pub fn of(cfg: &crate::config::bayes::StatsConfig) -> CacheLimits {
+        CacheLimits {
+            min_hits: cfg.tuning.min_token_hits,
+            max_tokens: cfg.cache_tokens,
+        }
+    }
+}
+
 impl Default for CacheLimits {
     fn default() -> Self {
         CacheLimits {
             min_hits: 2,
-            max_tokens: DEFAULT_MAX_TOKENS,
+            max_tokens: DEFAULT_CACHE_TOKENS,
         }
     }
 }

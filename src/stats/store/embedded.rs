@@ -31,6 +31,10 @@ use super::cache::{Cache, CacheLimits, Changes, Key, Miss, Row};
 use super::journal::{self, Journal, Record};
 use crate::stats::classifier::{Counts, Learns};
 
+/// The first bytes of every redb file (its format's magic number), which
+/// `sluice configtest` checks without opening the database.
+pub const REDB_MAGIC: [u8; 9] = [b'r', b'e', b'd', b'b', 0x1A, 0x0A, 0xA9, 0x0D, 0x0A];
+
 /// (user, token) -> (spam, ham) message counts.
 const TOKENS: TableDefinition<(u64, u64), (u64, u64)> = TableDefinition::new("tokens");
 /// user -> (spam, ham) learned messages.

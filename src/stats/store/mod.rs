@@ -13,6 +13,6 @@ pub mod redis;
 
 pub use api::{Class, LearnOutcome, LearnRequest, Store, StoreError, StoreStat};
 pub use cache::CacheLimits;
-pub use embedded::EmbeddedStore;
+pub use embedded::{EmbeddedStore, REDB_MAGIC};
 pub use pending::PendingStore;
 pub use redis::RedisStore;

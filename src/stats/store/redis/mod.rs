@@ -47,19 +47,7 @@ const LEARNS_TTL: Duration = Duration::from_secs(1);
 /// Users whose totals are remembered; past this the memory starts over.
 const LEARNS_MAX_USERS: usize = 10_000;
 
-/// Redis connection settings.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RedisSettings {
-    /// `host:port` or a `redis://` URL; loopback in tests.
-    pub server: String,
-    pub prefix: String,
-    /// For a whole request: connect, write and read.
-    pub timeout: Duration,
-    /// TTL of rarely seen tokens; `None`: tokens never expire.
-    pub expire: Option<Duration>,
-    /// Learned this many times in one class, a token no longer expires.
-    pub common_hits: i64,
-}
+pub use crate::config::bayes::RedisSettings;
 
 /// The Redis-backed store.
 pub struct RedisStore {

@@ -2,7 +2,7 @@
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::scan::error::ScanConfigError;
+use super::RulesConfigError;
 
 /// `composites { NAME { ... } }`, or the short form `NAME = "expr"`.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -21,11 +21,13 @@ pub struct CompositeConfig {
 }
 
 /// Reads the `composites` section (object or short string form).
-pub fn parse_section(v: Option<&Value>) -> Result<Vec<(String, CompositeConfig)>, ScanConfigError> {
+pub fn parse_section(
+    v: Option<&Value>,
+) -> Result<Vec<(String, CompositeConfig)>, RulesConfigError> {
     let mut out = Vec::new();
     let Some(v) = v else { return Ok(out) };
     let Some(m) = v.as_object() else {
-        return Err(ScanConfigError::NotAnObject {
+        return Err(RulesConfigError::NotAnObject {
             section: "composites".into(),
             found: "not an object",
         });
@@ -41,7 +43,7 @@ pub fn parse_section(v: Option<&Value>) -> Result<Vec<(String, CompositeConfig)>
                 enabled: true,
             },
             other => {
-                CompositeConfig::deserialize(other).map_err(|source| ScanConfigError::Shape {
+                CompositeConfig::deserialize(other).map_err(|source| RulesConfigError::Shape {
                     section: format!("composites.{name}"),
                     source,
                 })?

@@ -2,7 +2,7 @@
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::scan::error::ScanConfigError;
+use super::RulesConfigError;
 
 /// One multimap rule as written.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -64,13 +64,13 @@ fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D:
 /// as `enabled = true`) are skipped.
 pub fn parse_section(
     v: Option<&Value>,
-) -> Result<Vec<(String, MultimapRuleConfig)>, ScanConfigError> {
+) -> Result<Vec<(String, MultimapRuleConfig)>, RulesConfigError> {
     let Some(m) = v.and_then(Value::as_object) else {
         return Ok(Vec::new());
     };
     let mut out = Vec::new();
     for (name, r) in m.iter().filter(|(_, r)| r.is_object()) {
-        let c = MultimapRuleConfig::deserialize(r).map_err(|source| ScanConfigError::Shape {
+        let c = MultimapRuleConfig::deserialize(r).map_err(|source| RulesConfigError::Shape {
             section: format!("multimap.{name}"),
             source,
         })?;

@@ -3,7 +3,7 @@
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::scan::error::ScanConfigError;
+use super::RulesConfigError;
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 pub struct ForceRuleConfig {
@@ -22,12 +22,14 @@ pub struct ForceRuleConfig {
 }
 
 /// Reads `force_actions.rules`.
-pub fn parse_section(v: Option<&Value>) -> Result<Vec<(String, ForceRuleConfig)>, ScanConfigError> {
+pub fn parse_section(
+    v: Option<&Value>,
+) -> Result<Vec<(String, ForceRuleConfig)>, RulesConfigError> {
     let Some(rules) = v.and_then(|v| v.get("rules")) else {
         return Ok(Vec::new());
     };
     let Some(m) = rules.as_object() else {
-        return Err(ScanConfigError::NotAnObject {
+        return Err(RulesConfigError::NotAnObject {
             section: "force_actions.rules".into(),
             found: "not an object",
         });
@@ -36,7 +38,7 @@ pub fn parse_section(v: Option<&Value>) -> Result<Vec<(String, ForceRuleConfig)>
         .map(|(name, r)| {
             ForceRuleConfig::deserialize(r)
                 .map(|c| (name.clone(), c))
-                .map_err(|source| ScanConfigError::Shape {
+                .map_err(|source| RulesConfigError::Shape {
                     section: format!("force_actions.rules.{name}"),
                     source,
                 })

@@ -1,11 +1,15 @@
-//! Serde shapes of the Rspamd config sections the scan pipeline reads
-//! (`actions`, `options`, `regexp`, `symbols`, `group`), taken from the merged
-//! UCL tree as `serde_json::Value`. Only what the pipeline uses is typed;
-//! the rest of Rspamd's keys in those sections are accepted and ignored, so
-//! existing Rspamd configs load. The rule engines above read these shapes;
-//! nothing here imports an engine.
+//! The sections the scan pipeline is built from, read once into
+//! [`ScanConfig`]: actions and thresholds, symbol and group weights, the
+//! rule tables (`regexp`, `composites`, `force_actions`, `multimap`), the
+//! content modules' switches, and the engine options. Only what the
+//! pipeline uses is typed; Rspamd's other keys are reported by
+//! [`super::unknown_keys`]. What the rule compilers read as written (a
+//! module's own options, the Lua sources, the `settings` rules) is kept
+//! as parsed values. Nothing here imports the scan.
 pub mod composites;
+pub mod error;
 pub mod force_actions;
+pub mod modules;
 pub mod multimap;
 
 use std::collections::BTreeMap;
@@ -14,12 +18,30 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::actions::{parse_effect, ActionDef};
-use super::error::ScanConfigError;
 use crate::verdict::Action;
 use composites::CompositeConfig;
+pub use error::RulesConfigError;
 use force_actions::ForceRuleConfig;
+pub use modules::ModuleSections;
 use multimap::MultimapRuleConfig;
+
+/// One configured action.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ActionDef {
+    /// As written in the config (`add header`, `my_action`).
+    pub name: String,
+    pub effect: Action,
+    /// `None`: no threshold (unset, `null`, or the `no_threshold` flag).
+    pub threshold: Option<f64>,
+}
+
+/// Parses a `milter = "…"` effect; `tempfail` is accepted for soft reject.
+fn parse_effect(name: &str) -> Option<Action> {
+    match name.trim().to_ascii_lowercase().as_str() {
+        "tempfail" => Some(Action::SoftReject),
+        _ => Action::parse(name),
+    }
+}
 
 /// Rspamd's built-in thresholds when `actions` does not set them.
 pub const DEFAULT_THRESHOLDS: [(Action, f64); 3] = [
@@ -150,7 +172,17 @@ pub struct ScanConfig {
     pub force_actions: Vec<(String, ForceRuleConfig)>,
     pub multimap: Vec<(String, MultimapRuleConfig)>,
     pub engine: EngineOptions,
+    /// The content modules: on/off, and each one's own options.
+    pub modules: ModuleSections,
+    /// The sections naming Lua scripts and their limits (`lua`,
+    /// `lua_local`, `lua_rules`, `lua_limits`), as written.
+    pub lua: Value,
+    /// The `settings` section (profiles by ID), as written.
+    pub settings: Option<Value>,
 }
+
+/// The top-level sections [`ScanConfig::lua`] holds.
+const LUA_SECTIONS: [&str; 4] = ["lua", "lua_local", "lua_rules", "lua_limits"];
 
 /// Scheduling switches from `options`.
 #[derive(Debug, Clone, PartialEq)]
@@ -172,7 +204,11 @@ impl Default for EngineOptions {
 
 impl ScanConfig {
     /// Reads the sections from the merged tree; missing sections default.
-    pub fn from_tree(tree: &Value) -> Result<ScanConfig, ScanConfigError> {
+    pub fn from_tree(tree: &Value) -> Result<ScanConfig, RulesConfigError> {
+        let lua = LUA_SECTIONS
+            .iter()
+            .filter_map(|&k| Some((k.to_string(), tree.get(k)?.clone())))
+            .collect();
         Ok(ScanConfig {
             actions: parse_actions(section(tree, "actions")?)?,
             gtube: parse_gtube(section(tree, "options")?)?,
@@ -183,6 +219,9 @@ impl ScanConfig {
             force_actions: force_actions::parse_section(tree.get("force_actions"))?,
             multimap: multimap::parse_section(tree.get("multimap"))?,
             engine: parse_engine(section(tree, "options")?),
+            modules: ModuleSections::from_tree(tree)?,
+            lua: Value::Object(lua),
+            settings: tree.get("settings").cloned(),
         })
     }
 }
@@ -190,11 +229,11 @@ impl ScanConfig {
 fn section<'t>(
     tree: &'t Value,
     name: &str,
-) -> Result<Option<&'t serde_json::Map<String, Value>>, ScanConfigError> {
+) -> Result<Option<&'t serde_json::Map<String, Value>>, RulesConfigError> {
     match tree.get(name) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Object(m)) => Ok(Some(m)),
-        Some(other) => Err(ScanConfigError::NotAnObject {
+        Some(other) => Err(RulesConfigError::NotAnObject {
             section: name.to_string(),
             found: type_name(other),
         }),
@@ -215,10 +254,10 @@ fn type_name(v: &Value) -> &'static str {
 fn typed_map<T: DeserializeOwned>(
     m: Option<&serde_json::Map<String, Value>>,
     name: &str,
-) -> Result<BTreeMap<String, T>, ScanConfigError> {
+) -> Result<BTreeMap<String, T>, RulesConfigError> {
     let mut out = BTreeMap::new();
     for (k, v) in m.into_iter().flatten() {
-        let t = T::deserialize(v).map_err(|source| ScanConfigError::Shape {
+        let t = T::deserialize(v).map_err(|source| RulesConfigError::Shape {
             section: format!("{name}.{k}"),
             source,
         })?;
@@ -238,7 +277,7 @@ fn number(v: &Value) -> Option<f64> {
 
 fn parse_actions(
     m: Option<&serde_json::Map<String, Value>>,
-) -> Result<ActionsConfig, ScanConfigError> {
+) -> Result<ActionsConfig, RulesConfigError> {
     let mut cfg = ActionsConfig::default();
     for (key, v) in m.into_iter().flatten() {
         match key.as_str() {
@@ -251,8 +290,8 @@ fn parse_actions(
     Ok(cfg)
 }
 
-fn need_number(key: &str, v: &Value) -> Result<f64, ScanConfigError> {
-    number(v).ok_or_else(|| ScanConfigError::BadThreshold {
+fn need_number(key: &str, v: &Value) -> Result<f64, RulesConfigError> {
+    number(v).ok_or_else(|| RulesConfigError::BadThreshold {
         name: key.to_string(),
         found: v.to_string(),
     })
@@ -261,11 +300,11 @@ fn need_number(key: &str, v: &Value) -> Result<f64, ScanConfigError> {
 /// A threshold is a number, `null` (explicitly none) or Rspamd's object form
 /// `{ score = N; flags = ["no_threshold"]; milter = "discard"; }`, which is
 /// also how custom actions are written.
-fn set_threshold(cfg: &mut ActionsConfig, key: &str, v: &Value) -> Result<(), ScanConfigError> {
+fn set_threshold(cfg: &mut ActionsConfig, key: &str, v: &Value) -> Result<(), RulesConfigError> {
     let builtin = Action::parse(key);
     if builtin.is_none() && !v.is_object() {
         // Custom actions take the object form; a bare unknown name is a typo.
-        return Err(ScanConfigError::UnknownAction {
+        return Err(RulesConfigError::UnknownAction {
             name: key.to_string(),
         });
     }
@@ -278,11 +317,13 @@ fn set_threshold(cfg: &mut ActionsConfig, key: &str, v: &Value) -> Result<(), Sc
                 _ => None,
             };
             let effect = match o.get("milter").and_then(Value::as_str) {
-                Some(m) => Some(
-                    parse_effect(m).ok_or_else(|| ScanConfigError::UnknownAction {
-                        name: format!("{key}.milter = {m}"),
-                    })?,
-                ),
+                Some(m) => {
+                    Some(
+                        parse_effect(m).ok_or_else(|| RulesConfigError::UnknownAction {
+                            name: format!("{key}.milter = {m}"),
+                        })?,
+                    )
+                }
                 None => None,
             };
             (score, effect)
@@ -332,7 +373,9 @@ fn parse_engine(m: Option<&serde_json::Map<String, Value>>) -> EngineOptions {
     e
 }
 
-fn parse_gtube(m: Option<&serde_json::Map<String, Value>>) -> Result<GtubePolicy, ScanConfigError> {
+fn parse_gtube(
+    m: Option<&serde_json::Map<String, Value>>,
+) -> Result<GtubePolicy, RulesConfigError> {
     let Some(m) = m else {
         return Ok(GtubePolicy::default());
     };
@@ -342,7 +385,7 @@ fn parse_gtube(m: Option<&serde_json::Map<String, Value>>) -> Result<GtubePolicy
             "all" => Ok(GtubePolicy::All),
             "reject" => Ok(GtubePolicy::Reject),
             "disabled" | "disable" => Ok(GtubePolicy::Disabled),
-            _ => Err(ScanConfigError::GtubePolicy(v.to_string())),
+            _ => Err(RulesConfigError::GtubePolicy(v.to_string())),
         };
     }
     // Rspamd's older spelling of the same switch.
@@ -355,7 +398,7 @@ fn parse_gtube(m: Option<&serde_json::Map<String, Value>>) -> Result<GtubePolicy
 /// Rules may be objects or, in Rspamd's short form, just the expression.
 fn parse_regexp(
     m: Option<&serde_json::Map<String, Value>>,
-) -> Result<BTreeMap<String, RegexpRuleConfig>, ScanConfigError> {
+) -> Result<BTreeMap<String, RegexpRuleConfig>, RulesConfigError> {
     let mut out = BTreeMap::new();
     for (k, v) in m.into_iter().flatten() {
         let rule = match v {
@@ -369,7 +412,7 @@ fn parse_regexp(
                 nshots: None,
             },
             other => {
-                RegexpRuleConfig::deserialize(other).map_err(|source| ScanConfigError::Shape {
+                RegexpRuleConfig::deserialize(other).map_err(|source| RulesConfigError::Shape {
                     section: format!("regexp.{k}"),
                     source,
                 })?
@@ -420,15 +463,34 @@ mod tests {
     #[test]
     fn bad_sections_are_typed_errors() {
         let e = ScanConfig::from_tree(&json!({"actions": {"explode": 3}})).unwrap_err();
-        assert!(matches!(e, ScanConfigError::UnknownAction { ref name } if name == "explode"));
+        assert!(matches!(e, RulesConfigError::UnknownAction { ref name } if name == "explode"));
         let e = ScanConfig::from_tree(&json!({"actions": {"reject": "lots"}})).unwrap_err();
-        assert!(matches!(e, ScanConfigError::BadThreshold { .. }));
+        assert!(matches!(e, RulesConfigError::BadThreshold { .. }));
         let e = ScanConfig::from_tree(&json!({"options": {"gtube_patterns": "some"}})).unwrap_err();
-        assert!(matches!(e, ScanConfigError::GtubePolicy(_)));
+        assert!(matches!(e, RulesConfigError::GtubePolicy(_)));
         let e = ScanConfig::from_tree(&json!({"regexp": []})).unwrap_err();
-        assert!(matches!(e, ScanConfigError::NotAnObject { .. }));
+        assert!(matches!(e, RulesConfigError::NotAnObject { .. }));
         let e = ScanConfig::from_tree(&json!({"regexp": {"X": {"score": 1}}})).unwrap_err();
         assert!(e.to_string().contains("regexp.X"), "{e}");
+    }
+
+    #[test]
+    fn a_custom_action_takes_its_milter_effect() {
+        assert_eq!(parse_effect(" TempFail "), Some(Action::SoftReject));
+        let c = ScanConfig::from_tree(&json!({"actions": {
+            "my_action": {"score": 9, "milter": "tempfail"}
+        }}))
+        .unwrap();
+        let d = c
+            .actions
+            .defs
+            .iter()
+            .find(|d| d.name == "my_action")
+            .unwrap();
+        assert_eq!(
+            (d.effect.clone(), d.threshold),
+            (Action::SoftReject, Some(9.0))
+        );
     }
 
     #[test]

@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde_json::{Map, Value};
 
 use super::hosts::{HostList, HostsError};
-use crate::config::ucl::type_atom;
+use super::ucl::type_atom;
 
 /// Rspamd's normal worker port, the default for upstream elements.
 pub const DEFAULT_PORT: u16 = 11333;
@@ -122,7 +122,7 @@ pub enum ForwardConfigError {
 
 type Result<T> = std::result::Result<T, ForwardConfigError>;
 
-impl crate::config::SettingError for ForwardConfigError {
+impl super::SettingError for ForwardConfigError {
     fn key(&self) -> Option<String> {
         match self {
             ForwardConfigError::Type { key, .. }
@@ -441,7 +441,7 @@ fn string(v: &Value) -> std::result::Result<String, &'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::forward::hosts::Rotation;
+    use crate::config::hosts::Rotation;
     use serde_json::json;
 
     const T: Duration = Duration::from_secs(8);

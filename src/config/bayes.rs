@@ -1,14 +1,71 @@
-//! The `classifier "bayes"` section, Rspamd's names where they exist.
+//! The `classifier "bayes"` section, Rspamd's names where they exist: read
+//! once into [`StatsConfig`], which `stats/` opens its store from.
 use std::path::PathBuf;
 use std::time::Duration;
 
 use serde_json::Value;
 
-use super::classifier::Tuning;
-use super::error::StatsError;
-use super::store::cache::DEFAULT_MAX_TOKENS;
-use super::store::redis::RedisSettings;
-use super::store::CacheLimits;
+/// A bad key of the section; `key` is relative to `classifier.bayes`.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("classifier.bayes.{key}: {reason}")]
+pub struct BayesConfigError {
+    pub key: String,
+    pub reason: String,
+}
+
+impl super::SettingError for BayesConfigError {
+    fn key(&self) -> Option<String> {
+        Some(format!("classifier.bayes.{}", self.key))
+    }
+}
+
+/// Frequent tokens the embedded store keeps in memory unless `cache_tokens`
+/// says otherwise (about 40 bytes each with the map's overhead).
+pub const DEFAULT_CACHE_TOKENS: usize = 4_000_000;
+
+/// Tuning knobs of the classifier.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tuning {
+    /// Both classes need this many learned messages before Bayes scores.
+    pub min_learns: u64,
+    /// Tokens seen fewer times than this (both classes together) are ignored.
+    /// 1 by default: on the shared corpus's cross-validation, tokens
+    /// learned once (pulled halfway to 0.5 by the rare-token shrinkage)
+    /// still tell a newsletter from spam; ignoring them (2) let more ham
+    /// reach "add header" at a lower spam recall (`docs/performance.md`).
+    pub min_token_hits: u64,
+    /// Tokens whose probability is within this of 0.5 carry no evidence.
+    pub min_prob_strength: f64,
+    /// A message with fewer tokens than this gets no verdict (too little
+    /// text), and one needs at least a tenth of this many tokens with
+    /// evidence (at least 1): Rspamd's reading of `min_tokens`.
+    pub min_tokens: usize,
+}
+
+impl Default for Tuning {
+    fn default() -> Self {
+        Tuning {
+            min_learns: 200,
+            min_token_hits: 1,
+            min_prob_strength: 0.05,
+            min_tokens: 11,
+        }
+    }
+}
+
+/// Redis connection settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RedisSettings {
+    /// `host:port` or a `redis://` URL; loopback in tests.
+    pub server: String,
+    pub prefix: String,
+    /// For a whole request: connect, write and read.
+    pub timeout: Duration,
+    /// TTL of rarely seen tokens; `None`: tokens never expire.
+    pub expire: Option<Duration>,
+    /// Learned this many times in one class, a token no longer expires.
+    pub common_hits: i64,
+}
 
 /// Which store holds the statistics.
 #[derive(Debug, Clone, PartialEq)]
@@ -40,7 +97,7 @@ pub struct StatsConfig {
 
 impl StatsConfig {
     /// Reads `classifier.bayes`; absent means Bayes is off.
-    pub fn from_tree(tree: &Value) -> Result<Option<StatsConfig>, StatsError> {
+    pub fn from_tree(tree: &Value) -> Result<Option<StatsConfig>, BayesConfigError> {
         let Some(sec) = tree.pointer("/classifier/bayes") else {
             return Ok(None);
         };
@@ -83,45 +140,13 @@ impl StatsConfig {
             autolearn: autolearn(sec.get("autolearn"))?,
             cache_tokens: r
                 .num("cache_tokens")?
-                .map_or(DEFAULT_MAX_TOKENS, |v| v.max(0.0) as usize),
+                .map_or(DEFAULT_CACHE_TOKENS, |v| v.max(0.0) as usize),
         }))
-    }
-
-    /// What the embedded store keeps in memory: only tokens the classifier
-    /// can use (`min_token_hits`), at most `cache_tokens` of them.
-    pub fn cache_limits(&self) -> CacheLimits {
-        CacheLimits {
-            min_hits: self.tuning.min_token_hits,
-            max_tokens: self.cache_tokens,
-        }
-    }
-}
-
-/// What `sluice configtest` opens of the store: the section read as the
-/// daemon reads it and a Redis address parsed, without connecting; an
-/// embedded file that exists is opened for reading only (a running daemon
-/// holds its lock). A store out of reach does not stop the daemon (it
-/// retries), so here it is a warning, not an error.
-pub fn check(tree: &Value) -> Result<Vec<String>, StatsError> {
-    let Some(cfg) = StatsConfig::from_tree(tree)?.filter(|c| c.enabled) else {
-        return Ok(Vec::new());
-    };
-    match &cfg.backend {
-        Backend::Redis(r) => {
-            super::store::RedisStore::new(r.clone())?;
-            Ok(Vec::new())
-        }
-        Backend::Embedded { path } if path.exists() => Ok(std::fs::File::open(path)
-            .err()
-            .map(|e| format!("bayes: store {}: {e}", path.display()))
-            .into_iter()
-            .collect()),
-        Backend::Embedded { .. } => Ok(Vec::new()),
     }
 }
 
 /// `autolearn = false` / `true` (Rspamd's default thresholds) / a section.
-fn autolearn(v: Option<&Value>) -> Result<Option<Autolearn>, StatsError> {
+fn autolearn(v: Option<&Value>) -> Result<Option<Autolearn>, BayesConfigError> {
     let defaults = Autolearn {
         spam_threshold: 6.0,
         ham_threshold: -0.5,
@@ -139,7 +164,7 @@ fn autolearn(v: Option<&Value>) -> Result<Option<Autolearn>, StatsError> {
                 ham_threshold: r.num("ham_threshold")?.unwrap_or(defaults.ham_threshold),
             }))
         }
-        Some(other) => Err(StatsError::Config {
+        Some(other) => Err(BayesConfigError {
             key: "autolearn".into(),
             reason: format!("expected a boolean or a section, got {other}"),
         }),
@@ -150,7 +175,7 @@ fn autolearn(v: Option<&Value>) -> Result<Option<Autolearn>, StatsError> {
 /// `read_servers`), else those of the top-level `redis` section, as Rspamd
 /// looks them up. Only the first of a list is used. None anywhere is an error:
 /// guessing a local default would hide a missing setting until the first scan.
-fn redis_server(r: &Reader<'_>, global: Option<&Value>) -> Result<String, StatsError> {
+fn redis_server(r: &Reader<'_>, global: Option<&Value>) -> Result<String, BayesConfigError> {
     const KEYS: [&str; 3] = ["servers", "write_servers", "read_servers"];
     let mut found = None;
     for key in KEYS {
@@ -168,7 +193,7 @@ fn redis_server(r: &Reader<'_>, global: Option<&Value>) -> Result<String, StatsE
         .map(str::trim);
     match first {
         Some(s) if !s.is_empty() => Ok(s.to_string()),
-        _ => Err(StatsError::Config {
+        _ => Err(BayesConfigError {
             key: "backend".into(),
             reason: "\"redis\" needs a server: set `servers` here or in the `redis` section".into(),
         }),
@@ -178,14 +203,14 @@ fn redis_server(r: &Reader<'_>, global: Option<&Value>) -> Result<String, StatsE
 struct Reader<'a>(&'a Value);
 
 impl Reader<'_> {
-    fn bad(&self, key: &str, v: impl std::fmt::Display) -> StatsError {
-        StatsError::Config {
+    fn bad(&self, key: &str, v: impl std::fmt::Display) -> BayesConfigError {
+        BayesConfigError {
             key: key.to_string(),
             reason: format!("unexpected value {v}"),
         }
     }
 
-    fn str(&self, key: &str) -> Result<Option<&str>, StatsError> {
+    fn str(&self, key: &str) -> Result<Option<&str>, BayesConfigError> {
         match self.0.get(key) {
             None | Some(Value::Null) => Ok(None),
             Some(Value::String(s)) => Ok(Some(s)),
@@ -193,7 +218,7 @@ impl Reader<'_> {
         }
     }
 
-    fn num(&self, key: &str) -> Result<Option<f64>, StatsError> {
+    fn num(&self, key: &str) -> Result<Option<f64>, BayesConfigError> {
         match self.0.get(key) {
             None | Some(Value::Null) => Ok(None),
             Some(Value::Number(n)) => Ok(n.as_f64()),
@@ -202,7 +227,7 @@ impl Reader<'_> {
         }
     }
 
-    fn bool(&self, key: &str) -> Result<Option<bool>, StatsError> {
+    fn bool(&self, key: &str) -> Result<Option<bool>, BayesConfigError> {
         match self.0.get(key) {
             None | Some(Value::Null) => Ok(None),
             Some(Value::Bool(b)) => Ok(Some(*b)),
