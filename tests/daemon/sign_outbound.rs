@@ -165,3 +165,25 @@ fn checkv2_returns_dkim_signature() {
     assert!(j.get("dkim-signature").is_none(), "{j}");
     assert!(Path::new(&root().join("tests/keys/rsa2048.key")).exists());
 }
+
+/// sluice forward mode in front of a signing sluice scanner: the scanner's
+/// `dkim-signature` crosses `/checkv2` and the front inserts it on top.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forward_mode_inserts_the_upstreams_signature() {
+    let scanner = start();
+    let proxy = format!(
+        "upstream \"scan\" {{ default = yes; hosts = \"{}\"; timeout = 10s; }}\n",
+        scanner.http
+    );
+    let front = Sluice::start(&[("local.d/worker-proxy.inc", proxy.as_str())]);
+    let r = session(&front, 0x1ff, Some("alice@example.org")).await;
+    assert_eq!(r.terminal, Reply::Accept);
+    let sigs = inserted(&r);
+    assert_eq!(sigs.len(), 1, "{:?}", r.modifications);
+    assert_eq!(sigs[0].0, 0);
+    let delivered = format!(
+        "DKIM-Signature: {}\r\n{MESSAGE}",
+        sigs[0].1.replace('\n', "\r\n")
+    );
+    assert!(verifies(delivered.as_bytes()), "{delivered}");
+}
