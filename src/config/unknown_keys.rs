@@ -85,6 +85,35 @@ const MODULES: &[(&str, &[&str])] = &[
     ("html", &["enabled"]),
     ("subject", &["enabled"]),
     ("from_checks", &["enabled", "freemail_domains"]),
+    ("dkim_signing", SIGNING),
+    ("arc", SIGNING),
+];
+/// The keys `sign/` reads from `dkim_signing` and `arc` (Redis and Vault
+/// keys, `signing_table`, `use_http_headers`... are reported).
+const SIGNING: &[&str] = &[
+    "enabled",
+    "selector",
+    "path",
+    "domain",
+    "selector_map",
+    "path_map",
+    "sign_authenticated",
+    "sign_local",
+    "sign_inbound",
+    "sign_networks",
+    "use_domain",
+    "use_domain_sign_local",
+    "use_domain_sign_inbound",
+    "use_domain_sign_networks",
+    "use_esld",
+    "allow_envfrom_empty",
+    "allow_hdrfrom_mismatch",
+    "allow_hdrfrom_mismatch_local",
+    "allow_hdrfrom_mismatch_sign_networks",
+    "allow_hdrfrom_multiple",
+    "allow_username_mismatch",
+    "try_fallback",
+    "sign_headers",
 ];
 
 /// One warning per unused key: `file:line:col: section.key: not used by sluice`.
