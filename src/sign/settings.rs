@@ -144,7 +144,8 @@ impl Module {
     }
 }
 
-/// Where relative names in the section are read from.
+/// `DBDIR` of the lua modules' default key paths, for a section without
+/// `path` (the shipped `signing.conf` sets `path` from `${DBDIR}`).
 const DEFAULT_DBDIR: &str = "/var/lib/sluice";
 
 impl SignSettings {
