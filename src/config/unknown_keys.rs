@@ -198,4 +198,19 @@ mod tests {
             w[0]
         );
     }
+
+    #[test]
+    fn signing_keys_sluice_does_not_read_are_named() {
+        let text = "dkim_signing {\n  selector = \"s1\";\n  use_redis = true;\n}\n\
+                    arc {\n  sign_inbound = true;\n  key_prefix = \"ARC\";\n}\n";
+        let doc = parse_text(&DiskSource, Vars::default(), "local.d/x.conf", text).unwrap();
+        let w = warnings(&doc.value, &doc.positions);
+        assert_eq!(w.len(), 2, "{w:?}");
+        assert!(w[0].contains("arc.key_prefix: not used"), "{}", w[0]);
+        assert!(
+            w[1].contains("dkim_signing.use_redis: not used"),
+            "{}",
+            w[1]
+        );
+    }
 }
