@@ -6,9 +6,9 @@
 //! the `cv` of a later instance states whether the incoming chain
 //! validated, which takes DNS lookups this side does not make.
 use mail_auth::arc::ArcSealer;
+use mail_auth::common::headers::HeaderWriter;
 use mail_auth::dkim::Canonicalization;
-use mail_auth::headers::HeaderWriter;
-use mail_auth::{ArcOutput, AuthenticatedMessage, AuthenticationResults, DkimResult};
+use mail_auth::{ArcOutput, AuthenticatedMessage, AuthenticationResults};
 
 use super::dkim::{header_list, header_value};
 use super::error::SignError;
@@ -40,7 +40,7 @@ pub fn seal(
     sign_headers: &str,
     msg: &Sealing<'_>,
 ) -> Result<Option<SealedHeaders>, SignError> {
-    if !msg.parsed.arc_seals().is_empty() || !msg.parsed.arc_message_signatures().is_empty() {
+    if !msg.parsed.as_headers.is_empty() || !msg.parsed.ams_headers.is_empty() {
         return Ok(None);
     }
     // This host's own checks are not wired into the seal yet: the results
@@ -52,7 +52,7 @@ pub fn seal(
         .headers(header_list(sign_headers, msg.names))
         .header_canonicalization(Canonicalization::Relaxed)
         .body_canonicalization(Canonicalization::Relaxed)
-        .seal(msg.parsed, &results, &ArcOutput::from(DkimResult::None))
+        .seal(msg.parsed, &results, &ArcOutput::default())
         .map_err(|e| SignError::Crypto(e.to_string()))?;
     let instance = set.seal.i;
     let mut headers = split_headers(&set.to_header());

@@ -1,8 +1,8 @@
 //! One DKIM signature: the `h=` list from Rspamd's `sign_headers` syntax
 //! and the message's headers, then mail-auth's signer (relaxed/relaxed, as
 //! Rspamd signs).
+use mail_auth::common::headers::HeaderWriter;
 use mail_auth::dkim::{Canonicalization, DkimSigner};
-use mail_auth::headers::HeaderWriter;
 
 use super::error::SignError;
 use super::key::SharedKey;

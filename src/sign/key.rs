@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
-use mail_auth::crypto::{Algorithm, DkimKey, Ed25519Key, RsaKey, Sha256, SigningKey};
-use mail_auth::headers::Writable;
+use mail_auth::common::crypto::{Algorithm, DkimKey, Ed25519Key, RsaKey, Sha256, SigningKey};
+use mail_auth::common::headers::Writable;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::PrivateKeyDer;
 
@@ -27,7 +27,7 @@ impl std::fmt::Debug for SharedKey {
     }
 }
 
-impl mail_auth::crypto::SigningKey for SharedKey {
+impl mail_auth::common::crypto::SigningKey for SharedKey {
     type Hasher = Sha256;
 
     fn sign(&self, input: impl Writable) -> mail_auth::Result<Vec<u8>> {

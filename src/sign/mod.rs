@@ -87,9 +87,9 @@ impl Signer {
             client_ip: env.client_ip,
             env_from: env.from.as_deref(),
             first_rcpt: env.rcpts.first().map(String::as_str),
-            header_from: parsed.from_addresses(),
+            header_from: &parsed.from,
         };
-        let names: Vec<&[u8]> = parsed.headers().iter().map(|(n, _)| *n).collect();
+        let names: Vec<&[u8]> = parsed.headers.iter().map(|(n, _)| *n).collect();
         if let Some(s) = &self.dkim {
             if let Some(choice) = chosen(s, &facts, Module::DkimSigning) {
                 self.sign_dkim(s, &choice, &names, message, verdict);

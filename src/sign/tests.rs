@@ -114,7 +114,7 @@ fn every_key_form_loads() {
     ] {
         let k = key::load(&keys_dir().join(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
         assert_eq!(
-            matches!(k, mail_auth::crypto::DkimKey::Rsa(_)),
+            matches!(k, mail_auth::common::crypto::DkimKey::Rsa(_)),
             rsa,
             "{file}"
         );
