@@ -48,6 +48,22 @@ rdir=$IT_WORK/rspamd
 normal=$(free_port)
 proxy=$(free_port)
 write_rspamd_config "$rdir" "127.0.0.1:$proxy"
+# Rspamd signs mail of sign.test users (its dkim_signing module, key made by
+# `sluice dkim-keygen`); no other domain has a key, so the corpus is unsigned.
+mkdir -p "$IT_WORK/keys"
+"$SLUICE_BIN" dkim-keygen -d sign.test -s rsa -b 2048 -k "$IT_WORK/keys/sign.test.rsa.key" \
+    >"$IT_WORK/keys/sign.test.rsa.txt" || die "sluice dkim-keygen failed"
+chown -R _rspamd:_rspamd "$IT_WORK/keys"
+# dkim_signing signs through the C dkim module, which must be loaded (its
+# checks then fail fast on the unused DNS port, the same for both bridges).
+echo "enabled = true;" >"$rdir/local.d/dkim.conf"
+sed -i 's/^filters = "chartable,regexp";/filters = "chartable,regexp,dkim";/' "$rdir/local.d/options.inc"
+grep -q '^filters = "chartable,regexp,dkim";' "$rdir/local.d/options.inc" || die "could not enable Rspamd's dkim filter"
+cat >"$rdir/local.d/dkim_signing.conf" <<CONF
+enabled = true;
+try_fallback = false;
+domain { sign.test { selector = "rsa"; path = "$IT_WORK/keys/sign.test.rsa.key"; } }
+CONF
 # The upstream must be called "local": Debian's worker-proxy.inc (included
 # before local.d) already defines `upstream "local" { default = yes; hosts =
 # "localhost"; }`. Under any other name both pools are default and the proxy
@@ -176,6 +192,28 @@ fi
 many=$(grep 'qid=4ITMANYRCPT' "$MILTER_LOG" | tail -1)
 assert_contains "1,000 recipients: Rspamd's verdict, not a local fallback" "$many" "upstream=127.0.0.1:$normal"
 assert_contains "1,000 recipients: every one forwarded" "$many" "user1000@it.test"
+
+# ------------------------------------------------------------- DKIM signature
+# Rspamd's scanner signs; its `dkim-signature` reaches sluice's forward mode,
+# which inserts it on top. dkimpy verifies it against the generated key.
+signed=$IT_WORK/signed.eml
+if out=$(cd "$IT_WORK" && $RUN_IN miltertest -D "socket=$(to_sendmail_socket "$SLUICE_ADDR")" \
+    -D "dir=$IT_DIR/miltertest" -D user=alice@sign.test -D "out=$signed" \
+    -s "$IT_DIR/miltertest/sign.lua" 2>&1) && grep -q '^ok ' <<<"$out"; then
+    pass "forward mode inserts the DKIM-Signature Rspamd returns"
+else
+    fail "forward mode inserts the DKIM-Signature Rspamd returns" "$out"
+fi
+sig=$(perl -0777 -ne 'print $1 if /^DKIM-Signature:(.*?)\r?\n(?![ \t])/ms' "$signed" 2>/dev/null | tr -d '\r\n\t ')
+assert_contains "the signature is Rspamd's: d=sign.test" "$sig" "d=sign.test;"
+assert_contains "the signature is Rspamd's: s=rsa" "$sig" "s=rsa;"
+assert_eq "one signature: sluice's forward mode adds none of its own" 1 "$(grep -c '^DKIM-Signature:' "$signed" 2>/dev/null)"
+rec=$(grep -o '"[^"]*"' "$IT_WORK/keys/sign.test.rsa.txt" | tr -d '"\n')
+if out=$("$IT_DIR/../tests/support/dkim_verify.py" dkim "rsa._domainkey.sign.test=$rec" <"$signed" 2>&1); then
+    pass "dkimpy verifies the inserted signature"
+else
+    fail "dkimpy verifies the inserted signature" "$out"
+fi
 
 hz=$(getconf CLK_TCK)
 per_msg() { perl -e "printf q(%.3f), $1 * 1000 / $hz / $expected"; }

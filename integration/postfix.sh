@@ -9,9 +9,42 @@
 # never touched: nothing under /etc/postfix or /var/spool/postfix is written.
 source "$(dirname "$0")/lib.sh"
 
-require_tools postfix postconf postqueue sendmail smtp-sink smtp-source swaks perl ss
+require_tools postfix postconf postqueue sendmail smtp-sink smtp-source swaks perl ss python3
 make_workdir
-start_milter
+
+# Outbound signing (sluice): keys made by `sluice dkim-keygen`; sign.test signs
+# with RSA-2048 and Ed25519, mail relayed to arc.test is ARC-sealed. No other
+# domain has a key entry and fallback is off, so the ham checks below see no
+# signature (and compare byte for byte).
+KEYS=$IT_WORK/keys
+ETC=$IT_WORK/etc
+mkdir -p "$KEYS" "$ETC/local.d"
+if [ "$MILTER_UNDER_TEST" = sluice ]; then
+    for k in "sign.test rsa rsa" "sign.test ed ed25519" "arc.test arc rsa"; do
+        read -r dom sel typ <<<"$k"
+        "$SLUICE_BIN" dkim-keygen -d "$dom" -s "$sel" -t "$typ" -b 2048 -k "$KEYS/$dom.$sel.key" \
+            >"$KEYS/$dom.$sel.txt" || die "dkim-keygen $dom $sel failed"
+    done
+    cat >"$ETC/local.d/dkim_signing.conf" <<CONF
+try_fallback = false;
+domain {
+    sign.test {
+        selectors = [
+            { selector = "rsa"; path = "$KEYS/sign.test.rsa.key"; },
+            { selector = "ed"; path = "$KEYS/sign.test.ed.key"; }
+        ];
+    }
+}
+CONF
+    cat >"$ETC/local.d/arc.conf" <<CONF
+try_fallback = false;
+path = "$KEYS/\$domain.\$selector.key";
+domain { arc.test { selector = "arc"; } }
+CONF
+    start_milter --var "LOCAL_CONFDIR=$ETC"
+else
+    start_milter
+fi
 
 PF=$IT_WORK/postfix
 SINK_DIR=$IT_WORK/sink
@@ -49,7 +82,13 @@ relayhost = [127.0.0.1]:$SINK_PORT
 smtp_bind_address = 127.0.0.1
 smtp_dns_support_level = disabled
 smtp_host_lookup = native
-smtpd_relay_restrictions = permit_mynetworks, reject
+smtpd_relay_restrictions = permit_mynetworks, permit_sasl_authenticated, reject_unauth_destination
+# XCLIENT from loopback lets the signing checks below act as a remote client,
+# with or without a SASL login ({auth_authen} reaches the milter).
+smtpd_authorized_xclient_hosts = 127.0.0.0/8
+smtpd_sasl_auth_enable = yes
+relay_domains = arc.test
+relay_transport = relay:[127.0.0.1]:$SINK_PORT
 alias_maps =
 alias_database =
 local_recipient_maps =
@@ -214,6 +253,65 @@ fi
 sleep 1
 assert_eq "sendmail(1) GTUBE not delivered" "" "$(grep -l '^X-Rcpt-Args: <sm-gtube@remote.test>' "$SINK_DIR"/* || true)"
 assert_file_matches "sendmail(1) GTUBE rejected by the milter" "$PF/maillog" 'milter-reject: END-OF-MESSAGE.*5\.7\.1 Gtube pattern.*to=<sm-gtube@remote.test>'
+
+# ---------------------------------------------------------------- signing
+
+# record FILE: the TXT record text of a zone snippet printed by dkim-keygen.
+record() { grep -o '"[^"]*"' "$1" | tr -d '"\n'; }
+
+# verify MODE FILE: dkimpy checks every DKIM-Signature (dkim) or the ARC
+# chain (arc) of a delivered message against the generated keys.
+verify() {
+    local mode=$1 file=$2 args=() k
+    for k in sign.test.rsa sign.test.ed arc.test.arc; do
+        args+=("${k#*.test.}._domainkey.${k%.*}=$(record "$KEYS/$k.txt")")
+    done
+    strip_sink "$file" | "$IT_DIR/../tests/support/dkim_verify.py" "$mode" "${args[@]}"
+}
+
+# delivered_to RCPT: the sink file of the message for RCPT.
+delivered_to() { (grep -l "^X-Rcpt-Args: <$1>" "$SINK_DIR"/* || true) | head -1; }
+
+if [ "$MILTER_UNDER_TEST" = sluice ]; then
+    MSGDATE=$(date -R)
+    before=$(sink_count)
+    # A SASL-authenticated sender at a remote address.
+    $RUN_IN swaks --server 127.0.0.1 --port "$SMTP_PORT" --xclient-addr 203.0.113.9 \
+        --xclient-login alice@sign.test --from alice@sign.test --to auth-out@remote.test \
+        --header "From: Alice <alice@sign.test>" --header "Subject: signed after SASL" \
+        --body "outbound, authenticated" >"$IT_WORK/swaks-auth.log" 2>&1 ||
+        fail "authenticated mail accepted" "$(tail -5 "$IT_WORK/swaks-auth.log")"
+    # A local sender through sendmail(1).
+    printf 'From: local@sign.test\nTo: rcpt@remote.test\nSubject: signed local\nMessage-ID: <sign1@sign.test>\nDate: %s\n\nsubmitted locally\n' "$MSGDATE" |
+        $RUN_IN sendmail -C "$PF/conf" -f local@sign.test local-out@remote.test ||
+        fail "sendmail(1) accepted the local submission"
+    # Inbound from a remote, unauthenticated client to a relayed domain.
+    $RUN_IN swaks --server 127.0.0.1 --port "$SMTP_PORT" --xclient-addr 203.0.113.10 \
+        --from news@sign.test --to list@arc.test --header "From: <news@sign.test>" \
+        --header "Subject: relayed" --body "inbound, relayed" >"$IT_WORK/swaks-arc.log" 2>&1 ||
+        fail "relayed mail accepted" "$(tail -5 "$IT_WORK/swaks-arc.log")"
+    wait_delivered $((before + 3)) || fail "signed mail delivered" "sink has $(sink_count)"
+    for rcpt in auth-out@remote.test local-out@remote.test; do
+        got=$(delivered_to "$rcpt")
+        if [ -z "$got" ]; then
+            fail "$rcpt: delivered"
+            continue
+        fi
+        assert_eq "$rcpt: two DKIM signatures (RSA-2048, Ed25519)" 2 "$(grep -c '^DKIM-Signature:' "$got")"
+        if out=$(verify dkim "$got" 2>&1); then pass "$rcpt: dkimpy verifies both signatures"; else fail "$rcpt: dkimpy verifies both signatures" "$out"; fi
+        perl -pe 's/signed after SASL|submitted locally/changed/' "$got" >"$got.tampered"
+        if verify dkim "$got.tampered" >/dev/null 2>&1; then fail "$rcpt: a changed copy fails"; else pass "$rcpt: a changed copy fails"; fi
+        rm -f "$got.tampered"
+    done
+    got=$(delivered_to list@arc.test)
+    if [ -n "$got" ]; then
+        assert_eq "inbound: not DKIM-signed" 0 "$(grep -c '^DKIM-Signature:' "$got")"
+        assert_file_matches "inbound: ARC-Seal i=1 cv=none" "$got" '^ARC-Seal: i=1;.*cv=none'
+        if out=$(verify arc "$got" 2>&1); then pass "inbound: dkimpy's arc_verify passes the chain"; else fail "inbound: dkimpy's arc_verify passes the chain" "$out"; fi
+    else
+        fail "list@arc.test: delivered"
+    fi
+fi
 
 # ---------------------------------------------------------------- load
 

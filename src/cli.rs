@@ -58,6 +58,40 @@ pub enum Command {
     Stat(ConfigArgs),
     /// k-fold cross-validation of the scan with and without Bayes.
     EvalBayes(EvalBayesArgs),
+    /// Generate a DKIM key pair and print its DNS TXT record.
+    ///
+    /// Output as `rspamadm dkim_keygen`: the private key (PEM, PKCS#8)
+    /// unless -k writes it to a file (mode 0600), then the TXT record of
+    /// `SELECTOR._domainkey` in the domain's zone. The key goes where
+    /// `dkim_signing.path` expects it (by default
+    /// `/var/lib/sluice/dkim/DOMAIN.SELECTOR.key`).
+    DkimKeygen(DkimKeygenArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DkimKeygenArgs {
+    /// The signing domain (the record is published in its zone).
+    #[arg(short, long)]
+    pub domain: String,
+    /// The selector.
+    #[arg(short, long)]
+    pub selector: String,
+    /// RSA key size in bits.
+    #[arg(short, long, default_value_t = 1024)]
+    pub bits: usize,
+    /// Key type.
+    #[arg(short = 't', long = "type", value_enum, default_value_t = KeygenType::Rsa)]
+    pub key_type: KeygenType,
+    /// Write the private key to this file (mode 0600) instead of stdout.
+    #[arg(short = 'k', long = "privkey", value_name = "KEYFILE")]
+    pub privkey: Option<PathBuf>,
+}
+
+/// `-t` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum KeygenType {
+    Rsa,
+    Ed25519,
 }
 
 #[derive(Debug, Args)]

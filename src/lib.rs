@@ -25,6 +25,8 @@
 //! - [`notify`]: systemd readiness (`Type=notify`) and the PID file.
 //! - [`status`]: `sluice status`, a client of the controller's `/stat`.
 //! - [`manpage`]: the man page, generated from the clap definitions.
+//! - [`sign`]: outbound DKIM signing and ARC sealing, added to the verdict;
+//!   `sluice dkim-keygen`.
 pub mod bench;
 pub mod cli;
 pub mod config;
@@ -42,6 +44,7 @@ pub mod milter;
 pub mod notify;
 pub mod scan;
 pub mod server;
+pub mod sign;
 pub mod stats;
 pub mod status;
 pub mod verdict;

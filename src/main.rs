@@ -8,7 +8,7 @@ use sluice::cli::{BenchCommand, Cli, Command, ConfigArgs, EvalBayesArgs, LearnAr
 use sluice::message::Envelope;
 use sluice::stats::{self, Class, Stats};
 use sluice::verdict::checkv2;
-use sluice::{bench, config, daemon, eval_bayes, scan};
+use sluice::{bench, cli, config, daemon, eval_bayes, scan};
 
 /// A scan allocates and frees many small objects (header values, words,
 /// Lua strings) on the scan threads; with mimalloc the corpus scans with
@@ -99,7 +99,26 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Learn(args) => learn(&args),
         Command::Stat(args) => stat(&args),
         Command::EvalBayes(args) => eval_bayes(&args),
+        Command::DkimKeygen(args) => dkim_keygen(&args),
     }
+}
+
+fn dkim_keygen(args: &cli::DkimKeygenArgs) -> Result<ExitCode> {
+    use sluice::sign::keygen::{self, KeyType};
+    if args.domain.is_empty() || args.selector.is_empty() {
+        anyhow::bail!("dkim-keygen: -d DOMAIN and -s SELECTOR must not be empty");
+    }
+    let key_type = match args.key_type {
+        cli::KeygenType::Rsa => KeyType::Rsa,
+        cli::KeygenType::Ed25519 => KeyType::Ed25519,
+    };
+    let generated = keygen::generate(key_type, args.bits)?;
+    match &args.privkey {
+        Some(path) => keygen::write_private(path, &generated.private_pem)?,
+        None => print!("{}", generated.private_pem),
+    }
+    print!("{}", keygen::txt_record(&args.selector, &generated));
+    Ok(ExitCode::SUCCESS)
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime> {

@@ -138,6 +138,35 @@ const MODULES: &[(&str, &[&str])] = &[
     ("html", &["enabled"]),
     ("subject", &["enabled"]),
     ("from_checks", &["enabled", "freemail_domains"]),
+    ("dkim_signing", SIGNING),
+    ("arc", SIGNING),
+];
+/// The keys `sign/` reads from `dkim_signing` and `arc` (Redis and Vault
+/// keys, `signing_table`, `use_http_headers`... are reported).
+const SIGNING: &[&str] = &[
+    "enabled",
+    "selector",
+    "path",
+    "domain",
+    "selector_map",
+    "path_map",
+    "sign_authenticated",
+    "sign_local",
+    "sign_inbound",
+    "sign_networks",
+    "use_domain",
+    "use_domain_sign_local",
+    "use_domain_sign_inbound",
+    "use_domain_sign_networks",
+    "use_esld",
+    "allow_envfrom_empty",
+    "allow_hdrfrom_mismatch",
+    "allow_hdrfrom_mismatch_local",
+    "allow_hdrfrom_mismatch_sign_networks",
+    "allow_hdrfrom_multiple",
+    "allow_username_mismatch",
+    "try_fallback",
+    "sign_headers",
 ];
 
 /// One warning per unused key: `file:line:col: section.key: not used by sluice`.
@@ -265,5 +294,16 @@ mod tests {
             "{}",
             w[0]
         );
+    }
+
+    #[test]
+    fn signing_keys_sluice_does_not_read_are_named() {
+        let text = "dkim_signing {\n  selector = \"s1\";\n  use_redis = true;\n}\n\
+                    arc {\n  sign_inbound = true;\n  key_prefix = \"ARC\";\n}\n";
+        let doc = parse_text(&DiskSource, Vars::default(), "local.d/x.conf", text).unwrap();
+        let w = warnings(&doc.value, &doc.positions);
+        assert_eq!(w.len(), 2, "{w:?}");
+        let names: Vec<&str> = w.iter().filter_map(|l| l.split(": ").nth(1)).collect();
+        assert_eq!(names, ["dkim_signing.use_redis", "arc.key_prefix"], "{w:?}");
     }
 }

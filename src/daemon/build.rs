@@ -14,6 +14,7 @@ use crate::config::{Config, LoadOptions, SettingError};
 use crate::forward::ForwardScanner;
 use crate::milter::session::SessionContext;
 use crate::scan::{LocalScanner, Pipeline, ScanConfigError, Scanner};
+use crate::sign::Signer;
 use crate::stats::Stats;
 
 /// A session context built from a config, and what else the caller reports.
@@ -85,7 +86,14 @@ pub fn build_from(
     let pipeline = Arc::new(pipeline);
     let mut settings = config.milter.session.clone();
     // The pipeline stays as the fallback for what the upstreams refuse for size.
-    let local: Arc<dyn Scanner> = Arc::new(LocalScanner::new(pipeline).with_learner(stats.clone()));
+    let signer = Signer::from_tree(&config.tree)
+        .map_err(located(&config))?
+        .map(Arc::new);
+    let local: Arc<dyn Scanner> = Arc::new(
+        LocalScanner::new(pipeline)
+            .with_learner(stats.clone())
+            .with_signer(signer),
+    );
     let scanner: Arc<dyn Scanner> =
         match ForwardScanner::from_settings(forward, Some(local.clone()))? {
             Some(f) => {

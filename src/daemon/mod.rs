@@ -73,6 +73,8 @@ pub enum DaemonError {
     },
     #[error("bayes: {0}")]
     Stats(#[from] crate::stats::StatsError),
+    #[error("signing: {0}")]
+    Sign(#[from] crate::sign::SignConfigError),
     /// A setting's error with the file and line that set it in front.
     #[error("{at}: {error}")]
     Located { at: String, error: Box<DaemonError> },

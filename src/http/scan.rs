@@ -77,6 +77,15 @@ pub async fn handle(
         if let Some(m) = v2.milter.as_mut() {
             fold_with_crlf(m);
         }
+        if let Some(sigs) = v2.dkim_signature.as_mut() {
+            let values: &mut [String] = match sigs {
+                OneOrMany::One(one) => std::slice::from_mut(one),
+                OneOrMany::Many(many) => many,
+            };
+            for value in values {
+                *value = value.replace('\n', "\r\n");
+            }
+        }
     }
     let compress = headers.compress_reply();
     match shape {

@@ -58,6 +58,15 @@ pub fn respond(
         };
         out.push(agreed, reply);
     }
+    // At the very top, in order, as Rspamd's bridge inserts `dkim-signature`.
+    for (i, sig) in verdict.dkim_signatures.iter().enumerate() {
+        let reply = Reply::InsertHeader {
+            index: u32::try_from(i).unwrap_or(u32::MAX),
+            name: Bytes::from_static(b"DKIM-Signature"),
+            value: header_value(agreed, sig),
+        };
+        out.push(agreed, reply);
+    }
     if let Some(from) = &edits.change_from {
         out.push(
             agreed,

@@ -6,10 +6,11 @@
 use std::sync::Arc;
 
 use super::{inline, workers, Pipeline};
+use crate::sign::Signer;
 use crate::stats::Stats;
 use crate::verdict::{
     Action, RuleBook, RuleCost, ScanError, ScanFuture, ScanRequest, ScanSettings, Scanner,
-    SymbolInfo,
+    SymbolInfo, Verdict,
 };
 
 /// The local pipeline behind the [`Scanner`] trait.
@@ -20,6 +21,7 @@ use crate::verdict::{
 pub struct LocalScanner {
     pipeline: Arc<Pipeline>,
     learner: Option<Arc<Stats>>,
+    signer: Option<Arc<Signer>>,
 }
 
 impl LocalScanner {
@@ -27,7 +29,14 @@ impl LocalScanner {
         LocalScanner {
             pipeline: p,
             learner: None,
+            signer: None,
         }
+    }
+
+    /// Signs and seals outbound mail after the verdict (`dkim_signing`, `arc`).
+    pub fn with_signer(mut self, signer: Option<Arc<Signer>>) -> Self {
+        self.signer = signer;
+        self
     }
 
     /// The store that autolearn candidates are learned into (the one the
@@ -42,9 +51,11 @@ impl Scanner for LocalScanner {
     fn scan(&self, req: Arc<ScanRequest>) -> ScanFuture {
         if inline::applies(req.placement, req.message.len()) {
             let verdict = inline::run(|| {
-                self.pipeline
+                let v = self
+                    .pipeline
                     .scan_outcome(&req.envelope, &req.message, req.options.clone())
-                    .learned_by(self.learner.as_deref())
+                    .learned_by(self.learner.as_deref());
+                signed(self.signer.as_deref(), &req, v)
             });
             return Box::pin(std::future::ready(verdict.map_err(|e| {
                 ScanError::TaskFailed {
@@ -54,12 +65,14 @@ impl Scanner for LocalScanner {
         }
         let pipeline = Arc::clone(&self.pipeline);
         let learner = self.learner.clone();
+        let signer = self.signer.clone();
         Box::pin(async move {
             workers::ScanPool::global()
                 .run(move || {
-                    pipeline
+                    let v = pipeline
                         .scan_outcome(&req.envelope, &req.message, req.options.clone())
-                        .learned_by(learner.as_deref())
+                        .learned_by(learner.as_deref());
+                    signed(signer.as_deref(), &req, v)
                 })
                 .await
                 .map_err(|e| ScanError::TaskFailed {
@@ -75,6 +88,14 @@ impl Scanner for LocalScanner {
     fn in_process(&self) -> bool {
         true
     }
+}
+
+/// The verdict with the signer's signatures and seals added.
+fn signed(signer: Option<&Signer>, req: &ScanRequest, mut v: Verdict) -> Verdict {
+    if let Some(s) = signer {
+        s.apply(&req.envelope, &req.message, &mut v);
+    }
+    v
 }
 
 impl RuleBook for Pipeline {

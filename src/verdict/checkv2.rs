@@ -50,7 +50,7 @@ pub fn to_reply(v: &Verdict) -> CheckV2Reply {
         emails: has_links.then(|| v.emails.clone()),
         message_id: Some(v.message_id.clone().unwrap_or_else(|| "undef".to_string())),
         time_real: v.scan_time.as_secs_f64(),
-        dkim_signature: None,
+        dkim_signature: OneOrMany::from_vec(v.dkim_signatures.clone()),
         milter: milter_block(&v.milter),
     }
 }
@@ -150,14 +150,7 @@ pub fn to_verdict(r: CheckV2Reply) -> Result<Verdict, ReplyError> {
     v.scan_time = Duration::try_from_secs_f64(r.time_real).unwrap_or_default();
     v.milter = r.milter.as_ref().map(edits).unwrap_or_default();
     if let Some(sigs) = &r.dkim_signature {
-        // Rspamd's bridge inserts signatures at the top, in order.
-        for (i, sig) in sigs.as_slice().iter().enumerate() {
-            v.milter.add_headers.push(AddHeader {
-                name: "DKIM-Signature".into(),
-                value: milter_folding(sig),
-                order: i as i32,
-            });
-        }
+        v.dkim_signatures = sigs.as_slice().iter().map(|s| milter_folding(s)).collect();
     }
     Ok(v)
 }
@@ -349,8 +342,29 @@ mod tests {
         v.milter.del_rcpt = vec!["d@example.com".into()];
         v.milter.spam_header = Some("Yes".into());
         v.milter.no_action = true;
+        v.dkim_signatures = vec!["v=1; a=rsa-sha256; d=example.com;\n\tb=AAAA".into()];
         let body = serde_json::to_vec(&to_reply(&v)).unwrap();
         assert_eq!(parse(&body).unwrap(), v);
+    }
+
+    #[test]
+    fn dkim_signatures_are_rspamds_top_level_field() {
+        let mut v = Verdict::empty(15.0);
+        v.dkim_signatures = vec!["v=1; d=a.example;\n\tb=A".into()];
+        let j = serde_json::to_value(to_reply(&v)).unwrap();
+        assert_eq!(j["dkim-signature"], "v=1; d=a.example;\n\tb=A");
+        assert!(j.get("milter").is_none());
+        v.dkim_signatures.push("v=1; d=b.example; b=B".into());
+        let j = serde_json::to_value(to_reply(&v)).unwrap();
+        assert_eq!(j["dkim-signature"][1], "v=1; d=b.example; b=B");
+        // An upstream folding with CRLF: the verdict keeps milter folding.
+        let body = br#"{"action":"no action","dkim-signature":"v=1; d=c.example;\r\n\tb=C"}"#;
+        let got = parse(body).unwrap();
+        assert_eq!(
+            got.dkim_signatures,
+            vec!["v=1; d=c.example;\n\tb=C".to_string()]
+        );
+        assert!(got.milter.add_headers.is_empty());
     }
 
     /// Captured from Rspamd 3.4 behind `Flags: milter` (trimmed).
@@ -412,13 +426,12 @@ mod tests {
         assert_eq!(v.milter.spam_header.as_deref(), Some("Maybe"));
         assert_eq!(v.milter.change_from.as_deref(), Some("<b@x>"));
         assert!(v.milter.no_action);
-        let dkim: Vec<(i32, &str)> = v
-            .milter
-            .add_headers
-            .iter()
-            .map(|h| (h.order, h.value.as_str()))
-            .collect();
-        assert_eq!(dkim, vec![(0, "a=1"), (1, "b=2")]);
+        // Signatures stay signatures (the milter inserts them on top, in order).
+        assert_eq!(
+            v.dkim_signatures,
+            vec!["a=1".to_string(), "b=2".to_string()]
+        );
+        assert!(v.milter.add_headers.is_empty());
     }
 
     #[test]

@@ -100,6 +100,9 @@ pub struct Verdict {
     /// The module that forced the action, if one did.
     pub passthrough_module: Option<String>,
     pub milter: MilterEdits,
+    /// `DKIM-Signature` header values to insert at the top of the header
+    /// (folded with `\n\t`), in order: Rspamd's `dkim-signature`.
+    pub dkim_signatures: Vec<String>,
     /// Actions with a numeric threshold, mildest first.
     pub thresholds: Vec<(Action, f64)>,
     pub scan_time: Duration,
@@ -124,6 +127,7 @@ impl Verdict {
             is_skipped: false,
             passthrough_module: None,
             milter: MilterEdits::default(),
+            dkim_signatures: Vec::new(),
             thresholds: Vec::new(),
             scan_time: Duration::ZERO,
             upstream: None,

@@ -30,4 +30,5 @@ mod milter_limits;
 mod ops_lifecycle;
 mod ops_log;
 mod ops_rebind;
+mod sign_outbound;
 mod stats_outage;

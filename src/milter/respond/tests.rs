@@ -191,6 +191,40 @@ fn quarantine_without_the_grant_holds_the_message_with_a_tempfail() {
 }
 
 #[test]
+fn dkim_signatures_go_on_top_only_with_header_changes_granted() {
+    let mut v = verdict(Action::NoAction);
+    v.dkim_signatures = vec![
+        "v=1; d=a.example;\n\tb=A".into(),
+        "v=1; d=b.example; b=B".into(),
+    ];
+    let out = respond(
+        &v,
+        &tx_with(&["From"]),
+        &all_granted(),
+        &SessionSettings::default(),
+    );
+    let insert = |index: u32, value: &str| Reply::InsertHeader {
+        index,
+        name: Bytes::from_static(b"DKIM-Signature"),
+        value: Bytes::from(value.to_string()),
+    };
+    assert_eq!(
+        out.packets,
+        vec![
+            insert(0, "v=1; d=a.example;\n\tb=A"),
+            insert(1, "v=1; d=b.example; b=B"),
+            Reply::Accept
+        ]
+    );
+    let none = Negotiated {
+        actions: action::CHANGE_FROM,
+        ..all_granted()
+    };
+    let out = respond(&v, &tx_with(&["From"]), &none, &SessionSettings::default());
+    assert_eq!((out.packets, out.dropped), (vec![Reply::Accept], 2));
+}
+
+#[test]
 fn modifications_not_granted_are_dropped_and_counted() {
     let mut v = verdict(Action::RewriteSubject);
     v.subject = Some("*** SPAM *** hi".into());
