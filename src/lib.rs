@@ -11,6 +11,7 @@
 //! - [`verdict`]: the transport-neutral result; the only vocabulary `milter/`
 //!   and `scan/` share.
 //! - [`config`]: UCL parsing, Rspamd-style layering, validated settings.
+//! - [`dns`]: the shared DNS resolver: typed lookups, cache, per-message budget, counters.
 //! - [`bench`]: the milter load tool behind `sluice bench milter`.
 //! - [`http`]: Rspamd's HTTP protocol: the scan (normal worker) and
 //!   controller listeners.
@@ -27,6 +28,7 @@ pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod daemon;
+pub mod dns;
 pub mod eval_bayes;
 pub mod forward;
 #[doc(hidden)]
