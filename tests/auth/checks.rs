@@ -179,6 +179,28 @@ async fn dkim_reports_each_signature_and_dmarc_aligns_on_it() {
 }
 
 #[tokio::test]
+async fn malformed_dkim_headers_and_keys_are_permanent_failures() {
+    let nsd = Nsd::start().await;
+    let c = checks(&nsd, json!({}));
+    let env = envelope(OUTSIDE, "bounce@sign.sluice.test", "mx.example");
+    let bad_key = signed(&message("a@sign.sluice.test"), "badkey");
+    let out = c.run(&env, bad_key.as_bytes()).await;
+    let permfail = find(&out.hits, "R_DKIM_PERMFAIL").expect("permfail");
+    assert_eq!(permfail.options, vec!["sign.sluice.test:s=badkey"]);
+    let garbage = format!(
+        "DKIM-Signature: v=1; a=rsa-sha256; d=sign.sluice.test; this is not a tag list\r\n{}",
+        message("a@sign.sluice.test")
+    );
+    let out = c.run(&env, garbage.as_bytes()).await;
+    assert!(
+        find(&out.hits, "R_DKIM_PERMFAIL").is_some(),
+        "{:?}",
+        out.hits
+    );
+    assert!(find(&out.hits, "R_DKIM_NA").is_none(), "{:?}", out.hits);
+}
+
+#[tokio::test]
 async fn dmarc_policies_fallback_bad_records_and_forced_actions() {
     let nsd = Nsd::start().await;
     let c = checks(&nsd, json!({"dmarc": {"actions": {"reject": "reject"}}}));
