@@ -277,6 +277,30 @@ async fn a_silent_nameserver_ends_every_check_with_its_dns_failure_within_the_bu
 }
 
 #[tokio::test]
+async fn a_warm_cache_answers_a_repeated_message_without_queries() {
+    let nsd = Nsd::start().await;
+    let c = checks(&nsd, json!({}));
+    let env = envelope(OUTSIDE, "b@pass.sluice.test", "mx");
+    let msg = signed(&message("a@sign.sluice.test"), "ed");
+    let first = c.run(&env, msg.as_bytes()).await;
+    let before = c.resolver().metrics().snapshot();
+    let rounds = 50u32;
+    let started = Instant::now();
+    for _ in 0..rounds {
+        assert_eq!(c.run(&env, msg.as_bytes()).await, first);
+    }
+    let after = c.resolver().metrics().snapshot();
+    assert_eq!(after.queries, before.queries, "{after:?}");
+    assert!(after.cache_hits > before.cache_hits);
+    // What the phase costs per message on a warm cache (debug build; printed, not asserted).
+    eprintln!(
+        "auth phase, warm cache: {:?} per message, {} lookups per message",
+        started.elapsed() / rounds,
+        (after.lookups - before.lookups) / u64::from(rounds)
+    );
+}
+
+#[tokio::test]
 async fn the_pipeline_scores_the_auth_symbols_with_rspamd_weights() {
     let nsd = Nsd::start().await;
     let auth = Arc::new(checks(&nsd, json!({})));
