@@ -13,6 +13,7 @@
 //!   `/checkv2` reply both ways; all that `milter/`, `http/` and `forward/`
 //!   know of scanning.
 //! - [`config`]: UCL parsing, Rspamd-style layering, validated settings.
+//! - [`dns`]: the shared DNS resolver: typed lookups, cache, per-message budget, counters.
 //! - [`bench`]: the milter load tool behind `sluice bench milter`.
 //! - [`http`]: Rspamd's HTTP protocol: the scan (normal worker) and
 //!   controller listeners.
@@ -31,6 +32,7 @@ pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod daemon;
+pub mod dns;
 pub mod eval_bayes;
 pub mod forward;
 #[doc(hidden)]

@@ -1,6 +1,7 @@
 //! Errors of the configuration layer: the UCL layer's, plus settings that parse but make no
 //! sense. Each names where the bad value came from so `sluice configtest` points at the line.
 
+use super::setting::SettingError;
 use super::ucl::UclError;
 
 #[derive(Debug, thiserror::Error)]
@@ -34,6 +35,12 @@ pub enum ConfigError {
         location: String,
         error: SectionError,
     },
+    /// The `options.dns` section, with where its bad key was set.
+    #[error("{location}: {error}")]
+    Dns {
+        location: String,
+        error: super::dns::DnsSettingsError,
+    },
     /// A `--var` argument without `=`.
     #[error("bad variable `{0}`: expected NAME=VALUE")]
     BadVar(String),
@@ -49,4 +56,10 @@ pub enum SectionError {
     Forward(#[from] super::forward::ForwardConfigError),
     #[error("rules: {0}")]
     Rules(#[from] super::rules::RulesConfigError),
+}
+
+impl SettingError for super::dns::DnsSettingsError {
+    fn key(&self) -> Option<String> {
+        Some(format!("options.dns.{}", self.key))
+    }
 }

@@ -11,6 +11,7 @@
 //! is `daemon::check`, which builds what `run` builds.
 
 pub mod bayes;
+pub mod dns;
 pub mod dump;
 pub mod embedded;
 pub mod error;
@@ -58,6 +59,8 @@ pub struct Config {
     pub forward: ForwardSettings,
     /// The sections the scan pipeline is built from.
     pub rules: ScanConfig,
+    /// `options.dns`: the shared resolver's nameservers, timeouts, cache and budget.
+    pub dns: dns::DnsSettings,
     pub warnings: Vec<String>,
     /// Dotted key path to where it was (last) defined, so errors found by the sections'
     /// readers can name a file and line.
@@ -87,6 +90,10 @@ impl Config {
         let forward = ForwardSettings::from_tree(&doc.value, milter.session.scan_timeout)
             .map_err(|e| located(&doc.positions, e))?;
         let rules = ScanConfig::from_tree(&doc.value).map_err(|e| located(&doc.positions, e))?;
+        let dns = dns::DnsSettings::from_tree(&doc.value).map_err(|error| ConfigError::Dns {
+            location: locate(&doc.positions, &format!("options.dns.{}", error.key)),
+            error,
+        })?;
         warnings.extend(unknown_keys::warnings(&doc.value, &doc.positions));
         Ok(Config {
             tree: doc.value,
@@ -96,6 +103,7 @@ impl Config {
             bayes,
             forward,
             rules,
+            dns,
             warnings,
             positions: doc.positions,
         })

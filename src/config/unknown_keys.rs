@@ -138,6 +138,12 @@ const MODULES: &[(&str, &[&str])] = &[
     ("html", &["enabled"]),
     ("subject", &["enabled"]),
     ("from_checks", &["enabled", "freemail_domains"]),
+    ("spf", &["enabled", "check_local", "check_authed"]),
+    ("dkim", &["enabled", "check_local", "check_authed"]),
+    (
+        "dmarc",
+        &["enabled", "check_local", "check_authed", "actions"],
+    ),
     ("dkim_signing", SIGNING),
     ("arc", SIGNING),
 ];

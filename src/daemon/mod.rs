@@ -50,6 +50,8 @@ pub enum DaemonError {
     Config(#[from] ConfigError),
     #[error("rules: {0}")]
     Scan(#[from] ScanConfigError),
+    #[error(transparent)]
+    Dns(#[from] crate::config::dns::DnsSettingsError),
     #[error("forward mode: {0}")]
     Forward(#[from] ForwardBuildError),
     #[error(transparent)]

@@ -36,7 +36,7 @@ pub struct ActionDef {
 }
 
 /// Parses a `milter = "…"` effect; `tempfail` is accepted for soft reject.
-fn parse_effect(name: &str) -> Option<Action> {
+pub fn parse_effect(name: &str) -> Option<Action> {
     match name.trim().to_ascii_lowercase().as_str() {
         "tempfail" => Some(Action::SoftReject),
         _ => Action::parse(name),
@@ -179,6 +179,8 @@ pub struct ScanConfig {
     pub lua: Value,
     /// The `settings` section (profiles by ID), as written.
     pub settings: Option<Value>,
+    /// The `milter_headers` section (its `authentication-results` routine), as written.
+    pub milter_headers: Option<Value>,
 }
 
 /// The top-level sections [`ScanConfig::lua`] holds.
@@ -222,6 +224,7 @@ impl ScanConfig {
             modules: ModuleSections::from_tree(tree)?,
             lua: Value::Object(lua),
             settings: tree.get("settings").cloned(),
+            milter_headers: tree.get("milter_headers").cloned(),
         })
     }
 }
