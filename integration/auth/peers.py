@@ -336,7 +336,7 @@ class Rspamd(HttpScanner):
 class Sluice(HttpScanner):
     name = "sluice"
 
-    def __init__(self, work, binary, dns_port, dns_timeout="1s", extra_options=""):
+    def __init__(self, work, binary, dns_port, dns_timeout="1s", extra_options="", prefix=()):
         self.dir = os.path.join(work, "sluice")
         local = os.path.join(self.dir, "local.d")
         os.makedirs(local)
@@ -345,7 +345,7 @@ class Sluice(HttpScanner):
         write(os.path.join(local, "options.inc"), dns_options(dns_port, dns_timeout) + extra_options)
         self.log = os.path.join(self.dir, "sluice.log")
         self.proc = subprocess.Popen(
-            [binary, "run", "--milter", "inet:127.0.0.1:0", "--http", "127.0.0.1:0",
+            [*prefix, binary, "run", "--milter", "inet:127.0.0.1:0", "--http", "127.0.0.1:0",
              "--controller", "127.0.0.1:0", "--var", f"LOCAL_CONFDIR={self.dir}",
              "--var", f"DBDIR={self.dir}"],
             stdout=subprocess.DEVNULL, stderr=open(self.log, "w"))
@@ -372,3 +372,84 @@ class Sluice(HttpScanner):
 def write(path, text):
     with open(path, "w") as f:
         f.write(text)
+
+
+# ------------------------------------------------------------------ milter
+
+
+def milter_frame(code, payload=b""):
+    return struct.pack(">I", len(payload) + 1) + code + payload
+
+
+def read_milter_frame(sock):
+    head = read_exact(sock, 4)
+    if head is None:
+        raise ConnectionError("milter connection closed")
+    body = read_exact(sock, struct.unpack(">I", head)[0])
+    if body is None:
+        raise ConnectionError("milter connection closed")
+    return body[:1], body[1:]
+
+
+def split_message(raw):
+    """(headers as (name, value) with folding kept, body) of an RFC 5322 message."""
+    head, _, body = raw.partition(b"\r\n\r\n")
+    headers = []
+    for line in head.split(b"\r\n"):
+        if line[:1] in (b" ", b"\t") and headers:
+            name, value = headers[-1]
+            headers[-1] = (name, value + b"\r\n" + line)
+        else:
+            name, _, value = line.partition(b":")
+            headers.append((name, value[1:] if value.startswith(b" ") else value))
+    return headers, body
+
+
+class MilterSession:
+    """One milter conversation as an MTA holds it: every command answered
+    (no NR flags offered), the message sent after `connect`; `finish` waits
+    for the final verdict after end-of-message."""
+
+    FINAL = {b"a", b"c", b"r", b"t", b"y", b"d"}
+
+    def __init__(self, addr, timeout=30):
+        host, port = addr.rsplit(":", 1)
+        self.sock = socket.create_connection((host, int(port)), timeout=timeout)
+        self.sock.sendall(milter_frame(b"O", struct.pack(">III", 6, 0x1FF, 0)))
+        code, _ = read_milter_frame(self.sock)
+        assert code == b"O", code
+
+    def command(self, code, payload=b""):
+        self.sock.sendall(milter_frame(code, payload))
+        reply, _ = read_milter_frame(self.sock)
+        return reply
+
+    def send_until_eom(self, path, ip, helo, mail_from):
+        """Everything up to the body; then `finish` sends end-of-message."""
+        with open(path, "rb") as f:
+            headers, body = split_message(f.read())
+        self.command(b"C", b"client.test\x004" + struct.pack(">H", 25) + ip.encode() + b"\x00")
+        self.command(b"H", helo.encode() + b"\x00")
+        self.command(b"M", b"<" + (mail_from or "").encode() + b">\x00")
+        self.command(b"R", b"<rcpt@example.test>\x00")
+        for name, value in headers:
+            self.command(b"L", name + b"\x00" + value + b"\x00")
+        self.command(b"N")
+        self.command(b"B", body)
+
+    def finish(self):
+        """(final code, header actions) after end-of-message."""
+        self.sock.sendall(milter_frame(b"E"))
+        actions = []
+        while True:
+            code, payload = read_milter_frame(self.sock)
+            if code in self.FINAL:
+                return code, actions
+            actions.append((code, payload))
+
+    def close(self):
+        try:
+            self.sock.sendall(milter_frame(b"Q"))
+        except OSError:
+            pass
+        self.sock.close()
