@@ -99,7 +99,7 @@ def scan_all(scanner, cases, workers=8):
     def one(c):
         t = time.monotonic()
         try:
-            reply = scanner.scan(c["file"], c["ip"], c["helo"], c["from"])
+            reply = scanner.scan(c["file"], c["ip"], c["helo"], c["from"], c.get("user"))
             return c["name"], (auth_symbols(reply), None, time.monotonic() - t)
         except Exception as e:  # a failed scan is a test failure, reported below
             return c["name"], (None, repr(e), time.monotonic() - t)

@@ -134,13 +134,8 @@ class Forwarder:
         self.forwarded = 0
         self.lock = threading.Lock()
         self.closing = False
-        self.udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.udp.bind(("127.0.0.1", 0))
+        self.udp, self.tcp = bind_udp_and_tcp()
         self.port = self.udp.getsockname()[1]
-        self.tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.tcp.bind(("127.0.0.1", self.port))
-        self.tcp.listen(64)
         self.udp.settimeout(0.2)
         self.tcp.settimeout(0.2)
         self.threads = [threading.Thread(target=self.serve_udp, daemon=True),
@@ -228,6 +223,22 @@ class Forwarder:
         self.tcp.close()
 
 
+def bind_udp_and_tcp():
+    """A UDP and a listening TCP socket on one free loopback port."""
+    for _ in range(100):
+        udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        udp.bind(("127.0.0.1", 0))
+        tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            tcp.bind(("127.0.0.1", udp.getsockname()[1]))
+            tcp.listen(64)
+            return udp, tcp
+        except OSError:
+            udp.close()
+            tcp.close()
+    raise RuntimeError("no loopback port free for both UDP and TCP")
+
+
 def read_tcp_message(conn):
     head = read_exact(conn, 2)
     if head is None:
@@ -262,7 +273,8 @@ def dns_options(port, timeout):
         "# Only the stage's loopback DNS server, never /etc/resolv.conf.\n"
         f"dns {{\n  nameserver = [\"127.0.0.1:{port}\"];\n  timeout = {timeout};\n"
         "  retransmits = 1;\n}\n"
-        "# The test clients (TEST-NET addresses) are not local.\nlocal_addrs = [];\n"
+        "# TEST-NET-3 is local (fixtures.py's LOCAL_NET); the other test clients are not.\n"
+        "local_addrs = [\"203.0.113.0/24\"];\n"
     )
 
 
@@ -272,11 +284,13 @@ class HttpScanner:
     name = "?"
     url = None
 
-    def scan(self, path, ip, helo, mail_from, timeout=30):
+    def scan(self, path, ip, helo, mail_from, user=None, timeout=30):
         with open(path, "rb") as f:
             body = f.read()
         headers = {"IP": ip, "Helo": helo, "From": mail_from if mail_from else "<>",
                    "Rcpt": "rcpt@example.test"}
+        if user:
+            headers["User"] = user
         req = urllib.request.Request(self.url + "/checkv2", data=body, headers=headers)
         with urllib.request.urlopen(req, timeout=timeout) as resp:
             return json.loads(resp.read())

@@ -40,6 +40,8 @@ import nacl.signing
 
 GOOD_IP = "192.0.2.10"  # inside every "pass" SPF record (TEST-NET-1)
 BAD_IP = "198.51.100.7"  # outside all of them (TEST-NET-2)
+LOCAL_NET = "203.0.113.0/24"  # the scanners' local_addrs (TEST-NET-3)
+LOCAL_IP = "203.0.113.5"
 SRV_ID = b"relay.arc.test"  # authserv-id of the ARC-sealing relay
 PSL_DOMAIN = "sluice-test.co.uk"
 SERVFAIL_ZONE = "servfail.test"
@@ -257,10 +259,11 @@ def build_cases(keys):
     """(name, message bytes, envelope, expected symbols) for every fixture."""
     cases = []
 
-    def case(name, msg, ip=GOOD_IP, helo="mail.example.test", mail_from=None, expect=(), note=""):
+    def case(name, msg, ip=GOOD_IP, helo="mail.example.test", mail_from=None, expect=(),
+             user=None):
         cases.append({
-            "name": name, "msg": msg, "ip": ip, "helo": helo,
-            "from": mail_from, "expect": sorted(expect), "note": note,
+            "name": name, "msg": msg, "ip": ip, "helo": helo, "from": mail_from,
+            "user": user, "expect": sorted(expect),
         })
 
     # ---- SPF (no DKIM signature, no DMARC record)
@@ -289,6 +292,14 @@ def build_cases(keys):
     case("spf-null-sender-helo-none", base_message("user@spf-none.test", "null sender no spf"),
          helo="helo.spf-none.test", mail_from="",
          expect=["R_SPF_NA", "R_DKIM_NA", "DMARC_NA", "ARC_NA"])
+
+    # Authenticated senders and local_addrs (LOCAL_NET, set by the stage)
+    # skip SPF, as in Rspamd.
+    sender = "user@spf-pass.test"
+    case("spf-skipped-authenticated", base_message(sender, "authenticated"), ip=BAD_IP,
+         mail_from=sender, user="someone", expect=["ARC_NA"])
+    case("spf-skipped-local-addr", base_message(sender, "local addr"), ip=LOCAL_IP,
+         mail_from=sender, expect=["ARC_NA"])
 
     # ---- DKIM: valid signatures of every key kind and canonicalization
     rsa1024, rsa2048, ed = keys.rsa1024[0], keys.rsa2048[0], keys.ed25519[0]
