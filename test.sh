@@ -33,12 +33,14 @@ install_packages
 
 step "cargo fmt --check"
 cargo fmt --all -- --check
+# mail-parser 1.0 (mail-auth's) declares a rust-version newer than the toolchain here but
+# builds with it: cargo is told to build anyway.
 step "cargo clippy"
-cargo clippy --workspace --all-targets -- -D warnings
+cargo clippy --ignore-rust-version --workspace --all-targets -- -D warnings
 step "cargo test"
-cargo test --workspace
+cargo test --ignore-rust-version --workspace
 step "release build"
-cargo build --release
+cargo build --ignore-rust-version --release
 step "fuzzing (${FUZZ_SECONDS}s per target)"
 fuzz/run.sh "$FUZZ_SECONDS"
 step "integration tests against real peers"

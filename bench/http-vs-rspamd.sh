@@ -14,7 +14,7 @@ count=${1:-2000}
 corpus=${SLUICE_CORPUS:-../shared/corpus}
 sluice=target/release/sluice
 load=target/release/examples/http_load
-cargo build --release --bin sluice --example http_load >/dev/null
+cargo build --ignore-rust-version --release --bin sluice --example http_load >/dev/null
 
 tmp=$(mktemp -d)
 chmod 755 "$tmp"

@@ -28,6 +28,12 @@ pub enum ConfigError {
         location: String,
         error: super::http::HttpConfigError,
     },
+    /// The `options.dns` section, with where its bad key was set.
+    #[error("{location}: {error}")]
+    Dns {
+        location: String,
+        error: super::dns::DnsSettingsError,
+    },
     /// A `--var` argument without `=`.
     #[error("bad variable `{0}`: expected NAME=VALUE")]
     BadVar(String),
@@ -38,4 +44,10 @@ pub enum ConfigError {
 pub trait SettingError: std::error::Error {
     /// The dotted key path of the bad setting (`logging.type`), when there is one.
     fn key(&self) -> Option<String>;
+}
+
+impl SettingError for super::dns::DnsSettingsError {
+    fn key(&self) -> Option<String> {
+        Some(format!("options.dns.{}", self.key))
+    }
 }

@@ -8,6 +8,7 @@
 //! sections that nothing reads; [`configdump`] backs the CLI subcommand. The whole of
 //! `sluice configtest` is `daemon::check`, which builds what `run` builds.
 
+pub mod dns;
 pub mod dump;
 pub mod embedded;
 pub mod error;
@@ -41,6 +42,8 @@ pub struct Config {
     pub logging: LogSettings,
     /// The HTTP workers (`worker "normal"`, `worker "controller"`).
     pub http: HttpSettings,
+    /// `options.dns`: the shared resolver's nameservers, timeouts, cache and budget.
+    pub dns: dns::DnsSettings,
     pub warnings: Vec<String>,
     /// Dotted key path to where it was (last) defined, so errors found by the sections'
     /// readers can name a file and line.
@@ -66,12 +69,17 @@ impl Config {
                 error,
             }
         })?;
+        let dns = dns::DnsSettings::from_tree(&doc.value).map_err(|error| ConfigError::Dns {
+            location: locate(&doc.positions, &format!("options.dns.{}", error.key)),
+            error,
+        })?;
         warnings.extend(unknown_keys::warnings(&doc.value, &doc.positions));
         Ok(Config {
             tree: doc.value,
             milter,
             logging,
             http,
+            dns,
             warnings,
             positions: doc.positions,
         })

@@ -85,6 +85,13 @@ const MODULES: &[(&str, &[&str])] = &[
     ("html", &["enabled"]),
     ("subject", &["enabled"]),
     ("from_checks", &["enabled", "freemail_domains"]),
+    ("spf", &["enabled", "check_local", "check_authed"]),
+    ("dkim", &["enabled", "check_local", "check_authed"]),
+    (
+        "dmarc",
+        &["enabled", "check_local", "check_authed", "actions"],
+    ),
+    ("arc", &["enabled", "check_local", "check_authed"]),
 ];
 
 /// One warning per unused key: `file:line:col: section.key: not used by sluice`.

@@ -11,8 +11,10 @@ use tracing::info;
 
 use super::{DaemonError, RunOptions};
 use crate::config::{Config, LoadOptions, SettingError};
+use crate::dns::Resolver;
 use crate::forward::{ForwardScanner, ForwardSettings};
 use crate::milter::session::SessionContext;
+use crate::scan::auth::{AuthChecks, AuthSettings};
 use crate::scan::{LocalScanner, Pipeline, ScanConfigError, Scanner};
 use crate::stats::Stats;
 
@@ -55,6 +57,7 @@ impl SettingError for ScanConfigError {
             ScanConfigError::Composite { name, .. } => format!("composites.{name}"),
             ScanConfigError::ForceAction { name, .. } => format!("force_actions.rules.{name}"),
             ScanConfigError::Multimap { name, .. } => format!("multimap.{name}"),
+            ScanConfigError::Auth { section, .. } => section.clone(),
             ScanConfigError::Settings(_) | ScanConfigError::Lua(_) => return None,
         })
     }
@@ -90,7 +93,12 @@ pub fn build_from(
     let pipeline = Arc::new(pipeline);
     let mut settings = config.milter.session.clone();
     // The pipeline stays as the fallback for what the upstreams refuse for size.
-    let local: Arc<dyn Scanner> = Arc::new(LocalScanner::new(pipeline).with_learner(stats.clone()));
+    let auth = auth_checks(&config)?;
+    let local: Arc<dyn Scanner> = Arc::new(
+        LocalScanner::new(pipeline)
+            .with_learner(stats.clone())
+            .with_auth(auth),
+    );
     let scanner: Arc<dyn Scanner> =
         match ForwardScanner::from_settings(&forward, Some(local.clone()))? {
             Some(f) => {
@@ -113,6 +121,28 @@ pub fn build_from(
         rule_warnings,
     };
     Ok((built, config))
+}
+
+/// The auth checks on a resolver of their own configuration's `options.dns`, counting into
+/// the process's DNS counters (shown on `/metrics`). A reload builds a new resolver with a
+/// new cache.
+///
+/// The checks need a nameserver named in `options.dns.nameserver`: without one they are off
+/// (as are their symbols), so no configuration sends a query anywhere unless it says where.
+fn auth_checks(config: &Config) -> Result<Option<Arc<AuthChecks>>, DaemonError> {
+    let settings = AuthSettings::from_tree(&config.tree).map_err(located(config))?;
+    if config.dns.nameservers.is_empty() || !settings.any_enabled() {
+        return Ok(None);
+    }
+    let metrics = crate::dns::metrics::process();
+    let resolver =
+        Resolver::with_metrics(&config.dns, Arc::clone(&metrics)).map_err(located(config))?;
+    crate::metrics::global()
+        .sections
+        .register("dns", move |out| {
+            crate::dns::metrics::render(out, &metrics.snapshot())
+        });
+    Ok(AuthChecks::new(Arc::new(resolver), settings, config.dns.message_budget).map(Arc::new))
 }
 
 /// `sluice configtest`: builds what `run` builds before binding, with the

@@ -50,6 +50,8 @@ pub enum DaemonError {
     Config(#[from] ConfigError),
     #[error("rules: {0}")]
     Scan(#[from] ScanConfigError),
+    #[error(transparent)]
+    Dns(#[from] crate::config::dns::DnsSettingsError),
     #[error("forward mode: {0}")]
     ForwardConfig(#[from] ForwardConfigError),
     #[error("forward mode: {0}")]

@@ -38,20 +38,3 @@ impl DnsError {
         )
     }
 }
-
-/// A bad value in the `options.dns` section.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("options.dns.{key}: {message}")]
-pub struct DnsSettingsError {
-    pub key: String,
-    pub message: String,
-}
-
-impl DnsSettingsError {
-    pub(crate) fn new(key: &str, message: impl Into<String>) -> Self {
-        DnsSettingsError {
-            key: key.to_string(),
-            message: message.into(),
-        }
-    }
-}

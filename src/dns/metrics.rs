@@ -1,7 +1,13 @@
-//! What the resolver did, as counters a later metrics exporter reads through
-//! [`DnsMetrics::snapshot`]. Lock-free: every lookup of every session bumps them.
+//! What the resolver did, as counters read through [`DnsMetrics::snapshot`] and rendered for
+//! `/metrics` by [`render`]. Lock-free: every lookup of every session bumps them.
+//!
+//! Queries are the cache's misses (hickory's own cache is off, so each miss is a query);
+//! latency is timed per typed lookup that missed the cache, and per check (SPF, DKIM, ARC,
+//! DMARC) of the auth phase, whose lookups run inside mail-auth.
 
+use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use super::DnsError;
@@ -136,6 +142,68 @@ impl DnsMetrics {
     }
 }
 
+/// The daemon's counters: one set for the process, kept across reloads (each reload builds a
+/// new resolver on them).
+pub fn process() -> Arc<DnsMetrics> {
+    static METRICS: OnceLock<Arc<DnsMetrics>> = OnceLock::new();
+    Arc::clone(METRICS.get_or_init(Arc::default))
+}
+
+/// The counters in the OpenMetrics text format, as `/metrics` shows them.
+pub fn render(out: &mut String, s: &DnsMetricsSnapshot) {
+    let counters = [
+        (
+            "sluice_dns_lookups",
+            "DNS lookups asked of the cache.",
+            s.lookups,
+        ),
+        (
+            "sluice_dns_queries",
+            "DNS queries sent (cache misses).",
+            s.queries,
+        ),
+        (
+            "sluice_dns_cache_hits",
+            "DNS lookups answered from the cache.",
+            s.cache_hits,
+        ),
+    ];
+    for (name, help, v) in counters {
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} counter\n{name}_total {v}"
+        );
+    }
+    let _ = writeln!(
+        out,
+        "# HELP sluice_dns_failures DNS lookups that failed, by kind.\n# TYPE sluice_dns_failures counter"
+    );
+    for (kind, n) in &s.failures {
+        let _ = writeln!(out, "sluice_dns_failures_total{{kind=\"{kind}\"}} {n}");
+    }
+    let _ = writeln!(
+        out,
+        "# HELP sluice_dns_latency_seconds Time of a DNS lookup (cache miss) or of one auth check.\n# TYPE sluice_dns_latency_seconds histogram"
+    );
+    let mut cumulative = 0;
+    for (bound, n) in LATENCY_BUCKETS_MS.iter().zip(&s.latency_buckets) {
+        cumulative += n;
+        let le = *bound as f64 / 1000.0;
+        let _ = writeln!(
+            out,
+            "sluice_dns_latency_seconds_bucket{{le=\"{le}\"}} {cumulative}"
+        );
+    }
+    cumulative += s.latency_buckets.last().copied().unwrap_or(0);
+    let _ = writeln!(
+        out,
+        "sluice_dns_latency_seconds_bucket{{le=\"+Inf\"}} {cumulative}"
+    );
+    let secs = s.latency_sum_us as f64 / 1e6;
+    let _ = writeln!(out, "sluice_dns_latency_seconds_sum {secs}");
+    let _ = writeln!(out, "sluice_dns_latency_seconds_count {cumulative}");
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -163,5 +231,30 @@ mod tests {
         assert_eq!(s.failures_of(FailureKind::Timeout), 2);
         assert_eq!(s.failures_of(FailureKind::NxDomain), 1);
         assert_eq!(s.failures_of(FailureKind::ServFail), 0);
+    }
+
+    #[test]
+    fn the_rendering_counts_queries_hits_failures_and_latency() {
+        let m = DnsMetrics::default();
+        m.lookup();
+        m.query_sent();
+        m.failure(FailureKind::ServFail);
+        m.latency(Duration::from_millis(3));
+        let mut out = String::new();
+        render(&mut out, &m.snapshot());
+        assert!(out.contains("sluice_dns_queries_total 1\n"), "{out}");
+        assert!(out.contains("sluice_dns_cache_hits_total 0\n"), "{out}");
+        assert!(
+            out.contains("sluice_dns_failures_total{kind=\"servfail\"} 1\n"),
+            "{out}"
+        );
+        assert!(
+            out.contains("sluice_dns_latency_seconds_bucket{le=\"0.005\"} 1\n"),
+            "{out}"
+        );
+        assert!(
+            out.contains("sluice_dns_latency_seconds_count 1\n"),
+            "{out}"
+        );
     }
 }

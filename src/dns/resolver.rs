@@ -1,24 +1,27 @@
-//! The resolver: typed lookups (TXT, A, AAAA, MX, PTR) over `hickory-resolver`, each bounded by
-//! the caller's [`Budget`], each counted in [`DnsMetrics`], each failure mapped to a
-//! [`DnsError`] kind. Hickory keeps the cache (positive and negative TTLs, a size bound).
+//! The resolver: one `mail_auth::MessageAuthenticator` (whose hickory resolver serves the
+//! authentication checks and sluice's own typed lookups alike), the bounded [`cache`] both go
+//! through, and typed lookups (TXT, A, AAAA, MX, PTR), each bounded by the caller's [`Budget`],
+//! counted in [`DnsMetrics`] and with its failure mapped to a [`DnsError`] kind.
+//!
+//! [`cache`]: super::cache
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
+use std::time::Instant as StdInstant;
 
 use hickory_resolver::config::{
-    NameServerConfig, ResolveHosts, ResolverConfig, ResolverOpts, ServerOrderingStrategy,
+    ConnectionConfig, NameServerConfig, ResolveHosts, ResolverConfig, ResolverOpts,
+    ServerOrderingStrategy,
 };
-use hickory_resolver::lookup::Lookup;
+use hickory_resolver::net::{DnsError as HickoryDnsError, NetError};
 use hickory_resolver::proto::op::ResponseCode;
+use hickory_resolver::proto::rr::Name;
 use hickory_resolver::proto::rr::{RData, RecordType};
-use hickory_resolver::proto::xfer::Protocol;
-use hickory_resolver::proto::ProtoErrorKind;
-use hickory_resolver::{Name, ResolveError};
-use tokio::time::Instant;
+use mail_auth::MessageAuthenticator;
 
-use super::settings::RESOLV_CONF;
-use super::upstream::{self, CountingProvider};
-use super::{Budget, DnsError, DnsMetrics, DnsSettings, DnsSettingsError, FailureKind};
+use super::cache::{AuthCache, Bounded};
+use super::{Budget, DnsError, DnsMetrics, FailureKind};
+use crate::config::dns::{DnsSettings, DnsSettingsError, RESOLV_CONF};
 
 /// One mail exchanger of an MX answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,32 +31,55 @@ pub struct Mx {
     pub exchange: String,
 }
 
+type Typed = Result<Arc<[RData]>, DnsError>;
+
 /// The shared resolver. Cheap to share behind an `Arc`; lookups run concurrently.
 pub struct Resolver {
-    inner: hickory_resolver::Resolver<CountingProvider>,
+    authenticator: MessageAuthenticator,
+    auth_cache: AuthCache,
+    typed: Bounded<(Box<str>, RecordType), Typed>,
     metrics: Arc<DnsMetrics>,
 }
 
 impl Resolver {
     /// A resolver for `settings`; the nameservers of `/etc/resolv.conf` when none is set.
     pub fn new(settings: &DnsSettings) -> Result<Self, DnsSettingsError> {
+        Self::with_metrics(settings, Arc::default())
+    }
+
+    /// A resolver counting into `metrics` (the daemon's process-wide counters).
+    pub fn with_metrics(
+        settings: &DnsSettings,
+        metrics: Arc<DnsMetrics>,
+    ) -> Result<Self, DnsSettingsError> {
         let servers = if settings.nameservers.is_empty() {
             system_nameservers()?
         } else {
             settings.nameservers.clone()
         };
-        let metrics = Arc::new(DnsMetrics::default());
-        let inner = hickory_resolver::Resolver::builder_with_config(
-            config(&servers),
-            CountingProvider::new(metrics.clone()),
-        )
-        .with_options(options(settings))
-        .build();
-        Ok(Resolver { inner, metrics })
+        let authenticator = MessageAuthenticator::new(config(&servers), options(settings))
+            .map_err(|e| DnsSettingsError::new("nameserver", e.to_string()))?
+            .with_max_negative_ttl(settings.cache_negative_max_ttl);
+        Ok(Resolver {
+            authenticator,
+            auth_cache: AuthCache::new(settings.cache_size, settings.cache_max_ttl, &metrics),
+            typed: Bounded::new(settings.cache_size, settings.cache_max_ttl, metrics.clone()),
+            metrics,
+        })
     }
 
     pub fn metrics(&self) -> &Arc<DnsMetrics> {
         &self.metrics
+    }
+
+    /// The verifier the authentication checks call, on this resolver.
+    pub fn authenticator(&self) -> &MessageAuthenticator {
+        &self.authenticator
+    }
+
+    /// The cache the authentication checks pass to mail-auth (`Parameters::with_cache`).
+    pub fn auth_cache(&self) -> &AuthCache {
+        &self.auth_cache
     }
 
     /// TXT records, each record's character-strings joined (as SPF and DKIM read them).
@@ -61,7 +87,7 @@ impl Resolver {
         let found = self.lookup(name, RecordType::TXT, budget).await?;
         let texts = found.iter().filter_map(|r| match r {
             RData::TXT(txt) => Some(
-                txt.txt_data()
+                txt.txt_data
                     .iter()
                     .map(|part| String::from_utf8_lossy(part))
                     .collect::<String>(),
@@ -96,8 +122,8 @@ impl Resolver {
             .iter()
             .filter_map(|r| match r {
                 RData::MX(mx) => Some(Mx {
-                    preference: mx.preference(),
-                    exchange: plain(mx.exchange()),
+                    preference: mx.preference,
+                    exchange: plain(&mx.exchange),
                 }),
                 _ => None,
             })
@@ -111,53 +137,69 @@ impl Resolver {
         let reverse = Name::from(ip).to_ascii();
         let found = self.lookup(&reverse, RecordType::PTR, budget).await?;
         let names = found.iter().filter_map(|r| match r {
-            RData::PTR(ptr) => Some(plain(&ptr.0)),
+            RData::PTR(ptr) => Some(plain(ptr)),
             _ => None,
         });
         non_empty(names.collect(), &reverse, RecordType::PTR)
     }
 
-    /// One lookup, counted and bounded by the budget. A spent budget sends nothing.
-    async fn lookup(
-        &self,
-        name: &str,
-        rtype: RecordType,
-        budget: &Budget,
-    ) -> Result<Lookup, DnsError> {
-        self.metrics.lookup();
-        let started = Instant::now();
-        let result = self.bounded(name, rtype, budget).await;
-        self.metrics.latency(started.elapsed());
-        if let Err(e) = &result {
-            self.metrics.failure(FailureKind::of(e));
-        }
-        result
-    }
-
-    async fn bounded(
-        &self,
-        name: &str,
-        rtype: RecordType,
-        budget: &Budget,
-    ) -> Result<Lookup, DnsError> {
+    /// One lookup: from the cache, or asked of the nameservers within the budget (a spent
+    /// budget sends nothing). Latency is timed from the miss to the answer.
+    async fn lookup(&self, name: &str, rtype: RecordType, budget: &Budget) -> Typed {
         let fqdn = absolute(name)?;
         if budget.is_spent() {
+            self.metrics.failure(FailureKind::Timeout);
             return Err(timeout(name));
         }
-        let asked = upstream::tracking(self.inner.lookup(fqdn, rtype));
-        let Ok((answer, sent)) = tokio::time::timeout_at(budget.deadline(), asked).await else {
+        let key = (fqdn.to_ascii().to_ascii_lowercase().into_boxed_str(), rtype);
+        if let Some(hit) = self.typed.lookup(&key) {
+            return hit;
+        }
+        let started = StdInstant::now();
+        let result = self.ask(fqdn, name, rtype, budget).await;
+        self.metrics.latency(started.elapsed());
+        match result {
+            Ok((answer, until)) => {
+                if let Err(e) = &answer {
+                    self.metrics.failure(FailureKind::of(e));
+                }
+                self.typed.store(key, answer.clone(), until);
+                answer
+            }
+            Err(e) => {
+                self.metrics.failure(FailureKind::of(&e));
+                Err(e)
+            }
+        }
+    }
+
+    /// The answer and until when it may be cached; `Err` for what must not be cached.
+    async fn ask(
+        &self,
+        fqdn: Name,
+        name: &str,
+        rtype: RecordType,
+        budget: &Budget,
+    ) -> Result<(Typed, StdInstant), DnsError> {
+        let asked = self.authenticator.resolver().lookup(fqdn, rtype);
+        let Ok(answer) = tokio::time::timeout_at(budget.deadline(), asked).await else {
             return Err(timeout(name));
         };
-        let answer = answer.map_err(|e| classify(name, rtype, &e));
-        if !sent
-            && matches!(
-                &answer,
-                Ok(_) | Err(DnsError::NxDomain { .. } | DnsError::NoData { .. })
-            )
-        {
-            self.metrics.cache_hit();
+        match answer {
+            Ok(found) => {
+                let records: Arc<[RData]> = found
+                    .answers()
+                    .iter()
+                    .filter(|r| r.record_type() == rtype)
+                    .map(|r| r.data.clone())
+                    .collect();
+                if records.is_empty() {
+                    return Ok((Err(no_data(name, rtype)), found.valid_until()));
+                }
+                Ok((Ok(records), found.valid_until()))
+            }
+            Err(e) => classify(name, rtype, &e),
         }
-        answer
     }
 }
 
@@ -207,40 +249,51 @@ fn type_name(rtype: RecordType) -> &'static str {
     }
 }
 
-fn classify(name: &str, rtype: RecordType, e: &ResolveError) -> DnsError {
-    let failed = || DnsError::Failed {
-        name: name.to_string(),
-        reason: e.to_string(),
-    };
-    let Some(proto) = e.proto() else {
-        return failed();
-    };
-    match proto.kind() {
-        ProtoErrorKind::NoRecordsFound { response_code, .. } => match *response_code {
-            ResponseCode::NXDomain => DnsError::NxDomain {
-                name: name.to_string(),
-            },
-            ResponseCode::NoError => no_data(name, rtype),
-            code => DnsError::ServFail {
-                name: name.to_string(),
-                code,
-            },
-        },
-        ProtoErrorKind::Timeout => timeout(name),
-        _ => failed(),
+/// A negative answer is cached for the TTL its SOA gives (none: not cached); failures and
+/// timeouts are not cached at all.
+fn classify(name: &str, rtype: RecordType, e: &NetError) -> Result<(Typed, StdInstant), DnsError> {
+    match e {
+        NetError::Dns(HickoryDnsError::NoRecordsFound(none)) => {
+            let err = match none.response_code {
+                ResponseCode::NXDomain => DnsError::NxDomain {
+                    name: name.to_string(),
+                },
+                ResponseCode::NoError => no_data(name, rtype),
+                code => {
+                    return Err(DnsError::ServFail {
+                        name: name.to_string(),
+                        code,
+                    })
+                }
+            };
+            let ttl = std::time::Duration::from_secs(u64::from(none.negative_ttl.unwrap_or(0)));
+            Ok((Err(err), StdInstant::now() + ttl))
+        }
+        NetError::Dns(HickoryDnsError::ResponseCode(code)) => Err(DnsError::ServFail {
+            name: name.to_string(),
+            code: *code,
+        }),
+        NetError::Timeout => Err(timeout(name)),
+        _ => Err(DnsError::Failed {
+            name: name.to_string(),
+            reason: e.to_string(),
+        }),
     }
 }
 
 /// UDP first, TCP for truncated answers, for each server in order. The configured servers are
 /// trusted with negative answers: an NXDOMAIN is final, not a reason to ask the next one.
 fn config(servers: &[SocketAddr]) -> ResolverConfig {
-    let mut config = ResolverConfig::new();
+    let mut config = ResolverConfig::from_parts(None, Vec::new(), Vec::new());
     for &addr in servers {
-        for protocol in [Protocol::Udp, Protocol::Tcp] {
-            let mut ns = NameServerConfig::new(addr, protocol);
-            ns.trust_negative_responses = true;
-            config.add_name_server(ns);
-        }
+        let connections = [ConnectionConfig::udp(), ConnectionConfig::tcp()]
+            .into_iter()
+            .map(|mut c| {
+                c.port = addr.port();
+                c
+            })
+            .collect();
+        config.add_name_server(NameServerConfig::new(addr.ip(), true, connections));
     }
     config
 }
@@ -249,16 +302,19 @@ fn options(s: &DnsSettings) -> ResolverOpts {
     let mut o = ResolverOpts::default();
     o.timeout = s.timeout;
     o.attempts = s.retransmits;
-    o.cache_size = s.cache_size;
-    o.positive_max_ttl = Some(s.cache_max_ttl);
-    o.negative_max_ttl = Some(s.cache_negative_max_ttl);
+    // The bounded cache in front of the resolver is the only one, so that a miss there is a
+    // query (what the counters report).
+    o.cache_size = 0;
     // Mail authentication asks about the world, never about this host's /etc/hosts.
     o.use_hosts_file = ResolveHosts::Never;
     // Big TXT records (2048-bit DKIM keys) fit one UDP answer with EDNS.
     o.edns0 = true;
-    // One server at a time, in the configured order, as Rspamd does.
+    // One server at a time, the fastest first: a server that timed out drops behind the
+    // others, so the next try of a lookup goes to another one. (Hickory bounds each try by
+    // `timeout` across all servers, so the configured order alone would ask a dead first
+    // server on every try.)
     o.num_concurrent_reqs = 1;
-    o.server_ordering_strategy = ServerOrderingStrategy::UserProvidedOrder;
+    o.server_ordering_strategy = ServerOrderingStrategy::QueryStatistics;
     o
 }
 
@@ -279,12 +335,14 @@ fn system_nameservers() -> Result<Vec<SocketAddr>, DnsSettingsError> {
 }
 
 /// The `nameserver` lines of a resolv.conf, in order.
-pub fn resolv_conf_nameservers(text: &[u8]) -> Result<Vec<SocketAddr>, ResolveError> {
+pub fn resolv_conf_nameservers(text: &[u8]) -> Result<Vec<SocketAddr>, NetError> {
     let (config, _) = hickory_resolver::system_conf::parse_resolv_conf(text)?;
     let mut servers: Vec<SocketAddr> = Vec::new();
     for ns in config.name_servers() {
-        if !servers.contains(&ns.socket_addr) {
-            servers.push(ns.socket_addr);
+        let port = ns.connections.first().map_or(53, |c| c.port);
+        let addr = SocketAddr::new(ns.ip, port);
+        if !servers.contains(&addr) {
+            servers.push(addr);
         }
     }
     Ok(servers)

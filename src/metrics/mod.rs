@@ -63,6 +63,8 @@ pub struct Metrics {
     pub learns: LearnCounters,
     /// Whether the Bayes store is usable now.
     pub bayes_store: StoreHealth,
+    /// Sections other layers render themselves (the DNS resolver's counters).
+    pub sections: Sections,
     /// 1 when the last reload succeeded (or none happened yet), else 0.
     last_reload_ok: AtomicU64,
     /// Unix time of the last reload attempt; 0 before the first.
@@ -96,6 +98,8 @@ pub struct Snapshot {
     /// Learned messages: (class, outcome, count).
     pub learns: Vec<(&'static str, &'static str, u64)>,
     pub bayes_store: StoreSnapshot,
+    /// The registered sections, rendered when the snapshot was taken.
+    pub sections: Vec<String>,
     pub http_connections: u64,
     pub control_connections: u64,
     pub reloads_ok: u64,
@@ -139,6 +143,7 @@ impl Metrics {
             upstreams: upstream::Registry::default(),
             learns: LearnCounters::default(),
             bayes_store: StoreHealth::default(),
+            sections: Sections::default(),
             last_reload_ok: AtomicU64::new(1),
             last_reload_unix: AtomicU64::new(0),
         }
@@ -241,6 +246,7 @@ impl Metrics {
             upstreams: self.upstreams.snapshot(),
             learns: self.learns.snapshot(),
             bayes_store: self.bayes_store.snapshot(),
+            sections: self.sections.render(),
             http_connections: load(&self.http_connections),
             control_connections: load(&self.control_connections),
             reloads_ok: load(&self.reloads_ok),
@@ -373,8 +379,54 @@ pub fn render_openmetrics(s: &Snapshot) -> String {
     upstream::render(&mut out, &s.upstreams);
     learn::render(&mut out, &s.learns);
     store::render(&mut out, &s.bayes_store);
+    for section in &s.sections {
+        out.push_str(section);
+    }
     out.push_str("# EOF\n");
     out
+}
+
+type Renderer = Box<dyn Fn(&mut String) + Send + Sync>;
+
+/// Sections of `/metrics` that other layers render from their own counters, so this module
+/// imports none of their types. Registered by name; registering a name again replaces it.
+#[derive(Default)]
+pub struct Sections(std::sync::Mutex<Vec<(&'static str, Renderer)>>);
+
+impl std::fmt::Debug for Sections {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<&str> = self.lock().iter().map(|(n, _)| *n).collect();
+        f.debug_tuple("Sections").field(&names).finish()
+    }
+}
+
+impl Sections {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<(&'static str, Renderer)>> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    pub fn register(
+        &self,
+        name: &'static str,
+        render: impl Fn(&mut String) + Send + Sync + 'static,
+    ) {
+        let mut all = self.lock();
+        all.retain(|(n, _)| *n != name);
+        all.push((name, Box::new(render)));
+    }
+
+    fn render(&self) -> Vec<String> {
+        self.lock()
+            .iter()
+            .map(|(_, r)| {
+                let mut out = String::new();
+                r(&mut out);
+                out
+            })
+            .collect()
+    }
 }
 
 /// Seconds since the Unix epoch (0 if the clock is before it).

@@ -46,6 +46,8 @@ pub enum ScanConfigError {
     ForceAction { name: String, reason: String },
     #[error("multimap rule `{name}`: {reason}")]
     Multimap { name: String, reason: String },
+    #[error("{section}: {reason}")]
+    Auth { section: String, reason: String },
     #[error(transparent)]
     Lua(#[from] super::lua::error::LuaLoadError),
 }

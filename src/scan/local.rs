@@ -3,8 +3,12 @@
 //! that serves milter sessions, or in place when the request's
 //! [`Placement`] allows it ([`super::inline`]); and the pipeline as the
 //! [`RuleBook`] the controller reads.
+//!
+//! With the auth checks configured, each scan first awaits their phase ([`super::auth`]):
+//! DNS waits happen there, as awaits on the caller's runtime, never inside the CPU pipeline.
 use std::sync::Arc;
 
+use super::auth::{AuthChecks, AuthOutcome};
 use super::{inline, workers, Pipeline};
 use crate::stats::Stats;
 use crate::verdict::{
@@ -20,6 +24,7 @@ use crate::verdict::{
 pub struct LocalScanner {
     pipeline: Arc<Pipeline>,
     learner: Option<Arc<Stats>>,
+    auth: Option<Arc<AuthChecks>>,
 }
 
 impl LocalScanner {
@@ -27,23 +32,23 @@ impl LocalScanner {
         LocalScanner {
             pipeline: p,
             learner: None,
+            auth: None,
         }
     }
 
-    /// The store that autolearn candidates are learned into (the one the
-    /// pipeline classifies with).
-    pub fn with_learner(mut self, store: Option<Arc<Stats>>) -> Self {
-        self.learner = store;
+    /// The auth checks run before each scan (none: the pipeline alone).
+    pub fn with_auth(mut self, auth: Option<Arc<AuthChecks>>) -> Self {
+        self.auth = auth;
         self
     }
-}
 
-impl Scanner for LocalScanner {
-    fn scan(&self, req: Arc<ScanRequest>) -> ScanFuture {
+    /// The pipeline on what the auth phase found: in place when the request allows it, else
+    /// on the scan pool.
+    fn pipeline_scan(&self, req: Arc<ScanRequest>, auth: AuthOutcome) -> ScanFuture {
         if inline::applies(req.placement, req.message.len()) {
             let verdict = inline::run(|| {
                 self.pipeline
-                    .scan_outcome(&req.envelope, &req.message, req.options.clone())
+                    .scan_authenticated(&req.envelope, &req.message, req.options.clone(), &auth)
                     .learned_by(self.learner.as_deref())
             });
             return Box::pin(std::future::ready(verdict.map_err(|e| {
@@ -58,13 +63,33 @@ impl Scanner for LocalScanner {
             workers::ScanPool::global()
                 .run(move || {
                     pipeline
-                        .scan_outcome(&req.envelope, &req.message, req.options.clone())
+                        .scan_authenticated(&req.envelope, &req.message, req.options.clone(), &auth)
                         .learned_by(learner.as_deref())
                 })
                 .await
                 .map_err(|e| ScanError::TaskFailed {
                     reason: e.to_string(),
                 })
+        })
+    }
+
+    /// The store that autolearn candidates are learned into (the one the
+    /// pipeline classifies with).
+    pub fn with_learner(mut self, store: Option<Arc<Stats>>) -> Self {
+        self.learner = store;
+        self
+    }
+}
+
+impl Scanner for LocalScanner {
+    fn scan(&self, req: Arc<ScanRequest>) -> ScanFuture {
+        let Some(auth) = self.auth.clone() else {
+            return self.pipeline_scan(req, AuthOutcome::default());
+        };
+        let this = self.clone();
+        Box::pin(async move {
+            let found = auth.run(&req.envelope, &req.message).await;
+            this.pipeline_scan(req, found).await
         })
     }
 

@@ -6,6 +6,8 @@
 //! 1. [`crate::message`]: parse once with `mail-parser` into a
 //!    [`MessageView`](crate::message::MessageView), the message as data.
 //! 2. [`gtube`]: Rspamd's GTUBE pre-result; a hit ends the scan.
+//!    Before the pipeline, [`auth`] (SPF, DKIM, DMARC, ARC) runs as an asynchronous phase in
+//!    [`local`]; its symbols enter the scan with the modules' (step 4).
 //! 3. [`multimap`]: list lookups; a prefilter hit with an action ends it.
 //! 4. [`modules`]: content checks in code (mime_types, phishing, mid,
 //!    received, forged_recipients, chartable, hfilter, html, subject,
@@ -25,6 +27,7 @@
 //! [`explain`] renders a traced scan for `sluice scan --explain`. [`config`]
 //! holds the section shapes the engines are built from and imports none.
 pub mod actions;
+pub mod auth;
 pub mod bayes;
 pub mod composites;
 pub mod config;

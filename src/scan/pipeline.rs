@@ -12,6 +12,7 @@ use mail_parser::{HeaderName, MessageParser};
 use serde_json::Value;
 
 use super::actions::{ActionDef, ActionSet};
+use super::auth::AuthOutcome;
 use super::bayes::Classifier;
 use super::composites::Composites;
 use super::config::ScanConfig;
@@ -129,6 +130,16 @@ impl Pipeline {
                 ..Default::default()
             },
         );
+        for &(name, group, score, description, one_shot) in super::auth::symbols::SYMBOLS {
+            let defaults = super::symbols::RuleDefaults {
+                score: Some(score),
+                description: Some(description),
+                group: Some(group),
+                one_shot,
+                nshots: None,
+            };
+            registry.define(&cfg, name, defaults);
+        }
         let bayes = [SPAM_SYMBOL, HAM_SYMBOL].map(|name| {
             let defaults = super::symbols::RuleDefaults {
                 description: Some("Bayes statistics"),
@@ -226,8 +237,20 @@ impl Pipeline {
     /// Like [`Pipeline::scan_with`], with the autolearn candidate for the
     /// caller that owns the Bayes store.
     pub fn scan_outcome(&self, env: &Envelope, raw: &[u8], opts: ScanOptions) -> Scanned {
+        self.scan_authenticated(env, raw, opts, &AuthOutcome::default())
+    }
+
+    /// [`Pipeline::scan_outcome`] with what the auth phase found: its symbols are scored with
+    /// the modules', and DMARC's forced action is the least action.
+    pub fn scan_authenticated(
+        &self,
+        env: &Envelope,
+        raw: &[u8],
+        opts: ScanOptions,
+        auth: &AuthOutcome,
+    ) -> Scanned {
         let n = self.scans.fetch_add(1, Ordering::Relaxed);
-        self.scan_traced(env, raw, n % TIME_SAMPLE_EVERY == 0, opts)
+        self.scan_traced(env, raw, n % TIME_SAMPLE_EVERY == 0, opts, auth)
             .0
     }
 
@@ -240,7 +263,13 @@ impl Pipeline {
 
     /// [`Pipeline::explain`] with the autolearn candidate.
     pub fn explain_outcome(&self, env: &Envelope, raw: &[u8]) -> (Scanned, Trace) {
-        self.scan_traced(env, raw, true, ScanOptions::default())
+        self.scan_traced(
+            env,
+            raw,
+            true,
+            ScanOptions::default(),
+            &AuthOutcome::default(),
+        )
     }
 
     fn scan_traced(
@@ -249,6 +278,7 @@ impl Pipeline {
         raw: &[u8],
         timed: bool,
         opts: ScanOptions,
+        auth: &AuthOutcome,
     ) -> (Scanned, Trace) {
         let start = Instant::now();
         let msg = self.parser.parse(raw);
@@ -267,7 +297,7 @@ impl Pipeline {
         let actions = overridden.as_ref().unwrap_or(&self.scorer.actions);
         let (mut v, autolearn) = match self.gtube.check(&view.text_parts) {
             Some(action) => (self.gtube_verdict(action, &view, actions), None),
-            None => self.rule_verdict(&ctx, timed, opts, actions, &mut trace),
+            None => self.rule_verdict(&ctx, (timed, auth), opts, actions, &mut trace),
         };
         v.message_id = view.message_id();
         v.thresholds = actions.thresholds();
@@ -309,7 +339,7 @@ impl Pipeline {
     fn rule_verdict(
         &self,
         ctx: &ScanCtx<'_>,
-        timed: bool,
+        (timed, auth): (bool, &AuthOutcome),
         opts: ScanOptions,
         actions: &ActionSet,
         trace: &mut Trace,
@@ -328,6 +358,7 @@ impl Pipeline {
             // Modules first, so the rules' early stop counts their score.
             let t = Instant::now();
             self.modules.insert(ctx, &mut board);
+            self.insert_auth(auth, &mut board);
             trace.modules = t.elapsed();
             self.classify(ctx, &mut board);
             let run = super::schedule::Run {
@@ -376,7 +407,7 @@ impl Pipeline {
                 v.smtp_message = f.message.clone();
                 f.action.effect.clone()
             }
-            None => actions.effect_for(score),
+            None => least(actions.effect_for(score), auth.least_action.clone()),
         };
         v.score = score;
         v.symbols = symbols;
@@ -384,6 +415,20 @@ impl Pipeline {
         v.emails = ctx.view.found.emails.clone();
         self.finish(&mut v, action, ctx.view);
         (v, autolearn)
+    }
+
+    /// The auth phase's symbols, scored as any module's.
+    fn insert_auth(&self, auth: &AuthOutcome, board: &mut ScoreBoard<'_>) {
+        for hit in &auth.hits {
+            let Some(symbol) = self.registry.find(hit.symbol) else {
+                continue;
+            };
+            let mut opts = hit.options.iter().map(String::as_str);
+            board.insert(symbol, 1.0, opts.next());
+            for o in opts {
+                board.push_option(symbol, o);
+            }
+        }
     }
 
     /// Removes the symbols the request's settings disable; returns the score
@@ -500,4 +545,12 @@ fn parser() -> MessageParser {
         .header_id(HeaderName::MessageId)
         .header_text(HeaderName::Subject)
         .default_header_ignore()
+}
+
+/// Rspamd's "least" pre-result: the stronger of the scored action and the forced one.
+fn least(scored: Action, forced: Option<Action>) -> Action {
+    match forced {
+        Some(f) if f.rank() > scored.rank() => f,
+        _ => scored,
+    }
 }

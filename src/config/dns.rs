@@ -9,11 +9,27 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::DnsSettingsError;
-use crate::config::value;
+use super::value;
 
 /// Where unconfigured nameservers come from, as in Rspamd.
 pub const RESOLV_CONF: &str = "/etc/resolv.conf";
+
+/// A bad value in the `options.dns` section.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("options.dns.{key}: {message}")]
+pub struct DnsSettingsError {
+    pub key: String,
+    pub message: String,
+}
+
+impl DnsSettingsError {
+    pub fn new(key: &str, message: impl Into<String>) -> Self {
+        DnsSettingsError {
+            key: key.to_string(),
+            message: message.into(),
+        }
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DnsSettings {
@@ -50,6 +66,14 @@ impl Default for DnsSettings {
 }
 
 impl DnsSettings {
+    /// The `options.dns` section of the merged tree; defaults when there is none.
+    pub fn from_tree(tree: &Value) -> Result<Self, DnsSettingsError> {
+        match tree.get("options").and_then(|o| o.get("dns")) {
+            None | Some(Value::Null) => Ok(DnsSettings::default()),
+            Some(dns) => DnsSettings::from_ucl(dns),
+        }
+    }
+
     /// The settings of one `options.dns` object; absent keys keep their defaults.
     pub fn from_ucl(dns: &Value) -> Result<Self, DnsSettingsError> {
         let Value::Object(map) = dns else {

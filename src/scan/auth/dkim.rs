@@ -1,0 +1,191 @@
+//! DKIM (RFC 6376) as Rspamd's `dkim` module reports it: every signature verified, each
+//! result one of `R_DKIM_ALLOW` (`+`), `R_DKIM_REJECT` (`-`), `R_DKIM_TEMPFAIL` (`?`),
+//! `R_DKIM_PERMFAIL` (`~`) with `domain:s=selector` in its options, and every signature's
+//! `domain:result` in `DKIM_TRACE`'s (what DMARC reads); `R_DKIM_NA` without a signature.
+
+use mail_auth::dkim::DkimError;
+use mail_auth::{AuthenticatedMessage, DkimOutput, DkimResult, Error, Parameters};
+
+use super::hit::Hit;
+use crate::dns::Resolver;
+
+/// One signature's outcome, as Rspamd's trace letter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Allow,
+    Reject,
+    TempFail,
+    PermFail,
+}
+
+impl Outcome {
+    pub fn symbol(self) -> &'static str {
+        match self {
+            Outcome::Allow => "R_DKIM_ALLOW",
+            Outcome::Reject => "R_DKIM_REJECT",
+            Outcome::TempFail => "R_DKIM_TEMPFAIL",
+            Outcome::PermFail => "R_DKIM_PERMFAIL",
+        }
+    }
+
+    pub fn letter(self) -> char {
+        match self {
+            Outcome::Allow => '+',
+            Outcome::Reject => '-',
+            Outcome::TempFail => '?',
+            Outcome::PermFail => '~',
+        }
+    }
+}
+
+/// One verified signature.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Signature {
+    /// `d=`, lowercased; empty when the header could not be read.
+    pub domain: String,
+    pub selector: String,
+    pub outcome: Outcome,
+}
+
+/// Every signature of the message; `None` when the check did not finish within the budget.
+pub async fn check(resolver: &Resolver, message: &AuthenticatedMessage<'_>) -> Vec<Signature> {
+    let outputs = resolver
+        .authenticator()
+        .verify_dkim(Parameters::new(message).with_cache(resolver.auth_cache()))
+        .await;
+    let mut out: Vec<Signature> = outputs.iter().filter_map(signature).collect();
+    // Headers that do not parse at all give no output; Rspamd counts each as a permanent
+    // failure of an unknown signer.
+    if out.is_empty() && message.has_dkim_errors() {
+        out.push(Signature {
+            domain: String::new(),
+            selector: String::new(),
+            outcome: Outcome::PermFail,
+        });
+    }
+    out
+}
+
+/// Whether the message carries a `DKIM-Signature` at all (what the budget's fallback needs).
+pub fn signed(message: &AuthenticatedMessage<'_>) -> bool {
+    !message.dkim_signatures().is_empty() || message.has_dkim_errors()
+}
+
+fn signature(o: &DkimOutput<'_>) -> Option<Signature> {
+    let outcome = outcome(o.result())?;
+    let (domain, selector) = o
+        .signature()
+        .map(|s| (s.d.to_ascii_lowercase(), s.s.clone()))
+        .unwrap_or_default();
+    Some(Signature {
+        domain,
+        selector,
+        outcome,
+    })
+}
+
+/// Rspamd's reading of a verification result: a body that does not match its hash is a
+/// rejected signature, as a bad cryptographic signature is; an unusable signature or key is a
+/// permanent failure.
+fn outcome(r: &DkimResult) -> Option<Outcome> {
+    Some(match r {
+        DkimResult::Pass => Outcome::Allow,
+        DkimResult::Fail(_) => Outcome::Reject,
+        DkimResult::Neutral(Error::Dkim(DkimError::BodyHashMismatch)) => Outcome::Reject,
+        DkimResult::Neutral(_) | DkimResult::PermError(_) => Outcome::PermFail,
+        DkimResult::TempError(_) => Outcome::TempFail,
+        DkimResult::None => return None,
+    })
+}
+
+/// The symbols for the signatures found; `R_DKIM_NA` for none.
+pub fn hits(signatures: &[Signature]) -> Vec<Hit> {
+    if signatures.is_empty() {
+        return vec![Hit::new("R_DKIM_NA")];
+    }
+    let mut out: Vec<Hit> = Vec::new();
+    let mut trace = Hit::new("DKIM_TRACE");
+    for s in signatures {
+        let symbol = s.outcome.symbol();
+        let option = if s.domain.is_empty() {
+            None
+        } else {
+            trace
+                .options
+                .push(format!("{}:{}", s.domain, s.outcome.letter()));
+            Some(format!("{}:s={}", s.domain, s.selector))
+        };
+        match out.iter_mut().find(|h| h.symbol == symbol) {
+            Some(h) => h.options.extend(option),
+            None => out.push(Hit {
+                symbol,
+                options: option.into_iter().collect(),
+            }),
+        }
+    }
+    if !trace.options.is_empty() {
+        out.push(trace);
+    }
+    out
+}
+
+/// The signatures of a message whose check the budget cut short: each a temporary failure.
+pub fn timed_out(message: &AuthenticatedMessage<'_>) -> Vec<Signature> {
+    let mut out: Vec<Signature> = message
+        .dkim_signatures()
+        .iter()
+        .map(|h| Signature {
+            domain: h.header.d.to_ascii_lowercase(),
+            selector: h.header.s.clone(),
+            outcome: Outcome::TempFail,
+        })
+        .collect();
+    if out.is_empty() && message.has_dkim_errors() {
+        out.push(Signature {
+            domain: String::new(),
+            selector: String::new(),
+            outcome: Outcome::PermFail,
+        });
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sig(domain: &str, outcome: Outcome) -> Signature {
+        Signature {
+            domain: domain.into(),
+            selector: "sel".into(),
+            outcome,
+        }
+    }
+
+    #[test]
+    fn each_signature_lands_in_its_symbol_and_the_trace() {
+        let hits = hits(&[
+            sig("a.test", Outcome::Allow),
+            sig("b.test", Outcome::Reject),
+            sig("c.test", Outcome::Allow),
+        ]);
+        assert_eq!(hits[0].symbol, "R_DKIM_ALLOW");
+        assert_eq!(hits[0].options, vec!["a.test:s=sel", "c.test:s=sel"]);
+        assert_eq!(hits[1].symbol, "R_DKIM_REJECT");
+        assert_eq!(hits[2].symbol, "DKIM_TRACE");
+        assert_eq!(hits[2].options, vec!["a.test:+", "b.test:-", "c.test:+"]);
+    }
+
+    #[test]
+    fn no_signature_is_na() {
+        assert_eq!(hits(&[]), vec![Hit::new("R_DKIM_NA")]);
+    }
+
+    #[test]
+    fn a_body_hash_mismatch_rejects() {
+        let r = DkimResult::Neutral(Error::Dkim(DkimError::BodyHashMismatch));
+        assert_eq!(outcome(&r), Some(Outcome::Reject));
+        let r = DkimResult::Neutral(Error::Dkim(DkimError::SignatureExpired));
+        assert_eq!(outcome(&r), Some(Outcome::PermFail));
+    }
+}

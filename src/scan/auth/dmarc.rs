@@ -1,0 +1,313 @@
+//! DMARC (RFC 7489) as Rspamd 3.4's `dmarc` module evaluates it: the policy of the From
+//! domain, else of its organizational domain (from the Public Suffix List, as Rspamd does,
+//! not mail-auth's DNS tree walk of DMARCbis), then SPF and DKIM alignment (relaxed: same
+//! organizational domain; strict: same domain) from the results the other checks found.
+//!
+//! Symbols: `DMARC_POLICY_ALLOW` (options: domain, policy), `DMARC_POLICY_REJECT`,
+//! `DMARC_POLICY_QUARANTINE` and `DMARC_POLICY_SOFTFAIL` (`p=none`) for a failed policy
+//! (options: `domain : reasons`, policy), `DMARC_DNSFAIL` when an aligned check failed for DNS
+//! or the record could not be fetched, `DMARC_NA` without a usable From or record,
+//! `DMARC_BAD_POLICY` for a record that does not parse. Rspamd's `pct` sampling is not done:
+//! DMARCbis records have no `pct` and mail-auth does not read it.
+
+use std::sync::Arc;
+
+use mail_auth::dmarc::{Alignment, DmarcRecord, Policy};
+use mail_auth::{AuthenticatedMessage, DnsError, Error, SpfResult};
+
+use super::dkim::{Outcome, Signature};
+use super::hit::Hit;
+use super::spf::SpfVerdict;
+use crate::dns::Resolver;
+
+/// The result: its symbol, and the policy that failed (for the configured `actions`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DmarcVerdict {
+    pub hit: Hit,
+    pub failed: Option<Policy>,
+}
+
+impl DmarcVerdict {
+    fn of(hit: Hit) -> Self {
+        DmarcVerdict { hit, failed: None }
+    }
+}
+
+/// The author domain: the one address of the From header, or why there is none.
+pub fn author_domain(message: &AuthenticatedMessage<'_>) -> Result<String, &'static str> {
+    match message.from_addresses() {
+        [] => Err("No From header"),
+        [one] => match one.rsplit_once('@') {
+            Some((_, d)) if !d.is_empty() => Ok(d.trim_end_matches('.').to_ascii_lowercase()),
+            _ => Err("No domain in From header"),
+        },
+        _ => Err("Duplicate From header"),
+    }
+}
+
+/// The organizational domain of `domain` by the Public Suffix List; the domain itself when
+/// the list knows no registrable part (a bare suffix, a single label).
+pub fn org_domain(domain: &str) -> String {
+    psl::domain_str(domain).unwrap_or(domain).to_string()
+}
+
+enum Lookup {
+    Found(Arc<DmarcRecord>),
+    /// No record (NXDOMAIN, no TXT, no `v=DMARC1`): try the organizational domain.
+    Missing,
+    /// Fatal for the message: a temporary failure or a record that does not parse.
+    Fatal(Hit),
+}
+
+async fn lookup(resolver: &Resolver, domain: &str) -> Lookup {
+    let name = format!("_dmarc.{domain}");
+    let cache = &resolver.auth_cache().txt;
+    match resolver
+        .authenticator()
+        .txt_lookup::<DmarcRecord>(name.as_str(), Some(cache))
+        .await
+    {
+        Ok(record) if record.p == Policy::Unspecified => Lookup::Fatal(Hit::with(
+            "DMARC_BAD_POLICY",
+            format!("{domain} : no policy (p=) in the record"),
+        )),
+        Ok(record) => Lookup::Found(record),
+        Err(Error::Dns(DnsError::RecordNotFound(_) | DnsError::InvalidRecordType)) => {
+            Lookup::Missing
+        }
+        Err(Error::Dns(DnsError::Resolver(e))) => {
+            Lookup::Fatal(Hit::with("DMARC_DNSFAIL", format!("{domain} : {e}")))
+        }
+        Err(e) => Lookup::Fatal(Hit::with("DMARC_BAD_POLICY", format!("{domain} : {e}"))),
+    }
+}
+
+/// Runs the check on what SPF and DKIM found.
+pub async fn check(
+    resolver: &Resolver,
+    message: &AuthenticatedMessage<'_>,
+    spf: &SpfVerdict,
+    dkim: &[Signature],
+) -> DmarcVerdict {
+    let from = match author_domain(message) {
+        Ok(d) => d,
+        Err(why) => return DmarcVerdict::of(Hit::with("DMARC_NA", why)),
+    };
+    let org = org_domain(&from);
+    let (record, at_org) = match lookup(resolver, &from).await {
+        Lookup::Found(r) => (r, false),
+        Lookup::Fatal(hit) => return DmarcVerdict::of(hit),
+        Lookup::Missing if org == from => return DmarcVerdict::of(Hit::with("DMARC_NA", from)),
+        Lookup::Missing => match lookup(resolver, &org).await {
+            Lookup::Found(r) => (r, true),
+            Lookup::Fatal(hit) => return DmarcVerdict::of(hit),
+            Lookup::Missing => return DmarcVerdict::of(Hit::with("DMARC_NA", from)),
+        },
+    };
+    let policy = if at_org { record.sp } else { record.p };
+    let domain = if at_org { org.clone() } else { from.clone() };
+    evaluate(&Evaluation {
+        from: &from,
+        org: &org,
+        domain: &domain,
+        record: &record,
+        policy,
+        spf,
+        dkim,
+    })
+}
+
+/// The inputs of one evaluation.
+pub struct Evaluation<'a> {
+    pub from: &'a str,
+    pub org: &'a str,
+    /// Where the record was found (the From domain or its organizational domain).
+    pub domain: &'a str,
+    pub record: &'a DmarcRecord,
+    pub policy: Policy,
+    pub spf: &'a SpfVerdict,
+    pub dkim: &'a [Signature],
+}
+
+fn aligned(e: &Evaluation<'_>, domain: &str, mode: Alignment) -> bool {
+    if mode == Alignment::Strict {
+        domain.eq_ignore_ascii_case(e.from)
+    } else {
+        org_domain(&domain.to_ascii_lowercase()) == e.org
+    }
+}
+
+/// Rspamd's decision: pass if an aligned SPF or DKIM passed; else a DNS failure if an
+/// aligned one failed temporarily; else the policy's symbol.
+pub fn evaluate(e: &Evaluation<'_>) -> DmarcVerdict {
+    let mut reasons: Vec<&str> = Vec::new();
+    let spf_aligned = aligned(e, &e.spf.domain, e.record.aspf);
+    let spf_ok = e.spf.result == Some(SpfResult::Pass) && spf_aligned;
+    let spf_tmp = matches!(e.spf.result, Some(SpfResult::TempError) | None) && spf_aligned;
+    if e.spf.result == Some(SpfResult::Pass) && !spf_ok {
+        reasons.push(strictness(e.record.aspf, "SPF"));
+    } else if !spf_ok {
+        reasons.push("No valid SPF");
+    }
+    let mut dkim_ok = false;
+    let mut dkim_tmp = false;
+    let mut dkim_violated = None;
+    for s in e.dkim.iter().filter(|s| !s.domain.is_empty()) {
+        let is_aligned = aligned(e, &s.domain, e.record.adkim);
+        match s.outcome {
+            Outcome::Allow if is_aligned => dkim_ok = true,
+            Outcome::Allow => dkim_violated = Some(strictness(e.record.adkim, "DKIM")),
+            Outcome::TempFail if is_aligned => dkim_tmp = true,
+            _ => {}
+        }
+    }
+    if e.dkim.is_empty() {
+        reasons.push("No valid DKIM");
+    } else if let (false, Some(v)) = (dkim_ok, dkim_violated) {
+        reasons.push(v);
+    }
+    let policy_name = policy_name(e.policy);
+    if spf_ok || dkim_ok {
+        return DmarcVerdict {
+            hit: Hit {
+                symbol: "DMARC_POLICY_ALLOW",
+                options: vec![e.domain.to_string(), policy_name.to_string()],
+            },
+            failed: None,
+        };
+    }
+    if spf_tmp || dkim_tmp {
+        return DmarcVerdict::of(Hit {
+            symbol: "DMARC_DNSFAIL",
+            options: vec![
+                format!("{} : SPF/DKIM temp error", e.domain),
+                policy_name.to_string(),
+            ],
+        });
+    }
+    let symbol = match e.policy {
+        Policy::Reject => "DMARC_POLICY_REJECT",
+        Policy::Quarantine => "DMARC_POLICY_QUARANTINE",
+        Policy::None | Policy::Unspecified => "DMARC_POLICY_SOFTFAIL",
+    };
+    DmarcVerdict {
+        hit: Hit {
+            symbol,
+            options: vec![
+                format!("{} : {}", e.domain, reasons.join(", ")),
+                policy_name.to_string(),
+            ],
+        },
+        failed: Some(e.policy),
+    }
+}
+
+fn strictness(mode: Alignment, what: &'static str) -> &'static str {
+    match (mode, what) {
+        (Alignment::Strict, "SPF") => "SPF not aligned (strict)",
+        (_, "SPF") => "SPF not aligned (relaxed)",
+        (Alignment::Strict, _) => "DKIM not aligned (strict)",
+        _ => "DKIM not aligned (relaxed)",
+    }
+}
+
+fn policy_name(p: Policy) -> &'static str {
+    match p {
+        Policy::Reject => "reject",
+        Policy::Quarantine => "quarantine",
+        Policy::None | Policy::Unspecified => "none",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use mail_auth::dns::TxtRecordParser;
+
+    use super::*;
+
+    fn record(text: &str) -> DmarcRecord {
+        DmarcRecord::parse(text.as_bytes()).unwrap()
+    }
+
+    fn spf(result: SpfResult, domain: &str) -> SpfVerdict {
+        SpfVerdict {
+            result: Some(result),
+            domain: domain.into(),
+        }
+    }
+
+    fn sig(domain: &str, outcome: Outcome) -> Signature {
+        Signature {
+            domain: domain.into(),
+            selector: "s".into(),
+            outcome,
+        }
+    }
+
+    fn eval(rec: &str, spf: &SpfVerdict, dkim: &[Signature]) -> DmarcVerdict {
+        let r = record(rec);
+        evaluate(&Evaluation {
+            from: "news.example.co.uk",
+            org: &org_domain("news.example.co.uk"),
+            domain: "news.example.co.uk",
+            policy: r.p,
+            record: &r,
+            spf,
+            dkim,
+        })
+    }
+
+    #[test]
+    fn the_organizational_domain_comes_from_the_public_suffix_list() {
+        assert_eq!(org_domain("news.example.co.uk"), "example.co.uk");
+        assert_eq!(org_domain("a.b.example.org"), "example.org");
+        assert_eq!(org_domain("example.org"), "example.org");
+    }
+
+    #[test]
+    fn relaxed_alignment_accepts_the_same_organizational_domain() {
+        let v = eval(
+            "v=DMARC1; p=reject",
+            &spf(SpfResult::Pass, "bounce.example.co.uk"),
+            &[],
+        );
+        assert_eq!(v.hit.symbol, "DMARC_POLICY_ALLOW");
+        assert_eq!(v.hit.options, vec!["news.example.co.uk", "reject"]);
+        // Another registrable domain under the same suffix does not align.
+        let v = eval(
+            "v=DMARC1; p=reject",
+            &spf(SpfResult::Pass, "other.co.uk"),
+            &[],
+        );
+        assert_eq!(v.hit.symbol, "DMARC_POLICY_REJECT");
+        assert_eq!(v.failed, Some(Policy::Reject));
+    }
+
+    #[test]
+    fn strict_alignment_needs_the_exact_domain() {
+        let dkim = [sig("example.co.uk", Outcome::Allow)];
+        let none = spf(SpfResult::None, "");
+        let v = eval("v=DMARC1; p=quarantine; adkim=s", &none, &dkim);
+        assert_eq!(v.hit.symbol, "DMARC_POLICY_QUARANTINE");
+        assert!(
+            v.hit.options[0].contains("DKIM not aligned (strict)"),
+            "{v:?}"
+        );
+        let v = eval("v=DMARC1; p=quarantine", &none, &dkim);
+        assert_eq!(v.hit.symbol, "DMARC_POLICY_ALLOW");
+    }
+
+    #[test]
+    fn an_aligned_temporary_failure_is_a_dns_failure_and_p_none_a_softfail() {
+        let dkim = [sig("example.co.uk", Outcome::TempFail)];
+        let none = spf(SpfResult::None, "");
+        assert_eq!(
+            eval("v=DMARC1; p=reject", &none, &dkim).hit.symbol,
+            "DMARC_DNSFAIL"
+        );
+        assert_eq!(
+            eval("v=DMARC1; p=none", &none, &[]).hit.symbol,
+            "DMARC_POLICY_SOFTFAIL"
+        );
+    }
+}

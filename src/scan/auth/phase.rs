@@ -1,0 +1,199 @@
+//! The auth phase for one message: SPF, DKIM and ARC at once (their lookups concurrent on the
+//! shared resolver), then DMARC on their results; all under the message's DNS budget. A check
+//! the budget cuts short ends with its DNS-failure symbol; the scan goes on either way.
+//!
+//! Awaiting here yields: on a milter session thread the thread's other sessions run while
+//! this message waits for DNS.
+
+use std::future::Future;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use mail_auth::dmarc::Policy;
+use mail_auth::AuthenticatedMessage;
+
+use super::hit::Hit;
+use super::settings::{AuthSettings, ModuleSwitch};
+use super::spf::SpfVerdict;
+use super::{arc, dkim, dmarc, spf};
+use crate::dns::{Budget, FailureKind, Resolver};
+use crate::message::Envelope;
+use crate::verdict::Action;
+
+/// The configured checks on the shared resolver. Built with the pipeline; cheap to share.
+pub struct AuthChecks {
+    resolver: Arc<Resolver>,
+    settings: AuthSettings,
+    budget: Duration,
+}
+
+impl std::fmt::Debug for AuthChecks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthChecks")
+            .field("settings", &self.settings)
+            .field("budget", &self.budget)
+            .finish()
+    }
+}
+
+/// What the phase found for one message.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuthOutcome {
+    pub hits: Vec<Hit>,
+    /// The action DMARC's `actions` ask for at least (a failed reject or quarantine policy).
+    pub least_action: Option<Action>,
+}
+
+impl AuthChecks {
+    /// `None` when no check is enabled.
+    pub fn new(resolver: Arc<Resolver>, settings: AuthSettings, budget: Duration) -> Option<Self> {
+        settings.any_enabled().then_some(AuthChecks {
+            resolver,
+            settings,
+            budget,
+        })
+    }
+
+    pub fn resolver(&self) -> &Arc<Resolver> {
+        &self.resolver
+    }
+
+    /// Runs every enabled check on one message.
+    pub async fn run(&self, env: &Envelope, raw: &[u8]) -> AuthOutcome {
+        let budget = Budget::new(self.budget);
+        let message = AuthenticatedMessage::parse(raw);
+        let skip = |m: ModuleSwitch| self.skipped(m, env);
+        let run_spf = !skip(self.settings.spf);
+        let run_dkim = !skip(self.settings.dkim);
+        let run_arc = !skip(self.settings.arc);
+        let (spf_v, dkim_v, arc_v) = tokio::join!(
+            self.spf(env, run_spf, budget),
+            self.dkim(message.as_ref(), run_dkim, budget),
+            self.arc(message.as_ref(), run_arc, budget),
+        );
+        let mut out = AuthOutcome::default();
+        if run_spf && env.client_ip.is_some() {
+            out.hits.push(spf::hit(&spf_v));
+        }
+        if let Some(sigs) = &dkim_v {
+            out.hits.extend(dkim::hits(sigs));
+        }
+        out.hits.extend(arc_v);
+        // Rspamd evaluates DMARC only when both SPF and DKIM ran.
+        if run_spf && run_dkim && !skip(self.settings.dmarc) {
+            let sigs = dkim_v.unwrap_or_default();
+            let v = self.dmarc(message.as_ref(), &spf_v, &sigs, budget).await;
+            out.least_action = v.failed.and_then(|p| self.forced(p));
+            out.hits.push(v.hit);
+        }
+        out
+    }
+
+    /// Rspamd's `check_local` / `check_authed`: local and authenticated mail is not checked.
+    fn skipped(&self, m: ModuleSwitch, env: &Envelope) -> bool {
+        !m.enabled
+            || (!m.check_authed && env.user.as_deref().is_some_and(|u| !u.is_empty()))
+            || (!m.check_local && env.client_ip.is_some_and(|ip| self.settings.is_local(ip)))
+    }
+
+    fn forced(&self, p: Policy) -> Option<Action> {
+        match p {
+            Policy::Reject => self.settings.dmarc_actions.reject.clone(),
+            Policy::Quarantine => self.settings.dmarc_actions.quarantine.clone(),
+            Policy::None | Policy::Unspecified => None,
+        }
+    }
+
+    async fn spf(&self, env: &Envelope, run: bool, budget: Budget) -> SpfVerdict {
+        let absent = SpfVerdict {
+            result: Some(mail_auth::SpfResult::None),
+            domain: String::new(),
+        };
+        let (true, Some(ip)) = (run, env.client_ip) else {
+            return absent;
+        };
+        let domain = spf::identity(env.from.as_deref(), env.helo.as_deref())
+            .map(|(d, _)| d.to_ascii_lowercase())
+            .unwrap_or_default();
+        let host = env.mta_name.as_deref().unwrap_or("localhost");
+        let checked = self.timed(budget, spf_check(&self.resolver, ip, env, host));
+        checked.await.unwrap_or(SpfVerdict {
+            result: None,
+            domain,
+        })
+    }
+
+    async fn dkim(
+        &self,
+        message: Option<&AuthenticatedMessage<'_>>,
+        run: bool,
+        budget: Budget,
+    ) -> Option<Vec<dkim::Signature>> {
+        if !run {
+            return None;
+        }
+        let Some(message) = message.filter(|m| dkim::signed(m)) else {
+            return Some(Vec::new());
+        };
+        let checked = self.timed(budget, dkim::check(&self.resolver, message));
+        Some(checked.await.unwrap_or_else(|| dkim::timed_out(message)))
+    }
+
+    async fn arc(
+        &self,
+        message: Option<&AuthenticatedMessage<'_>>,
+        run: bool,
+        budget: Budget,
+    ) -> Option<Hit> {
+        if !run {
+            return None;
+        }
+        let Some(message) = message.filter(|m| arc::present(m)) else {
+            return Some(Hit::new("ARC_NA"));
+        };
+        let checked = self.timed(budget, arc::check(&self.resolver, message));
+        Some(
+            checked
+                .await
+                .unwrap_or_else(|| Hit::with("ARC_DNSFAIL", "timeout")),
+        )
+    }
+
+    async fn dmarc(
+        &self,
+        message: Option<&AuthenticatedMessage<'_>>,
+        spf_v: &SpfVerdict,
+        sigs: &[dkim::Signature],
+        budget: Budget,
+    ) -> dmarc::DmarcVerdict {
+        let Some(message) = message else {
+            return dmarc::DmarcVerdict {
+                hit: Hit::with("DMARC_NA", "No From header"),
+                failed: None,
+            };
+        };
+        let checked = self.timed(budget, dmarc::check(&self.resolver, message, spf_v, sigs));
+        checked.await.unwrap_or_else(|| dmarc::DmarcVerdict {
+            hit: Hit::with("DMARC_DNSFAIL", "timeout"),
+            failed: None,
+        })
+    }
+
+    /// Runs one check within the budget, timing it for the latency histogram; `None` (and a
+    /// timeout counted) when the budget ran out first.
+    async fn timed<T>(&self, budget: Budget, check: impl Future<Output = T>) -> Option<T> {
+        let started = Instant::now();
+        let out = tokio::time::timeout_at(budget.deadline(), check).await.ok();
+        let metrics = self.resolver.metrics();
+        metrics.latency(started.elapsed());
+        if out.is_none() {
+            metrics.failure(FailureKind::Timeout);
+        }
+        out
+    }
+}
+
+async fn spf_check(resolver: &Resolver, ip: IpAddr, env: &Envelope, host: &str) -> SpfVerdict {
+    spf::check(resolver, ip, env.from.as_deref(), env.helo.as_deref(), host).await
+}
