@@ -46,6 +46,18 @@ impl FailureKind {
         }
     }
 
+    /// The kind of a resolver failure from its message, as mail-auth passes hickory's errors
+    /// on (as text) to the checks.
+    pub fn of_message(message: &str) -> Self {
+        if message.contains("timed out") {
+            FailureKind::Timeout
+        } else if message.contains("error response") {
+            FailureKind::ServFail
+        } else {
+            FailureKind::Other
+        }
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             FailureKind::NxDomain => "nxdomain",

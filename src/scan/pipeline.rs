@@ -12,6 +12,7 @@ use mail_parser::{HeaderName, MessageParser};
 use serde_json::Value;
 
 use super::actions::{ActionDef, ActionSet};
+use super::auth::results::{self, ResultsSettings};
 use super::auth::AuthOutcome;
 use super::bayes::Classifier;
 use super::composites::Composites;
@@ -64,6 +65,8 @@ pub struct Pipeline {
     classifier: Option<Arc<dyn Classifier>>,
     bayes: [usize; 2],
     lua: LuaRules,
+    /// The `Authentication-Results` header's settings (written when the auth phase ran).
+    results: ResultsSettings,
     /// `Settings-ID` profiles from the `settings` section.
     profiles: std::collections::BTreeMap<String, Arc<ScanSettings>>,
 }
@@ -159,6 +162,7 @@ impl Pipeline {
         let hits = registry.symbols.iter().map(|_| AtomicU64::new(0)).collect();
         let profiles = settings::profiles(tree)?;
         Ok(Pipeline {
+            results: ResultsSettings::from_tree(tree),
             profiles,
             lua,
             hits,
@@ -414,6 +418,9 @@ impl Pipeline {
         v.urls = ctx.view.found.hosts.clone();
         v.emails = ctx.view.found.emails.clone();
         self.finish(&mut v, action, ctx.view);
+        if !auth.hits.is_empty() {
+            results::apply(&mut v, ctx.view, ctx.env, &self.results);
+        }
         (v, autolearn)
     }
 

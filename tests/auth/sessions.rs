@@ -61,7 +61,7 @@ impl Mta {
     }
 
     /// Negotiates, then sends one whole message from `ip`; the reply comes at end of body.
-    async fn message(&mut self, ip: &str, from: &str) {
+    async fn message(&mut self, ip: &str, from: &str, headers: &[(&str, &str)]) {
         let mut p = 6u32.to_be_bytes().to_vec();
         p.extend_from_slice(&0x1ffu32.to_be_bytes());
         p.extend_from_slice(&ALL_PROTOCOL.to_be_bytes());
@@ -78,6 +78,10 @@ impl Mta {
         self.send(b'L', format!("From\0 <{from}>\0").as_bytes())
             .await;
         self.send(b'L', b"Subject\0 hello\0").await;
+        for (name, value) in headers {
+            self.send(b'L', format!("{name}\0 {value}\0").as_bytes())
+                .await;
+        }
         self.send(b'N', b"").await;
         self.send(b'B', b"hello\r\n").await;
         self.send(b'E', b"").await;
@@ -118,7 +122,9 @@ async fn a_session_waiting_for_dns_does_not_hold_up_the_other_session_on_its_thr
         AuthSettings::from_tree(&json!({})).unwrap(),
         budget,
     );
-    let pipeline = Arc::new(Pipeline::from_config(&json!({})).unwrap());
+    let tree = json!({"milter_headers": {"routines": {"authentication-results": {
+        "authserv_id": "mx.sluice.test"}}}});
+    let pipeline = Arc::new(Pipeline::from_config(&tree).unwrap());
     let ctx = Arc::new(SessionContext {
         settings: SessionSettings {
             scan_timeout: Duration::from_secs(20),
@@ -129,12 +135,22 @@ async fn a_session_waiting_for_dns_does_not_hold_up_the_other_session_on_its_thr
     let (_stop, stop) = watch::channel(false);
     // The waiting one: a client outside local_addrs, its SPF lookup goes to the silent server.
     let mut waiting = Mta::start(&ctx, &stop);
-    waiting.message("192.0.2.1", "a@pass.sluice.test").await;
+    // It carries a forged result under our authserv-id (removed) and another host's (kept).
+    let forged = [
+        ("Authentication-Results", "other.test; spf=pass"),
+        (
+            "Authentication-Results",
+            "mx.sluice.test; dkim=pass header.d=bank.test",
+        ),
+    ];
+    waiting
+        .message("192.0.2.1", "a@pass.sluice.test", &forged)
+        .await;
     tokio::time::sleep(Duration::from_millis(100)).await;
     // The other: a local client, whose message needs no lookup.
     let mut quick = Mta::start(&ctx, &stop);
     let started = Instant::now();
-    quick.message("127.0.0.1", "b@example.org").await;
+    quick.message("127.0.0.1", "b@example.org", &[]).await;
     let quick_answer = quick.answer().await;
     let quick_took = started.elapsed();
     assert!(
@@ -145,6 +161,22 @@ async fn a_session_waiting_for_dns_does_not_hold_up_the_other_session_on_its_thr
     let waited = waiting.answer().await;
     let waiting_took = started.elapsed();
     assert!(mentions(&waited, "R_SPF_DNSFAIL"), "{waited:?}");
+    // Our Authentication-Results, inserted near the top, and the forged one (the second
+    // header of that name) emptied; the other host's is left alone.
+    let ours = waited.iter().find(|(code, p)| {
+        *code == b'i' && String::from_utf8_lossy(p).contains("Authentication-Results")
+    });
+    let ours = String::from_utf8_lossy(&ours.expect("an inserted header").1).into_owned();
+    assert!(ours.contains("mx.sluice.test; "), "{ours}");
+    assert!(ours.contains("spf=temperror"), "{ours}");
+    let removed: Vec<u32> = waited
+        .iter()
+        .filter(|(code, p)| {
+            *code == b'm' && String::from_utf8_lossy(p).contains("Authentication-Results")
+        })
+        .map(|(_, p)| u32::from_be_bytes(p[..4].try_into().unwrap()))
+        .collect();
+    assert_eq!(removed, vec![2], "{waited:?}");
     assert!(
         waiting_took < budget + Duration::from_secs(2),
         "{waiting_took:?}"

@@ -87,6 +87,16 @@ fn fails_both(file: &str, text: &str, line: u32, want: &str) {
 }
 
 #[test]
+fn bad_dns_nameserver() {
+    fails_both(
+        "local.d/options.inc",
+        "dns {\n  nameserver = [\"dns.example\"];\n}\n",
+        2,
+        "options.dns.nameserver",
+    );
+}
+
+#[test]
 fn bogus_logging_type() {
     fails_both(
         "local.d/logging.inc",

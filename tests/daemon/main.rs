@@ -7,6 +7,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod auth_dns;
 mod config_check;
 mod forward_mirror;
 mod forward_pool;

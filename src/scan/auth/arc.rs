@@ -14,6 +14,9 @@ pub async fn check(resolver: &Resolver, message: &AuthenticatedMessage<'_>) -> H
         .authenticator()
         .verify_arc(Parameters::new(message).with_cache(resolver.auth_cache()))
         .await;
+    if let DkimResult::TempError(e) = output.result() {
+        super::dkim::count_failure(resolver, e);
+    }
     let symbol = symbol(output.result());
     let instance = output.chain().len();
     if instance == 0 {

@@ -53,6 +53,11 @@ pub async fn check(resolver: &Resolver, message: &AuthenticatedMessage<'_>) -> V
         .authenticator()
         .verify_dkim(Parameters::new(message).with_cache(resolver.auth_cache()))
         .await;
+    for o in &outputs {
+        if let DkimResult::TempError(e) = o.result() {
+            count_failure(resolver, e);
+        }
+    }
     let mut out: Vec<Signature> = outputs.iter().filter_map(signature).collect();
     // Headers that do not parse at all give no output; Rspamd counts each as a permanent
     // failure of an unknown signer.
@@ -64,6 +69,15 @@ pub async fn check(resolver: &Resolver, message: &AuthenticatedMessage<'_>) -> V
         });
     }
     out
+}
+
+/// A resolver failure mail-auth reports (negative answers are counted by the cache).
+pub fn count_failure(resolver: &Resolver, e: &Error) {
+    if let Error::Dns(mail_auth::DnsError::Resolver(message)) = e {
+        resolver
+            .metrics()
+            .failure(crate::dns::FailureKind::of_message(message));
+    }
 }
 
 /// Whether the message carries a `DKIM-Signature` at all (what the budget's fallback needs).

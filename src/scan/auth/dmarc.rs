@@ -76,6 +76,8 @@ async fn lookup(resolver: &Resolver, domain: &str) -> Lookup {
             Lookup::Missing
         }
         Err(Error::Dns(DnsError::Resolver(e))) => {
+            let kind = crate::dns::FailureKind::of_message(&e);
+            resolver.metrics().failure(kind);
             Lookup::Fatal(Hit::with("DMARC_DNSFAIL", format!("{domain} : {e}")))
         }
         Err(e) => Lookup::Fatal(Hit::with("DMARC_BAD_POLICY", format!("{domain} : {e}"))),

@@ -5,13 +5,15 @@
 //!
 //! Layout: [`settings`] reads the modules' sections; [`spf`], [`dkim`], [`dmarc`], [`arc`] each
 //! turn mail-auth's result into Rspamd's symbols and options; [`phase`] runs them for one
-//! message; [`symbols`] holds their names, groups and Rspamd's default weights.
+//! message; [`symbols`] holds their names, groups and Rspamd's default weights; [`results`]
+//! writes the `Authentication-Results` header from the verdict.
 
 pub mod arc;
 pub mod dkim;
 pub mod dmarc;
 pub mod hit;
 pub mod phase;
+pub mod results;
 pub mod settings;
 pub mod spf;
 pub mod symbols;

@@ -74,6 +74,10 @@ impl AuthChecks {
         );
         let mut out = AuthOutcome::default();
         if run_spf && env.client_ip.is_some() {
+            if spf_v.result == Some(mail_auth::SpfResult::TempError) {
+                // mail-auth keeps no error text for SPF: the kind is unknown.
+                self.resolver.metrics().failure(FailureKind::Other);
+            }
             out.hits.push(spf::hit(&spf_v));
         }
         if let Some(sigs) = &dkim_v {
