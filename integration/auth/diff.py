@@ -50,6 +50,7 @@ DKIM_UNPARSED = ("RFC 6376 6.1.1: a signature with a bad tag or past its x= is P
 DIFFERENCES = {
     "spf-malformed-permfail": (na_but("R_SPF_NA|R_SPF_FAIL"), SPF_SYNTAX),
     "spf-badmech-permfail": (na_but("R_SPF_NA|R_SPF_FAIL"), SPF_SYNTAX),
+    "spf-emptyinclude-permfail": (na_but("R_SPF_NA|R_SPF_FAIL"), SPF_SYNTAX),
     "spf-twice-permfail": (na_but("R_SPF_NA|R_SPF_ALLOW"),
                            "RFC 7208 4.5: two SPF records are a permerror; Rspamd 3.4 uses "
                            "the first"),

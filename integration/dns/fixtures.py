@@ -137,6 +137,8 @@ def build_zones(keys):
     zone("spf-none.test").txt("@", "not an spf record").a("helo", GOOD_IP)
     zone("spf-malformed.test").txt("@", "v=spf1 ip4:192.0.2.300 -all")
     zone("spf-badmech.test").txt("@", "v=spf1 frobnicate:192.0.2.0 -all")
+    zone("spf-emptyinclude.test").txt("@", "v=spf1 include: -all")
+    zone("spf-redirect-none.test").txt("@", "v=spf1 redirect=spf-none.test")
     zone("spf-twice.test").txt("@", SPF_PASS).txt("@", "v=spf1 -all")
     # Forty `a:` lookups: over RFC 7208's ten and over Rspamd's thirty.
     many = zone("spf-toomany.test")
@@ -157,6 +159,7 @@ def build_zones(keys):
     d.txt("revoked._domainkey", "v=DKIM1; k=rsa; p=")
     d.txt("badkey._domainkey", "v=DKIM1; k=rsa; p=bm90IGEga2V5IGF0IGFsbA==")
     d.txt("badrec._domainkey", "v=DKIM2; k=frob; p=!!!")
+    d.txt("wrongtype._domainkey", dkim_txt("ed25519", keys.rsa1024[1]))
     zone("dkim2.test").txt("s2._domainkey", dkim_txt("rsa", keys.rsa1024[1]))
 
     # DMARC: every policy kind. Each domain passes SPF from GOOD_IP and has
@@ -173,6 +176,8 @@ def build_zones(keys):
         "sluice-relaxed-test.co.uk": "v=DMARC1; p=reject; adkim=r; aspf=r",
         "dmarc-bad.test": "v=DMARC1; p=frobnicate",
         "dmarc-twice.test": None,
+        "dmarc-nop.test": "v=DMARC1; rua=mailto:reports@dmarc-nop.test",
+        "dmarc-badpct.test": "v=DMARC1; p=reject; pct=lots",
         PSL_DOMAIN: "v=DMARC1; p=reject",
     }
     for name, policy in policies.items():
@@ -276,6 +281,8 @@ def build_cases(keys):
         ("spf-malformed.test", GOOD_IP, "R_SPF_PERMFAIL"),
         ("spf-badmech.test", GOOD_IP, "R_SPF_PERMFAIL"),
         ("spf-twice.test", GOOD_IP, "R_SPF_PERMFAIL"),
+        ("spf-emptyinclude.test", GOOD_IP, "R_SPF_PERMFAIL"),
+        ("spf-redirect-none.test", GOOD_IP, "R_SPF_PERMFAIL"),
         ("spf-toomany.test", BAD_IP, "R_SPF_PERMFAIL"),
         ("spf-loop.test", BAD_IP, "R_SPF_PERMFAIL"),
         ("spf-timeout.test", BAD_IP, "R_SPF_DNSFAIL"),
@@ -337,7 +344,8 @@ def build_cases(keys):
     case("dkim-expired", sign_expired(m, "dkim.test", "rsa1024", rsa1024), **env,
          expect=no_spf + ["R_DKIM_PERMFAIL"])
     for sel, what in [("revoked", "revoked"), ("nosuch", "unknown-selector"),
-                      ("badkey", "malformed-key"), ("badrec", "malformed-record")]:
+                      ("badkey", "malformed-key"), ("badrec", "malformed-record"),
+                      ("wrongtype", "key-type-mismatch")]:
         m = base_message(sender, f"dkim {what}")
         case(f"dkim-{what}", sign(m, "dkim.test", sel, rsa1024), **env,
              expect=no_spf + ["R_DKIM_PERMFAIL"])
@@ -390,6 +398,10 @@ def build_cases(keys):
     dmarc("bad-policy", "dmarc-bad.test", "DMARC_BAD_POLICY", ip=BAD_IP)
     dmarc("two-records", "dmarc-twice.test", "DMARC_BAD_POLICY", ip=BAD_IP)
     dmarc("no-record", "spf-pass.test", "DMARC_NA", ip=BAD_IP)
+    # RFC 7489 6.6.3: no valid p= but a valid rua= reads as p=none.
+    dmarc("no-p-tag", "dmarc-nop.test", "DMARC_POLICY_SOFTFAIL", ip=BAD_IP)
+    # A pct= that is no number is ignored (pct stays 100), as Rspamd does.
+    dmarc("bad-pct", "dmarc-badpct.test", "DMARC_POLICY_REJECT", ip=BAD_IP)
     dmarc("psl-org-domain", PSL_DOMAIN, "DMARC_POLICY_REJECT", ip=BAD_IP,
           from_dom=f"sub.{PSL_DOMAIN}")
     # Alignment: From is the organizational domain, DKIM d= and MAIL FROM a
