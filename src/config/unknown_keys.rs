@@ -91,7 +91,7 @@ const MODULES: &[(&str, &[&str])] = &[
         "dmarc",
         &["enabled", "check_local", "check_authed", "actions"],
     ),
-    ("arc", &["enabled", "check_local", "check_authed"]),
+    ("arc", &["enabled"]),
 ];
 
 /// One warning per unused key: `file:line:col: section.key: not used by sluice`.

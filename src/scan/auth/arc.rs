@@ -1,7 +1,8 @@
 //! ARC (RFC 8617) as Rspamd's `arc` module reports it: `ARC_ALLOW` for a chain that validates,
 //! `ARC_REJECT` for a seal or message signature that does not verify, `ARC_INVALID` for a chain
 //! whose structure is broken (instances, `cv=`, unparsable headers), `ARC_DNSFAIL` for a
-//! temporary DNS failure, `ARC_NA` without ARC headers.
+//! temporary DNS failure, `ARC_NA` without ARC headers. As in Rspamd, ARC is checked for local
+//! and authenticated mail too.
 
 use mail_auth::arc::ArcError;
 use mail_auth::{AuthenticatedMessage, DkimResult, Error, Parameters};
@@ -17,12 +18,20 @@ pub async fn check(resolver: &Resolver, message: &AuthenticatedMessage<'_>) -> H
     if let DkimResult::TempError(e) = output.result() {
         super::dkim::count_failure(resolver, e);
     }
-    let symbol = symbol(output.result());
-    let instance = output.chain().len();
-    if instance == 0 {
-        return Hit::new(symbol);
+    // mail-auth reads a chain by its message signatures: seals without any are no chain to
+    // it, and an invalid one to Rspamd.
+    if *output.result() == DkimResult::None && present(message) {
+        return Hit::with("ARC_INVALID", "invalid count of seals and signatures");
     }
-    Hit::with(symbol, format!("i={instance}"))
+    let symbol = symbol(output.result());
+    // Rspamd's option for a valid chain: the newest seal's `domain:s=selector:i=instance`.
+    match output.chain().last() {
+        Some(link) if symbol == "ARC_ALLOW" => {
+            let seal = link.seal.header;
+            Hit::with(symbol, format!("{}:s={}:i={}", seal.d, seal.s, seal.i))
+        }
+        _ => Hit::new(symbol),
+    }
 }
 
 /// Whether the message has ARC headers at all (what the budget's fallback needs).

@@ -66,7 +66,8 @@ impl AuthChecks {
         let skip = |m: ModuleSwitch| self.skipped(m, env);
         let run_spf = !skip(self.settings.spf);
         let run_dkim = !skip(self.settings.dkim);
-        let run_arc = !skip(self.settings.arc);
+        // Rspamd's arc module checks every message, local or authenticated.
+        let run_arc = self.settings.arc.enabled;
         let (spf_v, dkim_v, arc_v) = tokio::join!(
             self.spf(env, run_spf, budget),
             self.dkim(message.as_ref(), run_dkim, budget),

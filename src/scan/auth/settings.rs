@@ -2,7 +2,8 @@
 //! `local.d/<module>.conf`) and `options.local_addrs`, as typed settings.
 //!
 //! Of each module's keys, sluice reads `enabled`, `check_local` and `check_authed` (also read
-//! from `options`, as Rspamd falls back there); `dmarc` adds `actions`. Rspamd's other keys
+//! from `options`, as Rspamd falls back there; the phase ignores the last two for `arc`, which
+//! Rspamd runs on every message); `dmarc` adds `actions`. Rspamd's other keys
 //! (caches, whitelists, reporting) are accepted and have no effect.
 
 use ipnet::IpNet;
