@@ -103,7 +103,7 @@ def dkim_options(symbols):
     return {n: o for n, o in symbols.items() if n.startswith("R_DKIM_") or n == TRACE}
 
 
-def scan_all(scanner, cases, workers=8):
+def scan_all(scanner, cases, workers=16):
     """{case name: (auth symbols or None, error, seconds)}."""
     def one(c):
         t = time.monotonic()
@@ -134,6 +134,20 @@ def main():
     started = time.monotonic()
     running = []
     try:
+        for name in wanted:
+            if name not in ("rspamd", "sluice"):
+                raise SystemExit(f"AUTH_PEERS: unknown peer {name}")
+        # Silent first, while no cache holds an answer: every lookup times out.
+        nsd_port = peers.free_port()
+        fwd = peers.Forwarder(nsd_port, [])
+        fwd.silent_all = True
+        running.append(fwd)
+        scanners = {}
+        t = time.monotonic()
+        if "rspamd" in wanted:
+            # Rspamd takes long to load its rules: it starts while the fixtures are made.
+            scanners["rspamd"] = peers.Rspamd(work, fwd.port)
+            running.append(scanners["rspamd"])
         fixtures = os.path.join(work, "fixtures")
         subprocess.run(["/usr/bin/python3", os.path.join(peers.IT_DIR, "dns", "fixtures.py"),
                         fixtures], check=True)
@@ -141,25 +155,15 @@ def main():
         with open(os.path.join(fixtures, "cases.json")) as f:
             cases = json.load(f)
         with open(os.path.join(fixtures, "silent.list")) as f:
-            silent = f.read().split()
-        nsd = peers.Nsd(work, fixtures)
+            fwd.set_silent(f.read().split())
+        nsd = peers.Nsd(work, fixtures, nsd_port)
         running.append(nsd)
-        fwd = peers.Forwarder(nsd.port, silent)
-        running.append(fwd)
-        # Silent first, while no cache holds an answer: every lookup times out.
-        fwd.silent_all = True
-        scanners = {}
-        for name in wanted:
-            t = time.monotonic()
-            if name == "rspamd":
-                scanner = peers.Rspamd(work, fwd.port)
-            elif name == "sluice":
-                scanner = peers.Sluice(work, binary, fwd.port)
-            else:
-                raise SystemExit(f"AUTH_PEERS: unknown peer {name}")
-            running.append(scanner)
-            scanners[name] = scanner
-            print(f"    {name}: ready in {time.monotonic() - t:.1f} s")
+        if "sluice" in wanted:
+            scanners["sluice"] = peers.Sluice(work, binary, fwd.port)
+            running.append(scanners["sluice"])
+        for name, scanner in scanners.items():
+            scanner.wait_ready()
+            print(f"    {name}: ready {time.monotonic() - t:.1f} s after start")
         silent = {name: timed_scan(name, s, cases, "silent DNS") for name, s in scanners.items()}
         fwd.silent_all = False
         results = {name: timed_scan(name, s, cases, "nsd") for name, s in scanners.items()}

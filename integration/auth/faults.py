@@ -81,6 +81,7 @@ def dns_stopped(check, work, binary, fixtures, cases, scan_all, normal, silent):
     sluice = None
     try:
         sluice = peers.Sluice(os.path.join(work, "stopped"), binary, nsd.port)
+        sluice.wait_ready()
         before = [c for c in cases if c["name"].startswith(("dkim-", "arc-"))]
         after = [c for c in cases if c["name"].startswith(("spf-", "dmarc-"))]
         got = scan_all(sluice, before)
@@ -111,6 +112,7 @@ def milter_isolation(check, work, binary, dns_port, cases):
     # One CPU: the daemon starts one session thread, so both sessions share it.
     sluice = peers.Sluice(os.path.join(work, "milter"), binary, dns_port, dns_timeout="3s",
                           prefix=["taskset", "-c", "0"])
+    sluice.wait_ready()
     try:
         done = {}
 

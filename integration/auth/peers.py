@@ -70,10 +70,10 @@ def stop(proc, seconds=10):
 
 
 class Nsd:
-    def __init__(self, work, fixtures):
+    def __init__(self, work, fixtures, port=None):
         self.dir = os.path.join(work, "nsd")
         os.makedirs(self.dir)
-        self.port = free_port()
+        self.port = port or free_port()
         self.zones = []
         zones = []
         with open(os.path.join(fixtures, "zones.list")) as f:
@@ -128,7 +128,7 @@ class Forwarder:
 
     def __init__(self, upstream_port, silent_domains):
         self.upstream = ("127.0.0.1", upstream_port)
-        self.silent = [d.lower().rstrip(".") for d in silent_domains]
+        self.set_silent(silent_domains)
         self.silent_all = False
         self.dropped = 0
         self.forwarded = 0
@@ -142,6 +142,9 @@ class Forwarder:
                         threading.Thread(target=self.serve_tcp, daemon=True)]
         for t in self.threads:
             t.start()
+
+    def set_silent(self, domains):
+        self.silent = [d.lower().rstrip(".") for d in domains]
 
     def drop(self, wire):
         if self.silent_all:
@@ -332,7 +335,9 @@ class Rspamd(HttpScanner):
              f"--var=LOGDIR={d}"],
             stdout=open(os.path.join(d, "stdout"), "w"), stderr=subprocess.STDOUT)
         self.url = f"http://127.0.0.1:{self.port}"
-        wait_until("rspamd", self.ready, 120, self.log)
+
+    def wait_ready(self):
+        wait_until("rspamd", self.ready, 180, self.log)
 
     def ready(self):
         if self.proc.poll() is not None:
@@ -364,6 +369,8 @@ class Sluice(HttpScanner):
              "--var", f"DBDIR={self.dir}"],
             stdout=subprocess.DEVNULL, stderr=open(self.log, "w"))
         self.http = self.milter = None
+
+    def wait_ready(self):
         wait_until("sluice", self.ready, 60, self.log)
         self.url = f"http://{self.http}"
 
