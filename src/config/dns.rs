@@ -39,7 +39,8 @@ pub struct DnsSettings {
     pub timeout: Duration,
     /// `retransmits`: tries after the first one times out.
     pub retransmits: usize,
-    /// `cache_size`: entries (name and type) the cache holds at most.
+    /// `cache_size`: entries (name and type) each cache holds at most: the checks' (split
+    /// evenly among TXT, MX, A, AAAA and PTR) and that of sluice's own typed lookups.
     pub cache_size: usize,
     /// `cache_max_ttl`: the longest a positive answer is kept, whatever its TTL.
     pub cache_max_ttl: Duration,
