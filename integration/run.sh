@@ -16,7 +16,9 @@ total_fail=0
 # were flaky while Rspamd's proxy had two default upstreams; see forward.sh.)
 # redis: Bayes on a redis-server stopped for 30 s under milter load.
 # hostile: every attack of issue 20 at once against one daemon (hostile.sh).
-stages=(miltertest postfix corpus rspamc forward proxy redis hostile)
+# auth: SPF, DKIM, DMARC and ARC against nsd, compared with Rspamd 3.4, and
+# DNS faults (auth.sh).
+stages=(miltertest postfix corpus rspamc forward proxy redis hostile auth)
 for stage in "${stages[@]}"; do
     log=$(mktemp /tmp/sluice-it-$stage.XXXXXX.log)
     echo "=== stage $stage"
