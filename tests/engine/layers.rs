@@ -17,7 +17,7 @@ const LAYERS: &[&[&str]] = &[
     &["", "message", "metrics", "notify"],
     &["verdict"],
     &["config"],
-    &["log", "stats"],
+    &["log", "stats", "dns", "sign"],
     &["scan"],
     &["milter", "forward"],
     &["server"],
