@@ -74,20 +74,13 @@ async fn lookup(resolver: &Resolver, domain: &str) -> Lookup {
         .txt_lookup::<Dmarc>(name.as_str(), Some(cache))
         .await
     {
-        // RFC 7489 6.6.3: without a valid p= but with a valid rua=, the policy is none.
-        Ok(record) if record.p == Policy::Unspecified && !record.rua.is_empty() => {
-            let mut none = (*record).clone();
-            none.p = Policy::None;
-            if none.sp == Policy::Unspecified {
-                none.sp = Policy::None;
-            }
-            Lookup::Found(Arc::new(none))
-        }
-        Ok(record) if record.p == Policy::Unspecified => Lookup::Fatal(Hit::with(
-            "DMARC_BAD_POLICY",
-            format!("{domain} : no policy (p=) in the record"),
-        )),
-        Ok(record) => Lookup::Found(record),
+        Ok(record) => match with_policy(record) {
+            Some(record) => Lookup::Found(record),
+            None => Lookup::Fatal(Hit::with(
+                "DMARC_BAD_POLICY",
+                format!("{domain} : no policy (p=) in the record"),
+            )),
+        },
         Err(Error::Dns(DnsError::RecordNotFound(_) | DnsError::InvalidRecordType)) => {
             Lookup::Missing
         }
@@ -98,6 +91,23 @@ async fn lookup(resolver: &Resolver, domain: &str) -> Lookup {
         }
         Err(e) => Lookup::Fatal(Hit::with("DMARC_BAD_POLICY", format!("{domain} : {e}"))),
     }
+}
+
+/// The record with a policy, or `None` when it has none. RFC 7489 6.6.3: without a valid
+/// `p=` but with a valid `rua=`, the policy is none.
+fn with_policy(record: Arc<Dmarc>) -> Option<Arc<Dmarc>> {
+    if record.p != Policy::Unspecified {
+        return Some(record);
+    }
+    if record.rua.is_empty() {
+        return None;
+    }
+    let mut none = (*record).clone();
+    none.p = Policy::None;
+    if none.sp == Policy::Unspecified {
+        none.sp = Policy::None;
+    }
+    Some(Arc::new(none))
 }
 
 /// Runs the check on what SPF and DKIM found.
@@ -188,14 +198,9 @@ pub fn evaluate(e: &Evaluation<'_>) -> DmarcVerdict {
     if spf_ok || dkim_ok {
         // A check that ran and did not pass aligned (no signature at all is not a failure).
         let spf_failed = !spf_ok
-            && matches!(
+            && !matches!(
                 e.spf.result,
-                Some(
-                    SpfResult::Fail
-                        | SpfResult::SoftFail
-                        | SpfResult::Neutral
-                        | SpfResult::PermError
-                ) | Some(SpfResult::Pass)
+                None | Some(SpfResult::None | SpfResult::TempError)
             );
         let dkim_failed = !dkim_ok && !e.dkim.is_empty();
         let also = (spf_failed || dkim_failed).then(|| Hit {
@@ -294,6 +299,31 @@ mod tests {
             spf,
             dkim,
         })
+    }
+
+    #[test]
+    fn an_allow_beside_a_failed_check_also_says_with_failures() {
+        let dkim = [sig("example.co.uk", Outcome::Allow)];
+        let v = eval("v=DMARC1; p=reject", &spf(SpfResult::Fail, "x.test"), &dkim);
+        assert_eq!(v.hit.symbol, "DMARC_POLICY_ALLOW");
+        let also = v.also.expect("with failures");
+        assert_eq!(also.symbol, "DMARC_POLICY_ALLOW_WITH_FAILURES");
+        assert!(also.options[0].contains("No valid SPF"), "{also:?}");
+        // An aligned SPF pass and no signature at all: nothing failed.
+        let aligned = spf(SpfResult::Pass, "example.co.uk");
+        assert!(eval("v=DMARC1; p=reject", &aligned, &[]).also.is_none());
+        // A signature that does not pass is a failure beside that pass.
+        let bad = [sig("example.co.uk", Outcome::Reject)];
+        assert!(eval("v=DMARC1; p=reject", &aligned, &bad).also.is_some());
+    }
+
+    #[test]
+    fn a_record_without_p_is_none_with_rua_and_bad_without() {
+        let rua = with_policy(Arc::new(record("v=DMARC1; rua=mailto:r@example.org")));
+        assert_eq!(rua.map(|r| (r.p, r.sp)), Some((Policy::None, Policy::None)));
+        assert!(with_policy(Arc::new(record("v=DMARC1; adkim=s"))).is_none());
+        let p = with_policy(Arc::new(record("v=DMARC1; p=reject"))).unwrap();
+        assert_eq!(p.p, Policy::Reject);
     }
 
     #[test]
