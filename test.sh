@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The one test command. On a fresh Debian machine it installs what the tests
 # need (Postfix, miltertest, swaks, Rspamd, Redis, iproute2), then runs every
-# tier: format and lint, unit and daemon tests, bounded fuzzing, the
-# integration tests against real peers, and a short soak. Exits non-zero on any failure.
+# tier: format and lint, unit and daemon tests, the integration tests
+# against real peers, a short soak and bounded fuzzing. Exits non-zero on any failure.
 set -euo pipefail
 cd "$(dirname "$0")"
 ROOT=$(pwd)
@@ -28,7 +28,7 @@ install_packages() {
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")
   done
   [ ${#missing[@]} -eq 0 ] && return 0
-  step "installing ${missing[*]}"
+  echo "installing ${missing[*]}"
   echo "postfix postfix/main_mailer_type select Local only" | as_root debconf-set-selections
   echo "postfix postfix/mailname string mx.sluice.test" | as_root debconf-set-selections
   as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
@@ -36,7 +36,35 @@ install_packages() {
 }
 
 [ -d "$SHARED/corpus" ] || { echo "shared corpus not found at $SHARED (set SHARED=...)" >&2; exit 1; }
-install_packages
+
+# Three jobs run beside the tiers, as the tiers leave CPU idle: the package
+# install (network and disk bound) while the code builds, and the fuzz
+# targets' build at the lowest priority, which takes the cycles that the
+# single-threaded parts of the builds and the tests' waits on sockets, peers
+# and timeouts leave. The tests wait for the packages; fuzzing waits for its
+# build.
+LOGS=$(mktemp -d /tmp/sluice-test.XXXXXX)
+install_packages >"$LOGS/packages.log" 2>&1 &
+PACKAGES=$!
+(
+  begun=$SECONDS
+  CODEGEN_UNITS=16 OPT_LEVEL=1 STEP=build nice -n 19 fuzz/run.sh
+  echo "fuzz build took $((SECONDS - begun))s"
+) >"$LOGS/fuzz-build.log" 2>&1 &
+FUZZ_BUILD=$!
+trap 'kill $PACKAGES $FUZZ_BUILD 2>/dev/null || true' EXIT
+
+# Waits for a background job; its log is printed either way.
+await() {
+  local pid=$1 log=$2 what=$3
+  if wait "$pid"; then
+    cat "$log"
+  else
+    cat "$log"
+    echo "$what failed" >&2
+    exit 1
+  fi
+}
 
 step "cargo fmt --check"
 cargo fmt --all -- --check
@@ -44,14 +72,20 @@ step "cargo clippy"
 cargo clippy --workspace --all-targets -- -D warnings
 step "release build"
 cargo build --release
+step "test build"
+cargo test --workspace --no-run
+step "packages (installed in the background)"
+await "$PACKAGES" "$LOGS/packages.log" "package install"
 # The daemon tests start the release build: a debug daemon spends seconds
 # of CPU compiling the rules at each of their many starts.
 step "cargo test"
 SLUICE_TEST_BIN="$ROOT/target/release/sluice" cargo test --workspace
-step "fuzzing (${FUZZ_SECONDS}s per target)"
-CODEGEN_UNITS=16 JOBS=2 fuzz/run.sh "$FUZZ_SECONDS"
 step "integration tests against real peers"
 SLUICE_BIN="$ROOT/target/release/sluice" integration/run.sh
 step "soak (${SOAK_SECONDS}s of mixed load)"
 DURATION="$SOAK_SECONDS" SLUICE_BIN="$ROOT/target/release/sluice" integration/soak.sh
+step "fuzz build (in the background since the start)"
+await "$FUZZ_BUILD" "$LOGS/fuzz-build.log" "fuzz build"
+step "fuzzing (${FUZZ_SECONDS}s per target)"
+STEP=run JOBS=2 fuzz/run.sh "$FUZZ_SECONDS"
 step "done"

@@ -16,13 +16,18 @@
 # a fresh machine need not build cargo-fuzz first; `cargo fuzz run TARGET`
 # still works on this crate. Only a stable toolchain may be available:
 # RUSTC_BOOTSTRAP=1 lets the nightly-only -Zsanitizer flag work on stable.
-# CODEGEN_UNITS (default 1, as cargo-fuzz) trades run speed for build time:
-# the test command's short runs use more units on its two cores.
+# CODEGEN_UNITS (default 1, as cargo-fuzz) and OPT_LEVEL (default 3) trade
+# run speed for build time: the test command's short runs use more units and
+# less optimization on its two cores. STEP=build only builds, STEP=run only
+# runs what an earlier build left (the test command builds in the background
+# while its other tiers run).
 set -euo pipefail
 
 seconds="${1:-20}"
 jobs="${JOBS:-1}"
 cgu="${CODEGEN_UNITS:-1}"
+opt="${OPT_LEVEL:-3}"
+step="${STEP:-all}"
 cd "$(dirname "$0")"
 export RUSTC_BOOTSTRAP=1
 
@@ -42,9 +47,13 @@ sancov=(
 )
 # Optimized; debug assertions and overflow checks come from the release
 # profile in Cargo.toml, which keeps them off for one dependency.
-RUSTFLAGS="${sancov[*]} ${RUSTFLAGS:-}" cargo build --release --bins \
-    --target "$triple" --config 'profile.release.debug="line-tables-only"'
 bin="target/$triple/release"
+if [ "$step" != run ]; then
+    RUSTFLAGS="${sancov[*]} ${RUSTFLAGS:-}" cargo build --release --bins \
+        --target "$triple" --config 'profile.release.debug="line-tables-only"' \
+        --config "profile.release.opt-level=$opt"
+fi
+[ "$step" = build ] && exit 0
 shared_mime="${SHARED:-$(cd .. && pwd)/../shared}/corpus/mime"
 
 # Runs one target; its libFuzzer output goes to logs/TARGET.log.

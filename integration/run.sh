@@ -21,6 +21,7 @@ total_fail=0
 stages=(miltertest postfix corpus rspamc forward proxy redis hostile auth)
 for stage in "${stages[@]}"; do
     log=$(mktemp /tmp/sluice-it-$stage.XXXXXX.log)
+    started=$SECONDS
     echo "=== stage $stage"
     "$dir/$stage.sh" 2>&1 | tee "$log"
     rc=${PIPESTATUS[0]}
@@ -35,7 +36,8 @@ for stage in "${stages[@]}"; do
     if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
     total_pass=$((total_pass + p))
     total_fail=$((total_fail + f))
-    if [ "$f" -eq 0 ]; then echo "=== stage $stage: OK ($summary)"; else echo "=== stage $stage: FAILED ($summary)"; fi
+    took="$((SECONDS - started))s"
+    if [ "$f" -eq 0 ]; then echo "=== stage $stage: OK ($summary, $took)"; else echo "=== stage $stage: FAILED ($summary, $took)"; fi
     rm -f "$log"
 done
 echo "$total_pass passed, $total_fail failed"
