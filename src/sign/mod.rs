@@ -101,6 +101,7 @@ impl Signer {
                     parsed: &parsed,
                     names: &names,
                     authserv_id: &self.authserv_id,
+                    chain: arc::Chain::of(&verdict.symbols),
                 };
                 self.seal(s, &choice, &msg, verdict);
             }
@@ -160,7 +161,7 @@ impl Signer {
                     return;
                 }
                 Ok(None) => {
-                    debug!("arc: the message has an ARC chain, not sealed (chain not validated)");
+                    debug!(chain = ?msg.chain, "arc: the message's ARC chain is not sealed");
                     return;
                 }
                 Err(e) => self.key_failure("arc", &choice.domain, &e),
