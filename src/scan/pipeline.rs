@@ -280,13 +280,17 @@ impl Pipeline {
 
     /// [`Pipeline::explain`] with the autolearn candidate.
     pub fn explain_outcome(&self, env: &Envelope, raw: &[u8]) -> (Scanned, Trace) {
-        self.scan_traced(
-            env,
-            raw,
-            true,
-            ScanOptions::default(),
-            &AuthOutcome::default(),
-        )
+        self.explain_authenticated(env, raw, &AuthOutcome::default())
+    }
+
+    /// [`Pipeline::explain_outcome`] with what the auth phase found.
+    pub fn explain_authenticated(
+        &self,
+        env: &Envelope,
+        raw: &[u8],
+        auth: &AuthOutcome,
+    ) -> (Scanned, Trace) {
+        self.scan_traced(env, raw, true, ScanOptions::default(), auth)
     }
 
     fn scan_traced(

@@ -8,5 +8,6 @@ mod support;
 mod checks;
 mod dns_server;
 mod resolver;
+mod scan_cli;
 mod sessions;
 mod whitelist;
