@@ -651,3 +651,21 @@ fn generated_keys_sign_and_their_records_verify() {
     ));
     assert_eq!(keygen::base64(b"ab"), "YWI=");
 }
+
+#[test]
+fn a_rewritten_subject_is_what_gets_signed() {
+    let s = signer_for("rsa2048", json!({}));
+    let mut v = Verdict::empty(15.0);
+    v.action = crate::verdict::Action::RewriteSubject;
+    v.subject = Some("*** SPAM *** hello".into());
+    s.apply(&authed(), MSG.as_bytes(), &mut v);
+    assert_eq!(v.dkim_signatures.len(), 1);
+    // What leaves: the MTA changed the Subject as the milter asked.
+    let leaving = MSG.replace("Subject: hello", "Subject: *** SPAM *** hello");
+    let out = delivered(&v, &leaving);
+    assert!(
+        verifies("dkim", &out, &[("rsa2048", "rsa2048")]),
+        "{}",
+        String::from_utf8_lossy(&out)
+    );
+}
