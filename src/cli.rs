@@ -29,6 +29,11 @@ pub enum Command {
     /// SIGTERM/SIGINT drain and exit.
     Run(RunArgs),
     /// Scan message files offline and print the verdict.
+    ///
+    /// With an envelope (--ip, --helo, --from, --rcpt, --user, --hostname) the SPF, DKIM,
+    /// DMARC and ARC checks run first, as in the daemon, on the nameservers of
+    /// `options.dns.nameserver` (without one set they are off); without an envelope no DNS
+    /// query is made.
     Scan(ScanArgs),
     /// Check the configuration; exits non-zero on errors.
     ///
@@ -186,9 +191,60 @@ pub struct ScanArgs {
     /// the time it took (and the rules skipped by the early stop).
     #[arg(long)]
     pub explain: bool,
+    #[command(flatten)]
+    pub envelope: EnvelopeArgs,
     /// Message files (RFC 5322).
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,
+}
+
+/// The SMTP envelope of the scanned messages, as rspamc's flags and Rspamd's HTTP headers
+/// give it. With any of them the authentication checks (SPF, DKIM, DMARC, ARC, on
+/// `options.dns.nameserver`) run before the rules, as in the daemon.
+#[derive(Debug, Clone, Default, Args)]
+pub struct EnvelopeArgs {
+    /// The client's address (Rspamd's `IP` header).
+    #[arg(long, value_name = "ADDRESS")]
+    pub ip: Option<std::net::IpAddr>,
+    /// The HELO/EHLO name (`Helo`).
+    #[arg(long, value_name = "NAME")]
+    pub helo: Option<String>,
+    /// The MAIL FROM address (`From`).
+    #[arg(long, value_name = "ADDRESS")]
+    pub from: Option<String>,
+    /// A recipient (`Rcpt`); repeat for several.
+    #[arg(long, value_name = "ADDRESS")]
+    pub rcpt: Vec<String>,
+    /// The SMTP AUTH user (`User`): SPF, DKIM and DMARC skip authenticated mail.
+    #[arg(long, value_name = "USER")]
+    pub user: Option<String>,
+    /// The client's verified host name (`Hostname`).
+    #[arg(long, value_name = "NAME")]
+    pub hostname: Option<String>,
+}
+
+impl EnvelopeArgs {
+    /// Whether any flag was given.
+    pub fn given(&self) -> bool {
+        self.ip.is_some()
+            || self.helo.is_some()
+            || self.from.is_some()
+            || !self.rcpt.is_empty()
+            || self.user.is_some()
+            || self.hostname.is_some()
+    }
+
+    pub fn envelope(&self) -> crate::message::Envelope {
+        crate::message::Envelope {
+            client_ip: self.ip,
+            client_name: self.hostname.clone(),
+            helo: self.helo.clone(),
+            from: self.from.clone(),
+            rcpts: self.rcpt.clone(),
+            user: self.user.clone(),
+            ..Default::default()
+        }
+    }
 }
 
 fn parse_var(s: &str) -> Result<(String, String), String> {
@@ -199,4 +255,48 @@ fn parse_var(s: &str) -> Result<(String, String), String> {
         return Err("empty variable name".into());
     }
     Ok((k.to_string(), v.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scan_takes_the_envelope_with_repeated_recipients() {
+        let cli = Cli::try_parse_from([
+            "sluice",
+            "scan",
+            "--ip",
+            "192.0.2.1",
+            "--helo",
+            "mx.example.org",
+            "--from",
+            "a@example.org",
+            "--rcpt",
+            "b@example.net",
+            "--rcpt",
+            "c@example.net",
+            "--user",
+            "alice",
+            "--hostname",
+            "mx.example.org",
+            "m.eml",
+        ])
+        .unwrap();
+        let Command::Scan(args) = cli.command else {
+            panic!("not scan")
+        };
+        assert!(args.envelope.given());
+        let env = args.envelope.envelope();
+        assert_eq!(env.client_ip, Some("192.0.2.1".parse().unwrap()));
+        assert_eq!(env.rcpts, ["b@example.net", "c@example.net"]);
+        assert_eq!(env.user.as_deref(), Some("alice"));
+        assert_eq!(env.client_name.as_deref(), Some("mx.example.org"));
+        let bare = Cli::try_parse_from(["sluice", "scan", "m.eml"]).unwrap();
+        let Command::Scan(args) = bare.command else {
+            panic!("not scan")
+        };
+        assert!(!args.envelope.given());
+        assert!(Cli::try_parse_from(["sluice", "scan", "--ip", "nowhere", "m.eml"]).is_err());
+    }
 }

@@ -5,7 +5,6 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::Parser;
 use sluice::cli::{BenchCommand, Cli, Command, ConfigArgs, EvalBayesArgs, LearnArgs, ScanArgs};
-use sluice::message::Envelope;
 use sluice::stats::{self, Class, Stats};
 use sluice::verdict::checkv2;
 use sluice::{bench, cli, config, daemon, eval_bayes, scan};
@@ -153,12 +152,23 @@ fn scan_files(args: &ScanArgs) -> Result<ExitCode> {
     let pipeline = scan::Pipeline::new(&cfg.rules)
         .context("rules")?
         .with_stats(bayes.clone());
-    let env = Envelope::default();
+    let env = args.envelope.envelope();
+    // The checks run only for an envelope given on the command line (they need its address).
+    let auth = if args.envelope.given() {
+        daemon::auth_checks(&cfg)?
+    } else {
+        None
+    };
+    let rt = auth.as_ref().map(|_| runtime()).transpose()?;
     let mut out = std::io::stdout().lock();
     for file in &args.files {
         let raw = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+        let found = match (&auth, &rt) {
+            (Some(checks), Some(rt)) => rt.block_on(checks.run(&env, &raw)),
+            _ => scan::auth::AuthOutcome::default(),
+        };
         if args.explain {
-            let (scanned, trace) = pipeline.explain_outcome(&env, &raw);
+            let (scanned, trace) = pipeline.explain_authenticated(&env, &raw, &found);
             let verdict = scanned.learned_by(bayes.as_deref());
             let name = file.display().to_string();
             write!(
@@ -169,7 +179,7 @@ fn scan_files(args: &ScanArgs) -> Result<ExitCode> {
             continue;
         }
         let verdict = pipeline
-            .scan_outcome(&env, &raw, scan::ScanOptions::default())
+            .scan_authenticated(&env, &raw, scan::ScanOptions::default(), &found)
             .learned_by(bayes.as_deref());
         if args.json {
             let reply = checkv2::to_reply(&verdict);

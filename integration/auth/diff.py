@@ -74,16 +74,7 @@ DIFFERENCES = {
 # Open defects of sluice's checks, each a fixture whose expected symbols sluice does not give
 # yet: reported as GAP, not counted as failures, so the rest of the stage guards what works. A
 # listed fixture that passes fails the stage until it is taken off this list.
-SPF_SYNTAX_GAP = ("mail-auth 0.13 skips an SPF term it cannot parse and reads the first of two "
-                  "records; sluice does not yet check the record's syntax itself")
-OPEN_GAPS = {
-    "spf-malformed-permfail": SPF_SYNTAX_GAP,
-    "spf-badmech-permfail": SPF_SYNTAX_GAP,
-    "spf-twice-permfail": SPF_SYNTAX_GAP,
-    "dmarc-pct0-reject": "pct= sampling is not implemented (mail-auth 0.13's record drops pct=)",
-    "dmarc-pct0-quarantine": "pct= sampling is not implemented (mail-auth 0.13's record drops pct=)",
-    "dmarc-two-records": "mail-auth reads the first of two DMARC records; sluice does not count them",
-}
+OPEN_GAPS = {}
 
 passed = 0
 failed = 0

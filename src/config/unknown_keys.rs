@@ -144,6 +144,10 @@ const MODULES: &[(&str, &[&str])] = &[
         "dmarc",
         &["enabled", "check_local", "check_authed", "actions"],
     ),
+    (
+        "whitelist",
+        &["enabled", "rules", "check_local", "check_authed"],
+    ),
     ("dkim_signing", SIGNING),
     ("arc", SIGNING),
 ];
@@ -221,6 +225,14 @@ pub fn warnings(tree: &Value, positions: &BTreeMap<String, Location>) -> Vec<Str
     }
     for (name, a) in entries(tree.get("actions")) {
         check(format!("actions.{name}"), a, ACTION_OBJECT);
+    }
+    let wl_rules = tree.get("whitelist").and_then(|w| w.get("rules"));
+    for (name, r) in entries(wl_rules) {
+        check(
+            format!("whitelist.rules.{name}"),
+            r,
+            super::rules::whitelist::RULE_KEYS,
+        );
     }
     for (name, known) in MODULES {
         if let Some(section) = tree.get(*name) {

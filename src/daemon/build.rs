@@ -129,7 +129,7 @@ pub fn build_from(
 ///
 /// The checks need a nameserver named in `options.dns.nameserver`: without one they are off
 /// (as are their symbols), so no configuration sends a query anywhere unless it says where.
-fn auth_checks(config: &Config) -> Result<Option<Arc<AuthChecks>>, DaemonError> {
+pub fn auth_checks(config: &Config) -> Result<Option<Arc<AuthChecks>>, DaemonError> {
     let settings = AuthSettings::from_tree(&config.tree).map_err(located(config))?;
     if config.dns.nameservers.is_empty() || !settings.any_enabled() {
         return Ok(None);

@@ -20,7 +20,7 @@ use crate::verdict::Placement;
 mod build;
 mod fds;
 mod listeners;
-pub use build::check;
+pub use build::{auth_checks, check};
 use build::{build_context, build_from, open_stats};
 use listeners::Listeners;
 

@@ -45,6 +45,16 @@ pub fn spamd_result(v: &Verdict) -> String {
     out
 }
 
+/// Writes `X-Spamd-Result` again from the verdict's symbols, so the symbols signing added
+/// after the scan (`DKIM_SIGNED`, `ARC_SIGNED`) are listed in it, as in Rspamd's header.
+pub fn refresh_spamd_result(v: &mut Verdict) {
+    let value = spamd_result(v);
+    let header = v.milter.add_headers.iter_mut();
+    if let Some(h) = header.filter(|h| h.name == "X-Spamd-Result").last() {
+        h.value = value;
+    }
+}
+
 /// Expands `%s` (old subject), `%d` (score, two decimals) and `%%`.
 pub fn rewrite_subject(template: &str, old: &str, score: f64) -> String {
     let mut out = String::with_capacity(template.len() + old.len());
@@ -115,6 +125,23 @@ mod tests {
             description: None,
             options: options.iter().map(|s| s.to_string()).collect(),
         }
+    }
+
+    #[test]
+    fn the_refreshed_header_lists_symbols_added_after_the_scan() {
+        let mut v = Verdict::empty(15.0);
+        v.milter.add_headers.push(AddHeader {
+            name: "X-Spamd-Result".into(),
+            value: spamd_result(&v),
+            order: -1,
+        });
+        v.symbols
+            .push(sym("DKIM_SIGNED", 0.0, &["example.org:s=sel"]));
+        refresh_spamd_result(&mut v);
+        assert_eq!(
+            v.milter.add_headers[0].value,
+            "default: False [0.00 / 15.00];\n\tDKIM_SIGNED(0.00)[example.org:s=sel]"
+        );
     }
 
     #[test]

@@ -119,6 +119,7 @@ impl Scanner for LocalScanner {
 fn signed(signer: Option<&Signer>, req: &ScanRequest, mut v: Verdict) -> Verdict {
     if let Some(s) = signer {
         s.apply(&req.envelope, &req.message, &mut v);
+        super::headers::refresh_spamd_result(&mut v);
     }
     v
 }

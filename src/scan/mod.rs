@@ -8,6 +8,7 @@
 //! 2. [`gtube`]: Rspamd's GTUBE pre-result; a hit ends the scan.
 //!    Before the pipeline, [`auth`] (SPF, DKIM, DMARC, ARC) runs as an asynchronous phase in
 //!    [`local`]; its symbols enter the scan with the modules' (step 4).
+//!    [`whitelist`] reads them right after they are scored.
 //! 3. [`multimap`]: list lookups; a prefilter hit with an action ends it.
 //! 4. [`modules`]: content checks in code (mime_types, phishing, mid,
 //!    received, forged_recipients, chartable, hfilter, html, subject,
@@ -53,6 +54,7 @@ pub mod score;
 pub mod settings;
 pub mod stats;
 pub mod symbols;
+pub mod whitelist;
 pub mod workers;
 
 pub use error::ScanConfigError;

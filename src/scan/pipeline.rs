@@ -30,6 +30,7 @@ use super::score::{ScoreBoard, Scorer};
 use super::settings::{self, ScanSettings};
 use super::stats::RuleStats;
 use super::symbols::Registry;
+use super::whitelist::Whitelist;
 use crate::config::rules::ScanConfig;
 use crate::message::Envelope;
 use crate::message::MessageView;
@@ -67,6 +68,8 @@ pub struct Pipeline {
     lua: LuaRules,
     /// The `Authentication-Results` header's settings (written when the auth phase ran).
     results: ResultsSettings,
+    /// The whitelist rules on the auth phase's results.
+    whitelist: Whitelist,
     /// `Settings-ID` profiles from the `settings` section.
     profiles: std::collections::BTreeMap<String, Arc<ScanSettings>>,
 }
@@ -150,6 +153,8 @@ impl Pipeline {
             };
             registry.define(&cfg, name, defaults);
         }
+        let (whitelist, wl_warnings) =
+            Whitelist::compile(&cfg, &mut registry, cfg.engine.map_watch_interval);
         let bayes = [SPAM_SYMBOL, HAM_SYMBOL].map(|name| {
             let defaults = super::symbols::RuleDefaults {
                 description: Some("Bayes statistics"),
@@ -171,6 +176,7 @@ impl Pipeline {
         Ok(Pipeline {
             results: ResultsSettings::from_section(cfg.milter_headers.as_ref()),
             profiles,
+            whitelist,
             lua,
             hits,
             classifier: None,
@@ -193,7 +199,7 @@ impl Pipeline {
                 .subject
                 .clone()
                 .unwrap_or_else(|| DEFAULT_SUBJECT.to_string()),
-            warnings,
+            warnings: warnings.into_iter().chain(wl_warnings).collect(),
         })
     }
 
@@ -274,13 +280,17 @@ impl Pipeline {
 
     /// [`Pipeline::explain`] with the autolearn candidate.
     pub fn explain_outcome(&self, env: &Envelope, raw: &[u8]) -> (Scanned, Trace) {
-        self.scan_traced(
-            env,
-            raw,
-            true,
-            ScanOptions::default(),
-            &AuthOutcome::default(),
-        )
+        self.explain_authenticated(env, raw, &AuthOutcome::default())
+    }
+
+    /// [`Pipeline::explain_outcome`] with what the auth phase found.
+    pub fn explain_authenticated(
+        &self,
+        env: &Envelope,
+        raw: &[u8],
+        auth: &AuthOutcome,
+    ) -> (Scanned, Trace) {
+        self.scan_traced(env, raw, true, ScanOptions::default(), auth)
     }
 
     fn scan_traced(
@@ -370,6 +380,7 @@ impl Pipeline {
             let t = Instant::now();
             self.modules.insert(ctx, &mut board);
             self.insert_auth(auth, &mut board);
+            self.whitelist.run(ctx, auth, &mut board);
             trace.modules = t.elapsed();
             self.classify(ctx, &mut board);
             let run = super::schedule::Run {

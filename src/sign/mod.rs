@@ -7,15 +7,17 @@
 //! - [`select`]: which mail is signed, by which domain, with which keys.
 //! - [`key`]: key files (PEM RSA / Ed25519, Rspamd's Ed25519) and their cache.
 //! - [`dkim`] and [`arc`]: one signature, one seal.
+//! - [`outgoing`]: the message as it leaves (a rewritten Subject in place).
 //! - [`keygen`]: `sluice dkim-keygen`.
 //!
-//! Nothing here needs DNS: a seal is only added to mail without an ARC
-//! chain (`cv=none`), since validating an incoming chain needs lookups.
+//! Nothing here needs DNS: an incoming ARC chain is continued with the `cv=`
+//! the auth phase's ARC check found (its symbol in the verdict).
 pub mod arc;
 pub mod dkim;
 pub mod error;
 pub mod key;
 pub mod keygen;
+pub mod outgoing;
 pub mod select;
 pub mod settings;
 
@@ -79,6 +81,8 @@ impl Signer {
         if !candidate(&self.dkim) && !candidate(&self.arc) {
             return;
         }
+        // Sign what leaves: the MTA applies a Subject rewrite after this.
+        let message = &*outgoing::leaving(message, verdict);
         let Some(parsed) = mail_auth::AuthenticatedMessage::parse(message) else {
             return;
         };
@@ -101,6 +105,7 @@ impl Signer {
                     parsed: &parsed,
                     names: &names,
                     authserv_id: &self.authserv_id,
+                    chain: arc::Chain::of(&verdict.symbols),
                 };
                 self.seal(s, &choice, &msg, verdict);
             }
@@ -160,7 +165,7 @@ impl Signer {
                     return;
                 }
                 Ok(None) => {
-                    debug!("arc: the message has an ARC chain, not sealed (chain not validated)");
+                    debug!(chain = ?msg.chain, "arc: the message's ARC chain is not sealed");
                     return;
                 }
                 Err(e) => self.key_failure("arc", &choice.domain, &e),

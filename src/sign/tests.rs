@@ -520,10 +520,90 @@ fn arc_seal_verifies_independently() {
         tampered.as_bytes(),
         &[("rsa2048", "rsa2048")]
     ));
-    // A message that has a chain already is left alone.
+    // A message that has a chain the checks did not validate is left alone.
     let mut again = Verdict::empty(15.0);
     s.apply(&env, &out, &mut again);
     assert!(again.milter.add_headers.is_empty());
+}
+
+/// A verdict whose auth phase found `arc` (an ARC_* symbol).
+fn checked(arc: &str) -> Verdict {
+    let mut v = Verdict::empty(15.0);
+    v.symbols.push(crate::verdict::Symbol {
+        name: arc.into(),
+        score: 0.0,
+        metric_score: 0.0,
+        description: None,
+        options: Vec::new(),
+    });
+    v
+}
+
+#[test]
+fn a_validated_chain_is_sealed_as_the_next_instance() {
+    let s = Signer::from_tree(&json!({"arc": {
+        "path": format!("{}/$selector.key", keys_dir().display()),
+        "selector": "rsa2048",
+        "sign_inbound": true,
+        "use_domain": "recipient",
+    }}))
+    .unwrap()
+    .unwrap();
+    let env = Envelope {
+        client_ip: ip("203.0.113.5"),
+        from: Some("someone@sender.test".into()),
+        rcpts: vec!["list@example.com".into()],
+        ..Envelope::default()
+    };
+    let msg = MSG.replace("alice@example.com", "someone@sender.test");
+    let mut first = Verdict::empty(15.0);
+    s.apply(&env, msg.as_bytes(), &mut first);
+    let once = String::from_utf8(delivered(&first, &msg)).unwrap();
+    let keys = [("rsa2048", "rsa2048")];
+
+    // The chain validated (ARC_ALLOW): instance 2, cv=pass; dkimpy passes the whole chain.
+    let mut v = checked("ARC_ALLOW");
+    s.apply(&env, once.as_bytes(), &mut v);
+    let seal = seal_of(&v);
+    assert!(seal.contains("i=2") && seal.contains("cv=pass"), "{seal}");
+    assert_eq!(
+        v.symbols
+            .iter()
+            .find(|x| x.name == ARC_SIGNED)
+            .unwrap()
+            .options,
+        ["example.com:s=rsa2048:i=2"]
+    );
+    let twice = delivered(&v, &once);
+    assert!(
+        verifies("arc", &twice, &keys),
+        "{}",
+        String::from_utf8_lossy(&twice)
+    );
+
+    // It did not (ARC_REJECT): instance 2 says cv=fail, and the chain fails for dkimpy.
+    let mut v = checked("ARC_REJECT");
+    s.apply(&env, once.as_bytes(), &mut v);
+    let seal = seal_of(&v);
+    assert!(seal.contains("i=2") && seal.contains("cv=fail"), "{seal}");
+    let failed = delivered(&v, &once);
+    assert!(!verifies("arc", &failed, &keys));
+    // A chain sealed cv=fail is not sealed again, and a broken chain is not sealed.
+    let mut v = checked("ARC_REJECT");
+    s.apply(&env, &failed, &mut v);
+    assert!(v.milter.add_headers.is_empty());
+    let mut v = checked("ARC_INVALID");
+    s.apply(&env, once.as_bytes(), &mut v);
+    assert!(v.milter.add_headers.is_empty());
+}
+
+fn seal_of(v: &Verdict) -> String {
+    v.milter
+        .add_headers
+        .iter()
+        .find(|h| h.name == "ARC-Seal")
+        .map(|h| h.value.clone())
+        .expect("an ARC-Seal")
 }
 
 #[test]
@@ -570,4 +650,22 @@ fn generated_keys_sign_and_their_records_verify() {
         Err(keygen::KeygenError::Bits(512))
     ));
     assert_eq!(keygen::base64(b"ab"), "YWI=");
+}
+
+#[test]
+fn a_rewritten_subject_is_what_gets_signed() {
+    let s = signer_for("rsa2048", json!({}));
+    let mut v = Verdict::empty(15.0);
+    v.action = crate::verdict::Action::RewriteSubject;
+    v.subject = Some("*** SPAM *** hello".into());
+    s.apply(&authed(), MSG.as_bytes(), &mut v);
+    assert_eq!(v.dkim_signatures.len(), 1);
+    // What leaves: the MTA changed the Subject as the milter asked.
+    let leaving = MSG.replace("Subject: hello", "Subject: *** SPAM *** hello");
+    let out = delivered(&v, &leaving);
+    assert!(
+        verifies("dkim", &out, &[("rsa2048", "rsa2048")]),
+        "{}",
+        String::from_utf8_lossy(&out)
+    );
 }

@@ -47,14 +47,14 @@ fn envelope(ip: &str, from: &str, helo: &str) -> Envelope {
     }
 }
 
-fn message(from: &str) -> String {
+pub(super) fn message(from: &str) -> String {
     format!(
         "From: Sender <{from}>\r\nTo: rcpt@example.net\r\nSubject: auth test\r\n\
          Message-ID: <1@sluice.test>\r\n\r\nHello there.\r\n"
     )
 }
 
-fn signed(msg: &str, selector: &str) -> String {
+pub(super) fn signed(msg: &str, selector: &str) -> String {
     let key = Ed25519Key::from_seed_and_public_key(&SEED, &PUBLIC).unwrap();
     let sig = DkimSigner::from_key(key)
         .domain("sign.sluice.test")

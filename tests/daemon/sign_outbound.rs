@@ -113,6 +113,24 @@ async fn an_authenticated_session_gets_a_signature_on_top() {
     assert!(!verifies(delivered.replace("attached", "lost").as_bytes()));
     let line = s.wait_log("5SIGN1");
     assert!(line.contains("DKIM_SIGNED"), "{line}");
+    // Rspamd's symbol, with its `domain:s=selector`, is in the X-Spamd-Result header too.
+    let result = spamd_result(&r).expect("X-Spamd-Result added");
+    assert!(
+        result.contains("DKIM_SIGNED(0.00)[example.org:s=rsa2048]"),
+        "{result}"
+    );
+}
+
+/// The value of the `X-Spamd-Result` header the milter added or inserted.
+fn spamd_result(r: &Response) -> Option<String> {
+    r.modifications.iter().find_map(|m| match m {
+        Reply::AddHeader { name, value } | Reply::InsertHeader { name, value, .. }
+            if name == &Bytes::from_static(b"X-Spamd-Result") =>
+        {
+            Some(String::from_utf8_lossy(value).to_string())
+        }
+        _ => None,
+    })
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -154,6 +172,17 @@ fn checkv2_returns_dkim_signature() {
     assert!(verifies(
         format!("DKIM-Signature: {sig}\r\n{MESSAGE}").as_bytes()
     ));
+    // DKIM_SIGNED in the reply's symbols and in its X-Spamd-Result, as Rspamd's reply has it.
+    let signed = &j["symbols"]["DKIM_SIGNED"];
+    assert_eq!(signed["options"][0], "example.org:s=rsa2048", "{j}");
+    assert_eq!(signed["score"].as_f64(), Some(0.0), "{j}");
+    let result = j["milter"]["add_headers"]["X-Spamd-Result"]["value"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        result.contains("DKIM_SIGNED(0.00)[example.org:s=rsa2048]"),
+        "{j}"
+    );
     // With `Flags: milter` the folds are bare LF.
     let mut milter = headers.to_vec();
     milter.push(("Flags", "milter"));

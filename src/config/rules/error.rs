@@ -20,6 +20,8 @@ pub enum RulesConfigError {
     BadThreshold { name: String, found: String },
     #[error("options: invalid gtube_patterns policy `{0}` (all, reject or disabled)")]
     GtubePolicy(String),
+    #[error("{at}: needs {expected}")]
+    Whitelist { at: String, expected: String },
 }
 
 impl crate::config::SettingError for RulesConfigError {
@@ -30,6 +32,7 @@ impl crate::config::SettingError for RulesConfigError {
             RulesConfigError::UnknownAction { name }
             | RulesConfigError::BadThreshold { name, .. } => format!("actions.{name}"),
             RulesConfigError::GtubePolicy(_) => "options.gtube_patterns".into(),
+            RulesConfigError::Whitelist { at, .. } => at.clone(),
         })
     }
 }

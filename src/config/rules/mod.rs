@@ -11,6 +11,7 @@ pub mod error;
 pub mod force_actions;
 pub mod modules;
 pub mod multimap;
+pub mod whitelist;
 
 use std::collections::BTreeMap;
 
@@ -181,6 +182,8 @@ pub struct ScanConfig {
     pub settings: Option<Value>,
     /// The `milter_headers` section (its `authentication-results` routine), as written.
     pub milter_headers: Option<Value>,
+    /// The `whitelist` section (rules on the auth checks' results).
+    pub whitelist: Option<whitelist::WhitelistConfig>,
 }
 
 /// The top-level sections [`ScanConfig::lua`] holds.
@@ -225,6 +228,7 @@ impl ScanConfig {
             lua: Value::Object(lua),
             settings: tree.get("settings").cloned(),
             milter_headers: tree.get("milter_headers").cloned(),
+            whitelist: whitelist::parse_section(tree.get("whitelist"))?,
         })
     }
 }

@@ -7,18 +7,23 @@
 //! `DMARC_POLICY_QUARANTINE` and `DMARC_POLICY_SOFTFAIL` (`p=none`) for a failed policy
 //! (options: `domain : reasons`, policy), `DMARC_DNSFAIL` when an aligned check failed for DNS
 //! or the record could not be fetched, `DMARC_NA` without a usable From or record,
-//! `DMARC_BAD_POLICY` for a record that does not parse. Rspamd's `pct` sampling is not done:
-//! DMARCbis records have no `pct` and mail-auth does not read it.
+//! `DMARC_BAD_POLICY` for a record that does not parse or for two records.
+//!
+//! The `_dmarc` TXT records are fetched raw through the shared resolver, as mail-auth reads only
+//! the first record and drops `pct=`: sluice counts the records and samples by `pct=` as Rspamd
+//! does (a failed reject policy sampled out is a quarantine, a failed quarantine policy a
+//! softfail, both with the option `sampled_out`).
 
 use std::sync::Arc;
 
+use mail_auth::common::parse::TxtRecordParser;
 use mail_auth::dmarc::{Alignment, Dmarc, Policy};
 use mail_auth::{AuthenticatedMessage, DnsError, Error, SpfResult};
 
 use super::dkim::{Outcome, Signature};
 use super::hit::Hit;
 use super::spf::SpfVerdict;
-use crate::dns::Resolver;
+use crate::dns::{Budget, DnsError as LookupError, Resolver};
 
 /// The result: its symbol, and the policy that failed (for the configured `actions`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,39 +63,65 @@ pub fn org_domain(domain: &str) -> String {
     psl::domain_str(domain).unwrap_or(domain).to_string()
 }
 
+/// A published record and its `pct=` (mail-auth's record has none).
+#[derive(Debug, Clone)]
+pub struct Published {
+    pub record: Arc<Dmarc>,
+    pub pct: Option<u32>,
+}
+
 enum Lookup {
-    Found(Arc<Dmarc>),
+    Found(Published),
     /// No record (NXDOMAIN, no TXT, no `v=DMARC1`): try the organizational domain.
     Missing,
     /// Fatal for the message: a temporary failure or a record that does not parse.
     Fatal(Hit),
 }
 
-async fn lookup(resolver: &Resolver, domain: &str) -> Lookup {
+async fn lookup(resolver: &Resolver, domain: &str, budget: &Budget) -> Lookup {
     let name = format!("_dmarc.{domain}");
-    let cache = &resolver.auth_cache().txt;
-    match resolver
-        .authenticator()
-        .txt_lookup::<Dmarc>(name.as_str(), Some(cache))
-        .await
-    {
-        Ok(record) => match with_policy(record) {
-            Some(record) => Lookup::Found(record),
-            None => Lookup::Fatal(Hit::with(
-                "DMARC_BAD_POLICY",
-                format!("{domain} : no policy (p=) in the record"),
-            )),
-        },
-        Err(Error::Dns(DnsError::RecordNotFound(_) | DnsError::InvalidRecordType)) => {
-            Lookup::Missing
-        }
-        Err(Error::Dns(DnsError::Resolver(e))) => {
-            let kind = crate::dns::FailureKind::of_message(&e);
-            resolver.metrics().failure(kind);
-            Lookup::Fatal(Hit::with("DMARC_DNSFAIL", format!("{domain} : {e}")))
-        }
-        Err(e) => Lookup::Fatal(Hit::with("DMARC_BAD_POLICY", format!("{domain} : {e}"))),
+    match resolver.txt(&name, budget).await {
+        Ok(texts) => published(domain, &texts),
+        Err(LookupError::NxDomain { .. } | LookupError::NoData { .. })
+        | Err(LookupError::BadName { .. }) => Lookup::Missing,
+        Err(e) => Lookup::Fatal(Hit::with("DMARC_DNSFAIL", format!("{domain} : {e}"))),
     }
+}
+
+/// Rspamd's reading of a name's TXT records: those that are not DMARC records are ignored, a
+/// DMARC record that does not parse is a bad policy, and so are two DMARC records.
+fn published(domain: &str, texts: &[String]) -> Lookup {
+    let mut found = Vec::new();
+    for text in texts {
+        match Dmarc::parse(text.as_bytes()) {
+            Ok(record) => match with_policy(Arc::new(record)) {
+                Some(record) => found.push(Published {
+                    record,
+                    pct: pct(text),
+                }),
+                None => return bad(domain, "no policy (p=) in the record"),
+            },
+            Err(Error::Dns(DnsError::InvalidRecordType)) => {}
+            Err(e) => return bad(domain, &e.to_string()),
+        }
+    }
+    match found.len() {
+        0 => Lookup::Missing,
+        1 => Lookup::Found(found.remove(0)),
+        _ => bad(domain, "Multiple policies defined in DNS"),
+    }
+}
+
+fn bad(domain: &str, why: &str) -> Lookup {
+    Lookup::Fatal(Hit::with("DMARC_BAD_POLICY", format!("{domain} : {why}")))
+}
+
+/// The `pct=` tag as Rspamd reads it: a number, or no sampling when it is not one.
+fn pct(text: &str) -> Option<u32> {
+    text.split(';')
+        .filter_map(|tag| tag.split_once('='))
+        .find(|(k, _)| k.trim().eq_ignore_ascii_case("pct"))
+        .and_then(|(_, v)| v.trim().parse().ok())
 }
 
 /// The record with a policy, or `None` when it has none. RFC 7489 6.6.3: without a valid
@@ -116,30 +147,34 @@ pub async fn check(
     message: &AuthenticatedMessage<'_>,
     spf: &SpfVerdict,
     dkim: &[Signature],
+    budget: &Budget,
 ) -> DmarcVerdict {
     let from = match author_domain(message) {
         Ok(d) => d,
         Err(why) => return DmarcVerdict::of(Hit::with("DMARC_NA", why)),
     };
     let org = org_domain(&from);
-    let (record, at_org) = match lookup(resolver, &from).await {
+    let (found, at_org) = match lookup(resolver, &from, budget).await {
         Lookup::Found(r) => (r, false),
         Lookup::Fatal(hit) => return DmarcVerdict::of(hit),
         Lookup::Missing if org == from => return DmarcVerdict::of(Hit::with("DMARC_NA", from)),
-        Lookup::Missing => match lookup(resolver, &org).await {
+        Lookup::Missing => match lookup(resolver, &org, budget).await {
             Lookup::Found(r) => (r, true),
             Lookup::Fatal(hit) => return DmarcVerdict::of(hit),
             Lookup::Missing => return DmarcVerdict::of(Hit::with("DMARC_NA", from)),
         },
     };
+    let record = &found.record;
     let policy = if at_org { record.sp } else { record.p };
     let domain = if at_org { org.clone() } else { from.clone() };
     evaluate(&Evaluation {
         from: &from,
         org: &org,
         domain: &domain,
-        record: &record,
+        record,
         policy,
+        pct: found.pct,
+        coin: fastrand::u32(1..=100),
         spf,
         dkim,
     })
@@ -153,6 +188,10 @@ pub struct Evaluation<'a> {
     pub domain: &'a str,
     pub record: &'a Dmarc,
     pub policy: Policy,
+    /// The record's `pct=`, and Rspamd's coin (1 to 100): a failed policy applies when the
+    /// coin is at most `pct`.
+    pub pct: Option<u32>,
+    pub coin: u32,
     pub spf: &'a SpfVerdict,
     pub dkim: &'a [Signature],
 }
@@ -228,21 +267,27 @@ pub fn evaluate(e: &Evaluation<'_>) -> DmarcVerdict {
             ],
         });
     }
-    let symbol = match e.policy {
+    let reason = format!("{} : {}", e.domain, reasons.join(", "));
+    let mut options = vec![reason, policy_name.to_string()];
+    let sampled_out = matches!(e.policy, Policy::Reject | Policy::Quarantine)
+        && e.pct.is_some_and(|pct| e.coin > pct);
+    let applied = match (e.policy, sampled_out) {
+        (Policy::Reject, true) => Policy::Quarantine,
+        (Policy::Quarantine, true) => Policy::None,
+        (p, _) => p,
+    };
+    if sampled_out {
+        options.push("sampled_out".to_string());
+    }
+    let symbol = match applied {
         Policy::Reject => "DMARC_POLICY_REJECT",
         Policy::Quarantine => "DMARC_POLICY_QUARANTINE",
         Policy::None | Policy::Unspecified => "DMARC_POLICY_SOFTFAIL",
     };
     DmarcVerdict {
-        hit: Hit {
-            symbol,
-            options: vec![
-                format!("{} : {}", e.domain, reasons.join(", ")),
-                policy_name.to_string(),
-            ],
-        },
+        hit: Hit { symbol, options },
         also: None,
-        failed: Some(e.policy),
+        failed: Some(applied),
     }
 }
 
@@ -265,8 +310,6 @@ fn policy_name(p: Policy) -> &'static str {
 
 #[cfg(test)]
 mod tests {
-    use mail_auth::common::parse::TxtRecordParser;
-
     use super::*;
 
     fn record(text: &str) -> Dmarc {
@@ -296,6 +339,8 @@ mod tests {
             domain: "news.example.co.uk",
             policy: r.p,
             record: &r,
+            pct: pct(rec),
+            coin: 100,
             spf,
             dkim,
         })
@@ -378,5 +423,50 @@ mod tests {
             eval("v=DMARC1; p=none", &none, &[]).hit.symbol,
             "DMARC_POLICY_SOFTFAIL"
         );
+    }
+
+    #[test]
+    fn pct_samples_a_failed_policy_down_as_rspamd_does() {
+        let fail = spf(SpfResult::Fail, "x.test");
+        let v = eval("v=DMARC1; p=reject; pct=0", &fail, &[]);
+        assert_eq!(v.hit.symbol, "DMARC_POLICY_QUARANTINE");
+        assert_eq!(v.hit.options[1..], ["reject", "sampled_out"]);
+        assert_eq!(v.failed, Some(Policy::Quarantine));
+        let v = eval("v=DMARC1; p=quarantine; pct=50", &fail, &[]);
+        assert_eq!(v.hit.symbol, "DMARC_POLICY_SOFTFAIL");
+        assert_eq!(v.failed, Some(Policy::None));
+        // The coin (100 here) at most pct: the policy applies, without the option.
+        let v = eval("v=DMARC1; p=reject; pct=100", &fail, &[]);
+        assert_eq!(v.hit.symbol, "DMARC_POLICY_REJECT");
+        assert_eq!(v.hit.options.len(), 2);
+        // A pct that is not a number does not sample, as Rspamd's tonumber() gives nil.
+        let v = eval("v=DMARC1; p=reject; pct=lots", &fail, &[]);
+        assert_eq!(v.hit.symbol, "DMARC_POLICY_REJECT");
+        assert_eq!(pct("v=DMARC1; p=reject; PCT = 20 "), Some(20));
+    }
+
+    #[test]
+    fn two_records_are_a_bad_policy_and_other_txt_records_are_ignored() {
+        let texts = |t: &[&str]| t.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let two = published(
+            "d.test",
+            &texts(&["v=DMARC1; p=none", "v=DMARC1; p=reject"]),
+        );
+        let Lookup::Fatal(hit) = two else {
+            panic!("two records must be fatal")
+        };
+        assert_eq!(hit.symbol, "DMARC_BAD_POLICY");
+        assert_eq!(hit.options, ["d.test : Multiple policies defined in DNS"]);
+        let one = published(
+            "d.test",
+            &texts(&["site-verification=x", "v=DMARC1; p=reject"]),
+        );
+        assert!(matches!(one, Lookup::Found(p) if p.record.p == Policy::Reject));
+        assert!(matches!(
+            published("d.test", &texts(&["x"])),
+            Lookup::Missing
+        ));
+        let bad = published("d.test", &texts(&["v=DMARC1; p=frobnicate"]));
+        assert!(matches!(bad, Lookup::Fatal(h) if h.symbol == "DMARC_BAD_POLICY"));
     }
 }

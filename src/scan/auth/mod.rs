@@ -5,7 +5,7 @@
 //!
 //! Layout: [`settings`] reads the modules' sections; [`spf`], [`dkim`], [`dmarc`], [`arc`] each
 //! turn mail-auth's result into Rspamd's symbols and options; [`phase`] runs them for one
-//! message; [`symbols`] holds their names, groups and Rspamd's default weights; [`results`]
+//! message; [`spf_record`] reads the raw SPF record for what mail-auth skips; [`symbols`] holds their names, groups and Rspamd's default weights; [`results`]
 //! writes the `Authentication-Results` header from the verdict.
 
 pub mod arc;
@@ -16,6 +16,7 @@ pub mod phase;
 pub mod results;
 pub mod settings;
 pub mod spf;
+pub mod spf_record;
 pub mod symbols;
 
 pub use hit::Hit;

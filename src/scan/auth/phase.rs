@@ -123,7 +123,7 @@ impl AuthChecks {
             .map(|(d, _)| d.to_ascii_lowercase())
             .unwrap_or_default();
         let host = env.mta_name.as_deref().unwrap_or("localhost");
-        let checked = self.timed(budget, spf_check(&self.resolver, ip, env, host));
+        let checked = self.timed(budget, spf_check(&self.resolver, ip, env, host, &budget));
         checked.await.unwrap_or(SpfVerdict {
             result: None,
             domain,
@@ -176,7 +176,10 @@ impl AuthChecks {
         let Some(message) = message else {
             return dmarc::DmarcVerdict::of(Hit::with("DMARC_NA", "No From header"));
         };
-        let checked = self.timed(budget, dmarc::check(&self.resolver, message, spf_v, sigs));
+        let checked = self.timed(
+            budget,
+            dmarc::check(&self.resolver, message, spf_v, sigs, &budget),
+        );
         checked
             .await
             .unwrap_or_else(|| dmarc::DmarcVerdict::of(Hit::with("DMARC_DNSFAIL", "timeout")))
@@ -196,6 +199,13 @@ impl AuthChecks {
     }
 }
 
-async fn spf_check(resolver: &Resolver, ip: IpAddr, env: &Envelope, host: &str) -> SpfVerdict {
-    spf::check(resolver, ip, env.from.as_deref(), env.helo.as_deref(), host).await
+async fn spf_check(
+    resolver: &Resolver,
+    ip: IpAddr,
+    env: &Envelope,
+    host: &str,
+    budget: &Budget,
+) -> SpfVerdict {
+    let (from, helo) = (env.from.as_deref(), env.helo.as_deref());
+    spf::check(resolver, ip, from, helo, host, budget).await
 }

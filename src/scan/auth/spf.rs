@@ -2,7 +2,9 @@
 //! identity for the null sender, checked for the client address; one of `R_SPF_*`.
 //!
 //! Rspamd puts the matched mechanism in the option (`+ip4:192.0.2.0/24`); mail-auth does not
-//! say which mechanism matched, so sluice's option is the checked domain.
+//! say which mechanism matched, so sluice's option is the checked domain. The domain's raw TXT
+//! records are fetched beside mail-auth's evaluation: two SPF records or a malformed one make
+//! the result a permerror ([`spf_record`](super::spf_record)).
 
 use std::net::IpAddr;
 
@@ -10,7 +12,8 @@ use mail_auth::spf::verify::SpfParameters;
 use mail_auth::SpfResult;
 
 use super::hit::Hit;
-use crate::dns::Resolver;
+use super::spf_record;
+use crate::dns::{Budget, Resolver};
 
 /// What SPF found, for DMARC's alignment.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,6 +46,7 @@ pub async fn check(
     sender: Option<&str>,
     helo: Option<&str>,
     host: &str,
+    budget: &Budget,
 ) -> SpfVerdict {
     let Some((domain, is_helo)) = identity(sender, helo) else {
         return SpfVerdict {
@@ -58,12 +62,16 @@ pub async fn check(
         let sender = sender.trim_start_matches('<').trim_end_matches('>');
         SpfParameters::verify_mail_from(ip, helo_name, host, sender)
     };
-    let output = resolver
-        .authenticator()
-        .check_host(resolver.auth_cache().with(params))
-        .await;
+    let (output, published) = tokio::join!(
+        resolver
+            .authenticator()
+            .check_host(resolver.auth_cache().with(params)),
+        resolver.txt(domain, budget),
+    );
+    // Without the raw records (no such name, a DNS failure) mail-auth's result stands.
+    let published = published.unwrap_or_default();
     SpfVerdict {
-        result: Some(output.result()),
+        result: Some(spf_record::overrule(output.result(), &published)),
         domain: domain.to_ascii_lowercase(),
     }
 }
