@@ -23,6 +23,7 @@ registrable domain is the same for both scanners); every name is asked only
 of the stage's own nameserver on loopback.
 """
 
+import base64
 import hashlib
 import ipaddress
 import json
@@ -316,6 +317,37 @@ def received(ip, by="mx.lists.test", helo="relay.lists.test", with_="ESMTP"):
             f"id 4A1B2C3D4E\r\n\tfor <rcpt@example.test>; Mon, 07 Dec 2026 00:00:00 +0000\r\n")
 
 
+def pdf_with_link(uri):
+    """A one-page PDF whose only link annotation points at uri (a content URL)."""
+    objs = [
+        "<< /Type /Catalog /Pages 2 0 R >>",
+        "<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 200 200] /Annots [4 0 R] >>",
+        f"<< /Type /Annot /Subtype /Link /Rect [0 0 100 100] /A << /S /URI /URI ({uri}) >> >>",
+    ]
+    out, offsets = "%PDF-1.4\n", []
+    for i, o in enumerate(objs, 1):
+        offsets.append(len(out))
+        out += f"{i} 0 obj\n{o}\nendobj\n"
+    xref = len(out)
+    out += f"xref\n0 {len(objs) + 1}\n0000000000 65535 f \n"
+    out += "".join(f"{o:010d} 00000 n \n" for o in offsets)
+    out += f"trailer\n<< /Size {len(objs) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n"
+    return out.encode()
+
+
+def with_pdf(subject, pdf):
+    b64 = base64.encodebytes(pdf).replace(b"\n", b"\r\n")
+    body = (b"--b1\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nSee the attachment.\r\n"
+            b"--b1\r\nContent-Type: application/pdf; name=\"offer.pdf\"\r\n"
+            b"Content-Disposition: attachment; filename=\"offer.pdf\"\r\n"
+            b"Content-Transfer-Encoding: base64\r\n\r\n" + b64 + b"--b1--\r\n")
+    msg = message(subject, body="")
+    msg = msg.replace(b"Content-Type: text/plain; charset=utf-8\r\n",
+                      b"Content-Type: multipart/mixed; boundary=\"b1\"\r\n")
+    return msg + body
+
+
 def build_cases(dkim_private):
     cases = []
 
@@ -371,6 +403,10 @@ def build_cases(dkim_private):
     body = f"Hello,\r\n\r\nsee http://{URI_NUMERIC}/offer now.\r\n"
     case("urls-numeric", message("url numeric", body=body),
          expect={"TEST_URI_NUMERIC": [f"{rev_ip(URI_NUMERIC)}:url"]})
+    # A URL in a PDF's link is a content URL: the content list's, not the URL list's.
+    case("content-urls-pdf",
+         with_pdf("content url", pdf_with_link(f"http://www.{URI_DOMAIN}/pdf")),
+         expect={"TEST_CONTENT": [f"{URI_DOMAIN}:url"]})
     # emails: hashed (sha1 whole address, md5 cut to 16), domain only, plain.
     body = f"Hello,\r\n\r\nwrite to {EMAIL_USER} today.\r\n"
     case("emails-hashed", message("emails hashed", body=body),
