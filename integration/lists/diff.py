@@ -208,6 +208,10 @@ def sluice_health(sluice, binary):
     text = subprocess.run([binary, "status", "--controller", controller],
                           capture_output=True, text=True, timeout=30).stdout
     check("sluice status: names the refused list", "TEST_REFUSED" in text, text[-2000:])
+    with open(sluice.log, errors="replace") as f:
+        logged = [line for line in f if "TEST_REFUSED" in line]
+    check("sluice log: the refusal logged once (every message got one)", len(logged) == 1,
+          *logged[:5])
 
 
 def find_unhealthy(status):
