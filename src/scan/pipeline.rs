@@ -140,7 +140,10 @@ impl Pipeline {
                 ..Default::default()
             },
         );
-        for &(name, group, score, description, one_shot) in super::auth::symbols::SYMBOLS {
+        let auth_symbols = super::auth::symbols::SYMBOLS.iter();
+        for &(name, group, score, description, one_shot) in
+            auth_symbols.chain(super::auth::hosts::SYMBOLS)
+        {
             let defaults = super::symbols::RuleDefaults {
                 score: Some(score),
                 description: Some(description),
@@ -149,6 +152,15 @@ impl Pipeline {
                 nshots: None,
             };
             registry.define(&cfg, name, defaults);
+        }
+        let lists = super::rbl::settings::RblSettings::from_section(cfg.rbl.as_ref())?;
+        for (name, group) in lists.symbols() {
+            let defaults = super::symbols::RuleDefaults {
+                score: Some(0.0),
+                group: Some(group),
+                ..Default::default()
+            };
+            registry.define(&cfg, &name, defaults);
         }
         let bayes = [SPAM_SYMBOL, HAM_SYMBOL].map(|name| {
             let defaults = super::symbols::RuleDefaults {
@@ -443,6 +455,16 @@ impl Pipeline {
                 board.push_option(symbol, o);
             }
         }
+        for hit in &auth.lists {
+            let Some(symbol) = self.registry.find(&hit.symbol) else {
+                continue;
+            };
+            let mut opts = hit.options.iter().map(String::as_str);
+            board.insert(symbol, 1.0, opts.next());
+            for o in opts {
+                board.push_option(symbol, o);
+            }
+        }
     }
 
     /// Removes the symbols the request's settings disable; returns the score
@@ -551,7 +573,7 @@ impl Pipeline {
 /// text itself, decoding RFC 2047 words only in values that have them
 /// (fewer scan instructions than mail-parser's text parser on every
 /// header; `docs/performance.md`).
-fn parser() -> MessageParser {
+pub(crate) fn parser() -> MessageParser {
     MessageParser::new()
         .with_mime_headers()
         .with_address_headers()

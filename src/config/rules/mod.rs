@@ -181,6 +181,8 @@ pub struct ScanConfig {
     pub settings: Option<Value>,
     /// The `milter_headers` section (its `authentication-results` routine), as written.
     pub milter_headers: Option<Value>,
+    /// The `rbl` section (DNS lists), as written: the pipeline registers its symbols.
+    pub rbl: Option<Value>,
 }
 
 /// The top-level sections [`ScanConfig::lua`] holds.
@@ -225,6 +227,7 @@ impl ScanConfig {
             lua: Value::Object(lua),
             settings: tree.get("settings").cloned(),
             milter_headers: tree.get("milter_headers").cloned(),
+            rbl: tree.get("rbl").cloned(),
         })
     }
 }
