@@ -20,7 +20,4 @@ done
 export SLUICE_BIN=${SLUICE_BIN:-$dir/../target/release/sluice}
 # The tier's Rspamd variant (MILTER_UNDER_TEST=rspamd) checks the fixtures only.
 if [ "${MILTER_UNDER_TEST:-sluice}" = rspamd ]; then export LISTS_PEERS=${LISTS_PEERS:-rspamd}; fi
-# Until sluice has the rbl module the stage checks the fixtures against Rspamd;
-# LISTS_PEERS="rspamd sluice" runs sluice's half.
-export LISTS_PEERS=${LISTS_PEERS:-rspamd}
 exec unshare --net -- /usr/bin/python3 "$dir/lists/diff.py"
