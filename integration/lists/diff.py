@@ -224,6 +224,10 @@ def sluice_health(sluice, binary):
     fine = [line for line in health if "TEST_IP\"" in line or f"{zones.IP_ZONE}\"" in line]
     check("sluice /metrics: a list that answers reported healthy (1)",
           len(fine) == 1 and fine[0].rsplit(" ", 1)[1] in ("1", "1.0"), "\n    ".join(health))
+    fails = [line for line in metrics.splitlines() if line.startswith("sluice_rbl_failures_total")
+             and (f'list="TEST_SILENT"' in line)]
+    check("sluice /metrics: the silent list's timeouts counted as failures",
+          len(fails) == 1 and float(fails[0].rsplit(" ", 1)[1]) > 0, *fails)
     st = subprocess.run([binary, "status", "--controller", controller, "--json"],
                         capture_output=True, text=True, timeout=30)
     check("sluice status --json: exits 0", st.returncode == 0, st.stderr)
@@ -278,7 +282,22 @@ ASKED_ZONES = (zones.IP_ZONE, zones.RCVD_ZONE, zones.BITS_ZONE, zones.URI_ZONE, 
                zones.DKIM_ZONE, zones.REFUSED_ZONE, zones.SILENT_ZONE, zones.ALLOW_ZONE)
 
 
-def check_no_outside(the_trap, forwarders, served):
+def sluice_queries(controller):
+    """The DNS queries sluice reports it sent (sluice_dns_queries_total)."""
+    with urllib.request.urlopen(f"http://{controller}/metrics", timeout=10) as r:
+        for line in r.read().decode().splitlines():
+            if line.startswith("sluice_dns_queries_total "):
+                return float(line.split()[1])
+    return None
+
+
+def check_no_outside(the_trap, forwarders, served, sluice=None):
+    if sluice is not None:
+        fwd = forwarders["sluice"]
+        reported = sluice_queries(sluice.controller)
+        check("sluice: every DNS query it reports sending reached its forwarder",
+              reported is not None and 0 < reported <= fwd.forwarded + fwd.dropped,
+              f"sluice_dns_queries_total {reported}, forwarder {fwd.forwarded + fwd.dropped}")
     caught = the_trap.packets()
     check("no UDP or TCP packet left loopback (the trap caught none)", not caught, f"{caught}")
     allowed = tuple(served) + (zones.SILENT_DOMAIN,)
@@ -365,7 +384,7 @@ def main():
         check_refused_and_silent(results)
         if "sluice" in scanners:
             sluice_health(scanners["sluice"], binary)
-        check_no_outside(the_trap, forwarders, served)
+        check_no_outside(the_trap, forwarders, served, scanners.get("sluice"))
     finally:
         for p in reversed(running):
             p.close()
