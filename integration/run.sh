@@ -17,8 +17,9 @@ total_fail=0
 # redis: Bayes on a redis-server stopped for 30 s under milter load.
 # hostile: every attack of issue 20 at once against one daemon (hostile.sh).
 # auth: SPF, DKIM, DMARC and ARC against nsd, compared with Rspamd 3.4, and
-# DNS faults (auth.sh).
-stages=(miltertest postfix corpus rspamc forward proxy redis hostile auth)
+# DNS faults (auth.sh). lists: DNS lists against nsd, compared with Rspamd
+# 3.4, in a namespace where any packet off loopback fails it (lists.sh).
+stages=(miltertest postfix corpus rspamc forward proxy redis hostile auth lists)
 for stage in "${stages[@]}"; do
     log=$(mktemp /tmp/sluice-it-$stage.XXXXXX.log)
     started=$SECONDS

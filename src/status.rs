@@ -143,6 +143,22 @@ impl fmt::Display for StatusReport {
         if let Some(store) = v.get("bayes_store").and_then(Value::as_str) {
             writeln!(f, "bayes store: {store}")?;
         }
+        if let Some(lists) = v.get("dns_lists").and_then(Value::as_array) {
+            let unhealthy: Vec<&str> = lists
+                .iter()
+                .filter(|l| l.get("healthy") == Some(&Value::Bool(false)))
+                .filter_map(|l| l.get("name").and_then(Value::as_str))
+                .collect();
+            match unhealthy.is_empty() {
+                true => writeln!(f, "dns lists: {}, all answering", lists.len())?,
+                false => writeln!(
+                    f,
+                    "dns lists: {}, refusing our queries: {}",
+                    lists.len(),
+                    unhealthy.join(", ")
+                )?,
+            }
+        }
         writeln!(
             f,
             "http connections: {}, controller connections: {}",
@@ -179,6 +195,19 @@ mod tests {
         assert!(text.contains("reject"), "{text}");
         assert!(text.contains("milter sessions: 4"), "{text}");
         assert!(text.contains("bayes store: down"), "{text}");
+        assert!(!text.contains("dns lists"), "{text}");
+    }
+
+    #[test]
+    fn unhealthy_dns_lists_are_named() {
+        let raw = serde_json::json!({"dns_lists": [
+            {"name": "spamhaus", "healthy": false}, {"name": "dnswl", "healthy": true}
+        ]});
+        let text = StatusReport { raw }.to_string();
+        assert!(
+            text.contains("dns lists: 2, refusing our queries: spamhaus"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -134,7 +134,17 @@ const MODULES: &[(&str, &[&str])] = &[
     ("received", &["enabled"]),
     ("forged_recipients", &["enabled"]),
     ("chartable", &["enabled"]),
-    ("hfilter", &["enabled"]),
+    (
+        "hfilter",
+        &[
+            "enabled",
+            "helo_enabled",
+            "from_enabled",
+            "mid_enabled",
+            "check_local",
+            "check_authed",
+        ],
+    ),
     ("html", &["enabled"]),
     ("subject", &["enabled"]),
     ("from_checks", &["enabled", "freemail_domains"]),
@@ -177,6 +187,93 @@ const SIGNING: &[&str] = &[
     "allow_username_mismatch",
     "try_fallback",
     "sign_headers",
+];
+
+/// Every key of a rule (Rspamd 3.4's schema), for the unknown-key warnings.
+const RBL_RULE: &[&str] = &[
+    "rbl",
+    "symbol",
+    "checks",
+    "exclude_checks",
+    "enabled",
+    "disabled",
+    "ipv4",
+    "ipv6",
+    "unknown",
+    "dkim_domainonly",
+    "dkim_match_from",
+    "emails_domainonly",
+    "emails_delimiter",
+    "exclude_private_ips",
+    "exclude_users",
+    "exclude_local",
+    "no_ip",
+    "is_whitelist",
+    "whitelist_exception",
+    "ignore_whitelist",
+    "ignore_whitelists",
+    "ignore_defaults",
+    "ignore_default",
+    "hash",
+    "hash_format",
+    "hash_len",
+    "returncodes",
+    "return_codes",
+    "returnbits",
+    "return_bits",
+    "symbols_prefixes",
+    "received_flags",
+    "received_nflags",
+    "received_min_pos",
+    "received_max_pos",
+    "requests_limit",
+    "whitelist",
+    "url_whitelist",
+    "ignore_url_whitelist",
+    "url_full_hostname",
+    "url_compose_map",
+    "disable_monitoring",
+    "monitored_address",
+    "random_monitored",
+    "process_script",
+    "require_symbols",
+    "resolve_ip",
+    "selector",
+    "selector_flatten",
+    "from",
+    "received",
+    "helo",
+    "rdns",
+    "emails",
+    "replyto",
+    "urls",
+    "content_urls",
+    "images",
+    "dkim",
+    "local_exclude_ip_map",
+    "is_empty",
+    "returncodes_matcher",
+];
+
+/// The module-wide keys.
+const RBL: &[&str] = &[
+    "enabled",
+    "rbls",
+    "rules",
+    "url_whitelist",
+    "local_exclude_ip_map",
+    "default_enabled",
+    "default_ipv4",
+    "default_ipv6",
+    "default_unknown",
+    "default_dkim_domainonly",
+    "default_emails_domainonly",
+    "default_exclude_private_ips",
+    "default_exclude_users",
+    "default_exclude_local",
+    "default_no_ip",
+    "default_dkim_match_from",
+    "default_selector_flatten",
 ];
 
 /// One warning per unused key: `file:line:col: section.key: not used by sluice`.
@@ -234,6 +331,14 @@ pub fn warnings(tree: &Value, positions: &BTreeMap<String, Location>) -> Vec<Str
             super::rules::whitelist::RULE_KEYS,
         );
     }
+    if let Some(rbl) = tree.get("rbl") {
+        check("rbl".to_string(), rbl, RBL);
+        for key in ["rbls", "rules"] {
+            for (name, r) in entries(rbl.get(key)) {
+                check(format!("rbl.{key}.{name}"), r, RBL_RULE);
+            }
+        }
+    }
     for (name, known) in MODULES {
         if let Some(section) = tree.get(*name) {
             check(name.to_string(), section, known);
@@ -264,6 +369,16 @@ mod tests {
         assert!(w[0].contains("regexp.R.condition"), "{}", w[0]);
         assert!(w[1].starts_with("local.d/test.conf:6:"), "{}", w[1]);
         assert!(w[1].contains("composites.C.polcy"), "{}", w[1]);
+    }
+
+    #[test]
+    fn rbl_keys_rspamd_does_not_have_are_named() {
+        let text = "rbl {\n  default_unknown = true;\n  rbls {\n    l { rbl = \"x.test\"; checks = [\"from\"]; symbol_prefix = \"X\"; }\n  }\n}\n";
+        let doc = parse_text(&DiskSource, Vars::default(), "local.d/rbl.conf", text).unwrap();
+        let w = warnings(&doc.value, &doc.positions);
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(w[0].starts_with("local.d/rbl.conf:4:"), "{}", w[0]);
+        assert!(w[0].contains("rbl.rbls.l.symbol_prefix"), "{}", w[0]);
     }
 
     #[test]

@@ -14,7 +14,10 @@ use crate::config::{Config, LoadOptions, SettingError};
 use crate::dns::Resolver;
 use crate::forward::ForwardScanner;
 use crate::milter::session::SessionContext;
+use crate::scan::auth::hosts::HostChecks;
 use crate::scan::auth::{AuthChecks, AuthSettings};
+use crate::scan::rbl::settings::RblSettings;
+use crate::scan::rbl::RblChecks;
 use crate::scan::{LocalScanner, Pipeline, ScanConfigError, Scanner};
 use crate::sign::Signer;
 use crate::stats::Stats;
@@ -56,6 +59,8 @@ impl SettingError for ScanConfigError {
             ScanConfigError::Multimap { name, .. } => format!("multimap.{name}"),
             ScanConfigError::Config(e) => return e.key(),
             ScanConfigError::Auth { section, .. } => section.clone(),
+            ScanConfigError::Rbl { list, .. } if list.is_empty() => "rbl".to_string(),
+            ScanConfigError::Rbl { list, .. } => format!("rbl.rbls.{list}"),
             ScanConfigError::Settings(_) | ScanConfigError::Lua(_) => return None,
         })
     }
@@ -131,7 +136,11 @@ pub fn build_from(
 /// (as are their symbols), so no configuration sends a query anywhere unless it says where.
 pub fn auth_checks(config: &Config) -> Result<Option<Arc<AuthChecks>>, DaemonError> {
     let settings = AuthSettings::from_tree(&config.tree).map_err(located(config))?;
-    if config.dns.nameservers.is_empty() || !settings.any_enabled() {
+    let lists = RblSettings::from_section(config.tree.get("rbl")).map_err(located(config))?;
+    let hosts = HostChecks::from_section(config.tree.get("hfilter")).map_err(located(config))?;
+    crate::scan::rbl::health::publish(&[]);
+    let nothing = !settings.any_enabled() && lists.rules.is_empty() && hosts.is_none();
+    if config.dns.nameservers.is_empty() || nothing {
         return Ok(None);
     }
     let metrics = crate::dns::metrics::process();
@@ -142,7 +151,16 @@ pub fn auth_checks(config: &Config) -> Result<Option<Arc<AuthChecks>>, DaemonErr
         .register("dns", move |out| {
             crate::dns::metrics::render(out, &metrics.snapshot())
         });
-    Ok(AuthChecks::new(Arc::new(resolver), settings, config.dns.message_budget).map(Arc::new))
+    let resolver = Arc::new(resolver);
+    let rbl = RblChecks::new(Arc::clone(&resolver), lists);
+    if let Some(r) = &rbl {
+        crate::scan::rbl::health::publish(r.health());
+        crate::metrics::global().sections.register("rbl", |out| {
+            crate::scan::rbl::health::render(out, &crate::scan::rbl::health::snapshots())
+        });
+    }
+    let budget = config.dns.message_budget;
+    Ok(AuthChecks::with_lists(resolver, settings, budget, rbl, hosts).map(Arc::new))
 }
 
 /// `sluice configtest`: builds what `run` builds before binding, with the

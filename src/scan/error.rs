@@ -42,4 +42,7 @@ pub enum ScanConfigError {
     Auth { section: String, reason: String },
     #[error(transparent)]
     Lua(#[from] super::lua::error::LuaLoadError),
+    /// `list` is empty for the module's own keys.
+    #[error("rbl {list}: {reason}")]
+    Rbl { list: String, reason: String },
 }

@@ -46,6 +46,7 @@ pub mod modules;
 pub mod multimap;
 pub mod pipeline;
 pub mod prefilter;
+pub mod rbl;
 pub mod regex_bank;
 pub mod report;
 pub mod rules;

@@ -143,7 +143,10 @@ impl Pipeline {
                 ..Default::default()
             },
         );
-        for &(name, group, score, description, one_shot) in super::auth::symbols::SYMBOLS {
+        let auth_symbols = super::auth::symbols::SYMBOLS.iter();
+        for &(name, group, score, description, one_shot) in
+            auth_symbols.chain(super::auth::hosts::SYMBOLS)
+        {
             let defaults = super::symbols::RuleDefaults {
                 score: Some(score),
                 description: Some(description),
@@ -155,6 +158,15 @@ impl Pipeline {
         }
         let (whitelist, wl_warnings) =
             Whitelist::compile(&cfg, &mut registry, cfg.engine.map_watch_interval);
+        let lists = super::rbl::settings::RblSettings::from_section(cfg.rbl.as_ref())?;
+        for (name, group) in lists.symbols() {
+            let defaults = super::symbols::RuleDefaults {
+                score: Some(0.0),
+                group: Some(group),
+                ..Default::default()
+            };
+            registry.define(&cfg, &name, defaults);
+        }
         let bayes = [SPAM_SYMBOL, HAM_SYMBOL].map(|name| {
             let defaults = super::symbols::RuleDefaults {
                 description: Some("Bayes statistics"),
@@ -454,6 +466,16 @@ impl Pipeline {
                 board.push_option(symbol, o);
             }
         }
+        for hit in &auth.lists {
+            let Some(symbol) = self.registry.find(&hit.symbol) else {
+                continue;
+            };
+            let mut opts = hit.options.iter().map(String::as_str);
+            board.insert(symbol, 1.0, opts.next());
+            for o in opts {
+                board.push_option(symbol, o);
+            }
+        }
     }
 
     /// Removes the symbols the request's settings disable; returns the score
@@ -562,7 +584,7 @@ impl Pipeline {
 /// text itself, decoding RFC 2047 words only in values that have them
 /// (fewer scan instructions than mail-parser's text parser on every
 /// header; `docs/performance.md`).
-fn parser() -> MessageParser {
+pub(crate) fn parser() -> MessageParser {
     MessageParser::new()
         .with_mime_headers()
         .with_address_headers()

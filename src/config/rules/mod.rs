@@ -184,6 +184,8 @@ pub struct ScanConfig {
     pub milter_headers: Option<Value>,
     /// The `whitelist` section (rules on the auth checks' results).
     pub whitelist: Option<whitelist::WhitelistConfig>,
+    /// The `rbl` section (DNS lists), as written: the pipeline registers its symbols.
+    pub rbl: Option<Value>,
 }
 
 /// The top-level sections [`ScanConfig::lua`] holds.
@@ -229,6 +231,7 @@ impl ScanConfig {
             settings: tree.get("settings").cloned(),
             milter_headers: tree.get("milter_headers").cloned(),
             whitelist: whitelist::parse_section(tree.get("whitelist"))?,
+            rbl: tree.get("rbl").cloned(),
         })
     }
 }

@@ -61,6 +61,11 @@ pub fn stat(s: &Snapshot, bayes: Option<&StoreStat>, read_only: bool) -> Value {
         // sluice's own key: whether scans can use the store right now.
         obj.insert("bayes_store".into(), json!(if up { "up" } else { "down" }));
     }
+    let lists = crate::scan::rbl::health::snapshots();
+    if let (false, Some(obj)) = (lists.is_empty(), out.as_object_mut()) {
+        // sluice's own key: the DNS lists and whether each answers normally.
+        obj.insert("dns_lists".into(), dns_lists(&lists));
+    }
     if let (Some(b), Some(obj)) = (bayes, out.as_object_mut()) {
         let total = b.learns.spam + b.learns.ham;
         obj.insert("learned".into(), json!(total));
@@ -68,6 +73,21 @@ pub fn stat(s: &Snapshot, bayes: Option<&StoreStat>, read_only: bool) -> Value {
         obj.insert("statfiles".into(), statfiles(b));
     }
     out
+}
+
+fn dns_lists(lists: &[crate::scan::rbl::health::ListSnapshot]) -> Value {
+    let one = |l: &crate::scan::rbl::health::ListSnapshot| {
+        json!({
+            "name": l.name,
+            "zone": l.zone,
+            "healthy": l.healthy,
+            "queries": l.queries,
+            "listed": l.listed,
+            "failures": l.failures,
+            "refused": l.refused,
+        })
+    };
+    Value::Array(lists.iter().map(one).collect())
 }
 
 /// Rspamd's `statfiles`: one per class; rspamc prints `revision` as

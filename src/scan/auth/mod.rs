@@ -12,6 +12,7 @@ pub mod arc;
 pub mod dkim;
 pub mod dmarc;
 pub mod hit;
+pub mod hosts;
 pub mod phase;
 pub mod results;
 pub mod settings;

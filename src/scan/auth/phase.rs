@@ -14,11 +14,14 @@ use mail_auth::dmarc::Policy;
 use mail_auth::AuthenticatedMessage;
 
 use super::hit::Hit;
+use super::hosts::{self, HostChecks};
 use super::settings::{AuthSettings, ModuleSwitch};
 use super::spf::SpfVerdict;
 use super::{arc, dkim, dmarc, spf};
 use crate::dns::{Budget, FailureKind, Resolver};
 use crate::message::Envelope;
+use crate::scan::rbl::plan::Stage;
+use crate::scan::rbl::{ListHit, RblChecks};
 use crate::verdict::Action;
 
 /// The configured checks on the shared resolver. Built with the pipeline; cheap to share.
@@ -26,6 +29,8 @@ pub struct AuthChecks {
     resolver: Arc<Resolver>,
     settings: AuthSettings,
     budget: Duration,
+    rbl: Option<RblChecks>,
+    hosts: Option<HostChecks>,
 }
 
 impl std::fmt::Debug for AuthChecks {
@@ -43,6 +48,8 @@ pub struct AuthOutcome {
     pub hits: Vec<Hit>,
     /// The action DMARC's `actions` ask for at least (a failed reject or quarantine policy).
     pub least_action: Option<Action>,
+    /// The DNS lists' symbols (names from the configuration).
+    pub lists: Vec<ListHit>,
 }
 
 impl AuthChecks {
@@ -52,7 +59,32 @@ impl AuthChecks {
             resolver,
             settings,
             budget,
+            rbl: None,
+            hosts: None,
         })
+    }
+
+    /// The checks with the DNS lists and hfilter's host lookups too; `None` when none has
+    /// anything to do.
+    pub fn with_lists(
+        resolver: Arc<Resolver>,
+        settings: AuthSettings,
+        budget: Duration,
+        rbl: Option<RblChecks>,
+        hosts: Option<HostChecks>,
+    ) -> Option<Self> {
+        let any = settings.any_enabled() || rbl.is_some() || hosts.is_some();
+        any.then_some(AuthChecks {
+            resolver,
+            settings,
+            budget,
+            rbl,
+            hosts,
+        })
+    }
+
+    pub fn lists(&self) -> Option<&RblChecks> {
+        self.rbl.as_ref()
     }
 
     pub fn resolver(&self) -> &Arc<Resolver> {
@@ -68,10 +100,16 @@ impl AuthChecks {
         let run_dkim = !skip(self.settings.dkim);
         // Rspamd's arc module checks every message, local or authenticated.
         let run_arc = self.settings.arc.enabled;
-        let (spf_v, dkim_v, arc_v) = tokio::join!(
+        let mut facts = self
+            .rbl
+            .as_ref()
+            .map(|_| crate::scan::rbl::facts::read(env, raw));
+        let (spf_v, dkim_v, arc_v, white, host_hits) = tokio::join!(
             self.spf(env, run_spf, budget),
             self.dkim(message.as_ref(), run_dkim, budget),
             self.arc(message.as_ref(), run_arc, budget),
+            self.lists_stage(facts.as_ref(), None, Stage::White, budget),
+            self.hosts(env, raw, budget),
         );
         let mut out = AuthOutcome::default();
         if run_spf && env.client_ip.is_some() {
@@ -85,15 +123,62 @@ impl AuthChecks {
             out.hits.extend(dkim::hits(sigs));
         }
         out.hits.extend(arc_v);
+        out.hits.extend(host_hits);
+        if let Some(f) = facts.as_mut() {
+            f.dkim = crate::scan::rbl::facts::dkim_domains(dkim_v.as_deref().unwrap_or_default());
+        }
+        out.lists = white.hits;
         // Rspamd evaluates DMARC only when both SPF and DKIM ran.
-        if run_spf && run_dkim && !skip(self.settings.dmarc) {
-            let sigs = dkim_v.unwrap_or_default();
-            let v = self.dmarc(message.as_ref(), &spf_v, &sigs, budget).await;
+        let run_dmarc = run_spf && run_dkim && !skip(self.settings.dmarc);
+        let sigs = dkim_v.unwrap_or_default();
+        let (dmarc_v, rest) = tokio::join!(
+            async {
+                match run_dmarc {
+                    true => Some(self.dmarc(message.as_ref(), &spf_v, &sigs, budget).await),
+                    false => None,
+                }
+            },
+            self.lists_stage(
+                facts.as_ref(),
+                Some(&white.whitelisted),
+                Stage::Rest,
+                budget
+            ),
+        );
+        if let Some(v) = dmarc_v {
             out.least_action = v.failed.and_then(|p| self.forced(p));
             out.hits.push(v.hit);
             out.hits.extend(v.also);
         }
+        out.lists.extend(rest.hits);
         out
+    }
+
+    /// hfilter's host lookups (nothing when they are off).
+    async fn hosts(&self, env: &Envelope, raw: &[u8], budget: Budget) -> Vec<Hit> {
+        let Some(h) = &self.hosts else {
+            return Vec::new();
+        };
+        let mid = h.mid.then(|| hosts::message_id(raw)).flatten();
+        let local = env.client_ip.is_some_and(|ip| self.settings.is_local(ip));
+        h.run(&self.resolver, env, mid.as_deref(), local, budget)
+            .await
+    }
+
+    /// One stage of the DNS lists (nothing without lists or facts).
+    async fn lists_stage(
+        &self,
+        facts: Option<&crate::scan::rbl::facts::Facts>,
+        whitelisted: Option<&crate::scan::rbl::plan::Whitelisted>,
+        stage: Stage,
+        budget: Budget,
+    ) -> crate::scan::rbl::StageResult {
+        let (Some(rbl), Some(facts)) = (&self.rbl, facts) else {
+            return Default::default();
+        };
+        let none = Default::default();
+        rbl.stage(facts, whitelisted.unwrap_or(&none), stage, budget)
+            .await
     }
 
     /// Rspamd's `check_local` / `check_authed`: local and authenticated mail is not checked.
