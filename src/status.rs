@@ -149,14 +149,15 @@ impl fmt::Display for StatusReport {
                 .filter(|l| l.get("healthy") == Some(&Value::Bool(false)))
                 .filter_map(|l| l.get("name").and_then(Value::as_str))
                 .collect();
-            match unhealthy.is_empty() {
-                true => writeln!(f, "dns lists: {}, all answering", lists.len())?,
-                false => writeln!(
+            if unhealthy.is_empty() {
+                writeln!(f, "dns lists: {}, all answering", lists.len())?;
+            } else {
+                let names = unhealthy.join(", ");
+                writeln!(
                     f,
-                    "dns lists: {}, refusing our queries: {}",
-                    lists.len(),
-                    unhealthy.join(", ")
-                )?,
+                    "dns lists: {}, refusing our queries: {names}",
+                    lists.len()
+                )?;
             }
         }
         writeln!(

@@ -138,7 +138,7 @@ pub fn auth_checks(config: &Config) -> Result<Option<Arc<AuthChecks>>, DaemonErr
     let settings = AuthSettings::from_tree(&config.tree).map_err(located(config))?;
     let lists = RblSettings::from_section(config.tree.get("rbl")).map_err(located(config))?;
     let hosts = HostChecks::from_section(config.tree.get("hfilter")).map_err(located(config))?;
-    crate::scan::rbl::health::publish(&[]);
+    crate::metrics::rbl::publish(&[]);
     let nothing = !settings.any_enabled() && lists.rules.is_empty() && hosts.is_none();
     if config.dns.nameservers.is_empty() || nothing {
         return Ok(None);
@@ -154,9 +154,9 @@ pub fn auth_checks(config: &Config) -> Result<Option<Arc<AuthChecks>>, DaemonErr
     let resolver = Arc::new(resolver);
     let rbl = RblChecks::new(Arc::clone(&resolver), lists);
     if let Some(r) = &rbl {
-        crate::scan::rbl::health::publish(r.health());
+        crate::metrics::rbl::publish(r.health());
         crate::metrics::global().sections.register("rbl", |out| {
-            crate::scan::rbl::health::render(out, &crate::scan::rbl::health::snapshots())
+            crate::metrics::rbl::render(out, &crate::metrics::rbl::snapshots())
         });
     }
     let budget = config.dns.message_budget;

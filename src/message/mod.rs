@@ -17,6 +17,20 @@ pub use assemble::RawMessage;
 pub use parts::PartInfo;
 pub use view::{MessageView, TextPart};
 
+/// The parser every scan reads messages with (the pipeline, and the DNS lists' facts):
+/// MIME, address and date headers parsed; Message-ID and Subject kept; every other header
+/// only delimited (see the pipeline's parser notes).
+pub fn parser() -> mail_parser::MessageParser {
+    use mail_parser::HeaderName;
+    mail_parser::MessageParser::new()
+        .with_mime_headers()
+        .with_address_headers()
+        .with_date_headers()
+        .header_id(HeaderName::MessageId)
+        .header_text(HeaderName::Subject)
+        .default_header_ignore()
+}
+
 /// Envelope and connection data of one message. Addresses are kept without
 /// angle brackets; `from == Some("")` is the null sender.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

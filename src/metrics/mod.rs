@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 mod failure;
 mod learn;
+pub mod rbl;
 mod store;
 mod upstream;
 

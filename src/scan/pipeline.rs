@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use mail_parser::{HeaderName, MessageParser};
+use mail_parser::MessageParser;
 use serde_json::Value;
 
 use super::actions::{ActionDef, ActionSet};
@@ -584,14 +584,8 @@ impl Pipeline {
 /// text itself, decoding RFC 2047 words only in values that have them
 /// (fewer scan instructions than mail-parser's text parser on every
 /// header; `docs/performance.md`).
-pub(crate) fn parser() -> MessageParser {
-    MessageParser::new()
-        .with_mime_headers()
-        .with_address_headers()
-        .with_date_headers()
-        .header_id(HeaderName::MessageId)
-        .header_text(HeaderName::Subject)
-        .default_header_ignore()
+fn parser() -> MessageParser {
+    crate::message::parser()
 }
 
 /// Rspamd's "least" pre-result: the stronger of the scored action and the forced one.

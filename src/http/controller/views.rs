@@ -61,7 +61,7 @@ pub fn stat(s: &Snapshot, bayes: Option<&StoreStat>, read_only: bool) -> Value {
         // sluice's own key: whether scans can use the store right now.
         obj.insert("bayes_store".into(), json!(if up { "up" } else { "down" }));
     }
-    let lists = crate::scan::rbl::health::snapshots();
+    let lists = crate::metrics::rbl::snapshots();
     if let (false, Some(obj)) = (lists.is_empty(), out.as_object_mut()) {
         // sluice's own key: the DNS lists and whether each answers normally.
         obj.insert("dns_lists".into(), dns_lists(&lists));
@@ -75,8 +75,8 @@ pub fn stat(s: &Snapshot, bayes: Option<&StoreStat>, read_only: bool) -> Value {
     out
 }
 
-fn dns_lists(lists: &[crate::scan::rbl::health::ListSnapshot]) -> Value {
-    let one = |l: &crate::scan::rbl::health::ListSnapshot| {
+fn dns_lists(lists: &[crate::metrics::rbl::ListSnapshot]) -> Value {
+    let one = |l: &crate::metrics::rbl::ListSnapshot| {
         json!({
             "name": l.name,
             "zone": l.zone,

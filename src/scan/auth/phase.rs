@@ -133,10 +133,10 @@ impl AuthChecks {
         let sigs = dkim_v.unwrap_or_default();
         let (dmarc_v, rest) = tokio::join!(
             async {
-                match run_dmarc {
-                    true => Some(self.dmarc(message.as_ref(), &spf_v, &sigs, budget).await),
-                    false => None,
+                if !run_dmarc {
+                    return None;
                 }
+                Some(self.dmarc(message.as_ref(), &spf_v, &sigs, budget).await)
             },
             self.lists_stage(
                 facts.as_ref(),

@@ -138,13 +138,18 @@ impl Codes {
                 let n = u32::from(answer);
                 Some(
                     b.iter()
-                        .filter(|(_, masks)| masks.iter().any(|&m| n & m == m))
+                        .filter(|(_, masks)| masks.iter().any(|&m| has_bits(n, m)))
                         .map(|(s, _)| s.as_str())
                         .collect(),
                 )
             }
         }
     }
+}
+
+/// Whether every bit of `mask` is set in `n` (Rspamd's `returnbits` test).
+fn has_bits(n: u32, mask: u32) -> bool {
+    n & mask == mask
 }
 
 /// Whether an answer means "query refused" rather than "listed": Spamhaus's error range

@@ -65,7 +65,7 @@ impl Facts {
 
 /// The facts of a raw message: parsed here, with the pipeline's parser settings.
 pub fn read(env: &Envelope, raw: &[u8]) -> Facts {
-    let msg = crate::scan::pipeline::parser().parse(raw);
+    let msg = crate::message::parser().parse(raw);
     Facts::new(env, &MessageView::new(raw, msg.as_ref()))
 }
 

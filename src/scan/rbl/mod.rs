@@ -6,14 +6,13 @@
 //! the other lists (and every DKIM-domain check) once DKIM has verified, beside DMARC. Every
 //! name of a stage is asked once ([`plan`] deduplicates across rules), all at once, under the
 //! message's DNS budget; a list that fails or times out gives no symbol and counts a failure.
-//! Answers that mean "query refused" are never scored ([`codes::refused`], [`health`]).
+//! Answers that mean "query refused" are never scored ([`codes::refused`], [`crate::metrics::rbl`]).
 //!
 //! Layout: [`settings`] reads the section; [`plan`] decides the names to ask; [`query`]
-//! builds them (reversed addresses, hashes); [`codes`] reads the answers; [`health`] counts.
+//! builds them (reversed addresses, hashes); [`codes`] reads the answers; [`crate::metrics::rbl`] counts.
 
 pub mod codes;
 pub mod facts;
-pub mod health;
 pub mod plan;
 pub mod query;
 pub mod settings;
@@ -25,10 +24,10 @@ use std::sync::Arc;
 use futures_util::future::join_all;
 
 use self::facts::Facts;
-use self::health::ListHealth;
 use self::plan::{Plan, Stage, Use, Whitelisted};
 use self::settings::{RblSettings, Rule};
 use crate::dns::{Budget, DnsError, Resolver};
+use crate::metrics::rbl::ListHealth;
 
 /// A list symbol with its options (`element:label`, `element:label:answer` for an unknown
 /// answer), as Rspamd reports them.

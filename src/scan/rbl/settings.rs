@@ -194,7 +194,7 @@ impl RblSettings {
 
 /// A map value: one string or a list, each a file (`/path`, `file://`) or an inline entry.
 fn map(v: &Value, kind: MapKind) -> Result<Map, String> {
-    let items = value::strings(v).map_err(|w| format!("{w}"))?;
+    let items = value::strings(v).map_err(|w| w.to_string())?;
     let sources = items
         .iter()
         .map(|s| MapSource::parse(s))

@@ -106,12 +106,20 @@ pub fn snapshots() -> Vec<ListSnapshot> {
     cur.iter().map(|l| l.snapshot()).collect()
 }
 
+/// A metric's name, type, help and value.
+type Series = (
+    &'static str,
+    &'static str,
+    &'static str,
+    fn(&ListSnapshot) -> u64,
+);
+
 /// Prometheus text for `lists`.
 pub fn render(out: &mut String, lists: &[ListSnapshot]) {
     if lists.is_empty() {
         return;
     }
-    let series: [(&str, &str, &str, fn(&ListSnapshot) -> u64); 5] = [
+    let series: [Series; 5] = [
         (
             "sluice_rbl_queries_total",
             "counter",
