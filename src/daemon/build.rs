@@ -56,6 +56,7 @@ impl SettingError for ScanConfigError {
             ScanConfigError::Multimap { name, .. } => format!("multimap.{name}"),
             ScanConfigError::Config(e) => return e.key(),
             ScanConfigError::Auth { section, .. } => section.clone(),
+            ScanConfigError::Module { key, .. } => key.clone(),
             ScanConfigError::Settings(_) | ScanConfigError::Lua(_) => return None,
         })
     }
