@@ -175,7 +175,7 @@ impl Module for Hfilter {
             let name = env.client_name.as_deref().unwrap_or("");
             out.push(Hit::new(HOSTNAME_CLASS[usize::from(host_weight) - 1]).opt(name));
         }
-        let bounce = s.from && sender_checks(env, judged_helo, out);
+        let bounce = s.from && sender_checks(sender(view, env), judged_helo, out);
         if s.rcpt && bounce {
             let count = recipient_count(view, env);
             if count > 1 {
@@ -229,10 +229,19 @@ fn hostname_weight(env: &Envelope, out: &mut Vec<Hit>) -> u8 {
     }
 }
 
+/// The envelope sender; for a request that names none, the address of
+/// the first Return-Path header, which Rspamd takes as the sender then.
+fn sender<'a>(view: &'a MessageView, env: &'a Envelope) -> Option<&'a str> {
+    env.from.as_deref().or_else(|| {
+        let v = view.header("Return-Path")?.value.trim();
+        Some(v.trim_start_matches('<').trim_end_matches('>').trim())
+    })
+}
+
 /// The envelope sender's domain; whether the message is a bounce: no
 /// sender at all (Rspamd needs the HELO to say so), or `postmaster@`.
-fn sender_checks(env: &Envelope, helo: Option<&str>, out: &mut Vec<Hit>) -> bool {
-    let Some(from) = env.from.as_deref() else {
+fn sender_checks(from: Option<&str>, helo: Option<&str>, out: &mut Vec<Hit>) -> bool {
+    let Some(from) = from else {
         if let Some(h) = helo {
             out.push(Hit::new("HFILTER_FROM_BOUNCE").opt(h));
             return true;

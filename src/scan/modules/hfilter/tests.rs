@@ -243,6 +243,11 @@ fn sender_domain_and_bounces() {
         names(&run(raw, &env)),
         ["HFILTER_FROM_BOUNCE", "HFILTER_RCPT_BOUNCEMOREONE"]
     );
+    // Without an envelope sender, the Return-Path header names it.
+    let with_path = "Return-Path: <list@example.org>\nFrom: a@example.org\n\nhi\n";
+    assert_eq!(names(&run(with_path, &env)), Vec::<&str>::new());
+    let null_path = "Return-Path: <>\nFrom: a@example.org\n\nhi\n";
+    assert_eq!(names(&run(null_path, &env)), Vec::<&str>::new());
     // Without a HELO (or with rspamc's), no bounce is called.
     env.helo = Some(RSPAMC_HELO.into());
     assert_eq!(names(&run(raw, &env)), Vec::<&str>::new());
