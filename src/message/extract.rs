@@ -116,6 +116,16 @@ pub fn mentions_length(text: &str) -> usize {
     total
 }
 
+/// Whether `text` begins with a URL or address, as `scan_text` finds them.
+pub fn starts_with_mention(text: &str) -> bool {
+    let mut first = false;
+    for_each_match(text, |found| {
+        first = text.starts_with(found);
+        false
+    });
+    first
+}
+
 /// The first anchor at or after `at`: where a `://`, a `www.` (any case)
 /// or an `@` begins. Every match of `finder()` contains one.
 fn next_anchor(hay: &[u8], at: usize) -> Option<usize> {

@@ -2,7 +2,7 @@
 //! `HFILTER_URL_ONELINE`), measured as Rspamd does: the share of the
 //! text part's bytes taken by URLs and addresses.
 use super::super::Hit;
-use crate::message::extract::mentions_length;
+use crate::message::extract::{mentions_length, starts_with_mention};
 use crate::message::TextPart;
 
 /// Above this share of URL bytes a text counts as "only a link".
@@ -39,8 +39,8 @@ pub fn check(parts: &[TextPart], out: &mut Vec<Hit>) {
     }
 }
 
-/// Rspamd counts the visible text of an HTML link whose text is itself a
-/// URL once more, besides the URL found in the part's text.
+/// Rspamd counts the visible text of an HTML link that begins with a URL
+/// once more (all of it), besides the URLs found in the part's text.
 fn displayed_links_length(part: &TextPart) -> usize {
     let Some(html) = part.html else {
         return 0;
@@ -55,7 +55,7 @@ fn displayed_links_length(part: &TextPart) -> usize {
             (false, _) => open = Some(tag.end),
             (true, Some(start)) => {
                 let shown = visible(html.get(start..tag.start).unwrap_or(""));
-                if mentions_length(&shown) > 0 {
+                if shown.len() > 4 && starts_with_mention(&shown) {
                     total += shown.len();
                 }
                 open = None;

@@ -356,6 +356,10 @@ fn html_links_whose_text_is_a_url_count_twice() {
     let hidden = "From: a@example.org\nContent-Type: text/html\n\n\
 <html><body><a href=\"http://www.example.com/x\">Click here</a></body></html>\n";
     assert!(run(hidden, &env).is_empty());
+    // A link around a long text that mentions an address later on.
+    let long = "From: a@example.org\nContent-Type: text/html\n\n\
+<html><body><a href=\"\">Write to us, we answer every letter: bob@example.com</a></body></html>\n";
+    assert!(run(long, &env).is_empty());
 }
 
 #[test]
