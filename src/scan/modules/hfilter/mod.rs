@@ -80,16 +80,17 @@ static SYMBOLS: &[SymbolDef] = &[
         "Bounce message to more than one recipient",
     ),
     sym(
-        "HFILTER_MID_NOT_FQDN",
-        "Message-ID host is not fully qualified",
-    ),
-    sym(
         "HFILTER_URL_ONLY",
         "The text is a link and almost nothing else",
     ),
     sym(
         "HFILTER_URL_ONELINE",
         "The text is one line that is mostly a link",
+    ),
+    // Last: as in Rspamd, it exists only while its check is on.
+    sym(
+        "HFILTER_MID_NOT_FQDN",
+        "Message-ID host is not fully qualified",
     ),
 ];
 
@@ -143,7 +144,11 @@ impl Module for Hfilter {
     }
 
     fn symbols(&self) -> &'static [SymbolDef] {
-        SYMBOLS
+        if self.settings.mid {
+            SYMBOLS
+        } else {
+            &SYMBOLS[..SYMBOLS.len() - 1]
+        }
     }
 
     fn check(&self, view: &MessageView, env: &Envelope, out: &mut Vec<Hit>) {

@@ -275,7 +275,10 @@ fn message_id_host_when_enabled() {
     let raw = "From: a@example.org\nMessage-ID: <123@mailer>\n\nhi\n";
     let env = with_helo("mail.example.org");
     assert!(find(&run(raw, &env), "HFILTER_MID_NOT_FQDN").is_none());
+    let has_mid = |m: &Hfilter| m.symbols().iter().any(|s| s.name == "HFILTER_MID_NOT_FQDN");
+    assert!(!has_mid(&Hfilter::default()));
     let module = Hfilter::from_config(Some(&json!({"mid_enabled": true})), None).unwrap();
+    assert!(has_mid(&module));
     let hits = run_with(&module, raw, &env);
     assert_eq!(names(&hits), ["HFILTER_MID_NOT_FQDN"]);
     assert_eq!(hits[0].options, ["mailer"]);
