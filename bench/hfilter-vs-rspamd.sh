@@ -47,9 +47,9 @@ wait_for_line "$IT_WORK/sluice.log" 'http listening on inet:127\.0\.0\.1:[0-9]+'
 saddr=$(grep -oE 'http listening on inet:127\.0\.0\.1:[0-9]+' "$IT_WORK/sluice.log" | head -1 | sed 's/.*inet://')
 
 # Rspamd answers once its workers are up, which is after it binds.
-msg=$(ls "$C/ham" | head -1)
+first=("$C"/ham/*)
 for ((i = 0; i < 120; i++)); do
-    curl -sf --max-time 5 --data-binary "@$C/ham/$msg" "http://127.0.0.1:$rport/checkv2" >/dev/null && break
+    curl -sf --max-time 5 --data-binary "@${first[0]}" "http://127.0.0.1:$rport/checkv2" >/dev/null && break
     sleep 1
 done
 python3 "$(dirname "$0")/hfilter-vs-rspamd.py" "$saddr" "127.0.0.1:$rport" "$OUT" "$C/ham" "$C/spam" "$C/mime"
