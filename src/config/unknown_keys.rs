@@ -139,8 +139,11 @@ const MODULES: &[(&str, &[&str])] = &[
         &[
             "enabled",
             "helo_enabled",
+            "hostname_enabled",
             "from_enabled",
+            "rcpt_enabled",
             "mid_enabled",
+            "url_enabled",
             "check_local",
             "check_authed",
         ],

@@ -61,6 +61,7 @@ impl SettingError for ScanConfigError {
             ScanConfigError::Auth { section, .. } => section.clone(),
             ScanConfigError::Rbl { list, .. } if list.is_empty() => "rbl".to_string(),
             ScanConfigError::Rbl { list, .. } => format!("rbl.rbls.{list}"),
+            ScanConfigError::Module { key, .. } => key.clone(),
             ScanConfigError::Settings(_) | ScanConfigError::Lua(_) => return None,
         })
     }

@@ -36,34 +36,14 @@ fn finder() -> &'static Regex {
 impl Extracted {
     /// Adds every URL and address found in `text`, exactly the matches of
     /// `finder().find_iter(text)`.
-    ///
-    /// The regex has no literal prefix, so searching the whole text with
-    /// it walks every byte through its DFA. Every match contains an anchor
-    /// (`://`, `www.` or `@`) and lies inside one whitespace-free token, so
-    /// only the token around each anchor is searched, found with `memchr`.
     pub fn scan_text(&mut self, text: &str) {
-        let hay = text.as_bytes();
-        // Same test as `text.contains(['@', '.'])`, without decoding chars.
-        if memchr::memchr2(b'@', b'.', hay).is_none() {
-            return;
-        }
-        // No match starts before `at`.
-        let mut at = 0;
-        while let Some(anchor) = next_anchor(hay, at) {
-            let start = match_start_bound(hay, at, anchor);
-            let end = token_end(hay, anchor);
-            // Truncating at whitespace changes no match: none contains one.
-            match finder().find_at(&text[..end], start) {
-                Some(m) => {
-                    if self.urls.len() + self.emails.len() >= MAX_ITEMS {
-                        return;
-                    }
-                    self.add(m.as_str());
-                    at = m.end();
-                }
-                None => at = end,
+        for_each_match(text, |found| {
+            if self.urls.len() + self.emails.len() >= MAX_ITEMS {
+                return false;
             }
-        }
+            self.add(found);
+            true
+        });
     }
 
     fn add(&mut self, found: &str) {
@@ -81,6 +61,69 @@ impl Extracted {
             push_unique(&mut self.emails, lower);
         }
     }
+}
+
+/// Calls `f` with every match of `finder()` in `text`, in order, until it
+/// returns false.
+///
+/// The regex has no literal prefix, so searching the whole text with
+/// it walks every byte through its DFA. Every match contains an anchor
+/// (`://`, `www.` or `@`) and lies inside one whitespace-free token, so
+/// only the token around each anchor is searched, found with `memchr`.
+fn for_each_match(text: &str, mut f: impl FnMut(&str) -> bool) {
+    let hay = text.as_bytes();
+    // Same test as `text.contains(['@', '.'])`, without decoding chars.
+    if memchr::memchr2(b'@', b'.', hay).is_none() {
+        return;
+    }
+    // No match starts before `at`.
+    let mut at = 0;
+    while let Some(anchor) = next_anchor(hay, at) {
+        let start = match_start_bound(hay, at, anchor);
+        let end = token_end(hay, anchor);
+        // Truncating at whitespace changes no match: none contains one.
+        match finder().find_at(&text[..end], start) {
+            Some(m) => {
+                if !f(m.as_str()) {
+                    return;
+                }
+                at = m.end();
+            }
+            None => at = end,
+        }
+    }
+}
+
+/// Bytes of `text` taken by URLs and addresses, as `scan_text` finds
+/// them (a URL without the trailing punctuation it drops), counting at
+/// most as many of them as one message keeps.
+pub fn mentions_length(text: &str) -> usize {
+    let (mut total, mut count) = (0, 0);
+    for_each_match(text, |found| {
+        let is_url = found.as_bytes().get(..4).is_some_and(|p| {
+            p.eq_ignore_ascii_case(b"http")
+                || p.eq_ignore_ascii_case(b"ftp:")
+                || p.eq_ignore_ascii_case(b"www.")
+        });
+        total += if is_url {
+            found.trim_end_matches(['.', ',', ';', ':', '!', '?']).len()
+        } else {
+            found.len()
+        };
+        count += 1;
+        count < MAX_ITEMS
+    });
+    total
+}
+
+/// Whether `text` begins with a URL or address, as `scan_text` finds them.
+pub fn starts_with_mention(text: &str) -> bool {
+    let mut first = false;
+    for_each_match(text, |found| {
+        first = text.starts_with(found);
+        false
+    });
+    first
 }
 
 /// The first anchor at or after `at`: where a `://`, a `www.` (any case)

@@ -40,6 +40,9 @@ pub enum ScanConfigError {
     Multimap { name: String, reason: String },
     #[error("{section}: {reason}")]
     Auth { section: String, reason: String },
+    /// A content module's key (`section.key`) with a value of the wrong kind.
+    #[error("`{key}` must be {want}")]
+    Module { key: String, want: String },
     #[error(transparent)]
     Lua(#[from] super::lua::error::LuaLoadError),
     /// `list` is empty for the module's own keys.

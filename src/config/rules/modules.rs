@@ -34,6 +34,9 @@ pub struct ModuleSection {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ModuleSections {
     sections: BTreeMap<&'static str, ModuleSection>,
+    /// The top-level `options` section, which some modules fall back on
+    /// (`local_addrs`, `check_local`, ...).
+    global: Option<Value>,
 }
 
 impl ModuleSections {
@@ -52,12 +55,20 @@ impl ModuleSections {
                 },
             );
         }
-        Ok(ModuleSections { sections })
+        Ok(ModuleSections {
+            sections,
+            global: tree.get("options").cloned(),
+        })
     }
 
     /// Whether the module named `name` runs.
     pub fn enabled(&self, name: &str) -> bool {
         self.sections.get(name).is_some_and(|s| s.enabled)
+    }
+
+    /// The top-level `options` section, if the config has one.
+    pub fn global(&self) -> Option<&Value> {
+        self.global.as_ref()
     }
 
     /// The module's section as written, if the config has one.

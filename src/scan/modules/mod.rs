@@ -214,7 +214,10 @@ fn all_modules(sections: &ModuleSections) -> Result<Vec<Box<dyn Module>>, ScanCo
         Box::new(received::Received),
         Box::new(forged_rcpt::ForgedRecipients),
         Box::new(chartable::Chartable),
-        Box::new(hfilter::Hfilter),
+        Box::new(hfilter::Hfilter::from_config(
+            sections.options("hfilter"),
+            sections.global(),
+        )?),
         Box::new(html::Html),
         Box::new(subject::Subject),
         Box::new(from::From::from_config(sections.options("from_checks"))?),
