@@ -82,7 +82,7 @@ impl Source for Recording {
 }
 
 /// A warning for each `*.conf` in `local.d` and `override.d` that no include asked for:
-/// Rspamd's file of a module sluice does not have (`rbl.conf`, `greylist.conf`, ...).
+/// Rspamd's file of a module sluice does not have (`clickhouse.conf`, `greylist.conf`, ...).
 fn unread_module_files(local_confdir: &str, asked: &HashSet<PathBuf>) -> Vec<String> {
     let mut out = Vec::new();
     for sub in ["local.d", "override.d"] {

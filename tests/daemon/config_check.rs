@@ -221,10 +221,10 @@ fn rspamd_phishing_file_limits_the_watched_domains() {
 
 #[test]
 fn file_of_a_module_sluice_lacks_is_named_in_a_warning() {
-    let dir = confdir(&[("local.d/rbl.conf", "rbls { }\n")]);
+    let dir = confdir(&[("local.d/clickhouse.conf", "server = \"127.0.0.1:8123\";\n")]);
     let want = format!(
-        "{}: not used: sluice has no `rbl` module",
-        dir.path().join("local.d/rbl.conf").display()
+        "{}: not used: sluice has no `clickhouse` module",
+        dir.path().join("local.d/clickhouse.conf").display()
     );
     let (code, err) = sluice(&["configtest"], dir.path());
     assert_eq!(code, Some(0), "{err}");
