@@ -42,7 +42,9 @@
 #   cargo build --release --bin sluice --example http_load
 #   bench/auth-vs-rspamd.sh
 # Knobs: CONCURRENCY (8), ROUNDS (5), WARMUP (300 milter messages),
-# PROTOCOLS ("milter http"). Needs root (ip netns), rspamd, nsd, nsd-control,
+# PROTOCOLS ("milter http"), AUTH (on; `off` leaves the four modules off in
+# both, as compare-rspamd.sh does, on the same mail: the difference between
+# the two runs is what the checks cost). Needs root (ip netns), rspamd, nsd, nsd-control,
 # python3-dkim, openssl, perl, curl.
 source "$(dirname "$0")/../integration/lib.sh"
 source "$(dirname "$0")/lib.sh"
@@ -61,6 +63,8 @@ DAEMONS="sluice rspamd"
 HAM=$SHARED/corpus/ham
 [ -d "$HAM" ] || die "corpus directory $HAM not found (SHARED=$SHARED)"
 DNS_TIMEOUT=1s
+AUTH=${AUTH:-on}
+case $AUTH in on | off) ;; *) die "AUTH must be on or off, not '$AUTH'" ;; esac
 
 loopback_netns
 HZ=$(getconf CLK_TCK)
@@ -132,6 +136,7 @@ nsd_stat() {
 # The module switches both scanners read from local.d (Rspamd's keys):
 # checks on, local mail checked (ARC checks it anyway), nothing signed or sealed.
 write_auth_modules() { # DIR
+    [ "$AUTH" = on ] || return 0
     local m
     for m in spf dkim dmarc; do
         printf 'enabled = true;\ncheck_local = true;\n' >"$1/$m.conf"
@@ -151,7 +156,8 @@ start_sluice_auth() {
     local conf=$IT_WORK/sluice-conf
     mkdir -p "$conf/local.d"
     write_auth_modules "$conf/local.d"
-    dns_section >"$conf/local.d/options.inc"
+    # sluice runs the checks only with a nameserver configured.
+    if [ "$AUTH" = on ]; then dns_section >"$conf/local.d/options.inc"; fi
     MILTER_UNDER_TEST=sluice start_sluice --var "LOCAL_CONFDIR=$conf" --var "DBDIR=$conf"
     wait_for_line "$MILTER_LOG" 'http listening on inet:' 30 || die "sluice: no HTTP listener"
     PID[sluice]=$MILTER_PID MILTER[sluice]=$MILTER_ADDR LOGF[sluice]=$MILTER_LOG
@@ -168,7 +174,7 @@ start_rspamd_auth() {
     write_rspamd_config "$dir" "127.0.0.1:$mport"
     write_auth_modules "$dir/local.d"
     {
-        printf 'filters = "chartable,dkim,regexp";\n'
+        if [ "$AUTH" = on ]; then printf 'filters = "chartable,dkim,regexp";\n'; else printf 'filters = "chartable,regexp";\n'; fi
         printf 'cache_file = "$DBDIR/symbols.cache";\ncontrol_socket = "$DBDIR/rspamd.sock mode=0600";\n'
         printf 'local_addrs = [];\n'
         dns_section
@@ -207,9 +213,17 @@ start_sluice_auth
 start_rspamd_auth
 rspamd_wait_hyperscan
 
-echo "=== every message once over HTTP through both (symbols of the four groups per kind)" >&2
-$RUN_IN /usr/bin/python3 "$REPO_ROOT/bench/auth/symbols.py" "$MAIL/mix.tsv" "$MAIL/msgs" \
-    "sluice=http://${HTTP[sluice]}" "rspamd=http://${HTTP[rspamd]}" >&2 || die "symbols.py failed"
+if [ "$AUTH" = on ]; then
+    echo "=== every message once over HTTP through both (symbols of the four groups per kind)" >&2
+    $RUN_IN /usr/bin/python3 "$REPO_ROOT/bench/auth/symbols.py" "$MAIL/mix.tsv" "$MAIL/msgs" \
+        "sluice=http://${HTTP[sluice]}" "rspamd=http://${HTTP[rspamd]}" >&2 || die "symbols.py failed"
+else
+    echo "=== every message once over HTTP through both (checks off)" >&2
+    for daemon in $DAEMONS; do
+        $RUN_IN "$HTTP_LOAD" --envelope "${HTTP[$daemon]}" "$CONCURRENCY" 1500 "${CORPUS_DIRS[@]}" >/dev/null ||
+            die "$daemon: HTTP warm-up failed"
+    done
+fi
 for daemon in $DAEMONS; do
     echo "=== $daemon: milter warm-up ($WARMUP messages)" >&2
     run_bench --addr "${MILTER[$daemon]}" -c "$CONCURRENCY" -n "$WARMUP" "${CORPUS_DIRS[@]}" >/dev/null ||
@@ -293,7 +307,7 @@ for proto in $PROTOCOLS; do
         if [ "$daemon" = sluice ]; then
             lk=$(median "$f" 6) hit=$(median "$f" 7)
         else
-            lk=- hit=$(perl -e 'printf "%.4f (derived)", 1 - $ARGV[0] / $ARGV[1]' "$(median "$f" 5)" \
+            lk=- hit=$(perl -e 'print $ARGV[1] > 0 ? sprintf("%.4f (derived)", 1 - $ARGV[0] / $ARGV[1]) : "-"' "$(median "$f" 5)" \
                 "$(median "$IT_WORK/sluice.$proto.rounds" 6)")
         fi
         printf '%-8s %9s %11.3f %14s %8.3f %8.3f %10.3f %12s %10s %12s\n' "$daemon" "$(median "$f" 4)" \
