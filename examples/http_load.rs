@@ -3,7 +3,12 @@
 //! latency. Keeps connections alive when the server does (sluice), and
 //! reconnects when the server closes after each reply (Rspamd).
 //!
-//! `cargo run --release --example http_load -- ADDR CONCURRENCY COUNT DIR...`
+//! `cargo run --release --example http_load -- [--envelope] ADDR CONCURRENCY COUNT DIR...`
+//!
+//! `--envelope` sends each message with the SMTP envelope `sluice bench milter` gives it:
+//! client 127.0.0.1, HELO client.bench.test, the sender from `Return-Path` (else `From`),
+//! the recipient from `Delivered-To` (else `To`), as Rspamd's `IP`, `Helo`, `From` and
+//! `Rcpt` headers, so that checks of the envelope (SPF, DMARC) see the same on both protocols.
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -15,14 +20,18 @@ use tokio::net::TcpStream;
 type Conn = BufReader<TcpStream>;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let with_envelope = args.first().is_some_and(|a| a == "--envelope");
+    if with_envelope {
+        args.remove(0);
+    }
     if args.len() < 4 {
-        return Err("usage: http_load ADDR CONCURRENCY COUNT DIR...".into());
+        return Err("usage: http_load [--envelope] ADDR CONCURRENCY COUNT DIR...".into());
     }
     let addr = args[0].clone();
     let concurrency: usize = args[1].parse()?;
     let count: usize = args[2].parse()?;
-    let messages = Arc::new(load(&args[3..])?);
+    let messages = Arc::new(load(&args[3..], with_envelope)?);
     if messages.is_empty() {
         return Err("no message files".into());
     }
@@ -34,7 +43,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-fn load(dirs: &[String]) -> std::io::Result<Vec<Vec<u8>>> {
+/// A message and the request headers it is sent with.
+struct Request {
+    headers: String,
+    body: Vec<u8>,
+}
+
+fn load(dirs: &[String], with_envelope: bool) -> std::io::Result<Vec<Request>> {
     let mut out = Vec::new();
     for d in dirs {
         let mut files: Vec<_> = std::fs::read_dir(Path::new(d))?
@@ -44,7 +59,13 @@ fn load(dirs: &[String]) -> std::io::Result<Vec<Vec<u8>>> {
             .collect();
         files.sort();
         for f in files {
-            out.push(std::fs::read(f)?);
+            let body = std::fs::read(f)?;
+            let headers = if with_envelope {
+                envelope_headers(&body)
+            } else {
+                String::new()
+            };
+            out.push(Request { headers, body });
         }
     }
     Ok(out)
@@ -62,7 +83,7 @@ async fn run(
     addr: String,
     concurrency: usize,
     count: usize,
-    messages: Arc<Vec<Vec<u8>>>,
+    messages: Arc<Vec<Request>>,
 ) -> Result<String, Box<dyn std::error::Error>> {
     let next = Arc::new(AtomicUsize::new(0));
     let start = Instant::now();
@@ -99,7 +120,7 @@ async fn run(
     ))
 }
 
-async fn worker(addr: &str, next: &AtomicUsize, count: usize, messages: &[Vec<u8>]) -> Tally {
+async fn worker(addr: &str, next: &AtomicUsize, count: usize, messages: &[Request]) -> Tally {
     let mut t = Tally::default();
     let mut conn: Option<Conn> = None;
     loop {
@@ -145,13 +166,14 @@ async fn worker(addr: &str, next: &AtomicUsize, count: usize, messages: &[Vec<u8
 }
 
 /// One request and its reply; `Ok(true)` when the connection stays open.
-async fn exchange(c: &mut Conn, msg: &[u8]) -> std::io::Result<bool> {
+async fn exchange(c: &mut Conn, msg: &Request) -> std::io::Result<bool> {
     let head = format!(
-        "POST /checkv2 HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {}\r\n\r\n",
-        msg.len()
+        "POST /checkv2 HTTP/1.1\r\nHost: 127.0.0.1\r\n{}Content-Length: {}\r\n\r\n",
+        msg.headers,
+        msg.body.len()
     );
     c.get_mut().write_all(head.as_bytes()).await?;
-    c.get_mut().write_all(msg).await?;
+    c.get_mut().write_all(&msg.body).await?;
     let mut line = String::new();
     if c.read_line(&mut line).await? == 0 {
         return Err(std::io::Error::other("closed before the reply"));
@@ -177,4 +199,38 @@ async fn exchange(c: &mut Conn, msg: &[u8]) -> std::io::Result<bool> {
     let mut body = vec![0; len];
     c.read_exact(&mut body).await?;
     Ok(keep)
+}
+
+/// `IP`, `Helo`, `From` and `Rcpt` request headers, as `sluice bench milter` would send the
+/// message (its fixed client, its fallback addresses).
+fn envelope_headers(raw: &[u8]) -> String {
+    let from = header_address(raw, &["return-path", "from"]).unwrap_or("bench@bench.test".into());
+    let rcpt =
+        header_address(raw, &["delivered-to", "to"]).unwrap_or("postmaster@bench.test".into());
+    format!("IP: 127.0.0.1\r\nHelo: client.bench.test\r\nFrom: {from}\r\nRcpt: {rcpt}\r\n")
+}
+
+/// The address in the first of `names` present in the header (`<a@b>`, else a word with `@`).
+fn header_address(raw: &[u8], names: &[&str]) -> Option<String> {
+    let text = String::from_utf8_lossy(raw);
+    let mut lines: Vec<String> = Vec::new();
+    for line in text.lines().take_while(|l| !l.is_empty()) {
+        match lines.last_mut() {
+            Some(last) if line.starts_with([' ', '\t']) => last.push_str(line),
+            _ => lines.push(line.to_string()),
+        }
+    }
+    names.iter().find_map(|name| {
+        lines.iter().find_map(|line| {
+            let (n, value) = line.split_once(':')?;
+            if !n.trim().eq_ignore_ascii_case(name) {
+                return None;
+            }
+            let addr = match (value.find('<'), value.find('>')) {
+                (Some(a), Some(b)) if a < b => &value[a + 1..b],
+                _ => value.split_whitespace().find(|w| w.contains('@'))?,
+            };
+            addr.contains('@').then(|| addr.trim().to_string())
+        })
+    })
 }

@@ -200,6 +200,32 @@ async fn dkim_reports_each_signature_and_dmarc_aligns_on_it() {
     assert!(find(&out.hits, "R_DKIM_NA").is_some(), "{:?}", out.hits);
 }
 
+/// Signed by dkimpy (relaxed/relaxed, the zone's `ed` key); the body ends in a line of
+/// spaces and a blank line, which relaxed canonicalization drops.
+const DKIMPY_TRAILING_SPACES: &str = "DKIM-Signature: v=1; a=ed25519-sha256; c=relaxed/relaxed;\r\n \
+     d=sign.sluice.test; i=@sign.sluice.test; q=dns/txt; s=ed;\r\n t=1796620185; h=from : to : subject;\r\n \
+     bh=1w23YHqDCu6gP8Ft309HEaSKZBfRQQmgDik0vag2wdQ=;\r\n \
+     b=ZaVAVWgPL7o/XIvmqDW3cjkaOzFAcHYOaufsk3hiDKTq3vpPJ1iLe+xkWbUDFUoQoFgru\r\n \
+     GJ5OkCpBclukVRpCw==\r\nFrom: Sender <a@sign.sluice.test>\r\nTo: rcpt@example.net\r\n\
+     Subject: auth test\r\nMessage-ID: <1@sluice.test>\r\n\r\nHello there.\r\n    \r\n\r\n";
+
+#[tokio::test]
+async fn a_relaxed_body_ending_in_whitespace_lines_verifies_as_dkimpy_signed_it() {
+    let nsd = Nsd::start().await;
+    let c = checks(&nsd, json!({}));
+    let env = envelope(OUTSIDE, "bounce@pass.sluice.test", "mx.example");
+    let out = c.run(&env, DKIMPY_TRAILING_SPACES.as_bytes()).await;
+    let allow = find(&out.hits, "R_DKIM_ALLOW").unwrap_or_else(|| panic!("{:?}", out.hits));
+    assert_eq!(allow.options, vec!["sign.sluice.test:s=ed"]);
+    assert!(find(&out.hits, "R_DKIM_REJECT").is_none(), "{:?}", out.hits);
+
+    let tampered = DKIMPY_TRAILING_SPACES.replace("Hello there.", "Hello there!");
+    let out = c.run(&env, tampered.as_bytes()).await;
+    let reject = find(&out.hits, "R_DKIM_REJECT").unwrap_or_else(|| panic!("{:?}", out.hits));
+    assert_eq!(reject.options, vec!["sign.sluice.test:s=ed"]);
+    assert!(find(&out.hits, "R_DKIM_ALLOW").is_none(), "{:?}", out.hits);
+}
+
 #[tokio::test]
 async fn an_arc_chain_is_allowed_and_a_broken_one_rejected() {
     let nsd = Nsd::start().await;

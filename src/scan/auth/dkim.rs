@@ -3,7 +3,7 @@
 //! `R_DKIM_PERMFAIL` (`~`) with `domain:s=selector` in its options, and every signature's
 //! `domain:result` in `DKIM_TRACE`'s (what DMARC reads); `R_DKIM_NA` without a signature.
 
-use mail_auth::dkim::DkimError;
+use mail_auth::dkim::{Canonicalization, DkimError};
 use mail_auth::{AuthenticatedMessage, DkimOutput, DkimResult, Error};
 
 use super::hit::Hit;
@@ -49,16 +49,20 @@ pub struct Signature {
 
 /// Every signature of the message; `None` when the check did not finish within the budget.
 pub async fn check(resolver: &Resolver, message: &AuthenticatedMessage<'_>) -> Vec<Signature> {
-    let outputs = resolver
-        .authenticator()
-        .verify_dkim(resolver.auth_cache().with(message))
-        .await;
+    let outputs = verify(resolver, message).await;
     for o in &outputs {
         if let DkimResult::TempError(e) = o.result() {
             count_failure(resolver, e);
         }
     }
-    let mut out: Vec<Signature> = outputs.iter().filter_map(signature).collect();
+    let mut out: Vec<(Signature, bool)> = outputs
+        .iter()
+        .filter_map(|o| Some((signature(o)?, relaxed_body_mismatch(o))))
+        .collect();
+    if out.iter().any(|(_, mismatch)| *mismatch) {
+        retry_trimmed(resolver, message, &mut out).await;
+    }
+    let mut out: Vec<Signature> = out.into_iter().map(|(s, _)| s).collect();
     // Headers that do not parse at all give no output; Rspamd counts each as a permanent
     // failure of an unknown signer.
     if out.is_empty() && message.has_dkim_errors {
@@ -69,6 +73,76 @@ pub async fn check(resolver: &Resolver, message: &AuthenticatedMessage<'_>) -> V
         });
     }
     out
+}
+
+async fn verify<'x>(
+    resolver: &'x Resolver,
+    message: &'x AuthenticatedMessage<'x>,
+) -> Vec<DkimOutput<'x>> {
+    resolver
+        .authenticator()
+        .verify_dkim(resolver.auth_cache().with(message))
+        .await
+}
+
+/// Whether a relaxed-body signature failed on its body hash.
+fn relaxed_body_mismatch(o: &DkimOutput<'_>) -> bool {
+    matches!(
+        o.result(),
+        DkimResult::Neutral(Error::Dkim(DkimError::FailedBodyHashMatch))
+    ) && o
+        .signature()
+        .is_some_and(|s| s.cb == Canonicalization::Relaxed)
+}
+
+/// mail-auth's relaxed body canonicalization keeps the line breaks before a whitespace-only
+/// line that ends the body, where RFC 6376 3.4.4 drops them, so such a body never matches a
+/// relaxed body hash (Rspamd and dkimpy match it). The message without those lines has the
+/// same relaxed canonical body: the relaxed-body signatures that failed on their body hash
+/// take their result from it. Simple-body signatures keep theirs (the lines count there).
+async fn retry_trimmed(
+    resolver: &Resolver,
+    message: &AuthenticatedMessage<'_>,
+    first: &mut [(Signature, bool)],
+) {
+    let Some(raw) = without_trailing_blank_lines(message.raw_message, message.body_offset as usize)
+    else {
+        return;
+    };
+    let Some(copy) = AuthenticatedMessage::parse(&raw) else {
+        return;
+    };
+    let again: Vec<Option<Signature>> = verify(resolver, &copy)
+        .await
+        .iter()
+        .map(signature)
+        .collect();
+    let again: Vec<Signature> = again.into_iter().flatten().collect();
+    if again.len() != first.len() {
+        return;
+    }
+    for ((s, mismatch), retried) in first.iter_mut().zip(again) {
+        if *mismatch && s.domain == retried.domain && s.selector == retried.selector {
+            s.outcome = retried.outcome;
+        }
+    }
+}
+
+/// `raw` cut after the last body line that holds more than whitespace, when the lines cut
+/// include a space or a tab (blank lines alone mail-auth canonicalizes right).
+fn without_trailing_blank_lines(raw: &[u8], body_offset: usize) -> Option<Vec<u8>> {
+    let body = raw.get(body_offset..)?;
+    let keep = match body
+        .iter()
+        .rposition(|b| !matches!(b, b' ' | b'\t' | b'\r' | b'\n'))
+    {
+        Some(last) => last + 2 + body[last + 1..].iter().position(|&b| b == b'\n')?,
+        None => 0,
+    };
+    body[keep..]
+        .iter()
+        .any(|b| matches!(b, b' ' | b'\t'))
+        .then(|| raw[..body_offset + keep].to_vec())
 }
 
 /// A resolver failure mail-auth reports (negative answers are counted by the cache).
@@ -193,6 +267,29 @@ mod tests {
     #[test]
     fn no_signature_is_na() {
         assert_eq!(hits(&[]), vec![Hit::new("R_DKIM_NA")]);
+    }
+
+    #[test]
+    fn only_trailing_lines_with_whitespace_are_cut() {
+        let cut = |m: &str| {
+            let at = m.find("\r\n\r\n").unwrap() + 4;
+            without_trailing_blank_lines(m.as_bytes(), at).map(|v| String::from_utf8(v).unwrap())
+        };
+        let head = "A: b\r\n\r\n";
+        assert_eq!(
+            cut(&format!("{head}Hi\r\n    \r\n\r\n")),
+            Some(format!("{head}Hi\r\n"))
+        );
+        assert_eq!(
+            cut(&format!("{head}Hi \r\n\t\r\n")),
+            Some(format!("{head}Hi \r\n"))
+        );
+        assert_eq!(cut(&format!("{head} \r\n\r\n")), Some(head.to_string()));
+        // Nothing to cut, or only blank lines (canonicalized right already).
+        assert_eq!(cut(&format!("{head}Hi\r\n")), None);
+        assert_eq!(cut(&format!("{head}Hi\r\n\r\n\r\n")), None);
+        assert_eq!(cut(&format!("{head}Hi  ")), None);
+        assert_eq!(cut(&format!("{head}  \r\nHi\r\n")), None);
     }
 
     #[test]

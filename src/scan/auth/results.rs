@@ -57,16 +57,21 @@ impl ResultsSettings {
         self.authserv_id
             .clone()
             .or_else(|| env.mta_name.clone())
-            .unwrap_or_else(host_name)
+            .unwrap_or_else(|| host_name().to_string())
     }
 }
 
-fn host_name() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_string())
-        .ok()
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "localhost".into())
+/// This host's name, read once: a scan should not cost a file read, and a renamed host
+/// keeps the id it started with until the daemon restarts.
+fn host_name() -> &'static str {
+    static NAME: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    NAME.get_or_init(|| {
+        std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_string())
+            .ok()
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| "localhost".into())
+    })
 }
 
 /// Adds our header and removes the incoming ones claiming `authserv_id`.
@@ -334,5 +339,18 @@ mod tests {
         assert!(claims(" MX.TEST 1; none", "mx.test"));
         assert!(!claims("other.test; spf=pass", "mx.test"));
         assert!(!claims("mx.test.evil; spf=pass", "mx.test"));
+    }
+
+    #[test]
+    fn the_host_name_is_read_once_and_is_the_default_id() {
+        let first = host_name();
+        assert!(
+            std::ptr::eq(first, host_name()),
+            "one string for every call"
+        );
+        let on_disk = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+        assert_eq!(first, on_disk.trim());
+        let s = ResultsSettings::default();
+        assert_eq!(s.authserv_id(&Envelope::default()), first);
     }
 }
