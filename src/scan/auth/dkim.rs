@@ -3,11 +3,12 @@
 //! `R_DKIM_PERMFAIL` (`~`) with `domain:s=selector` in its options, and every signature's
 //! `domain:result` in `DKIM_TRACE`'s (what DMARC reads); `R_DKIM_NA` without a signature.
 
+use mail_auth::common::crypto::CryptoError;
 use mail_auth::dkim::{Canonicalization, DkimError};
 use mail_auth::{AuthenticatedMessage, DkimOutput, DkimResult, Error};
 
 use super::hit::Hit;
-use crate::dns::Resolver;
+use crate::dns::{Budget, Resolver};
 
 /// One signature's outcome, as Rspamd's trace letter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,7 +49,11 @@ pub struct Signature {
 }
 
 /// Every signature of the message; `None` when the check did not finish within the budget.
-pub async fn check(resolver: &Resolver, message: &AuthenticatedMessage<'_>) -> Vec<Signature> {
+pub async fn check(
+    resolver: &Resolver,
+    message: &AuthenticatedMessage<'_>,
+    budget: &Budget,
+) -> Vec<Signature> {
     let outputs = verify(resolver, message).await;
     for o in &outputs {
         if let DkimResult::TempError(e) = o.result() {
@@ -61,6 +66,16 @@ pub async fn check(resolver: &Resolver, message: &AuthenticatedMessage<'_>) -> V
         .collect();
     if out.iter().any(|(_, mismatch)| *mismatch) {
         retry_trimmed(resolver, message, &mut out).await;
+    }
+    for ((s, _), o) in out
+        .iter_mut()
+        .zip(outputs.iter().filter(|o| signature(o).is_some()))
+    {
+        if let Some(rsa) = bad_signature(o) {
+            if !super::dkim_key::usable(resolver, &s.domain, &s.selector, rsa, budget).await {
+                s.outcome = Outcome::PermFail;
+            }
+        }
     }
     let mut out: Vec<Signature> = out.into_iter().map(|(s, _)| s).collect();
     // Headers that do not parse at all give no output; Rspamd counts each as a permanent
@@ -83,6 +98,20 @@ async fn verify<'x>(
         .authenticator()
         .verify_dkim(resolver.auth_cache().with(message))
         .await
+}
+
+/// For a signature that failed its cryptographic check: whether it is an RSA one.
+fn bad_signature(o: &DkimOutput<'_>) -> Option<bool> {
+    let DkimResult::Fail(Error::Crypto(CryptoError::FailedVerification)) = o.result() else {
+        return None;
+    };
+    o.signature().map(|s| {
+        matches!(
+            s.a,
+            mail_auth::common::crypto::Algorithm::RsaSha256
+                | mail_auth::common::crypto::Algorithm::RsaSha1
+        )
+    })
 }
 
 /// Whether a relaxed-body signature failed on its body hash.

@@ -10,6 +10,7 @@
 
 pub mod arc;
 pub mod dkim;
+mod dkim_key;
 pub mod dmarc;
 pub mod hit;
 pub mod hosts;

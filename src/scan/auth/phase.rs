@@ -227,7 +227,7 @@ impl AuthChecks {
         let Some(message) = message.filter(|m| dkim::signed(m)) else {
             return Some(Vec::new());
         };
-        let checked = self.timed(budget, dkim::check(&self.resolver, message));
+        let checked = self.timed(budget, dkim::check(&self.resolver, message, &budget));
         Some(checked.await.unwrap_or_else(|| dkim::timed_out(message)))
     }
 
