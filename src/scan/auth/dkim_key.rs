@@ -24,10 +24,10 @@ pub async fn usable(
     let Ok(texts) = resolver.txt(&name, budget).await else {
         return true;
     };
-    texts
-        .iter()
-        .find_map(|t| key_of(t))
-        .is_none_or(|(kind, key)| fits(&kind, &key, rsa))
+    match texts.iter().find_map(|t| key_of(t)) {
+        Some((kind, key)) => fits(&kind, &key, rsa),
+        None => true,
+    }
 }
 
 /// The record's `k=` (default `rsa`) and decoded `p=`; `None` when it has no `p=`.
