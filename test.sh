@@ -37,21 +37,16 @@ install_packages() {
 
 [ -d "$SHARED/corpus" ] || { echo "shared corpus not found at $SHARED (set SHARED=...)" >&2; exit 1; }
 
-# Three jobs run beside the tiers, as the tiers leave CPU idle: the package
+# Two jobs run beside the tiers, as the tiers leave CPU idle: the package
 # install (network and disk bound) while the code builds, and the fuzz
-# targets' build at the lowest priority, which takes the cycles that the
-# single-threaded parts of the builds and the tests' waits on sockets, peers
-# and timeouts leave. The tests wait for the packages; fuzzing waits for its
-# build.
+# targets' build at the lowest priority during the integration tests and the
+# soak, whose waits on sockets, peers and timeouts leave cycles. (Not during
+# `cargo test`: its latency bounds are tight.) The tests wait for the
+# packages; fuzzing waits for its build.
 LOGS=$(mktemp -d /tmp/sluice-test.XXXXXX)
 install_packages >"$LOGS/packages.log" 2>&1 &
 PACKAGES=$!
-(
-  begun=$SECONDS
-  CODEGEN_UNITS=16 OPT_LEVEL=1 STEP=build nice -n 19 fuzz/run.sh
-  echo "fuzz build took $((SECONDS - begun))s"
-) >"$LOGS/fuzz-build.log" 2>&1 &
-FUZZ_BUILD=$!
+FUZZ_BUILD=
 trap 'kill $PACKAGES $FUZZ_BUILD 2>/dev/null || true' EXIT
 
 # Waits for a background job; its log is printed either way.
@@ -80,11 +75,17 @@ await "$PACKAGES" "$LOGS/packages.log" "package install"
 # of CPU compiling the rules at each of their many starts.
 step "cargo test"
 SLUICE_TEST_BIN="$ROOT/target/release/sluice" cargo test --workspace
+(
+  begun=$SECONDS
+  CODEGEN_UNITS=16 OPT_LEVEL=1 STEP=build nice -n 19 fuzz/run.sh
+  echo "fuzz build took $((SECONDS - begun))s"
+) >"$LOGS/fuzz-build.log" 2>&1 &
+FUZZ_BUILD=$!
 step "integration tests against real peers"
 SLUICE_BIN="$ROOT/target/release/sluice" integration/run.sh
 step "soak (${SOAK_SECONDS}s of mixed load)"
 DURATION="$SOAK_SECONDS" SLUICE_BIN="$ROOT/target/release/sluice" integration/soak.sh
-step "fuzz build (in the background since the start)"
+step "fuzz build (in the background since the integration tests)"
 await "$FUZZ_BUILD" "$LOGS/fuzz-build.log" "fuzz build"
 step "fuzzing (${FUZZ_SECONDS}s per target)"
 STEP=run JOBS=2 fuzz/run.sh "$FUZZ_SECONDS"

@@ -3,7 +3,6 @@
 //! `R_DKIM_PERMFAIL` (`~`) with `domain:s=selector` in its options, and every signature's
 //! `domain:result` in `DKIM_TRACE`'s (what DMARC reads); `R_DKIM_NA` without a signature.
 
-use mail_auth::common::crypto::CryptoError;
 use mail_auth::dkim::{Canonicalization, DkimError};
 use mail_auth::{AuthenticatedMessage, DkimOutput, DkimResult, Error};
 
@@ -100,9 +99,10 @@ async fn verify<'x>(
         .await
 }
 
-/// For a signature that failed its cryptographic check: whether it is an RSA one.
+/// For a signature that failed its cryptographic check (a bad signature, a key ring cannot
+/// read, a key of the other kind): whether it is an RSA one.
 fn bad_signature(o: &DkimOutput<'_>) -> Option<bool> {
-    let DkimResult::Fail(Error::Crypto(CryptoError::FailedVerification)) = o.result() else {
+    let DkimResult::Fail(Error::Crypto(_)) = o.result() else {
         return None;
     };
     o.signature().map(|s| {
