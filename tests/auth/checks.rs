@@ -17,7 +17,7 @@ use sluice::scan::auth::{AuthChecks, AuthSettings, Hit};
 use sluice::scan::{LocalScanner, Pipeline, ScanRequest, Scanner};
 use sluice::verdict::{Action, Placement};
 
-use super::dns_server::{resolver, resolver_for, Nsd, Silent};
+use super::dns_server::{resolver, resolver_for, start_nsd, Nsd, Silent};
 
 /// The private half of `ed._domainkey.sign.sluice.test` (a test key, nothing else).
 const SEED: [u8; 32] = [0x5a; 32];
@@ -90,7 +90,7 @@ fn symbols(hits: &[Hit]) -> Vec<&'static str> {
 
 #[tokio::test]
 async fn spf_results_map_to_their_symbols() {
-    let nsd = Nsd::start().await;
+    let nsd = start_nsd().await;
     let c = checks(&nsd, json!({}));
     let cases = [
         ("a@pass.sluice.test", "R_SPF_ALLOW"),
@@ -121,7 +121,7 @@ async fn spf_results_map_to_their_symbols() {
 
 #[tokio::test]
 async fn the_null_sender_is_checked_by_helo_and_local_or_authenticated_mail_is_not() {
-    let nsd = Nsd::start().await;
+    let nsd = start_nsd().await;
     let c = checks(&nsd, json!({}));
     let msg = message("a@pass.sluice.test");
     let out = c
@@ -159,7 +159,7 @@ async fn the_null_sender_is_checked_by_helo_and_local_or_authenticated_mail_is_n
 
 #[tokio::test]
 async fn dkim_reports_each_signature_and_dmarc_aligns_on_it() {
-    let nsd = Nsd::start().await;
+    let nsd = start_nsd().await;
     let c = checks(&nsd, json!({}));
     let from = "a@sign.sluice.test";
     let env = envelope(OUTSIDE, "bounce@pass.sluice.test", "mx.example");
@@ -211,7 +211,7 @@ const DKIMPY_TRAILING_SPACES: &str = "DKIM-Signature: v=1; a=ed25519-sha256; c=r
 
 #[tokio::test]
 async fn a_relaxed_body_ending_in_whitespace_lines_verifies_as_dkimpy_signed_it() {
-    let nsd = Nsd::start().await;
+    let nsd = start_nsd().await;
     let c = checks(&nsd, json!({}));
     let env = envelope(OUTSIDE, "bounce@pass.sluice.test", "mx.example");
     let out = c.run(&env, DKIMPY_TRAILING_SPACES.as_bytes()).await;
@@ -228,7 +228,7 @@ async fn a_relaxed_body_ending_in_whitespace_lines_verifies_as_dkimpy_signed_it(
 
 #[tokio::test]
 async fn an_arc_chain_is_allowed_and_a_broken_one_rejected() {
-    let nsd = Nsd::start().await;
+    let nsd = start_nsd().await;
     let c = checks(&nsd, json!({}));
     let env = envelope(OUTSIDE, "b@pass.sluice.test", "mx");
     let msg = sealed(&message("a@example.org"));
@@ -258,7 +258,7 @@ async fn an_arc_chain_is_allowed_and_a_broken_one_rejected() {
 
 #[tokio::test]
 async fn malformed_dkim_headers_and_keys_are_permanent_failures() {
-    let nsd = Nsd::start().await;
+    let nsd = start_nsd().await;
     let c = checks(&nsd, json!({}));
     let env = envelope(OUTSIDE, "bounce@sign.sluice.test", "mx.example");
     let bad_key = signed(&message("a@sign.sluice.test"), "badkey");
@@ -280,7 +280,7 @@ async fn malformed_dkim_headers_and_keys_are_permanent_failures() {
 
 #[tokio::test]
 async fn dmarc_policies_fallback_bad_records_and_forced_actions() {
-    let nsd = Nsd::start().await;
+    let nsd = start_nsd().await;
     let c = checks(&nsd, json!({"dmarc": {"actions": {"reject": "reject"}}}));
     let run = |from: &'static str, mail_from: &'static str| {
         let env = envelope(OUTSIDE, mail_from, "mx.example");
@@ -356,7 +356,7 @@ async fn a_silent_nameserver_ends_every_check_with_its_dns_failure_within_the_bu
 
 #[tokio::test]
 async fn a_warm_cache_answers_a_repeated_message_without_queries() {
-    let nsd = Nsd::start().await;
+    let nsd = start_nsd().await;
     let c = checks(&nsd, json!({}));
     let env = envelope(OUTSIDE, "b@pass.sluice.test", "mx");
     let msg = signed(&message("a@sign.sluice.test"), "ed");
@@ -380,7 +380,7 @@ async fn a_warm_cache_answers_a_repeated_message_without_queries() {
 
 #[tokio::test]
 async fn the_pipeline_scores_the_auth_symbols_with_rspamd_weights() {
-    let nsd = Nsd::start().await;
+    let nsd = start_nsd().await;
     let auth = Arc::new(checks(&nsd, json!({})));
     let pipeline = Arc::new(Pipeline::from_config(&json!({})).unwrap());
     let scanner = LocalScanner::new(pipeline).with_auth(Some(auth));

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use sluice::dns::{Budget, DnsError, FailureKind, Mx};
 
-use super::dns_server::{resolver, resolver_for, Nsd, Silent};
+use super::dns_server::{resolver, resolver_for, start_nsd, Silent};
 
 fn budget() -> Budget {
     Budget::new(Duration::from_secs(10))
@@ -17,7 +17,7 @@ fn budget() -> Budget {
 
 #[tokio::test]
 async fn each_lookup_kind_returns_typed_records() {
-    let nsd = Nsd::start().await;
+    let nsd = start_nsd().await;
     let r = resolver_for(&nsd);
     let b = budget();
     assert_eq!(
@@ -54,7 +54,7 @@ async fn each_lookup_kind_returns_typed_records() {
 
 #[tokio::test]
 async fn nxdomain_no_data_and_servfail_are_told_apart() {
-    let nsd = Nsd::start().await;
+    let nsd = start_nsd().await;
     let r = resolver_for(&nsd);
     let b = budget();
     let nx = r.a("nope.sluice.test", &b).await.unwrap_err();
@@ -93,7 +93,7 @@ async fn nxdomain_no_data_and_servfail_are_told_apart() {
 
 #[tokio::test]
 async fn a_repeated_lookup_is_answered_from_the_cache() {
-    let nsd = Nsd::start().await;
+    let nsd = start_nsd().await;
     let r = resolver_for(&nsd);
     let b = budget();
     let first = r.txt("sluice.test", &b).await.unwrap();
@@ -178,7 +178,7 @@ async fn the_message_budget_ends_all_waiting_lookups() {
 #[tokio::test]
 async fn a_silent_first_server_falls_over_to_the_next() {
     let silent = Silent::start();
-    let nsd = Nsd::start().await;
+    let nsd = start_nsd().await;
     let r = resolver(&json!({
         "nameserver": [silent.addr.to_string(), nsd.addr.to_string()],
         "timeout": "300ms", "retransmits": 1,
@@ -194,7 +194,7 @@ async fn a_silent_first_server_falls_over_to_the_next() {
 
 #[tokio::test]
 async fn latencies_are_counted_once_per_lookup() {
-    let nsd = Nsd::start().await;
+    let nsd = start_nsd().await;
     let r = resolver_for(&nsd);
     let b = budget();
     for name in ["sluice.test", "multi.sluice.test", "nope.sluice.test"] {
@@ -210,7 +210,7 @@ async fn latencies_are_counted_once_per_lookup() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tasks_share_one_resolver_and_its_cache() {
-    let nsd = Nsd::start().await;
+    let nsd = start_nsd().await;
     let r = Arc::new(resolver_for(&nsd));
     let b = budget();
     r.mx("sluice.test", &b).await.unwrap();

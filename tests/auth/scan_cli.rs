@@ -4,7 +4,7 @@
 use std::process::Command;
 
 use super::checks::{message, signed};
-use super::dns_server::Nsd;
+use super::dns_server::start_nsd;
 
 /// Runs `sluice scan --json ARGS FILE` with `options.dns` on nsd; the reply's symbols.
 fn scan(conf: &std::path::Path, args: &[&str], msg: &str) -> serde_json::Value {
@@ -32,7 +32,7 @@ fn scan(conf: &std::path::Path, args: &[&str], msg: &str) -> serde_json::Value {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn scan_with_envelope_flags_runs_the_auth_checks() {
-    let nsd = Nsd::start().await;
+    let nsd = start_nsd().await;
     let conf = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(conf.path().join("local.d")).unwrap();
     let dns = format!(

@@ -7,7 +7,7 @@
 use crate::support::http::{post, Sluice};
 
 use super::checks::{message, signed};
-use super::dns_server::Nsd;
+use super::dns_server::{start_nsd, Nsd};
 
 fn start(nsd: &Nsd, map: &str) -> Sluice {
     let options = format!(
@@ -33,7 +33,7 @@ fn scan(s: &Sluice, msg: &str) -> serde_json::Value {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_listed_domain_is_whitelisted_only_with_a_valid_signature() {
-    let nsd = Nsd::start().await;
+    let nsd = start_nsd().await;
     let s = start(
         &nsd,
         "# the test zone's signing domain\nsluice.test both:1\n",

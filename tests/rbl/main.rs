@@ -3,6 +3,9 @@
 //! list that refuses, a list behind a nameserver that never answers, and the symbols scored
 //! by the pipeline with the shipped weights' form.
 
+#[path = "../support/mod.rs"]
+mod support;
+
 mod nsd;
 
 use std::net::{IpAddr, UdpSocket};
@@ -20,7 +23,7 @@ use sluice::scan::rbl::{ListHit, RblChecks};
 use sluice::scan::{LocalScanner, Pipeline, ScanRequest, Scanner};
 use sluice::verdict::Placement;
 
-use nsd::{resolver, Nsd};
+use nsd::resolver;
 
 const ORIGIN: &str = "lists.test";
 
@@ -131,7 +134,7 @@ fn facts(ip: &str) -> Facts {
 
 #[tokio::test]
 async fn every_check_kind_against_the_zone() {
-    let nsd = Nsd::start(ORIGIN, RECORDS).await;
+    let nsd = nsd::start(ORIGIN, RECORDS).await;
     let checks = rbl(resolver(nsd.addr, "2s"));
     let hits = both_stages(&checks, &facts("192.0.2.2")).await;
     let names: Vec<&str> = hits.iter().map(|h| h.symbol.as_str()).collect();
@@ -193,7 +196,7 @@ async fn every_check_kind_against_the_zone() {
 
 #[tokio::test]
 async fn codes_patterns_unknown_answers_and_whitelisting() {
-    let nsd = Nsd::start(ORIGIN, RECORDS).await;
+    let nsd = nsd::start(ORIGIN, RECORDS).await;
     let checks = rbl(resolver(nsd.addr, "2s"));
     // Two answers: XBL, and PBL by the pattern 127.0.0.%d+0.
     let hits = both_stages(&checks, &facts("192.0.2.3")).await;
@@ -248,7 +251,7 @@ async fn a_list_that_never_answers_gives_nothing_within_the_budget() {
 
 #[tokio::test]
 async fn the_pipeline_scores_list_and_host_symbols() {
-    let nsd = Nsd::start(ORIGIN, RECORDS).await;
+    let nsd = nsd::start(ORIGIN, RECORDS).await;
     let tree = json!({
         "rbl": lists(),
         "spf": {"enabled": false}, "dkim": {"enabled": false},

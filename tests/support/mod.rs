@@ -7,6 +7,7 @@ pub mod daemon;
 pub mod forward;
 pub mod http;
 pub mod launcher;
+pub mod nsd;
 pub mod ops;
 pub mod redis;
 
