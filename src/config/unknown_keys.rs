@@ -192,93 +192,6 @@ const SIGNING: &[&str] = &[
     "sign_headers",
 ];
 
-/// Every key of a rule (Rspamd 3.4's schema), for the unknown-key warnings.
-const RBL_RULE: &[&str] = &[
-    "rbl",
-    "symbol",
-    "checks",
-    "exclude_checks",
-    "enabled",
-    "disabled",
-    "ipv4",
-    "ipv6",
-    "unknown",
-    "dkim_domainonly",
-    "dkim_match_from",
-    "emails_domainonly",
-    "emails_delimiter",
-    "exclude_private_ips",
-    "exclude_users",
-    "exclude_local",
-    "no_ip",
-    "is_whitelist",
-    "whitelist_exception",
-    "ignore_whitelist",
-    "ignore_whitelists",
-    "ignore_defaults",
-    "ignore_default",
-    "hash",
-    "hash_format",
-    "hash_len",
-    "returncodes",
-    "return_codes",
-    "returnbits",
-    "return_bits",
-    "symbols_prefixes",
-    "received_flags",
-    "received_nflags",
-    "received_min_pos",
-    "received_max_pos",
-    "requests_limit",
-    "whitelist",
-    "url_whitelist",
-    "ignore_url_whitelist",
-    "url_full_hostname",
-    "url_compose_map",
-    "disable_monitoring",
-    "monitored_address",
-    "random_monitored",
-    "process_script",
-    "require_symbols",
-    "resolve_ip",
-    "selector",
-    "selector_flatten",
-    "from",
-    "received",
-    "helo",
-    "rdns",
-    "emails",
-    "replyto",
-    "urls",
-    "content_urls",
-    "images",
-    "dkim",
-    "local_exclude_ip_map",
-    "is_empty",
-    "returncodes_matcher",
-];
-
-/// The module-wide keys.
-const RBL: &[&str] = &[
-    "enabled",
-    "rbls",
-    "rules",
-    "url_whitelist",
-    "local_exclude_ip_map",
-    "default_enabled",
-    "default_ipv4",
-    "default_ipv6",
-    "default_unknown",
-    "default_dkim_domainonly",
-    "default_emails_domainonly",
-    "default_exclude_private_ips",
-    "default_exclude_users",
-    "default_exclude_local",
-    "default_no_ip",
-    "default_dkim_match_from",
-    "default_selector_flatten",
-];
-
 /// One warning per unused key: `file:line:col: section.key: not used by sluice`.
 pub fn warnings(tree: &Value, positions: &BTreeMap<String, Location>) -> Vec<String> {
     let mut out = Vec::new();
@@ -335,10 +248,12 @@ pub fn warnings(tree: &Value, positions: &BTreeMap<String, Location>) -> Vec<Str
         );
     }
     if let Some(rbl) = tree.get("rbl") {
-        check("rbl".to_string(), rbl, RBL);
+        use super::rules::rbl::{CHECK_KINDS, MODULE_KEYS, RULE_KEYS};
+        let rule_keys = [RULE_KEYS, CHECK_KINDS].concat();
+        check("rbl".to_string(), rbl, MODULE_KEYS);
         for key in ["rbls", "rules"] {
             for (name, r) in entries(rbl.get(key)) {
-                check(format!("rbl.{key}.{name}"), r, RBL_RULE);
+                check(format!("rbl.{key}.{name}"), r, &rule_keys);
             }
         }
     }

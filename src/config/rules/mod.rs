@@ -11,6 +11,7 @@ pub mod error;
 pub mod force_actions;
 pub mod modules;
 pub mod multimap;
+pub mod rbl;
 pub mod whitelist;
 
 use std::collections::BTreeMap;

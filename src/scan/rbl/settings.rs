@@ -13,6 +13,7 @@ use serde_json::{Map as JsonMap, Value};
 
 use super::codes::{Codes, Pattern};
 use super::query::{Hash, HashFormat};
+use crate::config::rules::rbl::CHECK_KINDS;
 use crate::config::value;
 use crate::scan::error::ScanConfigError;
 use crate::scan::multimap::map::{Map, MapKind, MapSource};
@@ -106,21 +107,6 @@ const DEFAULTS: &[(&str, bool)] = &[
     ("no_ip", false),
     ("dkim_match_from", false),
     ("selector_flatten", true),
-];
-
-const CHECK_KINDS: &[&str] = &[
-    "from",
-    "received",
-    "helo",
-    "rdns",
-    "emails",
-    "replyto",
-    "urls",
-    "content_urls",
-    "images",
-    "dkim",
-    "selector",
-    "numeric_urls",
 ];
 
 fn bad(list: &str, key: &str, want: &str) -> ScanConfigError {
