@@ -20,6 +20,7 @@ pub mod hosts;
 pub mod http;
 pub mod listen;
 pub mod load;
+pub mod local_addrs;
 pub mod logging;
 pub mod milter;
 pub mod rules;

@@ -65,3 +65,22 @@ pub fn strings(v: &Value) -> Result<Vec<String>, Expected> {
 pub fn yes() -> bool {
     true
 }
+
+/// `10.0.0.0/8`, or a bare address (a net of one).
+pub fn network(s: &str) -> Option<ipnet::IpNet> {
+    let s = s.trim();
+    s.parse::<ipnet::IpNet>()
+        .ok()
+        .or_else(|| s.parse::<std::net::IpAddr>().ok().map(ipnet::IpNet::from))
+}
+
+/// A list of networks: an array, or one string with the nets separated by commas or spaces.
+pub fn networks(v: &Value) -> Result<Vec<ipnet::IpNet>, Expected> {
+    const WANT: Expected = "a list of CIDR nets or addresses";
+    let listed = strings(v).map_err(|_| WANT)?;
+    listed
+        .iter()
+        .flat_map(|s| s.split([',', ' ']).filter(|p| !p.is_empty()))
+        .map(|n| network(n).ok_or(WANT))
+        .collect()
+}

@@ -14,18 +14,6 @@ use crate::config::rules::parse_effect;
 use crate::config::value;
 use crate::verdict::Action;
 
-/// Rspamd's default `local_addrs`, plus loopback (which Rspamd's `is_local` always counts).
-const LOCAL_ADDRS: [&str; 8] = [
-    "127.0.0.0/8",
-    "::1/128",
-    "192.168.0.0/16",
-    "10.0.0.0/8",
-    "172.16.0.0/12",
-    "fd00::/8",
-    "169.254.0.0/16",
-    "fe80::/10",
-];
-
 /// Whether a module runs, and for whom.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ModuleSwitch {
@@ -138,22 +126,7 @@ fn dmarc_actions(dmarc: Option<&Value>) -> Result<DmarcActions, ScanConfigError>
 }
 
 fn local_addrs(options: Option<&Value>) -> Result<Vec<IpNet>, ScanConfigError> {
-    let listed = match options.and_then(|o| o.get("local_addrs")) {
-        Some(v) => value::strings(v).map_err(|w| bad("options", "local_addrs", w))?,
-        None => LOCAL_ADDRS.iter().map(|s| (*s).to_string()).collect(),
-    };
-    listed
-        .iter()
-        .map(|s| parse_net(s).ok_or_else(|| bad("options", "local_addrs", "a list of CIDR nets")))
-        .collect()
-}
-
-/// `10.0.0.0/8` or a bare address (a net of one).
-fn parse_net(s: &str) -> Option<IpNet> {
-    let s = s.trim();
-    s.parse::<IpNet>()
-        .ok()
-        .or_else(|| s.parse::<std::net::IpAddr>().ok().map(IpNet::from))
+    crate::config::local_addrs::read(options).map_err(|w| bad("options", "local_addrs", w))
 }
 
 #[cfg(test)]

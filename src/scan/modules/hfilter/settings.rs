@@ -6,19 +6,6 @@ use serde_json::Value;
 use crate::config::value;
 use crate::scan::error::ScanConfigError;
 
-/// Rspamd's default `local_addrs`, plus loopback, which its `is_local`
-/// always counts.
-const LOCAL_ADDRS: [&str; 8] = [
-    "127.0.0.0/8",
-    "::1/128",
-    "192.168.0.0/16",
-    "10.0.0.0/8",
-    "172.16.0.0/12",
-    "fd00::/8",
-    "169.254.0.0/16",
-    "fe80::/10",
-];
-
 /// The module's switches; defaults are those of Rspamd's shipped
 /// `modules.d/hfilter.conf`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -100,18 +87,5 @@ fn flag(
 }
 
 fn local_addrs(options: Option<&Value>) -> Result<Vec<IpNet>, ScanConfigError> {
-    let listed = match options.and_then(|o| o.get("local_addrs")) {
-        Some(v) => value::strings(v).map_err(|w| bad("options", "local_addrs", w))?,
-        None => LOCAL_ADDRS.iter().map(|s| (*s).to_string()).collect(),
-    };
-    listed
-        .iter()
-        .map(|s| {
-            let s = s.trim();
-            s.parse::<IpNet>()
-                .ok()
-                .or_else(|| s.parse::<std::net::IpAddr>().ok().map(IpNet::from))
-                .ok_or_else(|| bad("options", "local_addrs", "a list of CIDR nets"))
-        })
-        .collect()
+    crate::config::local_addrs::read(options).map_err(|w| bad("options", "local_addrs", w))
 }
