@@ -37,17 +37,27 @@ install_packages() {
 
 [ -d "$SHARED/corpus" ] || { echo "shared corpus not found at $SHARED (set SHARED=...)" >&2; exit 1; }
 
-# Two jobs run beside the tiers, as the tiers leave CPU idle: the package
-# install (network and disk bound) while the code builds, and the fuzz
-# targets' build at the lowest priority during the integration tests and the
-# soak, whose waits on sockets, peers and timeouts leave cycles. (Not during
-# `cargo test`: its latency bounds are tight.) The tests wait for the
-# packages; fuzzing waits for its build.
+# Jobs run beside the tiers where the tiers leave CPU idle: the package
+# install (network and disk bound) while the code builds; the release and
+# the test builds side by side (each holds its own profile's lock, and each
+# has long single-threaded stretches: the big crate's front end, linking);
+# the fuzz targets' build at the lowest priority from the start, stopped
+# while `cargo test` runs (its answer-time bounds are tight); fuzzing at the
+# lowest priority beside the soak. The tests wait for the packages; fuzzing
+# waits for its build.
 LOGS=$(mktemp -d /tmp/sluice-test.XXXXXX)
 install_packages >"$LOGS/packages.log" 2>&1 &
 PACKAGES=$!
-FUZZ_BUILD=
-trap 'kill $PACKAGES $FUZZ_BUILD 2>/dev/null || true' EXIT
+# In its own process group, so that one signal stops or resumes cargo and
+# every compiler under it.
+setsid bash -c '
+  begun=$SECONDS
+  CODEGEN_UNITS=16 OPT_LEVEL=1 STEP=build nice -n 19 fuzz/run.sh
+  echo "fuzz build took $((SECONDS - begun))s"
+' >"$LOGS/fuzz-build.log" 2>&1 &
+FUZZ_BUILD=$!
+RELEASE_BUILD=
+trap 'kill $PACKAGES $RELEASE_BUILD 2>/dev/null; kill -CONT -- -$FUZZ_BUILD 2>/dev/null; kill -- -$FUZZ_BUILD 2>/dev/null || true' EXIT
 
 # Waits for a background job; its log is printed either way.
 await() {
@@ -63,30 +73,31 @@ await() {
 
 step "cargo fmt --check"
 cargo fmt --all -- --check
-step "cargo clippy"
+step "release build (in the background), clippy and the test build"
+cargo build --release >"$LOGS/release-build.log" 2>&1 &
+RELEASE_BUILD=$!
 cargo clippy --workspace --all-targets -- -D warnings
-step "release build"
-cargo build --release
 step "test build"
 cargo test --workspace --no-run
+step "release build"
+await "$RELEASE_BUILD" "$LOGS/release-build.log" "release build"
+RELEASE_BUILD=
 step "packages (installed in the background)"
 await "$PACKAGES" "$LOGS/packages.log" "package install"
 # The daemon tests start the release build: a debug daemon spends seconds
 # of CPU compiling the rules at each of their many starts.
-step "cargo test"
+step "cargo test (the fuzz build stopped meanwhile)"
+kill -STOP -- -"$FUZZ_BUILD" 2>/dev/null || true
 SLUICE_TEST_BIN="$ROOT/target/release/sluice" cargo test --workspace
-(
-  begun=$SECONDS
-  CODEGEN_UNITS=16 OPT_LEVEL=1 STEP=build nice -n 19 fuzz/run.sh
-  echo "fuzz build took $((SECONDS - begun))s"
-) >"$LOGS/fuzz-build.log" 2>&1 &
-FUZZ_BUILD=$!
+kill -CONT -- -"$FUZZ_BUILD" 2>/dev/null || true
 step "integration tests against real peers"
 SLUICE_BIN="$ROOT/target/release/sluice" integration/run.sh
-step "soak (${SOAK_SECONDS}s of mixed load)"
-DURATION="$SOAK_SECONDS" SLUICE_BIN="$ROOT/target/release/sluice" integration/soak.sh
-step "fuzz build (in the background since the integration tests)"
+step "fuzz build (in the background since the start)"
 await "$FUZZ_BUILD" "$LOGS/fuzz-build.log" "fuzz build"
-step "fuzzing (${FUZZ_SECONDS}s per target)"
-STEP=run JOBS=2 fuzz/run.sh "$FUZZ_SECONDS"
+step "soak (${SOAK_SECONDS}s of mixed load) and fuzzing (${FUZZ_SECONDS}s per target, beside it at the lowest priority)"
+STEP=run JOBS=2 nice -n 19 fuzz/run.sh "$FUZZ_SECONDS" >"$LOGS/fuzz.log" 2>&1 &
+FUZZING=$!
+DURATION="$SOAK_SECONDS" SLUICE_BIN="$ROOT/target/release/sluice" integration/soak.sh
+step "fuzzing"
+await "$FUZZING" "$LOGS/fuzz.log" "fuzzing"
 step "done"
