@@ -5,9 +5,9 @@
 #
 # nsd on a free loopback port is authoritative for the root zone (every list name gets an
 # answer from loopback, nothing leaves the machine); SPF, DKIM, DMARC, ARC and hfilter's
-# host lookups are off, so the lists are the only DNS work. Scans every 10th message of
-# $SHARED/corpus/{ham,spam} once, then twice in one process: the difference over the
-# message count is the warm figure (cache filled, startup excluded). Prints lists off and
+# host lookups are off, so the lists are the only DNS work. Scans every STEP-th message
+# (default 10) of $SHARED/corpus/{ham,spam} once, then twice in one process: the difference
+# over the message count is the warm figure (cache filled, startup excluded). Prints lists off and
 # lists on, and their difference: what the lists cost a message.
 #
 #   bench/lists-instructions.sh [path/to/sluice]    # default target/release/sluice
@@ -83,7 +83,7 @@ PY
     sleep 0.1
 done
 
-mapfile -t FILES < <(ls "$SHARED"/corpus/ham/*.eml "$SHARED"/corpus/spam/*.eml | awk 'NR % 10 == 0')
+mapfile -t FILES < <(ls "$SHARED"/corpus/ham/*.eml "$SHARED"/corpus/spam/*.eml | awk -v s="${STEP:-10}" "NR % s == 0")
 N=${#FILES[@]}
 
 count() { # config files... -> instructions of the whole process
