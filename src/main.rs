@@ -163,12 +163,22 @@ fn scan_files(args: &ScanArgs) -> Result<ExitCode> {
     let mut out = std::io::stdout().lock();
     for file in &args.files {
         let raw = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
-        let found = match (&auth, &rt) {
-            (Some(checks), Some(rt)) => rt.block_on(checks.run(&env, &raw)),
+        let raw = bytes::Bytes::from(raw);
+        // One parse for the lists' facts and the pipeline.
+        let parsed = auth
+            .as_ref()
+            .filter(|a| a.reads_message())
+            .map(|_| pipeline.parse(raw.clone()));
+        let found = match (&auth, &rt, &parsed) {
+            (Some(checks), Some(rt), Some(p)) => rt.block_on(checks.run_parsed(&env, p.view())),
+            (Some(checks), Some(rt), None) => rt.block_on(checks.run(&env, &raw)),
             _ => scan::auth::AuthOutcome::default(),
         };
         if args.explain {
-            let (scanned, trace) = pipeline.explain_authenticated(&env, &raw, &found);
+            let (scanned, trace) = match &parsed {
+                Some(p) => pipeline.explain_parsed(&env, p, &found),
+                None => pipeline.explain_authenticated(&env, &raw, &found),
+            };
             let verdict = scanned.learned_by(bayes.as_deref());
             let name = file.display().to_string();
             write!(
@@ -178,9 +188,12 @@ fn scan_files(args: &ScanArgs) -> Result<ExitCode> {
             )?;
             continue;
         }
-        let verdict = pipeline
-            .scan_authenticated(&env, &raw, scan::ScanOptions::default(), &found)
-            .learned_by(bayes.as_deref());
+        let opts = scan::ScanOptions::default();
+        let scanned = match &parsed {
+            Some(p) => pipeline.scan_parsed(&env, p, opts, &found),
+            None => pipeline.scan_authenticated(&env, &raw, opts, &found),
+        };
+        let verdict = scanned.learned_by(bayes.as_deref());
         if args.json {
             let reply = checkv2::to_reply(&verdict);
             serde_json::to_writer(&mut out, &reply)?;

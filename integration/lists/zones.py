@@ -30,6 +30,7 @@ import json
 import os
 import re
 import sys
+import zlib
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "dns"))
 import fixtures  # noqa: E402
@@ -336,6 +337,25 @@ def pdf_with_link(uri):
     return out.encode()
 
 
+def pdf_with_packed_link(uri):
+    """A PDF 1.5 whose link annotation sits in a FlateDecode'd object stream (as modern
+    writers store it), with an indirect /Length."""
+    link = f"<< /Type /Annot /Subtype /Link /Rect [0 0 100 100] /A << /S /URI /URI ({uri}) >> >>"
+    header = "4 0 "
+    packed = zlib.compress((header + link).encode())
+    out = (b"%PDF-1.5\n"
+           b"1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\n"
+           b"2 0 obj\n<< /Type /Pages /Kids [3 0 R] /Count 1 >>\nendobj\n"
+           b"3 0 obj\n<< /Type /Page /Parent 2 0 R /MediaBox [0 0 200 200] /Annots [4 0 R] >>"
+           b"\nendobj\n")
+    out += (f"5 0 obj\n<< /Type /ObjStm /N 1 /First {len(header)} /Length 6 0 R "
+            f"/Filter /FlateDecode >>\nstream\n").encode()
+    out += packed + b"\nendstream\nendobj\n"
+    out += f"6 0 obj\n{len(packed)}\nendobj\n".encode()
+    out += b"trailer\n<< /Size 7 /Root 1 0 R >>\n%%EOF\n"
+    return out
+
+
 def with_pdf(subject, pdf):
     b64 = base64.encodebytes(pdf).replace(b"\n", b"\r\n")
     body = (b"--b1\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nSee the attachment.\r\n"
@@ -406,6 +426,9 @@ def build_cases(dkim_private):
     # A URL in a PDF's link is a content URL: the content list's, not the URL list's.
     case("content-urls-pdf",
          with_pdf("content url", pdf_with_link(f"http://www.{URI_DOMAIN}/pdf")),
+         expect={"TEST_CONTENT": [f"{URI_DOMAIN}:url"]})
+    case("content-urls-pdf-object-stream",
+         with_pdf("content url packed", pdf_with_packed_link(f"https://{URI_DOMAIN}/packed")),
          expect={"TEST_CONTENT": [f"{URI_DOMAIN}:url"]})
     # emails: hashed (sha1 whole address, md5 cut to 16), domain only, plain.
     body = f"Hello,\r\n\r\nwrite to {EMAIL_USER} today.\r\n"

@@ -1,4 +1,5 @@
-//! URLs and e-mail addresses found in text and HTML.
+//! URLs and e-mail addresses found in text and HTML, and the hosts of the
+//! links attachments hold (Rspamd's content URLs).
 //!
 //! One regex pass per text finds both kinds; hosts are what the checkv2
 //! reply lists (`urls`), the full URLs are what `{url}` rules match.
@@ -18,6 +19,10 @@ pub struct Extracted {
     pub hosts: Vec<String>,
     /// Lower-cased addresses (plain and `mailto:`), no duplicates.
     pub emails: Vec<String>,
+    /// Lower-cased hosts of the links in attachments' content (PDF link actions), first-seen
+    /// order, no duplicates. Kept apart: Rspamd flags them as content URLs, which only the
+    /// DNS lists' `content_urls` checks read.
+    pub content_hosts: Vec<String>,
 }
 
 fn finder() -> &'static Regex {
@@ -44,6 +49,30 @@ impl Extracted {
             self.add(found);
             true
         });
+    }
+
+    /// Adds the host of a link found in an attachment, when it is a URL Rspamd would take:
+    /// an http, https, ftp or file URL (or a `www.` name) whose host is an address or ends in
+    /// a known public suffix.
+    pub fn add_content_url(&mut self, uri: &str) {
+        if self.content_hosts.len() >= MAX_ITEMS {
+            return;
+        }
+        let lower = uri.trim().to_ascii_lowercase();
+        let scheme_ok = match lower.split_once("://") {
+            Some((scheme, _)) => matches!(scheme, "http" | "https" | "ftp" | "file"),
+            None => lower.starts_with("www."),
+        };
+        let Some(host) = scheme_ok.then(|| host_of(&lower)).flatten() else {
+            return;
+        };
+        let bare = host.trim_matches(['[', ']']);
+        let known = bare.parse::<std::net::IpAddr>().is_ok()
+            || psl::suffix(bare.as_bytes())
+                .is_some_and(|s| s.is_known() && s.as_bytes() != bare.as_bytes());
+        if known {
+            push_unique(&mut self.content_hosts, host);
+        }
     }
 
     fn add(&mut self, found: &str) {
@@ -202,6 +231,35 @@ mod tests {
         assert_eq!(e.urls[0], "https://User@Shop.Example.com:8080/a?b=1");
         assert_eq!(e.urls[1], "www.test.org/x");
         assert_eq!(e.emails, vec!["bob@example.org", "info@corp.example"]);
+    }
+
+    #[test]
+    fn content_urls_keep_hosts_rspamd_would_parse() {
+        let mut e = Extracted::default();
+        for uri in [
+            "http://www.Spam.co.uk/pdf",
+            " https://user@shop.example.com:8443/x ",
+            "www.bare.example.org/y",
+            "http://192.0.2.7/n",
+            "mailto:a@b.example.com",
+            "javascript:alert(1)",
+            "http://intranet/",
+            "http://co.uk/",
+            "relative/path.html",
+            "http://www.spam.co.uk/again",
+        ] {
+            e.add_content_url(uri);
+        }
+        assert_eq!(
+            e.content_hosts,
+            vec![
+                "www.spam.co.uk",
+                "shop.example.com",
+                "www.bare.example.org",
+                "192.0.2.7"
+            ]
+        );
+        assert!(e.hosts.is_empty() && e.urls.is_empty());
     }
 
     #[test]

@@ -83,6 +83,13 @@ impl<'m> MessageView<'m> {
                 view.found.scan_text(html);
             }
         }
+        for part in &view.parts {
+            if super::pdf::is_pdf(&part.content_type, part.extension().as_deref(), part.body) {
+                for uri in super::pdf::link_uris(part.body) {
+                    view.found.add_content_url(&uri);
+                }
+            }
+        }
         view
     }
 

@@ -6,10 +6,13 @@
 //!
 //! With the auth checks configured, each scan first awaits their phase ([`super::auth`]):
 //! DNS waits happen there, as awaits on the caller's runtime, never inside the CPU pipeline.
+//! When the phase reads the parsed message (the DNS lists), the message is parsed once
+//! before it and that parse goes on to the pipeline.
 use std::sync::Arc;
 
 use super::auth::{AuthChecks, AuthOutcome};
 use super::{inline, workers, Pipeline};
+use crate::message::Parsed;
 use crate::sign::Signer;
 use crate::stats::Stats;
 use crate::verdict::{
@@ -51,34 +54,40 @@ impl LocalScanner {
         self
     }
 
-    /// The pipeline on what the auth phase found: in place when the request allows it, else
-    /// on the scan pool.
-    fn pipeline_scan(&self, req: Arc<ScanRequest>, auth: AuthOutcome) -> ScanFuture {
+    /// The pipeline on what the auth phase found (on the message the phase parsed, if it
+    /// did): in place when the request allows it, else on the scan pool.
+    fn pipeline_scan(
+        &self,
+        req: Arc<ScanRequest>,
+        auth: AuthOutcome,
+        parsed: Option<Parsed>,
+    ) -> ScanFuture {
+        let scan = {
+            let pipeline = Arc::clone(&self.pipeline);
+            let learner = self.learner.clone();
+            let signer = self.signer.clone();
+            let req = Arc::clone(&req);
+            move || {
+                let (env, opts) = (&req.envelope, req.options.clone());
+                let scanned = match &parsed {
+                    Some(p) => pipeline.scan_parsed(env, p, opts, &auth),
+                    None => pipeline.scan_authenticated(env, &req.message, opts, &auth),
+                };
+                let v = scanned.learned_by(learner.as_deref());
+                signed(signer.as_deref(), &req, v)
+            }
+        };
         if inline::applies(req.placement, req.message.len()) {
-            let verdict = inline::run(|| {
-                let v = self
-                    .pipeline
-                    .scan_authenticated(&req.envelope, &req.message, req.options.clone(), &auth)
-                    .learned_by(self.learner.as_deref());
-                signed(self.signer.as_deref(), &req, v)
-            });
+            let verdict = inline::run(scan);
             return Box::pin(std::future::ready(verdict.map_err(|e| {
                 ScanError::TaskFailed {
                     reason: e.to_string(),
                 }
             })));
         }
-        let pipeline = Arc::clone(&self.pipeline);
-        let learner = self.learner.clone();
-        let signer = self.signer.clone();
         Box::pin(async move {
             workers::ScanPool::global()
-                .run(move || {
-                    let v = pipeline
-                        .scan_authenticated(&req.envelope, &req.message, req.options.clone(), &auth)
-                        .learned_by(learner.as_deref());
-                    signed(signer.as_deref(), &req, v)
-                })
+                .run(scan)
                 .await
                 .map_err(|e| ScanError::TaskFailed {
                     reason: e.to_string(),
@@ -97,12 +106,18 @@ impl LocalScanner {
 impl Scanner for LocalScanner {
     fn scan(&self, req: Arc<ScanRequest>) -> ScanFuture {
         let Some(auth) = self.auth.clone() else {
-            return self.pipeline_scan(req, AuthOutcome::default());
+            return self.pipeline_scan(req, AuthOutcome::default(), None);
         };
         let this = self.clone();
         Box::pin(async move {
-            let found = auth.run(&req.envelope, &req.message).await;
-            this.pipeline_scan(req, found).await
+            if !auth.reads_message() {
+                let found = auth.run(&req.envelope, &req.message).await;
+                return this.pipeline_scan(req, found, None).await;
+            }
+            // One parse for the lists' facts and the pipeline.
+            let parsed = this.pipeline.parse(req.message.clone());
+            let found = auth.run_parsed(&req.envelope, parsed.view()).await;
+            this.pipeline_scan(req, found, Some(parsed)).await
         })
     }
 

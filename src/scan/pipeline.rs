@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use mail_parser::MessageParser;
+use mail_parser::{Message, MessageParser};
 use serde_json::Value;
 
 use super::actions::{ActionDef, ActionSet};
@@ -33,7 +33,7 @@ use super::symbols::Registry;
 use super::whitelist::Whitelist;
 use crate::config::rules::ScanConfig;
 use crate::message::Envelope;
-use crate::message::MessageView;
+use crate::message::{MessageView, Parsed};
 use crate::stats::{Learnable, Stats, HAM_SYMBOL, SPAM_SYMBOL};
 use crate::verdict::{Action, ScanOptions, SymbolInfo, Verdict};
 
@@ -305,6 +305,51 @@ impl Pipeline {
         self.scan_traced(env, raw, true, ScanOptions::default(), auth)
     }
 
+    /// Parses a message once for a scan whose auth phase reads it too (the DNS lists' facts):
+    /// hand the result to [`Pipeline::scan_parsed`] afterwards.
+    pub fn parse(&self, raw: bytes::Bytes) -> Parsed {
+        Parsed::parse(&self.parser, raw)
+    }
+
+    /// [`Pipeline::scan_authenticated`] on a message [`Pipeline::parse`] read already. Its
+    /// scan time leaves the parse out.
+    pub fn scan_parsed(
+        &self,
+        env: &Envelope,
+        parsed: &Parsed,
+        opts: ScanOptions,
+        auth: &AuthOutcome,
+    ) -> Scanned {
+        let n = self.scans.fetch_add(1, Ordering::Relaxed);
+        let timed = n % TIME_SAMPLE_EVERY == 0;
+        let view = parsed.view();
+        self.scan_view(
+            env,
+            (parsed.message(), view),
+            Instant::now(),
+            (timed, opts),
+            auth,
+        )
+        .0
+    }
+
+    /// [`Pipeline::explain_authenticated`] on a message [`Pipeline::parse`] read already.
+    pub fn explain_parsed(
+        &self,
+        env: &Envelope,
+        parsed: &Parsed,
+        auth: &AuthOutcome,
+    ) -> (Scanned, Trace) {
+        let input = (parsed.message(), parsed.view());
+        self.scan_view(
+            env,
+            input,
+            Instant::now(),
+            (true, ScanOptions::default()),
+            auth,
+        )
+    }
+
     fn scan_traced(
         &self,
         env: &Envelope,
@@ -316,11 +361,19 @@ impl Pipeline {
         let start = Instant::now();
         let msg = self.parser.parse(raw);
         let view = MessageView::new(raw, msg.as_ref());
-        let ctx = ScanCtx {
-            env,
-            view: &view,
-            msg: msg.as_ref(),
-        };
+        self.scan_view(env, (msg.as_ref(), &view), start, (timed, opts), auth)
+    }
+
+    /// The scan of a parsed message; `start` is when its scan time began.
+    fn scan_view(
+        &self,
+        env: &Envelope,
+        (msg, view): (Option<&Message<'_>>, &MessageView<'_>),
+        start: Instant,
+        (timed, opts): (bool, ScanOptions),
+        auth: &AuthOutcome,
+    ) -> (Scanned, Trace) {
+        let ctx = ScanCtx { env, view, msg };
         let mut trace = Trace::default();
         let overridden = opts
             .settings
@@ -329,7 +382,7 @@ impl Pipeline {
             .map(|s| settings::actions_over(s, &self.scorer.actions));
         let actions = overridden.as_ref().unwrap_or(&self.scorer.actions);
         let (mut v, autolearn) = match self.gtube.check(&view.text_parts) {
-            Some(action) => (self.gtube_verdict(action, &view, actions), None),
+            Some(action) => (self.gtube_verdict(action, view, actions), None),
             None => self.rule_verdict(&ctx, (timed, auth), opts, actions, &mut trace),
         };
         v.message_id = view.message_id();

@@ -77,3 +77,40 @@ fn every_corpus_file_scans_and_ham_is_not_rejected() {
         .sum();
     assert!(spam_flagged > 0, "the rules catch some spam");
 }
+
+/// A message parsed ahead of the scan (as when the DNS lists read it first) scans exactly as
+/// its raw bytes do: same symbols, options, score and action.
+#[test]
+fn a_parse_handed_over_scans_as_the_raw_message() {
+    use sluice::scan::auth::AuthOutcome;
+    use sluice::verdict::ScanOptions;
+    let pipeline = common::shipped_pipeline();
+    let dir = common::corpus_dir();
+    let labels = std::fs::read_to_string(dir.join("labels.tsv")).unwrap();
+    let env = Envelope::default();
+    let auth = AuthOutcome::default();
+    let mut n = 0;
+    for line in labels.lines().skip(1).step_by(25) {
+        let file = line.split('\t').next().unwrap();
+        let raw = bytes::Bytes::from(std::fs::read(dir.join(file)).unwrap());
+        let direct = pipeline
+            .scan_authenticated(&env, &raw, ScanOptions::default(), &auth)
+            .verdict;
+        let parsed = pipeline.parse(raw.clone());
+        let handed = pipeline
+            .scan_parsed(&env, &parsed, ScanOptions::default(), &auth)
+            .verdict;
+        let seen = |v: &sluice::verdict::Verdict| {
+            let mut s: Vec<_> = v
+                .symbols
+                .iter()
+                .map(|s| (s.name.clone(), s.score.to_bits(), s.options.clone()))
+                .collect();
+            s.sort();
+            (s, v.score.to_bits(), v.action.as_str(), v.urls.clone())
+        };
+        assert_eq!(seen(&handed), seen(&direct), "{file}");
+        n += 1;
+    }
+    assert!(n > 100, "{n} files compared");
+}

@@ -305,3 +305,87 @@ async fn the_pipeline_scores_list_and_host_symbols() {
         .iter()
         .any(|s| s.name == "HFILTER_FROMHOST_NORES_A_OR_MX"));
 }
+
+/// A PDF whose only link sits in a FlateDecode'd object stream, as modern writers store it.
+fn pdf_with_packed_link(uri: &str) -> Vec<u8> {
+    let link = format!("<< /Type /Annot /Subtype /Link /A << /S /URI /URI ({uri}) >> >>");
+    let header = "4 0 ";
+    let packed =
+        miniz_oxide::deflate::compress_to_vec_zlib(format!("{header}{link}").as_bytes(), 6);
+    let mut pdf = b"%PDF-1.5\n".to_vec();
+    pdf.extend_from_slice(b"1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\n");
+    pdf.extend_from_slice(b"2 0 obj\n<< /Type /Pages /Kids [3 0 R] /Count 1 >>\nendobj\n");
+    pdf.extend_from_slice(b"3 0 obj\n<< /Type /Page /Parent 2 0 R /Annots [4 0 R] >>\nendobj\n");
+    let dict = format!(
+        "5 0 obj\n<< /Type /ObjStm /N 1 /First {} /Length {} /Filter /FlateDecode >>\nstream\n",
+        header.len(),
+        packed.len()
+    );
+    pdf.extend_from_slice(dict.as_bytes());
+    pdf.extend_from_slice(&packed);
+    pdf.extend_from_slice(b"\nendstream\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n");
+    pdf
+}
+
+/// Links in PDF attachments are content URLs: a `content_urls` list is asked about them, a
+/// `urls` list is not, whether the pipeline scans in place or on the scan pool (both on the
+/// parse the lists read).
+#[tokio::test]
+async fn pdf_links_are_asked_of_content_url_lists_only() {
+    let records = "pdflink.co.uk.content IN A 127.0.0.2\npdflink.co.uk.text IN A 127.0.0.2\n";
+    let nsd = nsd::start(ORIGIN, records).await;
+    let tree = json!({
+        "rbl": {"rbls": {
+            "content": {"rbl": "content.lists.test", "urls": false, "content_urls": true,
+                "ignore_defaults": true, "returncodes": {"CONTENT_LISTED": "127.0.0.2"}},
+            "text": {"rbl": "text.lists.test", "checks": ["urls"], "ignore_defaults": true,
+                "returncodes": {"TEXT_LISTED": "127.0.0.2"}},
+        }},
+        "spf": {"enabled": false}, "dkim": {"enabled": false},
+        "dmarc": {"enabled": false}, "arc": {"enabled": false},
+    });
+    let resolver = Arc::new(resolver(nsd.addr, "2s"));
+    let settings = RblSettings::from_section(tree.get("rbl")).unwrap();
+    let lists = RblChecks::new(Arc::clone(&resolver), settings);
+    let auth = AuthChecks::with_lists(
+        resolver,
+        AuthSettings::from_tree(&tree).unwrap(),
+        Duration::from_secs(5),
+        lists,
+        None,
+    )
+    .unwrap();
+    let pipeline = Arc::new(Pipeline::from_config(&tree).unwrap());
+    let scanner = LocalScanner::new(pipeline).with_auth(Some(Arc::new(auth)));
+    let pdf = pdf_with_packed_link("http://www.pdflink.co.uk/offer");
+    let b64 = data_encoding::BASE64_MIME.encode(&pdf);
+    let msg = format!(
+        "From: Sender <sender@good.lists.test>\r\nTo: rcpt@example.net\r\nSubject: pdf\r\n\
+         MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b1\"\r\n\r\n\
+         --b1\r\nContent-Type: text/plain\r\n\r\nSee the attachment.\r\n\
+         --b1\r\nContent-Type: application/pdf; name=\"offer.pdf\"\r\n\
+         Content-Disposition: attachment; filename=\"offer.pdf\"\r\n\
+         Content-Transfer-Encoding: base64\r\n\r\n{b64}\r\n--b1--\r\n"
+    );
+    for placement in [Placement::Inline, Placement::Pool] {
+        let req = Arc::new(ScanRequest {
+            envelope: envelope("192.0.2.200"),
+            message: msg.clone().into_bytes().into(),
+            options: Default::default(),
+            placement,
+        });
+        let v = scanner.scan(req).await.unwrap();
+        let listed = v.symbols.iter().find(|s| s.name == "CONTENT_LISTED");
+        assert_eq!(
+            listed.map(|s| s.options.clone()),
+            Some(vec!["pdflink.co.uk:url".to_string()]),
+            "{placement:?}: {:?}",
+            v.symbols
+        );
+        assert!(
+            !v.symbols.iter().any(|s| s.name == "TEXT_LISTED"),
+            "{placement:?}: the text URL list saw the PDF link: {:?}",
+            v.symbols
+        );
+    }
+}

@@ -19,7 +19,8 @@ use super::settings::{AuthSettings, ModuleSwitch};
 use super::spf::SpfVerdict;
 use super::{arc, dkim, dmarc, spf};
 use crate::dns::{Budget, FailureKind, Resolver};
-use crate::message::Envelope;
+use crate::message::{Envelope, MessageView};
+use crate::scan::rbl::facts::Facts;
 use crate::scan::rbl::plan::Stage;
 use crate::scan::rbl::{ListHit, RblChecks};
 use crate::verdict::Action;
@@ -91,8 +92,30 @@ impl AuthChecks {
         &self.resolver
     }
 
-    /// Runs every enabled check on one message.
+    /// Whether the phase reads the parsed message (the DNS lists' facts). A caller that scans
+    /// afterwards then parses once ([`crate::scan::Pipeline::parse`]) and runs the phase with
+    /// [`AuthChecks::run_parsed`].
+    pub fn reads_message(&self) -> bool {
+        self.rbl.is_some()
+    }
+
+    /// Runs every enabled check on one message, parsing it for the lists' facts if they need
+    /// them.
     pub async fn run(&self, env: &Envelope, raw: &[u8]) -> AuthOutcome {
+        let facts = self
+            .rbl
+            .as_ref()
+            .map(|_| crate::scan::rbl::facts::read(env, raw));
+        self.run_with(env, raw, facts).await
+    }
+
+    /// [`AuthChecks::run`] on a message parsed already: the lists read `view`.
+    pub async fn run_parsed(&self, env: &Envelope, view: &MessageView<'_>) -> AuthOutcome {
+        let facts = self.rbl.as_ref().map(|_| Facts::new(env, view));
+        self.run_with(env, view.raw, facts).await
+    }
+
+    async fn run_with(&self, env: &Envelope, raw: &[u8], mut facts: Option<Facts>) -> AuthOutcome {
         let budget = Budget::new(self.budget);
         let message = AuthenticatedMessage::parse(raw);
         let skip = |m: ModuleSwitch| self.skipped(m, env);
@@ -100,10 +123,6 @@ impl AuthChecks {
         let run_dkim = !skip(self.settings.dkim);
         // Rspamd's arc module checks every message, local or authenticated.
         let run_arc = self.settings.arc.enabled;
-        let mut facts = self
-            .rbl
-            .as_ref()
-            .map(|_| crate::scan::rbl::facts::read(env, raw));
         let (spf_v, dkim_v, arc_v, white, host_hits) = tokio::join!(
             self.spf(env, run_spf, budget),
             self.dkim(message.as_ref(), run_dkim, budget),
@@ -168,7 +187,7 @@ impl AuthChecks {
     /// One stage of the DNS lists (nothing without lists or facts).
     async fn lists_stage(
         &self,
-        facts: Option<&crate::scan::rbl::facts::Facts>,
+        facts: Option<&Facts>,
         whitelisted: Option<&crate::scan::rbl::plan::Whitelisted>,
         stage: Stage,
         budget: Budget,

@@ -1,6 +1,6 @@
 //! What the lists are asked about, taken from one message: the connection (client address,
 //! HELO, reverse name, user), the Received hops, the URL hosts and addresses the text parts
-//! mention, Reply-To, the From domain, and (after DKIM) the domains whose signatures verified.
+//! mention, the hosts of links in PDF attachments, Reply-To, the From domain, and (after DKIM) the domains whose signatures verified.
 
 use std::net::IpAddr;
 
@@ -29,6 +29,8 @@ pub struct Facts {
     pub received: Vec<ReceivedHop>,
     /// URL hosts in first-seen order, lower-cased.
     pub url_hosts: Vec<String>,
+    /// Hosts of the links attachments hold (Rspamd's content URLs), likewise.
+    pub content_hosts: Vec<String>,
     /// Addresses the text mentions, lower-cased.
     pub emails: Vec<String>,
     pub replyto: Option<String>,
@@ -55,6 +57,7 @@ impl Facts {
             authenticated: env.user.as_deref().is_some_and(|u| !u.is_empty()),
             received,
             url_hosts: view.found.hosts.clone(),
+            content_hosts: view.found.content_hosts.clone(),
             emails: view.found.emails.clone(),
             replyto: addr("Reply-To"),
             from_domain: addr("From").and_then(|a| domain_of(&a).map(str::to_ascii_lowercase)),
@@ -63,7 +66,8 @@ impl Facts {
     }
 }
 
-/// The facts of a raw message: parsed here, with the pipeline's parser settings.
+/// The facts of a raw message: parsed here, with the pipeline's parser settings. A scan reads
+/// them from its own parse instead ([`Facts::new`]); this is for callers without one.
 pub fn read(env: &Envelope, raw: &[u8]) -> Facts {
     let msg = crate::message::parser().parse(raw);
     Facts::new(env, &MessageView::new(raw, msg.as_ref()))

@@ -136,7 +136,7 @@ impl Builder<'_> {
                 self.email(i, rule, r, REPLYTO);
             }
         }
-        if c.urls {
+        if c.urls || c.content_urls {
             self.urls(i, rule, f);
         }
         if c.from {
@@ -200,10 +200,15 @@ impl Builder<'_> {
         }
     }
 
+    /// The URL hosts a rule reads: with `urls` every URL of the text (and the content URLs
+    /// too with `content_urls`); with `content_urls` alone only the content URLs, as Rspamd's
+    /// URL filter picks them.
     fn urls(&mut self, i: usize, rule: &Rule, f: &Facts) {
         let mut seen = HashSet::new();
         let mut n = 0;
-        for host in &f.url_hosts {
+        let text = f.url_hosts.iter().filter(|_| rule.checks.urls);
+        let content = f.content_hosts.iter().filter(|_| rule.checks.content_urls);
+        for host in text.chain(content) {
             if n >= rule.requests_limit {
                 break;
             }
@@ -488,6 +493,37 @@ mod tests {
             "url_full_hostname": true, "requests_limit": 1}}),
         );
         assert_eq!(names(&s, &facts()), vec!["www.shop.example.co.uk.uri.test"]);
+    }
+
+    #[test]
+    fn content_urls_alone_or_with_the_text_urls() {
+        let mut f = facts();
+        f.content_hosts = vec![
+            "www.pdf-link.example.net".into(),
+            "a.shop.example.co.uk".into(),
+        ];
+        let only = settings(
+            json!({"c": {"rbl": "c.test", "urls": false, "content_urls": true,
+            "ignore_defaults": true}}),
+        );
+        assert_eq!(
+            names(&only, &f),
+            vec!["example.net.c.test", "example.co.uk.c.test"]
+        );
+        let both = settings(
+            json!({"c": {"rbl": "c.test", "checks": ["urls", "content_urls"],
+            "no_ip": true}}),
+        );
+        assert_eq!(
+            names(&both, &f),
+            vec!["example.co.uk.c.test", "example.net.c.test"]
+        );
+        let text = settings(json!({"c": {"rbl": "c.test", "checks": ["urls"], "no_ip": true}}));
+        assert_eq!(names(&text, &f), vec!["example.co.uk.c.test"]);
+        assert!(
+            names(&only, &facts()).is_empty(),
+            "no attachment links, no query"
+        );
     }
 
     #[test]
