@@ -1,14 +1,17 @@
 //! The message as data: the envelope and connection data, the raw bytes as
 //! the MTA handed them over (exact headers, then body), and the parsed
 //! [`MessageView`] the rules read ([`view`], with its [`extract`]ed URLs and
-//! addresses, HTML as text ([`html_text`]), tags ([`markup`]) and MIME parts
-//! ([`parts`])). Filled by the milter session, by `sluice scan` from a file and
+//! addresses, HTML as text ([`html_text`]), tags ([`markup`]), MIME parts
+//! ([`parts`]), the [`url_host`] of a URL and the registrable [`domain`] of
+//! a host). Filled by the milter session, by `sluice scan` from a file and
 //! by the HTTP server from request headers. Nothing here scores.
 pub mod assemble;
+pub mod domain;
 pub mod extract;
 pub mod html_text;
 pub mod markup;
 pub mod parts;
+pub mod url_host;
 pub mod view;
 
 use std::net::IpAddr;
