@@ -89,11 +89,13 @@ fn every_cjk_part_of_the_corpus_decodes() {
         }
     }
     assert!(checked >= 40, "only {checked} CJK text parts found");
-    assert!(with_cjk >= 20, "only {with_cjk} of {checked} parts show CJK script");
+    assert!(
+        with_cjk >= 20,
+        "only {with_cjk} of {checked} parts show CJK script"
+    );
 }
 
 /// Kana, the common Han block, Hangul syllables.
 fn is_cjk(c: char) -> bool {
     matches!(u32::from(c), 0x3040..=0x30ff | 0x4e00..=0x9fff | 0xac00..=0xd7af)
 }
-
