@@ -16,18 +16,31 @@ use url::{Host, Url};
 /// `scheme://user@Host.Example:80/path` -> `host.example`; a URL without a
 /// scheme (`www.example.com/x`) is read as `http://`. `http://[2001:db8::1]/`
 /// -> `2001:db8::1`. `None` when there is no host or it is malformed.
+///
+/// Runs for every link of every message: a host of plain ASCII name
+/// characters, which the URL rules would only lower-case, is taken as
+/// written; anything else goes through the `url` crate.
 pub fn host_of(url: &str) -> Option<String> {
     let url = url.trim();
+    let written = authority_host(url);
+    // `http:///x`: no host written (the URL rules would take `x`).
+    if written.is_empty() {
+        return None;
+    }
+    if is_plain_name(written) {
+        let host = written.trim_end_matches('.');
+        return (!host.is_empty()).then(|| host.to_ascii_lowercase());
+    }
+    parsed_host(url, written)
+}
+
+/// The host by the URL rules, for what [`is_plain_name`] leaves out.
+fn parsed_host(url: &str, written: &str) -> Option<String> {
     let full: Cow<'_, str> = if url.contains("://") {
         Cow::Borrowed(url)
     } else {
         Cow::Owned(format!("http://{url}"))
     };
-    let written = authority_host(&full);
-    // `http:///x`: no host written (the URL rules would take `x`).
-    if written.is_empty() {
-        return None;
-    }
     let host = match Url::parse(&full) {
         Ok(parsed) => host_text(parsed.host()?),
         // A URL the standard refuses for what follows its host (a port
@@ -43,6 +56,30 @@ pub fn host_of(url: &str) -> Option<String> {
     } else {
         idna::domain_to_unicode(host).0
     })
+}
+
+/// A host the URL rules would only lower-case: letters, digits, `-`, `_`
+/// and dots, no punycode label to validate, and not ending in a number
+/// (which the rules read as an IPv4 address, `0x7f.1` included).
+fn is_plain_name(host: &str) -> bool {
+    let name_bytes = host
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+    let punycode = host
+        .as_bytes()
+        .windows(4)
+        .any(|w| w.eq_ignore_ascii_case(b"xn--"));
+    if !name_bytes || punycode {
+        return false;
+    }
+    let trimmed = host.strip_suffix('.').unwrap_or(host);
+    let last = trimmed.rsplit('.').next().unwrap_or("");
+    let hex = last
+        .strip_prefix("0x")
+        .or_else(|| last.strip_prefix("0X"))
+        .is_some_and(|h| h.bytes().all(|b| b.is_ascii_hexdigit()));
+    let decimal = !last.is_empty() && last.bytes().all(|b| b.is_ascii_digit());
+    !(hex || decimal)
 }
 
 /// A parsed host as text; an IPv6 address without its brackets.
@@ -125,6 +162,45 @@ mod tests {
             host_of("http://xn--bcher-kva.example/").as_deref(),
             Some("xn--bcher-kva.example")
         );
+    }
+
+    /// The shortcut for plain names gives what the URL rules give.
+    #[test]
+    fn plain_names_match_the_url_rules() {
+        let pieces = [
+            "a", "B", "z", "0", "9", "-", "_", ".", "..", "xn--", "XN--", "0x", "0X1f", "1", "255",
+            "ex", "com", "www", "%41", "ü", "@", ":", "[", "]", "/",
+        ];
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let mut plain = 0;
+        for _ in 0..20_000 {
+            let n = 1 + (next() % 8) as usize;
+            let host: String = (0..n)
+                .map(|_| pieces[(next() % pieces.len() as u64) as usize])
+                .collect();
+            let url = format!("http://{host}/p");
+            let written = authority_host(&url);
+            if written.is_empty() || !is_plain_name(written) {
+                continue;
+            }
+            plain += 1;
+            assert_eq!(host_of(&url), parsed_host(&url, written), "{url}");
+        }
+        assert!(plain > 1000, "{plain}");
+        for numeric in [
+            "http://1.2.3.4/",
+            "http://x.0x1f/",
+            "http://a.255./",
+            "http://0x/",
+        ] {
+            assert!(!is_plain_name(authority_host(numeric)), "{numeric}");
+        }
     }
 
     #[test]
