@@ -2,17 +2,22 @@
 //! process-wide `tracing` subscriber.
 //!
 //! Output goes to stderr, a file or the local syslog socket, as text or one
-//! JSON object per line. The file is held behind a lock so SIGUSR1 can swap
-//! in a freshly opened one after logrotate renamed the old: each event is
-//! written with a single `write` on an `O_APPEND` descriptor, so lines never
-//! interleave and never land in the rotated file once reopen returned.
+//! JSON object per line. Under systemd, stderr lines carry journald's `<N>`
+//! priority prefixes; the syslog socket is reconnected when syslogd
+//! recreates it and never holds up the caller. The file is held behind a
+//! lock so SIGUSR1 can swap in a freshly opened one after logrotate renamed
+//! the old: each event is written with a single `write` on an `O_APPEND`
+//! descriptor, so lines never interleave and never land in the rotated file
+//! once reopen returned.
 //!
 //! Per-client debugging: addresses listed in `debug_ip` make the milter
 //! session log its exchange on the `debug_ip` target, which the filter always
 //! lets through at debug level. Sessions from other clients pay one set
 //! lookup per command and log nothing extra.
+mod journal;
 mod json;
 mod sink;
+mod syslog;
 pub mod throttle;
 
 pub use crate::config::logging::{
@@ -136,8 +141,8 @@ pub fn install(settings: &LogSettings) -> Result<LogHandle, LogError> {
     }
     let set_filter = match (settings.format, &settings.kind) {
         (LogFormat::Json, _) => start!(builder.event_format(json::JsonFormat)),
-        // syslogd stamps the time itself.
-        (LogFormat::Text, LogKind::Syslog { .. }) => start!(builder.without_time()),
+        // syslogd and journald stamp the time themselves.
+        (LogFormat::Text, _) if sink.stamps_time() => start!(builder.without_time()),
         (LogFormat::Text, _) => start!(builder),
     };
     Ok(LogHandle {

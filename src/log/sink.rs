@@ -1,27 +1,27 @@
-//! Where formatted lines go: stderr, a reopenable file, or the local syslog
-//! socket (one RFC 3164 datagram per event, the way `syslog(3)` writes it).
+//! Where formatted lines go: stderr (with journald priorities under
+//! systemd), a reopenable file, or the local syslog socket.
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
-use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use tracing::{Level, Metadata};
 use tracing_subscriber::fmt::MakeWriter;
 
-use super::{LogError, LogKind, LogSettings, SyslogFacility};
+use super::journal;
+use super::syslog::SyslogSocket;
+use super::{LogError, LogKind, LogSettings};
 
 enum Target {
-    Stderr,
+    /// `journal`: stderr is systemd's journal stream; lines carry `<N>`.
+    Stderr {
+        journal: bool,
+    },
     File {
         path: PathBuf,
         file: Mutex<File>,
     },
-    Syslog {
-        socket: PathBuf,
-        sock: UnixDatagram,
-        facility: SyslogFacility,
-    },
+    Syslog(SyslogSocket),
 }
 
 /// The shared output; cloned (as an `Arc`) into the subscriber and the
@@ -39,23 +39,20 @@ impl std::fmt::Debug for LogSink {
 impl LogSink {
     pub fn open(settings: &LogSettings) -> Result<LogSink, LogError> {
         let target = match &settings.kind {
-            LogKind::Console => Target::Stderr,
+            LogKind::Console => Target::Stderr {
+                journal: journal::stderr_is_journal(),
+            },
             LogKind::File(path) => Target::File {
                 path: path.clone(),
                 file: Mutex::new(open_append(path)?),
             },
             LogKind::Syslog { socket, facility } => {
-                let syslog_err = |source| LogError::Syslog {
-                    path: socket.clone(),
-                    source,
-                };
-                let sock = UnixDatagram::unbound().map_err(syslog_err)?;
-                sock.connect(socket).map_err(syslog_err)?;
-                Target::Syslog {
-                    socket: socket.clone(),
-                    sock,
-                    facility: *facility,
-                }
+                Target::Syslog(SyslogSocket::connect(socket, *facility).map_err(|source| {
+                    LogError::Syslog {
+                        path: socket.clone(),
+                        source,
+                    }
+                })?)
             }
         };
         Ok(LogSink { target })
@@ -71,24 +68,38 @@ impl LogSink {
 
     pub fn describe(&self) -> String {
         match &self.target {
-            Target::Stderr => "stderr".into(),
+            Target::Stderr { journal: false } => "stderr".into(),
+            Target::Stderr { journal: true } => "stderr (journald)".into(),
             Target::File { path, .. } => format!("file {}", path.display()),
-            Target::Syslog { socket, .. } => format!("syslog {}", socket.display()),
+            Target::Syslog(s) => format!("syslog {}", s.path().display()),
         }
+    }
+
+    /// Whether the receiver stamps each line with its own time (syslogd,
+    /// journald), so the line needs none.
+    pub fn stamps_time(&self) -> bool {
+        matches!(
+            self.target,
+            Target::Stderr { journal: true } | Target::Syslog(_)
+        )
     }
 
     /// Writes one formatted event in a single call.
     fn emit(&self, level: Level, line: &[u8]) {
         // A log line that cannot be written has nowhere else to go.
         let _ = match &self.target {
-            Target::Stderr => io::stderr().lock().write_all(line),
+            Target::Stderr { journal: false } => io::stderr().lock().write_all(line),
+            Target::Stderr { journal: true } => io::stderr()
+                .lock()
+                .write_all(&journal::prefixed(level, line)),
             Target::File { file, .. } => file
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .write_all(line),
-            Target::Syslog { sock, facility, .. } => sock
-                .send(&syslog_datagram(*facility, level, line))
-                .map(drop),
+            Target::Syslog(s) => {
+                s.send(level, line);
+                Ok(())
+            }
         };
     }
 }
@@ -102,22 +113,6 @@ fn open_append(path: &Path) -> Result<File, LogError> {
             path: path.to_path_buf(),
             source,
         })
-}
-
-/// `<PRI>sluice[PID]: message`: the receiving syslogd adds the timestamp
-/// and host, as it does for `syslog(3)` callers.
-fn syslog_datagram(facility: SyslogFacility, level: Level, line: &[u8]) -> Vec<u8> {
-    let severity = match level {
-        Level::ERROR => 3,
-        Level::WARN => 4,
-        Level::INFO => 6,
-        Level::DEBUG | Level::TRACE => 7,
-    };
-    let pri = u16::from(facility.code()) * 8 + severity;
-    let mut out = format!("<{pri}>sluice[{}]: ", std::process::id()).into_bytes();
-    let body = line.strip_suffix(b"\n").unwrap_or(line);
-    out.extend_from_slice(body);
-    out
 }
 
 /// The writer `tracing-subscriber` asks for once per event.
@@ -181,7 +176,10 @@ impl SinkWriter {
 
 #[cfg(test)]
 mod tests {
+    use super::super::syslog::syslog_datagram;
+    use super::super::SyslogFacility;
     use super::*;
+    use std::os::unix::net::UnixDatagram;
 
     #[test]
     fn facility_names() {

@@ -7,6 +7,8 @@ use std::sync::OnceLock;
 
 use regex::Regex;
 
+pub use super::url_host::host_of;
+
 /// Bounds per-message work on text stuffed with links.
 const MAX_ITEMS: usize = 512;
 
@@ -15,7 +17,8 @@ const MAX_ITEMS: usize = 512;
 pub struct Extracted {
     /// Full URLs as written (without trailing punctuation).
     pub urls: Vec<String>,
-    /// Lower-cased host names of `urls`, first-seen order, no duplicates.
+    /// Hosts of `urls` ([`host_of`]: lower-case, an IPv6 address without
+    /// brackets, a Unicode name as written), first-seen order, no duplicates.
     pub hosts: Vec<String>,
     /// Lower-cased addresses (plain and `mailto:`), no duplicates.
     pub emails: Vec<String>,
@@ -28,9 +31,11 @@ pub struct Extracted {
 fn finder() -> &'static Regex {
     static RE: OnceLock<Regex> = OnceLock::new();
     RE.get_or_init(|| {
-        // ASCII word boundaries: cheaper, and hosts/addresses we report are ASCII.
+        // ASCII word boundaries: cheaper, and a URL or address starts with ASCII.
         Regex::new(concat!(
-            r"(?i)(?:(?-u:\b)(?:https?|ftp)://[^\s<>'\x22()\[\]{}]+",
+            // An IPv6 host is the one place a URL holds brackets.
+            r"(?i)(?:(?-u:\b)(?:https?|ftp)://",
+            r"(?:\[[0-9a-f:.]+\][^\s<>'\x22()\[\]{}]*|[^\s<>'\x22()\[\]{}]+)",
             r"|(?-u:\b)www\.[a-z0-9-]+(?:\.[a-z0-9-]+)+[^\s<>'\x22()\[\]{}]*",
             r"|(?-u:\b)(?:mailto:)?[a-z0-9._%+-]+@[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,})"
         ))
@@ -207,15 +212,6 @@ fn push_unique(v: &mut Vec<String>, s: String) {
     }
 }
 
-/// `scheme://user@Host.Example:80/path` -> `host.example`.
-pub fn host_of(url: &str) -> Option<String> {
-    let rest = url.split_once("://").map_or(url, |(_, r)| r);
-    let authority = rest.split(['/', '?', '#']).next()?;
-    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    let host = host_port.split(':').next()?.trim_end_matches('.');
-    (!host.is_empty()).then(|| host.to_ascii_lowercase())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -270,10 +266,17 @@ mod tests {
     }
 
     #[test]
-    fn host_of_edge_cases() {
-        assert_eq!(host_of("http://a.b/"), Some("a.b".into()));
-        assert_eq!(host_of("http:///x"), None);
-        assert_eq!(host_of("www.x.y."), Some("www.x.y".into()));
+    fn ipv6_and_unicode_hosts() {
+        let mut e = Extracted::default();
+        e.scan_text(
+            "v6 http://[2001:db8::1]/a, then http://[2001:DB8::2]:81. and http://Bücher.example/x",
+        );
+        assert_eq!(
+            e.hosts,
+            vec!["2001:db8::1", "2001:db8::2", "bücher.example"]
+        );
+        assert_eq!(e.urls[0], "http://[2001:db8::1]/a");
+        assert_eq!(e.urls[1], "http://[2001:DB8::2]:81");
     }
 
     /// The original whole-text search, which `scan_text` must reproduce.

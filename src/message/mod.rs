@@ -2,17 +2,20 @@
 //! the MTA handed them over (exact headers, then body), and the parsed
 //! [`MessageView`] the rules read ([`view`], with its [`extract`]ed URLs and
 //! addresses, HTML as text ([`html_text`]), tags ([`markup`]), MIME parts
-//! ([`parts`]) and the links of PDF attachments ([`pdf`])), kept with its bytes
-//! when one parse serves a scan across an await ([`parsed`]). Filled by the
-//! milter session, by `sluice scan` from a file and by the HTTP server from
-//! request headers. Nothing here scores.
+//! ([`parts`]), the links of PDF attachments ([`pdf`]), the [`url_host`] of
+//! a URL and the registrable [`domain`] of a host), kept with its bytes when
+//! one parse serves a scan across an await ([`parsed`]). Filled by the milter
+//! session, by `sluice scan` from a file and by the HTTP server from request
+//! headers. Nothing here scores.
 pub mod assemble;
+pub mod domain;
 pub mod extract;
 pub mod html_text;
 pub mod markup;
 pub mod parsed;
 pub mod parts;
 pub mod pdf;
+pub mod url_host;
 pub mod view;
 
 use std::net::IpAddr;

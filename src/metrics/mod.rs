@@ -22,6 +22,25 @@ pub use learn::{LearnCounters, LearnResult};
 pub use store::{StoreHealth, StoreSnapshot};
 pub use upstream::{UpstreamCounters, UpstreamSnapshot};
 
+/// A label value as the Prometheus text format writes it: `\`, `"` and
+/// newline escaped (`\\`, `\"`, `\n`); borrowed when there is nothing to
+/// escape, which is nearly always.
+pub fn label_value(v: &str) -> std::borrow::Cow<'_, str> {
+    if !v.contains(['\\', '"', '\n']) {
+        return std::borrow::Cow::Borrowed(v);
+    }
+    let mut out = String::with_capacity(v.len() + 4);
+    for c in v.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 /// Upper bounds (seconds) of the scan time histogram buckets.
 pub const SCAN_BUCKETS: [f64; 10] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 2.5,
@@ -499,6 +518,15 @@ mod tests {
         ] {
             assert!(text.contains(&line), "{line} missing from\n{text}");
         }
+    }
+
+    #[test]
+    fn label_values_are_escaped() {
+        assert!(matches!(
+            label_value("plain"),
+            std::borrow::Cow::Borrowed("plain")
+        ));
+        assert_eq!(label_value("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
     }
 
     #[test]

@@ -158,8 +158,8 @@ pub fn render(out: &mut String, lists: &[ListSnapshot]) {
             let _ = writeln!(
                 out,
                 "{name}{{list=\"{}\",zone=\"{}\"}} {}",
-                l.name,
-                l.zone,
+                super::label_value(&l.name),
+                super::label_value(&l.zone),
                 get(l)
             );
         }

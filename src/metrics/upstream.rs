@@ -97,8 +97,8 @@ pub fn render(out: &mut String, hosts: &[UpstreamSnapshot]) {
     let label = |u: &UpstreamSnapshot| {
         format!(
             "group=\"{}\",host=\"{}\"",
-            escape(&u.group),
-            escape(&u.host)
+            super::label_value(&u.group),
+            super::label_value(&u.host)
         )
     };
     let _ = writeln!(
@@ -147,12 +147,4 @@ pub fn render(out: &mut String, hosts: &[UpstreamSnapshot]) {
             u8::from(u.alive)
         );
     }
-}
-
-/// A label value with `\`, `"` and newlines escaped, as the text format
-/// requires.
-pub(super) fn escape(v: &str) -> String {
-    v.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
 }

@@ -98,7 +98,7 @@ fn origin(s: &SignSettings, f: &Facts<'_>, local: bool) -> Option<Origin> {
 /// The registrable domain (organizational domain, from the Public Suffix
 /// List); a name the list cannot split stays as it is.
 pub fn esld(domain: &str) -> String {
-    psl::domain_str(domain).unwrap_or(domain).to_string()
+    crate::message::domain::registrable(domain).to_string()
 }
 
 fn domain_of(addr: &str) -> Option<String> {

@@ -10,6 +10,8 @@
 //! a concern: an attacker who collides tokens only moves one message's score.
 use xxhash_rust::xxh3::xxh3_64_with_seed;
 
+use crate::message::domain::listed_domain;
+use crate::message::extract::host_of;
 use crate::message::MessageView;
 
 /// OSB window: each word is paired with the 4 words before it.
@@ -124,19 +126,21 @@ fn hash_word(w: &str, seed: u64) -> u64 {
     xxh3_64_with_seed(w.as_bytes(), seed)
 }
 
-/// `http://Host.Example/path` -> `host.example`.
+/// `http://Host.Example/path` -> `host.example`, read by the URL rules
+/// ([`host_of`]).
 fn url_host(word: &str) -> Option<String> {
-    let lower = word.trim_matches(|c: char| "<>()[]\"'".contains(c));
-    let rest = ["http://", "https://", "www."]
+    let word = word.trim_matches(|c: char| "<>()\"'".contains(c));
+    let word = word.trim_start_matches('[');
+    // `[http://x.example/]`, but not the bracket of `http://[2001:db8::1]`.
+    let word = if word.contains('[') {
+        word
+    } else {
+        word.trim_end_matches(']')
+    };
+    ["http://", "https://", "www."]
         .iter()
-        .find_map(|p| strip_prefix_ci(lower, p).map(|r| (p, r)))?;
-    let tail = if *rest.0 == "www." { lower } else { rest.1 };
-    let host: String = tail
-        .split(['/', '?', '#', ':'])
-        .next()?
-        .trim_end_matches('.')
-        .to_lowercase();
-    (!host.is_empty()).then_some(host)
+        .any(|p| strip_prefix_ci(word, p).is_some())
+        .then(|| host_of(word))?
 }
 
 fn strip_prefix_ci<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
@@ -229,14 +233,14 @@ fn lower_ascii<'b>(name: &str, buf: &'b mut [u8; 64]) -> Option<&'b [u8]> {
 }
 
 /// `from mail5.globalscape.com ([64.243.65.164]) by dogma.slashnull.org`
-/// -> hashes of `globalscape.com`, `slashnull.org`: the host names' last
-/// two labels, so that one sender's many relays are one piece of evidence.
-/// Lower-cased on the stack: no allocation per word.
+/// -> hashes of `globalscape.com`, `slashnull.org`: the host names'
+/// registrable domains, so that one sender's many relays are one piece of
+/// evidence. Lower-cased on the stack: no allocation per word.
 fn received_domains(value: &str, seed: u64, out: &mut Vec<u64>) {
     let mut buf = [0u8; 64];
     for w in value.split_whitespace() {
         let w = w.trim_matches(|c: char| !c.is_ascii_alphanumeric());
-        let Some(domain) = last_two_labels(w) else {
+        let Some(domain) = relay_domain(w) else {
             continue;
         };
         if let Some(lower) = lower_ascii(domain, &mut buf) {
@@ -245,15 +249,16 @@ fn received_domains(value: &str, seed: u64, out: &mut Vec<u64>) {
     }
 }
 
-/// `a.b.Example.COM` -> `Example.COM`, if both labels are letters or `-`
-/// (an IP address or a version number is no host name).
-fn last_two_labels(host: &str) -> Option<&str> {
-    let mut dots = host.rmatch_indices('.').map(|(i, _)| i);
-    let last = dots.next()?;
-    let start = dots.next().map_or(0, |i| i + 1);
-    let (sld, tld) = (&host[start..last], &host[last + 1..]);
+/// `a.b.Example.CO.UK` -> `Example.CO.UK` (the Public Suffix List's
+/// registrable domain), if it has two labels or more and all are letters
+/// or `-` (an IP address or a version number is no host name).
+fn relay_domain(host: &str) -> Option<&str> {
     let alpha = |l: &str| !l.is_empty() && l.bytes().all(|b| b.is_ascii_alphabetic() || b == b'-');
-    (tld.len() >= 2 && alpha(tld) && alpha(sld)).then(|| &host[start..])
+    let (_, tld) = host.rsplit_once('.')?;
+    if tld.len() < 2 || !alpha(tld) {
+        return None;
+    }
+    listed_domain(host).filter(|d| d.split('.').all(alpha))
 }
 
 /// Header evidence that words miss: the sender's domain, the mailer, the
@@ -368,12 +373,34 @@ mod tests {
     }
 
     #[test]
+    fn url_words_become_their_host() {
+        assert_eq!(
+            url_host("<HTTP://Host.Example/x>").as_deref(),
+            Some("host.example")
+        );
+        assert_eq!(url_host("[www.x.org]").as_deref(), Some("www.x.org"));
+        assert_eq!(
+            url_host("http://[2001:db8::1]/").as_deref(),
+            Some("2001:db8::1")
+        );
+        assert_eq!(
+            url_host("(http://[2001:db8::1])").as_deref(),
+            Some("2001:db8::1")
+        );
+        assert_eq!(url_host("ftp://x.example/"), None);
+        assert_eq!(url_host("example.com"), None);
+    }
+
+    #[test]
     fn received_hosts_reduce_to_their_domain() {
-        assert_eq!(last_two_labels("mx1.Relay.Example"), Some("Relay.Example"));
-        assert_eq!(last_two_labels("relay.example"), Some("relay.example"));
-        assert_eq!(last_two_labels("localhost"), None);
-        assert_eq!(last_two_labels("64.243.65.164"), None);
-        assert_eq!(last_two_labels("8.11.6"), None);
+        assert_eq!(relay_domain("mx1.Relay.Example"), Some("Relay.Example"));
+        assert_eq!(relay_domain("relay.example"), Some("relay.example"));
+        assert_eq!(relay_domain("mx.Shop.Example.CO.UK"), Some("Example.CO.UK"));
+        assert_eq!(relay_domain("mx.a.github.io"), Some("a.github.io"));
+        assert_eq!(relay_domain("localhost"), None);
+        assert_eq!(relay_domain("co.uk"), None);
+        assert_eq!(relay_domain("64.243.65.164"), None);
+        assert_eq!(relay_domain("8.11.6"), None);
     }
 
     #[test]

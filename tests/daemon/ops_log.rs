@@ -172,6 +172,81 @@ async fn syslog_gets_one_datagram_per_line_with_the_mail_facility() {
     assert!(!listening.ends_with('\n'), "{listening:?}");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn syslog_lines_arrive_after_the_socket_is_recreated() {
+    let dir = tempfile::tempdir().unwrap();
+    let sock_path = dir.path().join("log.sock");
+    let bind = |path: &std::path::Path| {
+        let s = std::os::unix::net::UnixDatagram::bind(path).unwrap();
+        s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+            .unwrap();
+        s
+    };
+    let syslog = bind(&sock_path);
+    let conf = format!(
+        "type = \"syslog\";\nsyslog_socket = \"{}\";\n",
+        sock_path.display()
+    );
+    let d = std::thread::spawn(move || OpsDaemon::start(&[("logging.inc", &conf)], None));
+    let recv_until = |s: &std::os::unix::net::UnixDatagram, needle: &str| {
+        let mut buf = [0u8; 2048];
+        loop {
+            let n = s
+                .recv(&mut buf)
+                .unwrap_or_else(|e| panic!("no syslog line with {needle:?}: {e}"));
+            let line = String::from_utf8_lossy(&buf[..n]).into_owned();
+            if line.contains(needle) {
+                return line;
+            }
+        }
+    };
+    recv_until(&syslog, "milter listening on");
+    let d = d.join().unwrap();
+
+    // rsyslog or journald restarts: the old socket goes, a new one is
+    // made at the same path.
+    drop(syslog);
+    std::fs::remove_file(&sock_path).unwrap();
+    let syslog = bind(&sock_path);
+    // Past the pause after a failed reconnect, should a line have fallen
+    // in the gap.
+    std::thread::sleep(std::time::Duration::from_millis(400));
+    run_messages(&d, 1).await;
+    let scanned = recv_until(&syslog, "scanned");
+    assert!(scanned.starts_with("<22>sluice["), "{scanned}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn under_systemd_stderr_lines_carry_journald_priorities() {
+    // A key sluice does not read: a warning at start-up.
+    let composite =
+        "LOG_TEST { expression = \"R_SPF_ALLOW & R_DKIM_ALLOW\"; no_such_key_here = 1; }\n";
+    let d = OpsDaemon::start_journald(&[("composites.conf", composite)]);
+    run_messages(&d, 1).await;
+    let log = d.wait_log("scanned", 1);
+    let lines: Vec<&str> = log.lines().collect();
+    let find = |needle: &str| {
+        *lines
+            .iter()
+            .find(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("no {needle:?} in {log}"))
+    };
+    assert!(find("milter listening on").starts_with("<6>"), "{log}");
+    assert!(find("scanned").starts_with("<6>"), "{log}");
+    assert!(find("no_such_key_here").starts_with("<4>"), "{log}");
+    // journald stamps the time: the line starts with the level.
+    assert!(
+        find("scanned")[3..].trim_start().starts_with("INFO"),
+        "{log}"
+    );
+    for line in &lines {
+        assert!(
+            line.starts_with('<'),
+            "a line without its priority: {line:?}"
+        );
+    }
+}
+
 #[test]
 fn unwritable_log_file_stops_startup_with_the_reason() {
     let dir = tempfile::tempdir().unwrap();

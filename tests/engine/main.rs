@@ -18,6 +18,7 @@ mod layers;
 mod lua_api;
 mod lua_rules;
 mod lua_shipped;
+mod message_charsets;
 mod scan_corpus;
 mod scan_engine_behaviour;
 mod scan_engine_golden;

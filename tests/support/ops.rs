@@ -46,7 +46,42 @@ impl OpsDaemon {
         log_path: Option<&str>,
         listen: &[&str],
     ) -> OpsDaemon {
+        OpsDaemon::launch(files, log_path, listen, false)
+    }
+
+    /// [`OpsDaemon::start`] as systemd starts a service whose stderr is
+    /// the journal: `JOURNAL_STREAM` names the device and inode of stderr
+    /// (here the log file).
+    pub fn start_journald(files: &[(&str, &str)]) -> OpsDaemon {
+        let listen = [
+            "--milter",
+            "inet:127.0.0.1:0",
+            "--http",
+            "127.0.0.1:0",
+            "--controller",
+            "127.0.0.1:0",
+        ];
+        OpsDaemon::launch(files, None, &listen, true)
+    }
+
+    fn launch(
+        files: &[(&str, &str)],
+        log_path: Option<&str>,
+        listen: &[&str],
+        journal: bool,
+    ) -> OpsDaemon {
         let mut launch = Launch::new();
+        if journal {
+            use std::os::unix::fs::MetadataExt;
+            // Created now so that its inode is known; opening it for stderr
+            // truncates the same file.
+            launch.file("stderr.log", "", false);
+            let meta = std::fs::metadata(launch.dir().join("stderr.log")).unwrap();
+            let stream = format!("{}:{}", meta.dev(), meta.ino());
+            launch.env("JOURNAL_STREAM", Some(std::ffi::OsStr::new(&stream)));
+        } else {
+            launch.env("JOURNAL_STREAM", None);
+        }
         launch.folder("local.d");
         for (name, text) in files {
             launch.file(&format!("local.d/{name}"), text, true);

@@ -217,7 +217,8 @@ pub fn metrics_text(r: Option<&dyn RuleBook>) -> String {
     for s in r.symbols() {
         text.push_str(&format!(
             "sluice_symbol_hits_total{{symbol=\"{}\"}} {}\n",
-            s.name, s.hits
+            metrics::label_value(&s.name),
+            s.hits
         ));
     }
     rule_families(&mut text, r);
@@ -235,7 +236,8 @@ fn rule_families(text: &mut String, r: &dyn RuleBook) {
         let _ = writeln!(
             text,
             "sluice_rule_evaluations_total{{symbol=\"{}\"}} {}",
-            st.symbol, st.evaluations
+            metrics::label_value(&st.symbol),
+            st.evaluations
         );
     }
     text.push_str("# HELP sluice_rule_seconds_average Average time of one evaluation of each regexp rule, over sampled scans.\n# TYPE sluice_rule_seconds_average gauge\n");
@@ -244,7 +246,7 @@ fn rule_families(text: &mut String, r: &dyn RuleBook) {
             let _ = writeln!(
                 text,
                 "sluice_rule_seconds_average{{symbol=\"{}\"}} {:.9}",
-                st.symbol,
+                metrics::label_value(&st.symbol),
                 t.as_secs_f64()
             );
         }
@@ -253,3 +255,68 @@ fn rule_families(text: &mut String, r: &dyn RuleBook) {
 
 /// Content type of `/metrics`, as Rspamd sends it.
 pub const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::verdict::{RuleCost, ScanSettings, SymbolInfo};
+
+    /// Rules whose one symbol has a name no config would choose, but Lua
+    /// can register.
+    struct Odd;
+
+    const NAME: &str = "ODD\"SYM\\BOL\nNEXT";
+
+    impl RuleBook for Odd {
+        fn required_score(&self) -> f64 {
+            15.0
+        }
+        fn thresholds(&self) -> Vec<(Action, f64)> {
+            Vec::new()
+        }
+        fn group_names(&self) -> Vec<String> {
+            Vec::new()
+        }
+        fn symbols(&self) -> Vec<SymbolInfo> {
+            vec![SymbolInfo {
+                name: NAME.into(),
+                weight: 1.0,
+                description: None,
+                group: None,
+                hits: 3,
+            }]
+        }
+        fn rule_costs(&self) -> Vec<RuleCost> {
+            vec![RuleCost {
+                symbol: NAME.into(),
+                evaluations: 7,
+                avg_time: Some(std::time::Duration::from_micros(2)),
+            }]
+        }
+        fn settings_profile(&self, _id: &str) -> Option<Arc<ScanSettings>> {
+            None
+        }
+    }
+
+    #[test]
+    fn symbol_names_are_escaped_as_label_values() {
+        let text = metrics_text(Some(&Odd));
+        let label = r#"symbol="ODD\"SYM\\BOL\nNEXT""#;
+        assert!(
+            text.contains(&format!("sluice_symbol_hits_total{{{label}}} 3\n")),
+            "{text}"
+        );
+        assert!(text.contains(&format!("sluice_rule_evaluations_total{{{label}}} 7\n")));
+        assert!(text.contains(&format!(
+            "sluice_rule_seconds_average{{{label}}} 0.000002000\n"
+        )));
+        // Every line of the exposition is one sample, comment or the end.
+        for line in text.lines() {
+            assert!(
+                line.starts_with("# ") || line.starts_with("sluice_"),
+                "a label value broke a line: {line:?}"
+            );
+        }
+        assert!(text.ends_with("# EOF\n"));
+    }
+}

@@ -60,7 +60,7 @@ pub fn author_domain(message: &AuthenticatedMessage<'_>) -> Result<String, &'sta
 /// The organizational domain of `domain` by the Public Suffix List; the domain itself when
 /// the list knows no registrable part (a bare suffix, a single label).
 pub fn org_domain(domain: &str) -> String {
-    psl::domain_str(domain).unwrap_or(domain).to_string()
+    crate::message::domain::registrable(domain).to_string()
 }
 
 /// A published record and its `pct=` (mail-auth's record has none).

@@ -9,6 +9,7 @@ use std::cell::RefCell;
 
 use mlua::{FromLuaMulti, IntoLuaMulti, Lua, MultiValue, Value, Variadic};
 
+use crate::message::extract::host_of;
 use crate::scan::actions::ActionDef;
 use crate::scan::context::{addresses_in, ScanCtx};
 use crate::scan::score::ScoreBoard;
@@ -236,24 +237,20 @@ pub(super) fn url_pieces(url: &str) -> (String, String, String) {
 }
 
 /// `scheme://host:port/path?query` -> (host, path); path without its `/`.
+/// The host is read by the URL rules ([`host_of`]).
 fn split_url(url: &str) -> (String, String) {
     let rest = url.split_once("://").map_or(url, |(_, r)| r);
     let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let authority = &rest[..end];
-    let host = authority.rsplit('@').next().unwrap_or("");
-    let host = host.split(':').next().unwrap_or("").to_ascii_lowercase();
+    let host = host_of(url).unwrap_or_default();
     let path = rest[end..].trim_start_matches('/');
     let path = path.split(['?', '#']).next().unwrap_or("");
     (host, path.to_string())
 }
 
-/// The last two labels of a host (Rspamd uses the public suffix list).
+/// The registrable domain of a host, by the Public Suffix List as Rspamd's
+/// `get_tld()` gives it (`www.example.co.uk` -> `example.co.uk`).
 pub(super) fn tld_of(host: &str) -> String {
-    let labels: Vec<&str> = host.rsplitn(3, '.').collect();
-    match labels.as_slice() {
-        [last, second, ..] => format!("{second}.{last}"),
-        _ => host.to_string(),
-    }
+    crate::message::domain::registrable(host).to_string()
 }
 
 /// One method call from Lua, matched against the method table below by
@@ -554,5 +551,11 @@ mod tests {
         );
         assert_eq!(tld_of("www.example.com"), "example.com");
         assert_eq!(tld_of("localhost"), "localhost");
+        assert_eq!(
+            split_url("http://[2001:db8::1]:8080/p"),
+            ("2001:db8::1".to_string(), "p".to_string())
+        );
+        assert_eq!(tld_of("www.example.co.uk"), "example.co.uk");
+        assert_eq!(tld_of("a.github.io"), "a.github.io");
     }
 }

@@ -6,6 +6,7 @@ use serde_json::Value;
 
 use super::util::{is_fqdn, parse_ip, registrable};
 use super::{sym, Hit, Module, SymbolDef};
+use crate::message::domain::ascii_name;
 use crate::message::extract::host_of;
 use crate::message::markup::{text_between, Tag};
 use crate::message::Envelope;
@@ -174,6 +175,8 @@ fn text_host(text: &str) -> Option<String> {
         }
         h
     };
+    // A name shown in Unicode is compared in its ASCII (punycode) form.
+    let host = ascii_name(&host)?.into_owned();
     (is_fqdn(&host) && host.contains(|c: char| c.is_ascii_alphabetic())).then_some(host)
 }
 
@@ -193,7 +196,9 @@ fn compare(target: &str, text: &str, out: &mut Vec<Hit>) {
         out.push(Hit::new("PHISHED_IP_TEXT").opt(format!("{shown}->{target}")));
         return;
     }
-    if registrable(&shown) != registrable(target) {
+    // Rspamd compares internationalized names in one form; so do we (ASCII).
+    let ascii_target = ascii_name(target).unwrap_or(std::borrow::Cow::Borrowed(target));
+    if registrable(&shown) != registrable(&ascii_target) {
         out.push(Hit::new("PHISHING").opt(format!("{shown}->{target}")));
     }
 }
@@ -231,5 +236,20 @@ mod tests {
         assert!(run(r#"<a href="https://www.shop.example.com/a">shop.example.com</a>"#).is_empty());
         assert!(run(r#"<a href="http://t.example/x">Click here to read more</a>"#).is_empty());
         assert!(run(r#"<a href="mailto:a@b.c">www.x.com</a>"#).is_empty());
+    }
+
+    #[test]
+    fn registrable_domains_and_idn_forms() {
+        // Two sites under one public suffix are two sites.
+        let h = run(r#"<a href="https://evil.github.io/x">https://bank.github.io/</a>"#);
+        assert_eq!(h[0].options, ["bank.github.io->evil.github.io"]);
+        // An internationalized name shown in punycode links to itself.
+        let same = r#"<a href="http://Bücher.example/x">http://xn--bcher-kva.example/</a>"#;
+        assert!(run(same).is_empty());
+        let same = r#"<a href="http://xn--bcher-kva.example/x">bücher.example</a>"#;
+        assert!(run(same).is_empty());
+        let h = run(r#"<a href="http://[2001:db8::1]/x">https://bank.example/</a>"#);
+        assert_eq!(h[0].symbol, "PHISHED_IP_TEXT");
+        assert_eq!(h[0].options, ["bank.example->2001:db8::1"]);
     }
 }

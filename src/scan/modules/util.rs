@@ -1,6 +1,8 @@
 //! Small text helpers the modules share: addresses, domains, host names.
 use std::net::IpAddr;
 
+pub use crate::message::domain::registrable;
+
 /// The address inside `Name <addr>` (or the bare value), lower-cased.
 pub fn addr_of(value: &str) -> Option<String> {
     let v = match (value.rfind('<'), value.rfind('>')) {
@@ -23,36 +25,6 @@ pub fn domain_of(addr: &str) -> Option<&str> {
     addr.rsplit_once('@')
         .map(|(_, d)| d.trim_end_matches('.'))
         .filter(|d| !d.is_empty())
-}
-
-/// Second-level labels under which registrations happen one level deeper
-/// (`example.co.uk`); a short list covering the common cases, not the PSL.
-const SECOND_LEVEL: &[&str] = &[
-    "co", "com", "net", "org", "gov", "edu", "ac", "or", "ne", "go", "gv", "ltd", "plc",
-];
-
-/// The registrable domain of a host: the last two labels, or three under a
-/// known second-level label of a two-letter country code.
-pub fn registrable(host: &str) -> &str {
-    let host = host.trim_end_matches('.');
-    if parse_ip(host).is_some() {
-        return host;
-    }
-    let labels: Vec<&str> = host.rsplitn(4, '.').collect();
-    let keep = match labels.as_slice() {
-        [tld, sld, _, ..] if tld.len() == 2 && SECOND_LEVEL.contains(sld) => 3,
-        _ => 2,
-    };
-    let mut dots = 0;
-    for (i, c) in host.char_indices().rev() {
-        if c == '.' {
-            dots += 1;
-            if dots == keep {
-                return &host[i + 1..];
-            }
-        }
-    }
-    host
 }
 
 /// An IP literal, with or without `[...]` brackets.
@@ -135,15 +107,6 @@ mod tests {
         assert_eq!(display_name("\"Bob B\" <b@x.y>"), Some("Bob B"));
         assert_eq!(display_name("<b@x.y>"), None);
         assert_eq!(domain_of("a@b.c"), Some("b.c"));
-    }
-
-    #[test]
-    fn registrable_domains() {
-        assert_eq!(registrable("www.shop.example.com"), "example.com");
-        assert_eq!(registrable("a.b.example.co.uk"), "example.co.uk");
-        assert_eq!(registrable("example.com"), "example.com");
-        assert_eq!(registrable("localhost"), "localhost");
-        assert_eq!(registrable("10.1.2.3"), "10.1.2.3");
     }
 
     #[test]

@@ -10,6 +10,9 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
+use globset::{Glob, GlobBuilder, GlobSet, GlobSetBuilder};
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
+use prefix_trie::PrefixMap;
 use regex::{Regex, RegexSet, RegexSetBuilder};
 
 /// How the lines of a map are read.
@@ -30,10 +33,57 @@ pub enum MapKind {
 pub struct Matcher {
     kind: MapKind,
     plain: std::collections::HashMap<String, Option<String>>,
-    nets: Vec<(u128, u8, bool, Option<String>)>,
+    nets: NetTable,
     set: Option<RegexSet>,
     values: Vec<Option<String>>,
-    globs: Vec<(Regex, Option<String>)>,
+    /// Every glob of the map compiled into one matcher.
+    globs: Option<GlobSet>,
+}
+
+/// The networks of an IP map in two prefix tries (IPv4, IPv6): a lookup
+/// walks at most the address's bits and answers with the most specific
+/// network that holds it, as Rspamd's radix maps do, whatever the order
+/// of the lines.
+#[derive(Default)]
+struct NetTable {
+    v4: PrefixMap<Ipv4Net, Option<String>>,
+    v6: PrefixMap<Ipv6Net, Option<String>>,
+}
+
+impl std::fmt::Debug for NetTable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NetTable")
+            .field("v4", &self.v4.len())
+            .field("v6", &self.v6.len())
+            .finish()
+    }
+}
+
+impl NetTable {
+    /// Adds a network; a network listed twice keeps its first value.
+    fn insert(&mut self, net: IpNet, value: Option<String>) {
+        match canonical_net(net) {
+            IpNet::V4(n) if !self.v4.contains_key(&n) => {
+                self.v4.insert(n, value);
+            }
+            IpNet::V6(n) if !self.v6.contains_key(&n) => {
+                self.v6.insert(n, value);
+            }
+            _ => {}
+        }
+    }
+
+    /// The value of the longest prefix holding `ip`.
+    fn longest_match(&self, ip: IpAddr) -> Option<&Option<String>> {
+        match canonical_ip(ip) {
+            IpAddr::V4(a) => self.v4.get_lpm(&Ipv4Net::from(a)).map(|(_, v)| v),
+            IpAddr::V6(a) => self.v6.get_lpm(&Ipv6Net::from(a)).map(|(_, v)| v),
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.v4.len() + self.v6.len()
+    }
 }
 
 impl Matcher {
@@ -43,13 +93,14 @@ impl Matcher {
         let mut m = Matcher {
             kind,
             plain: Default::default(),
-            nets: Vec::new(),
+            nets: NetTable::default(),
             set: None,
             values: Vec::new(),
-            globs: Vec::new(),
+            globs: None,
         };
         let mut bad = Vec::new();
         let mut patterns = Vec::new();
+        let mut globs = GlobSetBuilder::new();
         for line in lines {
             let Some((key, value)) = split_line(line) else {
                 continue;
@@ -59,7 +110,7 @@ impl Matcher {
                     m.plain.insert(key.to_lowercase(), value);
                 }
                 MapKind::Cidr => match parse_net(key) {
-                    Some((addr, len, v6)) => m.nets.push((addr, len, v6, value)),
+                    Some(net) => m.nets.insert(net, value),
                     None => bad.push(format!("not an IP or network: `{key}`")),
                 },
                 MapKind::Regexp => {
@@ -72,8 +123,11 @@ impl Matcher {
                         Err(e) => bad.push(format!("bad regex `{key}`: {e}")),
                     }
                 }
-                MapKind::Glob => match Regex::new(&glob_regex(key)) {
-                    Ok(r) => m.globs.push((r, value)),
+                MapKind::Glob => match glob(key) {
+                    Ok(g) => {
+                        globs.add(g);
+                        m.values.push(value);
+                    }
                     Err(e) => bad.push(format!("bad glob `{key}`: {e}")),
                 },
             }
@@ -84,36 +138,40 @@ impl Matcher {
                 Err(e) => bad.push(format!("regex set: {e}")),
             }
         }
+        if kind == MapKind::Glob && !m.values.is_empty() {
+            match globs.build() {
+                Ok(set) => m.globs = Some(set),
+                Err(e) => bad.push(format!("glob set: {e}")),
+            }
+        }
         (m, bad)
     }
 
-    /// The first entry matching `key`: `Some(value)` (the value may be empty).
+    /// The entry matching `key`: `Some(value)` (the value may be empty).
+    /// For an IP map, the most specific network holding the address.
     pub fn lookup(&self, key: &str) -> Option<Option<String>> {
         match self.kind {
             MapKind::Plain => self.plain.get(&key.to_lowercase()).cloned(),
             MapKind::Cidr => {
                 let ip: IpAddr = key.trim_matches(['[', ']']).parse().ok()?;
-                let (addr, v6) = ip_bits(ip);
-                self.nets
-                    .iter()
-                    .find(|(net, len, is6, _)| *is6 == v6 && masked(addr, *len, v6) == *net)
-                    .map(|n| n.3.clone())
+                self.nets.longest_match(ip).cloned()
             }
             MapKind::Regexp => {
                 let set = self.set.as_ref()?;
                 let i = set.matches(key).iter().next()?;
                 Some(self.values[i].clone())
             }
-            MapKind::Glob => self
-                .globs
-                .iter()
-                .find(|(r, _)| r.is_match(key))
-                .map(|g| g.1.clone()),
+            MapKind::Glob => {
+                let set = self.globs.as_ref()?;
+                // Indices come sorted: the first is the earliest line.
+                let i = *set.matches(key).first()?;
+                Some(self.values[i].clone())
+            }
         }
     }
 
     pub fn len(&self) -> usize {
-        self.plain.len() + self.nets.len() + self.values.len() + self.globs.len()
+        self.plain.len() + self.nets.len() + self.values.len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -164,48 +222,52 @@ fn regex_line(key: &str) -> String {
     key.to_string()
 }
 
-fn glob_regex(glob: &str) -> String {
-    let mut out = String::from("(?i)^");
-    for c in glob.chars() {
-        match c {
-            '*' => out.push_str(".*"),
-            '?' => out.push('.'),
-            c => out.push_str(&regex::escape(&c.to_string())),
+/// A map glob as Rspamd reads it: `*` is any run of characters (`/`
+/// included), `?` one character, case-insensitive; every other character,
+/// brackets and braces too, stands for itself.
+fn glob(key: &str) -> Result<Glob, globset::Error> {
+    let mut escaped = String::with_capacity(key.len());
+    for c in key.chars() {
+        if matches!(c, '[' | ']' | '{' | '}' | '\\') {
+            escaped.push('\\');
         }
+        escaped.push(c);
     }
-    out.push('$');
-    out
+    GlobBuilder::new(&escaped)
+        .case_insensitive(true)
+        .literal_separator(false)
+        .backslash_escape(true)
+        .build()
 }
 
-fn ip_bits(ip: IpAddr) -> (u128, bool) {
+/// `::ffff:192.0.2.1` is the IPv4 address a dual-stack socket saw.
+fn canonical_ip(ip: IpAddr) -> IpAddr {
     match ip {
-        IpAddr::V4(a) => (u32::from(a) as u128, false),
-        IpAddr::V6(a) => match a.to_ipv4_mapped() {
-            Some(v4) => (u32::from(v4) as u128, false),
-            None => (u128::from(a), true),
+        IpAddr::V6(a) => a.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    }
+}
+
+/// A network with its host bits cleared; an IPv4-mapped IPv6 network of
+/// `/96` or longer is the IPv4 network it maps.
+fn canonical_net(net: IpNet) -> IpNet {
+    match net {
+        IpNet::V6(n) if n.prefix_len() >= 96 => match n.addr().to_ipv4_mapped() {
+            Some(v4) => Ipv4Net::new(v4, n.prefix_len() - 96)
+                .map_or(net, IpNet::V4)
+                .trunc(),
+            None => net.trunc(),
         },
+        _ => net.trunc(),
     }
 }
 
-fn masked(addr: u128, len: u8, v6: bool) -> u128 {
-    let width = if v6 { 128 } else { 32 };
-    let host_bits = width - u32::from(len.min(width as u8));
-    if host_bits >= 128 {
-        0
-    } else {
-        (addr >> host_bits) << host_bits
+/// `10.0.0.0/8`, `2001:db8::/32`, or a single address.
+fn parse_net(s: &str) -> Option<IpNet> {
+    match s.split_once('/') {
+        Some(_) => s.parse().ok(),
+        None => s.parse::<IpAddr>().ok().map(IpNet::from),
     }
-}
-
-fn parse_net(s: &str) -> Option<(u128, u8, bool)> {
-    let (ip, len) = match s.split_once('/') {
-        Some((ip, len)) => (ip, Some(len.parse::<u8>().ok()?)),
-        None => (s, None),
-    };
-    let (addr, v6) = ip_bits(ip.parse().ok()?);
-    let max = if v6 { 128 } else { 32 };
-    let len = len.unwrap_or(max);
-    (len <= max).then(|| (masked(addr, len, v6), len, v6))
 }
 
 /// Where a map's lines come from.
@@ -361,6 +423,7 @@ mod tests {
         assert!(m.lookup("192.0.2.8").is_none());
         assert!(m.lookup("2001:db8:1::5").is_some());
         assert!(m.lookup("::ffff:10.1.2.3").is_some());
+        assert!(m.lookup("[2001:db8::9]").is_some());
         let (m, _) = Matcher::build(
             MapKind::Regexp,
             &lines(&["/^win .*prize$/i PRIZE", "casino"]),
@@ -372,6 +435,90 @@ mod tests {
         assert!(m.lookup("mail.Example.com").is_some());
         assert!(m.lookup("example.com").is_none());
         assert!(m.lookup("abc").is_some());
+    }
+
+    #[test]
+    fn ip_maps_answer_with_the_longest_prefix() {
+        // Listed from the least to the most specific and back: the order of
+        // the lines does not matter, the most specific network answers.
+        let (m, bad) = Matcher::build(
+            MapKind::Cidr,
+            &lines(&[
+                "10.0.0.0/8 wide",
+                "10.1.0.0/16 narrow",
+                "10.1.2.3 host",
+                "2001:db8::/32 v6wide",
+                "2001:db8:1::/48 v6narrow",
+                "192.168.0.0/24 first",
+                "192.168.0.0/24 second",
+                "::ffff:172.16.0.0/108 mapped",
+            ]),
+        );
+        assert!(bad.is_empty(), "{bad:?}");
+        assert_eq!(m.len(), 7);
+        let val = |k: &str| m.lookup(k).flatten();
+        assert_eq!(val("10.9.9.9").as_deref(), Some("wide"));
+        assert_eq!(val("10.1.9.9").as_deref(), Some("narrow"));
+        assert_eq!(val("10.1.2.3").as_deref(), Some("host"));
+        assert_eq!(val("10.1.2.4").as_deref(), Some("narrow"));
+        assert_eq!(val("::ffff:10.1.2.3").as_deref(), Some("host"));
+        assert_eq!(val("2001:db8:2::1").as_deref(), Some("v6wide"));
+        assert_eq!(val("2001:db8:1:ffff::1").as_deref(), Some("v6narrow"));
+        // A network listed twice keeps its first line.
+        assert_eq!(val("192.168.0.77").as_deref(), Some("first"));
+        // An IPv4-mapped network holds the IPv4 addresses it maps.
+        assert_eq!(val("172.16.5.5").as_deref(), Some("mapped"));
+        assert_eq!(m.lookup("11.0.0.1"), None);
+        assert_eq!(m.lookup("2001:db9::1"), None);
+        let (reversed, _) = Matcher::build(
+            MapKind::Cidr,
+            &lines(&["10.1.2.3 host", "10.1.0.0/16 narrow", "10.0.0.0/8 wide"]),
+        );
+        assert_eq!(
+            reversed.lookup("10.1.2.3").flatten().as_deref(),
+            Some("host")
+        );
+        assert_eq!(
+            reversed.lookup("10.1.3.3").flatten().as_deref(),
+            Some("narrow")
+        );
+        let (m, bad) = Matcher::build(
+            MapKind::Cidr,
+            &lines(&["10.0.0.0/33", "::/129", "0.0.0.0/0 all"]),
+        );
+        assert_eq!(bad.len(), 2);
+        assert_eq!(m.lookup("203.0.113.9").flatten().as_deref(), Some("all"));
+        assert_eq!(m.lookup("2001:db8::1"), None);
+    }
+
+    #[test]
+    fn glob_maps_are_one_set_matched_in_line_order() {
+        let (m, bad) = Matcher::build(
+            MapKind::Glob,
+            &lines(&[
+                "*.example.com any",
+                "mail.*.com mail",
+                "user?@*.org user",
+                "[x]{y}*.net literal",
+                "a/*/c path",
+            ]),
+        );
+        assert!(bad.is_empty(), "{bad:?}");
+        assert_eq!(m.len(), 5);
+        let val = |k: &str| m.lookup(k).flatten();
+        // Both of the first two match: the earlier line answers.
+        assert_eq!(val("mail.example.com").as_deref(), Some("any"));
+        assert_eq!(val("MAIL.other.COM").as_deref(), Some("mail"));
+        assert_eq!(val("user1@x.org").as_deref(), Some("user"));
+        assert_eq!(m.lookup("user12@x.org"), None);
+        // Brackets and braces are no classes or alternatives, as in Rspamd.
+        assert_eq!(val("[x]{y}shop.net").as_deref(), Some("literal"));
+        assert_eq!(m.lookup("xyshop.net"), None);
+        // `*` crosses `/`.
+        assert_eq!(val("a/b/x/c").as_deref(), Some("path"));
+        assert_eq!(m.lookup("example.com"), None);
+        let (empty, _) = Matcher::build(MapKind::Glob, &lines(&["# nothing"]));
+        assert!(empty.is_empty() && empty.lookup("x").is_none());
     }
 
     #[test]

@@ -22,6 +22,7 @@ use super::score::ScoreBoard;
 use super::symbols::{Registry, RuleDefaults};
 use crate::config::rules::multimap::MultimapRuleConfig;
 use crate::config::rules::ScanConfig;
+use crate::message::domain::registrable;
 use crate::message::extract::host_of;
 use selector::Selector;
 
@@ -348,8 +349,7 @@ fn apply_filter(v: &str, f: Filter) -> Option<String> {
         Filter::EmailUser => addr().and_then(|a| a.rsplit_once('@').map(|(u, _)| u.to_string())),
         Filter::Tld => {
             let host = host_of(v).unwrap_or_else(|| v.to_ascii_lowercase());
-            let labels: Vec<&str> = host.rsplit('.').take(2).collect();
-            Some(labels.into_iter().rev().collect::<Vec<_>>().join("."))
+            Some(registrable(&host).to_string())
         }
         Filter::Full => Some(v.to_string()),
         Filter::Host => host_of(v),
@@ -409,6 +409,14 @@ mod tests {
         assert_eq!(
             apply_filter("http://www.shop.example.co/x", Filter::Tld).as_deref(),
             Some("example.co")
+        );
+        assert_eq!(
+            apply_filter("https://news.example.co.uk/", Filter::Tld).as_deref(),
+            Some("example.co.uk")
+        );
+        assert_eq!(
+            apply_filter("https://b.github.io/page", Filter::Tld).as_deref(),
+            Some("b.github.io")
         );
     }
 }

@@ -10,6 +10,7 @@ use std::net::IpAddr;
 use super::facts::Facts;
 use super::query::{hashed, reversed, valid};
 use super::settings::{RblSettings, Rule};
+use crate::message::domain::ascii_name;
 
 /// The kinds of check, by Rspamd's label (the second part of a symbol's option).
 pub const FROM: &str = "from";
@@ -70,8 +71,7 @@ pub fn is_private(ip: IpAddr) -> bool {
 
 /// The registrable domain (Public Suffix List), or the name itself.
 pub fn registrable(host: &str) -> String {
-    let host = host.trim_end_matches('.');
-    psl::domain_str(host).unwrap_or(host).to_string()
+    crate::message::domain::registrable(host).to_string()
 }
 
 struct Builder<'a> {
@@ -298,7 +298,11 @@ impl Builder<'_> {
         }
         let asked = match rule.hash {
             Some(h) => hashed(&element, h, rule.hash_format, rule.hash_len),
-            None => element.clone(),
+            // An internationalized name is asked in punycode, as Rspamd's resolver does.
+            None => match ascii_name(&element) {
+                Some(ascii) => ascii.into_owned(),
+                None => return,
+            },
         };
         let name = format!("{asked}.{}", rule.zone);
         self.add(i, element, name, label);
@@ -523,6 +527,33 @@ mod tests {
         assert!(
             names(&only, &facts()).is_empty(),
             "no attachment links, no query"
+        );
+    }
+
+    #[test]
+    fn url_hosts_ipv6_and_internationalized() {
+        let s = settings(
+            json!({"u": {"rbl": "uri.test", "checks": ["urls"], "ignore_defaults": true}}),
+        );
+        let mut f = facts();
+        f.url_hosts = vec![
+            "2001:db8::1".into(),
+            "www.bücher.example".into(),
+            "a.github.io".into(),
+            "b.github.io".into(),
+        ];
+        let got = names(&s, &f);
+        assert_eq!(got.len(), 4, "{got:?}");
+        assert!(
+            got[0].starts_with("1.0.0.0.0.0.0.0.") && got[0].ends_with(".8.b.d.0.1.0.0.2.uri.test")
+        );
+        assert_eq!(
+            &got[1..],
+            [
+                "xn--bcher-kva.example.uri.test",
+                "a.github.io.uri.test",
+                "b.github.io.uri.test"
+            ]
         );
     }
 
