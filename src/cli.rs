@@ -58,8 +58,15 @@ pub enum Command {
     /// `sluice manpage > sluice.1; man -l sluice.1`.
     Manpage,
     /// Learn messages into the Bayes statistics (directories, Maildirs, mboxes, files).
+    ///
+    /// While `sluice run` holds the embedded store, the messages go through
+    /// its controller (`/learnspam`, `/learnham`; address and password from
+    /// the same configuration).
     Learn(LearnArgs),
     /// Show the Bayes statistics: learned messages per class, tokens, store size.
+    ///
+    /// While `sluice run` holds the embedded store, the figures come from
+    /// its controller's `/stat`.
     Stat(ConfigArgs),
     /// k-fold cross-validation of the scan with and without Bayes.
     EvalBayes(EvalBayesArgs),

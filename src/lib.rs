@@ -50,3 +50,4 @@ pub mod sign;
 pub mod stats;
 pub mod status;
 pub mod verdict;
+pub mod via_controller;

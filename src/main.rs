@@ -209,28 +209,70 @@ fn scan_files(args: &ScanArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn open_stats(args: &ConfigArgs) -> Result<std::sync::Arc<Stats>> {
-    let cfg = config::Config::load(&args.load_options())?;
-    Stats::from_config(cfg.bayes.as_ref())?.ok_or_else(|| stats::StatsError::Disabled.into())
-}
-
 fn learn(args: &LearnArgs) -> Result<ExitCode> {
     anyhow::ensure!(
         !args.spam.is_empty() || !args.ham.is_empty(),
         "nothing to learn: give --spam PATH... and/or --ham PATH..."
     );
-    let stats = open_stats(&args.config)?;
+    let cfg = config::Config::load(&args.config.load_options())?;
     let mut items = stats::learn::collect(&args.spam, Class::Spam)?;
     items.extend(stats::learn::collect(&args.ham, Class::Ham)?);
     let progress = !args.quiet && std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let mut stats = match Stats::from_config(cfg.bayes.as_ref()) {
+        Ok(Some(s)) => s,
+        Ok(None) => return Err(stats::StatsError::Disabled.into()),
+        Err(stats::StatsError::Store(stats::StoreError::Locked { path })) => {
+            return learn_through_daemon(&cfg, &path, &items, progress);
+        }
+        Err(e) => return Err(e.into()),
+    };
     let summary = stats::learn::learn_items(&stats, &items, progress)?;
+    if let Some(s) = std::sync::Arc::get_mut(&mut stats) {
+        s.compact()?;
+    }
     println!("{summary}");
     print_stat(&stats.stat()?);
     Ok(ExitCode::SUCCESS)
 }
 
+/// The store is held by the running daemon: learn through its controller.
+fn learn_through_daemon(
+    cfg: &config::Config,
+    path: &str,
+    items: &[stats::learn::Item],
+    progress: bool,
+) -> Result<ExitCode> {
+    let ctl = sluice::via_controller::Controller::from_config(cfg)
+        .with_context(|| format!("{path} is held by a running sluice, and its controller"))?;
+    eprintln!(
+        "{path} is held by a running sluice: learning through its controller at {}",
+        ctl.addr
+    );
+    let summary = sluice::via_controller::learn_items(&ctl, items, progress)
+        .with_context(|| format!("learning through the controller at {}", ctl.addr))?;
+    println!("{summary}");
+    Ok(if summary.failed > 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
 fn stat(args: &ConfigArgs) -> Result<ExitCode> {
-    print_stat(&open_stats(args)?.stat()?);
+    let cfg = config::Config::load(&args.load_options())?;
+    let stat = match Stats::from_config(cfg.bayes.as_ref()) {
+        Ok(Some(s)) => s.stat()?,
+        Ok(None) => return Err(stats::StatsError::Disabled.into()),
+        Err(stats::StatsError::Store(stats::StoreError::Locked { path })) => {
+            sluice::via_controller::Controller::from_config(&cfg)
+                .and_then(|c| c.stat())
+                .with_context(|| {
+                    format!("{path} is held by a running sluice, and its controller")
+                })?
+        }
+        Err(e) => return Err(e.into()),
+    };
+    print_stat(&stat);
     Ok(ExitCode::SUCCESS)
 }
 
@@ -242,8 +284,11 @@ fn print_stat(s: &stats::StoreStat) {
         s.tokens, s.users
     );
     println!(
-        "Store: {} {} ({} bytes)",
-        s.backend, s.location, s.size_bytes
+        "Store: {} {} ({} bytes, {:.1} MiB)",
+        s.backend,
+        s.location,
+        s.size_bytes,
+        s.size_bytes as f64 / f64::from(1u32 << 20)
     );
 }
 

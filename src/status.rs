@@ -56,6 +56,19 @@ pub fn fetch(addr: &str, password: Option<&str>) -> Result<StatusReport, StatusE
 
 /// One `GET` to the controller; the body of a 200 reply.
 pub fn get(addr: &str, path: &str, password: Option<&str>) -> Result<String, StatusError> {
+    let (status, body) = request(addr, "GET", path, password, None)?;
+    ok_body(addr, status, body)
+}
+
+/// One request to the controller (`body`: a `POST`'s): the status and
+/// body of its reply, whatever the status.
+pub fn request(
+    addr: &str,
+    method: &str,
+    path: &str,
+    password: Option<&str>,
+    body: Option<&[u8]>,
+) -> Result<(u16, String), StatusError> {
     let io = |source| StatusError::Io {
         addr: addr.into(),
         source,
@@ -63,12 +76,17 @@ pub fn get(addr: &str, path: &str, password: Option<&str>) -> Result<String, Sta
     let mut stream = connect(addr)?;
     stream.set_read_timeout(Some(TIMEOUT)).map_err(io)?;
     stream.set_write_timeout(Some(TIMEOUT)).map_err(io)?;
-    let mut req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
     if let Some(p) = password {
         req.push_str(&format!("Password: {p}\r\n"));
     }
+    if let Some(b) = body {
+        req.push_str(&format!("Content-Length: {}\r\n", b.len()));
+    }
     req.push_str("\r\n");
-    stream.write_all(req.as_bytes()).map_err(io)?;
+    let mut out = req.into_bytes();
+    out.extend_from_slice(body.unwrap_or_default());
+    stream.write_all(&out).map_err(io)?;
     let mut reply = Vec::new();
     stream.read_to_end(&mut reply).map_err(io)?;
     parse_reply(addr, &reply)
@@ -89,7 +107,7 @@ fn connect(addr: &str) -> Result<TcpStream, StatusError> {
 
 /// Splits status line, headers and body; the body runs to the end of the
 /// stream (`Connection: close`) or to `Content-Length`.
-fn parse_reply(addr: &str, reply: &[u8]) -> Result<String, StatusError> {
+fn parse_reply(addr: &str, reply: &[u8]) -> Result<(u16, String), StatusError> {
     let text = String::from_utf8_lossy(reply);
     let not_http = || StatusError::NotHttp {
         addr: addr.into(),
@@ -111,6 +129,11 @@ fn parse_reply(addr: &str, reply: &[u8]) -> Result<String, StatusError> {
         Some(n) if n <= body.len() => &body[..n],
         _ => body,
     };
+    Ok((status, body.to_string()))
+}
+
+/// The body of a 200 reply, else the status as an error.
+fn ok_body(addr: &str, status: u16, body: String) -> Result<String, StatusError> {
     if status != 200 {
         return Err(StatusError::Status {
             addr: addr.into(),
@@ -118,7 +141,7 @@ fn parse_reply(addr: &str, reply: &[u8]) -> Result<String, StatusError> {
             body: body.chars().take(200).collect(),
         });
     }
-    Ok(body.to_string())
+    Ok(body)
 }
 
 impl fmt::Display for StatusReport {
@@ -189,7 +212,8 @@ mod tests {
             "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
             body.len()
         );
-        let raw = serde_json::from_str(&parse_reply("x", reply.as_bytes()).unwrap()).unwrap();
+        let (status, body) = parse_reply("x", reply.as_bytes()).unwrap();
+        let raw = serde_json::from_str(&ok_body("x", status, body).unwrap()).unwrap();
         let text = StatusReport { raw }.to_string();
         assert!(text.contains("up 1h 2m 5s"), "{text}");
         assert!(text.contains("scanned: 5 (spam 2, ham 3)"), "{text}");
@@ -213,7 +237,8 @@ mod tests {
 
     #[test]
     fn errors_carry_the_evidence() {
-        let e = parse_reply("x", b"HTTP/1.1 403 Forbidden\r\n\r\nno").unwrap_err();
+        let (status, body) = parse_reply("x", b"HTTP/1.1 403 Forbidden\r\n\r\nno").unwrap();
+        let e = ok_body("x", status, body).unwrap_err();
         assert!(matches!(e, StatusError::Status { status: 403, .. }), "{e}");
         let e = parse_reply("x", b"SSH-2.0-OpenSSH\r\n\r\n").unwrap_err();
         assert!(matches!(e, StatusError::NotHttp { .. }), "{e}");

@@ -93,6 +93,9 @@ pub struct StatsConfig {
     /// Frequent tokens the embedded store keeps in memory (`cache_tokens`;
     /// 0: none, every lookup reads the file).
     pub cache_tokens: usize,
+    /// Embedded store: past this many tokens the oldest are expired,
+    /// SpamAssassin's `bayes_expiry_max_db_size` (`max_tokens`; 0: no bound).
+    pub max_tokens: u64,
 }
 
 impl StatsConfig {
@@ -141,6 +144,7 @@ impl StatsConfig {
             cache_tokens: r
                 .num("cache_tokens")?
                 .map_or(DEFAULT_CACHE_TOKENS, |v| v.max(0.0) as usize),
+            max_tokens: r.num("max_tokens")?.map_or(0, |v| v.max(0.0) as u64),
         }))
     }
 }

@@ -123,6 +123,7 @@ const BAYES: &[&str] = &[
     "per_user",
     "autolearn",
     "cache_tokens",
+    "max_tokens",
 ];
 const ACTION_OBJECT: &[&str] = &["score", "threshold", "flags", "milter"];
 /// The content modules and the keys each reads; Rspamd's other keys of these

@@ -144,6 +144,24 @@ pub fn split_mbox(raw: &[u8]) -> Vec<Vec<u8>> {
 /// ETA). A message that cannot be learned is counted and reported, and the
 /// run goes on; a store error ends it.
 pub fn learn_items(stats: &Stats, items: &[Item], progress: bool) -> Result<Summary, StatsError> {
+    let env = Envelope::default();
+    stats.bulk(true)?;
+    let sum = learn_each(items, progress, |item| {
+        stats.learn(item.class, &env, &item.raw).map(Some)
+    })?;
+    stats.bulk(false)?;
+    stats.sync()?;
+    Ok(sum)
+}
+
+/// The learn loop with its progress bar, whatever learns: `learn` answers
+/// an outcome, `None` for a message refused (counted as failed, the run
+/// goes on), or an error that ends the run.
+pub fn learn_each<E>(
+    items: &[Item],
+    progress: bool,
+    mut learn: impl FnMut(&Item) -> Result<Option<LearnOutcome>, E>,
+) -> Result<Summary, E> {
     let bar = if progress {
         let b = ProgressBar::new(items.len() as u64);
         b.set_style(
@@ -154,20 +172,21 @@ pub fn learn_items(stats: &Stats, items: &[Item], progress: bool) -> Result<Summ
     } else {
         ProgressBar::hidden()
     };
-    let env = Envelope::default();
     let start = Instant::now();
     let mut sum = Summary::default();
-    stats.bulk(true)?;
     for item in items {
-        match stats.learn(item.class, &env, &item.raw)? {
-            LearnOutcome::Learned => sum.learned += 1,
-            LearnOutcome::Moved { .. } => sum.moved += 1,
-            LearnOutcome::AlreadyLearned => sum.already += 1,
+        match learn(item) {
+            Ok(Some(LearnOutcome::Learned)) => sum.learned += 1,
+            Ok(Some(LearnOutcome::Moved { .. })) => sum.moved += 1,
+            Ok(Some(LearnOutcome::AlreadyLearned)) => sum.already += 1,
+            Ok(None) => sum.failed += 1,
+            Err(e) => {
+                bar.abandon();
+                return Err(e);
+            }
         }
         bar.inc(1);
     }
-    stats.bulk(false)?;
-    stats.sync()?;
     bar.finish_and_clear();
     sum.elapsed = start.elapsed();
     Ok(sum)

@@ -96,9 +96,10 @@ impl Stats {
         };
         let store: Box<dyn Store> = match &cfg.backend {
             Backend::Embedded { path } => {
-                let (path, limits) = (path.clone(), CacheLimits::of(&cfg));
+                let (path, limits, max) = (path.clone(), CacheLimits::of(&cfg), cfg.max_tokens);
                 PendingStore::open(Box::new(move || {
-                    EmbeddedStore::open_with(&path, limits).map(|s| Box::new(s) as Box<dyn Store>)
+                    EmbeddedStore::open_with(&path, limits)
+                        .map(|s| Box::new(s.with_max_tokens(max)) as Box<dyn Store>)
                 }))
             }
             Backend::Redis(r) => Box::new(RedisStore::open_or_reconnect(r.clone())?),
@@ -109,9 +110,10 @@ impl Stats {
     /// Opens the store `cfg` names.
     pub fn open(cfg: StatsConfig) -> Result<Stats, StatsError> {
         let store: Box<dyn Store> = match &cfg.backend {
-            Backend::Embedded { path } => {
-                Box::new(EmbeddedStore::open_with(path, CacheLimits::of(&cfg))?)
-            }
+            Backend::Embedded { path } => Box::new(
+                EmbeddedStore::open_with(path, CacheLimits::of(&cfg))?
+                    .with_max_tokens(cfg.max_tokens),
+            ),
             Backend::Redis(r) => Box::new(RedisStore::open(r.clone())?),
         };
         Ok(Stats::with_store(cfg, store))
@@ -291,6 +293,11 @@ impl Stats {
     /// Makes all learns durable (end of `sluice learn`).
     pub fn sync(&self) -> Result<(), StatsError> {
         Ok(self.store.sync()?)
+    }
+
+    /// Gives the store's unused space back (end of `sluice learn`).
+    pub fn compact(&mut self) -> Result<(), StatsError> {
+        Ok(self.store.compact()?)
     }
 
     /// Per-user namespace: the SMTP AUTH user, else the first recipient

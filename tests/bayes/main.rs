@@ -8,4 +8,5 @@ mod support;
 
 mod stats_crash;
 mod stats_embedded;
+mod stats_format;
 mod stats_redis;

@@ -178,6 +178,25 @@ fn store_reopens_with_its_counts_and_is_single_writer() {
 }
 
 #[test]
+fn max_tokens_from_the_config_bounds_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cfg, bounded) = stats(dir.path(), "max_tokens = 3000;");
+    assert_eq!(cfg.bayes.as_ref().unwrap().max_tokens, 3000);
+    let spam = corpus("spam");
+    learn(&bounded, &spam[..60], Class::Spam);
+    let tokens = bounded.stat().unwrap().tokens;
+    // Past 3000 the store drops to 2250, then grows by a message's tokens
+    // at a time until it passes 3000 again.
+    assert!((2250..=3000).contains(&tokens), "{tokens} tokens");
+    // The shipped default keeps every token.
+    let other = tempfile::tempdir().unwrap();
+    let (cfg, unbounded) = stats(other.path(), "");
+    assert_eq!(cfg.bayes.as_ref().unwrap().max_tokens, 0);
+    learn(&unbounded, &spam[..60], Class::Spam);
+    assert!(unbounded.stat().unwrap().tokens > 3000);
+}
+
+#[test]
 fn a_foreign_file_is_a_typed_error_not_a_panic() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("bayes.redb");

@@ -32,4 +32,5 @@ mod ops_lifecycle;
 mod ops_log;
 mod ops_rebind;
 mod sign_outbound;
+mod stats_learn_cli;
 mod stats_outage;

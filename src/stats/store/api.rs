@@ -134,4 +134,9 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     fn bulk(&self, _on: bool) -> Result<(), StoreError> {
         Ok(())
     }
+    /// Gives space the backend no longer uses back (the end of a bulk
+    /// learn); needs the store alone.
+    fn compact(&mut self) -> Result<(), StoreError> {
+        Ok(())
+    }
 }

@@ -27,14 +27,15 @@ use std::sync::{PoisonError, RwLock, RwLockReadGuard};
 use crate::config::bayes::DEFAULT_CACHE_TOKENS;
 use crate::stats::classifier::{Counts, Learns};
 
-/// (user, token): a stored token's key.
-pub type Key = (u64, u64);
-/// (spam, ham) message counts as stored.
-pub type Row = (u64, u64);
+use super::layout::slot;
 
-/// (user, token) -> (spam, ham). Counts are capped at `u32::MAX`: a token
-/// in four billion messages is as certain as it gets.
-type TokenMap = HashMap<Key, (u32, u32), foldhash::fast::RandomState>;
+/// A stored token's key: its [`slot`] (the user mixed in).
+pub type Key = u64;
+/// (spam, ham) message counts as stored.
+pub type Pair = (u32, u32);
+
+/// slot -> (spam, ham).
+type TokenMap = HashMap<Key, Pair, foldhash::fast::RandomState>;
 
 /// How much to keep in memory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,8 +70,8 @@ impl Default for CacheLimits {
 /// Committed values to publish after a write transaction.
 #[derive(Debug, Default)]
 pub struct Changes {
-    pub learns: Vec<(u64, Row)>,
-    pub tokens: Vec<(Key, Row)>,
+    pub learns: Vec<(u64, (u64, u64))>,
+    pub tokens: Vec<(Key, Pair)>,
 }
 
 #[derive(Debug)]
@@ -139,7 +140,7 @@ impl Cache {
         let counts = tokens
             .iter()
             .map(|t| {
-                map.get(&(user, *t))
+                map.get(&slot(user, *t))
                     .map_or(Counts::default(), |&(s, h)| Counts {
                         spam: u64::from(s),
                         ham: u64::from(h),
@@ -156,7 +157,7 @@ impl Cache {
     /// after overwrites what it read.
     pub fn build<E>(
         &self,
-        scan: impl FnOnce(&mut dyn FnMut(Key, Row) -> bool) -> Result<(), E>,
+        scan: impl FnOnce(&mut dyn FnMut(Key, Pair) -> bool) -> Result<(), E>,
     ) -> Result<(), E> {
         let mut st = self.state.write().unwrap_or_else(PoisonError::into_inner);
         if !matches!(st.tokens, Tokens::Unbuilt) {
@@ -172,7 +173,7 @@ impl Cache {
                 over = true;
                 return false;
             }
-            map.insert(key, cap(counts));
+            map.insert(key, counts);
             true
         })?;
         st.tokens = if over {
@@ -195,7 +196,7 @@ impl Cache {
         };
         for &(key, counts) in &changes.tokens {
             if self.keep(counts) {
-                map.insert(key, cap(counts));
+                map.insert(key, counts);
             } else {
                 map.remove(&key);
             }
@@ -213,22 +214,17 @@ impl Cache {
         );
     }
 
-    fn keep(&self, (spam, ham): Row) -> bool {
-        spam.saturating_add(ham) >= self.limits.min_hits
+    fn keep(&self, (spam, ham): Pair) -> bool {
+        u64::from(spam) + u64::from(ham) >= self.limits.min_hits
     }
-}
-
-fn cap((spam, ham): Row) -> (u32, u32) {
-    let c = |v: u64| u32::try_from(v).unwrap_or(u32::MAX);
-    (c(spam), c(ham))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn build(c: &Cache, v: Vec<(Key, Row)>) {
-        c.build(|push: &mut dyn FnMut(Key, Row) -> bool| {
+    fn build(c: &Cache, v: Vec<(Key, Pair)>) {
+        c.build(|push: &mut dyn FnMut(Key, Pair) -> bool| {
             for (k, r) in v {
                 if !push(k, r) {
                     break;
@@ -250,7 +246,7 @@ mod tests {
     fn rare_tokens_read_as_zero_and_frequent_ones_exactly() {
         let c = Cache::new(limits(10), HashMap::new());
         assert!(matches!(c.lookup(0, &[1]), Err(Miss::Build)));
-        build(&c, vec![((0, 1), (1, 0)), ((0, 2), (3, 4))]);
+        build(&c, vec![(1, (1, 0)), (2, (3, 4))]);
         let (_, counts) = c.lookup(0, &[1, 2, 3]).unwrap_or_else(|_| panic!("built"));
         assert_eq!(counts[0], Counts::default());
         assert_eq!(counts[1], Counts { spam: 3, ham: 4 });
@@ -260,10 +256,10 @@ mod tests {
     #[test]
     fn commits_update_learns_and_tokens() {
         let c = Cache::new(limits(10), HashMap::new());
-        build(&c, vec![((0, 2), (3, 4))]);
+        build(&c, vec![(2, (3, 4))]);
         c.apply(&Changes {
             learns: vec![(0, (5, 6))],
-            tokens: vec![((0, 2), (1, 0)), ((0, 7), (2, 0))],
+            tokens: vec![(2, (1, 0)), (7, (2, 0))],
         });
         assert_eq!(c.learns(0), Learns { spam: 5, ham: 6 });
         let (l, counts) = c.lookup(0, &[2, 7]).unwrap_or_else(|_| panic!("built"));
@@ -275,13 +271,13 @@ mod tests {
     #[test]
     fn too_many_tokens_turn_the_map_off() {
         let c = Cache::new(limits(1), HashMap::new());
-        build(&c, vec![((0, 1), (2, 0)), ((0, 2), (2, 0))]);
+        build(&c, vec![(1, (2, 0)), (2, (2, 0))]);
         assert!(matches!(c.lookup(0, &[1]), Err(Miss::Database)));
         let c = Cache::new(limits(1), HashMap::new());
-        build(&c, vec![((0, 1), (2, 0))]);
+        build(&c, vec![(1, (2, 0))]);
         c.apply(&Changes {
             learns: vec![],
-            tokens: vec![((0, 2), (2, 0))],
+            tokens: vec![(2, (2, 0))],
         });
         assert!(matches!(c.lookup(0, &[1]), Err(Miss::Database)));
         assert!(matches!(

@@ -14,6 +14,14 @@
 //! at a consistent commit). In bulk mode (`sluice learn`) messages go to
 //! the [`journal`](super::journal) and are applied in batches; a killed run
 //! is replayed on the next open.
+//!
+//! Size: see [`layout`](super::layout) for the rows; and since every commit
+//! copies the pages it changes, `sluice learn` compacts the file when done
+//! (freed pages at its end are given back to the file system).
+//!
+//! Expiry: with `max_tokens` set, the learn that takes the store past it
+//! also drops the oldest tokens ([`expire`](super::expire)), in the same
+//! transaction.
 // redb's error enum is large, but it only travels on the failure path
 // and is turned into a `StoreError` string right away.
 #![allow(clippy::result_large_err)]
@@ -22,27 +30,19 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use redb::{
-    Database, DatabaseError, Durability, ReadableTable, ReadableTableMetadata, TableDefinition,
-};
+use redb::{Database, DatabaseError, Durability, ReadableTable, ReadableTableMetadata};
 
 use super::api::{Class, LearnOutcome, LearnRequest, Store, StoreError, StoreStat};
-use super::cache::{Cache, CacheLimits, Changes, Key, Miss, Row};
+use super::cache::{Cache, CacheLimits, Changes, Key, Miss, Pair};
+use super::expire;
 use super::journal::{self, Journal, Record};
+use super::layout::{slot, Row, COUNTS, FORMAT, LEARNED, LEARNS, META};
+use super::upgrade;
 use crate::stats::classifier::{Counts, Learns};
 
 /// The first bytes of every redb file (its format's magic number), which
 /// `sluice configtest` checks without opening the database.
 pub const REDB_MAGIC: [u8; 9] = [b'r', b'e', b'd', b'b', 0x1A, 0x0A, 0xA9, 0x0D, 0x0A];
-
-/// (user, token) -> (spam, ham) message counts.
-const TOKENS: TableDefinition<(u64, u64), (u64, u64)> = TableDefinition::new("tokens");
-/// user -> (spam, ham) learned messages.
-const LEARNS: TableDefinition<u64, (u64, u64)> = TableDefinition::new("learns");
-/// (user, message digest) -> class code, for relearn moves.
-const LEARNED: TableDefinition<(u64, u128), u8> = TableDefinition::new("learned");
-/// name -> value; `journal_seq`: the last journal record applied.
-const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 
 /// The path an in-memory store reports.
 const MEMORY: &str = ":memory:";
@@ -68,6 +68,8 @@ pub struct EmbeddedStore {
     path: PathBuf,
     bulk: Mutex<Option<Bulk>>,
     cache: Cache,
+    /// Expiry bound (`max_tokens`); 0: none.
+    max_tokens: u64,
 }
 
 impl std::fmt::Debug for EmbeddedStore {
@@ -95,22 +97,38 @@ impl EmbeddedStore {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| err(format!("creating directory: {e}")))?;
         }
-        let db = Database::create(path).map_err(|e| match e {
+        let mut db = Database::create(path).map_err(|e| match e {
             DatabaseError::DatabaseAlreadyOpen => StoreError::Locked {
                 path: path.display().to_string(),
             },
             other => err(other.to_string()),
         })?;
+        if let Some(c) = upgrade::convert(&db).map_err(|e| err(e.to_string()))? {
+            tracing::info!(
+                "bayes: {} converted to the current format ({} tokens)",
+                path.display(),
+                c.tokens
+            );
+            while db.compact().map_err(|e| err(e.to_string()))? {}
+        }
         let mut store = EmbeddedStore {
             db,
             path: path.to_path_buf(),
             bulk: Mutex::new(None),
             cache: Cache::new(limits, HashMap::new()),
+            max_tokens: 0,
         };
         store.create_tables()?;
         store.replay()?;
         store.cache = Cache::new(limits, store.all_learns()?);
         Ok(store)
+    }
+
+    /// Expires the oldest tokens past `max` (0: no bound) from the next
+    /// learn on.
+    pub fn with_max_tokens(mut self, max: u64) -> EmbeddedStore {
+        self.max_tokens = max;
+        self
     }
 
     /// Every user's learned totals (one row per user: small).
@@ -128,12 +146,13 @@ impl EmbeddedStore {
 
     /// Reads every stored token into the cache (its first lookup).
     fn build_cache(&self) -> Result<(), StoreError> {
-        self.cache.build(|push: &mut dyn FnMut(Key, Row) -> bool| {
+        self.cache.build(|push: &mut dyn FnMut(Key, Pair) -> bool| {
             let txn = self.db.begin_read().map_err(|e| self.err(e))?;
-            let t = txn.open_table(TOKENS).map_err(|e| self.err(e))?;
+            let t = txn.open_table(COUNTS).map_err(|e| self.err(e))?;
             for row in t.iter().map_err(|e| self.err(e))? {
                 let (k, v) = row.map_err(|e| self.err(e))?;
-                if !push(k.value(), v.value()) {
+                let r = Row::from_value(v.value());
+                if !push(k.value(), (r.spam, r.ham)) {
                     break;
                 }
             }
@@ -146,18 +165,21 @@ impl EmbeddedStore {
     fn lookup_db(&self, user: u64, tokens: &[u64]) -> Result<(Learns, Vec<Counts>), StoreError> {
         let txn = self.db.begin_read().map_err(|e| self.err(e))?;
         let learns_t = txn.open_table(LEARNS).map_err(|e| self.err(e))?;
-        let tokens_t = txn.open_table(TOKENS).map_err(|e| self.err(e))?;
+        let tokens_t = txn.open_table(COUNTS).map_err(|e| self.err(e))?;
         let (spam, ham) = learns_t
             .get(user)
             .map_err(|e| self.err(e))?
             .map_or((0, 0), |v| v.value());
         let mut out = Vec::with_capacity(tokens.len());
         for &t in tokens {
-            let (s, h) = tokens_t
-                .get((user, t))
+            let r = tokens_t
+                .get(slot(user, t))
                 .map_err(|e| self.err(e))?
-                .map_or((0, 0), |v| v.value());
-            out.push(Counts { spam: s, ham: h });
+                .map_or(Row::default(), |v| Row::from_value(v.value()));
+            out.push(Counts {
+                spam: u64::from(r.spam),
+                ham: u64::from(r.ham),
+            });
         }
         Ok((Learns { spam, ham }, out))
     }
@@ -173,12 +195,30 @@ impl EmbeddedStore {
         }
     }
 
+    /// Creates what a new file lacks and checks the format of an old one.
     fn create_tables(&self) -> Result<(), StoreError> {
         let txn = self.db.begin_write().map_err(|e| self.err(e))?;
-        txn.open_table(TOKENS).map_err(|e| self.err(e))?;
+        txn.open_table(COUNTS).map_err(|e| self.err(e))?;
         txn.open_table(LEARNS).map_err(|e| self.err(e))?;
         txn.open_table(LEARNED).map_err(|e| self.err(e))?;
-        txn.open_table(META).map_err(|e| self.err(e))?;
+        let mut meta = txn.open_table(META).map_err(|e| self.err(e))?;
+        let format = meta
+            .get("format")
+            .map_err(|e| self.err(e))?
+            .map(|v| v.value());
+        match format {
+            None => {
+                meta.insert("format", FORMAT).map_err(|e| self.err(e))?;
+            }
+            Some(f) if f > FORMAT => {
+                return Err(self.err(format!(
+                    "written in format {f} by a newer sluice; this one reads format {FORMAT} \
+                     (use the newer sluice, or move the file away and learn again)"
+                )))
+            }
+            Some(_) => {}
+        }
+        drop(meta);
         txn.commit().map_err(|e| self.err(e))
     }
 
@@ -224,6 +264,7 @@ impl EmbeddedStore {
         if let Some(last) = records.last() {
             txn.open_table(META)?.insert("journal_seq", last.seq)?;
         }
+        self.expire_in(&txn, &mut changes)?;
         txn.commit()?;
         self.cache.apply(&changes);
         Ok(())
@@ -312,15 +353,40 @@ impl EmbeddedStore {
         txn.set_durability(Durability::Eventual);
         let mut changes = Changes::default();
         let outcome = learn_in(&txn, req, &mut changes)?;
+        self.expire_in(&txn, &mut changes)?;
         txn.commit()?;
         self.cache.apply(&changes);
         Ok(outcome)
     }
+
+    fn expire_in(
+        &self,
+        txn: &redb::WriteTransaction,
+        changes: &mut Changes,
+    ) -> Result<(), redb::Error> {
+        let n = expire::expire(txn, self.max_tokens, changes)?;
+        if n > 0 {
+            tracing::info!(
+                "bayes: more than {} tokens; expired the {n} oldest",
+                self.max_tokens
+            );
+        }
+        Ok(())
+    }
+
+    /// Applies what is pending and gives the file's free pages back to the
+    /// file system (the end of `sluice learn`). Needs the store alone.
+    pub fn compact(&mut self) -> Result<(), StoreError> {
+        self.flush()?;
+        while self.db.compact().map_err(|e| self.err(e))? {}
+        Ok(())
+    }
 }
 
 /// One message inside an open write transaction: record its digest, move
-/// it from the other class if needed, count its tokens. The values written
-/// go to `changes`, for the cache once the transaction commits.
+/// it from the other class if needed, count its tokens and stamp them with
+/// the learn clock. The values written go to `changes`, for the cache once
+/// the transaction commits.
 fn learn_in(
     txn: &redb::WriteTransaction,
     req: &LearnRequest<'_>,
@@ -334,7 +400,11 @@ fn learn_in(
         return Ok(LearnOutcome::AlreadyLearned);
     }
     learned.insert((req.user, req.digest), req.class.code())?;
-    let mut tokens = txn.open_table(TOKENS)?;
+    let mut meta = txn.open_table(META)?;
+    let clock = meta.get("clock")?.map_or(0, |v| v.value()) + 1;
+    meta.insert("clock", clock)?;
+    let seen = u32::try_from(clock).unwrap_or(u32::MAX);
+    let mut tokens = txn.open_table(COUNTS)?;
     let mut learns = txn.open_table(LEARNS)?;
     let mut totals = learns.get(req.user)?.map_or((0, 0), |v| v.value());
     if let Some(old) = before {
@@ -344,18 +414,21 @@ fn learn_in(
     learns.insert(req.user, totals)?;
     changes.learns.push((req.user, totals));
     for &t in req.tokens {
-        let key = (req.user, t);
-        let mut c = tokens.get(key)?.map_or((0, 0), |v| v.value());
+        let key = slot(req.user, t);
+        let mut r = tokens
+            .get(key)?
+            .map_or(Row::default(), |v| Row::from_value(v.value()));
         if let Some(old) = before {
-            bump(&mut c, old, -1);
+            r.bump(old, -1);
         }
-        bump(&mut c, req.class, 1);
-        if c == (0, 0) {
+        r.bump(req.class, 1);
+        r.seen = seen;
+        if r.is_empty() {
             tokens.remove(key)?;
         } else {
-            tokens.insert(key, c)?;
+            tokens.insert(key, r.value())?;
         }
-        changes.tokens.push((key, c));
+        changes.tokens.push((key, (r.spam, r.ham)));
     }
     Ok(match before {
         Some(from) => LearnOutcome::Moved { from },
@@ -363,8 +436,7 @@ fn learn_in(
     })
 }
 
-/// Adds `delta` to the class's counter, never below zero (a relearn of a
-/// message whose tokens changed with a new tokenizer must not underflow).
+/// Adds `delta` to the class's total, never below zero.
 fn bump(c: &mut (u64, u64), class: Class, delta: i64) {
     let slot = match class {
         Class::Spam => &mut c.0,
@@ -408,7 +480,7 @@ impl Store for EmbeddedStore {
     fn stat(&self) -> Result<StoreStat, StoreError> {
         let txn = self.db.begin_read().map_err(|e| self.err(e))?;
         let learns_t = txn.open_table(LEARNS).map_err(|e| self.err(e))?;
-        let tokens_t = txn.open_table(TOKENS).map_err(|e| self.err(e))?;
+        let tokens_t = txn.open_table(COUNTS).map_err(|e| self.err(e))?;
         let mut stat = StoreStat {
             backend: "embedded",
             location: self.path.display().to_string(),
@@ -434,6 +506,10 @@ impl Store for EmbeddedStore {
         txn.set_durability(Durability::Immediate);
         txn.commit().map_err(|e| self.err(e))
     }
+
+    fn compact(&mut self) -> Result<(), StoreError> {
+        EmbeddedStore::compact(self)
+    }
 }
 
 impl EmbeddedStore {
@@ -456,6 +532,7 @@ impl EmbeddedStore {
             path: PathBuf::from(MEMORY),
             bulk: Mutex::new(None),
             cache: Cache::new(limits, HashMap::new()),
+            max_tokens: 0,
         };
         store.create_tables()?;
         Ok(store)
@@ -525,6 +602,75 @@ mod tests {
         }
         let store = EmbeddedStore::open(&path).unwrap();
         assert_eq!(store.learns(0).unwrap(), Learns { spam: 0, ham: 1 });
+    }
+
+    #[test]
+    fn past_max_tokens_the_oldest_rarest_tokens_expire() {
+        let store = EmbeddedStore::in_memory().unwrap().with_max_tokens(8);
+        // Token 1 is in every message (common, always young); 2 and 3 are
+        // in the first message only, 3 learned twice (2 is the rarer).
+        store.learn(&req(1, Class::Spam, &[1, 2, 3])).unwrap();
+        store.learn(&req(2, Class::Ham, &[1, 3])).unwrap();
+        assert_cache_matches_file(&store, &[1, 2, 3]); // builds the map
+        for d in 3..=6 {
+            let t = 10 * d as u64;
+            store.learn(&req(d, Class::Spam, &[1, t, t + 1])).unwrap();
+        }
+        // Message 5 makes 9 tokens > 8: down to 6 (3/4 of the bound), the
+        // three oldest gone: 2 (message 1), 3 (message 2), then 30 of the
+        // two from message 3 (same age and hits: by slot). Message 6 adds
+        // two: 8, not past the bound.
+        let all: Vec<u64> = vec![1, 2, 3, 30, 31, 40, 41, 50, 51, 60, 61];
+        let (_, c) = store.lookup_db(0, &all).unwrap();
+        let kept: Vec<u64> = all
+            .iter()
+            .zip(&c)
+            .filter(|(_, c)| c.spam + c.ham > 0)
+            .map(|(t, _)| *t)
+            .collect();
+        assert_eq!(kept, vec![1, 31, 40, 41, 50, 51, 60, 61]);
+        assert_eq!(store.stat().unwrap().tokens, 8);
+        assert_cache_matches_file(&store, &all);
+        assert_eq!(store.learns(0).unwrap(), Learns { spam: 5, ham: 1 });
+    }
+
+    #[test]
+    fn compaction_gives_the_copied_pages_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("b.redb");
+        let mut store = EmbeddedStore::open(&path).unwrap();
+        // One commit per message, each rewriting pages all over the tree.
+        let mut x = 1u64;
+        for d in 1..=150u128 {
+            let mut tokens: Vec<u64> = (0..200)
+                .map(|_| {
+                    x = x
+                        .wrapping_mul(6364136223846793005)
+                        .wrapping_add(1442695040888963407);
+                    x
+                })
+                .collect();
+            tokens.sort_unstable();
+            store.learn(&req(d, Class::Spam, &tokens)).unwrap();
+        }
+        store.sync().unwrap();
+        let grown = std::fs::metadata(&path).unwrap().len();
+        let before = store.stat().unwrap();
+        store.compact().unwrap();
+        let compacted = std::fs::metadata(&path).unwrap().len();
+        assert!(compacted < grown, "{compacted} >= {grown}");
+        let after = store.stat().unwrap();
+        assert_eq!((after.tokens, after.learns), (before.tokens, before.learns));
+    }
+
+    #[test]
+    fn no_bound_no_expiry() {
+        let store = EmbeddedStore::in_memory().unwrap();
+        for d in 1..=20u128 {
+            let t = d as u64 * 10;
+            store.learn(&req(d, Class::Spam, &[t, t + 1])).unwrap();
+        }
+        assert_eq!(store.stat().unwrap().tokens, 40);
     }
 
     #[test]

@@ -7,9 +7,12 @@
 pub mod api;
 pub mod cache;
 pub mod embedded;
+pub mod expire;
 pub mod journal;
+pub mod layout;
 pub mod pending;
 pub mod redis;
+pub mod upgrade;
 
 pub use api::{Class, LearnOutcome, LearnRequest, Store, StoreError, StoreStat};
 pub use cache::CacheLimits;
