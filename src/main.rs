@@ -264,11 +264,13 @@ fn stat(args: &ConfigArgs) -> Result<ExitCode> {
         Ok(Some(s)) => s.stat()?,
         Ok(None) => return Err(stats::StatsError::Disabled.into()),
         Err(stats::StatsError::Store(stats::StoreError::Locked { path })) => {
-            sluice::via_controller::Controller::from_config(&cfg)
+            let mut stat = sluice::via_controller::Controller::from_config(&cfg)
                 .and_then(|c| c.stat())
                 .with_context(|| {
                     format!("{path} is held by a running sluice, and its controller")
-                })?
+                })?;
+            stat.location = format!("{path} (held by the running daemon)");
+            stat
         }
         Err(e) => return Err(e.into()),
     };

@@ -138,6 +138,7 @@ fn learn_goes_through_the_running_daemon() {
     );
     assert!(text.contains("BAYES_SPAM, learned: 3"), "{text}");
     assert!(text.contains("BAYES_HAM, learned: 2"), "{text}");
+    assert!(text.contains("(held by the running daemon)"), "{text}");
     let tokens = stat["statfiles"][0]["used"].as_u64().unwrap();
     assert!(
         tokens > 0 && text.contains(&format!("Tokens: {tokens};")),
