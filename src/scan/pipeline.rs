@@ -279,7 +279,7 @@ impl Pipeline {
         auth: &AuthOutcome,
     ) -> Scanned {
         let n = self.scans.fetch_add(1, Ordering::Relaxed);
-        self.scan_traced(env, raw, n % TIME_SAMPLE_EVERY == 0, opts, auth)
+        self.scan_traced(env, raw, n.is_multiple_of(TIME_SAMPLE_EVERY), opts, auth)
             .0
     }
 

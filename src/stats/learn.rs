@@ -76,9 +76,8 @@ fn collect_path(path: &Path, class: Class, out: &mut Vec<Item>) -> Result<(), St
             .filter_map(|e| e.ok().map(|e| e.path()))
             // A Maildir's tmp/ holds deliveries in progress.
             .filter(|p| {
-                p.file_name().map_or(true, |n| {
-                    n != "tmp" && !n.to_string_lossy().starts_with('.')
-                })
+                p.file_name()
+                    .is_none_or(|n| n != "tmp" && !n.to_string_lossy().starts_with('.'))
             })
             .collect();
         entries.sort();

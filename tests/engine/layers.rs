@@ -608,7 +608,7 @@ fn raw_string_end(s: &[u8], start: usize) -> usize {
         return start + 1;
     }
     let mut close = vec![b'"'];
-    close.extend(std::iter::repeat(b'#').take(hashes));
+    close.extend(std::iter::repeat_n(b'#', hashes));
     s[open + 1..]
         .windows(close.len())
         .position(|w| w == close.as_slice())
