@@ -292,17 +292,19 @@ impl Pipeline {
 
     /// [`Pipeline::explain`] with the autolearn candidate.
     pub fn explain_outcome(&self, env: &Envelope, raw: &[u8]) -> (Scanned, Trace) {
-        self.explain_authenticated(env, raw, &AuthOutcome::default())
+        self.explain_authenticated(env, raw, ScanOptions::default(), &AuthOutcome::default())
     }
 
-    /// [`Pipeline::explain_outcome`] with what the auth phase found.
+    /// [`Pipeline::explain_outcome`] with the request's options (settings) and what the auth
+    /// phase found.
     pub fn explain_authenticated(
         &self,
         env: &Envelope,
         raw: &[u8],
+        opts: ScanOptions,
         auth: &AuthOutcome,
     ) -> (Scanned, Trace) {
-        self.scan_traced(env, raw, true, ScanOptions::default(), auth)
+        self.scan_traced(env, raw, true, opts, auth)
     }
 
     fn scan_traced(

@@ -3,8 +3,6 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use indicatif::{ProgressBar, ProgressStyle};
-
 use super::{Class, LearnOutcome, Stats, StatsError};
 use crate::message::Envelope;
 
@@ -143,16 +141,7 @@ pub fn split_mbox(raw: &[u8]) -> Vec<Vec<u8>> {
 /// ETA). A message that cannot be learned is counted and reported, and the
 /// run goes on; a store error ends it.
 pub fn learn_items(stats: &Stats, items: &[Item], progress: bool) -> Result<Summary, StatsError> {
-    let bar = if progress {
-        let b = ProgressBar::new(items.len() as u64);
-        b.set_style(
-            ProgressStyle::with_template("{bar:40} {pos}/{len} {per_sec} ETA {eta} {msg}")
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
-        );
-        b
-    } else {
-        ProgressBar::hidden()
-    };
+    let bar = crate::progress::bar(items.len() as u64, progress);
     let env = Envelope::default();
     let start = Instant::now();
     let mut sum = Summary::default();

@@ -31,5 +31,6 @@ mod milter_limits;
 mod ops_lifecycle;
 mod ops_log;
 mod ops_rebind;
+mod ops_reload;
 mod sign_outbound;
 mod stats_outage;

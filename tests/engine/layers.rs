@@ -14,7 +14,7 @@ const MAX_CYCLE: usize = 3;
 /// The top-level modules of `src/`, lowest layer first: a module imports from
 /// its own layer and those below. `""` is `lib.rs` (the exported macros).
 const LAYERS: &[&[&str]] = &[
-    &["", "message", "metrics", "notify"],
+    &["", "message", "metrics", "notify", "progress"],
     &["verdict"],
     &["config"],
     &["log", "stats", "dns", "sign"],
@@ -30,6 +30,7 @@ const LAYERS: &[&[&str]] = &[
         "cli",
         "manpage",
         "status",
+        "reload",
     ],
 ];
 
