@@ -19,7 +19,9 @@ total_fail=0
 # auth: SPF, DKIM, DMARC and ARC against nsd, compared with Rspamd 3.4, and
 # DNS faults (auth.sh). lists: DNS lists against nsd, compared with Rspamd
 # 3.4, in a namespace where any packet off loopback fails it (lists.sh).
-stages=(miltertest postfix corpus rspamc forward proxy redis hostile auth lists)
+# package: the Debian package built, linted, installed, run as its unit says,
+# removed and purged (package.sh).
+stages=(miltertest postfix corpus rspamc forward proxy redis hostile auth lists package)
 for stage in "${stages[@]}"; do
     log=$(mktemp /tmp/sluice-it-$stage.XXXXXX.log)
     started=$SECONDS
