@@ -226,7 +226,7 @@ else
 fi
 for daemon in $DAEMONS; do
     echo "=== $daemon: milter warm-up ($WARMUP messages)" >&2
-    run_bench --addr "${MILTER[$daemon]}" -c "$CONCURRENCY" -n "$WARMUP" "${CORPUS_DIRS[@]}" >/dev/null ||
+    run_bench --addr "${MILTER[$daemon]}" -j "$CONCURRENCY" -n "$WARMUP" "${CORPUS_DIRS[@]}" >/dev/null ||
         die "$daemon: warm-up failed"
 done
 refused=$(nsd_stat num.rcode.REFUSED)
@@ -237,7 +237,7 @@ load() {
     local proto=$1 daemon=$2 out=$3 n errs
     case $proto in
     milter)
-        run_bench --addr "${MILTER[$daemon]}" -c "$CONCURRENCY" --json "${CORPUS_DIRS[@]}" >"$out" ||
+        run_bench --addr "${MILTER[$daemon]}" -j "$CONCURRENCY" --json "${CORPUS_DIRS[@]}" >"$out" ||
             die "$daemon: milter replay failed"
         errs=$(json_field "$out" '$r->{protocol_errors}')
         n=$(json_field "$out" '$r->{messages}')

@@ -54,7 +54,7 @@ for daemon in $DAEMONS; do
     PID[$daemon]=$MILTER_PID ADDR[$daemon]=$MILTER_ADDR LOGF[$daemon]=$MILTER_LOG
     if [ "$daemon" = rspamd ]; then rspamd_wait_hyperscan; fi
     echo "=== $daemon: warm-up ($WARMUP messages)" >&2
-    run_bench --addr "$MILTER_ADDR" -c "$CONCURRENCY" -n "$WARMUP" --json "${CORPUS_DIRS[@]}" \
+    run_bench --addr "$MILTER_ADDR" -j "$CONCURRENCY" -n "$WARMUP" --json "${CORPUS_DIRS[@]}" \
         >"$IT_WORK/$daemon-warmup.json" || die "$daemon: warm-up failed"
 done
 
@@ -63,7 +63,7 @@ done
 replay() {
     local daemon=$1 round=$2 t0 u0 s0 t1 u1 s1 out=$IT_WORK/$1.$2.json
     read -r t0 _ _ u0 s0 < <(tree_stat "${PID[$daemon]}")
-    run_bench --addr "${ADDR[$daemon]}" -c "$CONCURRENCY" -n "$COUNT" --json "${CORPUS_DIRS[@]}" \
+    run_bench --addr "${ADDR[$daemon]}" -j "$CONCURRENCY" -n "$COUNT" --json "${CORPUS_DIRS[@]}" \
         >"$out" || die "$daemon: replay $round failed"
     read -r t1 _ _ u1 s1 < <(tree_stat "${PID[$daemon]}")
     local msgs errs

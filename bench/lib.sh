@@ -54,7 +54,7 @@ json_field() { # FILE PERL-EXPR
 rspamd_wait_hyperscan() {
     local i fast total
     for ((i = 0; i < 60; i++)); do
-        run_bench --addr "$MILTER_ADDR" -c "$CONCURRENCY" -n 100 "${CORPUS_DIRS[@]}" >/dev/null ||
+        run_bench --addr "$MILTER_ADDR" -j "$CONCURRENCY" -n 100 "${CORPUS_DIRS[@]}" >/dev/null ||
             die "rspamd: warm-up failed"
         total=$(grep -c 'regexp statistics' "$MILTER_LOG" || true)
         fast=$(grep 'regexp statistics' "$MILTER_LOG" | tail -n 100 | grep -c ' 0B scanned using pcre' || true)

@@ -13,7 +13,7 @@ CORPUS=$SHARED/corpus
     die "corpus not found under SHARED=$SHARED (expects corpus/{ham,spam,mime})"
 expected=$(find "$CORPUS/ham" "$CORPUS/spam" "$CORPUS/mime" -maxdepth 1 -type f | wc -l)
 
-if ! run_bench --addr "$MILTER_ADDR" -c "${CONCURRENCY:-4}" --json \
+if ! run_bench --addr "$MILTER_ADDR" -j "${CONCURRENCY:-4}" --json \
     "$CORPUS/ham" "$CORPUS/spam" "$CORPUS/mime" >"$IT_WORK/report.json" 2>"$IT_WORK/bench.err"; then
     die "bench milter failed: $(cat "$IT_WORK/bench.err")"
 fi
@@ -26,7 +26,7 @@ note "replies: $(json 'join(q(, ), map { "$_=$r->{replies}{$_}" } sort keys %{$r
 note "throughput: $(json 'sprintf(q(%.1f msgs/s, p99 %.1f ms), $r->{msgs_per_sec}, $r->{latency}{p99_ms})')"
 if [ "$(json '$r->{protocol_errors}')" != 0 ]; then note "errors: $(json 'join(q( | ), @{$r->{error_samples}})')"; fi
 # Ham, each message with the envelope of its own headers, is never refused.
-if ! run_bench --addr "$MILTER_ADDR" -c "${CONCURRENCY:-4}" --json "$CORPUS/ham" \
+if ! run_bench --addr "$MILTER_ADDR" -j "${CONCURRENCY:-4}" --json "$CORPUS/ham" \
     >"$IT_WORK/ham.json" 2>"$IT_WORK/bench.err"; then
     die "bench milter (ham) failed: $(cat "$IT_WORK/bench.err")"
 fi

@@ -141,15 +141,15 @@ proxy_pids() { pgrep -P "$RSPAMD_PID" -f 'rspamd_proxy' || true; }
 # The load tool exits non-zero when some replies are not accepts; the report
 # is what counts.
 replay() {
-    run_bench --addr "$2" -c 1 -n "$expected" --json "$msgs" >"$IT_WORK/$1.json" 2>"$IT_WORK/$1.err" || true
+    run_bench --addr "$2" -j 1 -n "$expected" --json "$msgs" >"$IT_WORK/$1.json" 2>"$IT_WORK/$1.err" || true
     [ -s "$IT_WORK/$1.json" ] || die "bench against $1 gave no report: $(head -c 300 "$IT_WORK/$1.err")"
 }
 json() { perl -MJSON::PP -0777 -ne "my \$r = decode_json(\$_); print $2, qq(\n)" "$IT_WORK/$1.json"; }
 tally() { json "$1" "join(q(, ), map { \"\$_=\$r->{$2}{\$_}\" } sort keys %{\$r->{$2}})"; }
 
 # Warm both paths (Rspamd compiles its regexp cache on first use).
-run_bench --addr "inet:127.0.0.1:$proxy" -c 1 -n 20 "$msgs" >/dev/null 2>&1 || true
-run_bench --addr "$SLUICE_ADDR" -c 1 -n 20 "$msgs" >/dev/null 2>&1 || true
+run_bench --addr "inet:127.0.0.1:$proxy" -j 1 -n 20 "$msgs" >/dev/null 2>&1 || true
+run_bench --addr "$SLUICE_ADDR" -j 1 -n 20 "$msgs" >/dev/null 2>&1 || true
 
 # ------------------------------------------------------------- run
 ppids=$(proxy_pids)

@@ -153,7 +153,7 @@ wait_for_port() {
 wait_for_milter_reply() {
     local addr=$1 msg=$2 secs=$3 i report
     for ((i = 0; i < secs * 2; i++)); do
-        report=$(run_bench --addr "$addr" -c 1 --json "$msg" 2>/dev/null || true)
+        report=$(run_bench --addr "$addr" -j 1 --json "$msg" 2>/dev/null || true)
         grep -q '"messages": 1,' <<<"$report" && return 0
         sleep 0.5
     done

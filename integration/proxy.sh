@@ -83,7 +83,7 @@ note "rspamd pid $RSPAMD_PID: proxy 127.0.0.1:$proxy -> sluice http $http (answe
 json() { perl -MJSON::PP -0777 -ne "my \$r = decode_json(\$_); print $2, qq(\n)" "$IT_WORK/$1.json"; }
 tally() { json "$1" "join(q(, ), map { \"\$_=\$r->{$2}{\$_}\" } sort keys %{\$r->{$2}})"; }
 replay() { # NAME ADDR
-    run_bench --addr "$2" -c 1 --json "$msgs" >"$IT_WORK/$1.json" 2>"$IT_WORK/$1.err" || true
+    run_bench --addr "$2" -j 1 --json "$msgs" >"$IT_WORK/$1.json" 2>"$IT_WORK/$1.err" || true
     [ -s "$IT_WORK/$1.json" ] || die "bench against $1 gave no report: $(head -c 300 "$IT_WORK/$1.err")"
 }
 scanned_over_http() { grep -c 'http scanned' "$SLUICE_LOG" || true; }

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Stage: Bayes on a real redis-server that hangs (SIGSTOP) for 30 s under
-# milter load from `sluice bench milter -c 16`. Every message is answered
+# milter load from `sluice bench milter -j 16`. Every message is answered
 # on time (no later than the Redis timeout plus 50 ms), none is
 # tempfailed, Bayes is back within 2 s of SIGCONT, and the outage logs a
 # handful of warnings, not one per message.
@@ -60,7 +60,7 @@ if has_bayes; then pass "Bayes scores before the outage"; else fail "no Bayes sy
 
 # One round: 16 connections, 10 messages each; its JSON report in $1.
 round() {
-    run_bench --addr "$MILTER_ADDR" -c 16 -n 800 --json "$IT_WORK/load" >"$1" 2>>"$IT_WORK/bench.err"
+    run_bench --addr "$MILTER_ADDR" -j 16 -n 800 --json "$IT_WORK/load" >"$1" 2>>"$IT_WORK/bench.err"
 }
 field() { perl -MJSON::PP -0777 -ne "my \$r = decode_json(\$_); print $2, qq(\n)" "$1"; }
 

@@ -29,7 +29,9 @@ shared=(auth postfix lists forward proxy rspamc corpus miltertest)
 # redis: Bayes on a redis-server stopped for 30 s under milter load, every
 # answer within the Redis timeout. hostile: every attack of issue 20 at once
 # against one daemon (hostile.sh), a normal message answered within 1 s.
-solo=(hostile redis)
+# package: the Debian package built, linted, installed, run as its unit says,
+# removed and purged (package.sh); alone, as it installs into the system.
+solo=(hostile redis package)
 if [ -n "${STAGES:-}" ]; then
     read -ra shared <<<"$STAGES"
     solo=()

@@ -52,7 +52,7 @@ nfiles=$(wc -l <"$IT_WORK/files")
 pick() { sed -n "$(($1 % nfiles + 1))p" "$IT_WORK/files"; }
 
 # One warm-up message makes the idle baseline include what a first scan opens.
-run_bench --addr "$MILTER_ADDR" -c 1 -n 1 "$(pick 0)" >/dev/null || die "first message failed"
+run_bench --addr "$MILTER_ADDR" -j 1 -n 1 "$(pick 0)" >/dev/null || die "first message failed"
 curl -sf -o /dev/null --data-binary @"$(pick 1)" "http://$HTTP/checkv2" || die "first scan failed"
 sleep 1
 BASE_FDS=$(fd_count)
@@ -64,7 +64,7 @@ milter_load() {
     local i=0
     while running; do
         mapfile -t batch < <(sed -n "$((i * 100 % nfiles + 1)),+99p" "$IT_WORK/files")
-        run_bench --addr "$MILTER_ADDR" -c 4 --per-connection 20 --json "${batch[@]}" \
+        run_bench --addr "$MILTER_ADDR" -j 4 --per-connection 20 --json "${batch[@]}" \
             >"$IT_WORK/bench.$i.json" 2>>"$IT_WORK/bench.err" || true
         i=$((i + 1))
     done

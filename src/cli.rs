@@ -7,8 +7,8 @@ use clap::{Args, Parser, Subcommand};
 pub use crate::bench::cli::BenchCommand;
 use crate::config::{ListenAddr, LoadOptions};
 
-/// sluice: a milter-first mail filter for Postfix and Sendmail, compatible
-/// with Rspamd's configuration and protocol.
+/// A milter-first mail filter for Postfix and Sendmail, compatible with
+/// Rspamd's configuration and protocol.
 #[derive(Debug, Parser)]
 #[command(name = "sluice", version, propagate_version = true)]
 pub struct Cli {
@@ -30,11 +30,19 @@ pub enum Command {
     Run(RunArgs),
     /// Scan message files offline and print the verdict.
     ///
-    /// With an envelope (--ip, --helo, --from, --rcpt, --user, --hostname) the SPF, DKIM,
+    /// `-` as a file reads the message from standard input. With an envelope (--ip, --helo, --from, --rcpt, --user, --hostname) the SPF, DKIM,
     /// DMARC and ARC checks run first, as in the daemon, on the nameservers of
     /// `options.dns.nameserver` (without one set they are off); without an envelope no DNS
     /// query is made.
     Scan(ScanArgs),
+    /// Reload a running daemon and wait for the result (systemd's ExecReload).
+    ///
+    /// Sends SIGHUP to the daemon and waits until its controller's /metrics counts the reload,
+    /// exiting non-zero if the reload failed (the daemon then keeps its running configuration)
+    /// or did not finish in time. The controller's address comes from the configuration
+    /// (worker "controller") unless --controller gives it; when it cannot be reached the signal
+    /// is sent without waiting.
+    Reload(ReloadArgs),
     /// Check the configuration; exits non-zero on errors.
     ///
     /// Builds everything `run` builds before binding (logging, Bayes store
@@ -46,17 +54,18 @@ pub enum Command {
     Configdump(ConfigArgs),
     /// Show a running daemon's state.
     ///
-    /// Asks the controller for /stat and prints the essentials: uptime,
-    /// messages by action, milter sessions, HTTP connections.
+    /// Asks the controller for /stat (over TLS with an https:// address) and prints the
+    /// essentials: uptime, messages by action, milter sessions, HTTP connections.
     Status(StatusArgs),
     /// Load tools.
     #[command(subcommand)]
     Bench(BenchCommand),
-    /// Print the man page (roff).
+    /// Print the man page (roff), or write every page with --dir.
     ///
-    /// Generated from the same definitions as --help:
-    /// `sluice manpage > sluice.1; man -l sluice.1`.
-    Manpage,
+    /// Generated from the same definitions as --help: `sluice manpage > sluice.1; man -l
+    /// sluice.1`. sluice(1) lists the subcommands; each has its own page (sluice-run(1),
+    /// sluice-scan(1), ...), which --dir writes too.
+    Manpage(ManpageArgs),
     /// Learn messages into the Bayes statistics (directories, Maildirs, mboxes, files).
     ///
     /// While `sluice run` holds the embedded store, the messages go through
@@ -128,10 +137,15 @@ pub struct EvalBayesArgs {
     /// Number of folds.
     #[arg(long, default_value_t = 5)]
     pub folds: usize,
+    /// Spam: directories, Maildirs, mbox files or message files.
     #[arg(long, value_name = "PATH", required = true, num_args = 1..)]
     pub spam: Vec<PathBuf>,
+    /// Ham: directories, Maildirs, mbox files or message files.
     #[arg(long, value_name = "PATH", required = true, num_args = 1..)]
     pub ham: Vec<PathBuf>,
+    /// No progress bar (it is hidden anyway when stderr is not a terminal).
+    #[arg(long)]
+    pub quiet: bool,
 }
 
 #[derive(Debug, Args, Clone)]
@@ -175,10 +189,49 @@ pub struct RunArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct ReloadArgs {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    /// The daemon's process id (systemd: `--pid $MAINPID`).
+    #[arg(
+        long,
+        value_name = "PID",
+        required_unless_present = "pid_file",
+        conflicts_with = "pid_file"
+    )]
+    pub pid: Option<i32>,
+    /// Read the daemon's process id from this file (`run --pid-file`).
+    #[arg(long = "pid-file", value_name = "FILE")]
+    pub pid_file: Option<PathBuf>,
+    /// The controller's address, as `sluice status --controller` takes it (default: the
+    /// configured controller).
+    #[arg(long, value_name = "ADDRESS")]
+    pub controller: Option<String>,
+    /// With an https:// controller: trust the certificates in this PEM file.
+    #[arg(long = "ca-file", value_name = "FILE")]
+    pub ca_file: Option<PathBuf>,
+    /// Longest wait for the result, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 60)]
+    pub timeout: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct ManpageArgs {
+    /// Write sluice.1 and a page per subcommand (sluice-run.1, ...) into this directory
+    /// instead of printing sluice.1.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
 pub struct StatusArgs {
-    /// The controller's address (HOST:PORT).
-    #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:11334")]
+    /// The controller's address: HOST:PORT or http://HOST:PORT, or https://HOST:PORT for a
+    /// controller with `ssl_cert`/`ssl_key` set.
+    #[arg(long, value_name = "ADDRESS", default_value = "127.0.0.1:11334")]
     pub controller: String,
+    /// With https://: trust the certificates in this PEM file (default: the system's store).
+    #[arg(long = "ca-file", value_name = "FILE")]
+    pub ca_file: Option<PathBuf>,
     /// The controller password, sent as Rspamd's `Password` header.
     #[arg(long, value_name = "PASSWORD")]
     pub password: Option<String>,
@@ -200,9 +253,23 @@ pub struct ScanArgs {
     pub explain: bool,
     #[command(flatten)]
     pub envelope: EnvelopeArgs,
-    /// Message files (RFC 5322).
+    /// Scan with the `settings` profile of this ID, as Rspamd's `Settings-ID` header selects it
+    /// (an unknown ID is an error).
+    #[arg(long = "settings-id", value_name = "ID")]
+    pub settings_id: Option<String>,
+    /// No progress bar over several files (it is hidden anyway when stderr is not a terminal).
+    #[arg(long)]
+    pub quiet: bool,
+    /// Message files (RFC 5322); `-` reads one message from standard input.
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,
+}
+
+impl ScanArgs {
+    /// Whether a file argument is `-`, standard input.
+    pub fn is_stdin(file: &std::path::Path) -> bool {
+        file.as_os_str() == "-"
+    }
 }
 
 /// The SMTP envelope of the scanned messages, as rspamc's flags and Rspamd's HTTP headers
@@ -267,6 +334,60 @@ fn parse_var(s: &str) -> Result<(String, String), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::CommandFactory;
+
+    /// Every subcommand, nested ones included, with its path.
+    fn all_commands(cmd: &clap::Command, path: &str, out: &mut Vec<(String, clap::Command)>) {
+        for sub in cmd.get_subcommands() {
+            let p = format!("{path} {}", sub.get_name());
+            out.push((p.clone(), sub.clone()));
+            all_commands(sub, &p, out);
+        }
+    }
+
+    #[test]
+    fn c_is_the_config_file_wherever_it_exists() {
+        let mut cmds = Vec::new();
+        all_commands(&Cli::command(), "sluice", &mut cmds);
+        let mut with_config = 0;
+        for (path, cmd) in &cmds {
+            for arg in cmd.get_arguments() {
+                if arg.get_short() == Some('c') {
+                    assert_eq!(arg.get_long(), Some("config"), "{path}: -c is not --config");
+                    with_config += 1;
+                }
+            }
+        }
+        assert!(with_config >= 5, "only {with_config} subcommands take -c");
+    }
+
+    #[test]
+    fn every_option_and_argument_has_help() {
+        let mut cmds = Vec::new();
+        all_commands(&Cli::command(), "sluice", &mut cmds);
+        for (path, cmd) in &cmds {
+            for arg in cmd.get_arguments() {
+                let builtin = matches!(arg.get_id().as_str(), "help" | "version");
+                assert!(
+                    builtin || arg.get_help().is_some(),
+                    "{path}: {} has no help text",
+                    arg.get_id()
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn scan_takes_stdin_and_a_settings_id() {
+        let cli =
+            Cli::try_parse_from(["sluice", "scan", "--settings-id", "outbound", "-"]).unwrap();
+        let Command::Scan(args) = cli.command else {
+            panic!("not scan")
+        };
+        assert_eq!(args.settings_id.as_deref(), Some("outbound"));
+        assert!(ScanArgs::is_stdin(&args.files[0]));
+        assert!(!ScanArgs::is_stdin(std::path::Path::new("./-")));
+    }
 
     #[test]
     fn scan_takes_the_envelope_with_repeated_recipients() {

@@ -72,6 +72,7 @@ pub fn evaluate(
     config: &Config,
     items: &[Item],
     folds: usize,
+    progress: bool,
 ) -> Result<(Scores, Vec<Row>), EvalError> {
     let spam = items.iter().filter(|i| i.class == Class::Spam).count();
     let ham = items.len() - spam;
@@ -80,7 +81,15 @@ pub fn evaluate(
     }
     let plain = Pipeline::new(&config.rules)?;
     let env = Envelope::default();
-    let verdicts: Vec<_> = items.iter().map(|i| plain.scan(&env, &i.raw)).collect();
+    // Every message is scanned once without Bayes, then once per fold either learned or scanned.
+    let bar = crate::progress::bar((items.len() * (folds + 1)) as u64, progress);
+    let verdicts: Vec<_> = items
+        .iter()
+        .map(|i| {
+            bar.inc(1);
+            plain.scan(&env, &i.raw)
+        })
+        .collect();
     let thresholds = verdicts
         .first()
         .map(|v| v.thresholds.clone())
@@ -105,6 +114,7 @@ pub fn evaluate(
         ));
         for (_, item) in items.iter().enumerate().filter(|(i, _)| i % folds != fold) {
             stats.learn(item.class, &env, &item.raw)?;
+            bar.inc(1);
         }
         let pipeline = Pipeline::new(&config.rules)?.with_stats(Some(Arc::clone(&stats)));
         for (i, item) in items.iter().enumerate().filter(|(i, _)| i % folds == fold) {
@@ -117,8 +127,10 @@ pub fn evaluate(
                 HAM_SYMBOL => Some(BayesSide::Ham),
                 _ => None,
             });
+            bar.inc(1);
         }
     }
+    bar.finish_and_clear();
     let mut rows = Vec::new();
     for (bayes, s) in [(false, &scores.without_bayes), (true, &scores.with_bayes)] {
         for (action, t) in &thresholds {

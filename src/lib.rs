@@ -24,7 +24,9 @@
 //! - [`log`]: the `logging` section: stderr, file (reopened on SIGUSR1),
 //!   syslog; text or JSON; per-client milter debugging.
 //! - [`notify`]: systemd readiness (`Type=notify`) and the PID file.
+//! - [`progress`]: progress bars of the longer command-line jobs (terminal only).
 //! - [`status`]: `sluice status`, a client of the controller's `/stat`.
+//! - [`reload`]: `sluice reload`, SIGHUP and the wait for its result (systemd's `ExecReload`).
 //! - [`manpage`]: the man page, generated from the clap definitions.
 //! - [`sign`]: outbound DKIM signing and ARC sealing, added to the verdict;
 //!   `sluice dkim-keygen`.
@@ -44,6 +46,8 @@ pub mod message;
 pub mod metrics;
 pub mod milter;
 pub mod notify;
+pub mod progress;
+pub mod reload;
 pub mod scan;
 pub mod server;
 pub mod sign;

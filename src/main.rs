@@ -59,15 +59,27 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Scan(args) => scan_files(&args),
-        Command::Manpage => {
-            print!(
-                "{}",
-                sluice::manpage::render(&<Cli as clap::CommandFactory>::command())
-            );
+        Command::Manpage(args) => {
+            let cmd = <Cli as clap::CommandFactory>::command();
+            match &args.dir {
+                Some(dir) => {
+                    for page in sluice::manpage::write_all(&cmd, dir)
+                        .with_context(|| format!("writing man pages into {}", dir.display()))?
+                    {
+                        println!("{}", page.display());
+                    }
+                }
+                None => std::io::stdout().write_all(&sluice::manpage::render(&cmd)?)?,
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Status(args) => {
-            let report = sluice::status::fetch(&args.controller, args.password.as_deref())?;
+            let controller = sluice::status::Controller::new(
+                &args.controller,
+                args.password.as_deref(),
+                args.ca_file.as_deref(),
+            )?;
+            let report = controller.stat()?;
             if args.json {
                 println!("{}", report.raw);
             } else {
@@ -75,14 +87,16 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Reload(args) => reload(&args),
         Command::Configtest(args) => configtest(&args),
         Command::Configdump(args) => {
             print!("{}", config::configdump(&args.load_options())?);
             Ok(ExitCode::SUCCESS)
         }
         Command::Bench(BenchCommand::Milter(a)) => {
+            let opts = bench::BenchOptions::from(&a);
             let report =
-                runtime()?.block_on(bench::bench_milter(&bench::BenchOptions::from(&a)))?;
+                runtime()?.block_on(bench::milter::bench_milter_with_progress(&opts, !a.quiet))?;
             if a.json {
                 println!("{}", report.to_json());
             } else {
@@ -127,6 +141,54 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
         .context("starting the async runtime")
 }
 
+fn reload(args: &cli::ReloadArgs) -> Result<ExitCode> {
+    let pid = match (&args.pid, &args.pid_file) {
+        (Some(pid), _) => *pid,
+        (None, Some(file)) => std::fs::read_to_string(file)
+            .with_context(|| format!("reading {}", file.display()))?
+            .trim()
+            .parse()
+            .with_context(|| format!("{} holds no process id", file.display()))?,
+        (None, None) => anyhow::bail!("give --pid PID or --pid-file FILE"),
+    };
+    let address = match &args.controller {
+        Some(a) => Some(a.clone()),
+        None => controller_address(&config::Config::load(&args.config.load_options())?),
+    };
+    let controller = address
+        .map(|a| sluice::status::Controller::new(&a, None, args.ca_file.as_deref()))
+        .transpose()?;
+    let timeout = std::time::Duration::from_secs(args.timeout);
+    match sluice::reload::reload(pid, controller.as_ref(), timeout)? {
+        sluice::reload::Outcome::Reloaded => println!("configuration reloaded"),
+        sluice::reload::Outcome::Unconfirmed => println!("SIGHUP sent; result not confirmed"),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The configured controller as `sluice status` addresses it: its first TCP listener (a
+/// wildcard address asked on loopback), `https://` when it has a certificate.
+fn controller_address(cfg: &config::Config) -> Option<String> {
+    let c = &cfg.http.controller;
+    if !c.enabled {
+        return None;
+    }
+    let sa = c.bind_socket.iter().find_map(|a| match a {
+        config::ListenAddr::Tcp(sa) => Some(*sa),
+        config::ListenAddr::Unix(_) => None,
+    })?;
+    let ip = match sa.ip() {
+        std::net::IpAddr::V4(v4) if v4.is_unspecified() => std::net::Ipv4Addr::LOCALHOST.into(),
+        std::net::IpAddr::V6(v6) if v6.is_unspecified() => std::net::Ipv6Addr::LOCALHOST.into(),
+        ip => ip,
+    };
+    let scheme = if c.tls.is_some() { "https" } else { "http" };
+    Some(format!(
+        "{scheme}://{}",
+        std::net::SocketAddr::new(ip, sa.port())
+    ))
+}
+
 fn configtest(args: &ConfigArgs) -> Result<ExitCode> {
     let opts = daemon::RunOptions {
         load: args.load_options(),
@@ -160,9 +222,21 @@ fn scan_files(args: &ScanArgs) -> Result<ExitCode> {
         None
     };
     let rt = auth.as_ref().map(|_| runtime()).transpose()?;
+    let settings = match &args.settings_id {
+        Some(id) => Some(pipeline.settings_profile(id).with_context(|| {
+            format!("--settings-id {id:?}: no such profile in the `settings` section")
+        })?),
+        None => None,
+    };
+    let stdin_count = args.files.iter().filter(|f| ScanArgs::is_stdin(f)).count();
+    anyhow::ensure!(
+        stdin_count <= 1,
+        "`-` (standard input) can be given only once"
+    );
+    let bar = sluice::progress::bar(args.files.len() as u64, !args.quiet && args.files.len() > 1);
     let mut out = std::io::stdout().lock();
     for file in &args.files {
-        let raw = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+        let (raw, name) = read_message(file)?;
         let raw = bytes::Bytes::from(raw);
         // One parse for the lists' facts and the pipeline.
         let parsed = auth
@@ -174,39 +248,48 @@ fn scan_files(args: &ScanArgs) -> Result<ExitCode> {
             (Some(checks), Some(rt), None) => rt.block_on(checks.run(&env, &raw)),
             _ => scan::auth::AuthOutcome::default(),
         };
-        if args.explain {
+        let opts = scan::ScanOptions {
+            settings: settings.clone(),
+            ..Default::default()
+        };
+        let text = if args.explain {
             let (scanned, trace) = match &parsed {
-                Some(p) => pipeline.explain_parsed(&env, p, &found),
-                None => pipeline.explain_authenticated(&env, &raw, &found),
+                Some(p) => pipeline.explain_parsed(&env, p, opts, &found),
+                None => pipeline.explain_authenticated(&env, &raw, opts, &found),
             };
             let verdict = scanned.learned_by(bayes.as_deref());
-            let name = file.display().to_string();
-            write!(
-                out,
-                "{}",
-                scan::explain::render(&pipeline, &verdict, &trace, &name)
-            )?;
-            continue;
-        }
-        let opts = scan::ScanOptions::default();
-        let scanned = match &parsed {
-            Some(p) => pipeline.scan_parsed(&env, p, opts, &found),
-            None => pipeline.scan_authenticated(&env, &raw, opts, &found),
-        };
-        let verdict = scanned.learned_by(bayes.as_deref());
-        if args.json {
-            let reply = checkv2::to_reply(&verdict);
-            serde_json::to_writer(&mut out, &reply)?;
-            writeln!(out)?;
+            scan::explain::render(&pipeline, &verdict, &trace, &name)
         } else {
-            write!(
-                out,
-                "{}",
-                scan::report::text_report(&verdict, &file.display().to_string())
-            )?;
-        }
+            let scanned = match &parsed {
+                Some(p) => pipeline.scan_parsed(&env, p, opts, &found),
+                None => pipeline.scan_authenticated(&env, &raw, opts, &found),
+            };
+            let verdict = scanned.learned_by(bayes.as_deref());
+            if args.json {
+                let mut line = serde_json::to_string(&checkv2::to_reply(&verdict))?;
+                line.push('\n');
+                line
+            } else {
+                scan::report::text_report(&verdict, &name)
+            }
+        };
+        bar.suspend(|| out.write_all(text.as_bytes()))?;
+        bar.inc(1);
     }
+    bar.finish_and_clear();
     Ok(ExitCode::SUCCESS)
+}
+
+/// A message file's bytes and the name the report gives it; `-` is standard input.
+fn read_message(file: &std::path::Path) -> Result<(Vec<u8>, String)> {
+    if ScanArgs::is_stdin(file) {
+        let mut raw = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::stdin().lock(), &mut raw)
+            .context("reading the message from standard input")?;
+        return Ok((raw, "stdin".to_string()));
+    }
+    let raw = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+    Ok((raw, file.display().to_string()))
 }
 
 fn learn(args: &LearnArgs) -> Result<ExitCode> {
@@ -298,7 +381,7 @@ fn eval_bayes(args: &EvalBayesArgs) -> Result<ExitCode> {
     let cfg = config::Config::load(&args.config.load_options())?;
     let mut items = stats::learn::collect(&args.spam, Class::Spam)?;
     items.extend(stats::learn::collect(&args.ham, Class::Ham)?);
-    let (scores, rows) = eval_bayes::evaluate(&cfg, &items, args.folds)?;
+    let (scores, rows) = eval_bayes::evaluate(&cfg, &items, args.folds, !args.quiet)?;
     print!("{}", eval_bayes::render(&rows, args.folds));
     let alone = eval_bayes::bayes_alone(&items, &scores);
     print!("{}", eval_bayes::render_bayes_alone(&alone));

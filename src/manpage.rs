@@ -1,138 +1,54 @@
-//! `sluice manpage`: a section-1 man page in roff, generated from the clap
-//! definitions so `--help` and the page never disagree. The few sections
-//! clap does not know (signals, files, exit status) are written here.
-use std::fmt::Write;
+//! `sluice manpage`: the man pages in roff, rendered by `clap_mangen` from
+//! the clap definitions, so `--help` and the pages never disagree. As git's
+//! are, there is one page per command: `sluice(1)` lists the subcommands and
+//! carries the sections clap does not know (signals, environment, files,
+//! exit status), written here; `sluice-run(1)`, `sluice-scan(1)`,
+//! `sluice-bench-milter(1)` and the others hold each command's options.
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
 
-use clap::{Arg, Command};
+use clap::Command;
+use clap_mangen::Man;
 
-/// The whole page for `cmd` (the top-level `sluice` command).
-pub fn render(cmd: &Command) -> String {
-    // Building resolves each argument's arity, which tells flags from options.
-    let mut cmd = cmd.clone();
+/// The main page, `sluice(1)`, for the top-level command `cmd`.
+pub fn render(cmd: &Command) -> io::Result<Vec<u8>> {
+    let mut out = Vec::new();
+    Man::new(prepared(cmd)).render(&mut out)?;
+    out.write_all(STATIC_SECTIONS.as_bytes())?;
+    Ok(out)
+}
+
+/// Writes every page (`sluice.1`, `sluice-run.1`, ...) into `dir`; returns their paths.
+pub fn write_all(cmd: &Command, dir: &Path) -> io::Result<Vec<PathBuf>> {
+    let cmd = prepared(cmd);
+    std::fs::create_dir_all(dir)?;
+    let main = dir.join(Man::new(cmd.clone()).get_filename());
+    std::fs::write(&main, render(&cmd)?)?;
+    let mut written = vec![main];
+    for sub in visible(&cmd) {
+        write_command(sub, dir, &mut written)?;
+    }
+    Ok(written)
+}
+
+fn write_command(cmd: &Command, dir: &Path, written: &mut Vec<PathBuf>) -> io::Result<()> {
+    written.push(Man::new(cmd.clone()).generate_to(dir)?);
+    for sub in visible(cmd) {
+        write_command(sub, dir, written)?;
+    }
+    Ok(())
+}
+
+/// Built (subcommands get their `sluice-run` display names) and without the
+/// `help` subcommand, which needs no page.
+fn prepared(cmd: &Command) -> Command {
+    let mut cmd = cmd.clone().disable_help_subcommand(true);
     cmd.build();
-    let cmd = &cmd;
-    let mut out = String::new();
-    let name = cmd.get_name();
-    let version = cmd.get_version().unwrap_or("");
-    let _ = writeln!(
-        out,
-        ".TH {} 1 \"\" \"{name} {version}\" \"User Commands\"",
-        name.to_uppercase()
-    );
-    section(&mut out, "NAME");
-    let about = cmd.get_about().map(|a| a.to_string()).unwrap_or_default();
-    let summary = first_line(&about);
-    let summary = summary
-        .strip_prefix(&format!("{name}: "))
-        .unwrap_or(summary);
-    let _ = writeln!(out, "{name} \\- {}", escape(summary));
-    section(&mut out, "SYNOPSIS");
-    let _ = writeln!(out, ".B {name}\n.I COMMAND\n[\\fIOPTIONS\\fR]");
-    section(&mut out, "DESCRIPTION");
-    paragraphs(&mut out, &about);
-    section(&mut out, "COMMANDS");
-    for sub in cmd.get_subcommands().filter(|s| s.get_name() != "help") {
-        subcommand(&mut out, &format!("{name} {}", sub.get_name()), sub);
-    }
-    out.push_str(STATIC_SECTIONS);
-    out
+    cmd
 }
 
-fn subcommand(out: &mut String, path: &str, cmd: &Command) {
-    let _ = writeln!(out, ".SS \"{}\"", escape(path));
-    let help = cmd
-        .get_long_about()
-        .or(cmd.get_about())
-        .map(|a| a.to_string())
-        .unwrap_or_default();
-    paragraphs(out, &help);
-    let positionals: Vec<&Arg> = cmd.get_positionals().collect();
-    if !positionals.is_empty() {
-        let names: Vec<String> = positionals.iter().map(|a| arg_value_name(a)).collect();
-        let _ = writeln!(out, ".PP\nArguments: \\fI{}\\fR", escape(&names.join(" ")));
-    }
-    for arg in cmd.get_arguments().filter(|a| !a.is_positional()) {
-        option(out, arg);
-    }
-    for sub in cmd.get_subcommands().filter(|s| s.get_name() != "help") {
-        subcommand(out, &format!("{path} {}", sub.get_name()), sub);
-    }
-}
-
-fn option(out: &mut String, arg: &Arg) {
-    let builtin = matches!(
-        arg.get_action(),
-        clap::ArgAction::Help
-            | clap::ArgAction::HelpShort
-            | clap::ArgAction::HelpLong
-            | clap::ArgAction::Version
-    );
-    if arg.is_hide_set() || builtin {
-        return;
-    }
-    let mut flags = Vec::new();
-    if let Some(s) = arg.get_short() {
-        flags.push(format!("\\fB\\-{s}\\fR"));
-    }
-    if let Some(l) = arg.get_long() {
-        flags.push(format!("\\fB\\-\\-{}\\fR", escape(l)));
-    }
-    let takes_value = arg.get_num_args().is_some_and(|n| n.takes_values())
-        && !matches!(
-            arg.get_action(),
-            clap::ArgAction::SetTrue | clap::ArgAction::SetFalse | clap::ArgAction::Count
-        );
-    let value = if takes_value {
-        format!(" \\fI{}\\fR", escape(&arg_value_name(arg)))
-    } else {
-        String::new()
-    };
-    let _ = writeln!(out, ".TP\n{}{value}", flags.join(", "));
-    let help = arg
-        .get_long_help()
-        .or(arg.get_help())
-        .map(|h| h.to_string())
-        .unwrap_or_default();
-    let _ = writeln!(out, "{}", escape(&help.replace('\n', " ")));
-    let defaults: Vec<String> = arg
-        .get_default_values()
-        .iter()
-        .map(|d| d.to_string_lossy().into_owned())
-        .collect();
-    if !defaults.is_empty() {
-        let _ = writeln!(out, "(default: {})", escape(&defaults.join(", ")));
-    }
-}
-
-fn arg_value_name(arg: &Arg) -> String {
-    arg.get_value_names()
-        .and_then(|v| v.first())
-        .map(|v| v.to_string())
-        .unwrap_or_else(|| arg.get_id().to_string().to_uppercase())
-}
-
-fn section(out: &mut String, title: &str) {
-    let _ = writeln!(out, ".SH {title}");
-}
-
-/// Blank-line separated paragraphs, each a `.PP`.
-fn paragraphs(out: &mut String, text: &str) {
-    for p in text.split("\n\n").filter(|p| !p.trim().is_empty()) {
-        let _ = writeln!(out, ".PP\n{}", escape(&p.replace('\n', " ")));
-    }
-}
-
-fn first_line(s: &str) -> &str {
-    s.lines().next().unwrap_or("")
-}
-
-/// Backslashes and leading dots or quotes would be read as roff requests.
-fn escape(s: &str) -> String {
-    let s = s.replace('\\', "\\e").replace('-', "\\-");
-    match s.chars().next() {
-        Some('.') | Some('\'') => format!("\\&{s}"),
-        _ => s,
-    }
+fn visible(cmd: &Command) -> impl Iterator<Item = &Command> {
+    cmd.get_subcommands().filter(|s| !s.is_hide_set())
 }
 
 const STATIC_SECTIONS: &str = r#".SH SIGNALS
@@ -177,33 +93,60 @@ mod tests {
     use super::*;
     use clap::CommandFactory;
 
+    fn main_page() -> String {
+        String::from_utf8(render(&crate::cli::Cli::command()).unwrap()).unwrap()
+    }
+
     #[test]
-    fn page_covers_every_subcommand_and_option() {
-        let page = render(&crate::cli::Cli::command());
-        assert!(page.starts_with(".TH SLUICE 1"), "{page}");
-        for sub in [
-            "sluice run",
-            "sluice scan",
-            "sluice status",
-            "sluice bench milter",
-        ] {
-            assert!(page.contains(&format!(".SS \"{sub}\"")), "{sub} missing");
-        }
+    fn main_page_lists_every_subcommand_and_the_static_sections() {
+        let page = main_page();
+        assert!(page.contains("sluice \\- A milter"), "{page}");
         assert!(
-            page.contains("\\fB\\-\\-pid\\-file\\fR \\fIFILE\\fR"),
+            page.lines().any(|l| l.starts_with(".TH sluice 1")),
             "{page}"
         );
-        assert!(page.contains("\\fB\\-c\\fR, \\fB\\-\\-config\\fR \\fIFILE\\fR"));
-        assert!(page.contains(".SH SIGNALS"));
-        // No line may start a roff request by accident.
-        for line in page.lines() {
-            assert!(!line.starts_with(".."), "{line}");
+        for sub in ["run", "scan", "status", "bench", "manpage", "dkim-keygen"] {
+            let plain = page.replace('\\', "");
+            assert!(
+                plain.contains(&format!("sluice-{sub}(1)")),
+                "{sub} missing: {page}"
+            );
+        }
+        for section in [".SH SIGNALS", ".SH FILES", ".SH EXIT STATUS"] {
+            assert!(page.contains(section), "{section} missing");
         }
     }
 
     #[test]
-    fn escape_neutralises_roff() {
-        assert_eq!(escape(".so /etc/passwd"), "\\&.so /etc/passwd");
-        assert_eq!(escape("a\\b-c"), "a\\eb\\-c");
+    fn every_command_gets_a_page_with_its_options() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("man1");
+        let pages = write_all(&crate::cli::Cli::command(), &dir).unwrap();
+        let names: Vec<String> = pages
+            .iter()
+            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        for want in [
+            "sluice.1",
+            "sluice-run.1",
+            "sluice-scan.1",
+            "sluice-bench-milter.1",
+        ] {
+            assert!(names.iter().any(|n| n == want), "{want} not in {names:?}");
+        }
+        assert!(!names.iter().any(|n| n.contains("help")), "{names:?}");
+        let read = |name: &str| std::fs::read_to_string(dir.join(name)).unwrap();
+        let run = read("sluice-run.1");
+        let plain = run.replace('\\', "");
+        assert!(plain.contains("-pid-file") && plain.contains("-c"), "{run}");
+        let bench = read("sluice-bench-milter.1").replace('\\', "");
+        assert!(
+            bench.contains("-j") && bench.contains("-concurrency"),
+            "{bench}"
+        );
+        // Help text with a leading dot or quote must not become a roff request.
+        for line in run.lines() {
+            assert!(!line.starts_with(".."), "{line}");
+        }
     }
 }

@@ -1,30 +1,45 @@
 //! `sluice status`: one `GET /stat` to the running daemon's controller,
-//! printed for a human. Plain HTTP/1.1 on a blocking socket: the
-//! controller listens on loopback and the reply is one small JSON object,
-//! so an async client would add nothing.
+//! printed for a human. The request goes through hyper, over rustls when the
+//! controller is addressed as `https://` (its `ssl_cert`/`ssl_key` are set),
+//! so a controller behind TLS is reachable like a plain one. The daemon's
+//! tests read `/metrics` through the same client.
 use std::fmt;
-use std::io::{Read, Write};
-use std::net::{TcpStream, ToSocketAddrs};
+use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::client::conn::http1;
+use hyper::header::{HeaderValue, CONNECTION, HOST};
+use hyper::Request;
+use hyper_util::rt::TokioIo;
+use rustls::pki_types::ServerName;
 use serde_json::Value;
+use tokio::net::TcpStream;
 
+/// Longest the whole exchange (connect, TLS, request, reply) may take.
 const TIMEOUT: Duration = Duration::from_secs(5);
+/// Largest reply read; `/stat` and `/metrics` are far smaller.
+const MAX_REPLY: usize = 16 << 20;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StatusError {
+    #[error(
+        "controller address {addr:?}: expected HOST:PORT, http://HOST:PORT or https://HOST:PORT"
+    )]
+    BadAddress { addr: String },
     #[error("controller {addr}: {source}")]
     Connect {
         addr: String,
         source: std::io::Error,
     },
-    #[error("controller {addr}: {source}")]
-    Io {
-        addr: String,
-        source: std::io::Error,
-    },
-    #[error("controller {addr}: not an HTTP reply: {head:?}")]
-    NotHttp { addr: String, head: String },
+    #[error("controller {addr}: TLS: {reason}")]
+    Tls { addr: String, reason: String },
+    #[error("controller {addr}: {reason}")]
+    Http { addr: String, reason: String },
+    #[error("controller {addr}: no reply within {TIMEOUT:?}")]
+    Timeout { addr: String },
     #[error("controller {addr} answered {status}: {body}")]
     Status {
         addr: String,
@@ -36,6 +51,8 @@ pub enum StatusError {
         addr: String,
         source: serde_json::Error,
     },
+    #[error("starting the client's runtime: {0}")]
+    Runtime(std::io::Error),
 }
 
 /// The controller's `/stat` reply.
@@ -44,24 +61,219 @@ pub struct StatusReport {
     pub raw: Value,
 }
 
-/// Asks the controller at `addr` (HOST:PORT) for `/stat`.
+/// A running daemon's controller: where it listens, whether over TLS, and
+/// the password its protected paths want.
+#[derive(Debug, Clone)]
+pub struct Controller {
+    /// As given, for messages.
+    addr: String,
+    host: String,
+    port: u16,
+    tls: Option<Arc<rustls::ClientConfig>>,
+    password: Option<String>,
+}
+
+impl Controller {
+    /// `addr` is `HOST:PORT` or `http://HOST:PORT` (plain HTTP) or
+    /// `https://HOST:PORT` (TLS, trusting the PEM bundle `ca_file`, else the
+    /// system's certificate store).
+    pub fn new(
+        addr: &str,
+        password: Option<&str>,
+        ca_file: Option<&Path>,
+    ) -> Result<Controller, StatusError> {
+        let bad = || StatusError::BadAddress { addr: addr.into() };
+        let (https, rest) = match addr.split_once("://") {
+            Some(("https", rest)) => (true, rest),
+            Some(("http", rest)) => (false, rest),
+            Some(_) => return Err(bad()),
+            None => (false, addr),
+        };
+        let rest = rest.strip_suffix('/').unwrap_or(rest);
+        let (host, port) = rest.rsplit_once(':').ok_or_else(bad)?;
+        let port: u16 = port.parse().map_err(|_| bad())?;
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        if host.is_empty() {
+            return Err(bad());
+        }
+        let tls = if https {
+            let config =
+                crate::forward::client::tls_config(ca_file).map_err(|e| StatusError::Tls {
+                    addr: addr.into(),
+                    reason: e.to_string(),
+                })?;
+            Some(config)
+        } else {
+            None
+        };
+        Ok(Controller {
+            addr: addr.into(),
+            host: host.into(),
+            port,
+            tls,
+            password: password.map(str::to_string),
+        })
+    }
+
+    /// `GET /stat`.
+    pub fn stat(&self) -> Result<StatusReport, StatusError> {
+        let body = self.get("/stat")?;
+        let raw = serde_json::from_str(&body).map_err(|source| StatusError::Json {
+            addr: self.addr.clone(),
+            source,
+        })?;
+        Ok(StatusReport { raw })
+    }
+
+    /// One `GET`, blocking: the body of a 200 reply. Runs on a thread of its
+    /// own, so it may be called from inside an async runtime as well.
+    pub fn get(&self, path: &str) -> Result<String, StatusError> {
+        let (status, body) = self.call("GET", path, None)?;
+        self.ok_body(status, body)
+    }
+
+    /// One request, blocking (`body`: a `POST`'s): the status and body of
+    /// its reply, whatever the status. Runs on a thread of its own, so it
+    /// may be called from inside an async runtime as well.
+    pub fn call(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&[u8]>,
+    ) -> Result<(u16, String), StatusError> {
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .map_err(StatusError::Runtime)?
+                    .block_on(self.call_async(method, path, body))
+            })
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        })
+    }
+
+    /// One `GET`: the body of a 200 reply, within [`TIMEOUT`].
+    pub async fn get_async(&self, path: &str) -> Result<String, StatusError> {
+        let (status, body) = self.call_async("GET", path, None).await?;
+        self.ok_body(status, body)
+    }
+
+    /// One request within [`TIMEOUT`]: the status and body of its reply.
+    pub async fn call_async(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&[u8]>,
+    ) -> Result<(u16, String), StatusError> {
+        tokio::time::timeout(TIMEOUT, self.exchange(method, path, body))
+            .await
+            .map_err(|_| StatusError::Timeout {
+                addr: self.addr.clone(),
+            })?
+    }
+
+    /// The body of a 200 reply, else the status as an error.
+    fn ok_body(&self, status: u16, body: String) -> Result<String, StatusError> {
+        if status != 200 {
+            return Err(StatusError::Status {
+                addr: self.addr.clone(),
+                status,
+                body: body.chars().take(200).collect(),
+            });
+        }
+        Ok(body)
+    }
+
+    async fn exchange(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&[u8]>,
+    ) -> Result<(u16, String), StatusError> {
+        let tcp = TcpStream::connect((self.host.as_str(), self.port))
+            .await
+            .map_err(|source| StatusError::Connect {
+                addr: self.addr.clone(),
+                source,
+            })?;
+        match &self.tls {
+            None => self.request(tcp, method, path, body).await,
+            Some(config) => {
+                let tls = |reason: String| StatusError::Tls {
+                    addr: self.addr.clone(),
+                    reason,
+                };
+                let name =
+                    ServerName::try_from(self.host.clone()).map_err(|e| tls(e.to_string()))?;
+                let stream = tokio_rustls::TlsConnector::from(Arc::clone(config))
+                    .connect(name, tcp)
+                    .await
+                    .map_err(|e| tls(e.to_string()))?;
+                self.request(stream, method, path, body).await
+            }
+        }
+    }
+
+    async fn request<S>(
+        &self,
+        stream: S,
+        method: &str,
+        path: &str,
+        body: Option<&[u8]>,
+    ) -> Result<(u16, String), StatusError>
+    where
+        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
+        let http = |reason: String| StatusError::Http {
+            addr: self.addr.clone(),
+            reason,
+        };
+        let (mut sender, conn) = http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(|e| http(e.to_string()))?;
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        let method = hyper::Method::from_bytes(method.as_bytes()).map_err(|e| http(e.to_string()))?;
+        let mut req = Request::builder()
+            .method(method)
+            .uri(path)
+            .header(CONNECTION, HeaderValue::from_static("close"))
+            .header(HOST, format!("{}:{}", self.host, self.port));
+        if let Some(p) = &self.password {
+            req = req.header("Password", p.as_str());
+        }
+        let req = req
+            .body(Full::new(Bytes::copy_from_slice(body.unwrap_or_default())))
+            .map_err(|e| http(e.to_string()))?;
+        let reply = sender
+            .send_request(req)
+            .await
+            .map_err(|e| http(e.to_string()))?;
+        let status = reply.status();
+        let body = Limited::new(reply.into_body(), MAX_REPLY)
+            .collect()
+            .await
+            .map_err(|e| http(e.to_string()))?
+            .to_bytes();
+        Ok((status.as_u16(), String::from_utf8_lossy(&body).into_owned()))
+    }
+}
+
+/// Asks the plain-HTTP controller at `addr` for `/stat`.
 pub fn fetch(addr: &str, password: Option<&str>) -> Result<StatusReport, StatusError> {
-    let body = get(addr, "/stat", password)?;
-    let raw = serde_json::from_str(&body).map_err(|source| StatusError::Json {
-        addr: addr.into(),
-        source,
-    })?;
-    Ok(StatusReport { raw })
+    Controller::new(addr, password, None)?.stat()
 }
 
-/// One `GET` to the controller; the body of a 200 reply.
+/// One `GET` to the plain-HTTP controller at `addr`; the body of a 200 reply.
 pub fn get(addr: &str, path: &str, password: Option<&str>) -> Result<String, StatusError> {
-    let (status, body) = request(addr, "GET", path, password, None)?;
-    ok_body(addr, status, body)
+    Controller::new(addr, password, None)?.get(path)
 }
 
-/// One request to the controller (`body`: a `POST`'s): the status and
-/// body of its reply, whatever the status.
+/// One request to the plain-HTTP controller at `addr` (`body`: a `POST`'s):
+/// the status and body of its reply, whatever the status.
 pub fn request(
     addr: &str,
     method: &str,
@@ -69,79 +281,7 @@ pub fn request(
     password: Option<&str>,
     body: Option<&[u8]>,
 ) -> Result<(u16, String), StatusError> {
-    let io = |source| StatusError::Io {
-        addr: addr.into(),
-        source,
-    };
-    let mut stream = connect(addr)?;
-    stream.set_read_timeout(Some(TIMEOUT)).map_err(io)?;
-    stream.set_write_timeout(Some(TIMEOUT)).map_err(io)?;
-    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
-    if let Some(p) = password {
-        req.push_str(&format!("Password: {p}\r\n"));
-    }
-    if let Some(b) = body {
-        req.push_str(&format!("Content-Length: {}\r\n", b.len()));
-    }
-    req.push_str("\r\n");
-    let mut out = req.into_bytes();
-    out.extend_from_slice(body.unwrap_or_default());
-    stream.write_all(&out).map_err(io)?;
-    let mut reply = Vec::new();
-    stream.read_to_end(&mut reply).map_err(io)?;
-    parse_reply(addr, &reply)
-}
-
-fn connect(addr: &str) -> Result<TcpStream, StatusError> {
-    let err = |source| StatusError::Connect {
-        addr: addr.into(),
-        source,
-    };
-    let sa = addr
-        .to_socket_addrs()
-        .map_err(err)?
-        .next()
-        .ok_or_else(|| err(std::io::ErrorKind::NotFound.into()))?;
-    TcpStream::connect_timeout(&sa, TIMEOUT).map_err(err)
-}
-
-/// Splits status line, headers and body; the body runs to the end of the
-/// stream (`Connection: close`) or to `Content-Length`.
-fn parse_reply(addr: &str, reply: &[u8]) -> Result<(u16, String), StatusError> {
-    let text = String::from_utf8_lossy(reply);
-    let not_http = || StatusError::NotHttp {
-        addr: addr.into(),
-        head: text.chars().take(80).collect(),
-    };
-    let (head, body) = text.split_once("\r\n\r\n").ok_or_else(not_http)?;
-    let mut lines = head.lines();
-    let status: u16 = lines
-        .next()
-        .filter(|l| l.starts_with("HTTP/1."))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|c| c.parse().ok())
-        .ok_or_else(not_http)?;
-    let length = lines
-        .filter_map(|l| l.split_once(':'))
-        .find(|(k, _)| k.trim().eq_ignore_ascii_case("content-length"))
-        .and_then(|(_, v)| v.trim().parse::<usize>().ok());
-    let body = match length {
-        Some(n) if n <= body.len() => &body[..n],
-        _ => body,
-    };
-    Ok((status, body.to_string()))
-}
-
-/// The body of a 200 reply, else the status as an error.
-fn ok_body(addr: &str, status: u16, body: String) -> Result<String, StatusError> {
-    if status != 200 {
-        return Err(StatusError::Status {
-            addr: addr.into(),
-            status,
-            body: body.chars().take(200).collect(),
-        });
-    }
-    Ok(body)
+    Controller::new(addr, password, None)?.call(method, path, body)
 }
 
 impl fmt::Display for StatusReport {
@@ -204,17 +344,30 @@ fn uptime(secs: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::{Read, Write};
+
+    /// A one-shot server answering the first request with `reply`; its address.
+    fn serve_once(reply: &'static [u8]) -> String {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap().to_string();
+        std::thread::spawn(move || {
+            let (mut s, _) = l.accept().unwrap();
+            let mut buf = [0u8; 4096];
+            let _ = s.read(&mut buf);
+            let _ = s.write_all(reply);
+        });
+        addr
+    }
 
     #[test]
     fn parses_and_renders_a_stat_reply() {
-        let body = r#"{"version":"0.1.0","uptime":3725,"scanned":5,"spam_count":2,"ham_count":3,"actions":{"reject":2,"no action":3},"milter_sessions":4,"connections":1,"control_connections":7,"bayes_store":"down"}"#;
-        let reply = format!(
-            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
-            body.len()
+        let addr = serve_once(
+            b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nconnection: close\r\n\r\n\
+              {\"version\":\"0.1.0\",\"uptime\":3725,\"scanned\":5,\"spam_count\":2,\"ham_count\":3,\
+              \"actions\":{\"reject\":2,\"no action\":3},\"milter_sessions\":4,\"connections\":1,\
+              \"control_connections\":7,\"bayes_store\":\"down\"}",
         );
-        let (status, body) = parse_reply("x", reply.as_bytes()).unwrap();
-        let raw = serde_json::from_str(&ok_body("x", status, body).unwrap()).unwrap();
-        let text = StatusReport { raw }.to_string();
+        let text = fetch(&addr, None).unwrap().to_string();
         assert!(text.contains("up 1h 2m 5s"), "{text}");
         assert!(text.contains("scanned: 5 (spam 2, ham 3)"), "{text}");
         assert!(text.contains("reject"), "{text}");
@@ -237,11 +390,37 @@ mod tests {
 
     #[test]
     fn errors_carry_the_evidence() {
-        let (status, body) = parse_reply("x", b"HTTP/1.1 403 Forbidden\r\n\r\nno").unwrap();
-        let e = ok_body("x", status, body).unwrap_err();
-        assert!(matches!(e, StatusError::Status { status: 403, .. }), "{e}");
-        let e = parse_reply("x", b"SSH-2.0-OpenSSH\r\n\r\n").unwrap_err();
-        assert!(matches!(e, StatusError::NotHttp { .. }), "{e}");
+        let addr = serve_once(b"HTTP/1.1 403 Forbidden\r\ncontent-length: 2\r\n\r\nno");
+        let e = get(&addr, "/stat", Some("secret")).unwrap_err();
+        assert!(
+            matches!(e, StatusError::Status { status: 403, ref body, .. } if body == "no"),
+            "{e}"
+        );
+        let addr = serve_once(b"SSH-2.0-OpenSSH\r\n\r\n");
+        let e = get(&addr, "/stat", None).unwrap_err();
+        assert!(matches!(e, StatusError::Http { .. }), "{e}");
+    }
+
+    #[test]
+    fn addresses_take_a_scheme() {
+        let c = Controller::new("http://[::1]:11334/", None, None).unwrap();
+        assert_eq!(
+            (c.host.as_str(), c.port, c.tls.is_some()),
+            ("::1", 11334, false)
+        );
+        let c = Controller::new("127.0.0.1:1", None, None).unwrap();
+        assert_eq!((c.host.as_str(), c.port), ("127.0.0.1", 1));
+        for bad in ["ftp://127.0.0.1:1", "127.0.0.1", ":1", "127.0.0.1:http"] {
+            let e = Controller::new(bad, None, None).unwrap_err();
+            assert!(matches!(e, StatusError::BadAddress { .. }), "{bad}: {e}");
+        }
+        let e = Controller::new(
+            "https://127.0.0.1:1",
+            None,
+            Some(Path::new("/nonexistent.pem")),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("/nonexistent.pem"), "{e}");
     }
 
     #[test]
@@ -251,5 +430,11 @@ mod tests {
         drop(l);
         let e = fetch(&addr, None).unwrap_err();
         assert!(matches!(e, StatusError::Connect { .. }), "{e}");
+    }
+
+    #[tokio::test]
+    async fn the_blocking_get_works_inside_a_runtime() {
+        let addr = serve_once(b"HTTP/1.1 200 OK\r\ncontent-length: 4\r\n\r\npong");
+        assert_eq!(get(&addr, "/ping", None).unwrap(), "pong");
     }
 }

@@ -87,7 +87,7 @@ fn expected_milter() -> Vec<Reply> {
         protocol: 0x340,
         macros: vec![],
     })];
-    replies.extend(std::iter::repeat(Reply::Continue).take(7));
+    replies.extend(std::iter::repeat_n(Reply::Continue, 7));
     replies.push(Reply::AddHeader {
         name: b("X-Tiny-Milter"),
         value: b("seen"),

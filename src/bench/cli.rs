@@ -13,14 +13,15 @@ pub enum BenchCommand {
     Milter(BenchMilterArgs),
 }
 
-/// `sluice bench milter --addr ADDR [-c N] [-n N] [--json] DIR...`
+/// `sluice bench milter --addr ADDR [-j N] [-n N] [--json] DIR...` (`-j` as make's jobs: `-c`
+/// is the configuration file in every other subcommand).
 #[derive(Debug, Args)]
 pub struct BenchMilterArgs {
     /// Milter address: inet:HOST:PORT, HOST:PORT or unix:/path (loopback only).
     #[arg(long, default_value = "inet:127.0.0.1:11332")]
     pub addr: String,
     /// Concurrent milter connections.
-    #[arg(short = 'c', long, default_value_t = 8)]
+    #[arg(short = 'j', long, default_value_t = 8)]
     pub concurrency: usize,
     /// Messages to send (cycling through the files); 0 = every file once.
     #[arg(short = 'n', long, default_value_t = 0)]
@@ -31,6 +32,9 @@ pub struct BenchMilterArgs {
     /// Print the report as JSON instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// No progress bar (it is hidden anyway when stderr is not a terminal).
+    #[arg(long)]
+    pub quiet: bool,
     /// Directories of message files (one message per file), or single files.
     #[arg(required = true)]
     pub dirs: Vec<PathBuf>,
@@ -76,7 +80,7 @@ mod tests {
     #[test]
     fn parses_the_documented_command_line() {
         let t = Top::parse_from([
-            "x", "milter", "--addr", "unix:/s", "-c", "3", "-n", "50", "--json", "a", "b",
+            "x", "milter", "--addr", "unix:/s", "-j", "3", "-n", "50", "--json", "a", "b",
         ]);
         let BenchCommand::Milter(a) = t.bench;
         let o = BenchOptions::from(&a);
@@ -86,6 +90,14 @@ mod tests {
         );
         assert_eq!(o.dirs, [PathBuf::from("a"), PathBuf::from("b")]);
         assert!(a.json);
+    }
+
+    #[test]
+    fn concurrency_is_j_not_c() {
+        let t = Top::parse_from(["x", "milter", "--concurrency", "5", "a"]);
+        let BenchCommand::Milter(a) = t.bench;
+        assert_eq!(a.concurrency, 5);
+        assert!(Top::try_parse_from(["x", "milter", "-c", "3", "a"]).is_err());
     }
 
     #[test]

@@ -7,7 +7,7 @@
 //! breaks is counted as a protocol error and its message as lost; the worker
 //! goes on with a new connection, so one bad message cannot stall the run.
 use std::path::PathBuf;
-use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use sluice_proto::milter::MtaClient;
@@ -50,6 +50,14 @@ impl Default for BenchOptions {
 /// Runs the benchmark. Fails only if nothing can be measured (bad options,
 /// unreadable corpus, milter unreachable); per-message trouble is counted.
 pub async fn bench_milter(opts: &BenchOptions) -> Result<BenchReport, BenchError> {
+    bench_milter_with_progress(opts, false).await
+}
+
+/// [`bench_milter`] with a progress bar of the messages sent (on a terminal only).
+pub async fn bench_milter_with_progress(
+    opts: &BenchOptions,
+    progress: bool,
+) -> Result<BenchReport, BenchError> {
     check(opts)?;
     let addr = MilterAddr::parse(&opts.addr)?;
     let messages = corpus::load(&opts.dirs)?;
@@ -66,7 +74,19 @@ pub async fn bench_milter(opts: &BenchOptions) -> Result<BenchReport, BenchError
     };
     let started = Instant::now();
     let workers = (0..opts.concurrency).map(|_| worker(&addr, &jobs, opts.messages_per_connection));
-    let tallies = futures_util::future::join_all(workers).await;
+    let bar = crate::progress::bar(total as u64, progress);
+    // The bar follows the messages handed out; the ticker never ends, so the workers' end wins.
+    let ticker = async {
+        loop {
+            bar.set_position(jobs.next.load(Ordering::Relaxed).min(total) as u64);
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+    };
+    let tallies = tokio::select! {
+        t = futures_util::future::join_all(workers) => t,
+        _ = ticker => unreachable!("the progress ticker never ends"),
+    };
+    bar.finish_and_clear();
     let elapsed = started.elapsed();
     let mut all = Tally::default();
     for t in tallies {

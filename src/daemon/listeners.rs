@@ -104,11 +104,36 @@ impl Socket {
 async fn bind(w: &Want, mode: u32) -> Result<Socket, DaemonError> {
     match &w.http {
         None => {
-            let b = server::bind(&w.addr, mode).await?;
+            let b = server::bind(&w.addr, mode)
+                .await
+                .map_err(|e| taken(w.kind, e))?;
             info!("milter listening on {}", b.local());
             Ok(Socket::Milter(b))
         }
-        Some(p) => Ok(Socket::Http(crate::http::bind(p).await?)),
+        Some(p) => match crate::http::bind(p).await {
+            Ok(l) => Ok(Socket::Http(l)),
+            Err(HttpError::Bind(e)) => Err(taken(w.kind, e)),
+            Err(e) => Err(e.into()),
+        },
+    }
+}
+
+/// An address another process holds (Rspamd listens on the same default ports) becomes an
+/// error that names the listener and where its address is chosen; other bind errors pass.
+fn taken(kind: Kind, e: server::BindError) -> DaemonError {
+    if e.source.kind() != std::io::ErrorKind::AddrInUse {
+        return e.into();
+    }
+    let (file, flag) = match kind {
+        Kind::Milter => ("worker-proxy.inc", "--milter"),
+        Kind::Http(Role::Scan) => ("worker-normal.inc", "--http"),
+        Kind::Http(Role::Controller) => ("worker-controller.inc", "--controller"),
+    };
+    DaemonError::AddrInUse {
+        listener: kind.name(),
+        addr: e.addr,
+        file,
+        flag,
     }
 }
 

@@ -56,6 +56,17 @@ pub enum DaemonError {
     Forward(#[from] ForwardBuildError),
     #[error(transparent)]
     Bind(#[from] BindError),
+    #[error(
+        "the {listener} listener cannot bind {addr}: the address is already in use (Rspamd, \
+         or another sluice, may listen there); choose another with bind_socket in \
+         $LOCAL_CONFDIR/local.d/{file} or with {flag} ADDR"
+    )]
+    AddrInUse {
+        listener: &'static str,
+        addr: String,
+        file: &'static str,
+        flag: &'static str,
+    },
     #[error("worker sections: {0}")]
     HttpConfig(#[from] crate::http::HttpConfigError),
     #[error(transparent)]

@@ -279,7 +279,7 @@ impl Pipeline {
         auth: &AuthOutcome,
     ) -> Scanned {
         let n = self.scans.fetch_add(1, Ordering::Relaxed);
-        self.scan_traced(env, raw, n % TIME_SAMPLE_EVERY == 0, opts, auth)
+        self.scan_traced(env, raw, n.is_multiple_of(TIME_SAMPLE_EVERY), opts, auth)
             .0
     }
 
@@ -292,17 +292,19 @@ impl Pipeline {
 
     /// [`Pipeline::explain`] with the autolearn candidate.
     pub fn explain_outcome(&self, env: &Envelope, raw: &[u8]) -> (Scanned, Trace) {
-        self.explain_authenticated(env, raw, &AuthOutcome::default())
+        self.explain_authenticated(env, raw, ScanOptions::default(), &AuthOutcome::default())
     }
 
-    /// [`Pipeline::explain_outcome`] with what the auth phase found.
+    /// [`Pipeline::explain_outcome`] with the request's options (settings) and what the auth
+    /// phase found.
     pub fn explain_authenticated(
         &self,
         env: &Envelope,
         raw: &[u8],
+        opts: ScanOptions,
         auth: &AuthOutcome,
     ) -> (Scanned, Trace) {
-        self.scan_traced(env, raw, true, ScanOptions::default(), auth)
+        self.scan_traced(env, raw, true, opts, auth)
     }
 
     /// Parses a message once for a scan whose auth phase reads it too (the DNS lists' facts):
@@ -338,16 +340,11 @@ impl Pipeline {
         &self,
         env: &Envelope,
         parsed: &Parsed,
+        opts: ScanOptions,
         auth: &AuthOutcome,
     ) -> (Scanned, Trace) {
         let input = (parsed.message(), parsed.view());
-        self.scan_view(
-            env,
-            input,
-            Instant::now(),
-            (true, ScanOptions::default()),
-            auth,
-        )
+        self.scan_view(env, input, Instant::now(), (true, opts), auth)
     }
 
     fn scan_traced(

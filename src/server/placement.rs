@@ -46,7 +46,7 @@ pub struct Load {
 /// [`GROW_AFTER`] samples in a row call for it.
 pub fn decide(open: usize, threads: usize, busy: &[f64], idle_cores: Option<f64>) -> usize {
     let all_busy = !busy.is_empty() && busy.iter().all(|&b| b >= SATURATED);
-    let room = idle_cores.map_or(true, |idle| idle >= IDLE_FOR_MORE);
+    let room = idle_cores.is_none_or(|idle| idle >= IDLE_FOR_MORE);
     if all_busy && room && open < threads {
         return open + 1;
     }

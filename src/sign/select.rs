@@ -111,7 +111,7 @@ fn domain_of(addr: &str) -> Option<String> {
 pub fn choose(s: &SignSettings, f: &Facts<'_>) -> Result<Choice, Skip> {
     let local = is_local(s, f.client_ip);
     let origin = origin(s, f, local).ok_or(Skip::NotEligible)?;
-    let empty_envelope = !f.env_from.is_some_and(|e| domain_of(e).is_some());
+    let empty_envelope = f.env_from.is_none_or(|e| domain_of(e).is_none());
     if empty_envelope && !s.allow_envfrom_empty {
         return Err(Skip::EmptyEnvFrom);
     }

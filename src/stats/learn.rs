@@ -3,8 +3,6 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use indicatif::{ProgressBar, ProgressStyle};
-
 use super::{Class, LearnOutcome, Stats, StatsError};
 use crate::message::Envelope;
 
@@ -76,9 +74,8 @@ fn collect_path(path: &Path, class: Class, out: &mut Vec<Item>) -> Result<(), St
             .filter_map(|e| e.ok().map(|e| e.path()))
             // A Maildir's tmp/ holds deliveries in progress.
             .filter(|p| {
-                p.file_name().map_or(true, |n| {
-                    n != "tmp" && !n.to_string_lossy().starts_with('.')
-                })
+                p.file_name()
+                    .is_none_or(|n| n != "tmp" && !n.to_string_lossy().starts_with('.'))
             })
             .collect();
         entries.sort();
@@ -162,16 +159,7 @@ pub fn learn_each<E>(
     progress: bool,
     mut learn: impl FnMut(&Item) -> Result<Option<LearnOutcome>, E>,
 ) -> Result<Summary, E> {
-    let bar = if progress {
-        let b = ProgressBar::new(items.len() as u64);
-        b.set_style(
-            ProgressStyle::with_template("{bar:40} {pos}/{len} {per_sec} ETA {eta} {msg}")
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
-        );
-        b
-    } else {
-        ProgressBar::hidden()
-    };
+    let bar = crate::progress::bar(items.len() as u64, progress);
     let start = Instant::now();
     let mut sum = Summary::default();
     for item in items {

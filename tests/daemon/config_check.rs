@@ -279,3 +279,63 @@ fn bad_regexp_rule_names_its_file_and_line() {
     assert!(err.contains(&format!("sluice: {at}")), "{err}");
     assert!(err.contains("regexp rule `MY_RULE`"), "{err}");
 }
+
+/// A listen address another process holds stops `run` with a message that names the
+/// listener, the address and port, and both ways to choose another.
+#[test]
+fn a_taken_port_names_the_listener_and_how_to_move_it() {
+    let dir = confdir(&[]);
+    let holder = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = holder.local_addr().unwrap().port();
+    let milter = format!("inet:127.0.0.1:{port}");
+    let controller = format!("127.0.0.1:{port}");
+    let cases: [(&[&str], &[&str]); 2] = [
+        (
+            &[
+                "--milter",
+                &milter,
+                "--http",
+                "127.0.0.1:0",
+                "--controller",
+                "127.0.0.1:0",
+            ],
+            &[
+                "the milter listener",
+                "local.d/worker-proxy.inc",
+                "--milter ADDR",
+            ],
+        ),
+        (
+            &[
+                "--milter",
+                "inet:127.0.0.1:0",
+                "--http",
+                "127.0.0.1:0",
+                "--controller",
+                &controller,
+            ],
+            &[
+                "the controller listener",
+                "local.d/worker-controller.inc",
+                "--controller ADDR",
+            ],
+        ),
+    ];
+    for (listen, wants) in cases {
+        let args: Vec<&str> = std::iter::once("run")
+            .chain(listen.iter().copied())
+            .collect();
+        let (code, err) = sluice(&args, dir.path());
+        assert_eq!(code, Some(1), "{listen:?}: {err}");
+        for want in wants
+            .iter()
+            .chain(&[&format!(":{port}")[..], "already in use"])
+        {
+            assert!(
+                err.contains(want),
+                "{listen:?}: {want:?} missing from: {err}"
+            );
+        }
+    }
+    drop(holder);
+}

@@ -114,3 +114,41 @@ fn missing_certificate_stops_the_start_with_its_path() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("/nonexistent/cert.pem"), "{err}");
 }
+
+/// `sluice status` reaches a controller behind TLS: with `https://` and the
+/// certificate as its CA it prints the state; trusting only the system's store it fails
+/// with a TLS error, not a hang or an HTTP error.
+#[test]
+fn status_reaches_a_tls_controller() {
+    let certs = tempfile::tempdir().unwrap();
+    let (cert, key) = make_cert(certs.path());
+    let tls = format!("ssl_cert = \"{cert}\";\nssl_key = \"{key}\";\n");
+    let mut s = Sluice::start(&[("local.d/worker-controller.inc", &tls)]);
+    assert!(s.wait_log("controller listening on").ends_with("(TLS)"));
+    let https = format!("https://{}", s.controller);
+    let status = |extra: &[&str]| {
+        Command::new(crate::support::sluice_bin())
+            .args(["status", "--controller", &https])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let out = status(&["--ca-file", &cert]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("milter sessions:"), "{text}");
+    let out = status(&["--ca-file", &cert, "--json"]);
+    let raw: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(raw["version"].is_string(), "{raw}");
+    let out = status(&[]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "trusted a self-signed certificate");
+    assert!(err.contains("TLS"), "{err}");
+    // The library client, as the daemon tests use it.
+    let controller = sluice::status::Controller::new(&https, None, Some(Path::new(&cert))).unwrap();
+    assert!(controller.get("/metrics").unwrap().contains("sluice_"));
+}

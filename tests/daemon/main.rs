@@ -31,6 +31,7 @@ mod milter_limits;
 mod ops_lifecycle;
 mod ops_log;
 mod ops_rebind;
+mod ops_reload;
 mod sign_outbound;
 mod stats_learn_cli;
 mod stats_outage;

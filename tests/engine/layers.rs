@@ -14,7 +14,7 @@ const MAX_CYCLE: usize = 3;
 /// The top-level modules of `src/`, lowest layer first: a module imports from
 /// its own layer and those below. `""` is `lib.rs` (the exported macros).
 const LAYERS: &[&[&str]] = &[
-    &["", "message", "metrics", "notify"],
+    &["", "message", "metrics", "notify", "progress"],
     &["verdict"],
     &["config"],
     &["log", "stats", "dns", "sign"],
@@ -30,6 +30,7 @@ const LAYERS: &[&[&str]] = &[
         "cli",
         "manpage",
         "status",
+        "reload",
     ],
 ];
 
@@ -608,7 +609,7 @@ fn raw_string_end(s: &[u8], start: usize) -> usize {
         return start + 1;
     }
     let mut close = vec![b'"'];
-    close.extend(std::iter::repeat(b'#').take(hashes));
+    close.extend(std::iter::repeat_n(b'#', hashes));
     s[open + 1..]
         .windows(close.len())
         .position(|w| w == close.as_slice())

@@ -96,7 +96,7 @@ fn is_secure(s: &AccessSettings, peer: &Peer, c: &Credentials<'_>) -> bool {
     let Some(ip) = peer.ip else {
         return false;
     };
-    inside(&ip) && c.forwarded_for.as_ref().map_or(true, inside)
+    inside(&ip) && c.forwarded_for.as_ref().is_none_or(inside)
 }
 
 /// `::ffff:127.0.0.1` (a v4 client on a dual-stack socket) counts as v4.

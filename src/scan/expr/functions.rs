@@ -32,14 +32,14 @@ pub fn eval(f: &Function, ctx: &ScanCtx<'_>) -> bool {
         Function::CompareRecipientsDistance(share) => recipients_alike(ctx) >= *share,
         Function::HasContentPart(t, sub) => ctx.content_types().any(|ct| {
             let (ty, st) = ct.split_once('/').unwrap_or((ct.as_str(), ""));
-            ty == t && sub.as_ref().map_or(true, |s| s == st)
+            ty == t && sub.as_ref().is_none_or(|s| s == st)
         }),
         Function::HasContentPartLen(t, min, max) => ctx.parts().iter().any(|p| {
             let Some(ct) = p.content_type() else {
                 return false;
             };
             let len = p.contents().len();
-            ct.ctype().eq_ignore_ascii_case(t) && len >= *min && max.map_or(true, |m| len <= m)
+            ct.ctype().eq_ignore_ascii_case(t) && len >= *min && max.is_none_or(|m| len <= m)
         }),
         Function::ContentTypeIsType(t) => ctx
             .content_types()
@@ -50,7 +50,7 @@ pub fn eval(f: &Function, ctx: &ScanCtx<'_>) -> bool {
         Function::HasHtmlTag(tag) => ctx.html_parts().any(|h| has_tag(h, tag)),
         Function::CheckSmtpData(item, value) => smtp_items(ctx, item)
             .iter()
-            .any(|v| value.as_ref().map_or(true, |m| m.matches(v))),
+            .any(|v| value.as_ref().is_none_or(|m| m.matches(v))),
         Function::CompareTransferEncoding(enc) => ctx.parts().iter().any(|p| {
             p.content_transfer_encoding()
                 .is_some_and(|e| e.eq_ignore_ascii_case(enc))

@@ -61,7 +61,7 @@ impl Phishing {
     fn watched(&self, shown: &str) -> bool {
         self.domains
             .as_ref()
-            .map_or(true, |d| d.contains(registrable(shown)))
+            .is_none_or(|d| d.contains(registrable(shown)))
     }
 }
 
