@@ -323,7 +323,7 @@ impl Pipeline {
         auth: &AuthOutcome,
     ) -> Scanned {
         let n = self.scans.fetch_add(1, Ordering::Relaxed);
-        let timed = n % TIME_SAMPLE_EVERY == 0;
+        let timed = n.is_multiple_of(TIME_SAMPLE_EVERY);
         let view = parsed.view();
         self.scan_view(
             env,
