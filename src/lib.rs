@@ -18,6 +18,7 @@
 //! - [`http`]: Rspamd's HTTP protocol: the scan (normal worker) and
 //!   controller listeners.
 //! - [`metrics`]: process-wide counters for `/stat` and `/metrics`.
+//! - [`redis`]: the one Redis layer (servers, Sentinel, deadlines) for what keeps state in Redis.
 //! - [`stats`]: Bayes statistics (tokenizer, classifier, stores, learning).
 //! - [`eval_bayes`]: `sluice eval-bayes`, cross-validation over `scan` and `stats`.
 //! - [`daemon`]: `sluice run` (load, validate, bind, serve, signals).
@@ -44,6 +45,7 @@ pub mod message;
 pub mod metrics;
 pub mod milter;
 pub mod notify;
+pub mod redis;
 pub mod scan;
 pub mod server;
 pub mod sign;
