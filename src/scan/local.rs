@@ -10,7 +10,9 @@ use std::sync::Arc;
 
 use super::auth::{AuthChecks, AuthOutcome};
 use super::{inline, workers, Pipeline};
+use crate::scan::rbl::ListHit;
 use crate::sign::Signer;
+use crate::state::StateChecks;
 use crate::stats::Stats;
 use crate::verdict::{
     Action, RuleBook, RuleCost, ScanError, ScanFuture, ScanRequest, ScanSettings, Scanner,
@@ -27,6 +29,7 @@ pub struct LocalScanner {
     learner: Option<Arc<Stats>>,
     signer: Option<Arc<Signer>>,
     auth: Option<Arc<AuthChecks>>,
+    state: Option<Arc<StateChecks>>,
 }
 
 impl LocalScanner {
@@ -36,7 +39,14 @@ impl LocalScanner {
             learner: None,
             signer: None,
             auth: None,
+            state: None,
         }
+    }
+
+    /// Greylisting, rate limits and replies around each scan (none: the pipeline alone).
+    pub fn with_state(mut self, state: Option<Arc<StateChecks>>) -> Self {
+        self.state = state;
+        self
     }
 
     /// Signs and seals outbound mail after the verdict (`dkim_signing`, `arc`).
@@ -96,13 +106,39 @@ impl LocalScanner {
 
 impl Scanner for LocalScanner {
     fn scan(&self, req: Arc<ScanRequest>) -> ScanFuture {
-        let Some(auth) = self.auth.clone() else {
+        if self.auth.is_none() && self.state.is_none() {
             return self.pipeline_scan(req, AuthOutcome::default());
-        };
+        }
         let this = self.clone();
         Box::pin(async move {
-            let found = auth.run(&req.envelope, &req.message).await;
-            this.pipeline_scan(req, found).await
+            let auth = async {
+                match &this.auth {
+                    Some(a) => a.run(&req.envelope, &req.message).await,
+                    None => AuthOutcome::default(),
+                }
+            };
+            let state = async {
+                match &this.state {
+                    Some(s) => Some(s.before(&req.envelope, &req.message).await),
+                    None => None,
+                }
+            };
+            let (mut found, before) = tokio::join!(auth, state);
+            if let Some(b) = &before {
+                found
+                    .lists
+                    .extend(b.symbols().into_iter().map(|symbol| ListHit {
+                        symbol,
+                        options: Vec::new(),
+                    }));
+            }
+            let mut v = this.pipeline_scan(Arc::clone(&req), found).await?;
+            if let (Some(s), Some(b)) = (&this.state, &before) {
+                if s.after(&req.envelope, &req.message, b, &mut v).await {
+                    super::headers::refresh_spamd_result(&mut v);
+                }
+            }
+            Ok(v)
         })
     }
 
