@@ -19,7 +19,9 @@ total_fail=0
 # auth: SPF, DKIM, DMARC and ARC against nsd, compared with Rspamd 3.4, and
 # DNS faults (auth.sh). lists: DNS lists against nsd, compared with Rspamd
 # 3.4, in a namespace where any packet off loopback fails it (lists.sh).
-stages=(miltertest postfix corpus rspamc forward proxy redis hostile auth lists)
+# state: greylisting, rate limits and replies on Redis with Sentinel (master
+# killed under load), across two nodes, through Postfix, and with Redis stopped.
+stages=(miltertest postfix corpus rspamc forward proxy redis hostile auth lists state)
 for stage in "${stages[@]}"; do
     log=$(mktemp /tmp/sluice-it-$stage.XXXXXX.log)
     started=$SECONDS
