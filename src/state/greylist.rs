@@ -103,6 +103,9 @@ pub struct Greylist {
 pub enum Seen {
     /// Authenticated, local, or a whitelisted address: never greylisted.
     Exempt,
+    /// No client address: a manual scan, not an MTA's; left as scanned (as Rspamd leaves
+    /// `rspamc`'s).
+    Manual,
     /// Neither record exists: a new message.
     New,
     /// A record is past its timeout: the message passes (`body` or `meta`).
@@ -129,12 +132,8 @@ impl Greylist {
         }
     }
 
-    /// Authenticated, local or whitelisted senders; and scans without a client address
-    /// (a manual scan, not an MTA's: Rspamd likewise spares `rspamc`'s).
-    fn exempt(&self, env: &Envelope) -> bool {
-        let Some(ip) = env.client_ip else {
-            return true;
-        };
+    /// Authenticated, local or whitelisted senders.
+    fn exempt(&self, env: &Envelope, ip: IpAddr) -> bool {
         env.user.is_some()
             || self.local.iter().any(|n| n.contains(&ip))
             || self.settings.whitelisted_ip.iter().any(|n| n.contains(&ip))
@@ -166,7 +165,10 @@ impl Greylist {
 
     /// Reads the message's records (before the scan).
     pub async fn check(&self, env: &Envelope, keys: &Keys, deadline: Instant) -> Seen {
-        if self.exempt(env) {
+        let Some(ip) = env.client_ip else {
+            return Seen::Manual;
+        };
+        if self.exempt(env, ip) {
             return Seen::Exempt;
         }
         metrics::counters("greylist")
@@ -230,6 +232,9 @@ impl Greylist {
             action: (*action == Action::Greylist).then_some((Action::NoAction, None)),
             symbol: None,
         };
+        if *seen == Seen::Manual {
+            return Decision::default();
+        }
         if s.greylist_min_score.is_some_and(|min| score < min) || *seen == Seen::Exempt {
             return downgrade();
         }
@@ -245,6 +250,7 @@ impl Greylist {
         let store_keys = [keys.body.clone(), keys.meta.clone()];
         match seen {
             Seen::Exempt => downgrade(),
+            Seen::Manual => Decision::default(),
             Seen::Passed(by) => {
                 if let Err(e) = self.store.expire(&store_keys, s.expire, deadline).await {
                     metrics::failed("greylist", &e);
@@ -487,7 +493,12 @@ mod tests {
         let mut manual = env("192.0.2.1");
         manual.client_ip = None;
         let keys = g.keys(&manual, MSG);
-        assert_eq!(g.check(&manual, &keys, deadline).await, Seen::Exempt);
+        let seen = g.check(&manual, &keys, deadline).await;
+        assert_eq!(seen, Seen::Manual);
+        let d = g
+            .apply(&manual, &keys, &seen, &Action::Greylist, 5.0, deadline)
+            .await;
+        assert_eq!(d, Decision::default(), "a manual scan keeps its action");
         let e = env("192.0.2.1");
         let keys = g.keys(&e, MSG);
         let seen = g.check(&e, &keys, deadline).await;
