@@ -15,9 +15,10 @@ use std::time::{Duration, Instant};
 use ipnet::IpNet;
 
 use super::error::StateConfigError;
+use super::metrics;
 use super::section::Section;
 use super::store::{now_ms, Store};
-use super::{hash_key, metrics, StateSymbol};
+use super::symbol::{hash_key, StateSymbol};
 use crate::message::Envelope;
 use crate::verdict::Action;
 

@@ -18,12 +18,12 @@ pub mod ratelimit;
 pub mod replies;
 pub mod section;
 pub mod store;
+pub mod symbol;
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use blake2::{Blake2b512, Digest};
 use serde_json::Value;
 
 pub use error::{StateConfigError, StateError};
@@ -32,6 +32,7 @@ use ratelimit::{Exceeded, Ratelimit, RatelimitSettings};
 use replies::{Replies, RepliesSettings, Reply};
 use section::Section;
 use store::{Lazy, Store};
+pub use symbol::{hash_key, StateSymbol};
 
 use crate::message::Envelope;
 use crate::redis::{Client, RedisConfig};
@@ -62,22 +63,6 @@ impl Before {
     /// The symbol to score with the scan's (a reply).
     pub fn symbols(&self) -> Vec<String> {
         self.reply.iter().map(|r| r.symbol.clone()).collect()
-    }
-}
-
-/// A symbol a module adds to the verdict after the scan (weight 0, as Rspamd's).
-#[derive(Debug, Clone, PartialEq)]
-pub struct StateSymbol {
-    pub name: String,
-    pub options: Vec<String>,
-}
-
-impl StateSymbol {
-    pub fn new(name: &str, options: &[&str]) -> StateSymbol {
-        StateSymbol {
-            name: name.to_string(),
-            options: options.iter().map(ToString::to_string).collect(),
-        }
     }
 }
 
@@ -283,14 +268,4 @@ fn add_symbol(v: &mut Verdict, s: StateSymbol) {
         description: None,
         options: s.options,
     });
-}
-
-/// A key of `len` hex digits after `prefix`, hashing `parts` (blake2b).
-pub fn hash_key(prefix: &str, parts: &[&[u8]], len: usize) -> String {
-    let mut h = Blake2b512::new();
-    for p in parts {
-        h.update(p);
-    }
-    let hex = data_encoding::HEXLOWER.encode(&h.finalize());
-    format!("{prefix}{}", &hex[..len.min(hex.len())])
 }

@@ -17,9 +17,10 @@ use ipnet::IpNet;
 use serde_json::Value;
 
 use super::error::StateConfigError;
+use super::metrics;
 use super::section::Section;
 use super::store::{now_ms, Records, Store};
-use super::{hash_key, metrics};
+use super::symbol::hash_key;
 use crate::config::value;
 use crate::message::Envelope;
 use crate::redis::client::Script;

@@ -10,9 +10,10 @@ use mail_parser::{Address, HeaderName, Message, MessageParser};
 use serde_json::Value;
 
 use super::error::StateConfigError;
+use super::metrics;
 use super::section::Section;
 use super::store::Store;
-use super::{hash_key, metrics};
+use super::symbol::hash_key;
 use crate::message::Envelope;
 use crate::verdict::Action;
 
