@@ -183,7 +183,12 @@ impl Embedded {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| bad(&e))?;
         }
-        let db = Database::create(path).map_err(|e| bad(&e))?;
+        // A bounded cache: the records are small and short-lived, and redb's default cache
+        // would let a busy box's memory grow with every record written.
+        let db = redb::Builder::new()
+            .set_cache_size(CACHE_BYTES)
+            .create(path)
+            .map_err(|e| bad(&e))?;
         Ok(Embedded {
             db,
             path: path.to_path_buf(),
@@ -264,6 +269,9 @@ impl Embedded {
         Ok(out)
     }
 }
+
+/// The embedded store's page cache.
+const CACHE_BYTES: usize = 16 << 20;
 
 /// About one write in this many also removes every expired record.
 const SWEEP_EVERY: u32 = 1000;
