@@ -25,7 +25,9 @@ lanes=${LANES:-2}
 # DNS faults (auth.sh). lists: DNS lists against nsd, compared with Rspamd
 # 3.4, in a namespace where any packet off loopback fails it (lists.sh).
 # Longest first, so the lanes end together.
-shared=(auth postfix lists forward proxy rspamc corpus miltertest)
+# state: greylisting, rate limits and replies on Redis with Sentinel (master
+# killed under load), across two nodes, through Postfix, and with Redis stopped.
+shared=(auth postfix state lists forward proxy rspamc corpus miltertest)
 # redis: Bayes on a redis-server stopped for 30 s under milter load, every
 # answer within the Redis timeout. hostile: every attack of issue 20 at once
 # against one daemon (hostile.sh), a normal message answered within 1 s.

@@ -18,6 +18,9 @@
 //! - [`http`]: Rspamd's HTTP protocol: the scan (normal worker) and
 //!   controller listeners.
 //! - [`metrics`]: process-wide counters for `/stat` and `/metrics`.
+//! - [`state`]: shared state around the scan: greylisting, rate limits, replies, in
+//!   Redis or the embedded store.
+//! - [`redis`]: the one Redis layer (servers, Sentinel, deadlines) the state modules use.
 //! - [`stats`]: Bayes statistics (tokenizer, classifier, stores, learning).
 //! - [`eval_bayes`]: `sluice eval-bayes`, cross-validation over `scan` and `stats`.
 //! - [`daemon`]: `sluice run` (load, validate, bind, serve, signals).
@@ -48,9 +51,11 @@ pub mod milter;
 pub mod notify;
 pub mod progress;
 pub mod reload;
+pub mod redis;
 pub mod scan;
 pub mod server;
 pub mod sign;
+pub mod state;
 pub mod stats;
 pub mod status;
 pub mod verdict;

@@ -65,6 +65,17 @@ pub struct RedisSettings {
     pub expire: Option<Duration>,
     /// Learned this many times in one class, a token no longer expires.
     pub common_hits: i64,
+    /// The master found through Redis Sentinel instead of `server`.
+    pub sentinel: Option<SentinelSettings>,
+}
+
+/// `sentinels` and `sentinel_masters_pattern`, of the classifier's section or the `redis`
+/// section.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SentinelSettings {
+    pub sentinels: Vec<crate::redis::Server>,
+    /// A regular expression (checked at load) over the masters' names.
+    pub masters_pattern: Option<String>,
 }
 
 /// Which store holds the statistics.
@@ -111,6 +122,7 @@ impl StatsConfig {
                 path: PathBuf::from(r.str("path")?.unwrap_or("/var/lib/sluice/bayes.redb")),
             },
             "redis" => Backend::Redis(RedisSettings {
+                sentinel: sentinel(sec, tree.get("redis"))?,
                 server: redis_server(&r, tree.get("redis"))?,
                 prefix: r.str("prefix")?.unwrap_or("BAYES").to_string(),
                 timeout: Duration::from_secs_f64(r.num("timeout")?.unwrap_or(0.2).max(0.001)),
@@ -195,13 +207,53 @@ fn redis_server(r: &Reader<'_>, global: Option<&Value>) -> Result<String, BayesC
         .as_deref()
         .and_then(|s| s.split(',').next())
         .map(str::trim);
+    let sentinels = [
+        r.0.get("sentinels"),
+        global.and_then(|g| g.get("sentinels")),
+    ];
     match first {
         Some(s) if !s.is_empty() => Ok(s.to_string()),
+        // Found through the sentinels; the name is for log lines until then.
+        _ if sentinels.iter().any(Option::is_some) => Ok("sentinel-master".to_string()),
         _ => Err(BayesConfigError {
             key: "backend".into(),
             reason: "\"redis\" needs a server: set `servers` here or in the `redis` section".into(),
         }),
     }
+}
+
+/// Sentinels of the classifier's section, else of the `redis` section.
+fn sentinel(
+    own: &Value,
+    global: Option<&Value>,
+) -> Result<Option<SentinelSettings>, BayesConfigError> {
+    let Some(sec) = [Some(own), global]
+        .into_iter()
+        .flatten()
+        .find(|s| s.get("sentinels").is_some())
+    else {
+        return Ok(None);
+    };
+    let bad = |key: &str, reason: String| BayesConfigError {
+        key: key.to_string(),
+        reason,
+    };
+    let sentinels = sec
+        .get("sentinels")
+        .map(|v| crate::redis::config::parse_servers(v, "sentinels"))
+        .transpose()
+        .map_err(|e| bad("sentinels", e.to_string()))?
+        .unwrap_or_default();
+    let masters_pattern = Reader(sec)
+        .str("sentinel_masters_pattern")?
+        .map(str::to_string);
+    if let Some(p) = &masters_pattern {
+        regex::Regex::new(p).map_err(|e| bad("sentinel_masters_pattern", e.to_string()))?;
+    }
+    Ok(Some(SentinelSettings {
+        sentinels,
+        masters_pattern,
+    }))
 }
 
 struct Reader<'a>(&'a Value);

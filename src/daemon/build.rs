@@ -20,6 +20,7 @@ use crate::scan::rbl::settings::RblSettings;
 use crate::scan::rbl::RblChecks;
 use crate::scan::{LocalScanner, Pipeline, ScanConfigError, Scanner};
 use crate::sign::Signer;
+use crate::state::StateChecks;
 use crate::stats::Stats;
 
 /// A session context built from a config, and what else the caller reports.
@@ -99,11 +100,15 @@ pub fn build_from(
         .map_err(located(&config))?
         .map(Arc::new);
     let auth = auth_checks(&config)?;
+    let state = StateChecks::from_tree(&config.tree, settings.scan_timeout)
+        .map_err(located(&config))?
+        .map(Arc::new);
     let local: Arc<dyn Scanner> = Arc::new(
         LocalScanner::new(pipeline)
             .with_learner(stats.clone())
             .with_signer(signer)
-            .with_auth(auth),
+            .with_auth(auth)
+            .with_state(state),
     );
     let scanner: Arc<dyn Scanner> =
         match ForwardScanner::from_settings(forward, Some(local.clone()))? {

@@ -86,6 +86,8 @@ pub enum DaemonError {
     },
     #[error("bayes: {0}")]
     Stats(#[from] crate::stats::StatsError),
+    #[error(transparent)]
+    State(#[from] crate::state::StateConfigError),
     #[error("signing: {0}")]
     Sign(#[from] crate::sign::SignConfigError),
     /// A setting's error with the file and line that set it in front.

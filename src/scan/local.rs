@@ -13,7 +13,9 @@ use std::sync::Arc;
 use super::auth::{AuthChecks, AuthOutcome};
 use super::{inline, workers, Pipeline};
 use crate::message::Parsed;
+use crate::scan::rbl::ListHit;
 use crate::sign::Signer;
+use crate::state::StateChecks;
 use crate::stats::Stats;
 use crate::verdict::{
     Action, RuleBook, RuleCost, ScanError, ScanFuture, ScanRequest, ScanSettings, Scanner,
@@ -30,6 +32,7 @@ pub struct LocalScanner {
     learner: Option<Arc<Stats>>,
     signer: Option<Arc<Signer>>,
     auth: Option<Arc<AuthChecks>>,
+    state: Option<Arc<StateChecks>>,
 }
 
 impl LocalScanner {
@@ -39,7 +42,14 @@ impl LocalScanner {
             learner: None,
             signer: None,
             auth: None,
+            state: None,
         }
+    }
+
+    /// Greylisting, rate limits and replies around each scan (none: the pipeline alone).
+    pub fn with_state(mut self, state: Option<Arc<StateChecks>>) -> Self {
+        self.state = state;
+        self
     }
 
     /// Signs and seals outbound mail after the verdict (`dkim_signing`, `arc`).
@@ -105,19 +115,48 @@ impl LocalScanner {
 
 impl Scanner for LocalScanner {
     fn scan(&self, req: Arc<ScanRequest>) -> ScanFuture {
-        let Some(auth) = self.auth.clone() else {
+        if self.auth.is_none() && self.state.is_none() {
             return self.pipeline_scan(req, AuthOutcome::default(), None);
-        };
+        }
         let this = self.clone();
         Box::pin(async move {
-            if !auth.reads_message() {
-                let found = auth.run(&req.envelope, &req.message).await;
-                return this.pipeline_scan(req, found, None).await;
-            }
             // One parse for the lists' facts and the pipeline.
-            let parsed = this.pipeline.parse(req.message.clone());
-            let found = auth.run_parsed(&req.envelope, parsed.view()).await;
-            this.pipeline_scan(req, found, Some(parsed)).await
+            let parsed = this
+                .auth
+                .as_ref()
+                .filter(|a| a.reads_message())
+                .map(|_| this.pipeline.parse(req.message.clone()));
+            let auth = async {
+                match (&this.auth, &parsed) {
+                    (Some(a), Some(p)) => a.run_parsed(&req.envelope, p.view()).await,
+                    (Some(a), None) => a.run(&req.envelope, &req.message).await,
+                    (None, _) => AuthOutcome::default(),
+                }
+            };
+            let state = async {
+                match &this.state {
+                    Some(s) => Some(s.before(&req.envelope, &req.message).await),
+                    None => None,
+                }
+            };
+            let (mut found, before) = tokio::join!(auth, state);
+            if let Some(b) = &before {
+                found
+                    .lists
+                    .extend(b.symbols().into_iter().map(|symbol| ListHit {
+                        symbol,
+                        options: Vec::new(),
+                    }));
+            }
+            let mut v = this
+                .pipeline_scan(Arc::clone(&req), found, parsed)
+                .await?;
+            if let (Some(s), Some(b)) = (&this.state, &before) {
+                if s.after(&req.envelope, &req.message, b, &mut v).await {
+                    super::headers::refresh_spamd_result(&mut v);
+                }
+            }
+            Ok(v)
         })
     }
 

@@ -167,6 +167,17 @@ impl Pipeline {
             };
             registry.define(&cfg, &name, defaults);
         }
+        let (reply, reply_score) = crate::state::replies::symbol(cfg.replies.as_ref());
+        registry.define(
+            &cfg,
+            &reply,
+            super::symbols::RuleDefaults {
+                score: Some(reply_score),
+                group: Some("replies"),
+                description: Some("Message is reply to one we originated"),
+                ..Default::default()
+            },
+        );
         let bayes = [SPAM_SYMBOL, HAM_SYMBOL].map(|name| {
             let defaults = super::symbols::RuleDefaults {
                 description: Some("Bayes statistics"),

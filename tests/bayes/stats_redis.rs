@@ -139,6 +139,7 @@ fn a_silent_server_times_out_quickly() {
         timeout: Duration::from_millis(150),
         expire: None,
         common_hits: 10,
+        sentinel: None,
     };
     let start = Instant::now();
     let e = RedisStore::open(settings.clone()).unwrap_err();
@@ -219,6 +220,7 @@ fn a_server_down_at_start_is_used_once_it_answers() {
         timeout: Duration::from_millis(200),
         expire: None,
         common_hits: 2,
+        sentinel: None,
     };
     assert!(RedisStore::open(settings.clone()).is_err(), "strict open");
     let store = RedisStore::open_or_reconnect(settings).unwrap();

@@ -16,8 +16,8 @@ const MAX_CYCLE: usize = 3;
 const LAYERS: &[&[&str]] = &[
     &["", "message", "metrics", "notify", "progress"],
     &["verdict"],
-    &["config"],
-    &["log", "stats", "dns", "sign"],
+    &["config", "redis"],
+    &["log", "stats", "dns", "sign", "state"],
     &["scan"],
     &["milter", "forward"],
     &["server"],

@@ -380,7 +380,7 @@ fn local_dir_and_rspamd_local_lua_are_loaded() {
 /// hfilter's DNS checks'.
 fn built_in(name: &str) -> bool {
     let auth = sluice::scan::auth::symbols::SYMBOLS.iter();
-    ["GTUBE", "BAYES_SPAM", "BAYES_HAM"].contains(&name)
+    ["GTUBE", "BAYES_SPAM", "BAYES_HAM", "REPLY"].contains(&name)
         || auth
             .chain(sluice::scan::auth::hosts::SYMBOLS)
             .any(|s| s.0 == name)

@@ -55,6 +55,7 @@ impl Redis {
             timeout: Duration::from_millis(500),
             expire: expire.map(Duration::from_secs),
             common_hits: 2,
+            sentinel: None,
         }
     }
 

@@ -187,6 +187,8 @@ pub struct ScanConfig {
     pub whitelist: Option<whitelist::WhitelistConfig>,
     /// The `rbl` section (DNS lists), as written: the pipeline registers its symbols.
     pub rbl: Option<Value>,
+    /// The `replies` section, as written: the pipeline registers its symbol and weight.
+    pub replies: Option<Value>,
 }
 
 /// The top-level sections [`ScanConfig::lua`] holds.
@@ -233,6 +235,7 @@ impl ScanConfig {
             milter_headers: tree.get("milter_headers").cloned(),
             whitelist: whitelist::parse_section(tree.get("whitelist"))?,
             rbl: tree.get("rbl").cloned(),
+            replies: tree.get("replies").cloned(),
         })
     }
 }

@@ -21,7 +21,6 @@
 //! - `{prefix}:{U}learned`: hash digest -> `S`/`H` (relearn moves).
 //! - `{prefix}:users`: set of per-user tags; `{prefix}:hll`: HyperLogLog of
 //!   tokens (approximate distinct count for `sluice stat`).
-mod conn;
 mod health;
 
 use std::collections::HashMap;
@@ -32,8 +31,8 @@ use std::time::{Duration, Instant};
 use redis::{ConnectionAddr, IntoConnectionInfo, RedisError};
 
 use super::api::{Class, LearnOutcome, LearnRequest, Store, StoreError, StoreStat};
+use crate::redis::blocking::{self as conn, Addr, Conn, Target};
 use crate::stats::classifier::{Counts, Learns};
-use conn::{Addr, Conn, Target};
 use health::{Health, Probe};
 
 /// Connections kept idle for reuse; more are opened under load and closed
@@ -63,6 +62,9 @@ struct Shared {
     target: RwLock<Target>,
     /// Host and port to resolve again while down (a moved server).
     host: Option<(String, u16)>,
+    /// The sentinels to ask for the master instead (at open, and again while down: a
+    /// failover), and the pattern of the masters' names.
+    sentinel: Option<(Vec<crate::redis::Server>, Option<regex::Regex>)>,
     idle: Mutex<Vec<Conn>>,
     health: Health,
 }
@@ -135,8 +137,21 @@ impl RedisStore {
             username: info.redis.username,
             password: info.redis.password,
         };
+        let sentinel = match &settings.sentinel {
+            Some(s) => {
+                let pattern = s
+                    .masters_pattern
+                    .as_deref()
+                    .map(regex::Regex::new)
+                    .transpose()
+                    .map_err(|e| bad(e.to_string()))?;
+                Some((s.sentinels.clone(), pattern))
+            }
+            None => None,
+        };
         Ok(RedisStore {
             shared: Arc::new(Shared {
+                sentinel,
                 settings,
                 target: RwLock::new(target),
                 host,
@@ -200,8 +215,30 @@ impl RedisStore {
 }
 
 impl Shared {
-    /// Looks the host up (at open and by the probe, never on a scan).
+    /// Looks the host up, or asks the sentinels for the master (at open and by the
+    /// probe, never on a scan).
     fn resolve(&self) -> Result<(), String> {
+        if let Some((sentinels, pattern)) = &self.sentinel {
+            let master = crate::redis::sentinel::master_blocking(
+                sentinels,
+                pattern.as_ref(),
+                self.settings.timeout,
+            )
+            .map_err(|e| e.to_string())?;
+            let addr = match &master {
+                crate::redis::Server::Tcp(h, p) => Addr::Tcp(
+                    (h.as_str(), *p)
+                        .to_socket_addrs()
+                        .map_err(|e| format!("resolving {h}: {e}"))?
+                        .collect(),
+                ),
+                crate::redis::Server::Unix(p) => Addr::Unix(p.into()),
+            };
+            if let Ok(mut t) = self.target.write() {
+                t.addr = addr;
+            }
+            return Ok(());
+        }
         let Some((host, port)) = &self.host else {
             return Ok(());
         };

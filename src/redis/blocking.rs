@@ -1,4 +1,5 @@
-//! One Redis connection whose whole exchange runs under one deadline.
+//! One blocking Redis connection whose whole exchange runs under one deadline, for
+//! callers on threads of their own (the Bayes store, on session and scan threads).
 //!
 //! The `redis` crate's blocking connection applies its timeout to each
 //! socket read and write. A server that stops answering mid-reply (or a
@@ -250,7 +251,7 @@ pub fn is_outage(e: &RedisError) -> bool {
         || e.is_timeout()
         || matches!(
             e.kind(),
-            ErrorKind::ParseError | ErrorKind::AuthenticationFailed
+            ErrorKind::ParseError | ErrorKind::AuthenticationFailed | ErrorKind::ReadOnly
         )
 }
 

@@ -1,0 +1,448 @@
+//! A module's Redis: one multiplexed connection per role (write, and read when
+//! `read_servers` differ), shared by every scan, opened on first use and again after a
+//! failure; each call bounded by the caller's deadline.
+//!
+//! A failed call drops its connection (a failover leaves it talking to a dead or demoted
+//! server) and holds further attempts off for a short pause, so that while Redis is down
+//! scans fail at once instead of each waiting out a connect. With sentinels, the master is
+//! resolved on each (re)connect and again every `sentinel_watch_time`.
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use redis::aio::MultiplexedConnection;
+use redis::{ConnectionAddr, ConnectionInfo, ErrorKind, FromRedisValue, RedisConnectionInfo};
+
+use super::config::{RedisConfig, Server};
+use super::error::RedisError;
+use super::sentinel;
+
+/// After a failure, how long calls fail without trying (the server gets a new attempt
+/// after this).
+const RETRY_PAUSE: Duration = Duration::from_millis(250);
+
+/// Which servers a call goes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Read,
+    Write,
+}
+
+/// One module's Redis. Cheap to clone; clones share the connections.
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("servers", &self.inner.config.describe())
+            .finish()
+    }
+}
+
+struct Inner {
+    config: RedisConfig,
+    write: Slot,
+    read: Slot,
+    counters: Counters,
+}
+
+/// Calls and failures, for `/metrics`.
+#[derive(Debug, Default)]
+pub struct Counters {
+    pub calls: AtomicU64,
+    pub failures: AtomicU64,
+    pub connects: AtomicU64,
+}
+
+#[derive(Default)]
+struct Slot {
+    live: tokio::sync::Mutex<Option<Live>>,
+    retry_at: Mutex<Option<Instant>>,
+}
+
+struct Live {
+    conn: MultiplexedConnection,
+    server: Server,
+    /// When the master was last confirmed (sentinels only).
+    checked: Instant,
+}
+
+impl Client {
+    pub fn new(config: RedisConfig) -> Client {
+        Client {
+            inner: Arc::new(Inner {
+                config,
+                write: Slot::default(),
+                read: Slot::default(),
+                counters: Counters::default(),
+            }),
+        }
+    }
+
+    pub fn config(&self) -> &RedisConfig {
+        &self.inner.config
+    }
+
+    pub fn counters(&self) -> &Counters {
+        &self.inner.counters
+    }
+
+    /// Runs one command.
+    pub async fn query<T: FromRedisValue>(
+        &self,
+        role: Role,
+        cmd: &redis::Cmd,
+        deadline: Instant,
+    ) -> Result<T, RedisError> {
+        self.run(role, deadline, |mut c| async move {
+            cmd.query_async::<T>(&mut c).await
+        })
+        .await
+    }
+
+    /// Runs a pipeline in one round trip.
+    pub async fn pipe<T: FromRedisValue>(
+        &self,
+        role: Role,
+        pipe: &redis::Pipeline,
+        deadline: Instant,
+    ) -> Result<T, RedisError> {
+        self.run(role, deadline, |mut c| async move {
+            pipe.query_async::<T>(&mut c).await
+        })
+        .await
+    }
+
+    /// Runs `script` (EVALSHA, loading it when the server does not know it yet).
+    pub async fn script<T: FromRedisValue>(
+        &self,
+        script: &Script,
+        keys: &[String],
+        args: &[String],
+        deadline: Instant,
+    ) -> Result<T, RedisError> {
+        let mut sha = redis::cmd("EVALSHA");
+        sha.arg(&script.sha1).arg(keys.len()).arg(keys).arg(args);
+        let mut full = redis::cmd("EVAL");
+        full.arg(script.code).arg(keys.len()).arg(keys).arg(args);
+        self.run(Role::Write, deadline, |mut c| async move {
+            match sha.query_async::<T>(&mut c).await {
+                Err(e) if e.kind() == ErrorKind::NoScriptError => full.query_async(&mut c).await,
+                other => other,
+            }
+        })
+        .await
+    }
+
+    async fn run<T, F, Fut>(&self, role: Role, deadline: Instant, f: F) -> Result<T, RedisError>
+    where
+        F: FnOnce(MultiplexedConnection) -> Fut,
+        Fut: std::future::Future<Output = redis::RedisResult<T>>,
+    {
+        let c = &self.inner.counters;
+        c.calls.fetch_add(1, Ordering::Relaxed);
+        let result = self.run_once(role, deadline, f).await;
+        if result.is_err() {
+            c.failures.fetch_add(1, Ordering::Relaxed);
+        }
+        result
+    }
+
+    async fn run_once<T, F, Fut>(
+        &self,
+        role: Role,
+        deadline: Instant,
+        f: F,
+    ) -> Result<T, RedisError>
+    where
+        F: FnOnce(MultiplexedConnection) -> Fut,
+        Fut: std::future::Future<Output = redis::RedisResult<T>>,
+    {
+        let slot = self.slot(role);
+        let (conn, server) = self.connection(role, deadline).await?;
+        let at = tokio::time::Instant::from_std(deadline);
+        match tokio::time::timeout_at(at, f(conn)).await {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) if !is_outage(&e) => Err(RedisError::Command {
+                server: server.to_string(),
+                reason: e.to_string(),
+            }),
+            Ok(Err(e)) => {
+                slot.fail(&server);
+                Err(RedisError::Command {
+                    server: server.to_string(),
+                    reason: e.to_string(),
+                })
+            }
+            Err(_) => {
+                slot.fail(&server);
+                Err(RedisError::Timeout {
+                    server: server.to_string(),
+                })
+            }
+        }
+    }
+
+    fn slot(&self, role: Role) -> &Slot {
+        let i = &self.inner;
+        match role {
+            Role::Read if !i.config.read.is_empty() && i.config.sentinels.is_empty() => &i.read,
+            _ => &i.write,
+        }
+    }
+
+    /// The role's live connection, opened (and the master resolved) when there is none.
+    async fn connection(
+        &self,
+        role: Role,
+        deadline: Instant,
+    ) -> Result<(MultiplexedConnection, Server), RedisError> {
+        let cfg = &self.inner.config;
+        let slot = self.slot(role);
+        let at = tokio::time::Instant::from_std(deadline);
+        let mut live = tokio::time::timeout_at(at, slot.live.lock())
+            .await
+            .map_err(|_| RedisError::Timeout {
+                server: cfg.describe(),
+            })?;
+        if let Some(l) = live.as_mut() {
+            let fresh = cfg.sentinels.is_empty() || l.checked.elapsed() < cfg.sentinel_watch_time;
+            if fresh {
+                return Ok((l.conn.clone(), l.server.clone()));
+            }
+            // Time to ask the sentinels again; a changed master gets a new connection.
+            if let Ok(m) = sentinel::master(
+                &cfg.sentinels,
+                cfg.sentinel_masters_pattern.as_ref(),
+                deadline,
+            )
+            .await
+            {
+                if m == l.server {
+                    l.checked = Instant::now();
+                    return Ok((l.conn.clone(), l.server.clone()));
+                }
+                tracing::info!("redis: sentinels name a new master {m} (was {})", l.server);
+            }
+            *live = None;
+        }
+        if let Some(at) = *slot
+            .retry_at
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        {
+            if Instant::now() < at {
+                return Err(RedisError::Backoff {
+                    server: cfg.describe(),
+                });
+            }
+        }
+        let candidates = if cfg.sentinels.is_empty() {
+            match role {
+                Role::Read if !cfg.read.is_empty() => cfg.read.clone(),
+                _ => cfg.write.clone(),
+            }
+        } else {
+            match sentinel::master(
+                &cfg.sentinels,
+                cfg.sentinel_masters_pattern.as_ref(),
+                deadline,
+            )
+            .await
+            {
+                Ok(m) => vec![m],
+                Err(e) => {
+                    slot.hold_off();
+                    return Err(e);
+                }
+            }
+        };
+        let mut last = None;
+        for server in candidates {
+            self.inner.counters.connects.fetch_add(1, Ordering::Relaxed);
+            match open(cfg, &server, deadline).await {
+                Ok(conn) => {
+                    *live = Some(Live {
+                        conn: conn.clone(),
+                        server: server.clone(),
+                        checked: Instant::now(),
+                    });
+                    return Ok((conn, server));
+                }
+                Err(e) => last = Some(e),
+            }
+        }
+        slot.hold_off();
+        Err(last.unwrap_or(RedisError::Connect {
+            server: cfg.describe(),
+            reason: "no server configured".into(),
+        }))
+    }
+}
+
+impl Slot {
+    /// Drops the connection to `server` (if it is still the live one) and pauses attempts.
+    /// Never waits: a caller holding the slot is opening a connection already, and a
+    /// broken one left in place fails its next call at once and is dropped then.
+    fn fail(&self, server: &Server) {
+        if let Ok(mut live) = self.live.try_lock() {
+            if live.as_ref().is_some_and(|l| &l.server == server) {
+                *live = None;
+            }
+        }
+        self.hold_off();
+    }
+
+    fn hold_off(&self) {
+        let mut at = self
+            .retry_at
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *at = Some(Instant::now() + RETRY_PAUSE);
+    }
+}
+
+/// Connects, logs in and selects the database, all before `deadline`.
+async fn open(
+    cfg: &RedisConfig,
+    server: &Server,
+    deadline: Instant,
+) -> Result<MultiplexedConnection, RedisError> {
+    let addr = match server {
+        Server::Tcp(h, p) => ConnectionAddr::Tcp(h.clone(), *p),
+        Server::Unix(p) => ConnectionAddr::Unix(p.into()),
+    };
+    let info = ConnectionInfo {
+        addr,
+        redis: RedisConnectionInfo {
+            db: cfg.db,
+            username: cfg.username.clone(),
+            password: cfg.password.clone(),
+            ..Default::default()
+        },
+    };
+    let failed = |reason: String| RedisError::Connect {
+        server: server.to_string(),
+        reason,
+    };
+    let client = redis::Client::open(info).map_err(|e| failed(e.to_string()))?;
+    let at = tokio::time::Instant::from_std(deadline);
+    match tokio::time::timeout_at(at, client.get_multiplexed_tokio_connection()).await {
+        Ok(Ok(c)) => Ok(c),
+        Ok(Err(e)) => Err(failed(e.to_string())),
+        Err(_) => Err(RedisError::Timeout {
+            server: server.to_string(),
+        }),
+    }
+}
+
+/// Whether the connection is worth dropping after `e`: the path or the server failed, or the
+/// server is a replica now (a failover).
+fn is_outage(e: &redis::RedisError) -> bool {
+    e.is_io_error()
+        || e.is_timeout()
+        || e.is_connection_dropped()
+        || e.is_connection_refusal()
+        || matches!(
+            e.kind(),
+            ErrorKind::ReadOnly | ErrorKind::ParseError | ErrorKind::AuthenticationFailed
+        )
+        || e.code() == Some("LOADING")
+        || e.code() == Some("MASTERDOWN")
+}
+
+/// A Lua script for [`Client::script`], with its SHA-1 computed once.
+#[derive(Debug, Clone)]
+pub struct Script {
+    code: &'static str,
+    sha1: String,
+}
+
+impl Script {
+    pub fn new(code: &'static str) -> Script {
+        use sha1::Digest;
+        let digest = sha1::Sha1::digest(code.as_bytes());
+        Script {
+            code,
+            sha1: data_encoding::HEXLOWER.encode(&digest),
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        self.code
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn unused_port() -> u16 {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    }
+
+    fn config(port: u16, timeout: Duration) -> RedisConfig {
+        let tree = serde_json::json!({"redis": {"servers": format!("127.0.0.1:{port}"),
+                                                "timeout": timeout.as_secs_f64()}});
+        RedisConfig::for_module(&tree, "greylist").unwrap().unwrap()
+    }
+
+    #[test]
+    fn script_sha_is_redis_sha1_hex() {
+        // SHA-1 of "return 1", as `SCRIPT LOAD "return 1"` answers it.
+        let s = Script::new("return 1");
+        assert_eq!(s.sha1, "e0e1f9fabfc9d4800c877a703b823ac0578ff8db");
+    }
+
+    #[tokio::test]
+    async fn refused_then_held_off_and_counted() {
+        let c = Client::new(config(unused_port(), Duration::from_millis(300)));
+        let deadline = Instant::now() + Duration::from_millis(300);
+        let e = c
+            .query::<String>(Role::Write, &redis::cmd("PING"), deadline)
+            .await
+            .unwrap_err();
+        assert!(matches!(e, RedisError::Connect { .. }), "{e}");
+        let e = c
+            .query::<String>(Role::Read, &redis::cmd("PING"), deadline)
+            .await
+            .unwrap_err();
+        assert!(matches!(e, RedisError::Backoff { .. }), "{e}");
+        assert_eq!(c.counters().failures.load(Ordering::Relaxed), 2);
+        assert_eq!(c.counters().connects.load(Ordering::Relaxed), 1);
+    }
+
+    /// A server that accepts and never answers: the call ends at its deadline.
+    #[tokio::test]
+    async fn a_silent_server_is_cut_at_the_deadline() {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = l.local_addr().unwrap().port();
+        let hold = tokio::spawn(async move {
+            let mut kept = Vec::new();
+            while let Ok((s, _)) = l.accept().await {
+                kept.push(s);
+            }
+        });
+        let c = Client::new(config(port, Duration::from_millis(200)));
+        let start = Instant::now();
+        let e = c
+            .query::<String>(
+                Role::Write,
+                &redis::cmd("PING"),
+                start + Duration::from_millis(200),
+            )
+            .await
+            .unwrap_err();
+        assert!(matches!(e, RedisError::Timeout { .. }), "{e}");
+        assert!(
+            start.elapsed() < Duration::from_secs(1),
+            "{:?}",
+            start.elapsed()
+        );
+        hold.abort();
+    }
+}
