@@ -159,6 +159,10 @@ impl RuleBook for Pipeline {
     fn map_files(&self) -> Vec<crate::verdict::MapFile> {
         Pipeline::map_files(self)
     }
+
+    fn check_selector(&self, expr: &str) -> Result<(), String> {
+        super::multimap::selector::Selector::parse(expr).map(drop)
+    }
 }
 
 #[cfg(test)]

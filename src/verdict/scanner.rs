@@ -122,6 +122,11 @@ pub trait RuleBook: Send + Sync {
     fn map_files(&self) -> Vec<MapFile> {
         Vec::new()
     }
+    /// Whether `expr` is a selector these rules can evaluate (the
+    /// controller's `check_selector`); `Err` says why not.
+    fn check_selector(&self, expr: &str) -> Result<(), String> {
+        Err(format!("selector `{expr}`: no selectors here"))
+    }
 }
 
 /// A map file a rule reads.

@@ -17,7 +17,7 @@ const LAYERS: &[&[&str]] = &[
     &["", "message", "metrics", "notify"],
     &["verdict"],
     &["config"],
-    &["log", "stats", "dns", "sign"],
+    &["log", "stats", "dns", "sign", "history"],
     &["scan"],
     &["milter", "forward"],
     &["server"],

@@ -126,7 +126,7 @@ async fn serve(cmd: &str, req: Request<Incoming>, shared: &Arc<Shared>, read_onl
             Domain::None,
         ),
         "saveactions" => save::actions(req, shared).await,
-        _ if cmd.starts_with("plugins/selectors/") => selectors::handle(cmd, q),
+        _ if cmd.starts_with("plugins/selectors/") => selectors::handle(cmd, q, rules.as_deref()),
         _ => match rules {
             Some(r) => match cmd {
                 "actions" => reply::json(&views::actions(r.as_ref()), false),

@@ -8,7 +8,7 @@ use serde_json::{json, Map, Value};
 
 use super::super::query;
 use super::super::reply::{self, Domain, Reply};
-use crate::scan::multimap::selector::Selector;
+use crate::verdict::RuleBook;
 
 const EXTRACTORS: [(&str, &str); 10] = [
     ("ip", "Get source IP address"),
@@ -33,10 +33,13 @@ const TRANSFORMS: [(&str, &str); 4] = [
     ("lower", "Returns the lowercased value"),
 ];
 
-pub fn handle(cmd: &str, q: Option<&str>) -> Reply {
+pub fn handle(cmd: &str, q: Option<&str>, rules: Option<&dyn RuleBook>) -> Reply {
     match cmd.trim_start_matches("plugins/selectors/") {
         "check_selector" => match query::get(q, "selector").filter(|s| !s.is_empty()) {
-            Some(s) => reply::json(&json!({"success": Selector::parse(&s).is_ok()}), false),
+            Some(s) => {
+                let ok = rules.is_some_and(|r| r.check_selector(&s).is_ok());
+                reply::json(&json!({"success": ok}), false)
+            }
             None => reply::error(404, "missing selector", Domain::None),
         },
         "list_extractors" => reply::json(&described(&EXTRACTORS), false),
