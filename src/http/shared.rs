@@ -95,6 +95,7 @@ impl Shared {
         settings: &HttpSettings,
         stats: Option<Arc<crate::stats::Stats>>,
     ) -> Shared {
+        warn_unusable_hashes(&settings.access);
         let budget = BodyBudget::new(settings.body_budget);
         let role = |r: Role, limits: Limits| RoleState {
             limits,
@@ -121,6 +122,24 @@ impl Shared {
         match r {
             Role::Scan => &self.scan,
             Role::Controller => &self.controller,
+        }
+    }
+}
+
+/// A configured password that looks like a hash but cannot be one
+/// matches nothing, as in Rspamd: say so once at start, not per login.
+fn warn_unusable_hashes(access: &AccessSettings) {
+    use super::controller::password::Stored;
+    let keys = [
+        ("password", &access.password),
+        ("enable_password", &access.enable_password),
+    ];
+    for (key, value) in keys {
+        if let Some(why) = value.as_deref().and_then(|v| Stored::parse(v).problem()) {
+            tracing::warn!(
+                "worker.controller.{key} looks like an rspamadm hash but is unusable ({why}): \
+                 no password matches it"
+            );
         }
     }
 }

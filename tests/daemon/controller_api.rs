@@ -105,11 +105,31 @@ fn pie_graph_and_errors() {
     assert_eq!(get(c, "/graph", &[RO]).status, 400);
     assert_eq!(get(c, "/graph?type=decade", &[RO]).status, 400);
 
-    // Errors: privileged, Rspamd's row shape; a failed scan request is in it.
+    // Errors: privileged, Rspamd's row shape; a refused save is in it.
+    assert_eq!(post(c, "/saveactions", &[RW], b"[1, 2]").status, 400);
     assert_eq!(get(c, "/errors", &[RO]).status, 403);
     let e = get(c, "/errors", &[RW]);
     assert_eq!(e.status, 200, "{}", e.text());
-    assert!(e.json().is_array());
+    let rows = e.json();
+    let row = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| {
+            r["message"]
+                .as_str()
+                .unwrap()
+                .contains("Cannot parse input")
+        })
+        .unwrap_or_else(|| panic!("the refused save is not in {rows}"))
+        .clone();
+    assert_eq!(row["type"], "warning");
+    assert_eq!(row["pid"], s.pid());
+    assert!(row["ts"].as_f64().unwrap() > 1.6e9, "{row}");
+    assert!(
+        row["module"].as_str().unwrap().starts_with("sluice"),
+        "{row}"
+    );
 }
 
 fn threshold(c: std::net::SocketAddr, action: &str) -> Value {
@@ -293,4 +313,41 @@ fn maps_listed_read_and_saved() {
         new.to_vec()
     );
     assert!(scan().is_object(), "the next scan reads the saved map");
+}
+
+#[tokio::test]
+async fn milter_scans_are_in_the_history_and_the_graph() {
+    use sluice_proto::milter::client::{Envelope, MtaClient};
+    use sluice_proto::milter::optneg::OptNeg;
+    let s = Sluice::start(&[]);
+    let mut m = MtaClient::connect_tcp(s.milter).await.unwrap();
+    m.negotiate(OptNeg {
+        version: 6,
+        actions: 0x1ff,
+        protocol: 0x1f_ffff,
+    })
+    .await
+    .unwrap();
+    let env = Envelope {
+        from: "alice@example.org",
+        rcpts: &["bob@example.net"],
+        queue_id: Some("4ABC123"),
+    };
+    m.send_message(&env, &gtube_message()).await.unwrap();
+    m.quit().await.unwrap();
+    // Localhost is in the shipped secure_ip: no password.
+    let h = get(s.controller, "/history", &[]).json();
+    let rows = h["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 1, "{h}");
+    assert_eq!(rows[0]["sender_smtp"], "alice@example.org");
+    assert_eq!(rows[0]["rcpt_smtp"], json!(["bob@example.net"]));
+    assert_eq!(rows[0]["action"], "reject");
+    assert!(rows[0]["symbols"]["GTUBE"].is_object(), "{h}");
+    let g = get(s.controller, "/graph?type=day", &[]).json();
+    assert!(
+        g[0].as_array().unwrap().last().unwrap()["y"]
+            .as_f64()
+            .unwrap()
+            > 0.0
+    );
 }

@@ -125,3 +125,19 @@ fn sluice_pw_hashes_and_checks_in_rspamds_format() {
         401
     );
 }
+
+#[test]
+fn an_unusable_hash_is_reported_and_matches_nothing() {
+    let conf = "enable_password = \"$2$tooshort$abc\";\nsecure_ip = \"192.0.2.1\";\n";
+    let mut s = Sluice::start(&[("override.d/worker-controller.inc", conf)]);
+    s.wait_log("worker.controller.enable_password looks like an rspamadm hash but is unusable");
+    let c = s.controller;
+    assert_eq!(
+        get(c, "/statreset", &[("Password", "$2$tooshort$abc")]).status,
+        401
+    );
+    assert_eq!(
+        get(c, "/statreset", &[("Password", "tooshort")]).status,
+        401
+    );
+}
