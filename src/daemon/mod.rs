@@ -137,6 +137,7 @@ pub async fn run(opts: RunOptions) -> Result<(), DaemonError> {
     listeners.apply(&wants, opened);
     crate::metrics::global().config_loaded();
     let _graph = keep_graph(&opts);
+    history_rows(&config.tree);
     let ops = Ops {
         opts,
         log,
@@ -155,6 +156,23 @@ pub async fn run(opts: RunOptions) -> Result<(), DaemonError> {
     }
     info!("sluice stopped");
     Ok(())
+}
+
+/// `options.history_rows` (Rspamd's key): the size of the history ring,
+/// read at start.
+fn history_rows(tree: &serde_json::Value) {
+    let Some(v) = tree.get("options").and_then(|o| o.get("history_rows")) else {
+        return;
+    };
+    match v.as_u64().filter(|n| *n > 0) {
+        Some(n) => crate::history::set_store(Arc::new(crate::history::ring::Ring::new(
+            usize::try_from(n).unwrap_or(usize::MAX),
+        ))),
+        None => warn!(
+            "options.history_rows: expected a positive number, got {v}; keeping {}",
+            crate::history::DEFAULT_ROWS
+        ),
+    }
 }
 
 /// How often the graph's counts are written to `$DBDIR`.

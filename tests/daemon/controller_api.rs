@@ -351,3 +351,14 @@ async fn milter_scans_are_in_the_history_and_the_graph() {
             > 0.0
     );
 }
+
+#[test]
+fn history_rows_bounds_the_history() {
+    let s = Sluice::start(&[("local.d/options.inc", "history_rows = 1;\n")]);
+    post(s.http, "/checkv2", &[], &ham_message());
+    post(s.http, "/checkv2", &[], &gtube_message());
+    let h = get(s.controller, "/history", &[]).json();
+    let rows = h["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 1, "{h}");
+    assert_eq!(rows[0]["message-id"], "gtube@example.org");
+}
