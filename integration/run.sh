@@ -19,7 +19,8 @@ total_fail=0
 # auth: SPF, DKIM, DMARC and ARC against nsd, compared with Rspamd 3.4, and
 # DNS faults (auth.sh). lists: DNS lists against nsd, compared with Rspamd
 # 3.4, in a namespace where any packet off loopback fails it (lists.sh).
-stages=(miltertest postfix corpus rspamc forward proxy redis hostile auth lists)
+# pw: controller password hashes, sluice's and rspamadm's, checked both ways.
+stages=(miltertest postfix corpus rspamc forward proxy redis hostile auth lists pw)
 for stage in "${stages[@]}"; do
     log=$(mktemp /tmp/sluice-it-$stage.XXXXXX.log)
     started=$SECONDS
