@@ -22,7 +22,7 @@ step() {
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
 install_packages() {
-  local pkgs=(postfix miltertest swaks rspamd redis-server iproute2 procps jq openssl zstd curl python3 nsd python3-dkim python3-authres)
+  local pkgs=(postfix miltertest swaks rspamd redis-server iproute2 procps jq openssl zstd curl python3 nsd python3-dkim python3-authres bsdutils)
   local missing=()
   for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")
