@@ -182,6 +182,10 @@ const GRAPH_SAVE_EVERY: std::time::Duration = std::time::Duration::from_secs(60)
 /// every minute until the returned guard is dropped (and at exit).
 fn keep_graph(opts: &RunOptions) -> Option<tokio_util::sync::DropGuard> {
     let dir = opts.load.var("DBDIR")?;
+    if !std::path::Path::new(&dir).is_dir() {
+        warn!("graph: DBDIR {dir} is not a directory; the graph starts over on each restart");
+        return None;
+    }
     let graph = crate::history::graph::global();
     if let Err(e) = graph.load(std::path::Path::new(&dir)) {
         warn!("graph: {e}; counting starts over");
@@ -191,17 +195,23 @@ fn keep_graph(opts: &RunOptions) -> Option<tokio_util::sync::DropGuard> {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(GRAPH_SAVE_EVERY);
         tick.tick().await;
+        // A failure is logged when it starts or changes, not every minute.
+        let mut failing: Option<String> = None;
         loop {
             tokio::select! {
                 _ = token.cancelled() => break,
                 _ = tick.tick() => {}
             }
             let saved = tokio::task::spawn_blocking(|| crate::history::graph::global().save());
-            match saved.await {
-                Ok(Err(e)) => warn!("graph: {e}"),
-                Err(e) => warn!("graph: {e}"),
-                Ok(Ok(())) => {}
+            let error = match saved.await {
+                Ok(Ok(())) => None,
+                Ok(Err(e)) => Some(e.to_string()),
+                Err(e) => Some(e.to_string()),
+            };
+            if error.is_some() && error != failing {
+                warn!("graph: {}", error.as_deref().unwrap_or_default());
             }
+            failing = error;
         }
     });
     Some(stop.drop_guard())

@@ -185,6 +185,19 @@ fn saved_thresholds_apply_to_the_next_scan_and_persist() {
         &["--var".to_string(), dbdir],
     );
     assert_eq!(threshold(again.controller, "reject"), -1000.0);
+    // The graph kept the first run's scans (written at exit).
+    let g = get(again.controller, "/graph?type=week", &[RO]).json();
+    let seen = |series: usize| {
+        g[series]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["y"].as_f64().is_some_and(|y| y > 0.0))
+    };
+    assert!(
+        seen(0) && seen(5),
+        "reject and no action before the restart: {g}"
+    );
     let r = post(again.http, "/checkv2", &[], &ham_message()).json();
     assert_eq!(r["action"], "reject");
 }
