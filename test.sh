@@ -22,7 +22,7 @@ step() {
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
 install_packages() {
-  local pkgs=(postfix miltertest swaks rspamd redis-server redis-sentinel redis-tools iproute2 procps jq openssl zstd curl python3 nsd python3-dkim python3-authres dpkg-dev binutils lintian)
+  local pkgs=(postfix miltertest swaks rspamd redis-server redis-sentinel redis-tools iproute2 procps jq openssl zstd curl python3 nsd python3-dkim python3-authres dpkg-dev binutils lintian bsdutils)
   local missing=()
   for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")

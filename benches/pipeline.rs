@@ -1,6 +1,8 @@
 //! Pipeline::scan over a sample of the shared corpus (ham, spam, mime),
 //! with the shipped rules, then the same without the shipped Lua rules
-//! (`lua_rules { enabled = false; }`). Reports time per message.
+//! (`lua_rules { enabled = false; }`). Reports time per message; also what
+//! recording each scan for the controller (history row and graph point)
+//! adds per message.
 use std::path::PathBuf;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
@@ -61,6 +63,25 @@ fn bench(c: &mut Criterion) {
             },
         );
     }
+    g.finish();
+    history(c, &msgs);
+}
+
+/// The controller's per-scan cost: the history row (a header parse for the
+/// MIME sender, recipients and subject) and the graph's counters.
+fn history(c: &mut Criterion, msgs: &[Vec<u8>]) {
+    let env = Envelope::default();
+    let p = pipeline(true);
+    let verdicts: Vec<_> = msgs.iter().map(|m| p.scan(&env, m)).collect();
+    let mut g = c.benchmark_group("history");
+    g.throughput(Throughput::Elements(msgs.len() as u64));
+    g.bench_function(format!("record_{}_corpus_messages", msgs.len()), |b| {
+        b.iter(|| {
+            for (m, v) in msgs.iter().zip(&verdicts) {
+                sluice::history::record(sluice::history::Row::new(&env, m, v));
+            }
+        })
+    });
     g.finish();
 }
 

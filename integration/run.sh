@@ -27,7 +27,8 @@ lanes=${LANES:-2}
 # Longest first, so the lanes end together.
 # state: greylisting, rate limits and replies on Redis with Sentinel (master
 # killed under load), across two nodes, through Postfix, and with Redis stopped.
-shared=(auth postfix state lists forward proxy rspamc corpus miltertest)
+# pw: controller password hashes, sluice's and rspamadm's, checked both ways.
+shared=(auth postfix state lists forward proxy rspamc pw corpus miltertest)
 # redis: Bayes on a redis-server stopped for 30 s under milter load, every
 # answer within the Redis timeout. hostile: every attack of issue 20 at once
 # against one daemon (hostile.sh), a normal message answered within 1 s.

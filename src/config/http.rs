@@ -100,6 +100,8 @@ pub struct HttpSettings {
     /// again for the scan of each) held at once by all HTTP listeners
     /// together; never below twice `max_message` plus a zstd decoder.
     pub body_budget: usize,
+    /// `options.neighbours`, as the controller's `/neighbours` lists them.
+    pub neighbours: Map<String, Value>,
 }
 
 impl HttpSettings {
@@ -154,6 +156,7 @@ impl HttpSettings {
             access: access("worker.controller", controller)?,
             max_message,
             body_budget: budget.max(least),
+            neighbours: super::neighbours::from_tree(tree, warnings),
         })
     }
 }

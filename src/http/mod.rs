@@ -33,7 +33,7 @@ pub mod tls;
 
 mod listen;
 mod route;
-mod shared;
+pub mod shared;
 
 pub use crate::config::http::{HttpConfigError, HttpSettings};
 #[doc(hidden)]

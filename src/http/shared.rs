@@ -61,6 +61,24 @@ pub struct Shared {
     pub controller: RoleState,
     /// Failed controller logins per client, for the lockout.
     pub logins: Logins,
+    /// What the controller's save endpoints need from the daemon.
+    pub admin: Admin,
+    /// The cluster's other nodes (`/neighbours`).
+    pub neighbours: serde_json::Map<String, serde_json::Value>,
+}
+
+/// A reload asked for by the controller (saved thresholds, weights or
+/// maps), answered when it is done.
+pub type ReloadAsk = tokio::sync::oneshot::Sender<Result<(), String>>;
+
+/// What the controller's save endpoints need from the daemon; empty
+/// (saves refused) outside a running daemon.
+#[derive(Debug, Default)]
+pub struct Admin {
+    /// Where saved thresholds and weights go (Rspamd's `dynamic_conf`).
+    pub dynamic_conf: Option<std::path::PathBuf>,
+    /// Asks the daemon for a reload, as SIGHUP does; answered when done.
+    pub reload: Option<tokio::sync::mpsc::Sender<ReloadAsk>>,
 }
 
 /// One role's limits and open connections, shared by its listeners.
@@ -77,6 +95,7 @@ impl Shared {
         settings: &HttpSettings,
         stats: Option<Arc<crate::stats::Stats>>,
     ) -> Shared {
+        warn_unusable_hashes(&settings.access);
         let budget = BodyBudget::new(settings.body_budget);
         let role = |r: Role, limits: Limits| RoleState {
             limits,
@@ -94,6 +113,8 @@ impl Shared {
             scan: role(Role::Scan, settings.normal.limits),
             controller: role(Role::Controller, settings.controller.limits),
             logins: Default::default(),
+            admin: Admin::default(),
+            neighbours: settings.neighbours.clone(),
         }
     }
 
@@ -101,6 +122,24 @@ impl Shared {
         match r {
             Role::Scan => &self.scan,
             Role::Controller => &self.controller,
+        }
+    }
+}
+
+/// A configured password that looks like a hash but cannot be one
+/// matches nothing, as in Rspamd: say so once at start, not per login.
+fn warn_unusable_hashes(access: &AccessSettings) {
+    use super::controller::password::Stored;
+    let keys = [
+        ("password", &access.password),
+        ("enable_password", &access.enable_password),
+    ];
+    for (key, value) in keys {
+        if let Some(why) = value.as_deref().and_then(|v| Stored::parse(v).problem()) {
+            tracing::warn!(
+                "worker.controller.{key} looks like an rspamadm hash but is unusable ({why}): \
+                 no password matches it"
+            );
         }
     }
 }

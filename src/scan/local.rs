@@ -209,6 +209,14 @@ impl RuleBook for Pipeline {
     fn settings_profile(&self, id: &str) -> Option<Arc<ScanSettings>> {
         Pipeline::settings_profile(self, id)
     }
+
+    fn map_files(&self) -> Vec<crate::verdict::MapFile> {
+        Pipeline::map_files(self)
+    }
+
+    fn check_selector(&self, expr: &str) -> Result<(), String> {
+        super::multimap::selector::Selector::parse(expr).map(drop)
+    }
 }
 
 #[cfg(test)]

@@ -17,7 +17,7 @@ const LAYERS: &[&[&str]] = &[
     &["", "message", "metrics", "notify", "progress"],
     &["verdict"],
     &["config", "redis"],
-    &["log", "stats", "dns", "sign", "state"],
+    &["log", "stats", "dns", "sign", "state", "history"],
     &["scan"],
     &["milter", "forward"],
     &["server"],
