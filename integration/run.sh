@@ -19,7 +19,10 @@ total_fail=0
 # auth: SPF, DKIM, DMARC and ARC against nsd, compared with Rspamd 3.4, and
 # DNS faults (auth.sh). lists: DNS lists against nsd, compared with Rspamd
 # 3.4, in a namespace where any packet off loopback fails it (lists.sh).
-stages=(miltertest postfix corpus rspamc forward proxy redis hostile auth lists)
+# exim: Debian's Exim asking the scan listener with `spamd_address ...
+# variant=rspamd` in its DATA ACL: GTUBE refused, ham delivered with the
+# verdict's headers (exim.sh).
+stages=(miltertest postfix corpus rspamc forward proxy redis hostile auth lists exim)
 for stage in "${stages[@]}"; do
     log=$(mktemp /tmp/sluice-it-$stage.XXXXXX.log)
     started=$SECONDS
