@@ -5,10 +5,14 @@
 //! counters. `/learnspam` and `/learnham` (privileged) learn into the
 //! daemon's Bayes store ([`learn`]); the scan listener does not serve them,
 //! as Rspamd's normal worker does not: only the controller checks passwords.
-//! Fuzzy endpoints and unknown paths answer 404.
+//! `/fuzzyadd` and `/fuzzydel` (privileged) answer 404 with
+//! [`FUZZY_MISSING`]: sluice has no fuzzy storage yet. `GET` of any other path is a web page
+//! ([`crate::http::ui`]), served without a password as Rspamd serves its
+//! `static_dir`.
 pub mod auth;
 pub mod learn;
 pub mod logins;
+pub mod rspamd_metrics;
 pub mod views;
 
 use std::sync::Arc;
@@ -24,7 +28,11 @@ use super::reply::{self, Domain, Reply};
 use super::route::command;
 use super::scan::{self, Shape};
 use super::shared::{Peer, Shared};
+use super::ui;
 use crate::stats::Class;
+
+/// Why the fuzzy endpoints refuse (rspamc prints it).
+pub const FUZZY_MISSING: &str = "fuzzy hashes are not supported: sluice has no fuzzy_check module";
 
 /// Routes one controller request. Every reply carries `Cache-Control: no-store`.
 pub async fn handle(req: Request<Incoming>, peer: Peer, shared: Arc<Shared>) -> Reply {
@@ -40,8 +48,8 @@ async fn route(req: Request<Incoming>, peer: Peer, shared: Arc<Shared>) -> Reply
         "ping" => return reply::pong(),
         "stat" | "auth" | "actions" | "symbols" | "counters" | "metrics" | "checkv2" | "check"
         | "scan" => Level::Read,
-        "statreset" | "learnspam" | "learnham" => Level::Enable,
-        _ => return reply::error(404, "invalid command", Domain::None),
+        "statreset" | "learnspam" | "learnham" | "fuzzyadd" | "fuzzydel" => Level::Enable,
+        _ => return ui::serve(&shared.ui, req.method(), req.uri().path()).await,
     };
     let read_only = match authorize(&req, &peer, &shared, level) {
         Ok(Access::Granted { read_only }) => read_only,
@@ -65,17 +73,22 @@ async fn route(req: Request<Incoming>, peer: Peer, shared: Arc<Shared>) -> Reply
             crate::metrics::global().reset_scans();
             reply::json(&views::stat(&before, bayes.as_ref(), read_only), false)
         }
+        "fuzzyadd" | "fuzzydel" => reply::error(404, FUZZY_MISSING, Domain::None),
         "learnspam" => learn::handle(req, Class::Spam, shared.stats.clone(), max).await,
         "learnham" => learn::handle(req, Class::Ham, shared.stats.clone(), max).await,
         "auth" => reply::json(&views::auth(&snapshot(), read_only), false),
-        "metrics" => reply::text(views::OPENMETRICS, views::metrics_text(rules.as_deref())),
+        "metrics" => {
+            let bayes = views::bayes_stat(shared.stats.clone()).await;
+            let text = views::metrics_text(rules.as_deref(), bayes.as_ref(), read_only);
+            reply::text(views::OPENMETRICS, text)
+        }
         "checkv2" => scan::handle(req, Shape::V2, false, ctx, max).await,
         "check" | "scan" => scan::handle(req, Shape::Legacy, false, ctx, max).await,
         _ => match rules {
             Some(r) => match cmd.as_str() {
                 "actions" => reply::json(&views::actions(r.as_ref()), false),
                 "symbols" => reply::json(&views::symbols(r.as_ref()), false),
-                _ => reply::json(&views::counters(r.as_ref()), false),
+                _ => reply::json(&views::counters(r.as_ref(), snapshot().uptime), false),
             },
             None => reply::error(404, "no local rules: scanning is forwarded", Domain::None),
         },
