@@ -200,6 +200,8 @@ async function loadGraph() {
   legend($("throughput-legend"), ACTIONS.slice(0, series.length));
 }
 
+// Rspamd's /pie rows: {label, color, value} (its own labels, "Clean",
+// "Rejected", ...); an `action` name is read too.
 async function loadPie() {
   let rows;
   try {
@@ -209,17 +211,22 @@ async function loadPie() {
     $("split-error").textContent = "No action split: " + e.message;
     return;
   }
-  const total = rows.reduce((n, r) => n + r.value, 0);
+  const parts = rows.map((r) => ({
+    name: r.label || r.action,
+    color: r.color || COLORS[r.action] || "#888",
+    value: Number(r.value) || 0,
+  }));
+  const total = parts.reduce((n, r) => n + r.value, 0);
   const nodes = [];
   let angle = -Math.PI / 2;
-  for (const r of rows.filter((r) => r.value > 0)) {
+  for (const r of parts.filter((r) => r.value > 0)) {
     const share = r.value / total;
     const a2 = angle + share * 2 * Math.PI;
     const p = (a) => (100 * Math.cos(a)).toFixed(2) + "," + (100 * Math.sin(a)).toFixed(2);
     const d = share >= 0.9999
       ? "M0,-100A100,100 0 1,1 0,100A100,100 0 1,1 0,-100Z"
       : "M0,0L" + p(angle) + "A100,100 0 " + (share > 0.5 ? 1 : 0) + ",1 " + p(a2) + "Z";
-    nodes.push(svg("path", { d, fill: COLORS[r.action] || "#888", "data-action": r.action }));
+    nodes.push(svg("path", { d, fill: r.color, "data-label": r.name }));
     angle = a2;
   }
   if (!nodes.length) {
@@ -228,15 +235,16 @@ async function loadPie() {
     nodes.push(t);
   }
   $("split-chart").replaceChildren(...nodes);
-  $("split-legend").replaceChildren(...rows.map((r) => el("li", { "data-action": r.action },
-    Object.assign(el("i"), { style: "background:" + (COLORS[r.action] || "#888") }),
-    r.action + ": " + r.value + (total ? " (" + (100 * r.value / total).toFixed(1) + "%)" : ""))));
+  $("split-legend").replaceChildren(...parts.map((r) => el("li", { "data-label": r.name },
+    Object.assign(el("i"), { style: "background:" + r.color }),
+    r.name + ": " + r.value + (total ? " (" + (100 * r.value / total).toFixed(1) + "%)" : ""))));
 }
 
+// History rows key their symbols by name.
 function symbolList(symbols) {
-  return Object.values(symbols || {})
-    .sort((a, b) => Math.abs(b.score) - Math.abs(a.score) || a.name.localeCompare(b.name))
-    .map((s) => s.name + "(" + Number(s.score).toFixed(2) + ")").join(" ");
+  return Object.entries(symbols || {})
+    .sort(([an, a], [bn, b]) => Math.abs(b.score) - Math.abs(a.score) || an.localeCompare(bn))
+    .map(([name, s]) => name + "(" + Number(s.score).toFixed(2) + ")").join(" ");
 }
 
 async function loadHistory() {
@@ -310,9 +318,9 @@ async function scan(ev) {
     $("scan-action").textContent = v.action;
     $("scan-score").textContent = Number(v.score).toFixed(2);
     $("scan-required").textContent = v.required_score;
-    fill($("scan-symbols").tBodies[0], Object.values(v.symbols || {})
-      .sort((a, b) => b.score - a.score)
-      .map((s) => el("tr", { "data-symbol": s.name }, el("td", {}, s.name), el("td", {}, Number(s.score).toFixed(2)),
+    fill($("scan-symbols").tBodies[0], Object.entries(v.symbols || {})
+      .sort(([, a], [, b]) => b.score - a.score)
+      .map(([name, s]) => el("tr", { "data-symbol": name }, el("td", {}, name), el("td", {}, Number(s.score).toFixed(2)),
         el("td", {}, (s.options || []).join(", ")))));
     $("scan-result").hidden = false;
     refresh();
