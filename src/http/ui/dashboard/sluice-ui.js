@@ -70,7 +70,9 @@ function showLogin(message) {
   $("password").focus();
 }
 
-async function login(candidate) {
+// `quiet`: the first try without a password (clients from secure_ip need
+// none); its refusal just shows the form.
+async function login(candidate, quiet = false) {
   password = candidate;
   try {
     const a = await api("auth");
@@ -87,7 +89,8 @@ async function login(candidate) {
   } catch (e) {
     password = null;
     sessionStorage.removeItem("sluice-password");
-    showLogin(e.status === 401 || e.status === 403 ? "Wrong password" : "Cannot log in: " + e.message);
+    const refused = e.status === 401 || e.status === 403;
+    showLogin(refused ? (quiet ? "" : "Wrong password") : "Cannot log in: " + e.message);
   }
 }
 
@@ -344,4 +347,4 @@ $("graph-type").addEventListener("change", loadGraph);
 $("actions-form").addEventListener("submit", saveThresholds);
 $("scan-form").addEventListener("submit", scan);
 
-if (password !== null) login(password); else showLogin();
+if (password !== null) login(password); else login("", true);
