@@ -107,7 +107,7 @@ for cmd in fuzzy_add fuzzy_del; do
     if out=$(rspamc -h "$controller" "$cmd" "$gtube" 2>&1); then
         echo "rspamc.sh: $cmd succeeded without fuzzy storage: $out" >&2; exit 1
     fi
-    grep -q 'HTTP error: 404, fuzzy hashes are not supported' <<<"$out" ||
+    grep -q 'HTTP error: 501, fuzzy storage is not available' <<<"$out" ||
         { echo "rspamc.sh: $cmd: $out" >&2; exit 1; }
 done
 

@@ -71,6 +71,37 @@ pub enum Command {
     /// `dkim_signing.path` expects it (by default
     /// `/var/lib/sluice/dkim/DOMAIN.SELECTOR.key`).
     DkimKeygen(DkimKeygenArgs),
+    /// Hash a controller password, as `rspamadm pw` does.
+    ///
+    /// Prints `$2$SALT$KEY` (Catena, the default) or `$1$SALT$KEY`
+    /// (`-t pbkdf2`) for `password` / `enable_password` in
+    /// worker-controller.inc; Rspamd accepts the same hashes. Without -p
+    /// the password is the first line of stdin. With -c, checks a password
+    /// (read from stdin) against the hash given with -p, and exits 1 when
+    /// it does not match.
+    Pw(PwArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PwArgs {
+    /// Hash a password (the default).
+    #[arg(short, long, conflicts_with = "check")]
+    pub encrypt: bool,
+    /// Check a password against the hash given with -p.
+    #[arg(short, long)]
+    pub check: bool,
+    /// No output with -c: the exit status says it.
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// The password (with -c: the hash); read from stdin when absent.
+    #[arg(short, long)]
+    pub password: Option<String>,
+    /// Key derivation: catena or pbkdf2.
+    #[arg(short = 't', long = "type", default_value = "catena", value_parser = ["catena", "pbkdf2"])]
+    pub kdf: String,
+    /// List the key derivations.
+    #[arg(short, long)]
+    pub list: bool,
 }
 
 #[derive(Debug, Args)]

@@ -37,6 +37,7 @@ pub mod eval_bayes;
 pub mod forward;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod history;
 pub mod http;
 pub mod log;
 pub mod manpage;

@@ -24,6 +24,8 @@ use std::collections::HashSet;
 use std::net::IpAddr;
 use std::sync::{Arc, OnceLock, RwLock};
 
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::EnvFilter;
 
 /// The target per-client exchange logging uses; see [`debug_client`].
@@ -129,7 +131,11 @@ pub fn install(settings: &LogSettings) -> Result<LogHandle, LogError> {
         ($b:expr) => {{
             let b = $b.with_filter_reloading();
             let handle = b.reload_handle();
-            b.try_init().map_err(|_| LogError::AlreadyInstalled)?;
+            // Warnings and errors are kept for the controller's `/errors` too.
+            b.finish()
+                .with(crate::history::errors::Capture)
+                .try_init()
+                .map_err(|_| LogError::AlreadyInstalled)?;
             let set: SetFilter = Arc::new(move |f| handle.reload(f).map_err(|e| e.to_string()));
             set
         }};

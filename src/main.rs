@@ -99,7 +99,49 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Stat(args) => stat(&args),
         Command::EvalBayes(args) => eval_bayes(&args),
         Command::DkimKeygen(args) => dkim_keygen(&args),
+        Command::Pw(args) => pw(&args),
     }
+}
+
+fn pw(args: &cli::PwArgs) -> Result<ExitCode> {
+    use sluice::http::controller::password::{self, Kdf, Stored};
+    if args.list {
+        println!("pbkdf2: PBKDF2-blake2b - CPU intensive KDF using blake2b hash function");
+        println!("catena: Catena-Butterfly - CPU and memory intensive KDF");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut lines = std::io::stdin().lines();
+    let mut next_line = |what: &str| -> Result<String> {
+        match lines.next() {
+            Some(line) => Ok(line.with_context(|| format!("pw: reading the {what}"))?),
+            None => anyhow::bail!("pw: no {what} on stdin"),
+        }
+    };
+    let first = match &args.password {
+        Some(p) => p.clone(),
+        None => next_line(if args.check { "hash" } else { "password" })?,
+    };
+    if args.check {
+        if let Stored::Plain(_) | Stored::Broken(_) = Stored::parse(&first) {
+            anyhow::bail!("pw: invalid password format: expected $1$SALT$KEY or $2$SALT$KEY");
+        }
+        let given = next_line("password")?;
+        let ok = password::verify(&first, &given);
+        if !args.quiet {
+            println!("password {}", if ok { "correct" } else { "incorrect" });
+        }
+        return Ok(if ok {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        });
+    }
+    if first.is_empty() {
+        anyhow::bail!("pw: invalid password: empty");
+    }
+    let kdf = Kdf::from_name(&args.kdf).context("pw: unknown type")?;
+    println!("{}", password::encrypt(kdf, &first));
+    Ok(ExitCode::SUCCESS)
 }
 
 fn dkim_keygen(args: &cli::DkimKeygenArgs) -> Result<ExitCode> {

@@ -104,6 +104,8 @@ pub struct HttpSettings {
     /// WebUI in Debian's `/usr/share/rspamd/www`); `None` serves the
     /// dashboard compiled into the binary.
     pub static_dir: Option<PathBuf>,
+    /// `options.neighbours`, as the controller's `/neighbours` lists them.
+    pub neighbours: Map<String, Value>,
 }
 
 impl HttpSettings {
@@ -159,6 +161,7 @@ impl HttpSettings {
             static_dir: static_dir("worker.controller", controller, warnings)?,
             max_message,
             body_budget: budget.max(least),
+            neighbours: super::neighbours::from_tree(tree, warnings),
         })
     }
 }

@@ -32,6 +32,24 @@ const DEFAULT_VARS: &[(&str, &str)] = &[
     ("WWWDIR", "/usr/share/rspamd/www"),
 ];
 
+impl LoadOptions {
+    /// A variable's value: the last `--var` that sets it, else the default
+    /// (`CONFDIR` is not among them: it depends on the main file).
+    pub fn var(&self, name: &str) -> Option<String> {
+        self.vars
+            .iter()
+            .rev()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.clone())
+            .or_else(|| {
+                DEFAULT_VARS
+                    .iter()
+                    .find(|(n, _)| *n == name)
+                    .map(|(_, v)| v.to_string())
+            })
+    }
+}
+
 /// The merged configuration tree.
 pub fn load_tree(opts: &LoadOptions) -> Result<Value, ConfigError> {
     Ok(load_document(opts)?.value)
@@ -60,9 +78,22 @@ pub fn load_document(opts: &LoadOptions) -> Result<Document, ConfigError> {
         .map(|(_, v)| v.clone())
         .unwrap_or_default();
     let source = Recording::default();
+    let dbdir = vars
+        .iter()
+        .rev()
+        .find(|(n, _)| n == "DBDIR")
+        .map(|(_, v)| v.clone());
     let mut doc = ucl::parse_file(&source, Vars::new(vars), &main)?;
     doc.warnings
         .extend(unread_module_files(&local, &source.asked.borrow()));
+    if let Some(path) = super::dynamic::path(&doc.value, dbdir.as_deref()) {
+        match super::dynamic::Dynamic::read(&path) {
+            Ok(d) => d.apply(&mut doc.value),
+            Err(e) => doc
+                .warnings
+                .push(format!("dynamic configuration not applied: {e}")),
+        }
+    }
     Ok(doc)
 }
 

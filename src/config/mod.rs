@@ -13,6 +13,7 @@
 pub mod bayes;
 pub mod dns;
 pub mod dump;
+pub mod dynamic;
 pub mod embedded;
 pub mod error;
 pub mod forward;
@@ -23,6 +24,7 @@ pub mod load;
 pub mod local_addrs;
 pub mod logging;
 pub mod milter;
+pub mod neighbours;
 pub mod rules;
 pub mod setting;
 pub mod ucl;

@@ -9,6 +9,7 @@ use tracing::{info, warn};
 
 use crate::config::{Config, ConfigError, ListenAddr, LoadOptions};
 use crate::forward::ForwardBuildError;
+use crate::http::shared::ReloadAsk;
 use crate::log::LogHandle;
 use crate::milter::session::SessionContext;
 use crate::notify::{notify, PidFile, State};
@@ -122,17 +123,20 @@ pub async fn run(opts: RunOptions) -> Result<(), DaemonError> {
     let (stop_tx, stop_rx) = watch::channel(false);
     let (http_tx, http_rx) = watch::channel(Arc::new(http_context(&ctx)));
     let (ctx_tx, ctx_rx) = watch::channel(Arc::new(ctx));
-    let http_shared = Arc::new(crate::http::Shared::new(
-        http_rx,
-        &http_settings,
-        stats.clone(),
-    ));
+    let (ask_tx, mut asks) = tokio::sync::mpsc::channel(4);
+    let mut http_shared = crate::http::Shared::new(http_rx, &http_settings, stats.clone());
+    http_shared.admin = crate::http::shared::Admin {
+        dynamic_conf: crate::config::dynamic::path(&config.tree, opts.load.var("DBDIR").as_deref()),
+        reload: Some(ask_tx),
+    };
+    let http_shared = Arc::new(http_shared);
     let milter = MilterServer::new(ctx_rx, config.milter.max_sessions, stop_rx.clone());
     let mut listeners = Listeners::new(milter.clone(), http_shared, stop_rx);
     let opened = listeners.open(&wants, config.milter.socket_mode).await?;
     let _pid = pid_file(&opts)?;
     listeners.apply(&wants, opened);
     crate::metrics::global().config_loaded();
+    let _graph = keep_graph(&opts);
     let ops = Ops {
         opts,
         log,
@@ -141,13 +145,48 @@ pub async fn run(opts: RunOptions) -> Result<(), DaemonError> {
         http: http_tx,
     };
     tell(State::Ready, &serving(&listeners));
-    handle_signals(&mut signals, &ops, &mut listeners).await;
+    handle_signals(&mut signals, &mut asks, &ops, &mut listeners).await;
     tell(State::Stopping, "draining");
     let _ = stop_tx.send(true);
     listeners.join().await;
     milter.drain().await;
+    if let Err(e) = crate::history::graph::global().save() {
+        warn!("graph: {e}");
+    }
     info!("sluice stopped");
     Ok(())
+}
+
+/// How often the graph's counts are written to `$DBDIR`.
+const GRAPH_SAVE_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Reads the graph's counts from `$DBDIR` and writes them back there
+/// every minute until the returned guard is dropped (and at exit).
+fn keep_graph(opts: &RunOptions) -> Option<tokio_util::sync::DropGuard> {
+    let dir = opts.load.var("DBDIR")?;
+    let graph = crate::history::graph::global();
+    if let Err(e) = graph.load(std::path::Path::new(&dir)) {
+        warn!("graph: {e}; counting starts over");
+    }
+    let stop = tokio_util::sync::CancellationToken::new();
+    let token = stop.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(GRAPH_SAVE_EVERY);
+        tick.tick().await;
+        loop {
+            tokio::select! {
+                _ = token.cancelled() => break,
+                _ = tick.tick() => {}
+            }
+            let saved = tokio::task::spawn_blocking(|| crate::history::graph::global().save());
+            match saved.await {
+                Ok(Err(e)) => warn!("graph: {e}"),
+                Err(e) => warn!("graph: {e}"),
+                Ok(Ok(())) => {}
+            }
+        }
+    });
+    Some(stop.drop_guard())
 }
 
 fn pid_file(opts: &RunOptions) -> Result<Option<PidFile>, DaemonError> {
@@ -177,34 +216,45 @@ struct Ops {
     http: watch::Sender<Arc<crate::http::ScanContext>>,
 }
 
-/// Returns on SIGTERM/SIGINT; SIGHUP reloads config, rules and listeners;
-/// SIGUSR1 (logrotate) reopens the log file.
-async fn handle_signals(signals: &mut Signals, ops: &Ops, listeners: &mut Listeners) {
+/// Returns on SIGTERM/SIGINT; SIGHUP (or the controller) reloads config,
+/// rules and listeners; SIGUSR1 (logrotate) reopens the log file.
+async fn handle_signals(
+    signals: &mut Signals,
+    asks: &mut tokio::sync::mpsc::Receiver<ReloadAsk>,
+    ops: &Ops,
+    listeners: &mut Listeners,
+) {
     loop {
-        tokio::select! {
+        let (asked, why) = tokio::select! {
             _ = signals.term.recv() => { info!("SIGTERM: draining"); break; }
             _ = signals.int.recv() => { info!("SIGINT: draining"); break; }
-            _ = signals.hup.recv() => {
-                tell(State::Reloading, "reloading configuration");
-                // A stop signal wins over a reload still building: the
-                // half-built configuration is dropped.
-                let done = tokio::select! {
-                    r = reload(ops, listeners) => r,
-                    _ = signals.term.recv() => { info!("SIGTERM during reload: draining"); break; }
-                    _ = signals.int.recv() => { info!("SIGINT during reload: draining"); break; }
-                };
-                let ok = match done {
-                    Ok(()) => { info!("SIGHUP: configuration reloaded"); true }
-                    Err(e) => {
-                        warn!("SIGHUP: reload failed, keeping the running configuration: {e}");
-                        false
-                    }
-                };
-                crate::metrics::global().reload(ok);
-                tell(State::Ready, &serving(listeners));
+            _ = signals.hup.recv() => (None, "SIGHUP"),
+            Some(ask) = asks.recv() => (Some(ask), "controller"),
+            _ = signals.usr1.recv() => { reopen_log(ops.log.as_ref()); continue; }
+        };
+        tell(State::Reloading, "reloading configuration");
+        // A stop signal wins over a reload still building: the
+        // half-built configuration is dropped.
+        let done = tokio::select! {
+            r = reload(ops, listeners) => r,
+            _ = signals.term.recv() => { info!("SIGTERM during reload: draining"); break; }
+            _ = signals.int.recv() => { info!("SIGINT during reload: draining"); break; }
+        };
+        let answer = match done {
+            Ok(()) => {
+                info!("{why}: configuration reloaded");
+                Ok(())
             }
-            _ = signals.usr1.recv() => reopen_log(ops.log.as_ref()),
+            Err(e) => {
+                warn!("{why}: reload failed, keeping the running configuration: {e}");
+                Err(e.to_string())
+            }
+        };
+        crate::metrics::global().reload(answer.is_ok());
+        if let Some(ask) = asked {
+            let _ = ask.send(answer);
         }
+        tell(State::Ready, &serving(listeners));
     }
 }
 

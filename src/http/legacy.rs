@@ -114,6 +114,10 @@ where
         .await
         .map_err(LegacyError::Scan)?;
     crate::metrics::global().record_scan(verdict.action.rank(), verdict.scan_time);
+    if !headers.no_log {
+        let row = crate::history::Row::new(&headers.envelope, &held.bytes, &verdict);
+        crate::history::record(row);
+    }
     scan::log_scan(&headers, &verdict);
     let reply = checkv2::to_reply(&verdict);
     Ok(match dialect {

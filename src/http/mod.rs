@@ -37,7 +37,7 @@ pub mod ui;
 
 mod listen;
 mod route;
-mod shared;
+pub mod shared;
 
 pub use crate::config::http::{HttpConfigError, HttpSettings};
 #[doc(hidden)]

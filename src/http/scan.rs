@@ -52,6 +52,7 @@ pub async fn handle(
     };
     let crlf = uses_crlf(&message);
     let empty = message.is_empty();
+    let kept = message.clone();
     let verdict = match verdict(&headers, message, &ctx).await {
         Ok(v) => v,
         Err(why) => {
@@ -64,6 +65,10 @@ pub async fn handle(
     };
     if !headers.flags.has(Flag::NoStat) {
         crate::metrics::global().record_scan(verdict.action.rank(), verdict.scan_time);
+        if !headers.no_log {
+            let row = crate::history::Row::new(&headers.envelope, &kept, &verdict);
+            crate::history::record(row);
+        }
     }
     if !headers.no_log {
         log_scan(&headers, &verdict);

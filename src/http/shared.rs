@@ -64,6 +64,24 @@ pub struct Shared {
     pub logins: Logins,
     /// Where the controller's web pages come from.
     pub ui: Ui,
+    /// What the controller's save endpoints need from the daemon.
+    pub admin: Admin,
+    /// The cluster's other nodes (`/neighbours`).
+    pub neighbours: serde_json::Map<String, serde_json::Value>,
+}
+
+/// A reload asked for by the controller (saved thresholds, weights or
+/// maps), answered when it is done.
+pub type ReloadAsk = tokio::sync::oneshot::Sender<Result<(), String>>;
+
+/// What the controller's save endpoints need from the daemon; empty
+/// (saves refused) outside a running daemon.
+#[derive(Debug, Default)]
+pub struct Admin {
+    /// Where saved thresholds and weights go (Rspamd's `dynamic_conf`).
+    pub dynamic_conf: Option<std::path::PathBuf>,
+    /// Asks the daemon for a reload, as SIGHUP does; answered when done.
+    pub reload: Option<tokio::sync::mpsc::Sender<ReloadAsk>>,
 }
 
 /// One role's limits and open connections, shared by its listeners.
@@ -98,6 +116,8 @@ impl Shared {
             controller: role(Role::Controller, settings.controller.limits),
             logins: Default::default(),
             ui: Ui::new(settings.static_dir.clone()),
+            admin: Admin::default(),
+            neighbours: settings.neighbours.clone(),
         }
     }
 

@@ -452,6 +452,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         let outcome = self.scan_with_progress(request.clone()).await?;
         if let Ok(v) = &outcome {
             crate::metrics::global().record_scan(v.action.rank(), v.scan_time);
+            let row = crate::history::Row::new(&request.envelope, &request.message, v);
+            crate::history::record(row);
         }
         let replies = match &outcome {
             Ok(verdict) => respond(verdict, &tx, &agreed, self.settings()).packets,

@@ -155,6 +155,10 @@ impl RuleBook for Pipeline {
     fn settings_profile(&self, id: &str) -> Option<Arc<ScanSettings>> {
         Pipeline::settings_profile(self, id)
     }
+
+    fn map_files(&self) -> Vec<crate::verdict::MapFile> {
+        Pipeline::map_files(self)
+    }
 }
 
 #[cfg(test)]

@@ -544,6 +544,11 @@ impl Pipeline {
         self.scorer.actions.required_score()
     }
 
+    /// The multimap rules' map files.
+    pub fn map_files(&self) -> Vec<crate::verdict::MapFile> {
+        self.multimap.files()
+    }
+
     /// Configured groups, in config order.
     pub fn groups(&self) -> &[super::score::GroupMeta] {
         &self.registry.groups

@@ -22,8 +22,8 @@ use std::time::Duration;
 
 pub use action::Action;
 pub use scanner::{
-    Placement, RuleBook, RuleCost, ScanError, ScanFuture, ScanOptions, ScanRequest, Scanner,
-    SymbolInfo,
+    MapFile, Placement, RuleBook, RuleCost, ScanError, ScanFuture, ScanOptions, ScanRequest,
+    Scanner, SymbolInfo,
 };
 pub use settings::ScanSettings;
 

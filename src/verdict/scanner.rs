@@ -118,4 +118,16 @@ pub trait RuleBook: Send + Sync {
     fn rule_costs(&self) -> Vec<RuleCost>;
     /// The `Settings-ID` profile of that name, if configured.
     fn settings_profile(&self, id: &str) -> Option<Arc<ScanSettings>>;
+    /// The map files the rules read (the controller's `/maps`).
+    fn map_files(&self) -> Vec<MapFile> {
+        Vec::new()
+    }
+}
+
+/// A map file a rule reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MapFile {
+    /// What the WebUI shows: the rule that reads it.
+    pub description: String,
+    pub path: std::path::PathBuf,
 }

@@ -48,7 +48,7 @@ fn embedded_dashboard_without_static_dir() {
     // Fuzzy storage does not exist yet: a clear refusal behind the enable password.
     assert_eq!(post(c, "/fuzzyadd", &[], b"x").status, 401);
     let r = post(c, "/fuzzyadd", &[("Password", "admin")], b"x");
-    assert_eq!(r.status, 404);
+    assert_eq!(r.status, 501);
     assert!(r.json()["error"].as_str().unwrap().contains("fuzzy"));
 }
 

@@ -9,11 +9,13 @@ mod support;
 
 mod auth_dns;
 mod config_check;
+mod controller_api;
 mod forward_mirror;
 mod forward_pool;
 mod forward_rcpts;
 mod forward_sluice_pool;
 mod forward_tls;
+mod http_access;
 mod http_controller;
 mod http_hostile;
 mod http_learn;

@@ -7,7 +7,9 @@
 //! - read endpoints accept `password` or `enable_password`; privileged ones
 //!   need `enable_password`, or `password` when no enable password is set;
 //! - without any password given, access is granted only when no
-//!   `secure_ip` is configured and no password guards that level.
+//!   `secure_ip` is configured and no password guards that level;
+//! - a configured password is plain text or a hash from `rspamadm pw`
+//!   ([`super::password`]), never compared as text when it is a hash.
 use std::net::IpAddr;
 
 use ipnet::IpNet;
@@ -62,7 +64,10 @@ pub fn check(s: &AccessSettings, peer: &Peer, c: &Credentials<'_>, level: Level)
     if given == "q1" || given == "q2" {
         return Access::Denied;
     }
-    let matches = |want: &Option<String>| want.as_deref().is_some_and(|w| same(w, given));
+    let matches = |want: &Option<String>| {
+        want.as_deref()
+            .is_some_and(|w| super::password::verify(w, given))
+    };
     match level {
         Level::Enable => {
             let ok = match &s.enable_password {
@@ -107,16 +112,6 @@ fn canonical(ip: IpAddr) -> IpAddr {
     }
 }
 
-/// Compares without an early exit, so timing does not reveal the prefix.
-fn same(a: &str, b: &str) -> bool {
-    let (a, b) = (a.as_bytes(), b.as_bytes());
-    let mut diff = a.len() ^ b.len();
-    for (i, x) in a.iter().enumerate() {
-        diff |= usize::from(x ^ b.get(i).copied().unwrap_or(!x));
-    }
-    diff == 0
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -159,6 +154,25 @@ mod tests {
             check(&s, &p, &Credentials::default(), Level::Read),
             Access::Denied
         );
+    }
+
+    #[test]
+    fn hashed_passwords_from_rspamadm() {
+        // `rspamadm pw -p readpw`, `rspamadm pw -t pbkdf2 -p enablepw`.
+        let read = "$2$ardytcpp1igfoy7ztsgychgrmo4ox3q3$t64rczetmgm1t6ee8ott5degppj9no9bxenhampeytta9jab6akb";
+        let enable = "$1$ytz3haksu61qrrbbsc8ph4c783of5ncf$q7xh9c3nccmf4rw47u7h63w5y7u7bbo9kdeqyk6iapx95uc7yfsb";
+        let s = settings(Some(read), Some(enable), None);
+        let p = tcp("192.0.2.1");
+        assert_eq!(check(&s, &p, &with("readpw"), Level::Read), RO);
+        assert_eq!(check(&s, &p, &with("enablepw"), Level::Read), RW);
+        assert_eq!(check(&s, &p, &with("enablepw"), Level::Enable), RW);
+        assert_eq!(
+            check(&s, &p, &with("readpw"), Level::Enable),
+            Access::Denied
+        );
+        // The hash string itself is no password.
+        assert_eq!(check(&s, &p, &with(read), Level::Read), Access::Denied);
+        assert_eq!(check(&s, &p, &with(enable), Level::Enable), Access::Denied);
     }
 
     #[test]
@@ -226,14 +240,5 @@ mod tests {
             check(&en, &p, &Credentials::default(), Level::Enable),
             Access::Denied
         );
-    }
-
-    #[test]
-    fn comparison_is_exact() {
-        assert!(same("abc", "abc"));
-        assert!(!same("abc", "abcd"));
-        assert!(!same("abcd", "abc"));
-        assert!(!same("abc", "abd"));
-        assert!(!same("", "a"));
     }
 }

@@ -251,6 +251,13 @@ pub struct Map {
     state: Mutex<Loaded>,
 }
 
+impl Map {
+    /// Where its lines come from.
+    pub fn sources(&self) -> &[MapSource] {
+        &self.sources
+    }
+}
+
 impl std::fmt::Debug for Map {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Map")

@@ -88,6 +88,25 @@ pub struct PreResult {
 }
 
 impl Multimap {
+    /// Every map file of the rules, once each, in rule order.
+    pub fn files(&self) -> Vec<crate::verdict::MapFile> {
+        let mut out: Vec<crate::verdict::MapFile> = Vec::new();
+        for r in &self.rules {
+            for s in r.map.sources() {
+                let map::MapSource::File(path) = s else {
+                    continue;
+                };
+                if out.iter().all(|f| f.path != *path) {
+                    out.push(crate::verdict::MapFile {
+                        description: format!("multimap rule {}", r.name),
+                        path: path.clone(),
+                    });
+                }
+            }
+        }
+        out
+    }
+
     pub fn compile(
         cfg: &ScanConfig,
         reg: &mut Registry,

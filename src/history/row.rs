@@ -1,0 +1,152 @@
+//! One history row in the shape of Rspamd's `/history` version 2 (what
+//! `history_redis` stores and the WebUI reads): the protocol reply's
+//! verdict plus the envelope, the MIME sender and recipients and the
+//! subject.
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::message::Envelope;
+use crate::verdict::Verdict;
+
+/// What Rspamd writes where it knows nothing.
+const UNKNOWN: &str = "unknown";
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Row {
+    #[serde(rename = "message-id")]
+    pub message_id: String,
+    pub ip: String,
+    pub sender_smtp: String,
+    pub sender_mime: String,
+    pub rcpt_smtp: Vec<String>,
+    pub rcpt_mime: Vec<String>,
+    pub subject: String,
+    pub user: String,
+    pub action: String,
+    pub score: f64,
+    pub required_score: f64,
+    pub is_skipped: bool,
+    /// By name: `{name, score, metric_score, description?, options?}`.
+    pub symbols: Map<String, Value>,
+    pub size: usize,
+    pub unix_time: u64,
+    /// Seconds the scan took.
+    pub time_real: f64,
+}
+
+impl Row {
+    /// The row of one scanned message.
+    pub fn new(env: &Envelope, message: &[u8], v: &Verdict) -> Row {
+        let (sender_mime, rcpt_mime, subject) = mime_parts(message);
+        Row {
+            message_id: v.message_id.clone().unwrap_or_else(|| "undef".into()),
+            ip: env
+                .client_ip
+                .map_or_else(|| UNKNOWN.into(), |ip| ip.to_string()),
+            sender_smtp: env.from.clone().unwrap_or_default(),
+            sender_mime,
+            rcpt_smtp: env.rcpts.clone(),
+            rcpt_mime,
+            subject,
+            user: env.user.clone().unwrap_or_else(|| UNKNOWN.into()),
+            action: v.action.as_str().to_string(),
+            score: v.score,
+            required_score: v.required_score,
+            is_skipped: v.is_skipped,
+            symbols: symbols(v),
+            size: message.len(),
+            unix_time: SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs()),
+            time_real: v.scan_time.as_secs_f64(),
+        }
+    }
+}
+
+fn symbols(v: &Verdict) -> Map<String, Value> {
+    let mut out = Map::new();
+    for s in &v.symbols {
+        let mut one = Map::new();
+        one.insert("name".into(), s.name.clone().into());
+        one.insert("score".into(), s.score.into());
+        one.insert("metric_score".into(), s.metric_score.into());
+        if let Some(d) = &s.description {
+            one.insert("description".into(), d.clone().into());
+        }
+        if !s.options.is_empty() {
+            one.insert("options".into(), s.options.clone().into());
+        }
+        out.insert(s.name.clone(), Value::Object(one));
+    }
+    out
+}
+
+/// The MIME From address, the To/Cc addresses and the decoded Subject,
+/// read from the header only.
+fn mime_parts(message: &[u8]) -> (String, Vec<String>, String) {
+    let Some(m) = mail_parser::MessageParser::new().parse_headers(message) else {
+        return (String::new(), Vec::new(), UNKNOWN.into());
+    };
+    let first = |a: Option<&mail_parser::Address<'_>>| {
+        a.and_then(|a| a.first())
+            .and_then(|a| a.address())
+            .unwrap_or_default()
+            .to_string()
+    };
+    let rcpts = [m.to(), m.cc()]
+        .into_iter()
+        .flatten()
+        .flat_map(|a| a.iter())
+        .filter_map(|a| a.address())
+        .map(str::to_string)
+        .collect();
+    let subject = m.subject().unwrap_or(UNKNOWN).to_string();
+    (first(m.from()), rcpts, subject)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::verdict::{Action, Symbol};
+
+    #[test]
+    fn row_carries_envelope_mime_and_symbols() {
+        let env = Envelope {
+            client_ip: Some("192.0.2.7".parse().unwrap()),
+            from: Some("bounce@example.org".into()),
+            rcpts: vec!["a@example.net".into()],
+            ..Envelope::default()
+        };
+        let msg = b"From: Alice <alice@example.org>\r\nTo: a@example.net, b@example.net\r\n\
+Cc: c@example.net\r\nSubject: =?utf-8?q?caf=C3=A9?=\r\nMessage-ID: <x@y>\r\n\r\nbody\r\n";
+        let mut v = Verdict::empty(15.0);
+        v.action = Action::AddHeader;
+        v.score = 6.5;
+        v.message_id = Some("x@y".into());
+        v.symbols.push(Symbol {
+            name: "SYM_A".into(),
+            score: 6.5,
+            metric_score: 6.5,
+            description: Some("a symbol".into()),
+            options: vec!["opt".into()],
+        });
+        let r = Row::new(&env, msg, &v);
+        let j = serde_json::to_value(&r).unwrap();
+        assert_eq!(j["message-id"], "x@y");
+        assert_eq!(j["ip"], "192.0.2.7");
+        assert_eq!(j["sender_smtp"], "bounce@example.org");
+        assert_eq!(j["sender_mime"], "alice@example.org");
+        assert_eq!(
+            j["rcpt_mime"],
+            serde_json::json!(["a@example.net", "b@example.net", "c@example.net"])
+        );
+        assert_eq!(j["subject"], "café");
+        assert_eq!(j["action"], "add header");
+        assert_eq!(j["user"], "unknown");
+        assert_eq!(j["size"], msg.len());
+        assert_eq!(j["symbols"]["SYM_A"]["score"], 6.5);
+        assert_eq!(j["symbols"]["SYM_A"]["options"], serde_json::json!(["opt"]));
+    }
+}
