@@ -21,8 +21,9 @@ total_fail=0
 # 3.4, in a namespace where any packet off loopback fails it (lists.sh).
 # exim: Debian's Exim asking the scan listener with `spamd_address ...
 # variant=rspamd` in its DATA ACL: GTUBE refused, ham delivered with the
-# verdict's headers (exim.sh).
-stages=(miltertest postfix corpus rspamc forward proxy redis hostile auth lists exim)
+# verdict's headers (exim.sh). webui: sluice's dashboard and Rspamd's WebUI
+# (static_dir) in headless Chromium; screenshots kept (webui.sh).
+stages=(miltertest postfix corpus rspamc forward proxy redis hostile auth lists exim webui)
 for stage in "${stages[@]}"; do
     log=$(mktemp /tmp/sluice-it-$stage.XXXXXX.log)
     started=$SECONDS
