@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The one test command. On a fresh Debian machine it installs what the tests
-# need (Postfix, miltertest, swaks, Rspamd, Redis, iproute2), then runs every
+# need (Postfix, miltertest, swaks, Rspamd, Redis, iproute2, Exim, Chromium), then runs every
 # tier: format and lint, unit and daemon tests, the integration tests
 # against real peers, a short soak and bounded fuzzing. Exits non-zero on any failure.
 set -euo pipefail
@@ -22,17 +22,46 @@ step() {
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
 install_packages() {
-  local pkgs=(postfix miltertest swaks rspamd redis-server redis-sentinel redis-tools iproute2 procps jq openssl zstd curl python3 nsd python3-dkim python3-authres dpkg-dev binutils lintian bsdutils)
+  local pkgs=(postfix miltertest swaks rspamd redis-server redis-sentinel redis-tools iproute2 procps jq openssl zstd curl python3 nsd python3-dkim python3-authres dpkg-dev binutils lintian bsdutils chromium chromium-driver python3-selenium)
   local missing=()
   for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")
   done
-  [ ${#missing[@]} -eq 0 ] && return 0
-  echo "installing ${missing[*]}"
-  echo "postfix postfix/main_mailer_type select Local only" | as_root debconf-set-selections
-  echo "postfix postfix/mailname string mx.sluice.test" | as_root debconf-set-selections
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  if [ ${#missing[@]} -gt 0 ]; then
+    echo "installing ${missing[*]}"
+    echo "postfix postfix/main_mailer_type select Local only" | as_root debconf-set-selections
+    echo "postfix postfix/mailname string mx.sluice.test" | as_root debconf-set-selections
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  fi
+  install_exim
+}
+
+# Exim for integration/exim.sh: Debian's exim4-daemon-heavy conflicts with
+# Postfix (both are the system MTA), so its binary is unpacked beside it
+# (EXIM_ROOT) and only its libraries are installed. The stage runs it with
+# its own config file; no Exim service exists.
+EXIM_ROOT=/var/cache/sluice-test/exim4
+export EXIM=$EXIM_ROOT/usr/sbin/exim4
+install_exim() {
+  [ -x "$EXIM" ] && "$EXIM" -bV >/dev/null 2>&1 && return 0
+  echo "unpacking exim4-daemon-heavy into $EXIM_ROOT"
+  local dl
+  dl=$(mktemp -d)
+  chmod 755 "$dl"
+  (cd "$dl" && as_root apt-get download -qq exim4-daemon-heavy)
+  local deb=("$dl"/exim4-daemon-heavy_*.deb)
+  # Its libraries: the first choice of each dependency, without the
+  # packages that would make it the system MTA.
+  local libs
+  libs=$(dpkg-deb -f "${deb[0]}" Depends | tr ',' '\n' | sed 's/|.*//; s/(.*//; s/ //g' |
+    grep -v -e '^exim4' -e '^debconf' -e '^$')
+  # shellcheck disable=SC2086
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $libs >/dev/null
+  as_root mkdir -p "$EXIM_ROOT"
+  as_root dpkg-deb -x "${deb[0]}" "$EXIM_ROOT"
+  rm -rf "$dl"
+  "$EXIM" -bV >/dev/null
 }
 
 [ -d "$SHARED/corpus" ] || { echo "shared corpus not found at $SHARED (set SHARED=...)" >&2; exit 1; }

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Debian's rspamc (from the rspamd package) against sluice's HTTP listeners:
-# `symbols` and `check` on the scan listener, `stat`, `learn_spam` and
-# `learn_ham` on the controller. For every message, rspamc's JSON must equal
+# `symbols` and `check` on the scan listener, `stat`, `counters`, `uptime`,
+# `learn_spam`, `learn_ham`, `fuzzy_add` and `fuzzy_del` on the controller. For every message, rspamc's JSON must equal
 # `sluice scan --json` (action, score, symbols with scores, message-id).
 # Learns must show in rspamc's `stat` while sluice runs and in `sluice stat`
 # (the store file itself) after it stopped. Needs: rspamd (for rspamc), jq.
@@ -86,6 +86,31 @@ scanned=$((scanned + 1))
 rspamc -h "$controller" stat | grep -q "^Messages scanned: $scanned\$" ||
     { echo "rspamc.sh: stat does not show $scanned scans:" >&2; rspamc -h "$controller" stat >&2; exit 1; }
 
+# `counters`: rspamc's table of the controller's per-symbol hits; GTUBE
+# fired (the `check` above).
+counters=$(rspamc -h "$controller" counters)
+grep -Eq '^\| [0-9]+ +\| GTUBE +\| [^|]+\| [^|]+\| +[1-9][0-9]* +\|$' <<<"$counters" ||
+    { echo "rspamc.sh: counters has no GTUBE row with hits:" >&2; echo "$counters" | head -20 >&2; exit 1; }
+rows=$(grep -cE '^\| [0-9]+ +\| [A-Z0-9_]+ ' <<<"$counters")
+[ "$rows" -ge 50 ] ||
+    { echo "rspamc.sh: counters lists $rows symbols" >&2; exit 1; }
+
+# `uptime` (the controller's /auth): seconds since the daemon started. (rspamc
+# 3.4 prints its version line with a literal `%s`, whoever answers.)
+up=$(rspamc -h "$controller" uptime)
+grep -Eq '^Uptime: [0-9]+ (second|minute|hour)' <<<"$up" ||
+    { echo "rspamc.sh: uptime: $up" >&2; exit 1; }
+
+# `fuzzy_add` / `fuzzy_del`: no fuzzy storage yet, so a clear refusal, not a
+# silent success.
+for cmd in fuzzy_add fuzzy_del; do
+    if out=$(rspamc -h "$controller" "$cmd" "$gtube" 2>&1); then
+        echo "rspamc.sh: $cmd succeeded without fuzzy storage: $out" >&2; exit 1
+    fi
+    grep -q 'HTTP error: 501, fuzzy storage is not available' <<<"$out" ||
+        { echo "rspamc.sh: $cmd: $out" >&2; exit 1; }
+done
+
 # `learn_spam` / `learn_ham` (the controller, as Rspamd's rspamc does) land
 # in the daemon's Bayes store: rspamc's own `stat` shows the statfiles move.
 learn=${LEARN_PER_CLASS:-5}
@@ -122,6 +147,8 @@ grep -q "^Statfile: BAYES_SPAM, learned: $learn messages\$" <<<"$stat" &&
     { echo "rspamc.sh: sluice stat after the daemon stopped:" >&2; echo "$stat" >&2; exit 1; }
 
 echo "rspamc.sh: $checked messages equal to sluice scan --json; 1,000 recipients; check and stat OK;" \
+    "counters ($rows symbols), uptime, fuzzy_add/fuzzy_del refused;" \
     "learn_spam/learn_ham learned $learn/$learn, relearn refused, sluice stat agrees"
-# The lines integration/run.sh counts (any failure above exits non-zero first).
-echo "3 passed, 0 failed"
+# The lines integration/run.sh counts (any failure above exits non-zero first):
+# symbols, check, stat, counters, uptime, fuzzy_add/fuzzy_del, learn_spam/learn_ham.
+echo "7 passed, 0 failed"

@@ -28,7 +28,11 @@ lanes=${LANES:-2}
 # state: greylisting, rate limits and replies on Redis with Sentinel (master
 # killed under load), across two nodes, through Postfix, and with Redis stopped.
 # pw: controller password hashes, sluice's and rspamadm's, checked both ways.
-shared=(auth postfix state lists forward proxy rspamc pw corpus miltertest)
+# exim: Debian's Exim asking the scan listener with `spamd_address ...
+# variant=rspamd` in its DATA ACL: GTUBE refused, ham delivered with the
+# verdict's headers (exim.sh). webui: sluice's dashboard and Rspamd's WebUI
+# (static_dir) in headless Chromium; screenshots kept (webui.sh).
+shared=(auth postfix state webui lists forward proxy rspamc exim pw corpus miltertest)
 # redis: Bayes on a redis-server stopped for 30 s under milter load, every
 # answer within the Redis timeout. hostile: every attack of issue 20 at once
 # against one daemon (hostile.sh), a normal message answered within 1 s.

@@ -1,7 +1,7 @@
 //! The `worker "normal"` and `worker "controller"` sections, in Rspamd's
 //! shape, so an admin's `local.d/worker-normal.inc` and
 //! `local.d/worker-controller.inc` carry over. Keys sluice does not act on
-//! (`count`, `keypair`, `static_dir`, ...) are accepted with a warning.
+//! (`count`, `keypair`, ...) are accepted with a warning.
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -100,6 +100,10 @@ pub struct HttpSettings {
     /// again for the scan of each) held at once by all HTTP listeners
     /// together; never below twice `max_message` plus a zstd decoder.
     pub body_budget: usize,
+    /// The controller's `static_dir`: a web UI served from disk (Rspamd's
+    /// WebUI in Debian's `/usr/share/rspamd/www`); `None` serves the
+    /// dashboard compiled into the binary.
+    pub static_dir: Option<PathBuf>,
     /// `options.neighbours`, as the controller's `/neighbours` lists them.
     pub neighbours: Map<String, Value>,
 }
@@ -154,6 +158,7 @@ impl HttpSettings {
                 Limits::CONTROLLER,
             )?,
             access: access("worker.controller", controller)?,
+            static_dir: static_dir("worker.controller", controller, warnings)?,
             max_message,
             body_budget: budget.max(least),
             neighbours: super::neighbours::from_tree(tree, warnings),
@@ -183,6 +188,7 @@ const CONTROLLER_KEYS: &[&str] = &[
     "password",
     "enable_password",
     "secure_ip",
+    "static_dir",
 ];
 
 fn warn_unknown(section: &str, m: &Map<String, Value>, known: &[&str], out: &mut Vec<String>) {
@@ -261,6 +267,32 @@ fn access(section: &str, m: &Map<String, Value>) -> Result<AccessSettings, HttpC
         enable_password: pw("enable_password")?,
         secure_ip,
     })
+}
+
+/// `static_dir`: an empty value means none. A path that is not a
+/// directory is kept (it may appear later) with a warning: until then the
+/// controller answers 404 for pages.
+fn static_dir(
+    section: &str,
+    m: &Map<String, Value>,
+    warnings: &mut Vec<String>,
+) -> Result<Option<PathBuf>, HttpConfigError> {
+    let key = format!("{section}.static_dir");
+    let Some(v) = m.get("static_dir") else {
+        return Ok(None);
+    };
+    let dir = string(&key, v)?;
+    if dir.is_empty() {
+        return Ok(None);
+    }
+    let dir = PathBuf::from(dir);
+    if !dir.is_dir() {
+        warnings.push(format!(
+            "{key}: {} is not a directory: web pages answer 404 until it is",
+            dir.display()
+        ));
+    }
+    Ok(Some(dir))
 }
 
 /// `192.0.2.1`, `192.0.2.0/24`, `::1` or `[::1]`.
@@ -416,6 +448,24 @@ mod tests {
                 .enabled
         );
         assert_eq!(s.max_message, DEFAULT_MAX_MESSAGE);
+        assert_eq!(s.static_dir, None);
+    }
+
+    #[test]
+    fn static_dir_is_read_and_a_missing_one_warned_about() {
+        let dir = std::env::temp_dir();
+        let tree = json!({"worker": {"controller": {"static_dir": dir.to_str().unwrap()}}});
+        let mut warnings = vec![];
+        let s = HttpSettings::from_tree(&tree, &mut warnings).unwrap();
+        assert_eq!(s.static_dir.as_deref(), Some(dir.as_path()));
+        assert!(warnings.is_empty(), "{warnings:?}");
+        let tree = json!({"worker": {"controller": {"static_dir": "/nonexistent/www"}}});
+        let s = HttpSettings::from_tree(&tree, &mut warnings).unwrap();
+        assert_eq!(s.static_dir, Some(PathBuf::from("/nonexistent/www")));
+        assert!(warnings[0].contains("not a directory"), "{warnings:?}");
+        let empty = json!({"worker": {"controller": {"static_dir": ""}}});
+        let s = HttpSettings::from_tree(&empty, &mut vec![]).unwrap();
+        assert_eq!(s.static_dir, None);
     }
 
     #[test]

@@ -28,6 +28,8 @@ const DEFAULT_VARS: &[(&str, &str)] = &[
     ("DBDIR", "/var/lib/sluice"),
     ("RUNDIR", "/run/sluice"),
     ("LOGDIR", "/var/log/sluice"),
+    // Rspamd's worker-controller.inc names its WebUI `static_dir = "${WWWDIR}"`.
+    ("WWWDIR", "/usr/share/rspamd/www"),
 ];
 
 impl LoadOptions {

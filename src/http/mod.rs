@@ -13,6 +13,9 @@
 //! and the connection and body limits ([`crate::config::http::Limits`]) are read at
 //! start only.
 //!
+//! The controller also serves a web UI ([`ui`]): `static_dir`'s files, or
+//! the dashboard compiled into the binary.
+//!
 //! The scan listener also speaks the pre-HTTP `RSPAMC/1.x` and `SPAMC`
 //! protocols ([`legacy`]), told apart by the connection's first line.
 //!
@@ -30,6 +33,7 @@ pub mod reply;
 pub mod request;
 pub mod scan;
 pub mod tls;
+pub mod ui;
 
 mod listen;
 mod route;

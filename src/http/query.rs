@@ -19,6 +19,15 @@ pub fn get(query: Option<&str>, name: &str) -> Option<String> {
 
 /// Percent-decoding; malformed escapes are kept as they are.
 fn decode(s: &str) -> String {
+    String::from_utf8_lossy(&unescape(s, true)).into_owned()
+}
+
+/// A URL path's bytes with percent escapes decoded (`+` stays `+`).
+pub fn decode_path(s: &str) -> Vec<u8> {
+    unescape(s, false)
+}
+
+fn unescape(s: &str, plus_is_space: bool) -> Vec<u8> {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
@@ -33,12 +42,12 @@ fn decode(s: &str) -> String {
                 i += 3;
                 continue;
             }
-            (None, b'+') => out.push(b' '),
+            (None, b'+') if plus_is_space => out.push(b' '),
             (None, c) => out.push(c),
         }
         i += 1;
     }
-    String::from_utf8_lossy(&out).into_owned()
+    out
 }
 
 fn hex(c: u8) -> Option<u8> {

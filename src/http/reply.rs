@@ -83,6 +83,12 @@ pub fn text(content_type: &str, body: String) -> Reply {
     base(StatusCode::OK, content_type, body.into())
 }
 
+/// A page or file of the web UI.
+pub fn bytes(status: u16, content_type: &str, body: Bytes) -> Reply {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    base(status, content_type, body)
+}
+
 /// `/ping` on every listener.
 pub fn pong() -> Reply {
     text("text/plain", "pong\r\n".into())

@@ -28,10 +28,11 @@ pub async fn handle_scan(req: Request<Incoming>, shared: Arc<Shared>) -> Reply {
             scan::handle(req, Shape::Legacy, false, ctx, body).await
         }
         "skip" => scan::handle(req, Shape::V2, true, ctx, body).await,
-        "metrics" => reply::text(
-            views::OPENMETRICS,
-            views::metrics_text(ctx.scanner.rules().as_deref()),
-        ),
+        "metrics" => {
+            let bayes = views::bayes_stat(shared.stats.clone()).await;
+            let text = views::metrics_text(ctx.scanner.rules().as_deref(), bayes.as_ref(), false);
+            reply::text(views::OPENMETRICS, text)
+        }
         _ => reply::error(500, "invalid command", Domain::Protocol),
     }
 }

@@ -10,6 +10,7 @@ use super::body::BodyLimits;
 use super::budget::BodyBudget;
 use super::conns::ConnTable;
 use super::controller::logins::Logins;
+use super::ui::Ui;
 use crate::config::http::{AccessSettings, HttpSettings, Limits};
 use crate::verdict::{Placement, Scanner};
 
@@ -61,6 +62,8 @@ pub struct Shared {
     pub controller: RoleState,
     /// Failed controller logins per client, for the lockout.
     pub logins: Logins,
+    /// Where the controller's web pages come from.
+    pub ui: Ui,
     /// What the controller's save endpoints need from the daemon.
     pub admin: Admin,
     /// The cluster's other nodes (`/neighbours`).
@@ -113,6 +116,7 @@ impl Shared {
             scan: role(Role::Scan, settings.normal.limits),
             controller: role(Role::Controller, settings.controller.limits),
             logins: Default::default(),
+            ui: Ui::new(settings.static_dir.clone()),
             admin: Admin::default(),
             neighbours: settings.neighbours.clone(),
         }

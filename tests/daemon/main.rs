@@ -25,6 +25,7 @@ mod http_logins;
 mod http_scan;
 mod http_settings;
 mod http_tls;
+mod http_ui;
 mod lua_hostile;
 mod lua_reload;
 mod milter_e2e;

@@ -25,11 +25,15 @@ pub struct SymbolRule {
     pub description: Option<String>,
 }
 
-/// One `/counters` entry. Rspamd also reports `frequency` and `time` from
-/// its symbol cache profiler; only what is measured is sent.
+/// One `/counters` entry. Rspamd also reports `frequency_stddev` and
+/// `time` from its symbol cache profiler; only what is measured is sent.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SymbolCounter {
     pub symbol: String,
     pub weight: f64,
+    /// Hits per second (rspamc shows it per minute; it prints no row
+    /// without this field).
+    #[serde(default)]
+    pub frequency: f64,
     pub hits: u64,
 }

@@ -11,13 +11,16 @@
 //! `/savesymbols` ([`save`]), `/savemap`, and `/fuzzyadd` / `/fuzzydel`, which answer
 //! 501 until sluice has a fuzzy module. The scan listener serves none of
 //! these, as Rspamd's normal worker does not: only the controller checks
-//! passwords. Unknown paths answer 404.
+//! passwords. `GET` of any other path is a web page
+//! ([`crate::http::ui`]), served without a password as Rspamd serves its
+//! `static_dir`.
 pub mod auth;
 pub mod history;
 pub mod learn;
 pub mod logins;
 pub mod maps;
 pub mod password;
+pub mod rspamd_metrics;
 pub mod save;
 pub mod selectors;
 pub mod views;
@@ -35,6 +38,7 @@ use super::reply::{self, Domain, Reply};
 use super::route::command;
 use super::scan::{self, Shape};
 use super::shared::{Peer, Shared};
+use super::ui;
 use crate::stats::Class;
 
 /// Routes one controller request. Every reply carries `Cache-Control: no-store`.
@@ -51,7 +55,7 @@ async fn route(req: Request<Incoming>, peer: Peer, shared: Arc<Shared>) -> Reply
         return reply::pong();
     }
     let Some(level) = level(&cmd) else {
-        return reply::error(404, "invalid command", Domain::None);
+        return ui::serve(&shared.ui, req.method(), req.uri().path()).await;
     };
     let read_only = match authorize(&req, &peer, &shared, level).await {
         Ok(read_only) => read_only,
@@ -102,7 +106,11 @@ async fn serve(cmd: &str, req: Request<Incoming>, shared: &Arc<Shared>, read_onl
         "learnspam" => learn::handle(req, Class::Spam, shared.stats.clone(), max).await,
         "learnham" => learn::handle(req, Class::Ham, shared.stats.clone(), max).await,
         "auth" => reply::json(&views::auth(&snapshot(), read_only), false),
-        "metrics" => reply::text(views::OPENMETRICS, views::metrics_text(rules.as_deref())),
+        "metrics" => {
+            let bayes = views::bayes_stat(shared.stats.clone()).await;
+            let text = views::metrics_text(rules.as_deref(), bayes.as_ref(), read_only);
+            reply::text(views::OPENMETRICS, text)
+        }
         "checkv2" => scan::handle(req, Shape::V2, false, ctx, max).await,
         "check" | "scan" => scan::handle(req, Shape::Legacy, false, ctx, max).await,
         "history" => history::rows(q).await,
@@ -135,7 +143,7 @@ async fn serve(cmd: &str, req: Request<Incoming>, shared: &Arc<Shared>, read_onl
                 "maps" => reply::json(&maps::list(r.as_ref()), false),
                 "getmap" => maps::get(req, r.as_ref()).await,
                 "savemap" => maps::save(req, shared, r.as_ref()).await,
-                _ => reply::json(&views::counters(r.as_ref()), false),
+                _ => reply::json(&views::counters(r.as_ref(), snapshot().uptime), false),
             },
             None => reply::error(404, "no local rules: scanning is forwarded", Domain::None),
         },

@@ -187,41 +187,51 @@ pub fn symbols(r: &dyn RuleBook) -> Vec<SymbolGroup> {
     groups
 }
 
-/// `/counters`: hits per symbol since the rules were (re)loaded.
-pub fn counters(r: &dyn RuleBook) -> Vec<SymbolCounter> {
+/// `/counters`: hits per symbol since the rules were (re)loaded, and their
+/// rate over the daemon's uptime (`uptime`; a reload zeroes the hits, so
+/// the rate after one is low until the uptime is mostly past it).
+pub fn counters(r: &dyn RuleBook, uptime: std::time::Duration) -> Vec<SymbolCounter> {
+    let secs = uptime.as_secs_f64().max(1.0);
     r.symbols()
         .into_iter()
         .map(|s| SymbolCounter {
             symbol: s.name,
             weight: s.weight,
+            frequency: s.hits as f64 / secs,
             hits: s.hits,
         })
         .collect()
 }
 
-/// `/metrics`: the shared counters plus per-symbol hits.
-pub fn metrics_text(r: Option<&dyn RuleBook>) -> String {
+/// `/metrics`: the shared counters, Rspamd's families
+/// ([`super::rspamd_metrics`]), and per-symbol hits when rules are local.
+pub fn metrics_text(
+    r: Option<&dyn RuleBook>,
+    bayes: Option<&StoreStat>,
+    read_only: bool,
+) -> String {
     let labels: Vec<(&str, usize)> = Action::report_order()
         .map(|a| (a.as_str(), a.rank()))
         .collect();
-    let mut text = metrics::render_openmetrics(&metrics::global().snapshot(), &labels);
-    let Some(r) = r else {
-        return text;
-    };
+    let snapshot = metrics::global().snapshot();
+    let mut text = metrics::render_openmetrics(&snapshot, &labels);
     // Insert before the terminating `# EOF`.
     text.truncate(text.len() - "# EOF\n".len());
-    text.push_str(
-        "# HELP sluice_symbol_hits Times each symbol fired since the rules were loaded.\n",
-    );
-    text.push_str("# TYPE sluice_symbol_hits counter\n");
-    for s in r.symbols() {
-        text.push_str(&format!(
-            "sluice_symbol_hits_total{{symbol=\"{}\"}} {}\n",
-            metrics::label_value(&s.name),
-            s.hits
-        ));
+    super::rspamd_metrics::render(&mut text, &snapshot, bayes, read_only);
+    if let Some(r) = r {
+        text.push_str(
+            "# HELP sluice_symbol_hits Times each symbol fired since the rules were loaded.\n",
+        );
+        text.push_str("# TYPE sluice_symbol_hits counter\n");
+        for s in r.symbols() {
+            text.push_str(&format!(
+                "sluice_symbol_hits_total{{symbol=\"{}\"}} {}\n",
+                metrics::label_value(&s.name),
+                s.hits
+            ));
+        }
+        rule_families(&mut text, r);
     }
-    rule_families(&mut text, r);
     text.push_str("# EOF\n");
     text
 }
