@@ -236,7 +236,8 @@ impl Controller {
         tokio::spawn(async move {
             let _ = conn.await;
         });
-        let method = hyper::Method::from_bytes(method.as_bytes()).map_err(|e| http(e.to_string()))?;
+        let method =
+            hyper::Method::from_bytes(method.as_bytes()).map_err(|e| http(e.to_string()))?;
         let mut req = Request::builder()
             .method(method)
             .uri(path)

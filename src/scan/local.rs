@@ -148,9 +148,7 @@ impl Scanner for LocalScanner {
                         options: Vec::new(),
                     }));
             }
-            let mut v = this
-                .pipeline_scan(Arc::clone(&req), found, parsed)
-                .await?;
+            let mut v = this.pipeline_scan(Arc::clone(&req), found, parsed).await?;
             if let (Some(s), Some(b)) = (&this.state, &before) {
                 if s.after(&req.envelope, &req.message, b, &mut v).await {
                     super::headers::refresh_spamd_result(&mut v);
