@@ -310,7 +310,7 @@ mod tests {
 
     #[test]
     fn symbol_names_are_escaped_as_label_values() {
-        let text = metrics_text(Some(&Odd));
+        let text = metrics_text(Some(&Odd), None, false);
         let label = r#"symbol="ODD\"SYM\\BOL\nNEXT""#;
         assert!(
             text.contains(&format!("sluice_symbol_hits_total{{{label}}} 3\n")),
