@@ -2,7 +2,7 @@
 # Controller password hashes both ways with Rspamd 3.4's rspamadm: hashes
 # printed by `sluice pw` (Catena and PBKDF2) are accepted by `rspamadm pw -c`
 # (and a wrong password refused), and hashes printed by `rspamadm pw` are
-# accepted by `sluice pw -c`. rspamadm reads the password from a terminal,
+# accepted by `sluice pw --check`. rspamadm reads the password from a terminal,
 # hence `script`. Needs: rspamd (rspamadm), util-linux (script).
 set -euo pipefail
 # shellcheck source=lib.sh
@@ -24,8 +24,8 @@ for kdf in catena pbkdf2; do
         "$(rspamadm_check "$hash" 'sluice pw test')"
     hash=$(rspamadm pw -t "$kdf" -p 'Rspamd pw test')
     assert_eq "rspamadm pw -t $kdf: sluice accepts the password" "password correct" \
-        "$(printf 'Rspamd pw test\n' | "$SLUICE_BIN" pw -c -p "$hash")"
+        "$(printf 'Rspamd pw test\n' | "$SLUICE_BIN" pw --check -p "$hash")"
     assert_eq "rspamadm pw -t $kdf: sluice refuses another" "password incorrect" \
-        "$(printf 'rspamd pw test\n' | "$SLUICE_BIN" pw -c -p "$hash" || true)"
+        "$(printf 'rspamd pw test\n' | "$SLUICE_BIN" pw --check -p "$hash" || true)"
 done
 finish

@@ -187,7 +187,7 @@ field_sum() { # FILE PERL-EXPR
 load() {
     rm -f "$IT_WORK/stop"
     while [ ! -e "$IT_WORK/stop" ]; do
-        run_bench --addr "$2" -c 4 -n 80 --json "$LOAD" >>"$1" 2>>"$IT_WORK/bench.err"
+        run_bench --addr "$2" -j 4 -n 80 --json "$LOAD" >>"$1" 2>>"$IT_WORK/bench.err"
     done
 }
 load "$IT_WORK/failover.json" "$A_MILTER" &

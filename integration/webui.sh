@@ -54,7 +54,7 @@ run_ui() { # UI [static_dir]
     controller=$(grep -oE 'controller listening on inet:[0-9.]+:[0-9]+' "$MILTER_LOG" | head -1)
     controller=${controller##*inet:}
     local report
-    report=$(run_bench --addr "$MILTER_ADDR" -c 1 --json "$MAIL")
+    report=$(run_bench --addr "$MILTER_ADDR" -j 1 --json "$MAIL")
     grep -q '"messages": 3,' <<<"$report" || die "the milter did not answer 3 messages: $report"
     local out rc=0
     out=$(WEBUI_PROFILE=$(mktemp -d "$IT_WORK/profile.XXXXXX") timeout 50 "$PY" "$IT_DIR/webui/browser.py" \

@@ -92,7 +92,7 @@ pub enum Command {
     /// Prints `$2$SALT$KEY` (Catena, the default) or `$1$SALT$KEY`
     /// (`-t pbkdf2`) for `password` / `enable_password` in
     /// worker-controller.inc; Rspamd accepts the same hashes. Without -p
-    /// the password is the first line of stdin. With -c, checks a password
+    /// the password is the first line of stdin. With --check, checks a password
     /// (read from stdin) against the hash given with -p, and exits 1 when
     /// it does not match.
     Pw(PwArgs),
@@ -103,13 +103,14 @@ pub struct PwArgs {
     /// Hash a password (the default).
     #[arg(short, long, conflicts_with = "check")]
     pub encrypt: bool,
-    /// Check a password against the hash given with -p.
-    #[arg(short, long)]
+    /// Check a password against the hash given with -p (rspamadm's `-c`;
+    /// here `-c` is the config file, as in every other command).
+    #[arg(long)]
     pub check: bool,
-    /// No output with -c: the exit status says it.
+    /// No output with --check: the exit status says it.
     #[arg(short, long)]
     pub quiet: bool,
-    /// The password (with -c: the hash); read from stdin when absent.
+    /// The password (with --check: the hash); read from stdin when absent.
     #[arg(short, long)]
     pub password: Option<String>,
     /// Key derivation: catena or pbkdf2.

@@ -103,16 +103,16 @@ fn sluice_pw_hashes_and_checks_in_rspamds_format() {
         } else {
             "s3cret"
         };
-        let (ok, out) = pw(&["-c", "-p", hash], &format!("{right}\n"));
+        let (ok, out) = pw(&["--check", "-p", hash], &format!("{right}\n"));
         assert!(ok, "{hash}: {out}");
         assert_eq!(out, "password correct\n");
-        let (ok, out) = pw(&["-c", "-p", hash], "wrong\n");
+        let (ok, out) = pw(&["--check", "-p", hash], "wrong\n");
         assert!(!ok);
         assert_eq!(out, "password incorrect\n");
-        let (ok, out) = pw(&["-c", "-q", "-p", hash], "wrong\n");
+        let (ok, out) = pw(&["--check", "-q", "-p", hash], "wrong\n");
         assert!(!ok && out.is_empty());
     }
-    let (ok, _) = pw(&["-c", "-p", "plain"], "plain\n");
+    let (ok, _) = pw(&["--check", "-p", "plain"], "plain\n");
     assert!(!ok, "a check needs a hash");
 
     // The daemon takes the printed hash.

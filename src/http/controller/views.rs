@@ -322,8 +322,15 @@ mod tests {
         )));
         // Every line of the exposition is one sample, comment or the end.
         for line in text.lines() {
+            let name = line.split(['{', ' ']).next().unwrap_or_default();
+            let value = line.rsplit(' ').next().unwrap_or_default();
             assert!(
-                line.starts_with("# ") || line.starts_with("sluice_"),
+                line.starts_with("# ")
+                    || (!name.is_empty()
+                        && name
+                            .chars()
+                            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
+                        && value.parse::<f64>().is_ok()),
                 "a label value broke a line: {line:?}"
             );
         }
