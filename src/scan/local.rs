@@ -215,6 +215,10 @@ impl RuleBook for Pipeline {
     fn check_selector(&self, expr: &str) -> Result<(), String> {
         super::multimap::selector::Selector::parse(expr).map(drop)
     }
+
+    fn select(&self, expr: &str, raw: &[u8]) -> Result<Vec<String>, String> {
+        Pipeline::select(self, expr, raw)
+    }
 }
 
 #[cfg(test)]

@@ -358,6 +358,21 @@ impl Pipeline {
         self.scan_view(env, input, Instant::now(), (true, opts), auth)
     }
 
+    /// The values selector `expr` takes on message `raw`, with no envelope
+    /// (the controller's `check_message`: a pasted message has none).
+    pub fn select(&self, expr: &str, raw: &[u8]) -> Result<Vec<String>, String> {
+        let selector = super::multimap::selector::Selector::parse(expr)?;
+        let msg = self.parser.parse(raw);
+        let view = MessageView::new(raw, msg.as_ref());
+        let env = Envelope::default();
+        let ctx = ScanCtx {
+            env: &env,
+            view: &view,
+            msg: msg.as_ref(),
+        };
+        Ok(selector.values(&ctx))
+    }
+
     fn scan_traced(
         &self,
         env: &Envelope,

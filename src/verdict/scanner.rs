@@ -127,6 +127,12 @@ pub trait RuleBook: Send + Sync {
     fn check_selector(&self, expr: &str) -> Result<(), String> {
         Err(format!("selector `{expr}`: no selectors here"))
     }
+    /// The values selector `expr` takes on message `raw` (the controller's
+    /// `check_message`); `Err` says why there are none.
+    fn select(&self, expr: &str, raw: &[u8]) -> Result<Vec<String>, String> {
+        let _ = raw;
+        Err(format!("selector `{expr}`: no selectors here"))
+    }
 }
 
 /// A map file a rule reads.

@@ -265,6 +265,34 @@ fn neighbours_selectors_classifiers_and_fuzzy() {
         get(c, "/plugins/selectors/check_selector", &[RO]).status,
         404
     );
+    // check_message: what a selector takes from a posted message.
+    let msg = b"From: Alice <alice@Mail.Example.ORG>\r\nTo: bob@example.net\r\nSubject: Hi there\r\n\r\nbody\r\n";
+    let got = post(
+        c,
+        "/plugins/selectors/check_message?selector=from('mime'):domain.lower",
+        &[RO],
+        msg,
+    );
+    assert_eq!(
+        got.json(),
+        json!({"success": true, "data": ["mail.example.org"]}),
+        "{}",
+        got.text()
+    );
+    let subject = post(
+        c,
+        "/plugins/selectors/check_message?selector=subject",
+        &[RO],
+        msg,
+    );
+    assert_eq!(subject.json()["data"], json!(["Hi there"]));
+    let bad = post(
+        c,
+        "/plugins/selectors/check_message?selector=nonsense(",
+        &[RO],
+        msg,
+    );
+    assert_eq!(bad.status, 400, "{}", bad.text());
     let ex = get(c, "/plugins/selectors/list_extractors", &[RO]).json();
     assert!(ex["header"]["description"].is_string(), "{ex}");
     assert_eq!(get(c, "/bayes/classifiers", &[RO]).json(), json!(["bayes"]));

@@ -134,6 +134,9 @@ async fn serve(cmd: &str, req: Request<Incoming>, shared: &Arc<Shared>, read_onl
             Domain::None,
         ),
         "saveactions" => save::actions(req, shared).await,
+        "plugins/selectors/check_message" => {
+            selectors::check_message(req, q, rules.clone(), &shared.controller.body).await
+        }
         _ if cmd.starts_with("plugins/selectors/") => selectors::handle(cmd, q, rules.as_deref()),
         _ => match rules {
             Some(r) => match cmd {

@@ -2,10 +2,16 @@
 //! selector language sluice implements (multimap's selector-lite).
 //! `check_selector?selector=S` answers `{"success": true}` when `S`
 //! parses, `{"success": false}` otherwise; `list_extractors` and
-//! `list_transforms` list what is implemented. `check_message` (a scan
-//! with the selector's values) is not implemented.
+//! `list_transforms` list what is implemented. `check_message?selector=S`
+//! (a `POST` of a message) answers `{"success": true, "data": [values]}`:
+//! what `S` selects from that message, which has no envelope.
+use std::sync::Arc;
+
+use hyper::body::Incoming;
+use hyper::Request;
 use serde_json::{json, Map, Value};
 
+use super::super::body::{self, BodyLimits};
 use super::super::query;
 use super::super::reply::{self, Domain, Reply};
 use crate::verdict::RuleBook;
@@ -44,12 +50,36 @@ pub fn handle(cmd: &str, q: Option<&str>, rules: Option<&dyn RuleBook>) -> Reply
         },
         "list_extractors" => reply::json(&described(&EXTRACTORS), false),
         "list_transforms" => reply::json(&described(&TRANSFORMS), false),
-        "check_message" => reply::error(
-            501,
-            "check_message is not implemented: scan the message instead",
-            Domain::None,
-        ),
         _ => reply::error(404, "invalid command", Domain::None),
+    }
+}
+
+/// `check_message`: the selector's values on the posted message, which is
+/// parsed off the runtime's threads.
+pub async fn check_message(
+    req: Request<Incoming>,
+    q: Option<&str>,
+    rules: Option<Arc<dyn RuleBook>>,
+    limits: &BodyLimits,
+) -> Reply {
+    let Some(selector) = query::get(q, "selector").filter(|s| !s.is_empty()) else {
+        return reply::error(404, "missing selector", Domain::None);
+    };
+    let Some(rules) = rules else {
+        return reply::error(404, "no local rules: scanning is forwarded", Domain::None);
+    };
+    let body = match body::read(req.into_body(), limits, false).await {
+        Ok(b) => b,
+        Err(e) => return reply::error(e.status(), &e.to_string(), Domain::None),
+    };
+    if body.bytes.is_empty() {
+        return reply::error(400, "no message in the request body", Domain::None);
+    }
+    let selected = tokio::task::spawn_blocking(move || rules.select(&selector, &body.bytes)).await;
+    match selected {
+        Ok(Ok(values)) => reply::json(&json!({"success": true, "data": values}), false),
+        Ok(Err(why)) => reply::error(400, &why, Domain::None),
+        Err(e) => reply::error(500, &e.to_string(), Domain::None),
     }
 }
 
