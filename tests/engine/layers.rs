@@ -30,6 +30,7 @@ const LAYERS: &[&[&str]] = &[
         "cli",
         "manpage",
         "status",
+        "via_controller",
         "reload",
     ],
 ];
