@@ -86,7 +86,16 @@ setsid bash -c '
 ' >"$LOGS/fuzz-build.log" 2>&1 &
 FUZZ_BUILD=$!
 RELEASE_BUILD=
-trap 'kill $PACKAGES $RELEASE_BUILD 2>/dev/null; kill -CONT -- -$FUZZ_BUILD 2>/dev/null; kill -- -$FUZZ_BUILD 2>/dev/null || true' EXIT
+FUZZING=
+# On any exit, every background job ends (the fuzz build's whole group,
+# resumed first in case it was stopped). Each kill may find its job gone
+# already: under `set -e` a failing command would end the trap early.
+cleanup() {
+  kill $PACKAGES $RELEASE_BUILD $FUZZING 2>/dev/null || true
+  kill -CONT -- -"$FUZZ_BUILD" 2>/dev/null || true
+  kill -- -"$FUZZ_BUILD" 2>/dev/null || true
+}
+trap cleanup EXIT
 
 # Waits for a background job; its log is printed either way.
 await() {
