@@ -70,30 +70,31 @@ install_exim() {
 # install (network and disk bound) while the code builds; the release and
 # the test builds side by side (each holds its own profile's lock, and each
 # has long single-threaded stretches: the big crate's front end, linking);
-# the fuzz targets' build at the lowest priority from the start, stopped
-# while `cargo test` runs (its answer-time bounds are tight); fuzzing at the
-# lowest priority beside the soak. The tests wait for the packages; fuzzing
-# waits for its build.
+# the fuzz targets' build and then the bounded fuzzing at the lowest
+# priority from the start, stopped while `cargo test` runs (its answer-time
+# bounds are tight). The tests wait for the packages; the command's end
+# waits for the fuzzing.
 LOGS=$(mktemp -d /tmp/sluice-test.XXXXXX)
 install_packages >"$LOGS/packages.log" 2>&1 &
 PACKAGES=$!
-# In its own process group, so that one signal stops or resumes cargo and
-# every compiler under it.
+# In its own process group, so that one signal stops or resumes cargo,
+# every compiler under it and the fuzz targets.
 setsid bash -c '
+  set -e
   begun=$SECONDS
   CODEGEN_UNITS=16 OPT_LEVEL=1 STEP=build nice -n 19 fuzz/run.sh
   echo "fuzz build took $((SECONDS - begun))s"
-' >"$LOGS/fuzz-build.log" 2>&1 &
-FUZZ_BUILD=$!
+  STEP=run JOBS=2 nice -n 19 fuzz/run.sh "$1"
+' fuzz "$FUZZ_SECONDS" >"$LOGS/fuzz.log" 2>&1 &
+FUZZ=$!
 RELEASE_BUILD=
-FUZZING=
-# On any exit, every background job ends (the fuzz build's whole group,
-# resumed first in case it was stopped). Each kill may find its job gone
-# already: under `set -e` a failing command would end the trap early.
+# On any exit, every background job ends (the fuzz group resumed first in
+# case it was stopped). Each kill may find its job gone already: under
+# `set -e` a failing command would end the trap early.
 cleanup() {
-  kill $PACKAGES $RELEASE_BUILD $FUZZING 2>/dev/null || true
-  kill -CONT -- -"$FUZZ_BUILD" 2>/dev/null || true
-  kill -- -"$FUZZ_BUILD" 2>/dev/null || true
+  kill $PACKAGES $RELEASE_BUILD 2>/dev/null || true
+  kill -CONT -- -"$FUZZ" 2>/dev/null || true
+  kill -- -"$FUZZ" 2>/dev/null || true
 }
 trap cleanup EXIT
 
@@ -124,18 +125,14 @@ step "packages (installed in the background)"
 await "$PACKAGES" "$LOGS/packages.log" "package install"
 # The daemon tests start the release build: a debug daemon spends seconds
 # of CPU compiling the rules at each of their many starts.
-step "cargo test (the fuzz build stopped meanwhile)"
-kill -STOP -- -"$FUZZ_BUILD" 2>/dev/null || true
+step "cargo test (the fuzz job stopped meanwhile)"
+kill -STOP -- -"$FUZZ" 2>/dev/null || true
 SLUICE_TEST_BIN="$ROOT/target/release/sluice" cargo test --workspace
-kill -CONT -- -"$FUZZ_BUILD" 2>/dev/null || true
+kill -CONT -- -"$FUZZ" 2>/dev/null || true
 step "integration tests against real peers"
 SLUICE_BIN="$ROOT/target/release/sluice" integration/run.sh
-step "fuzz build (in the background since the start)"
-await "$FUZZ_BUILD" "$LOGS/fuzz-build.log" "fuzz build"
-step "soak (${SOAK_SECONDS}s of mixed load) and fuzzing (${FUZZ_SECONDS}s per target, beside it at the lowest priority)"
-STEP=run JOBS=2 nice -n 19 fuzz/run.sh "$FUZZ_SECONDS" >"$LOGS/fuzz.log" 2>&1 &
-FUZZING=$!
+step "soak (${SOAK_SECONDS}s of mixed load)"
 DURATION="$SOAK_SECONDS" SLUICE_BIN="$ROOT/target/release/sluice" integration/soak.sh
-step "fuzzing"
-await "$FUZZING" "$LOGS/fuzz.log" "fuzzing"
+step "fuzz build and fuzzing (${FUZZ_SECONDS}s per target; in the background since the start)"
+await "$FUZZ" "$LOGS/fuzz.log" "fuzz build or fuzzing"
 step "done"
