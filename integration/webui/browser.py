@@ -18,7 +18,7 @@ import urllib.error
 import urllib.request
 
 from selenium import webdriver
-from selenium.common.exceptions import TimeoutException
+from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
 from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
@@ -75,10 +75,23 @@ def browser(chromedriver):
 
 
 def wait(d, cond, what):
+    # A table the page redraws while the condition reads it leaves a stale
+    # element: the next poll finds the new one.
     try:
-        return WebDriverWait(d, WAIT, poll_frequency=0.2).until(cond)
+        return WebDriverWait(d, WAIT, poll_frequency=0.2,
+                             ignored_exceptions=(StaleElementReferenceException,)).until(cond)
     except TimeoutException:
         return None
+
+
+def text_of(d, i):
+    """The text of element `i`, read again if the page redrew it meanwhile."""
+    for _ in range(10):
+        try:
+            return by_id(d, i).text
+        except StaleElementReferenceException:
+            time.sleep(0.1)
+    return by_id(d, i).text
 
 
 def by_id(d, i):
@@ -263,7 +276,7 @@ def r_status(c, d, a):
 def r_history(c, d, a):
     want = {r["message-id"]: symbol_names(r) for r in history_rows(a.base, a.password)}
     by_id(d, "history_nav").click()
-    table = lambda d: by_id(d, "historyTable_history").text
+    table = lambda d: text_of(d, "historyTable_history")
     ok = wait(d, lambda d: all(m in table(d) for m in a.mids), "history")
     c.ok(bool(ok), "the milter's messages are in Rspamd's history table", table(d)[:500])
     # The symbols are in each row's detail part: open them all.
@@ -290,7 +303,7 @@ def r_scan(c, d, a):
     msg = open(a.message).read()
     want = api(a.base, "/checkv2", a.password, msg.encode())
     r_scan_once(d, msg)
-    rows = lambda d: by_id(d, "historyTable_scan").text
+    rows = lambda d: text_of(d, "historyTable_scan")
     got = wait(d, lambda d: want["action"] in rows(d), "scan")
     c.ok(bool(got), "a pasted message gets its verdict", rows(d)[:500])
     c.shot("scan")
@@ -314,7 +327,7 @@ def r_threshold(c, d, a, verdict):
     c.ok(bool(wait(d, lambda d: reject() == values[3], "saved")), "the threshold saved in the WebUI is in /actions",
          f"reject is {reject()}")
     r_scan_once(d, open(a.message).read())
-    rows = lambda d: by_id(d, "historyTable_scan").text
+    rows = lambda d: text_of(d, "historyTable_scan")
     c.ok(bool(wait(d, lambda d: "reject" in rows(d), "scan")),
          f"the next scan (score {score}) is rejected at the new threshold {values[3]}", rows(d)[:500])
     c.shot("scan-after-threshold")
