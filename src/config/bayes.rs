@@ -297,6 +297,20 @@ impl Reader<'_> {
     }
 }
 
+/// Here rather than beside the error: the Redis layer reads its sections
+/// with the config's value helpers and never imports the config's traits
+/// back.
+impl super::SettingError for crate::redis::RedisConfigError {
+    fn key(&self) -> Option<String> {
+        use crate::redis::RedisConfigError as E;
+        match self {
+            E::Shape { key, .. } | E::Server { key, .. } | E::Pattern { key, .. } => {
+                Some(key.clone())
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

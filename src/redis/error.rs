@@ -16,16 +16,6 @@ pub enum RedisConfigError {
     Pattern { key: String, reason: String },
 }
 
-impl crate::config::SettingError for RedisConfigError {
-    fn key(&self) -> Option<String> {
-        match self {
-            RedisConfigError::Shape { key, .. }
-            | RedisConfigError::Server { key, .. }
-            | RedisConfigError::Pattern { key, .. } => Some(key.clone()),
-        }
-    }
-}
-
 /// A call that did not get its answer. Every variant means "go on without Redis" to the
 /// state modules; the connection behind it is dropped and opened (and the master
 /// resolved) again on the next call.
