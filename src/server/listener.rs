@@ -5,6 +5,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::pin::Pin;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
@@ -74,34 +75,45 @@ impl Bound {
     /// Closes the listener after accepting every connection already in its
     /// backlog (at most `max`), so that none is reset by the close. The
     /// connections come back detached, ready for any runtime.
-    pub fn close_taking_backlog(self, max: usize) -> Vec<(Detached, String)> {
+    ///
+    /// A connection that completes its handshake between the last accept and
+    /// the close would be reset by the kernel, after the MTA took it as
+    /// open. So new connections are stopped first (a TCP listener drops
+    /// fresh SYNs, which the MTA retries and then finds refused; a unix
+    /// socket file is removed), handshakes already under way are given
+    /// [`HANDSHAKE_SETTLE`] to land in the backlog, and the backlog is
+    /// emptied once more before the close.
+    pub async fn close_taking_backlog(self, max: usize) -> Vec<(Detached, String)> {
         self.cleanup();
         let mut out = Vec::new();
         let taken = match self {
-            Bound::Tcp(l, _) => l.into_std().and_then(|l| {
-                while out.len() < max {
-                    let (s, peer) = match l.accept() {
-                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                        other => other?,
-                    };
-                    s.set_nonblocking(true)?;
-                    let _ = s.set_nodelay(true);
-                    out.push((Detached::Tcp(s), peer.to_string()));
+            Bound::Tcp(l, _) => match l.into_std() {
+                Ok(l) => {
+                    if let Err(e) = refuse_new_handshakes(&l) {
+                        tracing::warn!(error = %e, "cannot stop new connections before closing the listener");
+                    }
+                    take_backlog(max, &mut out, || {
+                        let (s, peer) = l.accept()?;
+                        s.set_nonblocking(true)?;
+                        let _ = s.set_nodelay(true);
+                        Ok((Detached::Tcp(s), peer.to_string()))
+                    })
+                    .await
                 }
-                Ok(())
-            }),
-            Bound::Unix(l, path) => l.into_std().and_then(|l| {
-                let peer = format!("unix:{}", path.display());
-                while out.len() < max {
-                    let (s, _) = match l.accept() {
-                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                        other => other?,
-                    };
-                    s.set_nonblocking(true)?;
-                    out.push((Detached::Unix(s), peer.clone()));
+                Err(e) => Err(e),
+            },
+            Bound::Unix(l, path) => match l.into_std() {
+                Ok(l) => {
+                    let peer = format!("unix:{}", path.display());
+                    take_backlog(max, &mut out, || {
+                        let (s, _) = l.accept()?;
+                        s.set_nonblocking(true)?;
+                        Ok((Detached::Unix(s), peer.clone()))
+                    })
+                    .await
                 }
-                Ok(())
-            }),
+                Err(e) => Err(e),
+            },
         };
         if let Err(e) = taken {
             tracing::warn!(error = %e, "accepting the listen backlog on close failed");
@@ -115,6 +127,57 @@ impl Bound {
             let _ = std::fs::remove_file(path);
         }
     }
+}
+
+/// How long a closing listener waits for handshakes already under way to
+/// reach its backlog (a loopback handshake takes microseconds; a LAN one
+/// about a round trip).
+const HANDSHAKE_SETTLE: Duration = Duration::from_millis(20);
+
+/// Accepts until the backlog is empty, waits [`HANDSHAKE_SETTLE`], and
+/// accepts what arrived meanwhile.
+async fn take_backlog(
+    max: usize,
+    out: &mut Vec<(Detached, String)>,
+    mut accept: impl FnMut() -> io::Result<(Detached, String)>,
+) -> io::Result<()> {
+    for round in 0..2 {
+        if round == 1 {
+            tokio::time::sleep(HANDSHAKE_SETTLE).await;
+        }
+        while out.len() < max {
+            match accept() {
+                Ok(c) => out.push(c),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Makes a listening TCP socket drop every new connection request (a
+/// segment with SYN and without ACK) while it still completes the
+/// handshakes it answered: a classic packet filter, which for a TCP socket
+/// sees each segment from its TCP header on.
+fn refuse_new_handshakes(l: &std::net::TcpListener) -> io::Result<()> {
+    use socket2::{SockFilter, SockRef};
+    // Opcodes of the classic packet filter (linux/bpf_common.h).
+    const LOAD_BYTE_AT: u16 = 0x30; // BPF_LD | BPF_B | BPF_ABS
+    const AND: u16 = 0x54; // BPF_ALU | BPF_AND | BPF_K
+    const JUMP_IF_EQUAL: u16 = 0x15; // BPF_JMP | BPF_JEQ | BPF_K
+    const RETURN: u16 = 0x06; // BPF_RET | BPF_K: bytes to keep, 0 drops
+    const FLAGS_OFFSET: u32 = 13;
+    const SYN: u32 = 0x02;
+    const ACK: u32 = 0x10;
+    let program = [
+        SockFilter::new(LOAD_BYTE_AT, 0, 0, FLAGS_OFFSET),
+        SockFilter::new(AND, 0, 0, SYN | ACK),
+        SockFilter::new(JUMP_IF_EQUAL, 0, 1, SYN),
+        SockFilter::new(RETURN, 0, 0, 0),
+        SockFilter::new(RETURN, 0, 0, u32::MAX),
+    ];
+    SockRef::from(l).attach_filter(&program)
 }
 
 /// An accepted connection of either kind.
@@ -185,5 +248,80 @@ impl AsyncWrite for Stream {
             Stream::Tcp(s) => Pin::new(s).poll_shutdown(cx),
             Stream::Unix(s) => Pin::new(s).poll_shutdown(cx),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::{SocketAddr, TcpStream as StdTcpStream};
+
+    async fn tcp_listener() -> (Bound, SocketAddr) {
+        let addr = ListenAddr::Tcp("127.0.0.1:0".parse().unwrap());
+        let bound = bind(&addr, 0o600).await.unwrap();
+        let Bound::Tcp(l, _) = &bound else {
+            unreachable!()
+        };
+        let local = l.local_addr().unwrap();
+        (bound, local)
+    }
+
+    /// A connect that never completes: its SYN was dropped (a reset would
+    /// fail at once with ECONNREFUSED, an accepted one would succeed).
+    fn connect_hangs(addr: SocketAddr) -> bool {
+        match StdTcpStream::connect_timeout(&addr, Duration::from_millis(300)) {
+            Err(e) => e.kind() == io::ErrorKind::TimedOut,
+            Ok(_) => false,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_closing_tcp_listener_drops_new_handshakes_but_keeps_its_backlog() {
+        let (bound, addr) = tcp_listener().await;
+        let queued: Vec<_> = (0..3)
+            .map(|_| StdTcpStream::connect(addr).unwrap())
+            .collect();
+        let Bound::Tcp(l, _) = bound else {
+            unreachable!()
+        };
+        let l = l.into_std().unwrap();
+        refuse_new_handshakes(&l).unwrap();
+        assert!(connect_hangs(addr), "a new connection got through");
+        let mut out = Vec::new();
+        let backlog = || {
+            let (s, peer) = l.accept()?;
+            Ok((Detached::Tcp(s), peer.to_string()))
+        };
+        take_backlog(16, &mut out, backlog).await.unwrap();
+        assert_eq!(out.len(), queued.len(), "the backlog before the filter");
+    }
+
+    #[tokio::test]
+    async fn close_taking_backlog_serves_what_was_queued_and_then_refuses() {
+        let (bound, addr) = tcp_listener().await;
+        let queued: Vec<_> = (0..5)
+            .map(|_| StdTcpStream::connect(addr).unwrap())
+            .collect();
+        let taken = bound.close_taking_backlog(3).await;
+        assert_eq!(taken.len(), 3, "at most `max`");
+        drop(queued);
+        let refused = StdTcpStream::connect_timeout(&addr, Duration::from_secs(2));
+        assert_eq!(
+            refused.map(|_| ()).unwrap_err().kind(),
+            io::ErrorKind::ConnectionRefused
+        );
+    }
+
+    #[tokio::test]
+    async fn a_closing_unix_listener_takes_its_backlog_and_removes_its_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("milter.sock");
+        let bound = bind(&ListenAddr::Unix(path.clone()), 0o600).await.unwrap();
+        let queued: Vec<_> = (0..4)
+            .map(|_| std::os::unix::net::UnixStream::connect(&path).unwrap())
+            .collect();
+        let taken = bound.close_taking_backlog(16).await;
+        assert_eq!(taken.len(), queued.len());
+        assert!(!path.exists(), "socket file left behind");
     }
 }

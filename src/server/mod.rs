@@ -121,7 +121,7 @@ async fn accept_loop(listener: Bound, server: MilterServer, mut retire: watch::R
         };
         server.admit(stream, peer);
     }
-    let backlog = listener.close_taking_backlog(BACKLOG_MAX);
+    let backlog = listener.close_taking_backlog(BACKLOG_MAX).await;
     if !backlog.is_empty() {
         info!(
             connections = backlog.len(),
