@@ -144,7 +144,7 @@ pub async fn run(opts: RunOptions) -> Result<(), DaemonError> {
     };
     let http_shared = Arc::new(http_shared);
     let milter = MilterServer::new(ctx_rx, config.milter.max_sessions, stop_rx.clone());
-    let mut listeners = Listeners::new(milter.clone(), http_shared, stop_rx);
+    let mut listeners = Listeners::new(milter.clone(), http_shared.clone(), stop_rx);
     let opened = listeners.open(&wants, config.milter.socket_mode).await?;
     let _pid = pid_file(&opts)?;
     listeners.apply(&wants, opened);
@@ -163,7 +163,7 @@ pub async fn run(opts: RunOptions) -> Result<(), DaemonError> {
     tell(State::Stopping, "draining");
     let _ = stop_tx.send(true);
     listeners.join().await;
-    milter.drain().await;
+    tokio::join!(milter.drain(), http_shared.drain(milter.drain_bound()));
     if let Err(e) = crate::history::graph::global().save() {
         warn!("graph: {e}");
     }

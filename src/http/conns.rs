@@ -57,6 +57,8 @@ pub struct ConnTable {
     cap: usize,
     next: AtomicU64,
     open: Mutex<BTreeMap<u64, Arc<Slot>>>,
+    /// Woken when the last connection closes (the drain at shutdown).
+    emptied: Notify,
     /// Refusals since the last warning, and when it was logged.
     refused: AtomicU64,
     warned: Mutex<Option<Instant>>,
@@ -81,6 +83,7 @@ impl ConnTable {
             cap: cap.max(1),
             next: AtomicU64::new(0),
             open: Mutex::new(BTreeMap::new()),
+            emptied: Notify::new(),
             refused: AtomicU64::new(0),
             warned: Mutex::new(None),
         })
@@ -97,6 +100,17 @@ impl ConnTable {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Completes once no connection is open.
+    pub async fn emptied(&self) {
+        loop {
+            let woken = self.emptied.notified();
+            if self.is_empty() {
+                return;
+            }
+            woken.await;
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<u64, Arc<Slot>>> {
@@ -170,7 +184,11 @@ impl ConnGuard {
 
 impl Drop for ConnGuard {
     fn drop(&mut self) {
-        self.table.lock().remove(&self.id);
+        let mut open = self.table.lock();
+        open.remove(&self.id);
+        if open.is_empty() {
+            self.table.emptied.notify_waiters();
+        }
     }
 }
 
@@ -183,6 +201,26 @@ mod tests {
             Admission::Admitted { guard, evicted } => (guard, evicted),
             Admission::Refused => panic!("refused"),
         }
+    }
+
+    #[tokio::test]
+    async fn emptied_waits_for_the_last_connection() {
+        let t = ConnTable::new("test", 4);
+        t.emptied().await;
+        let (a, _) = admitted(t.admit());
+        let (b, _) = admitted(t.admit());
+        let waiter = tokio::spawn({
+            let t = Arc::clone(&t);
+            async move { t.emptied().await }
+        });
+        drop(a);
+        tokio::task::yield_now().await;
+        assert!(!waiter.is_finished(), "one connection is still open");
+        drop(b);
+        tokio::time::timeout(std::time::Duration::from_secs(5), waiter)
+            .await
+            .expect("woken when the last one closed")
+            .unwrap();
     }
 
     #[tokio::test]

@@ -21,7 +21,7 @@ use super::{controller, route};
 use crate::config::http::{HttpSettings, WorkerSettings};
 use crate::config::ListenAddr;
 use crate::metrics::{self, Listener};
-use crate::server::{self, BindError, Bound};
+use crate::server::{self, BindError, Bound, Stream};
 
 #[derive(Debug, thiserror::Error)]
 pub enum HttpError {
@@ -145,67 +145,99 @@ async fn accept_loop(
     mut shutdown: watch::Receiver<bool>,
     mut retire: watch::Receiver<bool>,
 ) {
+    let admitting = Admitting {
+        role: l.role,
+        tls: l.tls.clone(),
+    };
     loop {
         let accepted = tokio::select! {
             a = l.bound.accept() => a,
             _ = server::stopped(&mut shutdown, &mut retire) => break,
         };
-        let (stream, peer_name) = match accepted {
-            Ok(pair) => pair,
+        match accepted {
+            Ok((stream, peer_name)) => admit(&admitting, &shared, &shutdown, stream, peer_name),
             Err(e) => {
                 warn!(error = %e, "{} accept failed", l.role.name());
                 tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
             }
-        };
-        metrics::global().connection(match l.role {
-            Role::Scan => Listener::Scan,
-            Role::Controller => Listener::Controller,
-        });
-        let guard = match shared.role(l.role).conns.admit() {
-            Admission::Admitted { guard, evicted } => {
-                if evicted {
-                    debug!(
-                        "{}: at max_connections, closed the oldest idle",
-                        l.role.name()
-                    );
-                }
-                guard
-            }
-            Admission::Refused => {
-                tokio::spawn(refuse(stream, l.tls.is_some()));
-                continue;
-            }
-        };
-        let peer = Peer {
-            ip: peer_name.parse::<SocketAddr>().ok().map(|a| a.ip()),
-            unix: peer_name.starts_with("unix:"),
-        };
-        let (role, tls, shared, shutdown) =
-            (l.role, l.tls.clone(), shared.clone(), shutdown.clone());
-        tokio::spawn(async move {
-            let header_timeout = shared.role(role).limits.header_timeout;
-            let conn = Conn {
-                role,
-                peer,
-                shared,
-                shutdown,
-                guard,
-            };
-            match tls {
-                None => connection(stream, conn).await,
-                Some(acceptor) => {
-                    let handshake = tokio::time::timeout(header_timeout, acceptor.accept(stream));
-                    match handshake.await {
-                        Ok(Ok(s)) => connection(s, conn).await,
-                        Ok(Err(e)) => debug!(peer = %peer_name, "TLS handshake failed: {e}"),
-                        Err(_) => debug!(peer = %peer_name, "TLS handshake: no answer in time"),
-                    }
-                }
-            }
-        });
+        }
     }
-    l.bound.cleanup();
+    // Requests already in the listen backlog are answered, not reset by the close.
+    let (bound, l) = (l.bound, admitting);
+    let role = l.role;
+    for (detached, peer_name) in bound.close_taking_backlog(BACKLOG_MAX).await {
+        match Stream::attach(detached) {
+            Ok(stream) => admit(&l, &shared, &shutdown, stream, peer_name),
+            Err(e) => {
+                warn!(error = %e, "{}: cannot serve a connection of the backlog", role.name())
+            }
+        }
+    }
+}
+
+/// Most connections taken from the listen backlog when a listener closes.
+const BACKLOG_MAX: usize = 65_536;
+
+/// What serving a connection needs of its listener.
+struct Admitting {
+    role: Role,
+    tls: Option<TlsAcceptor>,
+}
+
+/// Serves an accepted connection in a task of its own, or refuses it at
+/// the cap.
+fn admit(
+    l: &Admitting,
+    shared: &Arc<Shared>,
+    shutdown: &watch::Receiver<bool>,
+    stream: Stream,
+    peer_name: String,
+) {
+    metrics::global().connection(match l.role {
+        Role::Scan => Listener::Scan,
+        Role::Controller => Listener::Controller,
+    });
+    let guard = match shared.role(l.role).conns.admit() {
+        Admission::Admitted { guard, evicted } => {
+            if evicted {
+                debug!(
+                    "{}: at max_connections, closed the oldest idle",
+                    l.role.name()
+                );
+            }
+            guard
+        }
+        Admission::Refused => {
+            tokio::spawn(refuse(stream, l.tls.is_some()));
+            return;
+        }
+    };
+    let peer = Peer {
+        ip: peer_name.parse::<SocketAddr>().ok().map(|a| a.ip()),
+        unix: peer_name.starts_with("unix:"),
+    };
+    let (role, tls, shared, shutdown) = (l.role, l.tls.clone(), shared.clone(), shutdown.clone());
+    tokio::spawn(async move {
+        let header_timeout = shared.role(role).limits.header_timeout;
+        let conn = Conn {
+            role,
+            peer,
+            shared,
+            shutdown,
+            guard,
+        };
+        match tls {
+            None => connection(stream, conn).await,
+            Some(acceptor) => {
+                let handshake = tokio::time::timeout(header_timeout, acceptor.accept(stream));
+                match handshake.await {
+                    Ok(Ok(s)) => connection(s, conn).await,
+                    Ok(Err(e)) => debug!(peer = %peer_name, "TLS handshake failed: {e}"),
+                    Err(_) => debug!(peer = %peer_name, "TLS handshake: no answer in time"),
+                }
+            }
+        }
+    });
 }
 
 /// A connection refused at the cap: a plain-HTTP client is told why (503,
@@ -312,8 +344,11 @@ where
             Ok::<_, Infallible>(r)
         }
     });
+    // A connection that begins after shutdown (from the listen backlog)
+    // gets its one request answered, then closes.
+    let keep_alive = !*shutdown.borrow_and_update();
     let conn = http1::Builder::new()
-        .keep_alive(true)
+        .keep_alive(keep_alive)
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_timeout)
         .max_header_size(limits.max_header_size)
@@ -321,7 +356,11 @@ where
         .max_buf_size(limits.max_header_size + BUF_SLACK)
         .serve_connection(TokioIo::new(stream), svc);
     tokio::pin!(conn);
+    // Biased: the connection reads what has arrived before a shutdown is
+    // looked at, so a request already sent is answered rather than closed
+    // unread (which resets it).
     let result = tokio::select! {
+        biased;
         r = conn.as_mut() => r,
         _ = shutdown.changed() => {
             conn.as_mut().graceful_shutdown();

@@ -122,6 +122,24 @@ impl Shared {
         }
     }
 
+    /// After shutdown: waits (at most `grace`) until every connection of
+    /// both roles has finished its request and closed, so that none is
+    /// cut off by the exit.
+    pub async fn drain(&self, grace: Duration) {
+        let both = async {
+            self.scan.conns.emptied().await;
+            self.controller.conns.emptied().await;
+        };
+        match tokio::time::timeout(grace, both).await {
+            Ok(()) => tracing::info!("all HTTP connections finished"),
+            Err(_) => tracing::warn!(
+                scan = self.scan.conns.len(),
+                controller = self.controller.conns.len(),
+                "grace period over, closing remaining HTTP connections"
+            ),
+        }
+    }
+
     pub fn role(&self, r: Role) -> &RoleState {
         match r {
             Role::Scan => &self.scan,

@@ -18,10 +18,10 @@ mod placement;
 mod session_threads;
 mod table;
 
-pub use listener::{bind, BindError, Bound};
+pub use listener::{bind, BindError, Bound, Stream};
 pub use session_threads::SessionThreads;
 
-use listener::{Detached, Stream};
+use listener::Detached;
 use session_threads::Handoff;
 use table::{SessionTable, Ticket};
 
@@ -81,14 +81,19 @@ impl MilterServer {
     /// configured grace to finish its message and then tempfails it; the
     /// extra margin lets those last replies be written.
     pub async fn drain(&self) {
-        let grace = self.ctx.borrow().settings.shutdown_grace + DRAIN_MARGIN;
-        match tokio::time::timeout(grace, self.table.emptied()).await {
+        match tokio::time::timeout(self.drain_bound(), self.table.emptied()).await {
             Ok(()) => info!("all milter sessions finished"),
             Err(_) => warn!(
                 left = self.table.live(),
                 "grace period over, closing remaining milter sessions"
             ),
         }
+    }
+
+    /// How long [`MilterServer::drain`] waits at most: the configured grace
+    /// and the margin for the last replies.
+    pub fn drain_bound(&self) -> Duration {
+        self.ctx.borrow().settings.shutdown_grace + DRAIN_MARGIN
     }
 
     /// Starts a session for an accepted connection, or closes it when the

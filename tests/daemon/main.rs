@@ -17,6 +17,7 @@ mod forward_sluice_pool;
 mod forward_tls;
 mod http_access;
 mod http_controller;
+mod http_drain;
 mod http_hostile;
 mod http_learn;
 mod http_legacy;
