@@ -45,7 +45,10 @@ def main():
         return 0
     if mode == "arc":
         cv, results, reason = dkim.arc_verify(message, dnsfunc=dnsfunc)
-        print(cv.decode(), reason, file=sys.stderr)
+        # dkimpy gives the chain validation as bytes, or None when it found
+        # no ARC set at all.
+        verdict = cv.decode() if isinstance(cv, bytes) else str(cv)
+        print(verdict, reason, file=sys.stderr)
         return 0 if cv == dkim.CV_Pass else 1
     print("unknown mode " + mode, file=sys.stderr)
     return 2
