@@ -256,8 +256,8 @@ mod tests {
     use super::*;
     use std::net::{SocketAddr, TcpStream as StdTcpStream};
 
-    async fn tcp_listener() -> (Bound, SocketAddr) {
-        let addr = ListenAddr::Tcp("127.0.0.1:0".parse().unwrap());
+    async fn tcp_listener(ip: &str) -> (Bound, SocketAddr) {
+        let addr = ListenAddr::Tcp(format!("{ip}:0").parse().unwrap());
         let bound = bind(&addr, 0o600).await.unwrap();
         let Bound::Tcp(l, _) = &bound else {
             unreachable!()
@@ -277,7 +277,13 @@ mod tests {
 
     #[tokio::test]
     async fn a_closing_tcp_listener_drops_new_handshakes_but_keeps_its_backlog() {
-        let (bound, addr) = tcp_listener().await;
+        for ip in ["127.0.0.1", "[::1]"] {
+            drops_new_handshakes_but_keeps_the_backlog(ip).await;
+        }
+    }
+
+    async fn drops_new_handshakes_but_keeps_the_backlog(ip: &str) {
+        let (bound, addr) = tcp_listener(ip).await;
         let queued: Vec<_> = (0..3)
             .map(|_| StdTcpStream::connect(addr).unwrap())
             .collect();
@@ -286,19 +292,23 @@ mod tests {
         };
         let l = l.into_std().unwrap();
         refuse_new_handshakes(&l).unwrap();
-        assert!(connect_hangs(addr), "a new connection got through");
+        assert!(connect_hangs(addr), "{ip}: a new connection got through");
         let mut out = Vec::new();
         let backlog = || {
             let (s, peer) = l.accept()?;
             Ok((Detached::Tcp(s), peer.to_string()))
         };
         take_backlog(16, &mut out, backlog).await.unwrap();
-        assert_eq!(out.len(), queued.len(), "the backlog before the filter");
+        assert_eq!(
+            out.len(),
+            queued.len(),
+            "{ip}: the backlog before the filter"
+        );
     }
 
     #[tokio::test]
     async fn close_taking_backlog_serves_what_was_queued_and_then_refuses() {
-        let (bound, addr) = tcp_listener().await;
+        let (bound, addr) = tcp_listener("127.0.0.1").await;
         let queued: Vec<_> = (0..5)
             .map(|_| StdTcpStream::connect(addr).unwrap())
             .collect();
