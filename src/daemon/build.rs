@@ -103,6 +103,10 @@ pub fn build_from(
     let state = StateChecks::from_tree(&config.tree, settings.scan_timeout)
         .map_err(located(&config))?
         .map(Arc::new);
+    if let Some(s) = &state {
+        s.check_selectors(|e| crate::verdict::RuleBook::check_selector(&*pipeline, e))
+            .map_err(located(&config))?;
+    }
     let local: Arc<dyn Scanner> = Arc::new(
         LocalScanner::new(pipeline)
             .with_learner(stats.clone())
