@@ -107,6 +107,8 @@ pub fn build_from(
         s.check_selectors(|e| crate::verdict::RuleBook::check_selector(&*pipeline, e))
             .map_err(located(&config))?;
     }
+    // Checked here so that configtest refuses what the start would; applied at start.
+    crate::history::shared::HistorySettings::from_tree(&config.tree).map_err(located(&config))?;
     let local: Arc<dyn Scanner> = Arc::new(
         LocalScanner::new(pipeline)
             .with_learner(stats.clone())
