@@ -5,7 +5,10 @@
 # find the master through the sentinels. Checked:
 #   - a triplet greylisted through A is still refused by B within the timeout, and
 #     passes through B after it; a rate limit filled through A holds on B;
-#   - a concurrent burst over a limit gets soft rejects for the excess only;
+#   - a concurrent burst over a limit gets soft rejects for the excess only; a selector
+#     bucket (a header's value) filled through both nodes;
+#   - a scan through A is in B's /history (history_redis), and A's /historyreset
+#     empties it for both;
 #   - the master killed under milter load: every message is answered, none tempfailed,
 #     and once the sentinels have promoted the replica the nodes write to it;
 #   - greylisting through a real Postfix: 451 4.7.1 first, delivered on the retry;
@@ -22,6 +25,8 @@ require_bench
 
 GREY_SECONDS=3
 MASTER_NAME=sluicem
+# The sentinels require a password (Rspamd's sentinel_password).
+SPASS=sentinel-secret
 
 # ---------------------------------------------------------------- Redis and Sentinel
 
@@ -52,6 +57,8 @@ for i in 1 2 3; do
 bind 127.0.0.1
 port $port
 dir $IT_WORK
+requirepass $SPASS
+sentinel sentinel-pass $SPASS
 sentinel monitor $MASTER_NAME 127.0.0.1 $MPORT 2
 sentinel down-after-milliseconds $MASTER_NAME 500
 sentinel failover-timeout $MASTER_NAME 3000
@@ -63,8 +70,17 @@ EOF
     SENTINELS+=("127.0.0.1:$port")
 done
 S1=${SENTINELS[0]##*:}
-master_port() { redis-cli -p "$S1" sentinel get-master-addr-by-name "$MASTER_NAME" | sed -n 2p; }
+scli() { redis-cli -p "$S1" -a "$SPASS" --no-auth-warning "$@"; }
+master_port() { scli sentinel get-master-addr-by-name "$MASTER_NAME" | sed -n 2p; }
+assert_contains "the sentinels refuse a client without the password" \
+    "$(redis-cli -p "$S1" sentinel masters 2>&1)" "NOAUTH"
 assert_eq "sentinels report the master" "$MPORT" "$(master_port)"
+# The replica, once the sentinels have found it (they read it from the master's INFO).
+for _ in $(seq 1 100); do
+    scli sentinel replicas "$MASTER_NAME" | grep -A1 -x "master-link-status" | grep -qx ok && break
+    sleep 0.1
+done
+assert_contains "sentinels list the replica" "$(scli sentinel replicas "$MASTER_NAME")" "$RPORT"
 
 # ---------------------------------------------------------------- two sluice nodes
 
@@ -80,6 +96,7 @@ write_conf() { # DIR [SERVER]
         cat >"$d/local.d/redis.conf" <<EOF
 sentinels = "$(IFS=,; echo "${SENTINELS[*]}")";
 sentinel_masters_pattern = "^$MASTER_NAME\$";
+sentinel_password = "$SPASS";
 sentinel_watch_time = 1s;
 timeout = 0.3s;
 EOF
@@ -87,7 +104,12 @@ EOF
         printf 'backend = "redis";\ntimeout = 0.3;\n' >"$d/local.d/classifier-bayes.conf"
     fi
     printf 'timeout = %ss;\n' "$GREY_SECONDS" >"$d/local.d/greylist.conf"
-    printf 'rates { user = "3 / 1h"; }\n' >"$d/local.d/ratelimit.conf"
+    cat >"$d/local.d/ratelimit.conf" <<'EOF'
+rates {
+    user = "3 / 1h";
+    campaign = { selector = "header('X-Campaign')"; bucket = { burst = 2; rate = "1 / 1h"; } }
+}
+EOF
     printf 'greylist = -1000;\n' >"$d/local.d/actions.conf"
 }
 
@@ -143,6 +165,13 @@ sleep $((GREY_SECONDS + 1))
 passed=$(scan "$B_HTTP" "$IT_WORK/grey.eml" "${grey[@]}")
 assert_eq "B: after the timeout it passes" "no action||pass,body" "$passed"
 
+# Reads (the greylist and replies lookups, MGET) went to the replica the sentinels list,
+# writes to the master.
+mgets() { redis-cli -p "$1" info commandstats | grep -oE '^cmdstat_mget:calls=[0-9]+' | grep -oE '[0-9]+$' || echo 0; }
+assert_eq "no read reached the master" 0 "$(mgets "$MPORT")"
+replica_reads=$(mgets "$RPORT")
+if [ "$replica_reads" -gt 0 ]; then pass "reads went to the replica ($replica_reads MGET)"; else fail "no read reached the replica"; fi
+
 # ---------------------------------------------------------------- rate limits across nodes
 
 msg "$IT_WORK/rl.eml" rl-1@example.org
@@ -159,6 +188,20 @@ assert_eq "limit of 3 filled through A holds on B" \
 last=$(scan "$B_HTTP" "$IT_WORK/rl.eml" "${rl[@]}")
 assert_eq "Rspamd's message for a full bucket" 'soft reject|Ratelimit "user" exceeded' "${last%|*}"
 
+# A selector bucket (the X-Campaign header's value), filled through both nodes.
+msg "$IT_WORK/c1.eml" campaign-1@example.org "X-Campaign: spring"
+msg "$IT_WORK/c2.eml" campaign-2@example.org "X-Campaign: autumn"
+verdicts=""
+for node in A B A; do
+    hp=${node}_HTTP
+    v=$(scan "${!hp}" "$IT_WORK/c1.eml" "IP: 192.0.2.22" "From: dave@example.org" "Rcpt: x@example.com" "User: dave")
+    verdicts+="$node:${v%|*};"
+done
+assert_eq "selector bucket of 2 for one header value, across nodes" \
+    'A:no action|;B:no action|;A:soft reject|Ratelimit "campaign" exceeded;' "$verdicts"
+other=$(scan "$B_HTTP" "$IT_WORK/c2.eml" "IP: 192.0.2.23" "From: erin@example.org" "Rcpt: x@example.com" "User: erin")
+assert_eq "another header value has its own bucket" "no action|" "${other%|*}"
+
 # A burst of 10 at once (5 per node) for another user: exactly 3 pass.
 bob=("IP: 192.0.2.21" "From: bob@example.org" "Rcpt: someone@example.com" "User: bob")
 for i in $(seq 1 10); do
@@ -173,6 +216,31 @@ accepted=$(grep -l '^no action|' "$IT_WORK"/burst.* | wc -l)
 limited=$(grep -l '^soft reject|Ratelimit "user" exceeded' "$IT_WORK"/burst.* | wc -l)
 assert_eq "burst of 10 over a limit of 3: 3 accepted" 3 "$accepted"
 assert_eq "burst of 10 over a limit of 3: 7 soft rejects" 7 "$limited"
+
+# ---------------------------------------------------------------- history across nodes
+
+# history HOSTPORT: the Message-IDs of /history, newest first, space separated.
+history() {
+    perl -MHTTP::Tiny -MJSON::PP -e '
+        my $r = HTTP::Tiny->new(timeout => 5)->get($ARGV[0]);
+        $r->{success} or do { print "HTTP $r->{status}"; exit };
+        print join(" ", map { $_->{"message-id"} } @{decode_json($r->{content})->{rows}});' \
+        "http://$1/history?from=0&to=50"
+}
+msg "$IT_WORK/hist.eml" history-a@example.org
+scan "$A_HTTP" "$IT_WORK/hist.eml" "IP: 192.0.2.40" "From: sender@example.org" "Rcpt: rcpt@example.com" >/dev/null
+seen=
+for _ in $(seq 1 50); do
+    rows=$(history "$B_CTL")
+    case " $rows " in *" history-a@example.org "*) seen=1; break ;; esac
+    sleep 0.1
+done
+if [ -n "$seen" ]; then pass "a scan through A shows in B's /history"; else fail "B's /history lacks A's scan: $rows"; fi
+lists=$(redis-cli -p "$MPORT" smembers rs_history_hosts)
+assert_contains "the rows are in Rspamd's list (rs_history + host + _zst)" "$lists" "rs_history$(cat /proc/sys/kernel/hostname)_zst"
+reset=$(perl -MHTTP::Tiny -e 'print HTTP::Tiny->new(timeout => 5)->get($ARGV[0])->{content}' "http://$A_CTL/historyreset")
+assert_contains "A: /historyreset" "$reset" '"success":true'
+assert_eq "B: the shared history is empty after A's reset" "" "$(history "$B_CTL")"
 
 # ---------------------------------------------------------------- failover under load
 

@@ -76,6 +76,8 @@ pub struct SentinelSettings {
     pub sentinels: Vec<crate::redis::Server>,
     /// A regular expression (checked at load) over the masters' names.
     pub masters_pattern: Option<String>,
+    /// `sentinel_username`, `sentinel_password`.
+    pub auth: crate::redis::sentinel::SentinelAuth,
 }
 
 /// Which store holds the statistics.
@@ -250,9 +252,14 @@ fn sentinel(
     if let Some(p) = &masters_pattern {
         regex::Regex::new(p).map_err(|e| bad("sentinel_masters_pattern", e.to_string()))?;
     }
+    let auth = crate::redis::sentinel::SentinelAuth {
+        username: Reader(sec).str("sentinel_username")?.map(str::to_string),
+        password: Reader(sec).str("sentinel_password")?.map(str::to_string),
+    };
     Ok(Some(SentinelSettings {
         sentinels,
         masters_pattern,
+        auth,
     }))
 }
 

@@ -103,6 +103,12 @@ pub fn build_from(
     let state = StateChecks::from_tree(&config.tree, settings.scan_timeout)
         .map_err(located(&config))?
         .map(Arc::new);
+    if let Some(s) = &state {
+        s.check_selectors(|e| crate::verdict::RuleBook::check_selector(&*pipeline, e))
+            .map_err(located(&config))?;
+    }
+    // Checked here so that configtest refuses what the start would; applied at start.
+    crate::history::shared::HistorySettings::from_tree(&config.tree).map_err(located(&config))?;
     let local: Arc<dyn Scanner> = Arc::new(
         LocalScanner::new(pipeline)
             .with_learner(stats.clone())

@@ -89,6 +89,8 @@ pub enum DaemonError {
     Stats(#[from] crate::stats::StatsError),
     #[error(transparent)]
     State(#[from] crate::state::StateConfigError),
+    #[error(transparent)]
+    History(#[from] crate::history::shared::HistoryConfigError),
     #[error("signing: {0}")]
     Sign(#[from] crate::sign::SignConfigError),
     /// A setting's error with the file and line that set it in front.
@@ -150,7 +152,7 @@ pub async fn run(opts: RunOptions) -> Result<(), DaemonError> {
     listeners.apply(&wants, opened);
     crate::metrics::global().config_loaded();
     let _graph = keep_graph(&opts);
-    history_rows(&config.tree);
+    history_store(&config.tree);
     let ops = Ops {
         opts,
         log,
@@ -169,6 +171,26 @@ pub async fn run(opts: RunOptions) -> Result<(), DaemonError> {
     }
     info!("sluice stopped");
     Ok(())
+}
+
+/// The history backend, chosen at start: Redis when `history_redis` has servers
+/// (shared with every node on it), otherwise the in-memory ring.
+fn history_store(tree: &serde_json::Value) {
+    use crate::history::shared::{host_name, HistorySettings, RedisHistory};
+    // The section was checked by `build_from` already.
+    match HistorySettings::from_tree(tree) {
+        Ok(Some((settings, redis))) => {
+            let servers = redis.describe();
+            let store = RedisHistory::start(settings, redis, &host_name());
+            info!("history: rows in redis {servers}, list {}", store.key());
+            crate::history::set_store(Arc::new(store));
+        }
+        Ok(None) => history_rows(tree),
+        Err(e) => {
+            warn!("history_redis: {e}; history kept in memory");
+            history_rows(tree);
+        }
+    }
 }
 
 /// `options.history_rows` (Rspamd's key): the size of the history ring,

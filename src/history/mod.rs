@@ -6,11 +6,12 @@
 //! through [`record`]. The history lives behind [`HistoryStore`], so a
 //! shared backend (Redis, as Rspamd's `history_redis`) can replace the
 //! in-memory ring with [`set_store`] without touching the recorders or the
-//! controller.
+//! controller; [`shared`] is that backend.
 pub mod errors;
 pub mod graph;
 pub mod ring;
 pub mod row;
+pub mod shared;
 
 use std::sync::{Arc, OnceLock, RwLock};
 

@@ -13,7 +13,9 @@ use crate::verdict::Verdict;
 /// What Rspamd writes where it knows nothing.
 const UNKNOWN: &str = "unknown";
 
+/// Fields missing from a stored row (another version's, or Rspamd's) read as empty.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Row {
     #[serde(rename = "message-id")]
     pub message_id: String,

@@ -1,6 +1,9 @@
 //! A module's Redis: one multiplexed connection per role (write, and read when
-//! `read_servers` differ), shared by every scan, opened on first use and again after a
-//! failure; each call bounded by the caller's deadline.
+//! `read_servers` differ or sentinels list replicas), shared by every scan, opened on
+//! first use and again after a failure; each call bounded by the caller's deadline.
+//!
+//! Reads go to the read servers (then the write servers if none answers); under Sentinel
+//! to a replica the sentinels list as in sync (then the master), writes to the master.
 //!
 //! A failed call drops its connection (a failover leaves it talking to a dead or demoted
 //! server) and holds further attempts off for a short pause, so that while Redis is down
@@ -189,8 +192,36 @@ impl Client {
     fn slot(&self, role: Role) -> &Slot {
         let i = &self.inner;
         match role {
-            Role::Read if !i.config.read.is_empty() && i.config.sentinels.is_empty() => &i.read,
+            Role::Read if !i.config.read.is_empty() || !i.config.sentinels.is_empty() => &i.read,
             _ => &i.write,
+        }
+    }
+
+    /// The servers a role's connection may go to, in order of preference.
+    async fn candidates(&self, role: Role, deadline: Instant) -> Result<Vec<Server>, RedisError> {
+        let cfg = &self.inner.config;
+        if cfg.sentinels.is_empty() {
+            return Ok(match role {
+                Role::Read if !cfg.read.is_empty() => {
+                    let mut c = cfg.read.clone();
+                    c.extend(cfg.write.iter().filter(|w| !cfg.read.contains(w)).cloned());
+                    c
+                }
+                _ => cfg.write.clone(),
+            });
+        }
+        let pattern = cfg.sentinel_masters_pattern.as_ref();
+        let auth = &cfg.sentinel_auth;
+        match role {
+            Role::Write => sentinel::master(&cfg.sentinels, pattern, auth, deadline)
+                .await
+                .map(|m| vec![m]),
+            Role::Read => {
+                let (m, mut replicas) =
+                    sentinel::master_and_replicas(&cfg.sentinels, pattern, auth, deadline).await?;
+                replicas.push(m);
+                Ok(replicas)
+            }
         }
     }
 
@@ -213,19 +244,21 @@ impl Client {
             if fresh {
                 return Ok((l.conn.clone(), l.server.clone()));
             }
-            // Time to ask the sentinels again; a changed master gets a new connection.
-            if let Ok(m) = sentinel::master(
-                &cfg.sentinels,
-                cfg.sentinel_masters_pattern.as_ref(),
-                deadline,
-            )
-            .await
-            {
-                if m == l.server {
+            // Time to ask the sentinels again; a server no longer listed for the role
+            // (a new master) gets a new connection.
+            if let Ok(c) = self.candidates(role, deadline).await {
+                if c.contains(&l.server) {
                     l.checked = Instant::now();
                     return Ok((l.conn.clone(), l.server.clone()));
                 }
-                tracing::info!("redis: sentinels name a new master {m} (was {})", l.server);
+                tracing::info!(
+                    "redis: sentinels list {} for {role:?}, not {}",
+                    c.iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join(","),
+                    l.server
+                );
             }
             *live = None;
         }
@@ -240,24 +273,11 @@ impl Client {
                 });
             }
         }
-        let candidates = if cfg.sentinels.is_empty() {
-            match role {
-                Role::Read if !cfg.read.is_empty() => cfg.read.clone(),
-                _ => cfg.write.clone(),
-            }
-        } else {
-            match sentinel::master(
-                &cfg.sentinels,
-                cfg.sentinel_masters_pattern.as_ref(),
-                deadline,
-            )
-            .await
-            {
-                Ok(m) => vec![m],
-                Err(e) => {
-                    slot.hold_off();
-                    return Err(e);
-                }
+        let candidates = match self.candidates(role, deadline).await {
+            Ok(c) => c,
+            Err(e) => {
+                slot.hold_off();
+                return Err(e);
             }
         };
         let mut last = None;

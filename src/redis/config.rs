@@ -11,6 +11,7 @@ use regex::Regex;
 use serde_json::Value;
 
 use super::error::RedisConfigError;
+use super::sentinel::SentinelAuth;
 use crate::config::value;
 
 /// Rspamd's default Redis port.
@@ -55,6 +56,9 @@ pub struct RedisConfig {
     pub sentinel_watch_time: Duration,
     /// Which masters the sentinels know count (all when unset).
     pub sentinel_masters_pattern: Option<Regex>,
+    /// Login to the sentinels themselves (Rspamd's `sentinel_username`,
+    /// `sentinel_password`); the servers use `username` and `password`.
+    pub sentinel_auth: SentinelAuth,
 }
 
 impl RedisConfig {
@@ -139,6 +143,10 @@ impl RedisConfig {
             sentinels: servers("sentinels")?,
             sentinel_watch_time: dur("sentinel_watch_time", DEFAULT_WATCH)?,
             sentinel_masters_pattern,
+            sentinel_auth: SentinelAuth {
+                username: text("sentinel_username")?,
+                password: text("sentinel_password")?,
+            },
         })
     }
 
@@ -310,7 +318,8 @@ mod tests {
         let tree = json!({"redis": {
             "write_servers": "127.0.0.1:1", "servers": "127.0.0.1:2",
             "sentinels": "127.0.0.1:26379, 127.0.0.1:26380",
-            "sentinel_masters_pattern": "^mymaster$", "sentinel_watch_time": "10s"
+            "sentinel_masters_pattern": "^mymaster$", "sentinel_watch_time": "10s",
+            "sentinel_password": "s3cret"
         }});
         let c = RedisConfig::for_module(&tree, "greylist").unwrap().unwrap();
         assert_eq!(c.write, vec![Server::Tcp("127.0.0.1".into(), 1)]);
@@ -318,6 +327,8 @@ mod tests {
         assert_eq!(c.sentinels.len(), 2);
         assert_eq!(c.sentinel_watch_time, Duration::from_secs(10));
         assert!(c.sentinel_masters_pattern.unwrap().is_match("mymaster"));
+        assert_eq!(c.sentinel_auth.password.as_deref(), Some("s3cret"));
+        assert_eq!(c.sentinel_auth.username, None);
     }
 
     #[test]

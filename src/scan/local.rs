@@ -134,10 +134,15 @@ impl Scanner for LocalScanner {
                 }
             };
             let state = async {
-                match &this.state {
-                    Some(s) => Some(s.before(&req.envelope, &req.message).await),
-                    None => None,
-                }
+                let s = this.state.as_ref()?;
+                let exprs = s.selectors();
+                let selected = if exprs.is_empty() {
+                    Default::default()
+                } else {
+                    this.pipeline
+                        .select_each(&exprs, &req.envelope, &req.message)
+                };
+                Some(s.before_with(&req.envelope, &req.message, selected).await)
             };
             let (mut found, before) = tokio::join!(auth, state);
             if let Some(b) = &before {

@@ -373,6 +373,33 @@ impl Pipeline {
         Ok(selector.values(&ctx))
     }
 
+    /// The values of each selector in `exprs` on a message with its envelope, from one
+    /// parse (the rate limits' selectors). A selector that does not parse has no values
+    /// (they were checked when the configuration was loaded).
+    pub fn select_each(
+        &self,
+        exprs: &[String],
+        env: &Envelope,
+        raw: &[u8],
+    ) -> std::collections::HashMap<String, Vec<String>> {
+        let msg = self.parser.parse(raw);
+        let view = MessageView::new(raw, msg.as_ref());
+        let ctx = ScanCtx {
+            env,
+            view: &view,
+            msg: msg.as_ref(),
+        };
+        exprs
+            .iter()
+            .map(|e| {
+                let values = super::multimap::selector::Selector::parse(e)
+                    .map(|s| s.values(&ctx))
+                    .unwrap_or_default();
+                (e.clone(), values)
+            })
+            .collect()
+    }
+
     fn scan_traced(
         &self,
         env: &Envelope,

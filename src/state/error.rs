@@ -10,6 +10,8 @@ pub enum StateConfigError {
     Redis(#[from] RedisConfigError),
     #[error("{key}: expected {expected}")]
     Shape { key: String, expected: &'static str },
+    #[error("{key}: bad selector: {reason}")]
+    Selector { key: String, reason: String },
     #[error("{key}: cannot read map {path}: {reason}")]
     Map {
         key: String,
@@ -22,9 +24,9 @@ impl crate::config::SettingError for StateConfigError {
     fn key(&self) -> Option<String> {
         match self {
             StateConfigError::Redis(e) => crate::config::SettingError::key(e),
-            StateConfigError::Shape { key, .. } | StateConfigError::Map { key, .. } => {
-                Some(key.clone())
-            }
+            StateConfigError::Shape { key, .. }
+            | StateConfigError::Map { key, .. }
+            | StateConfigError::Selector { key, .. } => Some(key.clone()),
         }
     }
 }

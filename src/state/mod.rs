@@ -11,7 +11,9 @@
 //! verdict and remembers our users' messages. Every store call is bounded by the state
 //! budget, within the scan's time; a failed call is logged, counted
 //! ([`metrics`]) and the message goes on without that module (fail open).
+pub mod dynamic;
 pub mod error;
+pub mod facts;
 pub mod greylist;
 pub mod metrics;
 pub mod ratelimit;
@@ -20,6 +22,7 @@ pub mod section;
 pub mod store;
 pub mod symbol;
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -27,6 +30,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 pub use error::{StateConfigError, StateError};
+use facts::Facts;
 use greylist::{Greylist, GreylistSettings, Keys, Seen};
 use ratelimit::{Exceeded, Ratelimit, RatelimitSettings};
 use replies::{Replies, RepliesSettings, Reply};
@@ -55,6 +59,8 @@ pub struct StateChecks {
 #[derive(Debug, Default)]
 pub struct Before {
     limited: Option<Exceeded>,
+    /// The rate limit buckets the message filled (their multipliers move after the scan).
+    buckets: Vec<String>,
     grey: Option<(Keys, Seen)>,
     reply: Option<Reply>,
 }
@@ -106,7 +112,7 @@ impl StateChecks {
         let ratelimit = if rl.value.is_some() && rl.enabled()? {
             let settings = RatelimitSettings::from_section(&rl)?;
             for name in &settings.skipped {
-                tracing::warn!("ratelimit: `{name}`: selectors and keywords other than ip, rip, from, bounce, user and to are not supported; limit ignored");
+                tracing::warn!("ratelimit: `{name}`: keywords other than ip, rip, from, bounce, user, to, digest, attachments and files are not supported (sluice has no asn module); limit ignored");
             }
             if settings.limits.is_empty() {
                 None
@@ -134,17 +140,64 @@ impl StateChecks {
         }))
     }
 
+    /// The selectors of the rate limits, for the scan to evaluate on each message and
+    /// hand to [`StateChecks::before_with`].
+    pub fn selectors(&self) -> Vec<String> {
+        self.ratelimit
+            .as_ref()
+            .map(|r| r.settings.selectors())
+            .unwrap_or_default()
+    }
+
+    /// Checks each rate limit's selector with `parse` (the scan's selector parser).
+    pub fn check_selectors(
+        &self,
+        parse: impl Fn(&str) -> Result<(), String>,
+    ) -> Result<(), StateConfigError> {
+        let Some(r) = &self.ratelimit else {
+            return Ok(());
+        };
+        for l in &r.settings.limits {
+            if let Some(sel) = &l.selector {
+                parse(sel).map_err(|reason| StateConfigError::Selector {
+                    key: format!("ratelimit.rates.{}.selector", l.name),
+                    reason,
+                })?;
+            }
+        }
+        Ok(())
+    }
+
     /// Before the scan: rate limits checked and filled, greylisting records read, the
     /// reply looked up, all at once and within the budget.
     pub async fn before(&self, env: &Envelope, raw: &[u8]) -> Before {
+        self.before_with(env, raw, HashMap::new()).await
+    }
+
+    /// [`StateChecks::before`] with the values of [`StateChecks::selectors`] for this
+    /// message.
+    pub async fn before_with(
+        &self,
+        env: &Envelope,
+        raw: &[u8],
+        selected: HashMap<String, Vec<String>>,
+    ) -> Before {
         let deadline = Instant::now() + self.budget;
         let limited = async {
-            match &self.ratelimit {
-                Some(r) => bounded(deadline, "ratelimit", r.check(env, deadline))
-                    .await
-                    .flatten(),
-                None => None,
-            }
+            let Some(r) = &self.ratelimit else {
+                return (None, Vec::new());
+            };
+            let facts = if r.settings.reads_parts() {
+                Facts::from_message(raw, selected)
+            } else {
+                Facts {
+                    selected,
+                    ..Facts::default()
+                }
+            };
+            bounded(deadline, "ratelimit", r.check_with(env, &facts, deadline))
+                .await
+                .unwrap_or_default()
         };
         let grey = async {
             let g = self.greylist.as_ref()?;
@@ -162,9 +215,10 @@ impl StateChecks {
                 None => None,
             }
         };
-        let (limited, grey, reply) = tokio::join!(limited, grey, reply);
+        let ((limited, buckets), grey, reply) = tokio::join!(limited, grey, reply);
         Before {
             limited,
+            buckets,
             grey,
             reply,
         }
@@ -212,7 +266,17 @@ impl StateChecks {
                 _ => None,
             }
         };
-        let ((), decision) = tokio::join!(remember, grey);
+        let dynamic = async {
+            if let (Some(r), false) = (&self.ratelimit, changed) {
+                bounded(
+                    deadline,
+                    "ratelimit",
+                    r.update(&before.buckets, &*v, deadline),
+                )
+                .await;
+            }
+        };
+        let ((), decision, ()) = tokio::join!(remember, grey, dynamic);
         if let Some(d) = decision {
             if let Some(s) = d.symbol {
                 add_symbol(v, s);

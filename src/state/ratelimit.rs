@@ -1,14 +1,16 @@
 //! Rate limits (Rspamd's `ratelimit` module): leaky buckets keyed by parts of the
-//! envelope (`to`, `to_ip`, `to_ip_from`, `bounce_to`, `bounce_to_ip`, `user`, ...); a
-//! message that would overflow a bucket gets a soft reject with Rspamd's message
-//! (`Ratelimit "to" exceeded`).
+//! envelope (`to`, `to_ip`, `to_ip_from`, `bounce_to`, `bounce_to_ip`, `user`, ...), of
+//! the message (`digest`, `attachments`, `files`, see [`super::facts`]) or by a selector
+//! (`selector = "from:domain"`, each value a bucket); a message that would overflow a
+//! bucket gets a soft reject with Rspamd's message (`Ratelimit "to" exceeded`).
 //!
 //! Each bucket holds a level that leaks at `rate` messages a second and may not pass
 //! `burst`. Unlike Rspamd (a check before the scan, an update after it), one script per
 //! message checks every bucket of the message and, when none is full, adds the message
 //! (its recipient count) to all of them: one round trip, and two nodes cannot both take
-//! the last place. The buckets' records are Rspamd's hash fields `l` (last leak, ms) and
-//! `b` (level); the dynamic spam/ham multipliers are not applied.
+//! the last place. The buckets' records are Rspamd's hash fields `l` (last leak, ms), `b`
+//! (level) and the dynamic multipliers `dr` and `db` ([`super::dynamic`]), which the
+//! verdict moves after the scan (a second script, only for spam and ham).
 use std::sync::atomic::Ordering;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -16,7 +18,9 @@ use std::time::{Duration, Instant};
 use ipnet::IpNet;
 use serde_json::Value;
 
+use super::dynamic::{self, Dynamic, Stored};
 use super::error::StateConfigError;
+use super::facts::Facts;
 use super::metrics;
 use super::section::Section;
 use super::store::{now_ms, Records, Store};
@@ -24,23 +28,30 @@ use super::symbol::hash_key;
 use crate::config::value;
 use crate::message::Envelope;
 use crate::redis::client::Script;
+use crate::verdict::Verdict;
 
 /// Checks every bucket of a message, then fills them all unless one is full.
 /// KEYS: the buckets. ARGV[1]: now (ms); ARGV[2]: expire (s); then per bucket: leak rate
 /// (messages per ms), burst, increment. Returns 0, or the 1-based index of the full bucket.
+/// The rate and burst are scaled by the bucket's dynamic multipliers (`dr`, `db`).
 const SCRIPT: &str = r"
 local now = tonumber(ARGV[1])
 local levels = {}
 for i, key in ipairs(KEYS) do
   local base = 2 + (i - 1) * 3
   local rate, burst, incr = tonumber(ARGV[base + 1]), tonumber(ARGV[base + 2]), tonumber(ARGV[base + 3])
-  local level = tonumber(redis.call('HGET', key, 'b') or '0') or 0
-  local last = tonumber(redis.call('HGET', key, 'l') or ARGV[1]) or now
+  local f = redis.call('HMGET', key, 'b', 'l', 'dr', 'db')
+  local level = tonumber(f[1] or '0') or 0
+  local last = tonumber(f[2] or ARGV[1]) or now
+  local dr = (tonumber(f[3] or '10000') or 10000) / 10000
+  local db = (tonumber(f[4] or '10000') or 10000) / 10000
+  if dr == 0 then dr = 0.0001 end
+  if db == 0 then db = 0.0001 end
   if level > 0 and now > last then
-    level = level - (now - last) * rate
+    level = level - (now - last) * rate * dr
     if level < 0 then level = 0 end
   end
-  if level > 0 and level + incr > burst then
+  if level > 0 and level + incr > burst * db then
     return i
   end
   levels[i] = level
@@ -68,11 +79,14 @@ pub struct Bucket {
     pub skip_soft_reject: bool,
 }
 
-/// A configured limit: its name (which names its keywords) and buckets.
+/// A configured limit: its name (which names its keywords, unless it has a selector) and
+/// buckets.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Limit {
     pub name: String,
     pub keywords: Vec<Keyword>,
+    /// Rspamd's `selector`: the bucket keys are its values (keywords are then unused).
+    pub selector: Option<String>,
     pub buckets: Vec<Bucket>,
 }
 
@@ -85,6 +99,9 @@ pub enum Keyword {
     Bounce,
     User,
     To,
+    Digest,
+    Attachments,
+    Files,
 }
 
 impl Keyword {
@@ -96,6 +113,9 @@ impl Keyword {
             "bounce" => Keyword::Bounce,
             "user" => Keyword::User,
             "to" => Keyword::To,
+            "digest" => Keyword::Digest,
+            "attachments" => Keyword::Attachments,
+            "files" => Keyword::Files,
             _ => return None,
         })
     }
@@ -110,8 +130,9 @@ pub struct RatelimitSettings {
     pub whitelisted_user: Vec<String>,
     pub prefix: String,
     pub expire: Duration,
-    /// Limits skipped: a selector, or a keyword sluice does not know (for the start log).
+    /// Limits skipped: a keyword sluice does not know (for the start log).
     pub skipped: Vec<String>,
+    pub dynamic: Dynamic,
 }
 
 impl RatelimitSettings {
@@ -121,9 +142,18 @@ impl RatelimitSettings {
         if let Some(Value::Object(rates)) = s.value.and_then(|v| v.get("rates")) {
             for (name, spec) in rates {
                 let key = format!("ratelimit.rates.{name}");
-                let keywords: Option<Vec<Keyword>> = name.split('_').map(Keyword::parse).collect();
-                let selector = spec.get("selector").is_some();
-                let Some(keywords) = keywords.filter(|_| !selector) else {
+                let selector = match spec.get("selector") {
+                    Some(v) => Some(value::string(v).map_err(|e| StateConfigError::Shape {
+                        key: format!("{key}.selector"),
+                        expected: e,
+                    })?),
+                    None => None,
+                };
+                let keywords: Option<Vec<Keyword>> = match selector {
+                    Some(_) => Some(Vec::new()),
+                    None => name.split('_').map(Keyword::parse).collect(),
+                };
+                let Some(keywords) = keywords else {
                     skipped.push(name.clone());
                     continue;
                 };
@@ -138,6 +168,7 @@ impl RatelimitSettings {
                 limits.push(Limit {
                     name: name.clone(),
                     keywords,
+                    selector,
                     buckets,
                 });
             }
@@ -172,6 +203,27 @@ impl RatelimitSettings {
             prefix: s.string("prefix", "RL")?,
             expire: s.duration("expire", Duration::from_secs(2 * 86_400))?,
             skipped,
+            dynamic: Dynamic::from_section(s)?,
+        })
+    }
+
+    /// The selectors of the limits, for the scan to evaluate.
+    pub fn selectors(&self) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .limits
+            .iter()
+            .filter_map(|l| l.selector.clone())
+            .collect();
+        out.dedup();
+        out
+    }
+
+    /// Whether a limit reads the message's MIME parts (`digest`, `attachments`, `files`).
+    pub fn reads_parts(&self) -> bool {
+        self.limits.iter().any(|l| {
+            l.keywords
+                .iter()
+                .any(|k| matches!(k, Keyword::Digest | Keyword::Attachments | Keyword::Files))
         })
     }
 }
@@ -289,7 +341,7 @@ impl Ratelimit {
     }
 
     /// The value of one keyword for this message; `None` leaves the limit out.
-    fn keyword(&self, k: Keyword, env: &Envelope) -> Option<String> {
+    fn keyword(&self, k: Keyword, env: &Envelope, facts: &Facts) -> Option<String> {
         match k {
             Keyword::Ip => env.client_ip.map(|ip| ip.to_string()),
             Keyword::Rip => env
@@ -310,16 +362,23 @@ impl Ratelimit {
             }
             Keyword::User => env.user.clone(),
             Keyword::To => env.rcpts.first().map(|r| r.to_ascii_lowercase()),
+            Keyword::Digest => facts.digest.clone(),
+            Keyword::Attachments => facts.attachments.clone(),
+            Keyword::Files => facts.files.clone(),
         }
     }
 
-    fn prefixes(&self, env: &Envelope) -> Vec<Prefix> {
+    fn prefixes(&self, env: &Envelope, facts: &Facts) -> Vec<Prefix> {
         let mut out = Vec::new();
         for (li, limit) in self.settings.limits.iter().enumerate() {
+            if let Some(sel) = &limit.selector {
+                self.selector_prefixes(li, sel, facts, &mut out);
+                continue;
+            }
             let values: Option<Vec<String>> = limit
                 .keywords
                 .iter()
-                .map(|k| self.keyword(*k, env))
+                .map(|k| self.keyword(*k, env, facts))
                 .collect();
             let Some(values) = values else {
                 continue;
@@ -336,15 +395,43 @@ impl Ratelimit {
         out
     }
 
-    /// Checks and fills the message's buckets (before the scan). `Ok(None)`: within every
+    /// A selector's buckets: one per value, keyed by the value alone (as Rspamd keys them).
+    fn selector_prefixes(&self, li: usize, sel: &str, facts: &Facts, out: &mut Vec<Prefix>) {
+        let Some(values) = facts.selected.get(sel) else {
+            return;
+        };
+        let limit = &self.settings.limits[li];
+        for v in values.iter().filter(|v| !v.is_empty()) {
+            for bi in 0..limit.buckets.len() {
+                out.push(Prefix {
+                    key: hash_key(&self.settings.prefix, &[v.as_bytes()], 24),
+                    limit: li,
+                    bucket: bi,
+                });
+            }
+        }
+    }
+
+    /// Checks and fills the message's buckets (before the scan). `None`: within every
     /// limit (or none applies); a store failure lets the message through.
     pub async fn check(&self, env: &Envelope, deadline: Instant) -> Option<Exceeded> {
+        self.check_with(env, &Facts::default(), deadline).await.0
+    }
+
+    /// [`Ratelimit::check`] with the message's facts, also giving the buckets filled (for
+    /// [`Ratelimit::update`] after the scan; none when the message was refused).
+    pub async fn check_with(
+        &self,
+        env: &Envelope,
+        facts: &Facts,
+        deadline: Instant,
+    ) -> (Option<Exceeded>, Vec<String>) {
         if self.whitelisted(env) {
-            return None;
+            return (None, Vec::new());
         }
-        let prefixes = self.prefixes(env);
+        let prefixes = self.prefixes(env, facts);
         if prefixes.is_empty() {
-            return None;
+            return (None, Vec::new());
         }
         metrics::counters("ratelimit")
             .checked
@@ -375,13 +462,16 @@ impl Ratelimit {
             Ok(n) => n,
             Err(e) => {
                 metrics::failed("ratelimit", &e);
-                return None;
+                return (None, Vec::new());
             }
         };
-        let p = usize::try_from(full)
+        let Some(p) = usize::try_from(full)
             .ok()
             .and_then(|i| i.checked_sub(1))
-            .and_then(|i| prefixes.get(i))?;
+            .and_then(|i| prefixes.get(i))
+        else {
+            return (None, keys);
+        };
         metrics::counters("ratelimit")
             .hits
             .fetch_add(1, Ordering::Relaxed);
@@ -394,14 +484,37 @@ impl Ratelimit {
             b.rate,
             p.key
         );
-        Some(Exceeded {
+        let exceeded = Exceeded {
             limit: limit.name.clone(),
             message: (!b.skip_soft_reject).then(|| {
                 b.message
                     .clone()
                     .unwrap_or_else(|| format!("Ratelimit \"{}\" exceeded", limit.name))
             }),
-        })
+        };
+        (Some(exceeded), Vec::new())
+    }
+
+    /// After the scan: the dynamic multipliers of the message's buckets moved by its
+    /// verdict (spam narrows, ham widens; other verdicts leave them). A failure is
+    /// counted and changes nothing else.
+    pub async fn update(&self, keys: &[String], v: &Verdict, deadline: Instant) {
+        let d = &self.settings.dynamic;
+        if keys.is_empty() || !d.enabled() {
+            return;
+        }
+        let Some(f) = d.factors(v) else {
+            return;
+        };
+        let ttl = self.settings.expire;
+        let local = |r: &mut dyn Records| d.adjust(r, keys, f, ttl);
+        let done: Result<(), _> = self
+            .store
+            .atomic(dynamic::script(), keys, &d.args(f), local, deadline)
+            .await;
+        if let Err(e) = done {
+            metrics::failed("ratelimit", &e);
+        }
     }
 }
 
@@ -413,25 +526,30 @@ fn fill(
     now: u64,
     ttl: Duration,
 ) -> i64 {
-    let mut levels = Vec::with_capacity(keys.len());
+    let mut buckets = Vec::with_capacity(keys.len());
     for (i, (key, (rate, burst, incr))) in keys.iter().zip(params).enumerate() {
-        let (last, mut level) = r
+        let mut b = r
             .read(key)
-            .and_then(|v| {
-                let (l, b) = v.split_once(':')?;
-                Some((l.parse::<u64>().ok()?, b.parse::<f64>().ok()?))
-            })
-            .unwrap_or((now, 0.0));
-        if level > 0.0 && now > last {
-            level = (level - (now - last) as f64 * rate).max(0.0);
+            .as_deref()
+            .and_then(Stored::parse)
+            .unwrap_or(Stored {
+                last: now,
+                level: 0.0,
+                dr: dynamic::UNIT,
+                db: dynamic::UNIT,
+            });
+        if b.level > 0.0 && now > b.last {
+            b.level = (b.level - (now - b.last) as f64 * rate * Stored::mult(b.dr)).max(0.0);
         }
-        if level > 0.0 && level + incr > *burst {
+        if b.level > 0.0 && b.level + incr > burst * Stored::mult(b.db) {
             return i64::try_from(i + 1).unwrap_or(i64::MAX);
         }
-        levels.push(level);
+        buckets.push(b);
     }
-    for ((key, (_, _, incr)), level) in keys.iter().zip(params).zip(levels) {
-        r.write(key, &format!("{now}:{}", level + incr), ttl);
+    for ((key, (_, _, incr)), mut b) in keys.iter().zip(params).zip(buckets) {
+        b.last = now;
+        b.level += incr;
+        r.write(key, &b.to_string(), ttl);
     }
     0
 }
@@ -485,7 +603,7 @@ mod tests {
             "to_asn": "1 / 1s"
         }}));
         let s = &r.settings;
-        assert_eq!(s.limits.len(), 3);
+        assert_eq!(s.limits.len(), 4);
         let to = s.limits.iter().find(|l| l.name == "to").unwrap();
         assert_eq!((to.buckets[0].burst, to.buckets[0].rate), (100.0, 100.0));
         let to_ip = s.limits.iter().find(|l| l.name == "to_ip").unwrap();
@@ -500,7 +618,9 @@ mod tests {
                 .len(),
             2
         );
-        assert_eq!(s.skipped, vec!["custom", "to_asn"]);
+        assert_eq!(s.skipped, vec!["to_asn"]);
+        assert_eq!(s.selectors(), vec!["from"]);
+        assert!(!s.reads_parts());
         assert_eq!(s.whitelisted_rcpts, vec!["postmaster", "mailer-daemon"]);
         let bad = json!({"rates": {"to": {"bucket": {"burst": 1}}}});
         assert!(RatelimitSettings::from_section(&Section {
@@ -541,5 +661,109 @@ mod tests {
         assert!(r.check(&env("x@example.com"), deadline()).await.is_some());
         tokio::time::sleep(Duration::from_millis(300)).await;
         assert!(r.check(&env("x@example.com"), deadline()).await.is_none());
+    }
+
+    fn facts(selected: &[(&str, &[&str])]) -> Facts {
+        Facts {
+            selected: selected
+                .iter()
+                .map(|(e, v)| (e.to_string(), v.iter().map(ToString::to_string).collect()))
+                .collect(),
+            ..Facts::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn a_selector_bucket_per_value() {
+        let (r, _d) = module(json!({"rates": {"by_domain": {
+            "selector": "from:domain", "bucket": {"burst": 2, "rate": "1 / 1h"}}}}));
+        let deadline = Instant::now() + Duration::from_secs(1);
+        let a = facts(&[("from:domain", &["a.example"])]);
+        let b = facts(&[("from:domain", &["b.example"])]);
+        let e = env("x@example.com");
+        assert!(r.check_with(&e, &a, deadline).await.0.is_none());
+        assert!(r.check_with(&e, &a, deadline).await.0.is_none());
+        let x = r.check_with(&e, &a, deadline).await.0.unwrap();
+        assert_eq!(
+            x.message.as_deref(),
+            Some("Ratelimit \"by_domain\" exceeded")
+        );
+        assert!(r.check_with(&e, &b, deadline).await.0.is_none());
+        // No value: the limit does not apply.
+        for _ in 0..5 {
+            assert!(r.check_with(&e, &facts(&[]), deadline).await.0.is_none());
+        }
+    }
+
+    #[tokio::test]
+    async fn digest_attachments_and_files_keywords() {
+        let (r, _d) = module(json!({"rates": {"files": "1 / 1h", "digest": "2 / 1h"}}));
+        let deadline = Instant::now() + Duration::from_secs(1);
+        let msg = b"Subject: f\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n\
+Content-Type: application/zip; name=x.zip\r\n\r\nZIP\r\n--b--\r\n";
+        let with_file = Facts::from_message(msg, Default::default());
+        let e = env("x@example.com");
+        assert!(r.check_with(&e, &with_file, deadline).await.0.is_none());
+        let x = r.check_with(&e, &with_file, deadline).await.0.unwrap();
+        assert_eq!(x.limit, "files");
+        // Without files only the digest limit applies, for its own message.
+        let plain = Facts::from_message(b"Subject: p\r\n\r\nbody\r\n", Default::default());
+        assert!(r.check_with(&e, &plain, deadline).await.0.is_none());
+        assert!(r.check_with(&e, &plain, deadline).await.0.is_none());
+        assert_eq!(
+            r.check_with(&e, &plain, deadline).await.0.unwrap().limit,
+            "digest"
+        );
+    }
+
+    fn scored(action: crate::verdict::Action, score: f64, n: usize) -> Verdict {
+        let mut v = Verdict::empty(15.0);
+        v.action = action;
+        v.score = score;
+        for i in 0..n {
+            v.symbols.push(crate::verdict::Symbol {
+                name: format!("S{i}"),
+                score: score / n as f64,
+                metric_score: score / n as f64,
+                description: None,
+                options: Vec::new(),
+            });
+        }
+        v
+    }
+
+    /// Spam narrows a bucket: a sender whose mail is rejected as spam gets fewer places
+    /// than the burst; ham leaves room for more.
+    #[tokio::test]
+    async fn spam_narrows_and_ham_widens_the_bucket() {
+        let section = json!({"rates": {"from": {"bucket": {"burst": 10, "rate": "1 / 1h"}}},
+                             "spam_factor_burst": 0.5, "ham_factor_burst": 1.5});
+        let deadline = || Instant::now() + Duration::from_secs(1);
+        let (r, _d) = module(section.clone());
+        let spam = scored(crate::verdict::Action::Reject, 30.0, 3);
+        let mut passed = 0;
+        for _ in 0..10 {
+            let (x, keys) = r
+                .check_with(&env("x@example.com"), &Facts::default(), deadline())
+                .await;
+            if x.is_none() {
+                passed += 1;
+                r.update(&keys, &spam, deadline()).await;
+            }
+        }
+        assert!(passed < 10, "spam kept every place: {passed}");
+        let (r, _d) = module(section);
+        let ham = scored(crate::verdict::Action::NoAction, -5.0, 5);
+        let mut passed = 0;
+        for _ in 0..14 {
+            let (x, keys) = r
+                .check_with(&env("x@example.com"), &Facts::default(), deadline())
+                .await;
+            if x.is_none() {
+                passed += 1;
+                r.update(&keys, &ham, deadline()).await;
+            }
+        }
+        assert!(passed > 10, "ham got no more than the burst: {passed}");
     }
 }

@@ -1,12 +1,14 @@
 //! The stores on their own: the Bayes embedded store (learning, crash
 //! safety) and Redis store, and the shared-state modules (rate limits,
-//! greylisting), against a real redis-server.
+//! greylisting) and the history on Redis, against a real redis-server.
 //!
 //! One binary for all of them: each test binary links the whole crate, and
 //! linking, not the tests, dominated `cargo test`.
 #[path = "../support/mod.rs"]
 mod support;
 
+mod history_redis;
+mod redis_roles;
 mod state_redis;
 mod stats_crash;
 mod stats_embedded;

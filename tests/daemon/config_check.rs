@@ -127,6 +127,26 @@ fn redis_bayes_without_servers() {
 }
 
 #[test]
+fn ratelimit_selector_that_does_not_parse() {
+    fails_both(
+        "local.d/ratelimit.conf",
+        "rates {\n  c = { selector = \"nosuch\"; bucket = { burst = 1; rate = 1; } }\n}\n",
+        2,
+        "ratelimit.rates.c.selector: bad selector: selector extractor `nosuch` is not supported",
+    );
+}
+
+#[test]
+fn history_redis_rows_not_a_number() {
+    fails_both(
+        "local.d/history_redis.conf",
+        "nrows = \"many\";\n",
+        1,
+        "history_redis.nrows: expected a size",
+    );
+}
+
+#[test]
 fn controller_bind_socket_without_a_port() {
     fails_both(
         "local.d/worker-controller.inc",

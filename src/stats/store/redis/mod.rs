@@ -64,7 +64,11 @@ struct Shared {
     host: Option<(String, u16)>,
     /// The sentinels to ask for the master instead (at open, and again while down: a
     /// failover), and the pattern of the masters' names.
-    sentinel: Option<(Vec<crate::redis::Server>, Option<regex::Regex>)>,
+    sentinel: Option<(
+        Vec<crate::redis::Server>,
+        Option<regex::Regex>,
+        crate::redis::sentinel::SentinelAuth,
+    )>,
     idle: Mutex<Vec<Conn>>,
     health: Health,
 }
@@ -145,7 +149,7 @@ impl RedisStore {
                     .map(regex::Regex::new)
                     .transpose()
                     .map_err(|e| bad(e.to_string()))?;
-                Some((s.sentinels.clone(), pattern))
+                Some((s.sentinels.clone(), pattern, s.auth.clone()))
             }
             None => None,
         };
@@ -218,10 +222,11 @@ impl Shared {
     /// Looks the host up, or asks the sentinels for the master (at open and by the
     /// probe, never on a scan).
     fn resolve(&self) -> Result<(), String> {
-        if let Some((sentinels, pattern)) = &self.sentinel {
+        if let Some((sentinels, pattern, auth)) = &self.sentinel {
             let master = crate::redis::sentinel::master_blocking(
                 sentinels,
                 pattern.as_ref(),
+                auth,
                 self.settings.timeout,
             )
             .map_err(|e| e.to_string())?;
