@@ -5,7 +5,7 @@
 //! the verdict is decided says what autolearn should store
 //! ([`Neural::candidates`]); the scan's owner hands those to the thread
 //! ([`Learn::submit`]).
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
 use std::sync::{Arc, OnceLock, RwLock};
 
@@ -74,6 +74,7 @@ impl NeuralRules {
                 profile,
                 current: RwLock::new(None),
                 refreshes: AtomicU64::new(0),
+                full: [AtomicBool::new(false), AtomicBool::new(false)],
             }));
         }
         NeuralRules {
@@ -226,7 +227,7 @@ impl Neural {
         };
         let mut out = Vec::new();
         for (k, rule) in self.rules.rules.iter().enumerate() {
-            let Some(class) = autolearn_class(&rule.cfg, v) else {
+            let Some(class) = autolearn_class(&rule.cfg, v).filter(|c| !rule.is_full(*c)) else {
                 continue;
             };
             let inputs = rule
@@ -254,6 +255,7 @@ impl Neural {
             .rules
             .iter()
             .enumerate()
+            .filter(|(_, rule)| !rule.is_full(class))
             .map(|(k, rule)| Learn {
                 tx: tx.clone(),
                 job: Job {

@@ -98,8 +98,8 @@ impl Ann {
 /// The two classes of training vectors.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Class {
-    Spam,
-    Ham,
+    Spam = 0,
+    Ham = 1,
 }
 
 impl From<crate::verdict::AnnTrain> for Class {

@@ -7,7 +7,7 @@
 //! (a full queue drops the vector) and read the current network through a
 //! lock held only to clone an `Arc`. The thread runs at the lowest CPU
 //! priority, so a training run yields the cores to the scans.
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
@@ -35,6 +35,9 @@ pub struct RuleState {
     pub current: RwLock<Option<Arc<Ann>>>,
     /// Looks at the store done (for callers that wait for the first).
     pub refreshes: AtomicU64,
+    /// Whether the store's spam and ham sets are full as last seen: the
+    /// scans then hand over nothing (a training run is due or going on).
+    pub full: [AtomicBool; 2],
 }
 
 impl RuleState {
@@ -50,6 +53,17 @@ impl RuleState {
             .current
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Arc::new(ann));
+    }
+
+    /// Whether the set of `class` was full when last seen.
+    pub fn is_full(&self, class: Class) -> bool {
+        self.full[class as usize].load(Ordering::Relaxed)
+    }
+
+    fn saw(&self, (spam, ham): (usize, usize)) {
+        let max = self.cfg.train.max_trains;
+        self.full[Class::Spam as usize].store(spam >= max, Ordering::Relaxed);
+        self.full[Class::Ham as usize].store(ham >= max, Ordering::Relaxed);
     }
 
     fn version(&self) -> u64 {
@@ -124,8 +138,11 @@ async fn refresh(r: &RuleState, store: &AnnStore, holder: &str) {
         Err(e) => crate::warn_throttled!("neural: rule {}: {e}", r.cfg.name),
     }
     match store.counts(&r.keys).await {
-        Ok(counts) if ready(&r.cfg, counts) => train_rule(r, store, holder).await,
-        Ok(_) => {}
+        Ok(counts) if ready(&r.cfg, counts) => {
+            r.saw(counts);
+            train_rule(r, store, holder).await;
+        }
+        Ok(counts) => r.saw(counts),
         Err(e) => crate::warn_throttled!("neural: rule {}: {e}", r.cfg.name),
     }
     r.refreshes.fetch_add(1, Ordering::Release);
@@ -139,6 +156,7 @@ async fn learn(r: &RuleState, store: &AnnStore, job: Job, holder: &str) {
         Ok(c) => c,
         Err(e) => return crate::warn_throttled!("neural: rule {}: {e}", r.cfg.name),
     };
+    r.saw(counts);
     if !may_store(&r.cfg, job.class, counts, fastrand::f64()) {
         tracing::trace!(
             "neural: rule {}: {} vector skipped to keep the classes balanced",
@@ -156,6 +174,7 @@ async fn learn(r: &RuleState, store: &AnnStore, job: Job, holder: &str) {
                 Class::Spam => (n, counts.1),
                 Class::Ham => (counts.0, n),
             };
+            r.saw(counts);
             if ready(&r.cfg, counts) {
                 train_rule(r, store, holder).await;
             }
@@ -243,8 +262,9 @@ async fn train_rule(r: &RuleState, store: &AnnStore, holder: &str) {
     if let Err(e) = store.save(&r.keys, &ann, r.cfg.ann_expire).await {
         tracing::warn!("neural: rule {name}: cannot store the trained network: {e}");
     }
-    if let Err(e) = store.reset(&r.keys).await {
-        crate::warn_throttled!("neural: rule {name}: {e}");
+    match store.reset(&r.keys).await {
+        Ok(()) => r.saw((0, 0)),
+        Err(e) => crate::warn_throttled!("neural: rule {name}: {e}"),
     }
     tracing::info!(
         "neural: rule {name}: trained network version {} on {} vectors in {} ms",
