@@ -7,6 +7,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod neural_redis;
 mod state_redis;
 mod stats_crash;
 mod stats_embedded;
