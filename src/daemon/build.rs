@@ -14,13 +14,16 @@ use crate::config::{Config, LoadOptions, SettingError};
 use crate::dns::Resolver;
 use crate::forward::ForwardScanner;
 use crate::milter::session::SessionContext;
+use crate::redis::{Client, RedisConfig};
 use crate::scan::auth::hosts::HostChecks;
 use crate::scan::auth::{AuthChecks, AuthSettings};
+use crate::scan::neural::AnnStore;
 use crate::scan::rbl::settings::RblSettings;
 use crate::scan::rbl::RblChecks;
 use crate::scan::{LocalScanner, Pipeline, ScanConfigError, Scanner};
 use crate::sign::Signer;
-use crate::state::StateChecks;
+use crate::state::store::{Lazy, Store};
+use crate::state::{StateChecks, StateConfigError};
 use crate::stats::Stats;
 
 /// A session context built from a config, and what else the caller reports.
@@ -63,6 +66,7 @@ impl SettingError for ScanConfigError {
             ScanConfigError::Rbl { list, .. } if list.is_empty() => "rbl".to_string(),
             ScanConfigError::Rbl { list, .. } => format!("rbl.rbls.{list}"),
             ScanConfigError::Module { key, .. } => key.clone(),
+            ScanConfigError::Neural(e) => return e.key(),
             ScanConfigError::Settings(_) | ScanConfigError::Lua(_) => return None,
         })
     }
@@ -91,7 +95,8 @@ pub fn build_from(
     let forward = &config.forward;
     let pipeline = Pipeline::new(&config.rules)
         .map_err(located(&config))?
-        .with_stats(stats.clone());
+        .with_stats(stats.clone())
+        .with_neural(neural_store(&config)?);
     let rule_warnings = pipeline.warnings().to_vec();
     let pipeline = Arc::new(pipeline);
     let mut settings = config.milter.session.clone();
@@ -138,6 +143,32 @@ pub fn build_from(
         rule_warnings,
     };
     Ok((built, config))
+}
+
+/// Where the neural module keeps its vectors and networks: Redis when one
+/// is configured for `neural` (Rspamd's only choice), else the embedded
+/// store the state modules use. Its calls run on the module's own thread,
+/// bounded by `neural.timeout` (Rspamd's shipped value).
+pub fn neural_store(config: &Config) -> Result<AnnStore, DaemonError> {
+    let tree = &config.tree;
+    let timeout = tree
+        .pointer("/neural/timeout")
+        .and_then(|v| crate::config::value::duration(v).ok())
+        .unwrap_or(Duration::from_secs(20));
+    let redis = RedisConfig::for_module(tree, "neural")
+        .map_err(StateConfigError::from)
+        .map_err(located(config))?;
+    let store = match redis {
+        Some(cfg) => Store::Redis(Client::new(cfg)),
+        None => {
+            let path = tree
+                .pointer("/state/path")
+                .and_then(serde_json::Value::as_str)
+                .unwrap_or(crate::state::DEFAULT_PATH);
+            Store::Embedded(Arc::new(Lazy::new(path.into())))
+        }
+    };
+    Ok(AnnStore { store, timeout })
 }
 
 /// The auth checks on a resolver of their own configuration's `options.dns`, counting into

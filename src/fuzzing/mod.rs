@@ -74,7 +74,7 @@ pub fn scan(data: &[u8]) {
         data,
         ScanOptions {
             pass_all: true,
-            settings: None,
+            ..ScanOptions::default()
         },
     );
     assert!(v.score.is_finite(), "score {}", v.score);

@@ -25,6 +25,8 @@ pub struct ScanHeaders {
     pub deliver_to: Option<String>,
     pub settings: Option<String>,
     pub settings_id: Option<String>,
+    /// `ANN-Train: spam|ham`: an explicit neural training request.
+    pub ann_train: Option<crate::verdict::AnnTrain>,
     pub log_tag: Option<String>,
     /// `Log: no` or `Flags: no_log`.
     pub no_log: bool,
@@ -133,6 +135,12 @@ impl ScanHeaders {
             self.settings = Some(value);
         } else if is(h::SETTINGS_ID) {
             self.settings_id = Some(value);
+        } else if is("ann-train") {
+            match value.trim().to_ascii_lowercase().as_str() {
+                "spam" => self.ann_train = Some(crate::verdict::AnnTrain::Spam),
+                "ham" => self.ann_train = Some(crate::verdict::AnnTrain::Ham),
+                _ => self.ignored.push(format!("ANN-Train: {value}")),
+            }
         } else if is(h::COMPRESSION) || is("content-encoding") {
             if !value.trim().eq_ignore_ascii_case("zstd") {
                 return Err(RequestError::Compression(value));

@@ -44,6 +44,7 @@ pub mod local;
 pub mod lua;
 pub mod modules;
 pub mod multimap;
+pub mod neural;
 pub mod pipeline;
 pub mod prefilter;
 pub mod rbl;

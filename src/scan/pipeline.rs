@@ -24,6 +24,7 @@ use super::headers::{self, DEFAULT_SUBJECT};
 use super::lua::{LoadedLua, LuaRules};
 use super::modules::ModuleSet;
 use super::multimap::Multimap;
+use super::neural::{Learn, Neural, NeuralRules};
 use super::rules::RuleSet;
 use super::schedule::{Schedule, Trace};
 use super::score::{ScoreBoard, Scorer};
@@ -72,6 +73,9 @@ pub struct Pipeline {
     whitelist: Whitelist,
     /// `Settings-ID` profiles from the `settings` section.
     profiles: std::collections::BTreeMap<String, Arc<ScanSettings>>,
+    /// The `neural` rules until a store is attached ([`Pipeline::with_neural`]).
+    neural_rules: Option<NeuralRules>,
+    neural: Option<Neural>,
 }
 
 impl std::fmt::Debug for Pipeline {
@@ -91,6 +95,8 @@ impl std::fmt::Debug for Pipeline {
 pub struct Scanned {
     pub verdict: Verdict,
     pub autolearn: Option<Learnable>,
+    /// The vectors the neural module's autolearn stores.
+    pub neural: Vec<Learn>,
 }
 
 impl Scanned {
@@ -99,6 +105,9 @@ impl Scanned {
     pub fn learned_by(self, store: Option<&Stats>) -> Verdict {
         if let (Some(store), Some(l)) = (store, &self.autolearn) {
             store.autolearn(l);
+        }
+        for l in self.neural {
+            l.submit();
         }
         self.verdict
     }
@@ -185,8 +194,14 @@ impl Pipeline {
             };
             registry.define(&cfg, name, defaults)
         });
+        let neural_cfg = super::neural::config::rules(cfg.neural.as_ref())?;
+        let neural_symbols = super::neural::define_symbols(&cfg, &mut registry, &neural_cfg);
         // Composites last: their group atoms see every symbol defined above.
         let composites = Composites::compile(&cfg, &mut registry)?;
+        let neural_rules = (!neural_cfg.is_empty()).then(|| {
+            let composite_symbols: Vec<usize> = composites.list.iter().map(|c| c.symbol).collect();
+            NeuralRules::new(neural_cfg, &registry, &composite_symbols, neural_symbols)
+        });
         let force = ForceActions::compile(&cfg, &mut registry, &actions)?;
         let scorer = Scorer {
             groups: registry.groups.clone(),
@@ -199,6 +214,8 @@ impl Pipeline {
         Ok(Pipeline {
             results: ResultsSettings::from_section(cfg.milter_headers.as_ref()),
             profiles,
+            neural_rules,
+            neural: None,
             whitelist,
             lua,
             hits,
@@ -425,6 +442,7 @@ impl Pipeline {
     ) -> (Scanned, Trace) {
         let ctx = ScanCtx { env, view, msg };
         let mut trace = Trace::default();
+        let ann_train = opts.ann_train;
         let overridden = opts
             .settings
             .as_ref()
@@ -438,12 +456,21 @@ impl Pipeline {
         v.message_id = view.message_id();
         v.thresholds = actions.thresholds();
         self.count_hits(&v);
+        let neural = self
+            .neural
+            .as_ref()
+            .map(|n| match ann_train {
+                Some(c) => n.learn(&v, c.into()),
+                None => n.candidates(&v),
+            })
+            .unwrap_or_default();
         v.scan_time = start.elapsed();
         trace.total = v.scan_time;
         (
             Scanned {
                 verdict: v,
                 autolearn,
+                neural,
             },
             trace,
         )
@@ -508,6 +535,9 @@ impl Pipeline {
             let t = Instant::now();
             self.composites.run(&mut board);
             trace.composites = t.elapsed();
+            if let Some(n) = &self.neural {
+                n.apply(&mut board);
+            }
             // A Lua pre-result wins over force_actions, as Rspamd's
             // prefilter result does.
             forced = lua
@@ -615,6 +645,28 @@ impl Pipeline {
     pub fn with_stats(mut self, stats: Option<Arc<Stats>>) -> Pipeline {
         self.classifier = stats.map(|s| s as Arc<dyn Classifier>);
         self
+    }
+
+    /// Attaches the neural module's store: from then on its rules apply
+    /// their networks and autolearn stores vectors. Without rules, nothing.
+    pub fn with_neural(mut self, store: super::neural::AnnStore) -> Pipeline {
+        if let Some(rules) = self.neural_rules.take() {
+            self.neural = Some(Neural::new(rules, store));
+        }
+        self
+    }
+
+    /// The neural module, once attached.
+    pub fn neural(&self) -> Option<&Neural> {
+        self.neural.as_ref()
+    }
+
+    /// The neural rules' symbol profiles (attached or not).
+    pub fn neural_rules(&self) -> Option<&NeuralRules> {
+        self.neural
+            .as_ref()
+            .map(Neural::rules)
+            .or(self.neural_rules.as_ref())
     }
 
     /// Inserts BAYES_SPAM or BAYES_HAM with the classifier's confidence as

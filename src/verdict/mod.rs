@@ -22,8 +22,8 @@ use std::time::Duration;
 
 pub use action::Action;
 pub use scanner::{
-    MapFile, Placement, RuleBook, RuleCost, ScanError, ScanFuture, ScanOptions, ScanRequest,
-    Scanner, SymbolInfo,
+    AnnTrain, MapFile, Placement, RuleBook, RuleCost, ScanError, ScanFuture, ScanOptions,
+    ScanRequest, Scanner, SymbolInfo,
 };
 pub use settings::ScanSettings;
 

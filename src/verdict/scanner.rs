@@ -34,6 +34,16 @@ pub struct ScanOptions {
     /// rule is evaluated, since the early stop judges by the configured
     /// thresholds and counts symbols the settings may drop.
     pub settings: Option<Arc<ScanSettings>>,
+    /// Rspamd's `ANN-Train` request header: the message's symbols go to the
+    /// neural module's training set of this class, whatever its score.
+    pub ann_train: Option<AnnTrain>,
+}
+
+/// The class an explicit neural training request names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AnnTrain {
+    Spam,
+    Ham,
 }
 
 /// One message to scan: the envelope and the raw RFC 5322 bytes

@@ -32,6 +32,7 @@ mod lua_reload;
 mod milter_e2e;
 mod milter_hostile;
 mod milter_limits;
+mod neural;
 mod ops_lifecycle;
 mod ops_log;
 mod ops_rebind;
