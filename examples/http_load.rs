@@ -49,7 +49,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let addr = args[0].clone();
     let concurrency: usize = args[1].parse()?;
     let count: usize = args[2].parse()?;
-    let envelope = with_envelope.then_some(spread);
+    let envelope = match (with_envelope, spread) {
+        (false, _) => Envelope::None,
+        (true, None) => Envelope::Headers,
+        (true, Some(n)) => Envelope::Spread(n),
+    };
     let messages = Arc::new(load(&args[3..], envelope)?);
     if messages.is_empty() {
         return Err("no message files".into());
@@ -68,8 +72,17 @@ struct Request {
     body: Vec<u8>,
 }
 
-/// `envelope`: none, or the envelope headers with their `--spread`.
-fn load(dirs: &[String], envelope: Option<Option<usize>>) -> std::io::Result<Vec<Request>> {
+/// The envelope headers sent with each message.
+#[derive(Clone, Copy)]
+enum Envelope {
+    None,
+    /// `--envelope`: from the message's own headers.
+    Headers,
+    /// `--envelope --spread N`.
+    Spread(usize),
+}
+
+fn load(dirs: &[String], envelope: Envelope) -> std::io::Result<Vec<Request>> {
     let mut out = Vec::new();
     for d in dirs {
         let mut files: Vec<_> = std::fs::read_dir(Path::new(d))?
@@ -81,8 +94,9 @@ fn load(dirs: &[String], envelope: Option<Option<usize>>) -> std::io::Result<Vec
         for f in files {
             let body = std::fs::read(f)?;
             let headers = match envelope {
-                Some(spread) => envelope_headers(&body, spread.map(|n| (out.len(), n))),
-                None => String::new(),
+                Envelope::None => String::new(),
+                Envelope::Headers => envelope_headers(&body, None),
+                Envelope::Spread(n) => envelope_headers(&body, Some((out.len(), n))),
             };
             out.push(Request { headers, body });
         }
