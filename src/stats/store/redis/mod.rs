@@ -459,44 +459,83 @@ fn lookup_script() -> &'static Script {
 }
 
 /// Runs `script` by its SHA-1 (EVALSHA), and whole (EVAL) when the server does not know
-/// it yet (a restart, `SCRIPT FLUSH`), which also loads it.
+/// it yet (a restart, `SCRIPT FLUSH`), which also loads it. `keys` adds its `nkeys` keys.
 fn eval<T: redis::FromRedisValue>(
     c: &mut Conn,
     script: &Script,
-    keys: &[String],
+    nkeys: usize,
+    keys: impl Fn(&mut redis::Cmd),
 ) -> Result<T, RedisError> {
     let mut sha = redis::cmd("EVALSHA");
-    sha.arg(script.sha1()).arg(keys.len()).arg(keys);
+    sha.arg(script.sha1()).arg(nkeys);
+    keys(&mut sha);
     match sha.query(c) {
-        Err(e) if e.kind() == redis::ErrorKind::NoScriptError => redis::cmd("EVAL")
-            .arg(script.code())
-            .arg(keys.len())
-            .arg(keys)
-            .query(c),
+        Err(e) if e.kind() == redis::ErrorKind::NoScriptError => {
+            let mut full = redis::cmd("EVAL");
+            full.arg(script.code()).arg(nkeys);
+            keys(&mut full);
+            full.query(c)
+        }
         other => other,
     }
 }
 
+/// Adds `{ns}learns` and `{ns}t:{token:016x}` of each token to `cmd`, through one buffer
+/// (a scan has hundreds of tokens; formatting a string for each showed in profiles).
+fn lookup_keys(cmd: &mut redis::Cmd, ns: &str, tokens: &[u64]) {
+    let mut key = Vec::with_capacity(ns.len() + 18);
+    key.extend_from_slice(ns.as_bytes());
+    let base = key.len();
+    key.extend_from_slice(b"learns");
+    cmd.arg(&key[..]);
+    key.truncate(base);
+    key.extend_from_slice(b"t:");
+    let base = key.len();
+    for t in tokens {
+        key.truncate(base);
+        key.extend_from_slice(&hex16(*t));
+        cmd.arg(&key[..]);
+    }
+}
+
+/// `{t:016x}` without the formatting machinery.
+fn hex16(t: u64) -> [u8; 16] {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = [0u8; 16];
+    for (i, d) in out.iter_mut().enumerate() {
+        *d = DIGITS[((t >> (60 - 4 * i)) & 0xf) as usize];
+    }
+    out
+}
+
 /// The counts of [`LOOKUP_SCRIPT`]'s answer, `n` of them; `None` when it is not one.
-fn unpack(packed: &str, n: usize) -> Option<Vec<Counts>> {
-    let field = |v: &str| -> Option<Option<i64>> {
-        if v.is_empty() {
-            Some(None)
-        } else {
-            v.parse().ok().map(Some)
-        }
+fn unpack(packed: &[u8], n: usize) -> Option<Vec<Counts>> {
+    let mut out = Vec::with_capacity(n);
+    for pair in packed.split(|b| *b == b',') {
+        let space = pair.iter().position(|b| *b == b' ')?;
+        out.push(Counts {
+            spam: number(&pair[..space])?,
+            ham: number(&pair[space + 1..])?,
+        });
+    }
+    (out.len() == n).then_some(out)
+}
+
+/// A count as the script wrote it: empty (an absent field) is 0, and so is a negative one
+/// (a moved message's token that had expired; see [`count`]).
+fn number(b: &[u8]) -> Option<u64> {
+    let (negative, digits) = match b.split_first() {
+        Some((b'-', rest)) if !rest.is_empty() => (true, rest),
+        _ => (false, b),
     };
-    let out: Option<Vec<Counts>> = packed
-        .split(',')
-        .map(|pair| {
-            let (s, h) = pair.split_once(' ')?;
-            Some(Counts {
-                spam: count(field(s)?),
-                ham: count(field(h)?),
-            })
-        })
-        .collect();
-    out.filter(|v| v.len() == n)
+    let mut v: u64 = 0;
+    for d in digits {
+        if !d.is_ascii_digit() {
+            return None;
+        }
+        v = v.checked_mul(10)?.checked_add(u64::from(d - b'0'))?;
+    }
+    Some(if negative { 0 } else { v })
 }
 
 impl Store for RedisStore {
@@ -506,12 +545,13 @@ impl Store for RedisStore {
     /// most of a scan's time.
     fn lookup(&self, user: u64, tokens: &[u64]) -> Result<(Learns, Vec<Counts>), StoreError> {
         let ns = self.ns(user);
-        let keys: Vec<String> = std::iter::once(format!("{ns}learns"))
-            .chain(tokens.iter().map(|t| format!("{ns}t:{t:016x}")))
-            .collect();
-        let packed: String = self.with_conn(|c| eval(c, lookup_script(), &keys))?;
+        let packed: Vec<u8> = self.with_conn(|c| {
+            eval(c, lookup_script(), tokens.len() + 1, |cmd| {
+                lookup_keys(cmd, &ns, tokens);
+            })
+        })?;
         let mut all = unpack(&packed, tokens.len() + 1).ok_or_else(|| {
-            let head: String = packed.chars().take(80).collect();
+            let head = String::from_utf8_lossy(&packed[..packed.len().min(80)]).into_owned();
             self.shared
                 .fail(format!("unexpected answer of the lookup script: {head:?}"))
         })?;
@@ -607,15 +647,45 @@ mod tests {
 
     #[test]
     fn packed_counts_are_read_in_order_absent_fields_as_zero() {
-        let v = unpack("3 1, 7,5 ,-2 4", 4).unwrap();
-        assert_eq!(pairs(&v), vec![(3, 1), (0, 7), (5, 0), (0, 4)]);
+        let v = unpack(b"3 1, 7,5 ,-2 4,18446744073709551615 10", 5).unwrap();
+        assert_eq!(
+            pairs(&v),
+            vec![(3, 1), (0, 7), (5, 0), (0, 4), (u64::MAX, 10)]
+        );
     }
 
     #[test]
     fn a_packed_answer_of_the_wrong_shape_is_refused() {
-        assert!(unpack("3 1,2 2", 3).is_none(), "too few");
-        assert!(unpack("3 1,x 2", 2).is_none(), "not a number");
-        assert!(unpack("3 1,2", 2).is_none(), "one field");
-        assert!(unpack("OK", 1).is_none());
+        assert!(unpack(b"3 1,2 2", 3).is_none(), "too few");
+        assert!(unpack(b"3 1,x 2", 2).is_none(), "not a number");
+        assert!(unpack(b"3 1,- 2", 2).is_none(), "a lone sign");
+        assert!(unpack(b"3 1,2", 2).is_none(), "one field");
+        assert!(unpack(b"18446744073709551616 0", 1).is_none(), "overflow");
+        assert!(unpack(b"OK", 1).is_none());
+    }
+
+    #[test]
+    fn keys_are_the_prefix_and_the_token_in_sixteen_hex_digits() {
+        for t in [0, 1, 0xdead_beef, u64::MAX, 0x0123_4567_89ab_cdef] {
+            assert_eq!(hex16(t), format!("{t:016x}").as_bytes());
+        }
+        let mut cmd = redis::cmd("EVALSHA");
+        lookup_keys(&mut cmd, "BAYES:u5:", &[0xab, u64::MAX]);
+        let args: Vec<Vec<u8>> = cmd
+            .args_iter()
+            .map(|a| match a {
+                redis::Arg::Simple(b) => b.to_vec(),
+                redis::Arg::Cursor => Vec::new(),
+            })
+            .collect();
+        assert_eq!(
+            args,
+            vec![
+                b"EVALSHA".to_vec(),
+                b"BAYES:u5:learns".to_vec(),
+                b"BAYES:u5:t:00000000000000ab".to_vec(),
+                b"BAYES:u5:t:ffffffffffffffff".to_vec(),
+            ]
+        );
     }
 }
