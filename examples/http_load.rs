@@ -3,12 +3,22 @@
 //! latency. Keeps connections alive when the server does (sluice), and
 //! reconnects when the server closes after each reply (Rspamd).
 //!
-//! `cargo run --release --example http_load -- [--envelope] ADDR CONCURRENCY COUNT DIR...`
+//! `cargo run --release --example http_load -- [--envelope] [--spread N] ADDR CONCURRENCY COUNT DIR...`
 //!
 //! `--envelope` sends each message with the SMTP envelope `sluice bench milter` gives it:
 //! client 127.0.0.1, HELO client.bench.test, the sender from `Return-Path` (else `From`),
 //! the recipient from `Delivered-To` (else `To`), as Rspamd's `IP`, `Helo`, `From` and
 //! `Rcpt` headers, so that checks of the envelope (SPF, DMARC) see the same on both protocols.
+//!
+//! `--spread N` (with `--envelope`) gives the message at position `i` of the list a client
+//! address of the documentation networks and the recipient `rcpt<i mod N>@bench.test`
+//! instead: the state modules (greylisting, rate limits) then see many clients and N
+//! mailboxes, as on a real site, rather than one local client (which they skip) and the
+//! few recipients of a corpus (whose buckets would fill). The same file gets the same
+//! envelope in every run.
+//!
+//! The report counts the actions of the replies (`"actions":{"no action":N,...}`).
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -25,13 +35,26 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     if with_envelope {
         args.remove(0);
     }
+    let mut spread = None;
+    if with_envelope && args.first().is_some_and(|a| a == "--spread") && args.len() > 1 {
+        let n: usize = args[1].parse()?;
+        spread = Some(n.max(1));
+        args.drain(..2);
+    }
     if args.len() < 4 {
-        return Err("usage: http_load [--envelope] ADDR CONCURRENCY COUNT DIR...".into());
+        return Err(
+            "usage: http_load [--envelope] [--spread N] ADDR CONCURRENCY COUNT DIR...".into(),
+        );
     }
     let addr = args[0].clone();
     let concurrency: usize = args[1].parse()?;
     let count: usize = args[2].parse()?;
-    let messages = Arc::new(load(&args[3..], with_envelope)?);
+    let envelope = match (with_envelope, spread) {
+        (false, _) => Envelope::None,
+        (true, None) => Envelope::Headers,
+        (true, Some(n)) => Envelope::Spread(n),
+    };
+    let messages = Arc::new(load(&args[3..], envelope)?);
     if messages.is_empty() {
         return Err("no message files".into());
     }
@@ -49,7 +72,17 @@ struct Request {
     body: Vec<u8>,
 }
 
-fn load(dirs: &[String], with_envelope: bool) -> std::io::Result<Vec<Request>> {
+/// The envelope headers sent with each message.
+#[derive(Clone, Copy)]
+enum Envelope {
+    None,
+    /// `--envelope`: from the message's own headers.
+    Headers,
+    /// `--envelope --spread N`.
+    Spread(usize),
+}
+
+fn load(dirs: &[String], envelope: Envelope) -> std::io::Result<Vec<Request>> {
     let mut out = Vec::new();
     for d in dirs {
         let mut files: Vec<_> = std::fs::read_dir(Path::new(d))?
@@ -60,10 +93,10 @@ fn load(dirs: &[String], with_envelope: bool) -> std::io::Result<Vec<Request>> {
         files.sort();
         for f in files {
             let body = std::fs::read(f)?;
-            let headers = if with_envelope {
-                envelope_headers(&body)
-            } else {
-                String::new()
+            let headers = match envelope {
+                Envelope::None => String::new(),
+                Envelope::Headers => envelope_headers(&body, None),
+                Envelope::Spread(n) => envelope_headers(&body, Some((out.len(), n))),
             };
             out.push(Request { headers, body });
         }
@@ -77,6 +110,7 @@ struct Tally {
     latencies: Vec<Duration>,
     errors: usize,
     connections: usize,
+    actions: BTreeMap<String, usize>,
 }
 
 async fn run(
@@ -99,6 +133,9 @@ async fn run(
         all.latencies.extend(t.latencies);
         all.errors += t.errors;
         all.connections += t.connections;
+        for (a, n) in t.actions {
+            *all.actions.entry(a).or_default() += n;
+        }
     }
     let elapsed = start.elapsed().as_secs_f64();
     all.latencies.sort();
@@ -107,9 +144,15 @@ async fn run(
         l.get(((l.len() as f64 * p) as usize).min(l.len().saturating_sub(1)))
             .map_or(0.0, |d| d.as_secs_f64() * 1e3)
     };
+    let actions: Vec<String> = all
+        .actions
+        .iter()
+        .map(|(a, n)| format!("\"{a}\":{n}"))
+        .collect();
     Ok(format!(
         "{{\"concurrency\":{concurrency},\"requests\":{},\"errors\":{},\"connections\":{},\
-         \"seconds\":{elapsed:.3},\"rps\":{:.1},\"p50_ms\":{:.3},\"p90_ms\":{:.3},\"p99_ms\":{:.3}}}",
+         \"seconds\":{elapsed:.3},\"rps\":{:.1},\"p50_ms\":{:.3},\"p90_ms\":{:.3},\"p99_ms\":{:.3},\
+         \"actions\":{{{}}}}}",
         all.latencies.len(),
         all.errors,
         all.connections,
@@ -117,6 +160,7 @@ async fn run(
         pct(0.5),
         pct(0.9),
         pct(0.99),
+        actions.join(","),
     ))
 }
 
@@ -154,8 +198,9 @@ async fn worker(addr: &str, next: &AtomicUsize, count: usize, messages: &[Reques
             conn = None;
         }
         match outcome {
-            Ok(keep) => {
+            Ok((keep, action)) => {
                 t.latencies.push(began.elapsed());
+                *t.actions.entry(action).or_default() += 1;
                 if !keep {
                     conn = None;
                 }
@@ -165,8 +210,8 @@ async fn worker(addr: &str, next: &AtomicUsize, count: usize, messages: &[Reques
     }
 }
 
-/// One request and its reply; `Ok(true)` when the connection stays open.
-async fn exchange(c: &mut Conn, msg: &Request) -> std::io::Result<bool> {
+/// One request and its reply: whether the connection stays open, and the reply's action.
+async fn exchange(c: &mut Conn, msg: &Request) -> std::io::Result<(bool, String)> {
     let head = format!(
         "POST /checkv2 HTTP/1.1\r\nHost: 127.0.0.1\r\n{}Content-Length: {}\r\n\r\n",
         msg.headers,
@@ -198,16 +243,42 @@ async fn exchange(c: &mut Conn, msg: &Request) -> std::io::Result<bool> {
     }
     let mut body = vec![0; len];
     c.read_exact(&mut body).await?;
-    Ok(keep)
+    Ok((keep, action(&body)))
+}
+
+/// The `action` of a `/checkv2` reply, `?` when it has none.
+fn action(body: &[u8]) -> String {
+    const KEY: &[u8] = b"\"action\":";
+    body.windows(KEY.len())
+        .position(|w| w == KEY)
+        .and_then(|at| {
+            let rest = String::from_utf8_lossy(&body[at + KEY.len()..]).into_owned();
+            let rest = rest.trim_start().strip_prefix('"')?.to_string();
+            rest.split('"').next().map(str::to_string)
+        })
+        .unwrap_or_else(|| "?".into())
 }
 
 /// `IP`, `Helo`, `From` and `Rcpt` request headers, as `sluice bench milter` would send the
-/// message (its fixed client, its fallback addresses).
-fn envelope_headers(raw: &[u8]) -> String {
+/// message (its fixed client, its fallback addresses); with `spread` (the message's
+/// position, N), a client and a recipient of its own (`--spread`).
+fn envelope_headers(raw: &[u8], spread: Option<(usize, usize)>) -> String {
     let from = header_address(raw, &["return-path", "from"]).unwrap_or("bench@bench.test".into());
-    let rcpt =
-        header_address(raw, &["delivered-to", "to"]).unwrap_or("postmaster@bench.test".into());
-    format!("IP: 127.0.0.1\r\nHelo: client.bench.test\r\nFrom: {from}\r\nRcpt: {rcpt}\r\n")
+    let (ip, rcpt) = match spread {
+        Some((i, n)) => (spread_ip(i), format!("rcpt{}@bench.test", i % n)),
+        None => (
+            "127.0.0.1".to_string(),
+            header_address(raw, &["delivered-to", "to"]).unwrap_or("postmaster@bench.test".into()),
+        ),
+    };
+    format!("IP: {ip}\r\nHelo: client.bench.test\r\nFrom: {from}\r\nRcpt: {rcpt}\r\n")
+}
+
+/// The `i`th client address: the three IPv4 documentation networks in turn, which no
+/// scanner counts as local and none routes.
+fn spread_ip(i: usize) -> String {
+    const NETS: [&str; 3] = ["192.0.2", "198.51.100", "203.0.113"];
+    format!("{}.{}", NETS[i % 3], (i / 3) % 254 + 1)
 }
 
 /// The address in the first of `names` present in the header (`<a@b>`, else a word with `@`).

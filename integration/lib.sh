@@ -205,11 +205,17 @@ write_rspamd_config() {
     chown -R _rspamd:_rspamd "$dir"
 }
 
+# start_rspamd: Rspamd on the private config; RSPAMD_CONFIG_HOOK, when set, names a
+# function called with the config dir before the start (a benchmark's own modules).
 start_rspamd() {
     require_tools rspamd
     local dir=$IT_WORK/rspamd port
     port=$(free_port)
     write_rspamd_config "$dir" "127.0.0.1:$port"
+    if [ -n "${RSPAMD_CONFIG_HOOK:-}" ]; then
+        "$RSPAMD_CONFIG_HOOK" "$dir"
+        chown -R _rspamd:_rspamd "$dir"
+    fi
     MILTER_LOG=$dir/rspamd.log
     # -f keeps the main process in the foreground so $! is its pid.
     $RUN_IN rspamd -f -u _rspamd -g _rspamd -c "$dir/rspamd.conf" \

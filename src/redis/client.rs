@@ -394,6 +394,11 @@ impl Script {
     pub fn code(&self) -> &'static str {
         self.code
     }
+
+    /// The SHA-1 that EVALSHA names it by (lowercase hex).
+    pub fn sha1(&self) -> &str {
+        &self.sha1
+    }
 }
 
 #[cfg(test)]

@@ -64,6 +64,41 @@ fn learn_lookup_move_and_stat() {
     assert_eq!(redis.cli(&["HGET", "TEST:learns", "H"]), "2");
 }
 
+/// A scan's lookup is one script call whatever the number of tokens, and it survives a
+/// server that forgot the script (a restart, `SCRIPT FLUSH`).
+#[test]
+fn a_lookup_is_one_command_and_survives_a_flushed_script_cache() {
+    let redis = Redis::start();
+    let store = RedisStore::open(redis.settings(None)).unwrap();
+    store.learn(&req(1, Class::Spam, &[10, 20])).unwrap();
+    store.learn(&req(2, Class::Ham, &[20, 30])).unwrap();
+    let tokens: Vec<u64> = (1000..1500).chain([10, 20, 30]).collect();
+    let _ = store.lookup(0, &tokens).unwrap();
+    redis.cli(&["CONFIG", "RESETSTAT"]);
+    let (learns, counts) = store.lookup(0, &tokens).unwrap();
+    let stats = redis.cli(&["INFO", "commandstats"]);
+    // The client's one EVALSHA, and the HMGETs the script ran (commandstats counts both).
+    let mut calls: Vec<&str> = stats
+        .lines()
+        .filter(|l| l.starts_with("cmdstat_") && !l.starts_with("cmdstat_config"))
+        .map(|l| l.split(",usec=").next().unwrap_or(l))
+        .collect();
+    calls.sort_unstable();
+    assert_eq!(
+        calls,
+        ["cmdstat_evalsha:calls=1", "cmdstat_hmget:calls=504"],
+        "{stats}"
+    );
+    assert_eq!((learns.spam, learns.ham), (1, 1));
+    assert_eq!(counts.len(), tokens.len());
+    let last: Vec<(u64, u64)> = counts[500..].iter().map(|c| (c.spam, c.ham)).collect();
+    assert_eq!(last, vec![(1, 0), (1, 1), (0, 1)]);
+    assert!(counts[..500].iter().all(|c| c.spam == 0 && c.ham == 0));
+    redis.cli(&["SCRIPT", "FLUSH"]);
+    let (_, again) = store.lookup(0, &[20]).unwrap();
+    assert_eq!((again[0].spam, again[0].ham), (1, 1));
+}
+
 #[test]
 fn learned_totals_are_read_cheaply_and_follow_this_nodes_learns() {
     let redis = Redis::start();
