@@ -91,6 +91,8 @@ pub enum DaemonError {
     State(#[from] crate::state::StateConfigError),
     #[error("signing: {0}")]
     Sign(#[from] crate::sign::SignConfigError),
+    #[error(transparent)]
+    FuzzyStorage(#[from] crate::fuzzy_storage::StorageError),
     /// A setting's error with the file and line that set it in front.
     #[error("{at}: {error}")]
     Located { at: String, error: Box<DaemonError> },
@@ -125,6 +127,7 @@ pub async fn run(opts: RunOptions) -> Result<(), DaemonError> {
     };
     let stats = open_stats(&config)?;
     let (built, config) = build_from(config, &stats)?;
+    let _fuzzy = fuzzy_storage(&config, &opts)?;
     let mut http_settings = config.http.clone();
     for w in &config.warnings {
         warn!("config: {w}");
@@ -169,6 +172,25 @@ pub async fn run(opts: RunOptions) -> Result<(), DaemonError> {
     }
     info!("sluice stopped");
     Ok(())
+}
+
+/// The fuzzy storage worker, when `worker "fuzzy"` enables it; it runs
+/// until the daemon stops (its section is read at start only).
+fn fuzzy_storage(
+    config: &Config,
+    opts: &RunOptions,
+) -> Result<Option<crate::fuzzy_storage::Running>, DaemonError> {
+    let db_dir = opts
+        .load
+        .var("DBDIR")
+        .unwrap_or_else(|| "/var/lib/sluice".to_string());
+    let mut warnings = Vec::new();
+    let running =
+        crate::fuzzy_storage::start(&config.tree, std::path::Path::new(&db_dir), &mut warnings)?;
+    for w in warnings {
+        warn!("config: {w}");
+    }
+    Ok(running)
 }
 
 /// `options.history_rows` (Rspamd's key): the size of the history ring,
