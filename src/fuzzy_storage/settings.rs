@@ -214,7 +214,8 @@ fn keypair(v: &Value) -> Result<Keypair, StorageConfigError> {
     Ok(Keypair::from_base32(privkey, field("pubkey"))?)
 }
 
-/// `allow_update`: networks and addresses; `localhost` is both loopbacks.
+/// `allow_update`: networks and addresses; `localhost` is 127.0.0.1 and ::1
+/// (what the name resolves to, as in Rspamd), not all of 127/8.
 fn allow_update(v: Option<&Value>) -> Result<Vec<IpNet>, StorageConfigError> {
     let Some(v) = v else {
         return Ok(Vec::new());
@@ -228,7 +229,7 @@ fn allow_update(v: Option<&Value>) -> Result<Vec<IpNet>, StorageConfigError> {
     {
         if item.eq_ignore_ascii_case("localhost") {
             nets.extend(
-                ["127.0.0.0/8", "::1/128"]
+                ["127.0.0.1/32", "::1/128"]
                     .map(|n| n.parse::<IpNet>().ok())
                     .into_iter()
                     .flatten(),
@@ -330,6 +331,8 @@ mod tests {
         .unwrap();
         assert_eq!(s.expire, Duration::from_secs(90 * 86_400));
         assert_eq!(s.allow_update.len(), 3);
+        let other_loopback: std::net::IpAddr = "127.0.0.2".parse().unwrap();
+        assert!(!s.allow_update.iter().any(|n| n.contains(&other_loopback)));
         assert_eq!(s.keypairs.len(), 1);
         assert!(s.encrypted_only);
     }
