@@ -20,6 +20,8 @@
 //! - [`metrics`]: process-wide counters for `/stat` and `/metrics`.
 //! - [`state`]: shared state around the scan: greylisting, rate limits, replies, in
 //!   Redis or the embedded store.
+//! - [`fuzzy_storage`]: Rspamd's fuzzy storage worker: a UDP listener answering
+//!   `fuzzy_check` clients from an embedded file or Redis.
 //! - [`redis`]: the one Redis layer (servers, Sentinel, deadlines) the state modules use.
 //! - [`stats`]: Bayes statistics (tokenizer, classifier, stores, learning).
 //! - [`eval_bayes`]: `sluice eval-bayes`, cross-validation over `scan` and `stats`.
@@ -42,6 +44,7 @@ pub mod eval_bayes;
 pub mod forward;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod fuzzy_storage;
 pub mod history;
 pub mod http;
 pub mod log;

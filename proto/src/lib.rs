@@ -9,5 +9,8 @@
 //!   packet's size is checked before any memory is reserved, and a malformed
 //!   packet can be dropped whole.
 //! - [`rspamd`]: Rspamd's HTTP protocol types (the `/checkv2` reply).
+//! - [`fuzzy`]: Rspamd's fuzzy storage protocol (UDP commands, replies and
+//!   their encrypted envelope).
+pub mod fuzzy;
 pub mod milter;
 pub mod rspamd;

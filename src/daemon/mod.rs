@@ -93,6 +93,8 @@ pub enum DaemonError {
     History(#[from] crate::history::shared::HistoryConfigError),
     #[error("signing: {0}")]
     Sign(#[from] crate::sign::SignConfigError),
+    #[error(transparent)]
+    FuzzyStorage(#[from] crate::fuzzy_storage::StorageError),
     /// A setting's error with the file and line that set it in front.
     #[error("{at}: {error}")]
     Located { at: String, error: Box<DaemonError> },
@@ -127,6 +129,7 @@ pub async fn run(opts: RunOptions) -> Result<(), DaemonError> {
     };
     let stats = open_stats(&config)?;
     let (built, config) = build_from(config, &stats)?;
+    let _fuzzy = fuzzy_storage(&config, &opts)?;
     let mut http_settings = config.http.clone();
     for w in &config.warnings {
         warn!("config: {w}");
@@ -191,6 +194,25 @@ fn history_store(tree: &serde_json::Value) {
             history_rows(tree);
         }
     }
+}
+
+/// The fuzzy storage worker, when `worker "fuzzy"` enables it; it runs
+/// until the daemon stops (its section is read at start only).
+fn fuzzy_storage(
+    config: &Config,
+    opts: &RunOptions,
+) -> Result<Option<crate::fuzzy_storage::Running>, DaemonError> {
+    let db_dir = opts
+        .load
+        .var("DBDIR")
+        .unwrap_or_else(|| "/var/lib/sluice".to_string());
+    let mut warnings = Vec::new();
+    let running =
+        crate::fuzzy_storage::start(&config.tree, std::path::Path::new(&db_dir), &mut warnings)?;
+    for w in warnings {
+        warn!("config: {w}");
+    }
+    Ok(running)
 }
 
 /// `options.history_rows` (Rspamd's key): the size of the history ring,
