@@ -125,7 +125,7 @@ pub fn run(config: &Config, items: &[Item], opts: &Options) -> Result<Outcome, R
     let mut with_net: Vec<Option<Sample>> = vec![None; n];
     let mut fold_lambdas = Vec::new();
     let mut checked: Option<(Counts, usize)> = opts.max_fp.map(|_| (Counts::default(), 0));
-    for f in 0..k {
+    for (f, inner_f) in inner.iter().enumerate() {
         let stats: Arc<Stats> = train_store(&cfg, items, |i| i % k != f, &bar)?;
         let test: Vec<usize> = (0..n).filter(|i| i % k == f).collect();
         let p = Pipeline::new(&config.rules)?.with_stats(Some(Arc::clone(&stats)));
@@ -133,7 +133,7 @@ pub fn run(config: &Config, items: &[Item], opts: &Options) -> Result<Outcome, R
             held_out[i] = Some(scan(&p, i, &mut table));
         }
         drop(p);
-        let train: Vec<(usize, &Sample)> = inner[f]
+        let train: Vec<(usize, &Sample)> = inner_f
             .iter()
             .enumerate()
             .filter_map(|(i, s)| Some((i % k, s.as_ref()?)))
