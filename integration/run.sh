@@ -32,7 +32,9 @@ lanes=${LANES:-2}
 # variant=rspamd` in its DATA ACL: GTUBE refused, ham delivered with the
 # verdict's headers (exim.sh). webui: sluice's dashboard and Rspamd's WebUI
 # (static_dir) in headless Chromium; screenshots kept (webui.sh).
-shared=(auth postfix state webui lists forward proxy rspamc exim pw corpus miltertest)
+# rescore: `sluice rescore` on every 25th corpus message, its file loaded by
+# sluice and by Rspamd 3.4's rspamadm, and applied by a running sluice on SIGHUP.
+shared=(auth postfix state webui lists forward proxy rspamc exim pw rescore corpus miltertest)
 # redis: Bayes on a redis-server stopped for 30 s under milter load, every
 # answer within the Redis timeout. hostile: every attack of issue 20 at once
 # against one daemon (hostile.sh), a normal message answered within 1 s.
