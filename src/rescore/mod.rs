@@ -99,12 +99,18 @@ pub fn file_header(out: &cv::Outcome, opts: &cv::Options, sources: &str) -> Stri
          Loss: the totals' distance to the \"add header\" threshold (ham also to \"reject\"),\n\
          with an L2 pull towards the shipped weights (lambda {} by cross-validation); no rule\n\
          changes sign, rules seen in fewer than {} messages and rules of weight 0 keep theirs.\n\
-         {}-fold cross-validated results are in the report printed with this file.\n\
+         {}{}-fold cross-validated results are in the report printed with this file.\n\
          Review, then copy to $LOCAL_CONFDIR/local.d/groups.conf (merged over the shipped\n\
          groups; Rspamd reads the same file) and reload: `sluice reload`.\n",
         out.labels.len() - spam,
         out.lambda,
         opts.min_hits,
+        if opts.neural {
+            "With --neural, NEURAL_SPAM (>= 0) and NEURAL_HAM (<= 0), shipped at 0, are fitted\n\
+             on the outputs of networks that had not learned the message.\n"
+        } else {
+            ""
+        },
         opts.folds
     )
 }
