@@ -35,7 +35,9 @@ lanes=${LANES:-2}
 # fuzzy_store: sluice's fuzzy storage with Rspamd 3.4's fuzzy_check as the
 # client, plain and encrypted (add, match, a changed copy, delete), and
 # hostile datagrams (fuzzy_store.sh).
-shared=(auth postfix state webui lists forward proxy rspamc exim pw corpus miltertest fuzzy_store)
+# rescore: `sluice rescore` on every 25th corpus message, its file loaded by
+# sluice and by Rspamd 3.4's rspamadm, and applied by a running sluice on SIGHUP.
+shared=(auth postfix state webui lists forward proxy rspamc exim pw rescore corpus miltertest fuzzy_store)
 # redis: Bayes on a redis-server stopped for 30 s under milter load, every
 # answer within the Redis timeout. hostile: every attack of issue 20 at once
 # against one daemon (hostile.sh), a normal message answered within 1 s.

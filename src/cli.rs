@@ -79,6 +79,15 @@ pub enum Command {
     Stat(ConfigArgs),
     /// k-fold cross-validation of the scan with and without Bayes.
     EvalBayes(EvalBayesArgs),
+    /// Fit the rule weights to a labelled mail store and write them as local.d/groups.conf.
+    ///
+    /// Scans the store per fold (Bayes trained on the training folds), fits the weights on the
+    /// training folds (L2 pull towards the configured weights, no rule changes sign, rarely seen
+    /// rules keep theirs), scans each test fold again with its fitted weights, and prints spam
+    /// recall and ham flagged at every action threshold before and after, with spam recall at 0,
+    /// 1, 3 and 9 ham flagged. The weights fitted on the whole store go to --out, in Rspamd's
+    /// local.d/groups.conf form; review it, copy it to $LOCAL_CONFDIR/local.d/ and reload.
+    Rescore(RescoreArgs),
     /// Generate a DKIM key pair and print its DNS TXT record.
     ///
     /// Output as `rspamadm dkim_keygen`: the private key (PEM, PKCS#8)
@@ -175,6 +184,39 @@ pub struct EvalBayesArgs {
     /// Ham: directories, Maildirs, mbox files or message files.
     #[arg(long, value_name = "PATH", required = true, num_args = 1..)]
     pub ham: Vec<PathBuf>,
+    /// No progress bar (it is hidden anyway when stderr is not a terminal).
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RescoreArgs {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    /// Spam: directories, Maildirs, mbox files or message files.
+    #[arg(long, value_name = "PATH", required = true, num_args = 1..)]
+    pub spam: Vec<PathBuf>,
+    /// Ham: directories, Maildirs, mbox files or message files.
+    #[arg(long, value_name = "PATH", required = true, num_args = 1..)]
+    pub ham: Vec<PathBuf>,
+    /// Number of folds.
+    #[arg(long, default_value_t = 5)]
+    pub folds: usize,
+    /// Also propose "add header" and "reject" thresholds that keep the share of ham flagged
+    /// under RATE (a fraction: 0.004 is 0.4%).
+    #[arg(long, value_name = "RATE")]
+    pub max_fp: Option<f64>,
+    /// A rule must fire in this many training messages to be fitted.
+    #[arg(long, default_value_t = crate::rescore::fit::DEFAULT_MIN_HITS)]
+    pub min_hits: usize,
+    /// Write the fitted weights here (local.d/groups.conf form).
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Also evaluate the neural module: per fold a network trained on the training folds'
+    /// symbols, NEURAL_SPAM / NEURAL_HAM weights fitted on its held-out outputs ("neural"),
+    /// and with every weight fitted ("both", whose weights --out then writes).
+    #[arg(long)]
+    pub neural: bool,
     /// No progress bar (it is hidden anyway when stderr is not a terminal).
     #[arg(long)]
     pub quiet: bool,

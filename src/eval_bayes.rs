@@ -99,23 +99,9 @@ pub fn evaluate(
         with_bayes: vec![0.0; items.len()],
         bayes: vec![None; items.len()],
     };
-    let cfg = match &config.bayes {
-        Some(c) => c.clone(),
-        None => StatsConfig::from_tree(&serde_json::json!({"classifier": {"bayes": {}}}))
-            .map_err(StatsError::from)?
-            .ok_or(StatsError::Disabled)?,
-    };
+    let cfg = bayes_config(config)?;
     for fold in 0..folds {
-        let stats = Arc::new(Stats::with_store(
-            cfg.clone(),
-            Box::new(
-                EmbeddedStore::in_memory_with(CacheLimits::of(&cfg)).map_err(StatsError::from)?,
-            ),
-        ));
-        for (_, item) in items.iter().enumerate().filter(|(i, _)| i % folds != fold) {
-            stats.learn(item.class, &env, &item.raw)?;
-            bar.inc(1);
-        }
+        let stats = train_store(&cfg, items, |i| i % folds != fold, &bar)?;
         let pipeline = Pipeline::new(&config.rules)?.with_stats(Some(Arc::clone(&stats)));
         for (i, item) in items.iter().enumerate().filter(|(i, _)| i % folds == fold) {
             let v = pipeline
@@ -138,6 +124,36 @@ pub fn evaluate(
         }
     }
     Ok((scores, rows))
+}
+
+/// `config`'s `classifier "bayes"` tuning, or Rspamd's defaults when it has none.
+pub fn bayes_config(config: &Config) -> Result<StatsConfig, EvalError> {
+    Ok(match &config.bayes {
+        Some(c) => c.clone(),
+        None => StatsConfig::from_tree(&serde_json::json!({"classifier": {"bayes": {}}}))
+            .map_err(StatsError::from)?
+            .ok_or(StatsError::Disabled)?,
+    })
+}
+
+/// A fresh in-memory store trained on the items whose index `keep` accepts
+/// (a fold's training folds), ticking `bar` once per message learned.
+pub fn train_store(
+    cfg: &StatsConfig,
+    items: &[Item],
+    keep: impl Fn(usize) -> bool,
+    bar: &indicatif::ProgressBar,
+) -> Result<Arc<Stats>, EvalError> {
+    let stats = Arc::new(Stats::with_store(
+        cfg.clone(),
+        Box::new(EmbeddedStore::in_memory_with(CacheLimits::of(cfg)).map_err(StatsError::from)?),
+    ));
+    let env = Envelope::default();
+    for (_, item) in items.iter().enumerate().filter(|(i, _)| keep(*i)) {
+        stats.learn(item.class, &env, &item.raw)?;
+        bar.inc(1);
+    }
+    Ok(stats)
 }
 
 fn row(items: &[Item], scores: &[f64], bayes: bool, action: Action, t: f64) -> Row {

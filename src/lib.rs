@@ -25,6 +25,7 @@
 //! - [`redis`]: the one Redis layer (servers, Sentinel, deadlines) the state modules use.
 //! - [`stats`]: Bayes statistics (tokenizer, classifier, stores, learning).
 //! - [`eval_bayes`]: `sluice eval-bayes`, cross-validation over `scan` and `stats`.
+//! - [`rescore`]: `sluice rescore`, rule weights fitted to a labelled store (above `eval_bayes`).
 //! - [`daemon`]: `sluice run` (load, validate, bind, serve, signals).
 //! - [`log`]: the `logging` section: stderr, file (reopened on SIGUSR1),
 //!   syslog; text or JSON; per-client milter debugging.
@@ -56,6 +57,7 @@ pub mod notify;
 pub mod progress;
 pub mod redis;
 pub mod reload;
+pub mod rescore;
 pub mod scan;
 pub mod server;
 pub mod sign;

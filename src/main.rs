@@ -4,10 +4,12 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::Parser;
-use sluice::cli::{BenchCommand, Cli, Command, ConfigArgs, EvalBayesArgs, LearnArgs, ScanArgs};
+use sluice::cli::{
+    BenchCommand, Cli, Command, ConfigArgs, EvalBayesArgs, LearnArgs, RescoreArgs, ScanArgs,
+};
 use sluice::stats::{self, Class, Stats};
 use sluice::verdict::checkv2;
-use sluice::{bench, cli, config, daemon, eval_bayes, scan};
+use sluice::{bench, cli, config, daemon, eval_bayes, rescore, scan};
 
 /// A scan allocates and frees many small objects (header values, words,
 /// Lua strings) on the scan threads; with mimalloc the corpus scans with
@@ -112,6 +114,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Learn(args) => learn(&args),
         Command::Stat(args) => stat(&args),
         Command::EvalBayes(args) => eval_bayes(&args),
+        Command::Rescore(args) => rescore(&args),
         Command::DkimKeygen(args) => dkim_keygen(&args),
         Command::Pw(args) => pw(&args),
     }
@@ -427,5 +430,34 @@ fn eval_bayes(args: &EvalBayesArgs) -> Result<ExitCode> {
     print!("{}", eval_bayes::render(&rows, args.folds));
     let alone = eval_bayes::bayes_alone(&items, &scores);
     print!("{}", eval_bayes::render_bayes_alone(&alone));
+    Ok(ExitCode::SUCCESS)
+}
+
+fn rescore(args: &RescoreArgs) -> Result<ExitCode> {
+    let cfg = config::Config::load(&args.config.load_options())?;
+    let mut items = stats::learn::collect(&args.spam, Class::Spam)?;
+    items.extend(stats::learn::collect(&args.ham, Class::Ham)?);
+    let opts = rescore::cv::Options {
+        folds: args.folds,
+        max_fp: args.max_fp,
+        min_hits: args.min_hits,
+        progress: !args.quiet,
+        neural: args.neural,
+    };
+    let out = rescore::cv::run(&cfg, &items, &opts)?;
+    print!("{}", rescore::render(&out, &opts));
+    if let Some(path) = &args.out {
+        let sources = args
+            .spam
+            .iter()
+            .map(|p| format!("spam {}", p.display()))
+            .chain(args.ham.iter().map(|p| format!("ham {}", p.display())))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let header = rescore::file_header(&out, &opts, &sources);
+        let text = rescore::weights::render(&out.table, &out.weights, &header);
+        std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
+        println!("weights written to {}", path.display());
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -37,6 +37,7 @@ mod ops_lifecycle;
 mod ops_log;
 mod ops_rebind;
 mod ops_reload;
+mod rescore_cli;
 mod sign_outbound;
 mod stats_learn_cli;
 mod stats_outage;

@@ -25,6 +25,7 @@ const LAYERS: &[&[&str]] = &[
     &[
         "daemon",
         "eval_bayes",
+        "rescore",
         "fuzzing",
         "bench",
         "cli",
