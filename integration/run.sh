@@ -39,7 +39,7 @@ lanes=${LANES:-2}
 # sluice and by Rspamd 3.4's rspamadm, and applied by a running sluice on SIGHUP.
 shared=(auth postfix state webui lists forward proxy rspamc exim pw rescore corpus miltertest fuzzy_store)
 # redis: Bayes on a redis-server stopped for 30 s under milter load, every
-# answer within the Redis timeout. hostile: every attack of issue 20 at once
+# answer within one Redis timeout of the slowest before it. hostile: every attack of issue 20 at once
 # against one daemon (hostile.sh), a normal message answered within 1 s.
 # package: the Debian package built, linted, installed, run as its unit says,
 # removed and purged (package.sh); alone, as it installs into the system.
