@@ -42,6 +42,7 @@ pub mod eval_bayes;
 pub mod forward;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod fuzzy_cli;
 pub mod history;
 pub mod http;
 pub mod log;

@@ -45,6 +45,8 @@ pub enum ScanConfigError {
     Module { key: String, want: String },
     #[error(transparent)]
     Lua(#[from] super::lua::error::LuaLoadError),
+    #[error(transparent)]
+    Fuzzy(#[from] super::fuzzy::settings::FuzzySettingsError),
     /// `list` is empty for the module's own keys.
     #[error("rbl {list}: {reason}")]
     Rbl { list: String, reason: String },

@@ -189,6 +189,8 @@ pub struct ScanConfig {
     pub rbl: Option<Value>,
     /// The `replies` section, as written: the pipeline registers its symbol and weight.
     pub replies: Option<Value>,
+    /// The `fuzzy_check` section, as written: the pipeline registers its rules' symbols.
+    pub fuzzy_check: Option<Value>,
 }
 
 /// The top-level sections [`ScanConfig::lua`] holds.
@@ -236,6 +238,7 @@ impl ScanConfig {
             whitelist: whitelist::parse_section(tree.get("whitelist"))?,
             rbl: tree.get("rbl").cloned(),
             replies: tree.get("replies").cloned(),
+            fuzzy_check: tree.get("fuzzy_check").cloned(),
         })
     }
 }
