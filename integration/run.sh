@@ -32,7 +32,11 @@ lanes=${LANES:-2}
 # variant=rspamd` in its DATA ACL: GTUBE refused, ham delivered with the
 # verdict's headers (exim.sh). webui: sluice's dashboard and Rspamd's WebUI
 # (static_dir) in headless Chromium; screenshots kept (webui.sh).
-shared=(auth postfix state webui lists forward proxy rspamc exim pw corpus miltertest)
+# fuzzy_check: sluice's fuzzy_check against Rspamd 3.4's fuzzy storage
+# worker, plain and encrypted, learning both ways, the storage stopped.
+# fuzzy_hashes: sluice's fuzzy hashes against the ones Rspamd stores for a
+# sample of the corpus (the agreement rate).
+shared=(auth postfix state webui lists forward proxy rspamc exim pw corpus miltertest fuzzy_check fuzzy_hashes)
 # redis: Bayes on a redis-server stopped for 30 s under milter load, every
 # answer within the Redis timeout. hostile: every attack of issue 20 at once
 # against one daemon (hostile.sh), a normal message answered within 1 s.
