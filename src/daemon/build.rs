@@ -188,7 +188,10 @@ pub fn fuzzy_checks(config: &Config) -> Result<Option<Arc<FuzzyChecks>>, DaemonE
             .register("fuzzy", crate::metrics::fuzzy::render);
     }
     let checks = checks.map(Arc::new);
-    crate::scan::fuzzy::check::publish(checks.clone());
+    crate::verdict::fuzzy::publish(checks.as_ref().map(|c| {
+        Arc::new(crate::scan::fuzzy::check::Learner(Arc::clone(c)))
+            as Arc<dyn crate::verdict::fuzzy::FuzzyLearner>
+    }));
     Ok(checks)
 }
 

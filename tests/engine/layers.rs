@@ -25,6 +25,7 @@ const LAYERS: &[&[&str]] = &[
     &[
         "daemon",
         "eval_bayes",
+        "fuzzy_cli",
         "fuzzing",
         "bench",
         "cli",

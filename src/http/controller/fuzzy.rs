@@ -5,22 +5,16 @@
 //! header naming a `fuzzy_map` symbol), the weight from `Weight` (default
 //! 1). Replies are Rspamd's: `{"success":true,"hashes":[...]}` or its
 //! error with the same status.
-use std::time::{Duration, Instant};
-
 use hyper::body::Incoming;
 use hyper::Request;
 use serde_json::json;
-use sluice_proto::fuzzy::Op;
 
 use super::super::body;
 use super::super::reply::{self, Domain, Reply};
-use crate::scan::fuzzy::check::current;
+use crate::verdict::fuzzy::current;
 
-/// How long a learn waits for the storages.
-const LEARN_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Answers one `/fuzzyadd` (`Op::Write`) or `/fuzzydel` (`Op::Del`).
-pub async fn handle(req: Request<Incoming>, op: Op, limits: &body::BodyLimits) -> Reply {
+/// Answers one `/fuzzyadd` (`add`) or `/fuzzydel`.
+pub async fn handle(req: Request<Incoming>, add: bool, limits: &body::BodyLimits) -> Reply {
     let Some(checks) = current() else {
         return reply::error(500, "fuzzy_check module has no rules", Domain::None);
     };
@@ -53,24 +47,20 @@ pub async fn handle(req: Request<Incoming>, op: Op, limits: &body::BodyLimits) -
         Ok(_) => return reply::error(400, "Empty body is not permitted", Domain::None),
         Err(e) => return reply::error(e.status(), &e.to_string(), Domain::None),
     };
-    let parsed = crate::message::parsed::Parsed::parse(&crate::message::parser(), raw);
-    let deadline = Instant::now() + LEARN_TIMEOUT;
-    match checks
-        .learn(parsed.view(), op, flag, weight, deadline)
-        .await
-    {
+    match checks.learn(raw, add, flag, weight).await {
         Ok(hashes) => {
             tracing::info!(
                 flag,
                 weight,
+                add,
                 hashes = hashes.len(),
-                "fuzzy {op:?} by the controller"
+                "fuzzy learn by the controller"
             );
             reply::json(&json!({"success": true, "hashes": hashes}), false)
         }
         Err(e) => {
-            tracing::info!(flag, "fuzzy {op:?} by the controller: {e}");
-            reply::error(e.status(), &e.to_string(), Domain::None)
+            tracing::info!(flag, add, "fuzzy learn by the controller: {}", e.message);
+            reply::error(e.status, &e.message, Domain::None)
         }
     }
 }

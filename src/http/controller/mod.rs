@@ -129,8 +129,8 @@ async fn serve(cmd: &str, req: Request<Incoming>, shared: &Arc<Shared>, read_onl
             };
             reply::json(&names, false)
         }
-        "fuzzyadd" => fuzzy::handle(req, sluice_proto::fuzzy::Op::Write, max).await,
-        "fuzzydel" => fuzzy::handle(req, sluice_proto::fuzzy::Op::Del, max).await,
+        "fuzzyadd" => fuzzy::handle(req, true, max).await,
+        "fuzzydel" => fuzzy::handle(req, false, max).await,
         "saveactions" => save::actions(req, shared).await,
         "plugins/selectors/check_message" => {
             selectors::check_message(req, q, rules.clone(), &shared.controller.body).await

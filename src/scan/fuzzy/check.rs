@@ -2,7 +2,7 @@
 //! storage at once, under the scan's deadline, and the replies scored as
 //! Rspamd scores them. Learning (`add`, `del`) and `stat` use the same
 //! exchange.
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use sluice_proto::fuzzy::{Command, Op, Reply};
@@ -12,6 +12,7 @@ use super::hashes::{message_hashes, FuzzyHash, HashKind};
 use super::settings::{FuzzyRule, FuzzySettings, FuzzySettingsError};
 use crate::message::MessageView;
 use crate::metrics::fuzzy::RuleCounters;
+use crate::verdict::fuzzy::{FuzzyLearnError, FuzzyLearnFuture, FuzzyLearner};
 
 /// Images up to this size score less for a low probability (Rspamd's
 /// `short_image_limit`).
@@ -298,20 +299,33 @@ impl FuzzyChecks {
     }
 }
 
-fn running() -> &'static Mutex<Option<Arc<FuzzyChecks>>> {
-    static RUNNING: OnceLock<Mutex<Option<Arc<FuzzyChecks>>>> = OnceLock::new();
-    RUNNING.get_or_init(Mutex::default)
-}
+/// The learner the controller uses (through [`crate::verdict::fuzzy`]).
+#[derive(Debug)]
+pub struct Learner(pub Arc<FuzzyChecks>);
 
-/// Makes `checks` the running configuration's (replaced on reload), for
-/// the controller's `/fuzzyadd` and `/fuzzydel`.
-pub fn publish(checks: Option<Arc<FuzzyChecks>>) {
-    *running().lock().unwrap_or_else(|e| e.into_inner()) = checks;
-}
+/// How long a controller learn waits for the storages.
+const LEARN_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The running configuration's rules, if any.
-pub fn current() -> Option<Arc<FuzzyChecks>> {
-    running().lock().unwrap_or_else(|e| e.into_inner()).clone()
+impl FuzzyLearner for Learner {
+    fn flag_of_symbol(&self, symbol: &str) -> Option<u32> {
+        self.0.flag_of_symbol(symbol)
+    }
+
+    fn learn(&self, raw: bytes::Bytes, add: bool, flag: u32, weight: i32) -> FuzzyLearnFuture {
+        let checks = Arc::clone(&self.0);
+        Box::pin(async move {
+            let parsed = crate::message::parsed::Parsed::parse(&crate::message::parser(), raw);
+            let op = if add { Op::Write } else { Op::Del };
+            let deadline = Instant::now() + LEARN_TIMEOUT;
+            checks
+                .learn(parsed.view(), op, flag, weight, deadline)
+                .await
+                .map_err(|e| FuzzyLearnError {
+                    status: e.status(),
+                    message: e.to_string(),
+                })
+        })
+    }
 }
 
 /// Hashes computed for a check, per rule.
