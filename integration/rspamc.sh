@@ -101,13 +101,14 @@ up=$(rspamc -h "$controller" uptime)
 grep -Eq '^Uptime: [0-9]+ (second|minute|hour)' <<<"$up" ||
     { echo "rspamc.sh: uptime: $up" >&2; exit 1; }
 
-# `fuzzy_add` / `fuzzy_del`: no fuzzy storage yet, so a clear refusal, not a
-# silent success.
+# `fuzzy_add` / `fuzzy_del`: no fuzzy_check rule is configured here (none is
+# shipped), so a clear refusal, not a silent success (integration/fuzzy_check.sh
+# learns through a configured rule).
 for cmd in fuzzy_add fuzzy_del; do
     if out=$(rspamc -h "$controller" "$cmd" "$gtube" 2>&1); then
         echo "rspamc.sh: $cmd succeeded without fuzzy storage: $out" >&2; exit 1
     fi
-    grep -q 'HTTP error: 501, fuzzy storage is not available' <<<"$out" ||
+    grep -q 'HTTP error: 500, fuzzy_check module has no rules' <<<"$out" ||
         { echo "rspamc.sh: $cmd: $out" >&2; exit 1; }
 done
 

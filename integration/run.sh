@@ -37,7 +37,11 @@ lanes=${LANES:-2}
 # hostile datagrams (fuzzy_store.sh).
 # rescore: `sluice rescore` on every 25th corpus message, its file loaded by
 # sluice and by Rspamd 3.4's rspamadm, and applied by a running sluice on SIGHUP.
-shared=(auth postfix state webui lists forward proxy rspamc exim pw rescore corpus miltertest fuzzy_store)
+# fuzzy_check: sluice's fuzzy_check against Rspamd 3.4's fuzzy storage
+# worker, plain and encrypted, learning both ways, the storage stopped.
+# fuzzy_hashes: sluice's fuzzy hashes against the ones Rspamd stores for a
+# sample of the corpus (the agreement rate).
+shared=(auth postfix state webui lists forward proxy rspamc exim pw rescore corpus miltertest fuzzy_store fuzzy_check fuzzy_hashes)
 # redis: Bayes on a redis-server stopped for 30 s under milter load, every
 # answer within one Redis timeout of the slowest before it. hostile: every attack of issue 20 at once
 # against one daemon (hostile.sh), a normal message answered within 1 s.

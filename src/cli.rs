@@ -105,6 +105,77 @@ pub enum Command {
     /// (read from stdin) against the hash given with -p, and exits 1 when
     /// it does not match.
     Pw(PwArgs),
+    /// Fuzzy hashes: print a message's hashes as Rspamd computes them.
+    #[command(subcommand)]
+    Fuzzy(FuzzyCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum FuzzyCommand {
+    /// Add the files' hashes to the fuzzy storages of the configured rules
+    /// (every writable rule whose fuzzy_map has the flag), as
+    /// `rspamc fuzzy_add` does through a controller.
+    Add(FuzzyLearnArgs),
+    /// Delete the files' hashes from the storages (`rspamc fuzzy_del`).
+    Del(FuzzyLearnArgs),
+    /// Ask the storages about each file; prints the symbols found with
+    /// their scores and options, as a scan would insert them.
+    Check(FuzzyFilesArgs),
+    /// Ask each rule's storage how many hashes it holds.
+    Stat(ConfigArgs),
+    /// Print each file's fuzzy hashes, one line each: the file, the kind
+    /// (txt, short, img, bin), the digest in hex and, for texts, the 32
+    /// shingles.
+    Hashes(FuzzyHashArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct FuzzyLearnArgs {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    /// The flag (a number, or a fuzzy_map symbol such as FUZZY_DENIED).
+    #[arg(short, long)]
+    pub flag: String,
+    /// The weight added (or removed).
+    #[arg(short, long, default_value_t = 1)]
+    pub weight: i32,
+    /// Message files.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct FuzzyFilesArgs {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    /// Message files.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct FuzzyHashArgs {
+    /// Word hash of the shingles: siphash, xxhash, mumhash or fasthash.
+    #[arg(long, default_value = "siphash")]
+    pub algorithm: String,
+    /// The rule's `fuzzy_key` (default "rspamd").
+    #[arg(long)]
+    pub fuzzy_key: Option<String>,
+    /// The rule's `fuzzy_shingles_key` (default "rspamd").
+    #[arg(long)]
+    pub fuzzy_shingles_key: Option<String>,
+    /// Attachment types hashed (globs, comma-separated).
+    #[arg(long, default_value = "application/*", value_delimiter = ',')]
+    pub mime_types: Vec<String>,
+    /// Fewest words for shingles (at least 32).
+    #[arg(long, default_value_t = 64)]
+    pub min_length: usize,
+    /// Fewest bytes of a hashed part (texts: times 4).
+    #[arg(long, default_value_t = 1024)]
+    pub min_bytes: usize,
+    /// Message files.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -45,6 +45,7 @@ pub mod eval_bayes;
 pub mod forward;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod fuzzy_cli;
 pub mod fuzzy_storage;
 pub mod history;
 pub mod http;

@@ -117,7 +117,48 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Rescore(args) => rescore(&args),
         Command::DkimKeygen(args) => dkim_keygen(&args),
         Command::Pw(args) => pw(&args),
+        Command::Fuzzy(cli::FuzzyCommand::Hashes(args)) => fuzzy_hashes(&args),
+        Command::Fuzzy(cmd) => sluice::fuzzy_cli::run(cmd),
     }
+}
+
+fn fuzzy_hashes(args: &cli::FuzzyHashArgs) -> Result<ExitCode> {
+    use scan::fuzzy::{hashes, Algorithm, HashKind, HashPolicy, RuleKeys};
+    let algorithm = Algorithm::parse(&args.algorithm)
+        .with_context(|| format!("unknown algorithm {:?}", args.algorithm))?;
+    let globs: Vec<&str> = args.mime_types.iter().map(String::as_str).collect();
+    let policy = HashPolicy {
+        keys: RuleKeys::new(
+            args.fuzzy_key.as_deref(),
+            args.fuzzy_shingles_key.as_deref(),
+        ),
+        algorithm,
+        min_length: args.min_length,
+        min_bytes: args.min_bytes,
+        mime_types: Some(hashes::globs(&globs).context("--mime-types")?),
+        ..HashPolicy::default()
+    };
+    let parser = sluice::message::parser();
+    let mut out = std::io::stdout().lock();
+    for file in &args.files {
+        let raw = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+        let parsed = sluice::message::parsed::Parsed::parse(&parser, raw.into());
+        for h in hashes::message_hashes(parsed.view(), &policy) {
+            let kind = match h.kind {
+                HashKind::Text => "txt",
+                HashKind::ShortText => "short",
+                HashKind::Image { .. } => "img",
+                HashKind::Binary => "bin",
+            };
+            let hex = data_encoding::HEXLOWER.encode(&h.digest);
+            let sh = h
+                .shingles
+                .map(|s| s.iter().map(u64::to_string).collect::<Vec<_>>().join(","))
+                .unwrap_or_default();
+            writeln!(out, "{}\t{kind}\t{hex}\t{sh}", file.display())?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn pw(args: &cli::PwArgs) -> Result<ExitCode> {

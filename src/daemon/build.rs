@@ -17,6 +17,7 @@ use crate::milter::session::SessionContext;
 use crate::redis::{Client, RedisConfig};
 use crate::scan::auth::hosts::HostChecks;
 use crate::scan::auth::{AuthChecks, AuthSettings};
+use crate::scan::fuzzy::check::FuzzyChecks;
 use crate::scan::neural::AnnStore;
 use crate::scan::rbl::settings::RblSettings;
 use crate::scan::rbl::RblChecks;
@@ -67,6 +68,7 @@ impl SettingError for ScanConfigError {
             ScanConfigError::Rbl { list, .. } => format!("rbl.rbls.{list}"),
             ScanConfigError::Module { key, .. } => key.clone(),
             ScanConfigError::Neural(e) => return e.key(),
+            ScanConfigError::Fuzzy(_) => "fuzzy_check".to_string(),
             ScanConfigError::Settings(_) | ScanConfigError::Lua(_) => return None,
         })
     }
@@ -114,12 +116,17 @@ pub fn build_from(
     }
     // Checked here so that configtest refuses what the start would; applied at start.
     crate::history::shared::HistorySettings::from_tree(&config.tree).map_err(located(&config))?;
+    let fuzzy = fuzzy_checks(&config)?;
+    let fuzzy_budget = fuzzy
+        .as_ref()
+        .map_or(Duration::ZERO, |f| f.budget(settings.scan_timeout));
     let local: Arc<dyn Scanner> = Arc::new(
         LocalScanner::new(pipeline)
             .with_learner(stats.clone())
             .with_signer(signer)
             .with_auth(auth)
-            .with_state(state),
+            .with_state(state)
+            .with_fuzzy(fuzzy, fuzzy_budget),
     );
     let scanner: Arc<dyn Scanner> =
         match ForwardScanner::from_settings(forward, Some(local.clone()))? {
@@ -204,6 +211,25 @@ pub fn auth_checks(config: &Config) -> Result<Option<Arc<AuthChecks>>, DaemonErr
     }
     let budget = config.dns.message_budget;
     Ok(AuthChecks::with_lists(resolver, settings, budget, rbl, hosts).map(Arc::new))
+}
+
+/// fuzzy_check's rules with their clients, counted on `/metrics`; `None`
+/// without rules (the shipped configuration has none).
+pub fn fuzzy_checks(config: &Config) -> Result<Option<Arc<FuzzyChecks>>, DaemonError> {
+    let checks = FuzzyChecks::from_section(config.tree.get("fuzzy_check"))
+        .map_err(|e| located(config)(ScanConfigError::from(e)))?;
+    crate::metrics::fuzzy::publish(&checks.as_ref().map(|c| c.counters()).unwrap_or_default());
+    if checks.is_some() {
+        crate::metrics::global()
+            .sections
+            .register("fuzzy", crate::metrics::fuzzy::render);
+    }
+    let checks = checks.map(Arc::new);
+    crate::verdict::fuzzy::publish(checks.as_ref().map(|c| {
+        Arc::new(crate::scan::fuzzy::check::Learner(Arc::clone(c)))
+            as Arc<dyn crate::verdict::fuzzy::FuzzyLearner>
+    }));
+    Ok(checks)
 }
 
 /// `sluice configtest`: builds what `run` builds before binding, with the

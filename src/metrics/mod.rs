@@ -12,6 +12,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 mod failure;
+pub mod fuzzy;
 mod learn;
 pub mod rbl;
 mod store;

@@ -47,6 +47,8 @@ pub enum ScanConfigError {
     Lua(#[from] super::lua::error::LuaLoadError),
     #[error(transparent)]
     Neural(#[from] super::neural::config::NeuralConfigError),
+    #[error(transparent)]
+    Fuzzy(#[from] super::fuzzy::settings::FuzzySettingsError),
     /// `list` is empty for the module's own keys.
     #[error("rbl {list}: {reason}")]
     Rbl { list: String, reason: String },

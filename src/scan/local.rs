@@ -9,8 +9,10 @@
 //! When the phase reads the parsed message (the DNS lists), the message is parsed once
 //! before it and that parse goes on to the pipeline.
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use super::auth::{AuthChecks, AuthOutcome};
+use super::fuzzy::check::FuzzyChecks;
 use super::{inline, workers, Pipeline};
 use crate::message::Parsed;
 use crate::scan::rbl::ListHit;
@@ -33,6 +35,7 @@ pub struct LocalScanner {
     signer: Option<Arc<Signer>>,
     auth: Option<Arc<AuthChecks>>,
     state: Option<Arc<StateChecks>>,
+    fuzzy: Option<(Arc<FuzzyChecks>, Duration)>,
 }
 
 impl LocalScanner {
@@ -43,7 +46,15 @@ impl LocalScanner {
             signer: None,
             auth: None,
             state: None,
+            fuzzy: None,
         }
+    }
+
+    /// fuzzy_check before each scan, its storages given `budget` at most
+    /// (none: no fuzzy symbols).
+    pub fn with_fuzzy(mut self, fuzzy: Option<Arc<FuzzyChecks>>, budget: Duration) -> Self {
+        self.fuzzy = fuzzy.map(|f| (f, budget));
+        self
     }
 
     /// Greylisting, rate limits and replies around each scan (none: the pipeline alone).
@@ -115,19 +126,20 @@ impl LocalScanner {
 
 impl Scanner for LocalScanner {
     fn scan(&self, req: Arc<ScanRequest>) -> ScanFuture {
-        if self.auth.is_none() && self.state.is_none() {
+        if self.auth.is_none() && self.state.is_none() && self.fuzzy.is_none() {
             return self.pipeline_scan(req, AuthOutcome::default(), None);
         }
         let this = self.clone();
         Box::pin(async move {
             // One parse for the lists' facts and the pipeline.
-            let parsed = this
-                .auth
+            let reads =
+                this.fuzzy.is_some() || this.auth.as_ref().is_some_and(|a| a.reads_message());
+            let parsed = reads.then(|| this.pipeline.parse(req.message.clone()));
+            let auth_parsed = parsed
                 .as_ref()
-                .filter(|a| a.reads_message())
-                .map(|_| this.pipeline.parse(req.message.clone()));
+                .filter(|_| this.auth.as_ref().is_some_and(|a| a.reads_message()));
             let auth = async {
-                match (&this.auth, &parsed) {
+                match (&this.auth, auth_parsed) {
                     (Some(a), Some(p)) => a.run_parsed(&req.envelope, p.view()).await,
                     (Some(a), None) => a.run(&req.envelope, &req.message).await,
                     (None, _) => AuthOutcome::default(),
@@ -144,7 +156,20 @@ impl Scanner for LocalScanner {
                 };
                 Some(s.before_with(&req.envelope, &req.message, selected).await)
             };
-            let (mut found, before) = tokio::join!(auth, state);
+            let fuzzy = async {
+                match (&this.fuzzy, &parsed) {
+                    (Some((f, budget)), Some(p)) => {
+                        let prepared = f.prepare(p.view());
+                        if prepared.is_empty() {
+                            return Vec::new();
+                        }
+                        f.check(prepared, Instant::now() + *budget).await
+                    }
+                    _ => Vec::new(),
+                }
+            };
+            let (mut found, before, fuzzy) = tokio::join!(auth, state, fuzzy);
+            found.fuzzy = fuzzy;
             if let Some(b) = &before {
                 found
                     .lists

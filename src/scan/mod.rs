@@ -37,6 +37,7 @@ pub mod error;
 pub mod explain;
 pub mod expr;
 pub mod force_actions;
+pub mod fuzzy;
 pub mod gtube;
 pub mod headers;
 pub mod inline;

@@ -176,6 +176,17 @@ impl Pipeline {
             };
             registry.define(&cfg, &name, defaults);
         }
+        let fuzzy = super::fuzzy::settings::FuzzySettings::from_section(cfg.fuzzy_check.as_ref())?;
+        for rule in &fuzzy.rules {
+            for name in rule.symbols() {
+                let defaults = super::symbols::RuleDefaults {
+                    score: Some(0.0),
+                    group: Some("fuzzy"),
+                    ..Default::default()
+                };
+                registry.define(&cfg, name, defaults);
+            }
+        }
         let (reply, reply_score) = crate::state::replies::symbol(cfg.replies.as_ref());
         registry.define(
             &cfg,
@@ -607,6 +618,11 @@ impl Pipeline {
             board.insert(symbol, 1.0, opts.next());
             for o in opts {
                 board.push_option(symbol, o);
+            }
+        }
+        for hit in &auth.fuzzy {
+            if let Some(symbol) = self.registry.find(&hit.symbol) {
+                board.insert_single_with(symbol, hit.multiplier, &hit.option);
             }
         }
     }

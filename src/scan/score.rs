@@ -131,6 +131,12 @@ impl<'s> ScoreBoard<'s> {
         self.insert_with(symbol, multiplier, None, true);
     }
 
+    /// Inserts `symbol` once: a repeat keeps the larger score (Rspamd's
+    /// `insert_result_single`), its option added.
+    pub fn insert_single_with(&mut self, symbol: usize, multiplier: f64, option: &str) {
+        self.insert_with(symbol, multiplier, Some(option), true);
+    }
+
     fn insert_with(&mut self, symbol: usize, multiplier: f64, option: Option<&str>, single: bool) {
         let Some(meta) = self.symbols.get(symbol) else {
             return;

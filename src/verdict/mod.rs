@@ -15,6 +15,7 @@
 pub mod action;
 pub mod checkv2;
 pub mod format;
+pub mod fuzzy;
 pub mod scanner;
 pub mod settings;
 

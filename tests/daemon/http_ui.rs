@@ -45,10 +45,10 @@ fn embedded_dashboard_without_static_dir() {
     assert_eq!(get(c, "/stat", &[]).status, 401);
     assert_eq!(get(c, "/js/main.js", &[]).status, 404);
     assert_eq!(post(c, "/", &[], b"x").status, 404);
-    // Fuzzy storage does not exist yet: a clear refusal behind the enable password.
+    // No fuzzy_check rule is shipped: a clear refusal behind the enable password.
     assert_eq!(post(c, "/fuzzyadd", &[], b"x").status, 401);
     let r = post(c, "/fuzzyadd", &[("Password", "admin")], b"x");
-    assert_eq!(r.status, 501);
+    assert_eq!(r.status, 500);
     assert!(r.json()["error"].as_str().unwrap().contains("fuzzy"));
 }
 

@@ -15,6 +15,7 @@ mod forward_pool;
 mod forward_rcpts;
 mod forward_sluice_pool;
 mod forward_tls;
+mod fuzzy_check;
 mod http_access;
 mod http_controller;
 mod http_drain;

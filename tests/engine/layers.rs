@@ -26,6 +26,7 @@ const LAYERS: &[&[&str]] = &[
         "daemon",
         "eval_bayes",
         "rescore",
+        "fuzzy_cli",
         "fuzzing",
         "bench",
         "cli",

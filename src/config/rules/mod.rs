@@ -191,6 +191,8 @@ pub struct ScanConfig {
     pub replies: Option<Value>,
     /// The `neural` section, as written: the pipeline registers its rules' symbols.
     pub neural: Option<Value>,
+    /// The `fuzzy_check` section, as written: the pipeline registers its rules' symbols.
+    pub fuzzy_check: Option<Value>,
 }
 
 /// The top-level sections [`ScanConfig::lua`] holds.
@@ -239,6 +241,7 @@ impl ScanConfig {
             rbl: tree.get("rbl").cloned(),
             replies: tree.get("replies").cloned(),
             neural: tree.get("neural").cloned(),
+            fuzzy_check: tree.get("fuzzy_check").cloned(),
         })
     }
 }

@@ -8,13 +8,14 @@
 //! (`/checkv2`, `/check`, `/scan`). Privileged ones: `/statreset` (answers
 //! like `/stat`, then zeroes the scan counters), `/learnspam` and
 //! `/learnham` ([`learn`]), `/historyreset`, `/errors`, `/saveactions` and
-//! `/savesymbols` ([`save`]), `/savemap`, and `/fuzzyadd` / `/fuzzydel`, which answer
-//! 501 until sluice has a fuzzy module. The scan listener serves none of
+//! `/savesymbols` ([`save`]), `/savemap`, and `/fuzzyadd` / `/fuzzydel`
+//! ([`fuzzy`]: fuzzy_check's writable rules). The scan listener serves none of
 //! these, as Rspamd's normal worker does not: only the controller checks
 //! passwords. `GET` of any other path is a web page
 //! ([`crate::http::ui`]), served without a password as Rspamd serves its
 //! `static_dir`.
 pub mod auth;
+pub mod fuzzy;
 pub mod history;
 pub mod learn;
 pub mod logins;
@@ -128,11 +129,8 @@ async fn serve(cmd: &str, req: Request<Incoming>, shared: &Arc<Shared>, read_onl
             };
             reply::json(&names, false)
         }
-        "fuzzyadd" | "fuzzydel" => reply::error(
-            501,
-            "fuzzy storage is not available: sluice has no fuzzy_check module yet",
-            Domain::None,
-        ),
+        "fuzzyadd" => fuzzy::handle(req, true, max).await,
+        "fuzzydel" => fuzzy::handle(req, false, max).await,
         "saveactions" => save::actions(req, shared).await,
         "plugins/selectors/check_message" => {
             selectors::check_message(req, q, rules.clone(), &shared.controller.body).await

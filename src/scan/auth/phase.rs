@@ -44,13 +44,15 @@ impl std::fmt::Debug for AuthChecks {
 }
 
 /// What the phase found for one message.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct AuthOutcome {
     pub hits: Vec<Hit>,
     /// The action DMARC's `actions` ask for at least (a failed reject or quarantine policy).
     pub least_action: Option<Action>,
     /// The DNS lists' symbols (names from the configuration).
     pub lists: Vec<ListHit>,
+    /// fuzzy_check's symbols, each with its dynamic weight.
+    pub fuzzy: Vec<crate::scan::fuzzy::check::FuzzyHit>,
 }
 
 impl AuthChecks {

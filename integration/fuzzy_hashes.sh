@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# fuzzy_hashes: sluice's fuzzy hashes against Rspamd 3.4's for a sample of
+# the shared corpus (ham, spam, mime). Each message is added to Rspamd's
+# fuzzy storage (Redis backend) with `rspamc fuzzy_add`; the digests and
+# shingles Rspamd stored for it are read back from Redis and compared with
+# `sluice fuzzy hashes` for the same file and rule (mumhash, Debian's rule
+# options, mime_types "*").
+#
+# Attachments and images must agree exactly (their digests are BLAKE2b of
+# the decoded bytes). Texts depend on Rspamd's word breaking, normalisation
+# and language-dependent stemming, which sluice reproduces for the common
+# case; the stage prints the exact agreement rate and the share of Rspamd's
+# text hashes that sluice's shingles would still match in a storage, and
+# fails when either falls below FUZZY_MIN_AGREE / FUZZY_MIN_MATCH percent (a
+# regression in the text path).
+# Usage: integration/fuzzy_hashes.sh [MESSAGES_PER_DIR]
+source "$(dirname "$0")/lib.sh"
+source "$IT_DIR/fuzzy/start.sh"
+
+per_dir=${1:-14}
+# The measured rate is in the report; this guards against regressions.
+min_agree=${FUZZY_MIN_AGREE:-30}
+min_match=${FUZZY_MIN_MATCH:-60}
+corpus=$SHARED/corpus
+[ -x "$SLUICE_BIN" ] || die "no sluice binary at $SLUICE_BIN"
+[ -d "$corpus" ] || die "no corpus at $corpus"
+make_workdir
+start_fuzzy_rspamd mumhash
+
+dump() { python3 "$IT_DIR/fuzzy/redis_dump.py" "$REDIS_PORT" | sort; }
+
+# The storage worker may come up after the controller: retry the first add.
+add() { rspamc -h "$RSPAMD_CONTROLLER" -t 10 fuzzy_add -f 1 -w 10 "$1" >"$IT_WORK/add.out" 2>&1; }
+
+files=()
+for d in ham spam mime; do
+    while IFS= read -r f; do files+=("$corpus/$d/$f"); done < <(ls "$corpus/$d" | head -n "$per_dir")
+done
+
+ready=0
+for _ in $(seq 60); do
+    add "${files[0]}" || true
+    if grep -qE 'success|No content' "$IT_WORK/add.out"; then ready=1; break; fi
+    sleep 0.5
+done
+[ "$ready" = 1 ] || die "rspamc fuzzy_add never succeeded: $(cat "$IT_WORK/add.out")"
+
+count() { wc -l <"$1"; }
+: >"$IT_WORK/before"
+total_r=0 agree_h=0 files_agree=0 bin_s=0 bin_agree=0 sluice_only=0 texts=0 texts_match=0
+# near TSV_RSPAMD TSV_SLUICE: "TEXTS MATCHING": Rspamd's text hashes, and how
+# many of them sluice's shingles would find in a storage (over 16 of the 32
+# shingles equal: the storage's match probability over one half).
+near() {
+    python3 - "$1" "$2" <<'PY'
+import sys
+def rows(p):
+    return [l.rstrip("\n").split("\t") for l in open(p) if "\t" in l]
+theirs = [r[1].split(",") for r in rows(sys.argv[1]) if len(r) > 1 and r[1]]
+ours = [r[1].split(",") for r in rows(sys.argv[2]) if len(r) > 1 and r[1]]
+match = sum(1 for t in theirs if any(sum(a == b for a, b in zip(t, o)) > 16 for o in ours))
+print(len(theirs), match)
+PY
+}
+for f in "${files[@]}"; do
+    [ "$f" = "${files[0]}" ] || add "$f" || true
+    # rspamc prints the digests it sent; wait until the storage wrote them
+    # (it queues updates for its `sync` interval).
+    { grep -oE '"[0-9a-f]{128}"' "$IT_WORK/add.out" || true; } | tr -d '"' | sort -u >"$IT_WORK/sent"
+    for _ in $(seq 50); do
+        dump >"$IT_WORK/after"
+        [ -z "$(comm -23 "$IT_WORK/sent" <(cut -f1 "$IT_WORK/after"))" ] && break
+        sleep 0.1
+    done
+    # Rspamd's hashes of this message: what the add put into Redis (a hash
+    # an earlier message stored already is not new, and not counted).
+    comm -13 "$IT_WORK/before" "$IT_WORK/after" >"$IT_WORK/rspamd.tsv"
+    cp "$IT_WORK/after" "$IT_WORK/before"
+    "$SLUICE_BIN" fuzzy hashes --algorithm mumhash --mime-types '*' "$f" >"$IT_WORK/sluice.out"
+    cut -f3,4 "$IT_WORK/sluice.out" | sort -u >"$IT_WORK/sluice.tsv"
+    awk -F'\t' '$2 == "bin" || $2 == "img" {print $3 "\t" $4}' "$IT_WORK/sluice.out" |
+        sort -u >"$IT_WORK/bin.tsv"
+    comm -12 "$IT_WORK/rspamd.tsv" "$IT_WORK/sluice.tsv" >"$IT_WORK/same.tsv"
+    # Hashes of sluice's that Rspamd's storage does not hold at all.
+    comm -23 "$IT_WORK/sluice.tsv" "$IT_WORK/after" >"$IT_WORK/only.tsv"
+    n_r=$(count "$IT_WORK/rspamd.tsv")
+    n_same=$(count "$IT_WORK/same.tsv")
+    n_only=$(count "$IT_WORK/only.tsv")
+    total_r=$((total_r + n_r))
+    agree_h=$((agree_h + n_same))
+    sluice_only=$((sluice_only + n_only))
+    read -r nt nm < <(near "$IT_WORK/rspamd.tsv" "$IT_WORK/sluice.tsv")
+    texts=$((texts + nt))
+    texts_match=$((texts_match + nm))
+    bin_s=$((bin_s + $(count "$IT_WORK/bin.tsv")))
+    bin_agree=$((bin_agree + $(comm -12 "$IT_WORK/bin.tsv" "$IT_WORK/after" | wc -l)))
+    if [ "$n_r" = "$n_same" ] && [ "$n_only" = 0 ]; then
+        files_agree=$((files_agree + 1))
+    else
+        note "differs: ${f#"$corpus"/} (Rspamd's new hashes $n_r, same in sluice $n_same, sluice-only $n_only)"
+    fi
+done
+
+n=${#files[@]}
+pct=$((total_r > 0 ? agree_h * 100 / total_r : 0))
+match_pct=$((texts > 0 ? texts_match * 100 / texts : 0))
+note "files whose hashes all agree: $files_agree of $n"
+note "Rspamd's hashes sluice computed identically: $agree_h of $total_r ($pct%); sluice-only hashes: $sluice_only"
+note "attachment/image hashes: sluice $bin_s, stored by Rspamd too $bin_agree"
+note "Rspamd's text hashes that sluice's shingles match (over 16 of 32 equal): $texts_match of $texts ($match_pct%)"
+assert_ge "Rspamd stored hashes for the sample" 10 "$total_r"
+assert_eq "every attachment and image digest agrees" "$bin_s" "$bin_agree"
+assert_ge "hash agreement with Rspamd (percent)" "$min_agree" "$pct"
+assert_ge "text hashes sluice's shingles match (percent)" "$min_match" "$match_pct"
+finish

@@ -1,0 +1,244 @@
+//! Which hashes a message yields under one rule, as Rspamd's fuzzy_check
+//! selects them: per text part the shingles (enough words) or a direct
+//! digest (a short but not tiny text); per image or attachment the digest of
+//! its decoded bytes, when its type, size and dimensions pass the rule.
+use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
+
+use super::keys::{keyed_blake2b, part_digest, Digest64, RuleKeys, SHINGLES};
+use super::shingles::{shingles, Algorithm};
+use super::words::{stripped_content, words};
+use crate::message::MessageView;
+
+/// Fewest words for shingles whatever `min_length` says.
+const MIN_SHINGLE_WORDS: usize = 32;
+
+/// A rule's hashing settings (Rspamd's `recommended` policy for the ones a
+/// rule leaves out).
+#[derive(Debug, Clone)]
+pub struct HashPolicy {
+    pub keys: RuleKeys,
+    pub algorithm: Algorithm,
+    /// Parts (and texts, times `text_multiplier`) shorter than this are
+    /// not hashed.
+    pub min_bytes: usize,
+    pub min_height: u32,
+    pub min_width: u32,
+    /// Words a text needs for shingles (at least 32).
+    pub min_length: usize,
+    pub text_multiplier: f64,
+    /// Globs over attachments' `type/subtype`; `None` hashes none.
+    pub mime_types: Option<GlobSet>,
+    pub scan_archives: bool,
+    pub short_text_direct_hash: bool,
+    pub text_shingles: bool,
+    pub skip_images: bool,
+    /// Leave the Subject out of short texts' digests.
+    pub no_subject: bool,
+}
+
+impl Default for HashPolicy {
+    fn default() -> HashPolicy {
+        HashPolicy {
+            keys: RuleKeys::default(),
+            algorithm: Algorithm::default(),
+            min_bytes: 1024,
+            min_height: 500,
+            min_width: 500,
+            min_length: 64,
+            text_multiplier: 4.0,
+            mime_types: Some(globs(&["application/*"]).unwrap_or_else(|_| GlobSet::empty())),
+            scan_archives: true,
+            short_text_direct_hash: true,
+            text_shingles: true,
+            skip_images: false,
+            no_subject: false,
+        }
+    }
+}
+
+/// Compiles `mime_types` globs, case-insensitive, as Rspamd imports them.
+pub fn globs(patterns: &[&str]) -> Result<GlobSet, globset::Error> {
+    let mut b = GlobSetBuilder::new();
+    for p in patterns {
+        b.add(
+            GlobBuilder::new(p)
+                .case_insensitive(true)
+                .literal_separator(false)
+                .build()?,
+        );
+    }
+    b.build()
+}
+
+/// What a hash was taken of; decides how a match is scored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HashKind {
+    /// A text's shingles and word digest.
+    Text,
+    /// A short text's direct digest.
+    ShortText,
+    /// An image's bytes.
+    Image { bytes: usize },
+    /// An attachment's bytes.
+    Binary,
+}
+
+/// One hash to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FuzzyHash {
+    pub digest: Digest64,
+    pub shingles: Option<[u64; SHINGLES]>,
+    pub kind: HashKind,
+}
+
+/// The message's hashes under `policy`, duplicates (by digest) removed,
+/// in the order of the parts.
+pub fn message_hashes(view: &MessageView<'_>, policy: &HashPolicy) -> Vec<FuzzyHash> {
+    let mut out: Vec<FuzzyHash> = Vec::new();
+    let subject = view.subject().unwrap_or("");
+    let strict = view.text_parts.iter().any(|p| p.html.is_some());
+    for part in &view.text_parts {
+        let is_html = part.html.is_some();
+        if let Some(h) = text_hash(&part.text, is_html, strict || is_html, subject, policy) {
+            push_unique(&mut out, h);
+        }
+    }
+    for part in &view.parts {
+        if let Some(h) = binary_hash(part, policy) {
+            push_unique(&mut out, h);
+        }
+    }
+    out
+}
+
+fn push_unique(out: &mut Vec<FuzzyHash>, h: FuzzyHash) {
+    if !out.iter().any(|o| o.digest == h.digest) {
+        out.push(h);
+    }
+}
+
+/// The hash of one text part: shingles when it has enough words, else a
+/// direct digest of its stripped text (and Subject) when that is long
+/// enough, else none.
+pub fn text_hash(
+    text: &str,
+    html: bool,
+    strict: bool,
+    subject: &str,
+    policy: &HashPolicy,
+) -> Option<FuzzyHash> {
+    let stripped = stripped_content(text, html);
+    let all = words(&stripped, strict);
+    let stems: Vec<&str> = all
+        .iter()
+        .filter(|w| w.counts())
+        .map(|w| w.stem.as_str())
+        .collect();
+    let count = stems.len();
+    let (direct, use_shingles) = if policy.text_shingles {
+        let shingled = count >= policy.min_length.max(MIN_SHINGLE_WORDS);
+        let direct = if shingled {
+            count > 0
+        } else {
+            policy.short_text_direct_hash && long_enough(&stripped, subject, policy)
+        };
+        (direct, shingled)
+    } else {
+        (long_enough(&stripped, subject, policy), false)
+    };
+    if !direct {
+        return None;
+    }
+    if use_shingles {
+        let digest = keyed_blake2b(&policy.keys.hash_key, stems.iter().map(|s| s.as_bytes()));
+        let sh = shingles(&stems, &policy.keys, policy.algorithm)?;
+        return Some(FuzzyHash {
+            digest,
+            shingles: Some(sh),
+            kind: HashKind::Text,
+        });
+    }
+    let subject = if policy.no_subject { "" } else { subject };
+    Some(FuzzyHash {
+        digest: keyed_blake2b(
+            &policy.keys.hash_key,
+            [stripped.as_bytes(), subject.as_bytes()],
+        ),
+        shingles: None,
+        kind: HashKind::ShortText,
+    })
+}
+
+/// Rspamd's `check_length` for a text: the stripped text plus the Subject,
+/// times `text_multiplier`, against `min_bytes`.
+fn long_enough(stripped: &str, subject: &str, policy: &HashPolicy) -> bool {
+    let mut bytes = stripped.len();
+    if !policy.no_subject {
+        bytes += subject.len();
+    }
+    bytes > 0 && (policy.min_bytes as f64) <= bytes as f64 * policy.text_multiplier
+}
+
+fn binary_hash(
+    part: &crate::message::parts::PartInfo<'_>,
+    policy: &HashPolicy,
+) -> Option<FuzzyHash> {
+    let body = part.body;
+    if body.is_empty() {
+        return None;
+    }
+    let size_ok = body.len() >= policy.min_bytes;
+    if is_image(body) {
+        if policy.skip_images {
+            return None;
+        }
+        if policy.min_width > 0 || policy.min_height > 0 {
+            if let Ok(dim) = imagesize::blob_size(body) {
+                let (w, h) = (dim.width as u64, dim.height as u64);
+                if h < u64::from(policy.min_height) || w < u64::from(policy.min_width) {
+                    return None;
+                }
+            }
+        }
+        return size_ok.then(|| FuzzyHash {
+            digest: part_digest(body),
+            shingles: None,
+            kind: HashKind::Image { bytes: body.len() },
+        });
+    }
+    let archive = is_archive(body);
+    let selected = if archive && policy.scan_archives {
+        true
+    } else if part.is_attachment || part.filename.is_some() {
+        size_ok
+            && policy
+                .mime_types
+                .as_ref()
+                .is_some_and(|g| g.is_match(&part.content_type))
+    } else {
+        false
+    };
+    selected.then(|| FuzzyHash {
+        digest: part_digest(body),
+        shingles: None,
+        kind: HashKind::Binary,
+    })
+}
+
+/// Images Rspamd parses (by their magic): PNG, JPEG, GIF, BMP.
+fn is_image(b: &[u8]) -> bool {
+    b.starts_with(b"\x89PNG\r\n\x1a\n")
+        || b.starts_with(b"\xff\xd8")
+        || b.starts_with(b"GIF8")
+        || (b.starts_with(b"BM") && b.len() > 26)
+}
+
+/// Archives Rspamd opens (zip, rar, 7z), sent whatever their size.
+fn is_archive(b: &[u8]) -> bool {
+    b.starts_with(b"PK\x03\x04")
+        || b.starts_with(b"Rar!\x1a\x07")
+        || b.starts_with(b"7z\xbc\xaf\x27\x1c")
+}
+
+#[cfg(test)]
+mod tests;

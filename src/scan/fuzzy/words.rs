@@ -1,0 +1,383 @@
+//! A text part's words as Rspamd's fuzzy hashes see them: the part's text
+//! with its line breaks folded ("stripped content"), split at Unicode word
+//! boundaries, URLs and e-mail addresses left out, each word NFKC-normalised,
+//! lowercased and stemmed, and past the first 600 words sampled the way
+//! Rspamd's tokenizer samples long texts.
+//!
+//! Rspamd stems with the language it detects and falls back to English; this
+//! stems English text (the common case) and leaves other scripts unstemmed,
+//! so a stemmed non-English text may hash differently from Rspamd's.
+use std::sync::OnceLock;
+
+use icu_normalizer::ComposingNormalizerBorrowed;
+use regex::Regex;
+use rust_stemmers::{Algorithm as StemAlgorithm, Stemmer};
+use unicode_segmentation::UnicodeSegmentation;
+
+use super::mum::{mum_finish, mum_step};
+
+/// Words after which Rspamd starts sampling (`words_decay`).
+const WORDS_DECAY: usize = 600;
+
+/// The part's text with line breaks folded as Rspamd's
+/// `rspamd_strip_newlines_parse` folds them: a run of line breaks becomes
+/// one space, the spaces that start the next line are dropped, a lone CR
+/// joins, and zero-width spaces vanish. In plain text a break inside `<...>`
+/// (a wrapped link) joins without a space. Its bytes are what a short text's
+/// digest hashes, and its length what `min_bytes` is compared with.
+pub fn stripped_content(text: &str, html: bool) -> String {
+    #[derive(PartialEq, Clone, Copy)]
+    enum State {
+        Normal,
+        SeenCr,
+        SeenLf,
+    }
+    let text: String = text.chars().filter(|c| !is_zero_width(*c)).collect();
+    let b = text.as_bytes();
+    let mut out: Vec<u8> = Vec::with_capacity(b.len());
+    let (mut p, mut c) = (0usize, 0usize);
+    let mut state = State::Normal;
+    let mut crlf_added = false;
+    let mut bracket = false;
+    while p < b.len() {
+        match b[p] {
+            b'\r' => {
+                match state {
+                    State::Normal => {
+                        state = State::SeenCr;
+                        out.extend_from_slice(&b[c..p]);
+                        crlf_added = false;
+                    }
+                    State::SeenCr => {
+                        if !crlf_added {
+                            out.push(b' ');
+                            crlf_added = true;
+                        }
+                    }
+                    State::SeenLf => state = State::SeenCr,
+                }
+                c = p + 1;
+                bracket = false;
+                p += 1;
+            }
+            b'\n' => {
+                match state {
+                    State::Normal => {
+                        state = State::SeenLf;
+                        out.extend_from_slice(&b[c..p]);
+                        crlf_added = html || !bracket;
+                        if crlf_added {
+                            out.push(b' ');
+                        }
+                    }
+                    State::SeenCr => {
+                        if !crlf_added && (html || !bracket) {
+                            out.push(b' ');
+                            crlf_added = true;
+                        }
+                        state = State::SeenLf;
+                    }
+                    State::SeenLf => {
+                        if !crlf_added {
+                            out.push(b' ');
+                            crlf_added = true;
+                        }
+                    }
+                }
+                c = p + 1;
+                bracket = false;
+                p += 1;
+            }
+            ch => {
+                if ch == b'<' {
+                    bracket = true;
+                } else if ch == b'>' {
+                    bracket = false;
+                }
+                if state != State::Normal {
+                    if ch == b' ' {
+                        if !crlf_added {
+                            out.push(b' ');
+                        }
+                        while p < b.len() && b[p] == b' ' {
+                            p += 1;
+                            c += 1;
+                        }
+                    }
+                    state = State::Normal;
+                    continue;
+                }
+                p += 1;
+            }
+        }
+    }
+    if p > c {
+        if state == State::Normal {
+            out.extend_from_slice(&b[c..p]);
+        } else if !crlf_added {
+            out.push(b' ');
+        }
+    }
+    // Only whole ASCII bytes were removed or added: still UTF-8.
+    String::from_utf8(out).unwrap_or_default()
+}
+
+fn is_zero_width(c: char) -> bool {
+    matches!(
+        c,
+        '\u{200B}' | '\u{200C}' | '\u{200D}' | '\u{FEFF}' | '\u{00AD}'
+    )
+}
+
+/// One token of the text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Word {
+    /// Normalised, lowercased, stemmed; empty for a URL or address (Rspamd
+    /// keeps those as exceptions without text).
+    pub stem: String,
+    /// Dropped by the long-text sampling.
+    pub skipped: bool,
+}
+
+impl Word {
+    /// Whether the fuzzy hashes use this word.
+    pub fn counts(&self) -> bool {
+        !self.skipped && !self.stem.is_empty()
+    }
+}
+
+/// The words of a stripped text. `strict`: only URLs with a scheme, `www.`
+/// hosts and addresses are left out (Rspamd's mode for HTML parts and the
+/// plain half of an alternative); otherwise bare host names with a known
+/// public suffix too.
+pub fn words(stripped: &str, strict: bool) -> Vec<Word> {
+    let urls = url_spans(stripped, strict);
+    let mut out = Vec::new();
+    let mut sampler = Sampler::default();
+    let mut next_url = 0usize;
+    for (start, seg) in stripped.split_word_bound_indices() {
+        let end = start + seg.len();
+        let mut pieces: [(usize, usize); 2] = [(start, end), (end, end)];
+        while next_url < urls.len() && urls[next_url].1 <= start {
+            next_url += 1;
+        }
+        if let Some(&(us, ue)) = urls.get(next_url) {
+            if us < end {
+                // The URL replaces what it covers by one empty token.
+                if us >= start {
+                    out.push(Word {
+                        stem: String::new(),
+                        skipped: false,
+                    });
+                }
+                pieces = [(start, us.max(start)), (ue.min(end), end)];
+            }
+        }
+        for (s, e) in pieces {
+            let Some(piece) = stripped.get(s..e).filter(|p| valid_word(p)) else {
+                continue;
+            };
+            let skipped = sampler.skip(piece.as_bytes(), out.len(), e, stripped.len());
+            out.push(Word {
+                stem: normalise(piece),
+                skipped,
+            });
+        }
+    }
+    out
+}
+
+/// ICU's test for a word segment: its first character can be part of a
+/// Java identifier (letters, digits, marks, `_`, currency signs).
+fn valid_word(seg: &str) -> bool {
+    seg.chars().next().is_some_and(|c| {
+        c.is_alphanumeric()
+            || c == '_'
+            || matches!(c, '$' | '\u{A2}'..='\u{A5}' | '\u{20A0}'..='\u{20CF}')
+    })
+}
+
+/// NFKC, then only the letters, marks, digits, `_`, math and currency
+/// signs kept, lowercased (Rspamd drops the rest: "can't" is "cant"), then
+/// the English stemmer for words in Latin script.
+fn normalise(word: &str) -> String {
+    let nfkc = ComposingNormalizerBorrowed::new_nfkc().normalize(word);
+    let lower: String = nfkc
+        .chars()
+        .filter(|c| kept(*c))
+        .flat_map(char::to_lowercase)
+        .collect();
+    if lower
+        .chars()
+        .all(|c| c.is_ascii() || c.is_alphabetic() && (c as u32) < 0x250)
+    {
+        let stem = stemmer().stem(&lower);
+        if !stem.is_empty() {
+            return stem.into_owned();
+        }
+    }
+    lower
+}
+
+/// ICU's categories Rspamd keeps in a word: letters, marks and numbers,
+/// connector punctuation, math and currency symbols.
+fn kept(c: char) -> bool {
+    c.is_alphanumeric()
+        || c == '_'
+        || matches!(c,
+            '+' | '<' | '=' | '>' | '|' | '~' | '\u{AC}' | '\u{B1}' | '\u{D7}' | '\u{F7}'
+            | '\u{2200}'..='\u{22FF}'
+            | '$' | '\u{A2}'..='\u{A5}' | '\u{20A0}'..='\u{20CF}'
+            | '\u{0300}'..='\u{036F}' | '\u{1AB0}'..='\u{1AFF}' | '\u{1DC0}'..='\u{1DFF}'
+            | '\u{20D0}'..='\u{20FF}' | '\u{FE20}'..='\u{FE2F}'
+            | '\u{203F}' | '\u{2040}' | '\u{2054}' | '\u{FE33}' | '\u{FE34}' | '\u{FE4D}'..='\u{FE4F}' | '\u{FF3F}')
+}
+
+fn stemmer() -> &'static Stemmer {
+    static S: OnceLock<Stemmer> = OnceLock::new();
+    S.get_or_init(|| Stemmer::create(StemAlgorithm::English))
+}
+
+/// Rspamd's sampling of long texts: a running MUM hash of the words' first
+/// eight bytes, turned into a linear congruential sequence once 600 words
+/// are in; from then on a word is kept with the probability of 600 over the
+/// words the rest of the text is expected to hold (six bytes a word).
+#[derive(Default)]
+struct Sampler {
+    hv: u64,
+    threshold: Option<u64>,
+}
+
+impl Sampler {
+    fn skip(&mut self, word: &[u8], count: usize, end: usize, total: usize) -> bool {
+        if let Some(threshold) = self.threshold {
+            self.hv = self
+                .hv
+                .wrapping_mul(2_862_933_555_777_941_757)
+                .wrapping_add(3_037_000_493);
+            return self.hv > threshold;
+        }
+        if word.len() >= 8 {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(&word[..8]);
+            self.hv = mum_step(self.hv, u64::from_le_bytes(w));
+        }
+        if count > WORDS_DECAY && end < total {
+            self.hv = mum_finish(self.hv);
+            let expected = (total - end) as f64 / 6.0;
+            let prob = (WORDS_DECAY as f64 / expected * 10.0).floor() / 10.0;
+            self.threshold = Some(if prob >= 1.0 {
+                u64::MAX
+            } else {
+                (prob * u64::MAX as f64) as u64
+            });
+        }
+        false
+    }
+}
+
+/// Byte spans of the URLs and addresses in `text`, in order.
+fn url_spans(text: &str, strict: bool) -> Vec<(usize, usize)> {
+    static STRICT: OnceLock<Regex> = OnceLock::new();
+    static BARE: OnceLock<Regex> = OnceLock::new();
+    let strict_re = STRICT.get_or_init(|| {
+        Regex::new(
+            r"(?i)\b(?:[a-z][a-z0-9+.-]*://[^\s<>\x22']+|www\.[^\s<>\x22']+|mailto:[^\s<>\x22']+|[a-z0-9._%+-]+@[a-z0-9-]+(?:\.[a-z0-9-]+)+)",
+        )
+        .expect("static regex")
+    });
+    let bare_re = BARE.get_or_init(|| {
+        Regex::new(r"(?i)\b[a-z0-9][a-z0-9-]*(?:\.[a-z0-9-]+)*\.([a-z]{2,})\b(?:/[^\s<>\x22']*)?")
+            .expect("static regex")
+    });
+    let mut spans: Vec<(usize, usize)> = strict_re
+        .find_iter(text)
+        .map(|m| (m.start(), trim_trailing_punct(text, m.start(), m.end())))
+        .collect();
+    if !strict {
+        for m in bare_re.find_iter(text) {
+            let (s, e) = (m.start(), m.end());
+            if spans.iter().any(|&(a, b)| s < b && e > a) {
+                continue;
+            }
+            let host = m.as_str().split('/').next().unwrap_or("");
+            if psl::suffix(host.to_ascii_lowercase().as_bytes()).is_some_and(|x| x.is_known()) {
+                spans.push((s, trim_trailing_punct(text, s, e)));
+            }
+        }
+        spans.sort_unstable();
+    }
+    spans
+}
+
+/// A sentence's full stop or comma after a URL is not part of it.
+fn trim_trailing_punct(text: &str, start: usize, mut end: usize) -> usize {
+    while end > start && text[..end].ends_with(['.', ',', ';', ':', '!', '?', ')']) {
+        end -= 1;
+    }
+    end
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stems(text: &str) -> Vec<String> {
+        words(&stripped_content(text, false), false)
+            .into_iter()
+            .filter(Word::counts)
+            .map(|w| w.stem)
+            .collect()
+    }
+
+    #[test]
+    fn line_breaks_fold_to_one_space() {
+        assert_eq!(stripped_content("a\r\nb", false), "a b");
+        assert_eq!(stripped_content("a\n\n\nb", false), "a b");
+        assert_eq!(stripped_content("a\r\n   b", false), "a b");
+        assert_eq!(stripped_content("a\rb", false), "ab");
+        assert_eq!(
+            stripped_content("<http://x.example/\na>", false),
+            "<http://x.example/a>"
+        );
+        assert_eq!(stripped_content("<b\na>", true), "<b a>");
+        assert_eq!(stripped_content("end\n", false), "end ");
+        assert_eq!(stripped_content("zero\u{200B}width", false), "zerowidth");
+    }
+
+    #[test]
+    fn words_are_normalised_and_stemmed() {
+        assert_eq!(
+            stems("Running QUICKLY, the foxes jumped!"),
+            ["run", "quick", "the", "fox", "jump"]
+        );
+        // NFKC folds the ligature and the full-width letters.
+        assert_eq!(stems("\u{FB01}le ＡＢＣ"), ["file", "abc"]);
+        assert_eq!(stems("don't stop"), ["dont", "stop"]);
+    }
+
+    #[test]
+    fn urls_and_addresses_are_left_out() {
+        assert_eq!(
+            stems("see http://spam.example/x?y=1 and www.foo.example now, bob@mail.example"),
+            ["see", "and", "now"]
+        );
+        assert_eq!(stems("visit shop.com today"), ["visit", "today"]);
+        // Strict mode keeps a bare name; a dot between letters does not
+        // break a word (Unicode's rules, as ICU's).
+        let strict = words("visit shop.com today", true);
+        assert!(strict.iter().any(|w| w.stem == "shopcom"), "{strict:?}");
+    }
+
+    #[test]
+    fn long_texts_are_sampled_after_600_words() {
+        let text: String = (0..3000).map(|i| format!("wordnumber{i} ")).collect();
+        let w = words(&text, false);
+        assert_eq!(w.len(), 3000);
+        assert!(w[..601].iter().all(|w| !w.skipped));
+        let kept = w.iter().filter(|w| w.counts()).count();
+        assert!(kept > 700 && kept < 2900, "kept {kept}");
+        // Deterministic: the same text samples the same words.
+        assert_eq!(w, words(&text, false));
+    }
+}
