@@ -79,7 +79,7 @@ pub fn launch(settings: StorageSettings) -> Result<Running, StorageError> {
     let backend = match &settings.backend {
         BackendSettings::Embedded { path } => Backend::Embedded(Arc::new(Embedded::open(path)?)),
         BackendSettings::Redis { config, prefix } => Backend::Redis(RedisBackend::new(
-            crate::redis::Client::new(config.clone()),
+            crate::redis::Client::new((**config).clone()),
             prefix.clone(),
         )),
     };

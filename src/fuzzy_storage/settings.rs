@@ -54,7 +54,10 @@ pub enum BackendSettings {
     /// One redb file for the box (the default).
     Embedded { path: PathBuf },
     /// Rspamd's Redis layout, shareable with Rspamd's own storages.
-    Redis { config: RedisConfig, prefix: String },
+    Redis {
+        config: Box<RedisConfig>,
+        prefix: String,
+    },
 }
 
 /// Everything the storage reads from the configuration.
@@ -269,7 +272,10 @@ fn backend(
                 Some(v) => value::string(v).map_err(|want| type_error("prefix", want, v))?,
                 None => "fuzzy".to_string(),
             };
-            Ok(BackendSettings::Redis { config, prefix })
+            Ok(BackendSettings::Redis {
+                config: Box::new(config),
+                prefix,
+            })
         }
         other => Err(StorageConfigError::Backend(other.to_string())),
     }
