@@ -17,7 +17,7 @@ const LAYERS: &[&[&str]] = &[
     &["", "message", "metrics", "notify", "progress"],
     &["verdict"],
     &["config", "redis"],
-    &["log", "stats", "dns", "sign", "state", "history"],
+    &["log", "stats", "dns", "sign", "state", "history", "fuzzy_storage"],
     &["scan"],
     &["milter", "forward"],
     &["server"],
