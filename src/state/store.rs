@@ -176,19 +176,12 @@ impl Embedded {
     }
 
     pub fn open(path: &Path) -> Result<Embedded, StateError> {
-        let bad = |e: &dyn std::fmt::Display| StateError::Embedded {
-            path: path.display().to_string(),
-            reason: e.to_string(),
-        };
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| bad(&e))?;
-        }
         // A bounded cache: the records are small and short-lived, and redb's default cache
         // would let a busy box's memory grow with every record written.
-        let db = redb::Builder::new()
-            .set_cache_size(CACHE_BYTES)
-            .create(path)
-            .map_err(|e| bad(&e))?;
+        let db = create_bounded(path, CACHE_BYTES).map_err(|reason| StateError::Embedded {
+            path: path.display().to_string(),
+            reason,
+        })?;
         Ok(Embedded {
             db,
             path: path.to_path_buf(),
@@ -321,6 +314,19 @@ pub fn now_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, millis)
+}
+
+/// Opens (or creates) the redb file at `path` with a cache of `cache_bytes`,
+/// creating its directory first; the error says what failed. Shared by the
+/// embedded stores of small, short-lived records (state, fuzzy hashes).
+pub fn create_bounded(path: &Path, cache_bytes: usize) -> Result<redb::Database, String> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+    }
+    redb::Builder::new()
+        .set_cache_size(cache_bytes)
+        .create(path)
+        .map_err(|e| e.to_string())
 }
 
 #[cfg(test)]

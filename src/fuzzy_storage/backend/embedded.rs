@@ -86,17 +86,12 @@ fn expires_of(record: &[u8]) -> u64 {
 
 impl Embedded {
     pub fn open(path: &Path) -> Result<Embedded, BackendError> {
-        let bad = |e: &dyn std::fmt::Display| BackendError::Embedded {
-            path: path.display().to_string(),
-            reason: e.to_string(),
-        };
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| bad(&e))?;
-        }
-        let db = redb::Builder::new()
-            .set_cache_size(CACHE_BYTES)
-            .create(path)
-            .map_err(|e| bad(&e))?;
+        let db = crate::state::store::create_bounded(path, CACHE_BYTES).map_err(|reason| {
+            BackendError::Embedded {
+                path: path.display().to_string(),
+                reason,
+            }
+        })?;
         let store = Embedded {
             db,
             path: path.to_path_buf(),
