@@ -3,14 +3,19 @@
 //! WINDOW shingles checks in flight (half of them for added hashes, half
 //! for unknown ones) and reports the answers per second as one JSON line.
 //!
-//! `cargo run --release --example fuzzy_load -- ADDR SECONDS WINDOW HASHES [SETTLE]`
+//! `cargo run --release --example fuzzy_load -- ADDR SECONDS WINDOW HASHES [SETTLE [PUBKEY]]`
 //!
 //! SETTLE: seconds to wait between the adds and the checks (Rspamd's
-//! storage applies adds at its next `sync`).
+//! storage applies adds at its next `sync`); `skip`: no adds (an earlier
+//! run made them), so a measured run is checks only. PUBKEY: the storage's public
+//! key (Rspamd base32): every datagram is then encrypted, from one client
+//! keypair, as a `fuzzy_check` rule sends them.
 use std::net::UdpSocket;
 use std::time::{Duration, Instant};
 
-use sluice_proto::fuzzy::{Command, Op, Reply, DIGEST_LEN, SHINGLES};
+use sluice_proto::fuzzy::{
+    crypto, envelope, Command, Keypair, Op, Reply, SharedKey, DIGEST_LEN, SHINGLES,
+};
 
 fn digest(i: u64) -> [u8; DIGEST_LEN] {
     let mut d = [0u8; DIGEST_LEN];
@@ -31,12 +36,50 @@ fn command(op: Op, i: u64, tag: u32) -> Command {
     cmd
 }
 
+/// Plain, or sealed for one storage key from one client keypair.
+struct Wire(Option<(Keypair, [u8; crypto::KEY_LEN], SharedKey)>);
+
+impl Wire {
+    fn new(pubkey: Option<&String>) -> Result<Self, Box<dyn std::error::Error>> {
+        let Some(k) = pubkey else {
+            return Ok(Wire(None));
+        };
+        let server = crypto::public_from_base32(k)?;
+        let local = Keypair::generate()?;
+        let shared = local.shared(&server)?;
+        Ok(Wire(Some((local, server, shared))))
+    }
+
+    fn seal(&self, cmd: &Command) -> Vec<u8> {
+        let plain = cmd.encode();
+        match &self.0 {
+            Some((local, server, shared)) => {
+                envelope::seal_request_shared(server, local.public(), shared, &plain)
+                    .unwrap_or(plain)
+            }
+            None => plain,
+        }
+    }
+
+    fn open(&self, packet: &[u8]) -> Option<Reply> {
+        match &self.0 {
+            Some((_, _, shared)) => Reply::decode(&envelope::open_reply(shared, packet).ok()?).ok(),
+            None => Reply::decode(packet).ok(),
+        }
+    }
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    if !(4..=5).contains(&args.len()) {
-        return Err("usage: fuzzy_load ADDR SECONDS WINDOW HASHES [SETTLE]".into());
+    if !(4..=6).contains(&args.len()) {
+        return Err("usage: fuzzy_load ADDR SECONDS WINDOW HASHES [SETTLE [PUBKEY]]".into());
     }
-    let settle: f64 = args.get(4).map_or(Ok(0.0), |s| s.parse())?;
+    let settle: Option<f64> = match args.get(4).map(String::as_str) {
+        Some("skip") => None,
+        Some(s) => Some(s.parse()?),
+        None => Some(0.0),
+    };
+    let wire = Wire::new(args.get(5))?;
     let seconds: f64 = args[1].parse()?;
     let window: usize = args[2].parse()?;
     let hashes: u64 = args[3].parse()?;
@@ -46,8 +89,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut buf = [0u8; 2048];
 
     // Adds, one at a time (each answered or retried).
-    for i in 0..hashes {
-        let packet = command(Op::Write, i, 0).encode();
+    for i in (0..hashes).filter(|_| settle.is_some()) {
+        let packet = wire.seal(&command(Op::Write, i, 0));
         for _ in 0..5 {
             sock.send(&packet)?;
             if sock.recv(&mut buf).is_ok() {
@@ -56,7 +99,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
 
-    std::thread::sleep(Duration::from_secs_f64(settle));
+    std::thread::sleep(Duration::from_secs_f64(settle.unwrap_or(0.0)));
 
     let (mut sent, mut answered, mut matched, mut lost) = (0u64, 0u64, 0u64, 0u64);
     let mut in_flight = 0usize;
@@ -70,7 +113,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             } else {
                 u64::MAX - sent
             };
-            sock.send(&command(Op::Check, i, sent as u32).encode())?;
+            sock.send(&wire.seal(&command(Op::Check, i, sent as u32)))?;
             sent += 1;
             in_flight += 1;
         }
@@ -78,7 +121,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             Ok(n) => {
                 in_flight -= 1;
                 answered += 1;
-                if Reply::decode(&buf[..n]).is_ok_and(|r| r.prob > 0.5) {
+                if wire.open(&buf[..n]).is_some_and(|r| r.prob > 0.5) {
                     matched += 1;
                 }
             }

@@ -5,7 +5,7 @@
 #     by a sluice scan with its flag's symbol and the score Rspamd's own scan
 #     gives; one added with `sluice fuzzy add` is found by both;
 #   - a copy with a changed word still matches (shingles); an unrelated
-#     message does not;
+#     message does not; `sluice scan` (offline) finds it too;
 #   - the same through an encrypted rule (the storage's keypair);
 #   - the storage stopped (SIGSTOP): the scan is answered within the fuzzy
 #     budget without fuzzy symbols, and /metrics counts the failure.
@@ -102,6 +102,10 @@ for mode in plain encrypted; do
     assert_eq "$mode: an unrelated message does not match" none \
         "$(symbol_of "$SLUICE_HTTP" "$IT_WORK/c.eml" FUZZY_DENIED)"
     if [ "$mode" = plain ]; then
+        # The offline scan asks the storage as the daemon does.
+        offline=$("$SLUICE_BIN" scan --json --var "LOCAL_CONFDIR=$SLUICE_LOCAL" "$IT_WORK/a.eml" 2>/dev/null |
+            jq -r '(.symbols.FUZZY_DENIED.score // "none") | if type == "number" then (. * 100 | round | tostring) else . end')
+        assert_eq "sluice scan (offline) finds it with the same score" "$want" "$offline"
         # Learning through sluice: the CLI writes to Rspamd's storage.
         out=$("$SLUICE_BIN" fuzzy add --var "LOCAL_CONFDIR=$SLUICE_LOCAL" -f FUZZY_DENIED -w 10 "$IT_WORK/b.eml" 2>&1) ||
             fail "sluice fuzzy add" "$out"

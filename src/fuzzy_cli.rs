@@ -80,7 +80,7 @@ async fn check(a: &FuzzyFilesArgs) -> Result<ExitCode> {
     let checks = checks(&a.config)?;
     for file in &a.files {
         let parsed = parse(file)?;
-        let prepared = checks.prepare(parsed.view());
+        let prepared = checks.prepare(parsed.view(), None);
         let hits = checks.check(prepared, Instant::now() + TIMEOUT).await;
         if hits.is_empty() {
             println!("{}: no match", file.display());

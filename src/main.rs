@@ -307,7 +307,15 @@ fn scan_files(args: &ScanArgs) -> Result<ExitCode> {
     } else {
         None
     };
-    let rt = auth.as_ref().map(|_| runtime()).transpose()?;
+    // fuzzy_check asks its storages, as the daemon's scans do.
+    let fuzzy = scan::fuzzy::check::FuzzyChecks::from_section(cfg.tree.get("fuzzy_check"))
+        .context("fuzzy_check")?;
+    let fuzzy_budget = fuzzy
+        .as_ref()
+        .map(|f| f.budget(cfg.milter.session.scan_timeout));
+    let rt = (auth.is_some() || fuzzy.is_some())
+        .then(runtime)
+        .transpose()?;
     let settings = match &args.settings_id {
         Some(id) => Some(pipeline.settings_profile(id).with_context(|| {
             format!("--settings-id {id:?}: no such profile in the `settings` section")
@@ -325,15 +333,22 @@ fn scan_files(args: &ScanArgs) -> Result<ExitCode> {
         let (raw, name) = read_message(file)?;
         let raw = bytes::Bytes::from(raw);
         // One parse for the lists' facts and the pipeline.
-        let parsed = auth
+        let reads = fuzzy.is_some() || auth.as_ref().is_some_and(|a| a.reads_message());
+        let parsed = reads.then(|| pipeline.parse(raw.clone()));
+        let auth_parsed = parsed
             .as_ref()
-            .filter(|a| a.reads_message())
-            .map(|_| pipeline.parse(raw.clone()));
-        let found = match (&auth, &rt, &parsed) {
+            .filter(|_| auth.as_ref().is_some_and(|a| a.reads_message()));
+        let mut found = match (&auth, &rt, auth_parsed) {
             (Some(checks), Some(rt), Some(p)) => rt.block_on(checks.run_parsed(&env, p.view())),
             (Some(checks), Some(rt), None) => rt.block_on(checks.run(&env, &raw)),
             _ => scan::auth::AuthOutcome::default(),
         };
+        if let (Some(f), Some(budget), Some(rt), Some(p)) = (&fuzzy, fuzzy_budget, &rt, &parsed) {
+            let prepared = f.prepare(p.view(), env.client_ip);
+            if !prepared.is_empty() {
+                found.fuzzy = rt.block_on(f.check(prepared, std::time::Instant::now() + budget));
+            }
+        }
         let opts = scan::ScanOptions {
             settings: settings.clone(),
             ..Default::default()

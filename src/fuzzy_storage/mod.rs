@@ -5,7 +5,8 @@
 //! Layout: [`settings`] reads the section; [`server`] decodes a datagram
 //! (`sluice_proto::fuzzy`), applies `encrypted_only` and `allow_update`,
 //! and answers from the [`backend`] (embedded redb file, or Redis in
-//! Rspamd's layout); [`matching`] is the shingles vote; [`replay`] keeps
+//! Rspamd's layout); [`matching`] is the shingles vote; [`key_cache`] keeps
+//! the shared keys of encrypted clients; [`replay`] keeps
 //! one request's weight from being added twice.
 //!
 //! The storage runs on a thread of its own with its own event loop, so its
@@ -18,7 +19,9 @@ use std::sync::Arc;
 use tracing::{info, warn};
 
 pub mod backend;
+pub mod key_cache;
 pub mod matching;
+pub mod metrics;
 pub mod replay;
 pub mod server;
 pub mod settings;
@@ -98,6 +101,7 @@ pub fn launch(settings: StorageSettings) -> Result<Running, StorageError> {
         warn!("fuzzy storage: encrypted_only without a keypair: every request is refused");
     }
     let storage = Arc::new(Storage::new(settings, backend));
+    metrics::register(&storage);
     let stop = tokio_util::sync::CancellationToken::new();
     let (s, token) = (Arc::clone(&storage), stop.clone());
     let thread = std::thread::Builder::new()
@@ -149,7 +153,7 @@ fn run_thread(
     });
 }
 
-/// Every `sync`, drops the expired hashes of the embedded store.
+/// Every `sync`, renews the hashes hits found and drops expired ones.
 async fn sweep(storage: Arc<Storage>, stop: tokio_util::sync::CancellationToken) {
     let mut tick = tokio::time::interval(storage.settings.sync);
     tick.tick().await;
@@ -158,10 +162,10 @@ async fn sweep(storage: Arc<Storage>, stop: tokio_util::sync::CancellationToken)
             () = stop.cancelled() => return,
             _ = tick.tick() => {}
         }
-        match storage.backend.sweep() {
-            Ok(0) => {}
-            Ok(n) => info!("fuzzy storage: {n} expired hashes removed"),
-            Err(e) => warn!("fuzzy storage: sweep: {e}"),
+        match storage.sync().await {
+            Ok((_, 0)) => {}
+            Ok((_, n)) => info!("fuzzy storage: {n} expired hashes removed"),
+            Err(e) => warn!("fuzzy storage: sync: {e}"),
         }
     }
 }

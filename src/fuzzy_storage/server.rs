@@ -5,20 +5,26 @@
 //! open) is dropped and counted, as Rspamd's storage drops it: there is no
 //! sender to trust with an answer. A command is always answered: with its
 //! result, or with a status (403 refused, 500 the backend failed).
+use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
-use sluice_proto::fuzzy::{status, Command, Op, Reply, Request, MAX_PACKET};
+use sluice_proto::fuzzy::{status, Command, Op, Reply, Request, DIGEST_LEN, MAX_PACKET, SHINGLES};
 use tracing::{debug, warn};
 
-use super::backend::{Backend, Found};
+use super::backend::{Backend, BackendError, Found, Refresh};
+use super::key_cache::KeyCache;
 use super::replay::{Nonces, Seen};
 use super::settings::StorageSettings;
 
 /// What the storage did, for logs, tests and `/metrics`.
 #[derive(Debug, Default)]
 pub struct Counters {
+    /// Commands decoded from plain datagrams.
+    pub plain: AtomicU64,
+    /// Commands decoded from encrypted datagrams.
+    pub encrypted: AtomicU64,
     pub checked: AtomicU64,
     pub matched: AtomicU64,
     pub added: AtomicU64,
@@ -29,28 +35,47 @@ pub struct Counters {
     /// Encrypted datagrams seen before (answered again or dropped).
     pub repeated: AtomicU64,
     pub backend_errors: AtomicU64,
+    /// Hashes whose expiry a hit renewed.
+    pub refreshed: AtomicU64,
 }
+
+/// Digests found by hits, with the shingles of the query that found each.
+type Pending = HashMap<[u8; DIGEST_LEN], Option<Box<[u64; SHINGLES]>>>;
+
+/// At most this many hits wait for their expiry to be renewed; more are
+/// let go (a hash that is hit often is hit again before the next sync).
+const MAX_PENDING: usize = 65_536;
+
+/// Rspamd renews a hash's expiry when a check finds it with more than this
+/// probability (`fuzzy_storage.c`).
+const REFRESH_PROB: f32 = 0.9;
 
 fn bump(c: &AtomicU64) {
     c.fetch_add(1, Ordering::Relaxed);
 }
 
-/// The storage: settings, backend, the nonces seen, counters.
+/// The storage: settings, backend, the nonces seen, the clients' shared
+/// keys, counters.
 #[derive(Debug)]
 pub struct Storage {
     pub settings: StorageSettings,
     pub backend: Backend,
     pub counters: Counters,
+    pub keys: KeyCache,
     nonces: Nonces,
+    /// Hits whose expiry is renewed at the next sync, by digest.
+    pending: Mutex<Pending>,
 }
 
 impl Storage {
     pub fn new(settings: StorageSettings, backend: Backend) -> Self {
         Self {
+            keys: KeyCache::new(settings.keypair_cache_size),
             settings,
             backend,
             counters: Counters::default(),
             nonces: Nonces::default(),
+            pending: Mutex::default(),
         }
     }
 
@@ -64,7 +89,9 @@ impl Storage {
             );
             return None;
         }
-        let request = match Request::decode(packet, &self.settings.keypairs) {
+        let request = match Request::decode_with(packet, &self.settings.keypairs, |pair, peer| {
+            self.keys.shared(pair, peer)
+        }) {
             Ok(r) => r,
             Err(e) => {
                 bump(&self.counters.invalid);
@@ -72,6 +99,11 @@ impl Storage {
                 return None;
             }
         };
+        bump(if request.shared.is_some() {
+            &self.counters.encrypted
+        } else {
+            &self.counters.plain
+        });
         if let Some(nonce) = &request.nonce {
             match self.nonces.see(nonce) {
                 Seen::First => {}
@@ -145,11 +177,52 @@ impl Storage {
         match self.backend.check(cmd).await {
             Ok(Some(found)) => {
                 bump(&self.counters.matched);
+                if found.prob > REFRESH_PROB && !self.settings.read_only {
+                    self.renew_later(&found, cmd);
+                }
                 matched(cmd, &found)
             }
             Ok(None) => Reply::status(status::OK, cmd.tag),
             Err(e) => self.failed(cmd, &e),
         }
+    }
+
+    /// Queues the found hash (and the query's shingles) for renewal, as
+    /// Rspamd queues a refresh with its updates: applied at the next sync,
+    /// in one write, never on the check's path.
+    fn renew_later(&self, found: &Found, cmd: &Command) {
+        let mut pending = self
+            .pending
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if pending.len() < MAX_PENDING || pending.contains_key(&found.digest) {
+            pending.insert(found.digest, cmd.shingles.clone());
+        }
+    }
+
+    /// The periodic work (every `sync`): renews the expiries of the hashes
+    /// hits found, then drops expired hashes. Returns how many were
+    /// renewed and how many removed.
+    pub async fn sync(&self) -> Result<(u64, u64), BackendError> {
+        let batch: Vec<Refresh> = {
+            let mut pending = self
+                .pending
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            pending
+                .drain()
+                .map(|(digest, shingles)| Refresh { digest, shingles })
+                .collect()
+        };
+        let renewed = if batch.is_empty() {
+            0
+        } else {
+            self.backend.refresh(&batch, self.settings.expire).await?
+        };
+        self.counters
+            .refreshed
+            .fetch_add(renewed, Ordering::Relaxed);
+        Ok((renewed, self.backend.sweep()?))
     }
 
     fn failed(&self, cmd: &Command, e: &dyn std::fmt::Display) -> Reply {

@@ -46,6 +46,7 @@ const KNOWN: &[&str] = &[
     "db",
     "timeout",
     "type",
+    "keypair_cache_size",
 ];
 
 /// Where hashes are kept.
@@ -72,6 +73,8 @@ pub struct StorageSettings {
     pub read_only: bool,
     pub expire: Duration,
     pub sync: Duration,
+    /// How many clients' shared keys are kept (`keypair_cache_size`).
+    pub keypair_cache_size: usize,
     pub backend: BackendSettings,
 }
 
@@ -135,6 +138,12 @@ impl StorageSettings {
             read_only: flag("read_only")?,
             expire: time("expire", DEFAULT_EXPIRE)?,
             sync: time("sync", DEFAULT_SYNC)?.max(Duration::from_secs(1)),
+            keypair_cache_size: match m.get("keypair_cache_size") {
+                Some(v) => {
+                    value::size(v).map_err(|want| type_error("keypair_cache_size", want, v))?
+                }
+                None => super::key_cache::DEFAULT_CAPACITY,
+            },
             backend: backend(tree, m, db_dir)?,
         }))
     }

@@ -26,6 +26,7 @@ fn start(tune: impl FnOnce(&mut StorageSettings)) -> Fixture {
         read_only: false,
         expire: Duration::from_secs(3600),
         sync: Duration::from_secs(60),
+        keypair_cache_size: 16,
         backend: BackendSettings::Embedded {
             path: dir.path().join("fuzzy.redb"),
         },
@@ -137,6 +138,8 @@ fn encrypted_requests_are_answered_sealed_and_replays_add_nothing() {
     let got = f.exchange_from("127.0.0.1:0", &check).unwrap();
     let found = Reply::decode(&envelope::open_reply(&shared, &got).unwrap()).unwrap();
     assert_eq!(found.value, 10, "the replay added nothing");
+    // Three datagrams from one client: one key exchange.
+    assert_eq!(f.running.storage.keys.derived(), 1);
     assert!(
         f.running
             .storage
@@ -206,4 +209,43 @@ fn legacy_clients_get_the_short_reply() {
     cmd.version = 3;
     let got = f.exchange_from("127.0.0.1:0", &cmd.encode()).unwrap();
     assert_eq!(got.len(), sluice_proto::fuzzy::reply::REPLY_V1_LEN);
+}
+
+#[test]
+fn a_hit_renews_the_expiry_at_the_next_sync_and_metrics_count_it() {
+    let f = start(|s| s.expire = Duration::from_secs(3));
+    f.ask(&command(Op::Write, 1, Some(&shingles(100))));
+    std::thread::sleep(Duration::from_millis(1500));
+    let near = {
+        let mut s = shingles(100);
+        s[3] = 1;
+        s
+    };
+    // Found by its shingles with 30/32 (> 0.9): renewed at the next sync.
+    assert_eq!(f.ask(&command(Op::Check, 2, Some(&near))).value, 10);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    assert_eq!(rt.block_on(f.running.storage.sync()).unwrap(), (1, 0));
+    // Past the first expiry: still there, through the digest and the shingles.
+    std::thread::sleep(Duration::from_millis(2000));
+    assert_eq!(f.ask(&command(Op::Check, 1, None)).value, 10);
+    assert_eq!(f.ask(&command(Op::Check, 2, Some(&near))).value, 10);
+    // Nothing queued since the last sync but these two hits.
+    assert_eq!(rt.block_on(f.running.storage.sync()).unwrap().0, 1);
+
+    f.exchange_from("127.0.0.1:0", b"junk");
+    let mut text = String::new();
+    super::metrics::render(&mut text, &f.running.storage.counters);
+    for line in [
+        "sluice_fuzzy_storage_requests_total{wire=\"plain\"} 4",
+        "sluice_fuzzy_storage_requests_total{wire=\"encrypted\"} 0",
+        "sluice_fuzzy_storage_checks_total 3",
+        "sluice_fuzzy_storage_hits_total 3",
+        "sluice_fuzzy_storage_adds_total 1",
+        "sluice_fuzzy_storage_refreshes_total 2",
+        "sluice_fuzzy_storage_errors_total{kind=\"invalid\"} 1",
+    ] {
+        assert!(text.contains(line), "{line} in\n{text}");
+    }
 }

@@ -159,7 +159,7 @@ impl Scanner for LocalScanner {
             let fuzzy = async {
                 match (&this.fuzzy, &parsed) {
                     (Some((f, budget)), Some(p)) => {
-                        let prepared = f.prepare(p.view());
+                        let prepared = f.prepare(p.view(), req.envelope.client_ip);
                         if prepared.is_empty() {
                             return Vec::new();
                         }

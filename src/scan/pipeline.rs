@@ -250,7 +250,11 @@ impl Pipeline {
                 .subject
                 .clone()
                 .unwrap_or_else(|| DEFAULT_SUBJECT.to_string()),
-            warnings: warnings.into_iter().chain(wl_warnings).collect(),
+            warnings: warnings
+                .into_iter()
+                .chain(wl_warnings)
+                .chain(fuzzy.warnings)
+                .collect(),
         })
     }
 

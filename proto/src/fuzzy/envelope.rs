@@ -101,8 +101,19 @@ pub struct Opened {
 
 /// Opens an encrypted request with the storage's keypairs.
 pub fn open_request(packet: &[u8], keys: &[Keypair]) -> Result<Opened, EnvelopeError> {
+    open_request_with(packet, keys, Keypair::shared)
+}
+
+/// Opens an encrypted request, taking the shared key of the picked keypair
+/// and the client's public key from `shared`: a storage passes a cache, as
+/// the key exchange costs more than the rest of the request.
+pub fn open_request_with(
+    packet: &[u8],
+    keys: &[Keypair],
+    shared: impl FnOnce(&Keypair, &[u8; KEY_LEN]) -> Result<SharedKey, CryptoError>,
+) -> Result<Opened, EnvelopeError> {
     let (header, body) = RequestHeader::split(packet)?;
-    let shared = header.pick(keys)?.shared(&header.pubkey)?;
+    let shared = shared(header.pick(keys)?, &header.pubkey)?;
     let mut plain = body.to_vec();
     shared.open(&header.nonce, &header.mac, &mut plain)?;
     Ok(Opened {
@@ -119,14 +130,25 @@ pub fn seal_request(
     client: &Keypair,
     command: &[u8],
 ) -> Result<Vec<u8>, EnvelopeError> {
-    let shared = client.shared(server)?;
+    seal_request_shared(server, client.public(), &client.shared(server)?, command)
+}
+
+/// [`seal_request`] with the pairing's shared key computed once: a client
+/// that sends many commands to one storage derives it once, not per
+/// datagram.
+pub fn seal_request_shared(
+    server: &[u8; KEY_LEN],
+    client_public: &[u8; KEY_LEN],
+    shared: &SharedKey,
+    command: &[u8],
+) -> Result<Vec<u8>, EnvelopeError> {
     let nonce = random_nonce()?;
     let mut body = command.to_vec();
     let mac = shared.seal(&nonce, &mut body);
     let mut out = Vec::with_capacity(REQUEST_HEADER_LEN + body.len());
     out.extend_from_slice(&MAGIC);
     out.extend_from_slice(&key_id(server));
-    out.extend_from_slice(client.public());
+    out.extend_from_slice(client_public);
     out.extend_from_slice(&nonce);
     out.extend_from_slice(&mac);
     out.extend_from_slice(&body);

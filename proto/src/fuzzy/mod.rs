@@ -48,6 +48,16 @@ pub enum RequestError {
 impl Request {
     /// Decodes one datagram received by a storage holding `keys`.
     pub fn decode(packet: &[u8], keys: &[Keypair]) -> Result<Self, RequestError> {
+        Self::decode_with(packet, keys, Keypair::shared)
+    }
+
+    /// [`Request::decode`], with the shared key of an encrypted request
+    /// taken from `shared` (see [`envelope::open_request_with`]).
+    pub fn decode_with(
+        packet: &[u8],
+        keys: &[Keypair],
+        shared: impl FnOnce(&Keypair, &[u8; crypto::KEY_LEN]) -> Result<SharedKey, CryptoError>,
+    ) -> Result<Self, RequestError> {
         if packet.len() > MAX_PACKET {
             return Err(CommandError::TooLarge {
                 len: packet.len(),
@@ -56,7 +66,7 @@ impl Request {
             .into());
         }
         if envelope::is_encrypted(packet) {
-            let opened = envelope::open_request(packet, keys)?;
+            let opened = envelope::open_request_with(packet, keys, shared)?;
             let command = Command::decode(&opened.plain)?;
             return Ok(Self {
                 command,

@@ -6,12 +6,15 @@
 //! u64) and expiry (Unix ms, u64), little-endian; a shingle's key is its
 //! index and value (9 bytes), its record the digest and the expiry.
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use redb::{Database, Durability, ReadableTable, ReadableTableMetadata, TableDefinition};
+use redb::{
+    Database, Durability, ReadOnlyTable, ReadableTable, ReadableTableMetadata, TableDefinition,
+};
 use sluice_proto::fuzzy::{Command, DIGEST_LEN, SHINGLES};
 
-use super::{BackendError, Found};
+use super::{BackendError, Found, Refresh};
 use crate::fuzzy_storage::matching;
 
 const HASHES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("fuzzy_hashes");
@@ -28,6 +31,16 @@ const SHINGLE_RECORD: usize = DIGEST_LEN + 8;
 pub struct Embedded {
     db: Database,
     path: PathBuf,
+    /// The tables as of the last commit, shared by checks until the next
+    /// write: opening a read transaction per check cost more than the
+    /// lookups. Every commit here clears it; nothing else writes the file.
+    snapshot: Mutex<Option<Arc<Snapshot>>>,
+}
+
+/// Both tables, read as of one commit.
+struct Snapshot {
+    hashes: ReadOnlyTable<&'static [u8], &'static [u8]>,
+    shingles: ReadOnlyTable<&'static [u8], &'static [u8]>,
 }
 
 impl std::fmt::Debug for Embedded {
@@ -95,6 +108,7 @@ impl Embedded {
         let store = Embedded {
             db,
             path: path.to_path_buf(),
+            snapshot: Mutex::default(),
         };
         // Create the tables, so that readers never meet a missing one.
         store.update(|_, _| Ok(()))?;
@@ -108,12 +122,29 @@ impl Embedded {
         }
     }
 
-    pub fn check(&self, cmd: &Command, now_ms: u64) -> Result<Option<Found>, BackendError> {
+    /// The current snapshot, opened if a commit cleared it.
+    fn snapshot(&self) -> Result<Arc<Snapshot>, BackendError> {
+        let mut slot = self
+            .snapshot
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(s) = slot.as_ref() {
+            return Ok(Arc::clone(s));
+        }
         let txn = self.db.begin_read().map_err(|e| self.err(&e))?;
-        let hashes = txn.open_table(HASHES).map_err(|e| self.err(&e))?;
+        let snap = Arc::new(Snapshot {
+            hashes: txn.open_table(HASHES).map_err(|e| self.err(&e))?,
+            shingles: txn.open_table(SHINGLE_KEYS).map_err(|e| self.err(&e))?,
+        });
+        *slot = Some(Arc::clone(&snap));
+        Ok(snap)
+    }
+
+    pub fn check(&self, cmd: &Command, now_ms: u64) -> Result<Option<Found>, BackendError> {
+        let snap = self.snapshot()?;
         let lookup =
             |digest: &[u8; DIGEST_LEN], prob: f32| -> Result<Option<Found>, BackendError> {
-                let got = hashes.get(&digest[..]).map_err(|e| self.err(&e))?;
+                let got = snap.hashes.get(&digest[..]).map_err(|e| self.err(&e))?;
                 Ok(got
                     .and_then(|g| Hash::decode(g.value()))
                     .filter(|h| h.expires_ms > now_ms)
@@ -135,18 +166,18 @@ impl Embedded {
         let Some(shingles) = &cmd.shingles else {
             return Ok(None);
         };
-        let table = txn.open_table(SHINGLE_KEYS).map_err(|e| self.err(&e))?;
-        let mut found = Vec::with_capacity(SHINGLES);
-        for (i, &s) in shingles.iter().enumerate() {
-            let got = table
+        let mut found = [None; SHINGLES];
+        for ((i, &s), slot) in shingles.iter().enumerate().zip(&mut found) {
+            let got = snap
+                .shingles
                 .get(&shingle_key(i, s)[..])
                 .map_err(|e| self.err(&e))?;
-            found.push(got.and_then(|g| {
+            *slot = got.and_then(|g| {
                 let rec = g.value();
                 (rec.len() == SHINGLE_RECORD && expires_of(rec) > now_ms)
                     .then(|| rec[..DIGEST_LEN].try_into().ok())
                     .flatten()
-            }));
+            });
         }
         match matching::vote(&found) {
             Some(v) => lookup(&v.digest, v.prob),
@@ -183,6 +214,44 @@ impl Embedded {
         })
     }
 
+    /// Renews the expiry of the batch's live hashes and of the live shingle
+    /// records its queries named, in one transaction.
+    pub fn refresh(
+        &self,
+        batch: &[Refresh],
+        expire: Duration,
+        now_ms: u64,
+    ) -> Result<u64, BackendError> {
+        let expires_ms =
+            now_ms.saturating_add(u64::try_from(expire.as_millis()).unwrap_or(u64::MAX));
+        let mut renewed = 0;
+        self.update(|hashes, shingles| {
+            for r in batch {
+                let live = hashes
+                    .get(&r.digest[..])?
+                    .and_then(|g| Hash::decode(g.value()))
+                    .filter(|h| h.expires_ms > now_ms);
+                let Some(hash) = live else { continue };
+                let record = Hash { expires_ms, ..hash };
+                hashes.insert(&r.digest[..], &record.encode()[..])?;
+                renewed += 1;
+                for (i, &s) in r.shingles.iter().flat_map(|s| s.iter()).enumerate() {
+                    let key = shingle_key(i, s);
+                    let rec: Option<[u8; SHINGLE_RECORD]> = shingles
+                        .get(&key[..])?
+                        .and_then(|g| g.value().try_into().ok())
+                        .filter(|rec: &[u8; SHINGLE_RECORD]| expires_of(rec) > now_ms);
+                    if let Some(mut rec) = rec {
+                        rec[DIGEST_LEN..].copy_from_slice(&expires_ms.to_le_bytes());
+                        shingles.insert(&key[..], &rec[..])?;
+                    }
+                }
+            }
+            Ok(())
+        })?;
+        Ok(renewed)
+    }
+
     pub fn delete(&self, cmd: &Command) -> Result<(), BackendError> {
         self.update(|hashes, shingles| {
             hashes.remove(&cmd.digest[..])?;
@@ -196,9 +265,7 @@ impl Embedded {
     }
 
     pub fn count(&self) -> Result<u64, BackendError> {
-        let txn = self.db.begin_read().map_err(|e| self.err(&e))?;
-        let hashes = txn.open_table(HASHES).map_err(|e| self.err(&e))?;
-        hashes.len().map_err(|e| self.err(&e))
+        self.snapshot()?.hashes.len().map_err(|e| self.err(&e))
     }
 
     /// Removes expired records; returns how many hashes went.
@@ -223,7 +290,14 @@ impl Embedded {
             let mut shingles = txn.open_table(SHINGLE_KEYS).map_err(|e| self.err(&e))?;
             f(&mut hashes, &mut shingles).map_err(|e| self.err(&e))?;
         }
-        txn.commit().map_err(|e| self.err(&e))
+        let done = txn.commit().map_err(|e| self.err(&e));
+        // Cleared after the commit: a check between the two reads the old
+        // state, as it would have a moment earlier.
+        *self
+            .snapshot
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+        done
     }
 }
 
@@ -256,7 +330,11 @@ mod tests {
     #[test]
     fn weights_add_up_and_the_first_time_stays() {
         let (_dir, s) = store();
+        let q = Command::new(Op::Check, [1; DIGEST_LEN]);
+        // A check before the writes: its snapshot must not hide them.
+        assert!(s.check(&q, 5_000_000).unwrap().is_none());
         write(&s, 1, 1, 10, 5_000_000);
+        assert_eq!(s.check(&q, 5_000_001).unwrap().unwrap().value, 10);
         write(&s, 1, 2, 5, 9_000_000);
         let found = s
             .check(&Command::new(Op::Check, [1; DIGEST_LEN]), 9_000_001)
@@ -277,6 +355,46 @@ mod tests {
         assert!(s.check(&q, later).unwrap().is_none());
         assert_eq!(s.sweep(later).unwrap(), 1);
         assert_eq!(s.count().unwrap(), 0);
+    }
+
+    #[test]
+    fn a_refresh_renews_live_hashes_and_their_shingles_only() {
+        let (_dir, s) = store();
+        let day = u64::try_from(DAY.as_millis()).unwrap();
+        let sh: [u64; SHINGLES] = std::array::from_fn(|i| 50 + i as u64);
+        let mut add = shingled(1, sh);
+        add.value = 3;
+        s.write(&add, DAY, 0).unwrap();
+        write(&s, 2, 1, 3, 0);
+        let batch = [
+            Refresh {
+                digest: [1; DIGEST_LEN],
+                shingles: Some(Box::new(sh)),
+            },
+            Refresh {
+                digest: [9; DIGEST_LEN],
+                shingles: None,
+            },
+        ];
+        // Half a day on: hash 1 renewed (hash 9 is not stored).
+        assert_eq!(s.refresh(&batch, DAY, day / 2).unwrap(), 1);
+        let past_first_expiry = day + day / 4;
+        let exact = Command::new(Op::Check, [1; DIGEST_LEN]);
+        let found = s.check(&exact, past_first_expiry).unwrap().unwrap();
+        assert_eq!((found.value, found.ts), (3, 0), "value and first time kept");
+        assert!(s
+            .check(&Command::new(Op::Check, [2; DIGEST_LEN]), past_first_expiry)
+            .unwrap()
+            .is_none());
+        // The shingles were renewed too: a changed copy still finds it.
+        let mut query = shingled(7, sh);
+        query.op = Op::Check;
+        assert_eq!(
+            s.check(&query, past_first_expiry).unwrap().unwrap().digest,
+            [1; DIGEST_LEN]
+        );
+        // An expired hash is not brought back.
+        assert_eq!(s.refresh(&batch[..1], DAY, 3 * day).unwrap(), 0);
     }
 
     #[test]

@@ -4,10 +4,11 @@
 //! Both do what Rspamd's backends do: a write sets the hash's flag, adds
 //! its value to the stored weight, keeps the first write's time and renews
 //! the expiry; a shingles write also points each of its 32 shingles at the
-//! digest. A delete drops the digest (and the shingles sent with it).
+//! digest. A delete drops the digest (and the shingles sent with it). A
+//! check that finds a hash renews its expiry later, in a batch.
 use std::time::Duration;
 
-use sluice_proto::fuzzy::{Command, DIGEST_LEN};
+use sluice_proto::fuzzy::{Command, DIGEST_LEN, SHINGLES};
 
 pub mod embedded;
 pub mod redis;
@@ -25,6 +26,14 @@ pub struct Found {
     pub ts: u32,
     /// 1.0 for the digest itself, the shingles' vote otherwise.
     pub prob: f32,
+}
+
+/// A hash a check found, whose expiry is renewed: the digest found and the
+/// shingles of the query that found it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Refresh {
+    pub digest: [u8; DIGEST_LEN],
+    pub shingles: Option<Box<[u64; SHINGLES]>>,
 }
 
 /// A backend failure: the command is answered with status 500.
@@ -61,6 +70,15 @@ impl Backend {
         match self {
             Backend::Embedded(e) => e.delete(cmd),
             Backend::Redis(r) => r.delete(cmd).await,
+        }
+    }
+
+    /// Renews the expiry of the hashes in `batch` that are still stored,
+    /// and of the shingles sent with them; returns how many hashes.
+    pub async fn refresh(&self, batch: &[Refresh], expire: Duration) -> Result<u64, BackendError> {
+        match self {
+            Backend::Embedded(e) => e.refresh(batch, expire, now()),
+            Backend::Redis(r) => r.refresh(batch, expire).await,
         }
     }
 

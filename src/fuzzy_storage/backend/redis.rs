@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use sluice_proto::fuzzy::{Command, DIGEST_LEN};
 
-use super::{BackendError, Found};
+use super::{BackendError, Found, Refresh};
 use crate::fuzzy_storage::matching;
 use crate::redis::{Client, Role};
 
@@ -129,6 +129,24 @@ impl RedisBackend {
             .pipe::<()>(Role::Write, &p, self.deadline())
             .await?;
         Ok(())
+    }
+
+    /// Rspamd's refresh: `EXPIRE` on each digest key and on the shingle
+    /// keys its query sent (a key that is gone stays gone).
+    pub async fn refresh(&self, batch: &[Refresh], expire: Duration) -> Result<u64, BackendError> {
+        let ttl = expire.as_secs().max(1);
+        let mut p = ::redis::pipe();
+        for r in batch {
+            p.cmd("EXPIRE").arg(self.digest_key(&r.digest)).arg(ttl);
+            for (i, &s) in r.shingles.iter().flat_map(|s| s.iter()).enumerate() {
+                p.cmd("EXPIRE")
+                    .arg(self.shingle_key(i, s))
+                    .arg(ttl)
+                    .ignore();
+            }
+        }
+        let renewed: Vec<i64> = self.client.pipe(Role::Write, &p, self.deadline()).await?;
+        Ok(renewed.iter().filter(|&&n| n == 1).count() as u64)
     }
 
     pub async fn delete(&self, cmd: &Command) -> Result<(), BackendError> {

@@ -2,14 +2,15 @@
 //! storage at once, under the scan's deadline, and the replies scored as
 //! Rspamd scores them. Learning (`add`, `del`) and `stat` use the same
 //! exchange.
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use sluice_proto::fuzzy::{Command, Op, Reply};
+use sluice_proto::fuzzy::{status, Command, Extension, Op, Reply};
 
 use super::client::{ClientError, RuleClient};
 use super::hashes::{message_hashes, FuzzyHash, HashKind};
-use super::settings::{FuzzyRule, FuzzySettings, FuzzySettingsError};
+use super::settings::{FuzzyRule, FuzzySettings, FuzzySettingsError, BLOCKED_SYMBOL};
 use crate::message::MessageView;
 use crate::metrics::fuzzy::RuleCounters;
 use crate::verdict::fuzzy::{FuzzyLearnError, FuzzyLearnFuture, FuzzyLearner};
@@ -19,6 +20,9 @@ use crate::verdict::fuzzy::{FuzzyLearnError, FuzzyLearnFuture, FuzzyLearner};
 const SHORT_IMAGE: usize = 32 * 1024;
 /// Texts longer than this many bytes make an image match alone weigh less.
 const TEXT_LENGTH_CUTOFF: usize = 25;
+/// The longest sender domain a check tells the storage; a longer one keeps
+/// its last bytes (Rspamd's `MAX_FUZZY_DOMAIN`).
+const MAX_SOURCE_DOMAIN: usize = 64;
 
 /// A symbol the phase found, with its dynamic multiplier.
 #[derive(Debug, Clone, PartialEq)]
@@ -47,6 +51,52 @@ impl TextFacts {
             }
         }
         f
+    }
+}
+
+/// Who sent the message, as Rspamd's client tells the storage with each
+/// check (command extensions) unless the rule says `no_share`: the From
+/// header's domain and the client's address.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Source {
+    pub domain: Option<String>,
+    pub ip: Option<IpAddr>,
+}
+
+impl Source {
+    pub fn of(view: &MessageView<'_>, client_ip: Option<IpAddr>) -> Source {
+        let domain = view.header("From").and_then(|h| {
+            let v = h.value.as_ref();
+            let addr = match (v.rfind('<'), v.rfind('>')) {
+                (Some(a), Some(b)) if a < b => &v[a + 1..b],
+                _ => v.trim(),
+            };
+            let (_, d) = addr.rsplit_once('@')?;
+            let d = d.trim();
+            (!d.is_empty()).then(|| d.to_string())
+        });
+        Source {
+            domain,
+            ip: client_ip,
+        }
+    }
+
+    /// The extensions a check carries: the domain (its last 64 bytes),
+    /// then the address.
+    pub fn extensions(&self) -> Vec<Extension> {
+        let mut out = Vec::new();
+        if let Some(d) = &self.domain {
+            let b = d.as_bytes();
+            out.push(Extension::SourceDomain(
+                b[b.len().saturating_sub(MAX_SOURCE_DOMAIN)..].to_vec(),
+            ));
+        }
+        match self.ip {
+            Some(IpAddr::V4(v4)) => out.push(Extension::SourceIp4(v4.octets())),
+            Some(IpAddr::V6(v6)) => out.push(Extension::SourceIp6(v6.octets())),
+            None => {}
+        }
+        out
     }
 }
 
@@ -146,7 +196,9 @@ impl FuzzyChecks {
 
     /// The message's check commands, per rule (hashing is the CPU part:
     /// done before any wait).
-    pub fn prepare(&self, view: &MessageView<'_>) -> Prepared {
+    /// `client_ip`: the SMTP client, told to the storage with the sender's
+    /// domain unless a rule says `no_share`.
+    pub fn prepare(&self, view: &MessageView<'_>, client_ip: Option<IpAddr>) -> Prepared {
         let per_rule = self
             .rules
             .iter()
@@ -155,6 +207,7 @@ impl FuzzyChecks {
         Prepared {
             per_rule,
             facts: TextFacts::of(view),
+            source: Source::of(view, client_ip),
         }
     }
 
@@ -162,15 +215,23 @@ impl FuzzyChecks {
     /// once, and scores the replies. A rule whose storage does not answer by
     /// `deadline` adds nothing and counts a failure.
     pub async fn check(&self, prepared: Prepared, deadline: Instant) -> Vec<FuzzyHit> {
-        let asks = self
-            .rules
-            .iter()
-            .zip(prepared.per_rule)
-            .map(|(r, hashes)| async move {
+        let shared = prepared.source.extensions();
+        let asks = self.rules.iter().zip(prepared.per_rule).map(|(r, hashes)| {
+            let shared = &shared;
+            async move {
                 if hashes.is_empty() {
                     return Vec::new();
                 }
-                let cmds = hashes.iter().map(|h| command(Op::Check, h, 0, 0)).collect();
+                let cmds = hashes
+                    .iter()
+                    .map(|h| {
+                        let mut c = command(Op::Check, h, 0, 0);
+                        if !r.rule.no_share {
+                            c.extensions.clone_from(shared);
+                        }
+                        c
+                    })
+                    .collect();
                 r.counters.queries(hashes.len());
                 match r.client.exchange(cmds, deadline).await {
                     Ok(replies) => {
@@ -183,14 +244,27 @@ impl FuzzyChecks {
                                 Some(m)
                             })
                             .collect();
-                        score_results(&results, prepared.facts)
+                        let mut hits =
+                            score_results(&results, prepared.facts, r.rule.weight_threshold);
+                        if replies.iter().any(|(_, rep)| {
+                            rep.as_ref()
+                                .is_some_and(|rep| rep.value == status::FORBIDDEN)
+                        }) {
+                            hits.push(FuzzyHit {
+                                symbol: BLOCKED_SYMBOL.to_string(),
+                                multiplier: 0.0,
+                                option: r.rule.name.clone(),
+                            });
+                        }
+                        hits
                     }
                     Err(e) => {
                         r.counters.failure(&e);
                         Vec::new()
                     }
                 }
-            });
+            }
+        });
         futures_util::future::join_all(asks)
             .await
             .into_iter()
@@ -333,6 +407,7 @@ impl FuzzyLearner for Learner {
 pub struct Prepared {
     per_rule: Vec<Vec<FuzzyHash>>,
     facts: TextFacts,
+    source: Source,
 }
 
 impl Prepared {
@@ -380,6 +455,9 @@ pub fn match_result(rule: &FuzzyRule, rep: &Reply, h: &FuzzyHash) -> Option<Matc
     if !mapped && rule.skip_unknown {
         return None;
     }
+    if rule.skip_hashes.is_some() && rule.skips(&data_encoding::HEXLOWER.encode(&h.digest)) {
+        return None;
+    }
     let prob = f64::from(rep.prob);
     let mut score = normalize(rep.value, weight);
     let (kind, label) = match h.kind {
@@ -419,8 +497,13 @@ pub fn normalize(value: i32, weight: f64) -> f64 {
 /// The message-wide adjustments of `fuzzy_insert_metric_results`: an image
 /// match alone weighs a quarter beside a long text, 0.9 beside a short one,
 /// and less when the text matched only weakly; a text match beside an image
-/// match weighs 1.1.
-pub fn score_results(results: &[MatchResult], facts: TextFacts) -> Vec<FuzzyHit> {
+/// match weighs 1.1. A hit whose weight ends below the rule's
+/// `weight_threshold` is left out.
+pub fn score_results(
+    results: &[MatchResult],
+    facts: TextFacts,
+    threshold: Option<f64>,
+) -> Vec<FuzzyHit> {
     let seen_text = results.iter().any(|r| r.kind == ResultKind::Txt);
     let seen_img = results.iter().any(|r| r.kind == ResultKind::Img);
     let prob_txt = results
@@ -451,6 +534,17 @@ pub fn score_results(results: &[MatchResult], facts: TextFacts) -> Vec<FuzzyHit>
                 multiplier: r.score * mult,
                 option: r.option.clone(),
             }
+        })
+        .filter(|hit| {
+            let kept = threshold.is_none_or(|t| hit.multiplier >= t);
+            if !kept {
+                tracing::info!(
+                    symbol = hit.symbol,
+                    weight = hit.multiplier,
+                    "fuzzy match not added: weight below weight_threshold"
+                );
+            }
+            kept
         })
         .collect()
 }

@@ -89,7 +89,10 @@ impl RuleClient {
         match &self.crypto {
             // Sealing fails only without randomness; the storage then
             // drops the plain command as undecryptable, which times out.
-            Some(s) => envelope::seal_request(&s.server_key, &s.local, &plain).unwrap_or(plain),
+            Some(s) => {
+                envelope::seal_request_shared(&s.server_key, s.local.public(), &s.shared, &plain)
+                    .unwrap_or(plain)
+            }
             None => plain,
         }
     }

@@ -2,6 +2,7 @@
 //! rules, with Rspamd 3.4's defaults.
 use std::collections::BTreeMap;
 use std::net::{SocketAddr, ToSocketAddrs};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Map, Value};
@@ -10,6 +11,7 @@ use super::hashes::{globs, HashPolicy};
 use super::keys::RuleKeys;
 use super::shingles::Algorithm;
 use crate::config::value;
+use crate::scan::multimap::map::{Map as ListMap, MapKind, MapSource};
 
 /// Rspamd's defaults (`fuzzy_check.c`).
 const DEFAULT_SYMBOL: &str = "R_FUZZY_HASH";
@@ -17,6 +19,11 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(1);
 const DEFAULT_RETRANSMITS: u32 = 3;
 /// The storage's port when a server names none.
 pub const DEFAULT_PORT: u16 = 11335;
+/// The symbol a storage's refusal (status 403) of a check inserts, with
+/// no weight (Rspamd's).
+pub const BLOCKED_SYMBOL: &str = "FUZZY_BLOCKED";
+/// How often the `skip_hashes` file's mtime is looked at.
+const MAP_WATCH: Duration = Duration::from_secs(5);
 
 /// A bad `fuzzy_check` setting.
 #[derive(Debug, thiserror::Error)]
@@ -51,6 +58,14 @@ pub struct FuzzyRule {
     pub timeout: Duration,
     pub retransmits: u32,
     pub policy: HashPolicy,
+    /// A match whose weight (the symbol's multiplier) is below this adds
+    /// nothing (`weight_threshold`).
+    pub weight_threshold: Option<f64>,
+    /// Digests (hex) whose matches are ignored (`skip_hashes`).
+    pub skip_hashes: Option<Arc<ListMap>>,
+    /// Do not tell the storage the sender's domain and address
+    /// (`no_share`).
+    pub no_share: bool,
 }
 
 impl FuzzyRule {
@@ -64,7 +79,16 @@ impl FuzzyRule {
 
     /// Every symbol the rule can insert.
     pub fn symbols(&self) -> impl Iterator<Item = &str> {
-        std::iter::once(self.symbol.as_str()).chain(self.flags.values().map(|m| m.symbol.as_str()))
+        [self.symbol.as_str(), BLOCKED_SYMBOL]
+            .into_iter()
+            .chain(self.flags.values().map(|m| m.symbol.as_str()))
+    }
+
+    /// Whether `skip_hashes` lists the digest (hex).
+    pub fn skips(&self, digest_hex: &str) -> bool {
+        self.skip_hashes
+            .as_ref()
+            .is_some_and(|m| m.current().lookup(digest_hex).is_some())
     }
 
     /// The flag `name` names: a number, or a `fuzzy_map` symbol.
@@ -78,10 +102,11 @@ impl FuzzyRule {
     }
 }
 
-/// The module: its rules (none: off).
+/// The module: its rules (none: off), and what in them is not acted on.
 #[derive(Debug, Clone, Default)]
 pub struct FuzzySettings {
     pub rules: Vec<FuzzyRule>,
+    pub warnings: Vec<String>,
 }
 
 impl FuzzySettings {
@@ -100,6 +125,7 @@ impl FuzzySettings {
             retransmits: get_u32(m, "retransmits", "fuzzy_check")?.unwrap_or(DEFAULT_RETRANSMITS),
         };
         let mut rules = Vec::new();
+        let mut warnings = Vec::new();
         for (name, r) in rule_entries(m.get("rule")) {
             let Value::Object(r) = r else {
                 return Err(FuzzySettingsError::Rule {
@@ -110,9 +136,15 @@ impl FuzzySettings {
             if !get_bool(r, "enabled", &name, true)? {
                 continue;
             }
-            rules.push(parse_rule(&name, r, &module)?);
+            if r.contains_key("learn_condition") {
+                warnings.push(format!(
+                    "fuzzy_check rule {name}: learn_condition is Lua code and is not run: \
+                     every learn goes to this rule's storage"
+                ));
+            }
+            rules.push(parse_rule(&name, r, &module, &mut warnings)?);
         }
-        Ok(FuzzySettings { rules })
+        Ok(FuzzySettings { rules, warnings })
     }
 
     /// The rule named `name`, or the first one.
@@ -158,6 +190,7 @@ fn parse_rule(
     name: &str,
     r: &Map<String, Value>,
     module: &ModuleDefaults,
+    warnings: &mut Vec<String>,
 ) -> Result<FuzzyRule, FuzzySettingsError> {
     let rule_err = |reason: String| FuzzySettingsError::Rule {
         rule: name.to_string(),
@@ -218,7 +251,37 @@ fn parse_rule(
         timeout: get_duration(r, "timeout", name)?.unwrap_or(module.timeout),
         retransmits: get_u32(r, "retransmits", name)?.unwrap_or(module.retransmits),
         policy: parse_policy(name, r, algorithm)?,
+        weight_threshold: get_f64(r, "weight_threshold", name)?,
+        skip_hashes: skip_hashes(name, r.get("skip_hashes"), warnings)?,
+        no_share: get_bool(r, "no_share", name, false)?,
     })
+}
+
+/// `skip_hashes`: a map (files, or digests written inline) of hex digests.
+/// A file that cannot be read is a warning: the map is empty until it can.
+fn skip_hashes(
+    name: &str,
+    v: Option<&Value>,
+    warnings: &mut Vec<String>,
+) -> Result<Option<Arc<ListMap>>, FuzzySettingsError> {
+    let Some(v) = v else { return Ok(None) };
+    let rule_err = |reason: String| FuzzySettingsError::Rule {
+        rule: name.to_string(),
+        reason: format!("skip_hashes: {reason}"),
+    };
+    let sources = value::strings(v)
+        .map_err(|want| rule_err(format!("must be {want}")))?
+        .iter()
+        .map(|s| MapSource::parse(s))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(rule_err)?;
+    let (map, remarks) = ListMap::load(MapKind::Plain, sources, MAP_WATCH);
+    warnings.extend(
+        remarks
+            .into_iter()
+            .map(|r| format!("fuzzy_check rule {name}: skip_hashes: {r}")),
+    );
+    Ok(Some(Arc::new(map)))
 }
 
 fn parse_policy(
@@ -452,5 +515,23 @@ mod tests {
         assert_eq!(s.rules[0].symbol, DEFAULT_SYMBOL);
         assert_eq!(s.rules[0].retransmits, DEFAULT_RETRANSMITS);
         assert_eq!(s.rules[0].timeout, DEFAULT_TIMEOUT);
+        let r = &s.rules[0];
+        assert!(r.weight_threshold.is_none() && r.skip_hashes.is_none() && !r.no_share);
+        assert!(r.symbols().any(|s| s == BLOCKED_SYMBOL));
+    }
+
+    #[test]
+    fn learn_condition_is_reported_as_not_run() {
+        let s = FuzzySettings::from_section(Some(&json!({"rule": {"x": {
+            "servers": "127.0.0.1:1", "no_share": true,
+            "learn_condition": "return function(task) return true end"}}})))
+        .unwrap();
+        assert!(s.rules[0].no_share);
+        assert_eq!(s.warnings.len(), 1);
+        assert!(
+            s.warnings[0].contains("learn_condition"),
+            "{:?}",
+            s.warnings
+        );
     }
 }
