@@ -1,11 +1,13 @@
 //! Fuzzy hashes, as Rspamd computes them so that both share a storage:
 //! [`keys`] from the rule's key strings, [`words`] the normalised words of a
-//! text, [`shingles`] over them ([`mum`] is one of the word hashes), and
-//! [`hashes`] which parts of a message yield which hash under a rule.
+//! text (stemmed in the language [`lang`] detects), [`shingles`] over them
+//! ([`mum`] is one of the word hashes), and [`hashes`] which parts of a
+//! message yield which hash under a rule.
 pub mod check;
 pub mod client;
 pub mod hashes;
 pub mod keys;
+pub mod lang;
 pub mod mum;
 pub mod settings;
 pub mod shingles;
