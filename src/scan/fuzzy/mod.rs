@@ -2,7 +2,8 @@
 //! [`keys`] from the rule's key strings, [`words`] the normalised words of a
 //! text (stemmed in the language [`lang`] detects), [`shingles`] over them
 //! ([`mum`] is one of the word hashes), and [`hashes`] which parts of a
-//! message yield which hash under a rule.
+//! message yield which hash under a rule ([`sniff`] tells the plain parts
+//! Rspamd reads as HTML).
 pub mod check;
 pub mod client;
 pub mod hashes;
@@ -11,6 +12,7 @@ pub mod lang;
 pub mod mum;
 pub mod settings;
 pub mod shingles;
+pub mod sniff;
 pub mod words;
 
 pub use hashes::{message_hashes, FuzzyHash, HashKind, HashPolicy};
