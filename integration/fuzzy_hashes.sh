@@ -7,20 +7,23 @@
 # options, mime_types "*").
 #
 # Attachments and images must agree exactly (their digests are BLAKE2b of
-# the decoded bytes). Texts depend on Rspamd's word breaking, normalisation
-# and language-dependent stemming, which sluice reproduces for the common
-# case; the stage prints the exact agreement rate and the share of Rspamd's
-# text hashes that sluice's shingles would still match in a storage, and
-# fails when either falls below FUZZY_MIN_AGREE / FUZZY_MIN_MATCH percent (a
-# regression in the text path).
+# the decoded bytes). Texts depend on Rspamd's word breaking (ICU),
+# normalisation, language detection and stemming, which sluice reproduces,
+# and on its HTML text and charset decoding, which differ in places (image
+# alt text, dictionary-segmented CJK); the stage prints the exact agreement
+# rate and the share of Rspamd's text hashes that sluice's shingles would
+# still match in a storage, and fails when either falls below
+# FUZZY_MIN_AGREE / FUZZY_MIN_MATCH percent (a regression in the text path).
+# `sluice fuzzy hashes --words` and `rspamadm mime extract -w` show the words
+# of a message that differs.
 # Usage: integration/fuzzy_hashes.sh [MESSAGES_PER_DIR]
 source "$(dirname "$0")/lib.sh"
 source "$IT_DIR/fuzzy/start.sh"
 
 per_dir=${1:-14}
 # The measured rate is in the report; this guards against regressions.
-min_agree=${FUZZY_MIN_AGREE:-30}
-min_match=${FUZZY_MIN_MATCH:-60}
+min_agree=${FUZZY_MIN_AGREE:-55}
+min_match=${FUZZY_MIN_MATCH:-85}
 corpus=$SHARED/corpus
 [ -x "$SLUICE_BIN" ] || die "no sluice binary at $SLUICE_BIN"
 [ -d "$corpus" ] || die "no corpus at $corpus"

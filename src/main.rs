@@ -143,6 +143,12 @@ fn fuzzy_hashes(args: &cli::FuzzyHashArgs) -> Result<ExitCode> {
     for file in &args.files {
         let raw = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
         let parsed = sluice::message::parsed::Parsed::parse(&parser, raw.into());
+        if args.words {
+            for (i, words) in hashes::message_words(parsed.view()).iter().enumerate() {
+                writeln!(out, "{}\t{i}\t{}", file.display(), words.join(" "))?;
+            }
+            continue;
+        }
         for h in hashes::message_hashes(parsed.view(), &policy) {
             let kind = match h.kind {
                 HashKind::Text => "txt",

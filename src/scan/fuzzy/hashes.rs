@@ -2,11 +2,15 @@
 //! selects them: per text part the shingles (enough words) or a direct
 //! digest (a short but not tiny text); per image or attachment the digest of
 //! its decoded bytes, when its type, size and dimensions pass the rule.
+use std::borrow::Cow;
+
 use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 
 use super::keys::{keyed_blake2b, part_digest, Digest64, RuleKeys, SHINGLES};
 use super::shingles::{shingles, Algorithm};
+use super::sniff::looks_like_html;
 use super::words::{stripped_content, words};
+use crate::message::html_text::html_to_text;
 use crate::message::MessageView;
 
 /// Fewest words for shingles whatever `min_length` says.
@@ -96,10 +100,10 @@ pub struct FuzzyHash {
 pub fn message_hashes(view: &MessageView<'_>, policy: &HashPolicy) -> Vec<FuzzyHash> {
     let mut out: Vec<FuzzyHash> = Vec::new();
     let subject = view.subject().unwrap_or("");
-    let strict = view.text_parts.iter().any(|p| p.html.is_some());
-    for part in &view.text_parts {
-        let is_html = part.html.is_some();
-        if let Some(h) = text_hash(&part.text, is_html, strict || is_html, subject, policy) {
+    let texts = part_texts(view);
+    let strict = texts.iter().any(|(_, html)| *html);
+    for (text, is_html) in &texts {
+        if let Some(h) = text_hash(text, *is_html, strict || *is_html, subject, policy) {
             push_unique(&mut out, h);
         }
     }
@@ -111,10 +115,44 @@ pub fn message_hashes(view: &MessageView<'_>, policy: &HashPolicy) -> Vec<FuzzyH
     out
 }
 
+/// Each text part's text as Rspamd reads it, and whether it is HTML: a
+/// plain part whose start is markup is rendered as HTML (see `sniff`).
+fn part_texts<'a>(view: &'a MessageView<'_>) -> Vec<(Cow<'a, str>, bool)> {
+    view.text_parts
+        .iter()
+        .map(|part| {
+            if part.html.is_some() {
+                (Cow::Borrowed(part.text.as_ref()), true)
+            } else if looks_like_html(&part.text) {
+                (Cow::Owned(html_to_text(&part.text)), true)
+            } else {
+                (Cow::Borrowed(part.text.as_ref()), false)
+            }
+        })
+        .collect()
+}
+
 fn push_unique(out: &mut Vec<FuzzyHash>, h: FuzzyHash) {
     if !out.iter().any(|o| o.digest == h.digest) {
         out.push(h);
     }
+}
+
+/// The words each text part's hash is taken of, in the parts' order (for
+/// `sluice fuzzy hashes --words`, to compare with Rspamd's `get_words`).
+pub fn message_words(view: &MessageView<'_>) -> Vec<Vec<String>> {
+    let texts = part_texts(view);
+    let strict = texts.iter().any(|(_, html)| *html);
+    texts
+        .iter()
+        .map(|(text, is_html)| {
+            words(&stripped_content(text, *is_html), strict || *is_html)
+                .into_iter()
+                .filter(|w| w.counts())
+                .map(|w| w.stem)
+                .collect()
+        })
+        .collect()
 }
 
 /// The hash of one text part: shingles when it has enough words, else a

@@ -1,14 +1,18 @@
 //! Fuzzy hashes, as Rspamd computes them so that both share a storage:
 //! [`keys`] from the rule's key strings, [`words`] the normalised words of a
-//! text, [`shingles`] over them ([`mum`] is one of the word hashes), and
-//! [`hashes`] which parts of a message yield which hash under a rule.
+//! text (stemmed in the language [`lang`] detects), [`shingles`] over them
+//! ([`mum`] is one of the word hashes), and [`hashes`] which parts of a
+//! message yield which hash under a rule ([`sniff`] tells the plain parts
+//! Rspamd reads as HTML).
 pub mod check;
 pub mod client;
 pub mod hashes;
 pub mod keys;
+pub mod lang;
 pub mod mum;
 pub mod settings;
 pub mod shingles;
+pub mod sniff;
 pub mod words;
 
 pub use hashes::{message_hashes, FuzzyHash, HashKind, HashPolicy};

@@ -1,19 +1,17 @@
 //! A text part's words as Rspamd's fuzzy hashes see them: the part's text
 //! with its line breaks folded ("stripped content"), split at Unicode word
-//! boundaries, URLs and e-mail addresses left out, each word NFKC-normalised,
-//! lowercased and stemmed, and past the first 600 words sampled the way
-//! Rspamd's tokenizer samples long texts.
-//!
-//! Rspamd stems with the language it detects and falls back to English; this
-//! stems English text (the common case) and leaves other scripts unstemmed,
-//! so a stemmed non-English text may hash differently from Rspamd's.
+//! boundaries, URLs and e-mail addresses left out, each word NFKC-normalised
+//! and lowercased, then stemmed in the language Rspamd would detect for the
+//! part (see `lang`), and past the first 600 words sampled the way Rspamd's
+//! tokenizer samples long texts.
 use std::sync::OnceLock;
 
 use icu_normalizer::ComposingNormalizerBorrowed;
 use regex::Regex;
-use rust_stemmers::{Algorithm as StemAlgorithm, Stemmer};
+use rust_stemmers::Stemmer;
 use unicode_segmentation::UnicodeSegmentation;
 
+use super::lang;
 use super::mum::{mum_finish, mum_step};
 
 /// Words after which Rspamd starts sampling (`words_decay`).
@@ -132,8 +130,8 @@ fn is_zero_width(c: char) -> bool {
 /// One token of the text.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Word {
-    /// Normalised, lowercased, stemmed; empty for a URL or address (Rspamd
-    /// keeps those as exceptions without text).
+    /// Normalised, lowercased, stemmed in the part's language; empty for a
+    /// URL or address (Rspamd keeps those as exceptions without text).
     pub stem: String,
     /// Dropped by the long-text sampling.
     pub skipped: bool,
@@ -155,7 +153,8 @@ pub fn words(stripped: &str, strict: bool) -> Vec<Word> {
     let mut out = Vec::new();
     let mut sampler = Sampler::default();
     let mut next_url = 0usize;
-    for (start, seg) in stripped.split_word_bound_indices() {
+    let tailored = icu_word_classes(stripped);
+    for (start, seg) in tailored.split_word_bound_indices() {
         let end = start + seg.len();
         let mut pieces: [(usize, usize); 2] = [(start, end), (end, end)];
         while next_url < urls.len() && urls[next_url].1 <= start {
@@ -184,7 +183,45 @@ pub fn words(stripped: &str, strict: bool) -> Vec<Word> {
             });
         }
     }
+    if let Some(stemmer) = lang::detect(stripped, out.len()).and_then(lang::stemmer) {
+        let stemmer = Stemmer::create(stemmer);
+        for w in out.iter_mut().filter(|w| !w.stem.is_empty()) {
+            let stem = stemmer.stem(&w.stem);
+            // An empty stem keeps the word (Rspamd's fallback).
+            if !stem.is_empty() && stem != w.stem {
+                w.stem = stem.into_owned();
+            }
+        }
+    }
     out
+}
+
+/// `text` with the characters whose word-break class the ICU build Rspamd
+/// runs on (Debian's ICU 72) sets differently from Unicode's rules swapped
+/// for ones of that class and of the same length, so that Unicode
+/// segmentation of the copy breaks where ICU breaks the original:
+/// - `@` is a letter (ICU 72 keeps `root@host` whole);
+/// - full stops separate words but not digits (`sources.list` is two
+///   words, `3.14` one): they are a comma's class;
+/// - colons separate words (`mailto:bob` is two): they are punctuation.
+fn icu_word_classes(text: &str) -> std::borrow::Cow<'_, str> {
+    const SWAPPED: [char; 5] = ['@', '.', '\u{FF0E}', ':', '\u{FF1A}'];
+    if !text.contains(SWAPPED) && !text.contains('\u{FE55}') {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let swapped: String = text
+        .chars()
+        .map(|c| match c {
+            '@' => 'a',
+            '.' => ',',
+            '\u{FF0E}' => '\u{FF0C}',
+            ':' => '!',
+            '\u{FF1A}' => '\u{FF01}',
+            '\u{FE55}' => '\u{FE57}',
+            c => c,
+        })
+        .collect();
+    std::borrow::Cow::Owned(swapped)
 }
 
 /// ICU's test for a word segment: its first character can be part of a
@@ -198,25 +235,13 @@ fn valid_word(seg: &str) -> bool {
 }
 
 /// NFKC, then only the letters, marks, digits, `_`, math and currency
-/// signs kept, lowercased (Rspamd drops the rest: "can't" is "cant"), then
-/// the English stemmer for words in Latin script.
+/// signs kept, lowercased (Rspamd drops the rest: "can't" is "cant").
 fn normalise(word: &str) -> String {
     let nfkc = ComposingNormalizerBorrowed::new_nfkc().normalize(word);
-    let lower: String = nfkc
-        .chars()
+    nfkc.chars()
         .filter(|c| kept(*c))
         .flat_map(char::to_lowercase)
-        .collect();
-    if lower
-        .chars()
-        .all(|c| c.is_ascii() || c.is_alphabetic() && (c as u32) < 0x250)
-    {
-        let stem = stemmer().stem(&lower);
-        if !stem.is_empty() {
-            return stem.into_owned();
-        }
-    }
-    lower
+        .collect()
 }
 
 /// ICU's categories Rspamd keeps in a word: letters, marks and numbers,
@@ -231,11 +256,6 @@ fn kept(c: char) -> bool {
             | '\u{0300}'..='\u{036F}' | '\u{1AB0}'..='\u{1AFF}' | '\u{1DC0}'..='\u{1DFF}'
             | '\u{20D0}'..='\u{20FF}' | '\u{FE20}'..='\u{FE2F}'
             | '\u{203F}' | '\u{2040}' | '\u{2054}' | '\u{FE33}' | '\u{FE34}' | '\u{FE4D}'..='\u{FE4F}' | '\u{FF3F}')
-}
-
-fn stemmer() -> &'static Stemmer {
-    static S: OnceLock<Stemmer> = OnceLock::new();
-    S.get_or_init(|| Stemmer::create(StemAlgorithm::English))
 }
 
 /// Rspamd's sampling of long texts: a running MUM hash of the words' first
@@ -276,13 +296,15 @@ impl Sampler {
     }
 }
 
-/// Byte spans of the URLs and addresses in `text`, in order.
+/// Byte spans of the URLs and addresses in `text`, in order. A `tel:` or
+/// `callto:` link is one too (Rspamd reads the phone number after it, its
+/// spaces included).
 fn url_spans(text: &str, strict: bool) -> Vec<(usize, usize)> {
     static STRICT: OnceLock<Regex> = OnceLock::new();
     static BARE: OnceLock<Regex> = OnceLock::new();
     let strict_re = STRICT.get_or_init(|| {
         Regex::new(
-            r"(?i)\b(?:[a-z][a-z0-9+.-]*://[^\s<>\x22']+|www\.[^\s<>\x22']+|mailto:[^\s<>\x22']+|[a-z0-9._%+-]+@[a-z0-9-]+(?:\.[a-z0-9-]+)+)",
+            r"(?i)\b(?:[a-z][a-z0-9+.-]*://[^\s<>\x22']+|www\.[^\s<>\x22']+|mailto:[^\s<>\x22']+|(?:tel|callto):[/\\]*\s*\+?[(%0-9](?:[0-9()\[\] %]*[0-9()\[\]%])?|[a-z0-9._%+-]+@[a-z0-9-]+(?:\.[a-z0-9-]+)+)",
         )
         .expect("static regex")
     });
@@ -363,10 +385,37 @@ mod tests {
             ["see", "and", "now"]
         );
         assert_eq!(stems("visit shop.com today"), ["visit", "today"]);
-        // Strict mode keeps a bare name; a dot between letters does not
-        // break a word (Unicode's rules, as ICU's).
-        let strict = words("visit shop.com today", true);
-        assert!(strict.iter().any(|w| w.stem == "shopcom"), "{strict:?}");
+        assert_eq!(stems("call tel: +353 1 8832063 now"), ["call", "now"]);
+        assert_eq!(stems("Hotel: 12 rooms"), ["hotel", "12", "room"]);
+        // Strict mode keeps a bare name, as two words: ICU breaks at a
+        // full stop between letters.
+        let strict: Vec<String> = words("visit shop.com today", true)
+            .into_iter()
+            .map(|w| w.stem)
+            .collect();
+        assert_eq!(strict, ["visit", "shop", "com", "today"]);
+    }
+
+    #[test]
+    fn words_break_where_icu_breaks() {
+        // A full stop separates letters, not digits; `@` is a letter.
+        assert_eq!(
+            stems("edit sources.list i.e."),
+            ["edit", "sourc", "list", "i", "e"]
+        );
+        assert_eq!(stems("3.14 v1.2 root@spawn"), ["314", "v12", "rootspawn"]);
+        // A colon separates words.
+        assert_eq!(stems("by:ThinkGeek 12:30"), ["by", "thinkgeek", "12", "30"]);
+        // A word may not start with `@` (it is no identifier character).
+        assert_eq!(stems("@home x"), ["x"]);
+    }
+
+    #[test]
+    fn the_detected_language_picks_the_stemmer() {
+        // Japanese: no Snowball stemmer, so an English word in it stays.
+        assert_eq!(stems("running テスト"), ["running", "テスト"]);
+        // A short Cyrillic text is Russian: the Russian stemmer applies.
+        assert_eq!(stems("книги running"), ["книг", "running"]);
     }
 
     #[test]

@@ -95,3 +95,17 @@ fn fuzzy_keys_change_text_digests_but_not_attachment_digests() {
     assert_ne!(a[0].digest, b[0].digest);
     assert_eq!(a[0].shingles, b[0].shingles);
 }
+
+#[test]
+fn a_plain_part_of_markup_is_hashed_as_html() {
+    let p = HashPolicy::default();
+    let markup = format!("<html><body><p>{}</p></body></html>", long_text(None));
+    let html =
+        format!("From: a@b.example\r\nSubject: s\r\nContent-Type: text/html\r\n\r\n{markup}\r\n");
+    let as_html = hashes_of(html, &p);
+    let as_plain = hashes_of(plain("s", &markup), &p);
+    assert_eq!(as_html.len(), 1);
+    assert_eq!(as_plain, as_html);
+    // The tags are not words: the same words as plain text hash alike.
+    assert_eq!(as_plain, hashes_of(plain("s", &long_text(None)), &p));
+}
