@@ -447,13 +447,20 @@ fn count(v: Option<i64>) -> u64 {
     v.unwrap_or(0).max(0) as u64
 }
 
-/// Reads `S` and `H` of every key and answers them packed in one string: `s h` per key
-/// (empty for an absent field), the keys' in order, comma-separated.
+/// Reads `S` and `H` of the learned totals (`KEYS[1]`) and of every token, and answers
+/// them packed in one string: `s h` per key (empty for an absent field), the totals first,
+/// then the tokens' in order, comma-separated. The tokens come packed too, as Rspamd's
+/// script takes them: `ARGV[1]` is the namespace's `t:` prefix and `ARGV[2]` every token
+/// in 16 hex digits, back to back, so a message with hundreds of tokens is one short
+/// argument to encode and send rather than a key each. (The keys it reads are thus not
+/// all declared: this store is one server, never a cluster.)
 const LOOKUP_SCRIPT: &str = r"
-local out = {}
-for i, key in ipairs(KEYS) do
-  local v = redis.call('HMGET', key, 'S', 'H')
-  out[i] = (v[1] or '') .. ' ' .. (v[2] or '')
+local v = redis.call('HMGET', KEYS[1], 'S', 'H')
+local out = { (v[1] or '') .. ' ' .. (v[2] or '') }
+local prefix, packed = ARGV[1], ARGV[2]
+for i = 1, #packed - 15, 16 do
+  v = redis.call('HMGET', prefix .. string.sub(packed, i, i + 15), 'S', 'H')
+  out[#out + 1] = (v[1] or '') .. ' ' .. (v[2] or '')
 end
 return table.concat(out, ',')
 ";
@@ -464,43 +471,44 @@ fn lookup_script() -> &'static Script {
 }
 
 /// Runs `script` by its SHA-1 (EVALSHA), and whole (EVAL) when the server does not know
-/// it yet (a restart, `SCRIPT FLUSH`), which also loads it. `keys` adds its `nkeys` keys.
+/// it yet (a restart, `SCRIPT FLUSH`), which also loads it. `args` adds its `nkeys` keys,
+/// then its arguments.
 fn eval<T: redis::FromRedisValue>(
     c: &mut Conn,
     script: &Script,
     nkeys: usize,
-    keys: impl Fn(&mut redis::Cmd),
+    args: impl Fn(&mut redis::Cmd),
 ) -> Result<T, RedisError> {
     let mut sha = redis::cmd("EVALSHA");
     sha.arg(script.sha1()).arg(nkeys);
-    keys(&mut sha);
+    args(&mut sha);
     match sha.query(c) {
         Err(e) if e.kind() == redis::ErrorKind::NoScriptError => {
             let mut full = redis::cmd("EVAL");
             full.arg(script.code()).arg(nkeys);
-            keys(&mut full);
+            args(&mut full);
             full.query(c)
         }
         other => other,
     }
 }
 
-/// Adds `{ns}learns` and `{ns}t:{token:016x}` of each token to `cmd`, through one buffer
-/// (a scan has hundreds of tokens; formatting a string for each showed in profiles).
-fn lookup_keys(cmd: &mut redis::Cmd, ns: &str, tokens: &[u64]) {
-    let mut key = Vec::with_capacity(ns.len() + 18);
+/// Adds the lookup script's key and arguments to `cmd`: `{ns}learns`, then `{ns}t:` and
+/// every token in 16 hex digits in one buffer (a scan has hundreds of tokens; an argument
+/// or a formatted string each showed in profiles).
+fn lookup_args(cmd: &mut redis::Cmd, ns: &str, tokens: &[u64]) {
+    let mut key = Vec::with_capacity(ns.len() + 8);
     key.extend_from_slice(ns.as_bytes());
-    let base = key.len();
     key.extend_from_slice(b"learns");
     cmd.arg(&key[..]);
-    key.truncate(base);
+    key.truncate(ns.len());
     key.extend_from_slice(b"t:");
-    let base = key.len();
+    cmd.arg(&key[..]);
+    let mut packed = Vec::with_capacity(tokens.len() * 16);
     for t in tokens {
-        key.truncate(base);
-        key.extend_from_slice(&hex16(*t));
-        cmd.arg(&key[..]);
+        packed.extend_from_slice(&hex16(*t));
     }
+    cmd.arg(&packed[..]);
 }
 
 /// `{t:016x}` without the formatting machinery.
@@ -551,8 +559,8 @@ impl Store for RedisStore {
     fn lookup(&self, user: u64, tokens: &[u64]) -> Result<(Learns, Vec<Counts>), StoreError> {
         let ns = self.ns(user);
         let packed: Vec<u8> = self.with_conn(|c| {
-            eval(c, lookup_script(), tokens.len() + 1, |cmd| {
-                lookup_keys(cmd, &ns, tokens);
+            eval(c, lookup_script(), 1, |cmd| {
+                lookup_args(cmd, &ns, tokens);
             })
         })?;
         let mut all = unpack(&packed, tokens.len() + 1).ok_or_else(|| {
@@ -670,12 +678,12 @@ mod tests {
     }
 
     #[test]
-    fn keys_are_the_prefix_and_the_token_in_sixteen_hex_digits() {
+    fn tokens_go_packed_in_sixteen_hex_digits_after_their_prefix() {
         for t in [0, 1, 0xdead_beef, u64::MAX, 0x0123_4567_89ab_cdef] {
             assert_eq!(hex16(t), format!("{t:016x}").as_bytes());
         }
         let mut cmd = redis::cmd("EVALSHA");
-        lookup_keys(&mut cmd, "BAYES:u5:", &[0xab, u64::MAX]);
+        lookup_args(&mut cmd, "BAYES:u5:", &[0xab, u64::MAX]);
         let args: Vec<Vec<u8>> = cmd
             .args_iter()
             .map(|a| match a {
@@ -688,8 +696,8 @@ mod tests {
             vec![
                 b"EVALSHA".to_vec(),
                 b"BAYES:u5:learns".to_vec(),
-                b"BAYES:u5:t:00000000000000ab".to_vec(),
-                b"BAYES:u5:t:ffffffffffffffff".to_vec(),
+                b"BAYES:u5:t:".to_vec(),
+                b"00000000000000abffffffffffffffff".to_vec(),
             ]
         );
     }
