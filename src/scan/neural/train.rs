@@ -47,11 +47,22 @@ impl Default for TrainParams {
 /// Trains a new network on `samples` (all of the same width, both classes
 /// present).
 pub fn train(samples: &[Sample], params: &TrainParams) -> Result<Net, NeuralError> {
+    train_paced(samples, params, &mut || {})
+}
+
+/// [`train`], calling `pace` before each mini-batch: the daemon's training
+/// thread waits there so that it never holds the CPU while scans need it.
+/// Pacing changes when the work is done, never the result.
+pub fn train_paced(
+    samples: &[Sample],
+    params: &TrainParams,
+    pace: &mut dyn FnMut(),
+) -> Result<Net, NeuralError> {
     let n_in = check(samples, None)?;
     let n_hidden = hidden_units(n_in, params.hidden_layer_mult);
     let mut rng = fastrand::Rng::with_seed(params.seed);
     let net = init(n_in, n_hidden, mean_set_inputs(samples), &mut rng);
-    fit(net, samples, params, &mut rng)
+    fit(net, samples, params, &mut rng, pace)
 }
 
 /// Trains `net` further on `samples` (fine-tuning a network on new mail;
@@ -59,7 +70,7 @@ pub fn train(samples: &[Sample], params: &TrainParams) -> Result<Net, NeuralErro
 pub fn train_from(net: Net, samples: &[Sample], params: &TrainParams) -> Result<Net, NeuralError> {
     check(samples, Some(net.n_in))?;
     let mut rng = fastrand::Rng::with_seed(params.seed);
-    fit(net, samples, params, &mut rng)
+    fit(net, samples, params, &mut rng, &mut || {})
 }
 
 /// The hidden layer's size for `n_in` inputs, as Rspamd sizes it.
@@ -176,6 +187,7 @@ fn fit(
     samples: &[Sample],
     params: &TrainParams,
     rng: &mut fastrand::Rng,
+    pace: &mut dyn FnMut(),
 ) -> Result<Net, NeuralError> {
     let (n_in, n_hidden) = (net.n_in, net.n_hidden);
     let mut mw1 = Moments::new(n_in * n_hidden);
@@ -199,6 +211,7 @@ fn fit(
         rng.shuffle(&mut order);
         let mut cost = 0.0f64;
         for chunk in order.chunks(batch) {
+            pace();
             for &k in chunk {
                 cost += f64::from(backprop(&net, &samples[k], &mut hidden, &mut g));
             }
