@@ -1,6 +1,7 @@
 //! How a training run shares the CPU with the scans. The scans count
 //! themselves in and out of [`Activity`] (two atomic operations each); the
-//! training thread asks its [`Pacer`] before every mini-batch. While no
+//! training thread asks its [`Pacer`] every few samples
+//! ([`super::train::PACE_EVERY`]). While no
 //! scan is in flight the run goes at full speed; while scans are in flight
 //! it waits, up to the time that keeps it at `cpu_share` of a core: a
 //! training run then takes longer, scans never queue behind it, and under
@@ -38,8 +39,8 @@ impl Drop for Scanning<'_> {
 
 /// How often a waiting training thread looks whether the scans are done.
 const POLL: Duration = Duration::from_millis(1);
-/// The longest wait before one mini-batch, however long the last one took
-/// (a batch the scheduler held up would otherwise buy a long pause).
+/// The longest wait before one slice, however long the last one took
+/// (a slice the scheduler held up would otherwise buy a long pause).
 const MAX_WAIT: Duration = Duration::from_secs(1);
 
 /// Paces one training run.
@@ -51,7 +52,7 @@ pub struct Pacer<'a> {
     batch_started: Option<Instant>,
     /// Time spent waiting, for the log.
     pub waited: Duration,
-    /// Mini-batches that waited.
+    /// Slices that waited.
     pub waits: u64,
 }
 
@@ -66,8 +67,8 @@ impl<'a> Pacer<'a> {
         }
     }
 
-    /// Waits, if scans are in flight, before the next mini-batch.
-    pub fn before_batch(&mut self) {
+    /// Waits, if scans are in flight, before the next slice of work.
+    pub fn before_slice(&mut self) {
         let now = Instant::now();
         if let (Some(started), true) = (self.batch_started, self.activity.busy()) {
             let deadline = now + self.allowance(now - started);
@@ -84,8 +85,8 @@ impl<'a> Pacer<'a> {
         self.batch_started = Some(Instant::now());
     }
 
-    /// The longest wait after a batch that took `worked`: the run keeps to
-    /// `share` of a core when it waits this long after every batch.
+    /// The longest wait after a slice that took `worked`: the run keeps to
+    /// `share` of a core when it waits this long after every slice.
     pub fn allowance(&self, worked: Duration) -> Duration {
         worked
             .mul_f64((1.0 - self.share) / self.share)
@@ -112,17 +113,17 @@ mod tests {
         assert_eq!(p.allowance(Duration::from_secs(60)), MAX_WAIT);
 
         // No scan in flight: no wait.
-        p.before_batch();
+        p.before_slice();
         std::thread::sleep(Duration::from_millis(5));
-        p.before_batch();
+        p.before_slice();
         assert_eq!((p.waits, p.waited), (0, Duration::ZERO));
 
-        // A scan in flight: the batch waits 4x the last one (share 0.2).
+        // A scan in flight: the slice waits 4x the last one (share 0.2).
         let scanning = a.scan();
         assert!(a.busy());
         std::thread::sleep(Duration::from_millis(5));
         let t = Instant::now();
-        p.before_batch();
+        p.before_slice();
         assert!(
             t.elapsed() >= Duration::from_millis(20),
             "{:?}",
@@ -137,7 +138,7 @@ mod tests {
     fn a_scan_that_ends_ends_the_wait() {
         let a = std::sync::Arc::new(Activity::default());
         let mut p = Pacer::new(&a, 0.001);
-        p.before_batch();
+        p.before_slice();
         std::thread::sleep(Duration::from_millis(20));
         let b = std::sync::Arc::clone(&a);
         let (tx, rx) = std::sync::mpsc::channel();
@@ -149,7 +150,7 @@ mod tests {
         rx.recv().unwrap();
         let t = Instant::now();
         // The allowance is a second; the scan ends after ~30 ms.
-        p.before_batch();
+        p.before_slice();
         scan.join().unwrap();
         assert!(t.elapsed() < MAX_WAIT, "{:?}", t.elapsed());
         assert!(p.waited >= Duration::from_millis(10), "{:?}", p.waited);

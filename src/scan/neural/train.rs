@@ -10,6 +10,10 @@
 use super::error::NeuralError;
 use super::net::Net;
 
+/// Samples between two calls of the pacing hook: a slice of work short
+/// next to a scan, whatever the batch size.
+pub const PACE_EVERY: usize = 8;
+
 /// One labelled input vector.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Sample {
@@ -50,9 +54,10 @@ pub fn train(samples: &[Sample], params: &TrainParams) -> Result<Net, NeuralErro
     train_paced(samples, params, &mut || {})
 }
 
-/// [`train`], calling `pace` before each mini-batch: the daemon's training
-/// thread waits there so that it never holds the CPU while scans need it.
-/// Pacing changes when the work is done, never the result.
+/// [`train`], calling `pace` before every [`PACE_EVERY`] samples of a
+/// mini-batch: the daemon's training thread waits there so that it never
+/// holds the CPU long while scans need it. Pacing changes when the work is
+/// done, never the result.
 pub fn train_paced(
     samples: &[Sample],
     params: &TrainParams,
@@ -211,8 +216,10 @@ fn fit(
         rng.shuffle(&mut order);
         let mut cost = 0.0f64;
         for chunk in order.chunks(batch) {
-            pace();
-            for &k in chunk {
+            for (n, &k) in chunk.iter().enumerate() {
+                if n % PACE_EVERY == 0 {
+                    pace();
+                }
                 cost += f64::from(backprop(&net, &samples[k], &mut hidden, &mut g));
             }
             t = t.saturating_add(1);

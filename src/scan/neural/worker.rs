@@ -6,7 +6,7 @@
 //! Scans never wait for it: they queue their vectors without blocking
 //! (a full queue drops the vector) and read the current network through a
 //! lock held only to clone an `Arc`. The thread runs at the lowest CPU
-//! priority, and a training run waits between mini-batches while scans
+//! priority, and a training run waits every few samples while scans
 //! are in flight ([`super::pace`]): a low priority alone does not keep it
 //! off a machine whose cores the scans already share.
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -261,7 +261,7 @@ async fn train_rule(r: &RuleState, store: &AnnStore, holder: &str, activity: &Ac
         &r.profile,
         &samples,
         &mut || {
-            pacer.before_batch();
+            pacer.before_slice();
         },
     );
     let ann = match fitted {
