@@ -278,7 +278,9 @@ pub struct RescoreArgs {
     #[arg(long, default_value_t = 5)]
     pub folds: usize,
     /// Also propose "add header" and "reject" thresholds that keep the share of ham flagged
-    /// under RATE (a fraction: 0.004 is 0.4%).
+    /// under RATE (a fraction: 0.004 is 0.4%), and fit for that rate: how much more a ham
+    /// weighs in the fit than a spam is chosen by inner cross-validation, where the spam
+    /// recall at RATE is highest.
     #[arg(long, value_name = "RATE")]
     pub max_fp: Option<f64>,
     /// A rule must fire in this many training messages to be fitted.

@@ -151,6 +151,7 @@ fn scan_options(h: &ScanHeaders, ctx: &ScanContext) -> ScanOptions {
         pass_all: h.flags.has(Flag::PassAll),
         settings: inline.or_else(by_id),
         ann_train: h.ann_train,
+        learn_only: false,
     }
 }
 

@@ -59,6 +59,14 @@ pub struct Outcome {
     pub lambda: f64,
     /// The lambda inner cross-validation chose in each fold.
     pub fold_lambdas: Vec<f64>,
+    /// The ham cost it chose in each fold (all 1 without `--max-fp`).
+    pub fold_costs: Vec<f64>,
+    /// The final fit's ham cost.
+    pub ham_cost: f64,
+    /// Every message's held-out scan (Bayes and weights from the other
+    /// folds), in store order, and where it came from.
+    pub held_out: Vec<Sample>,
+    pub origins: Vec<String>,
     /// Rules free to move in the final fit.
     pub free: usize,
     pub proposal: Option<Proposal>,
@@ -124,6 +132,7 @@ pub fn run(config: &Config, items: &[Item], opts: &Options) -> Result<Outcome, R
     // Held-out samples with the network's output, for the final fit.
     let mut with_net: Vec<Option<Sample>> = vec![None; n];
     let mut fold_lambdas = Vec::new();
+    let mut fold_costs = Vec::new();
     let mut checked: Option<(Counts, usize)> = opts.max_fp.map(|_| (Counts::default(), 0));
     for (f, inner_f) in inner.iter().enumerate() {
         let stats: Arc<Stats> = train_store(&cfg, items, |i| i % k != f, &bar)?;
@@ -140,16 +149,10 @@ pub fn run(config: &Config, items: &[Item], opts: &Options) -> Result<Outcome, R
             .collect();
         let (fold_of, train): (Vec<usize>, Vec<&Sample>) = train.into_iter().unzip();
         let prior = table.weights.clone();
-        let lambda = fit::choose_lambda(&prior, &train, &fold_of, &params);
-        fold_lambdas.push(lambda);
-        let w = fit::fit(
-            &prior,
-            &train,
-            &FitParams {
-                lambda,
-                ..params.clone()
-            },
-        );
+        let tuned = tune(&prior, &train, &fold_of, &params, opts.max_fp);
+        fold_lambdas.push(tuned.lambda);
+        fold_costs.push(tuned.ham_cost);
+        let w = fit::fit(&prior, &train, &tuned);
         let rules = weights::apply(&config.rules, &table, &w);
         let p = Pipeline::new(&rules)?.with_stats(Some(Arc::clone(&stats)));
         for &i in &test {
@@ -168,11 +171,11 @@ pub fn run(config: &Config, items: &[Item], opts: &Options) -> Result<Outcome, R
                 only: Some(ids.to_vec()),
                 ..params.clone()
             };
-            let w = fit_chosen(&prior, &refs, &nets.fold_of, &only);
+            let w = fit_chosen(&prior, &refs, &nets.fold_of, &only, opts.max_fp);
             for (s, &i) in test_samples.iter().zip(&test) {
                 neural_only[i] = s.rescored(&prior, &w);
             }
-            let w = fit_chosen(&prior, &refs, &nets.fold_of, &params);
+            let w = fit_chosen(&prior, &refs, &nets.fold_of, &params, opts.max_fp);
             let rules = weights::apply(&config.rules, &table, &w);
             let p = Pipeline::new(&rules)?.with_stats(Some(Arc::clone(&stats)));
             for (s, &i) in test_samples.iter().zip(&test) {
@@ -214,11 +217,7 @@ pub fn run(config: &Config, items: &[Item], opts: &Options) -> Result<Outcome, R
         .collect();
     let fold_of: Vec<usize> = (0..n).map(|i| i % k).collect();
     let prior = table.weights.clone();
-    let lambda = fit::choose_lambda(&prior, &all, &fold_of, &params);
-    let final_params = FitParams {
-        lambda,
-        ..params.clone()
-    };
+    let final_params = tune(&prior, &all, &fold_of, &params, opts.max_fp);
     let free = fit::Bounds::new(&prior, &all, &params).free();
     let weights = fit::fit(&prior, &all, &final_params);
     let proposal = opts
@@ -265,8 +264,12 @@ pub fn run(config: &Config, items: &[Item], opts: &Options) -> Result<Outcome, R
         variants,
         table,
         weights,
-        lambda,
+        lambda: final_params.lambda,
         fold_lambdas,
+        fold_costs,
+        ham_cost: final_params.ham_cost,
+        held_out,
+        origins: items.iter().map(|i| i.origin.clone()).collect(),
         free,
         proposal,
     })
@@ -289,17 +292,33 @@ fn fit_params(actions: &[(Action, f64)], min_hits: usize) -> FitParams {
     }
 }
 
-/// Fits with the lambda inner cross-validation picks over `fold_of`.
-fn fit_chosen(prior: &[f64], samples: &[&Sample], fold_of: &[usize], p: &FitParams) -> Vec<f64> {
-    let lambda = fit::choose_lambda(prior, samples, fold_of, p);
-    fit::fit(
-        prior,
-        samples,
-        &FitParams {
-            lambda,
+/// `p` with the lambda (and with `--max-fp`, the ham cost) that inner
+/// cross-validation over `fold_of` picks.
+fn tune(
+    prior: &[f64],
+    samples: &[&Sample],
+    fold_of: &[usize],
+    p: &FitParams,
+    max_fp: Option<f64>,
+) -> FitParams {
+    match max_fp {
+        Some(rate) => fit::choose_cost(prior, samples, fold_of, p, rate),
+        None => FitParams {
+            lambda: fit::choose_lambda(prior, samples, fold_of, p),
             ..p.clone()
         },
-    )
+    }
+}
+
+/// Fits with the parameters [`tune`] picks.
+fn fit_chosen(
+    prior: &[f64],
+    samples: &[&Sample],
+    fold_of: &[usize],
+    p: &FitParams,
+    max_fp: Option<f64>,
+) -> Vec<f64> {
+    fit::fit(prior, samples, &tune(prior, samples, fold_of, p, max_fp))
 }
 
 /// One test fold's networks: the training samples with the output of a

@@ -33,6 +33,8 @@ pub struct FitParams {
     pub open: Vec<(usize, f64)>,
     /// When set, only these rules move.
     pub only: Option<Vec<usize>>,
+    /// How much more a ham's loss weighs than a spam's (class sizes aside).
+    pub ham_cost: f64,
 }
 
 /// Rspamd's shipped thresholds; the softness of one score point.
@@ -46,6 +48,7 @@ impl Default for FitParams {
             tau: 1.0,
             open: Vec::new(),
             only: None,
+            ham_cost: 1.0,
         }
     }
 }
@@ -54,7 +57,10 @@ impl Default for FitParams {
 pub const DEFAULT_MIN_HITS: usize = 10;
 
 /// The lambdas inner cross-validation chooses from.
-pub const LAMBDAS: [f64; 6] = [0.0003, 0.001, 0.003, 0.01, 0.03, 0.1];
+pub const LAMBDAS: [f64; 8] = [0.00003, 0.0001, 0.0003, 0.001, 0.003, 0.01, 0.03, 0.1];
+
+/// The ham costs [`choose_cost`] chooses from.
+pub const HAM_COSTS: [f64; 3] = [1.0, 3.0, 10.0];
 
 const MAX_ITERATIONS: usize = 3000;
 const TOLERANCE: f64 = 1e-7;
@@ -187,7 +193,8 @@ fn loss_and_grad(
             let (l2, d2) = p
                 .reject
                 .map_or((0.0, 0.0), |r| softplus((score - r) / p.tau));
-            ((l1 + l2) / ham, (d1 + d2) / (p.tau * ham))
+            let c = p.ham_cost / ham;
+            ((l1 + l2) * c, (d1 + d2) * c / p.tau)
         };
         f += l;
         if want_grad {
@@ -235,6 +242,71 @@ pub fn choose_lambda(prior: &[f64], samples: &[&Sample], fold_of: &[usize], p: &
         }
     }
     best.1
+}
+
+/// Picks the ham cost from [`HAM_COSTS`] (and with it lambda) by
+/// cross-validation over the groups `fold_of` assigns: each group is
+/// scored by weights fitted on the others, and the cost whose pooled
+/// held-out scores catch the most spam with at most `rate` of ham over the
+/// flagging threshold wins (ties: the lower cost). Returns the parameters
+/// with the chosen cost and lambda.
+pub fn choose_cost(
+    prior: &[f64],
+    samples: &[&Sample],
+    fold_of: &[usize],
+    p: &FitParams,
+    rate: f64,
+) -> FitParams {
+    let mut folds: Vec<usize> = fold_of.to_vec();
+    folds.sort_unstable();
+    folds.dedup();
+    let mut best: Option<(usize, FitParams)> = None;
+    for &ham_cost in &HAM_COSTS {
+        let q = FitParams {
+            ham_cost,
+            ..p.clone()
+        };
+        let q = FitParams {
+            lambda: choose_lambda(prior, samples, fold_of, &q),
+            ..q
+        };
+        let mut labels = Vec::with_capacity(samples.len());
+        let mut scores = Vec::with_capacity(samples.len());
+        for &f in &folds {
+            let train: Vec<&Sample> = samples
+                .iter()
+                .zip(fold_of)
+                .filter(|(_, &g)| g != f)
+                .map(|(s, _)| *s)
+                .collect();
+            let w = fit(prior, &train, &q);
+            for (s, _) in samples.iter().zip(fold_of).filter(|(_, &g)| g == f) {
+                labels.push(s.spam);
+                scores.push(s.rescored(prior, &w));
+            }
+        }
+        let caught = caught_at_rate(&labels, &scores, rate);
+        if best.as_ref().is_none_or(|(c, _)| caught > *c) {
+            best = Some((caught, q));
+        }
+    }
+    best.map_or_else(|| p.clone(), |(_, q)| q)
+}
+
+/// Spam at or over the lowest threshold that flags at most `rate` of ham.
+fn caught_at_rate(labels: &[bool], scores: &[f64], rate: f64) -> usize {
+    let ham: Vec<f64> = labels
+        .iter()
+        .zip(scores)
+        .filter(|(s, _)| !**s)
+        .map(|(_, &x)| x)
+        .collect();
+    let t = super::propose::flag_threshold(&ham, rate);
+    labels
+        .iter()
+        .zip(scores)
+        .filter(|(s, &x)| **s && x >= t)
+        .count()
 }
 
 #[cfg(test)]

@@ -4,7 +4,8 @@
 //! Data flow: [`cv`] scans the store per fold (through `eval_bayes`'s
 //! per-fold Bayes training) into [`samples`], fits with [`fit`], scores the
 //! test folds again with the fitted weights; [`report`] prints the tables,
-//! [`propose`] the thresholds under `--max-fp`, and [`weights`] writes the
+//! [`propose`] the thresholds under `--max-fp`, [`top_ham`] the ham that
+//! score highest and why, and [`weights`] writes the
 //! `local.d/groups.conf`. It sits above `scan/`, `stats/` and `eval_bayes`.
 pub mod cv;
 pub mod fit;
@@ -12,6 +13,7 @@ pub mod neural;
 pub mod propose;
 pub mod report;
 pub mod samples;
+pub mod top_ham;
 pub mod weights;
 
 use std::fmt::Write as _;
@@ -30,6 +32,9 @@ pub enum RescoreError {
     #[error("neural network: {0}")]
     Neural(#[from] crate::scan::neural::NeuralError),
 }
+
+/// Ham listed in the report, highest first.
+const TOP_HAM: usize = 15;
 
 /// The printed report: how the run was made, the per-threshold table and
 /// the ROC-style table of each variant, the final fit, and the proposal.
@@ -58,12 +63,32 @@ pub fn render(out: &cv::Outcome, opts: &cv::Options) -> String {
             .collect::<Vec<_>>()
             .join(" ")
     );
+    if opts.max_fp.is_some() {
+        let _ = writeln!(
+            s,
+            "ham cost per fold (inner cross-validation, recall at --max-fp): {}",
+            out.fold_costs
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
+    }
     let changed = weights::changes(&out.table, &out.weights).len();
     let _ = writeln!(
         s,
-        "final fit on every message's held-out scan: lambda {}, {} rules free to move, {changed} changed",
-        out.lambda, out.free
+        "final fit on every message's held-out scan: lambda {}, ham cost {}, {} rules free to move, {changed} changed",
+        out.lambda, out.ham_cost, out.free
     );
+    s.push('\n');
+    s.push_str(&top_ham::render(
+        &out.labels,
+        &out.variants,
+        &out.held_out,
+        &out.table,
+        &out.origins,
+        TOP_HAM,
+    ));
     if let Some(p) = &out.proposal {
         let _ = writeln!(
             s,

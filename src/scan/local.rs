@@ -85,8 +85,10 @@ impl LocalScanner {
     ) -> ScanFuture {
         let scan = {
             let pipeline = Arc::clone(&self.pipeline);
-            let learner = self.learner.clone();
-            let signer = self.signer.clone();
+            // An explicit learn's scan writes nothing but its vectors.
+            let learn_only = req.options.learn_only;
+            let learner = self.learner.clone().filter(|_| !learn_only);
+            let signer = self.signer.clone().filter(|_| !learn_only);
             let req = Arc::clone(&req);
             move || {
                 let (env, opts) = (&req.envelope, req.options.clone());
@@ -146,7 +148,7 @@ impl Scanner for LocalScanner {
                 }
             };
             let state = async {
-                let s = this.state.as_ref()?;
+                let s = this.state.as_ref().filter(|_| !req.options.learn_only)?;
                 let exprs = s.selectors();
                 let selected = if exprs.is_empty() {
                     Default::default()
@@ -236,6 +238,10 @@ impl RuleBook for Pipeline {
 
     fn settings_profile(&self, id: &str) -> Option<Arc<ScanSettings>> {
         Pipeline::settings_profile(self, id)
+    }
+
+    fn learns_neural(&self) -> bool {
+        self.neural().is_some()
     }
 
     fn map_files(&self) -> Vec<crate::verdict::MapFile> {

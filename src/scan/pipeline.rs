@@ -456,6 +456,7 @@ impl Pipeline {
         auth: &AuthOutcome,
     ) -> (Scanned, Trace) {
         let ctx = ScanCtx { env, view, msg };
+        let _scanning = self.neural.as_ref().map(Neural::scanning);
         let mut trace = Trace::default();
         let ann_train = opts.ann_train;
         let overridden = opts

@@ -37,6 +37,11 @@ pub struct ScanOptions {
     /// Rspamd's `ANN-Train` request header: the message's symbols go to the
     /// neural module's training set of this class, whatever its score.
     pub ann_train: Option<AnnTrain>,
+    /// The scan of an explicit learn (controller `/learnspam`, `/learnham`):
+    /// it only gathers the message's symbols for the neural training set,
+    /// so it records nothing else: no greylisting or rate limit state, no
+    /// Bayes autolearn (the learn itself writes Bayes), no signing.
+    pub learn_only: bool,
 }
 
 /// The class an explicit neural training request names.
@@ -131,6 +136,11 @@ pub trait RuleBook: Send + Sync {
     /// The map files the rules read (the controller's `/maps`).
     fn map_files(&self) -> Vec<MapFile> {
         Vec::new()
+    }
+    /// Whether these rules have a neural module that learns, so that an
+    /// explicit learn should also scan the message for its training sets.
+    fn learns_neural(&self) -> bool {
+        false
     }
     /// Whether `expr` is a selector these rules can evaluate (the
     /// controller's `check_selector`); `Err` says why not.

@@ -91,3 +91,48 @@ fn autolearned_mail_trains_a_network_that_a_new_symbol_set_retires() {
     let spam = scan(&s, "cheap pills", "s10");
     assert!(neural(&spam).is_empty(), "{spam}");
 }
+
+/// Explicit learns feed the training sets: with autotrain off, scans store
+/// nothing, and mail learned through the controller alone (whatever its
+/// score) trains the network. A message learned again adds no vector.
+#[test]
+fn controller_learns_fill_the_sets_and_train_the_network() {
+    const EXPLICIT: (&str, &str) = (
+        "local.d/neural.conf",
+        "rules { t { watch_interval = 0.2; train { max_trains = 3; autotrain = false; \
+         max_iterations = 150; learning_rate = 0.05; } } }\n",
+    );
+    // Mild scores: no autolearn would pick these, by score or by action.
+    const MILD: &str = "T_PILLS { re = \"Subject=/cheap pills/i\"; score = 1.0; }\n\
+        T_NOTES { re = \"Subject=/meeting notes/i\"; score = -0.5; }\n";
+    let mut s = Sluice::start(&[EXPLICIT, WEIGHTS, ("local.d/regexp.conf", MILD)]);
+    for i in 0..3 {
+        scan(&s, "cheap pills", &format!("scan-s{i}"));
+        scan(&s, "meeting notes", &format!("scan-h{i}"));
+    }
+    let learn = |path: &str, subject: &str, id: &str| {
+        let r = post(s.controller, path, &[], &message(subject, id));
+        assert_eq!(r.status, 200, "{path} {id}: {}", r.text());
+    };
+    // Interleaved: the sets are kept balanced, as Rspamd keeps them.
+    learn("/learnspam", "cheap pills", "s0");
+    learn("/learnham", "meeting notes", "h0");
+    learn("/learnspam", "cheap pills", "s1");
+    // Already learned (208): no second vector of the same message.
+    let again = post(
+        s.controller,
+        "/learnspam",
+        &[],
+        &message("cheap pills", "s1"),
+    );
+    assert_eq!(again.status, 208, "{}", again.text());
+    learn("/learnham", "meeting notes", "h1");
+    assert_eq!(count(&s, "trained network version"), 0, "{:#?}", s.log());
+    learn("/learnspam", "cheap pills", "s2");
+    learn("/learnham", "meeting notes", "h2");
+    s.wait_log("neural: rule t: trained network version 1 on 6 vectors");
+    let spam = scan(&s, "cheap pills", "s9");
+    let ham = scan(&s, "meeting notes", "h9");
+    assert_eq!(neural(&spam), ["NEURAL_SPAM"], "{spam}");
+    assert_eq!(neural(&ham), ["NEURAL_HAM"], "{ham}");
+}

@@ -2,6 +2,13 @@
 //! the daemon opened at start, the same one its scans classify with, so a
 //! learn shows in the next scan and in `/stat`.
 //!
+//! With the neural module on, the message is then scanned (a learn-only
+//! scan: no greylisting or rate limit state, no autolearn) and its symbol
+//! vector goes to every neural rule's training set of the learned class,
+//! as Rspamd's `ANN-Train` request header does. Bayes comes first so that
+//! a message learned before (Rspamd's 208, e.g. a folder learned again by
+//! cron) adds no duplicate vector.
+//!
 //! The store does blocking I/O (a redb transaction, or a Redis round trip),
 //! so the learn runs on tokio's blocking pool, never on the reactor.
 //! Replies follow Rspamd's controller: `{"success":true}`, or its error
@@ -16,8 +23,10 @@ use serde_json::json;
 use super::super::body;
 use super::super::reply::{self, Domain, Reply};
 use super::super::request::ScanHeaders;
+use crate::http::shared::ScanContext;
 use crate::message::Envelope;
 use crate::stats::{Class, LearnOutcome, Stats, StatsError};
+use crate::verdict::{AnnTrain, Placement, ScanOptions, ScanRequest};
 
 /// The only classifier sluice has (Rspamd's `Classifier:` header names one).
 const CLASSIFIER: &str = "bayes";
@@ -39,6 +48,8 @@ pub enum LearnError {
     Store(#[from] StatsError),
     #[error("learn task failed: {0}")]
     Task(String),
+    #[error("neural learn: {0}")]
+    Neural(String),
 }
 
 impl LearnError {
@@ -49,8 +60,30 @@ impl LearnError {
             LearnError::EmptyBody => 400,
             LearnError::Request(_, status) => *status,
             LearnError::AlreadyLearned { .. } => 208,
-            LearnError::Store(_) | LearnError::Task(_) => 500,
+            LearnError::Store(_) | LearnError::Task(_) | LearnError::Neural(_) => 500,
         }
+    }
+}
+
+/// What one learn did.
+#[derive(Debug)]
+pub struct Learned {
+    /// The Bayes store's outcome (`None`: no Bayes statistics).
+    pub bayes: Option<LearnOutcome>,
+    /// Whether the message was scanned for the neural training sets.
+    pub neural: bool,
+}
+
+/// Where a learn goes: the Bayes store, and the scanner whose neural
+/// module takes the message's vector.
+pub struct Learners {
+    pub stats: Option<Arc<Stats>>,
+    pub ctx: Arc<ScanContext>,
+}
+
+impl Learners {
+    fn neural(&self) -> bool {
+        self.ctx.scanner.rules().is_some_and(|r| r.learns_neural())
     }
 }
 
@@ -58,10 +91,10 @@ impl LearnError {
 pub async fn handle(
     req: Request<Incoming>,
     class: Class,
-    stats: Option<Arc<Stats>>,
+    to: Learners,
     limits: &body::BodyLimits,
 ) -> Reply {
-    match learn(req, class, stats, limits).await {
+    match learn(req, class, to, limits).await {
         Ok(outcome) => {
             tracing::info!(class = class.as_str(), ?outcome, "http learned");
             reply::json(&json!({"success": true}), false)
@@ -80,10 +113,13 @@ pub async fn handle(
 async fn learn(
     req: Request<Incoming>,
     class: Class,
-    stats: Option<Arc<Stats>>,
+    to: Learners,
     limits: &body::BodyLimits,
-) -> Result<LearnOutcome, LearnError> {
-    let stats = stats.ok_or(LearnError::NoClassifier)?;
+) -> Result<Learned, LearnError> {
+    let neural = to.neural();
+    if to.stats.is_none() && !neural {
+        return Err(LearnError::NoClassifier);
+    }
     let (parts, body) = req.into_parts();
     if let Some(c) = parts.headers.get("classifier") {
         let name = String::from_utf8_lossy(c.as_bytes()).trim().to_string();
@@ -103,12 +139,61 @@ async fn learn(
         return Err(LearnError::EmptyBody);
     }
     let env = headers.envelope;
-    tokio::task::spawn_blocking(move || {
-        let _held = share;
-        learn_blocking(&stats, class, &env, &message)
-    })
-    .await
-    .map_err(|e| LearnError::Task(e.to_string()))?
+    let bayes = match to.stats {
+        Some(stats) => {
+            let (env, message) = (env.clone(), message.clone());
+            let learned = tokio::task::spawn_blocking(move || {
+                let _held = share;
+                learn_blocking(&stats, class, &env, &message)
+            })
+            .await
+            .map_err(|e| LearnError::Task(e.to_string()))?;
+            Some(learned?)
+        }
+        None => None,
+    };
+    if neural {
+        if let Err(e) = learn_neural(&to.ctx, class, env, message).await {
+            // The Bayes learn stands; the vector is lost, as a full
+            // training queue loses one.
+            if bayes.is_none() {
+                return Err(e);
+            }
+            tracing::warn!(class = class.as_str(), "http learn: {e}");
+        }
+    }
+    Ok(Learned { bayes, neural })
+}
+
+/// Scans the message so that its vector goes to the neural training sets
+/// of `class` (the scan hands it to the module's training thread).
+async fn learn_neural(
+    ctx: &ScanContext,
+    class: Class,
+    envelope: Envelope,
+    message: Bytes,
+) -> Result<(), LearnError> {
+    let req = Arc::new(ScanRequest {
+        envelope,
+        message,
+        options: ScanOptions {
+            ann_train: Some(match class {
+                Class::Spam => AnnTrain::Spam,
+                Class::Ham => AnnTrain::Ham,
+            }),
+            learn_only: true,
+            ..ScanOptions::default()
+        },
+        placement: Placement::Pool,
+    });
+    match tokio::time::timeout(ctx.scan_timeout, ctx.scanner.scan(req)).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => Err(LearnError::Neural(e.to_string())),
+        Err(_) => Err(LearnError::Neural(format!(
+            "scan timed out after {:?}",
+            ctx.scan_timeout
+        ))),
+    }
 }
 
 /// The learn itself; a message already learned as `class` is Rspamd's 208.

@@ -104,8 +104,18 @@ async fn serve(cmd: &str, req: Request<Incoming>, shared: &Arc<Shared>, read_onl
             crate::metrics::global().reset_scans();
             reply::json(&views::stat(&before, bayes.as_ref(), read_only), false)
         }
-        "learnspam" => learn::handle(req, Class::Spam, shared.stats.clone(), max).await,
-        "learnham" => learn::handle(req, Class::Ham, shared.stats.clone(), max).await,
+        "learnspam" | "learnham" => {
+            let class = if cmd == "learnspam" {
+                Class::Spam
+            } else {
+                Class::Ham
+            };
+            let to = learn::Learners {
+                stats: shared.stats.clone(),
+                ctx: Arc::clone(&ctx),
+            };
+            learn::handle(req, class, to, max).await
+        }
         "auth" => reply::json(&views::auth(&snapshot(), read_only), false),
         "metrics" => {
             let bayes = views::bayes_stat(shared.stats.clone()).await;

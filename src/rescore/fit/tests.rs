@@ -121,3 +121,54 @@ fn inner_cross_validation_picks_a_listed_lambda() {
     // On separable data the weakest pull fits best.
     assert_eq!(l, LAMBDAS[0]);
 }
+
+/// Spam has A (half of it also C); a few ham have A alone: no weights
+/// separate those from the spam without C.
+fn overlapping(prior: &[f64]) -> Vec<Sample> {
+    let mut out = Vec::new();
+    for i in 0..40 {
+        let c = if i % 2 == 0 { 1.0 } else { 0.0 };
+        out.push(sample(true, &[(0, 1.0), (2, c)], prior));
+        // One ham in five looks exactly like the spam without C.
+        let ham: &[(usize, f64)] = if i % 5 == 0 { &[(0, 1.0)] } else { &[(1, 1.0)] };
+        out.push(sample(false, ham, prior));
+    }
+    out
+}
+
+#[test]
+fn a_dearer_ham_flags_fewer_ham() {
+    let prior = [2.0, -0.5, 1.0];
+    let set = overlapping(&prior);
+    let refs: Vec<&Sample> = set.iter().collect();
+    let flagged = |w: &[f64]| {
+        refs.iter()
+            .filter(|s| !s.spam && s.rescored(&prior, w) >= 6.0)
+            .count()
+    };
+    let cheap = fit(&prior, &refs, &params());
+    let dear = fit(
+        &prior,
+        &refs,
+        &FitParams {
+            ham_cost: 10.0,
+            ..params()
+        },
+    );
+    assert!(dear[0] < cheap[0], "{dear:?} vs {cheap:?}");
+    assert!(flagged(&dear) <= flagged(&cheap));
+    assert!(flagged(&cheap) > 0, "{cheap:?}");
+    assert_eq!(flagged(&dear), 0, "{dear:?}");
+}
+
+#[test]
+fn inner_cross_validation_picks_a_listed_cost_and_lambda() {
+    let prior = [2.0, -0.5, 1.0];
+    let set = overlapping(&prior);
+    let refs: Vec<&Sample> = set.iter().collect();
+    let folds: Vec<usize> = (0..refs.len()).map(|i| i % 4).collect();
+    let q = choose_cost(&prior, &refs, &folds, &params(), 0.0);
+    assert!(HAM_COSTS.contains(&q.ham_cost), "{q:?}");
+    assert!(LAMBDAS.contains(&q.lambda), "{q:?}");
+    assert_eq!(q.min_hits, params().min_hits);
+}

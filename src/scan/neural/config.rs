@@ -50,6 +50,10 @@ pub struct TrainConfig {
     pub train_prob: f64,
     /// How far the classes may drift apart while collecting (balanced mode).
     pub classes_bias: f64,
+    /// The share of a core a training run may take while scans are in
+    /// flight (sluice's own key; Rspamd trains in a child process). With
+    /// no scan in flight the run goes at full speed.
+    pub cpu_share: f64,
 }
 
 impl Default for TrainConfig {
@@ -64,6 +68,7 @@ impl Default for TrainConfig {
             autotrain: true,
             train_prob: 1.0,
             classes_bias: 0.0,
+            cpu_share: 0.1,
         }
     }
 }
@@ -205,7 +210,18 @@ fn train(r: &Reader<'_>) -> Result<TrainConfig, NeuralConfigError> {
         autotrain: r.boolean("autotrain", d.autotrain)?,
         train_prob: r.number("train_prob", d.train_prob)?,
         classes_bias: r.number("classes_bias", d.classes_bias)?,
+        cpu_share: share(r, d.cpu_share)?,
     })
+}
+
+/// `cpu_share`: a fraction of a core, more than 0 and at most 1.
+fn share(r: &Reader<'_>, default: f64) -> Result<f64, NeuralConfigError> {
+    let v = r.number("cpu_share", default)?;
+    if v > 0.0 && v <= 1.0 {
+        Ok(v)
+    } else {
+        Err(r.shape("cpu_share", "a fraction in (0, 1]"))
+    }
 }
 
 /// Typed reads of one section, with its dotted key for errors.

@@ -10,12 +10,13 @@
 //! The module around it: [`config`] reads the `neural` section; [`module`]
 //! applies the networks in the scan and picks autolearn's vectors;
 //! [`worker`] stores them, trains off the scan path and swaps the new
-//! network in; [`store`] keeps vectors and networks in the embedded store
+//! network in, [`pace`] keeping its runs out of the scans' way; [`store`] keeps vectors and networks in the embedded store
 //! or Redis.
 pub mod config;
 pub mod error;
 pub mod module;
 pub mod net;
+pub mod pace;
 pub mod profile;
 pub mod store;
 pub mod train;
@@ -26,7 +27,7 @@ pub use module::{Learn, Neural, NeuralRules};
 pub use net::Net;
 pub use profile::Profile;
 pub use store::AnnStore;
-pub use train::{train, train_from, Sample, TrainParams};
+pub use train::{train, train_from, train_paced, Sample, TrainParams};
 
 use crate::config::rules::ScanConfig;
 use crate::scan::symbols::{Registry, RuleDefaults};

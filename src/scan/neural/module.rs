@@ -10,6 +10,7 @@ use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
 use std::sync::{Arc, OnceLock, RwLock};
 
 use super::config::RuleConfig;
+use super::pace::{Activity, Scanning};
 use super::profile::Profile;
 use super::store::{AnnStore, Class, Keys};
 use super::worker::{self, Job, RuleState};
@@ -101,6 +102,8 @@ pub struct Neural {
     rules: NeuralRules,
     store: AnnStore,
     worker: OnceLock<Option<SyncSender<Job>>>,
+    /// The scans in flight, which training runs make way for.
+    activity: Arc<Activity>,
 }
 
 /// A vector autolearn chose, for the thread.
@@ -133,7 +136,14 @@ impl Neural {
             rules,
             store,
             worker: OnceLock::new(),
+            activity: Arc::default(),
         }
+    }
+
+    /// Counts a scan in flight (training runs wait while there are any)
+    /// until the guard drops.
+    pub fn scanning(&self) -> Scanning<'_> {
+        self.activity.scan()
     }
 
     pub fn rules(&self) -> &NeuralRules {
@@ -163,9 +173,10 @@ impl Neural {
                 let (tx, rx) = sync_channel(QUEUE);
                 let rules = self.rules.rules.clone();
                 let store = self.store.clone();
+                let activity = Arc::clone(&self.activity);
                 let spawned = std::thread::Builder::new()
                     .name("neural".into())
-                    .spawn(move || worker::run(&rules, &store, &rx));
+                    .spawn(move || worker::run(&rules, &store, &rx, &activity));
                 match spawned {
                     Ok(_) => Some(tx),
                     Err(e) => {

@@ -48,6 +48,23 @@ fn same_seed_same_network_other_seed_other_network() {
     assert_ne!(a, c);
 }
 
+#[test]
+fn pacing_is_asked_every_few_samples_and_changes_nothing() {
+    let samples = sparse_samples(150, 3);
+    let params = TrainParams {
+        max_iterations: 4,
+        batch_size: 32,
+        seed: 5,
+        ..TrainParams::default()
+    };
+    let mut asked = 0;
+    let paced = train_paced(&samples, &params, &mut || asked += 1).unwrap();
+    // 150 samples in batches of 32 (the last 22), asked every 8 samples
+    // of a batch: 4 + 4 + 4 + 4 + 3 per pass.
+    assert_eq!(asked, 4 * 19);
+    assert_eq!(paced, train(&samples, &params).unwrap());
+}
+
 /// Many inputs, few set per sample, as symbol vectors are: spam sets some
 /// of the first ten inputs, ham some of the last ten, both share noise.
 fn sparse_samples(n: usize, seed: u64) -> Vec<Sample> {

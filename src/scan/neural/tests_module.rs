@@ -81,6 +81,22 @@ fn bad_rules_name_their_key() {
         matches!(e, NeuralConfigError::DuplicateSymbol { .. }),
         "{e}"
     );
+    // The training run's share of a core under scans: a fraction, 0.1 unless set.
+    let share = |v: serde_json::Value| {
+        rules(Some(&json!({"rules": {"x": {"train": {"cpu_share": v}}}})))
+            .map(|r| r[0].train.cpu_share)
+    };
+    assert_eq!(share(json!(0.5)), Ok(0.5));
+    assert_eq!(share(json!("1")), Ok(1.0));
+    for bad in [json!(0), json!(1.5), json!(-0.1)] {
+        let e = share(bad).unwrap_err();
+        assert!(
+            matches!(&e, NeuralConfigError::Shape { key, .. } if key == "neural.rules.x.train.cpu_share"),
+            "{e}"
+        );
+    }
+    let d = rules(Some(&json!({"rules": {"x": {}}}))).unwrap();
+    assert!((d[0].train.cpu_share - 0.1).abs() < 1e-12);
 }
 
 fn verdict(action: Action, score: f64, scores: &[f64]) -> Verdict {

@@ -10,6 +10,10 @@
 use super::error::NeuralError;
 use super::net::Net;
 
+/// Samples between two calls of the pacing hook: a slice of work short
+/// next to a scan, whatever the batch size.
+pub const PACE_EVERY: usize = 8;
+
 /// One labelled input vector.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Sample {
@@ -47,11 +51,23 @@ impl Default for TrainParams {
 /// Trains a new network on `samples` (all of the same width, both classes
 /// present).
 pub fn train(samples: &[Sample], params: &TrainParams) -> Result<Net, NeuralError> {
+    train_paced(samples, params, &mut || {})
+}
+
+/// [`train`], calling `pace` before every [`PACE_EVERY`] samples of a
+/// mini-batch: the daemon's training thread waits there so that it never
+/// holds the CPU long while scans need it. Pacing changes when the work is
+/// done, never the result.
+pub fn train_paced(
+    samples: &[Sample],
+    params: &TrainParams,
+    pace: &mut dyn FnMut(),
+) -> Result<Net, NeuralError> {
     let n_in = check(samples, None)?;
     let n_hidden = hidden_units(n_in, params.hidden_layer_mult);
     let mut rng = fastrand::Rng::with_seed(params.seed);
     let net = init(n_in, n_hidden, mean_set_inputs(samples), &mut rng);
-    fit(net, samples, params, &mut rng)
+    fit(net, samples, params, &mut rng, pace)
 }
 
 /// Trains `net` further on `samples` (fine-tuning a network on new mail;
@@ -59,7 +75,7 @@ pub fn train(samples: &[Sample], params: &TrainParams) -> Result<Net, NeuralErro
 pub fn train_from(net: Net, samples: &[Sample], params: &TrainParams) -> Result<Net, NeuralError> {
     check(samples, Some(net.n_in))?;
     let mut rng = fastrand::Rng::with_seed(params.seed);
-    fit(net, samples, params, &mut rng)
+    fit(net, samples, params, &mut rng, &mut || {})
 }
 
 /// The hidden layer's size for `n_in` inputs, as Rspamd sizes it.
@@ -176,6 +192,7 @@ fn fit(
     samples: &[Sample],
     params: &TrainParams,
     rng: &mut fastrand::Rng,
+    pace: &mut dyn FnMut(),
 ) -> Result<Net, NeuralError> {
     let (n_in, n_hidden) = (net.n_in, net.n_hidden);
     let mut mw1 = Moments::new(n_in * n_hidden);
@@ -199,7 +216,10 @@ fn fit(
         rng.shuffle(&mut order);
         let mut cost = 0.0f64;
         for chunk in order.chunks(batch) {
-            for &k in chunk {
+            for (n, &k) in chunk.iter().enumerate() {
+                if n % PACE_EVERY == 0 {
+                    pace();
+                }
                 cost += f64::from(backprop(&net, &samples[k], &mut hidden, &mut g));
             }
             t = t.saturating_add(1);

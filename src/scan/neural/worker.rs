@@ -6,16 +6,19 @@
 //! Scans never wait for it: they queue their vectors without blocking
 //! (a full queue drops the vector) and read the current network through a
 //! lock held only to clone an `Arc`. The thread runs at the lowest CPU
-//! priority, so a training run yields the cores to the scans.
+//! priority, and a training run waits every few samples while scans
+//! are in flight ([`super::pace`]): a low priority alone does not keep it
+//! off a machine whose cores the scans already share.
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use super::config::RuleConfig;
+use super::pace::{Activity, Pacer};
 use super::profile::Profile;
 use super::store::{Ann, AnnStore, Class, Keys};
-use super::train::{train, Sample, TrainParams};
+use super::train::{train_paced, Sample, TrainParams};
 
 /// What the scans hand over: a vector for a rule's training set.
 #[derive(Debug)]
@@ -72,7 +75,7 @@ impl RuleState {
 }
 
 /// Runs until every sender is gone (the pipeline was replaced or dropped).
-pub fn run(rules: &[Arc<RuleState>], store: &AnnStore, rx: &Receiver<Job>) {
+pub fn run(rules: &[Arc<RuleState>], store: &AnnStore, rx: &Receiver<Job>, activity: &Activity) {
     // On Linux the nice value is per thread: only this one yields.
     if let Err(e) = rustix::process::setpriority_process(None, 19) {
         tracing::debug!("neural: cannot lower the training thread's priority: {e}");
@@ -98,14 +101,14 @@ pub fn run(rules: &[Arc<RuleState>], store: &AnnStore, rx: &Receiver<Job>) {
     loop {
         if Instant::now() >= next_watch {
             for r in rules {
-                rt.block_on(refresh(r, store, &holder));
+                rt.block_on(refresh(r, store, &holder, activity));
             }
             next_watch = Instant::now() + watch;
         }
         match rx.recv_timeout(next_watch.saturating_duration_since(Instant::now())) {
             Ok(job) => {
                 if let Some(r) = rules.get(job.rule) {
-                    rt.block_on(learn(r, store, job, &holder));
+                    rt.block_on(learn(r, store, job, &holder, activity));
                 }
             }
             Err(RecvTimeoutError::Timeout) => {}
@@ -116,7 +119,7 @@ pub fn run(rules: &[Arc<RuleState>], store: &AnnStore, rx: &Receiver<Job>) {
 
 /// Loads a newer stored network, and trains if the sets are full (their
 /// vectors may come from other nodes).
-async fn refresh(r: &RuleState, store: &AnnStore, holder: &str) {
+async fn refresh(r: &RuleState, store: &AnnStore, holder: &str, activity: &Activity) {
     let first = r.refreshes.load(Ordering::Acquire) == 0;
     match store.load(&r.keys, &r.profile).await {
         Ok(Some(ann)) if ann.version > r.version() => {
@@ -140,7 +143,7 @@ async fn refresh(r: &RuleState, store: &AnnStore, holder: &str) {
     match store.counts(&r.keys).await {
         Ok(counts) if ready(&r.cfg, counts) => {
             r.saw(counts);
-            train_rule(r, store, holder).await;
+            train_rule(r, store, holder, activity).await;
         }
         Ok(counts) => r.saw(counts),
         Err(e) => crate::warn_throttled!("neural: rule {}: {e}", r.cfg.name),
@@ -150,7 +153,7 @@ async fn refresh(r: &RuleState, store: &AnnStore, holder: &str) {
 
 /// Stores one vector (keeping the classes balanced, as Rspamd does), then
 /// trains when both sets are full.
-async fn learn(r: &RuleState, store: &AnnStore, job: Job, holder: &str) {
+async fn learn(r: &RuleState, store: &AnnStore, job: Job, holder: &str, activity: &Activity) {
     let t = &r.cfg.train;
     let counts = match store.counts(&r.keys).await {
         Ok(c) => c,
@@ -176,7 +179,7 @@ async fn learn(r: &RuleState, store: &AnnStore, job: Job, holder: &str) {
             };
             r.saw(counts);
             if ready(&r.cfg, counts) {
-                train_rule(r, store, holder).await;
+                train_rule(r, store, holder, activity).await;
             }
         }
         Ok(None) => {}
@@ -218,7 +221,7 @@ pub fn ready(cfg: &RuleConfig, (spam, ham): (usize, usize)) -> bool {
 
 /// One training run: lock, read the sets, train, save, empty the sets, swap
 /// the new network in.
-async fn train_rule(r: &RuleState, store: &AnnStore, holder: &str) {
+async fn train_rule(r: &RuleState, store: &AnnStore, holder: &str, activity: &Activity) {
     let name = &r.cfg.name;
     match store.lock(&r.keys, holder, r.cfg.lock_expire).await {
         Ok(true) => {}
@@ -251,7 +254,17 @@ async fn train_rule(r: &RuleState, store: &AnnStore, holder: &str) {
     };
     tracing::info!("neural: rule {name}: training on {} vectors", samples.len());
     let previous = r.current();
-    let ann = match fit(&r.cfg, previous.as_deref(), &r.profile, &samples) {
+    let mut pacer = Pacer::new(activity, r.cfg.train.cpu_share);
+    let fitted = fit(
+        &r.cfg,
+        previous.as_deref(),
+        &r.profile,
+        &samples,
+        &mut || {
+            pacer.before_slice();
+        },
+    );
+    let ann = match fitted {
         Ok(ann) => ann,
         Err(e) => {
             tracing::warn!("neural: rule {name}: training failed: {e}");
@@ -267,10 +280,12 @@ async fn train_rule(r: &RuleState, store: &AnnStore, holder: &str) {
         Err(e) => crate::warn_throttled!("neural: rule {name}: {e}"),
     }
     tracing::info!(
-        "neural: rule {name}: trained network version {} on {} vectors in {} ms",
+        "neural: rule {name}: trained network version {} on {} vectors in {} ms \
+         ({} ms of it waiting for scans)",
         ann.version,
         samples.len(),
-        started.elapsed().as_millis()
+        started.elapsed().as_millis(),
+        pacer.waited.as_millis()
     );
     r.swap(ann);
 }
@@ -283,6 +298,7 @@ pub fn fit(
     previous: Option<&Ann>,
     profile: &Profile,
     samples: &[Sample],
+    pace: &mut dyn FnMut(),
 ) -> Result<Ann, super::NeuralError> {
     #[allow(clippy::cast_possible_truncation)]
     let params = TrainParams {
@@ -295,7 +311,7 @@ pub fn fit(
     Ok(Ann {
         digest: profile.digest().to_string(),
         version: previous.map_or(0, |a| a.version) + 1,
-        net: train(samples, &params)?,
+        net: train_paced(samples, &params, pace)?,
     })
 }
 
