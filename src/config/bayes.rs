@@ -311,9 +311,10 @@ impl super::SettingError for crate::redis::RedisConfigError {
     fn key(&self) -> Option<String> {
         use crate::redis::RedisConfigError as E;
         match self {
-            E::Shape { key, .. } | E::Server { key, .. } | E::Pattern { key, .. } => {
-                Some(key.clone())
-            }
+            E::Shape { key, .. }
+            | E::Server { key, .. }
+            | E::Pattern { key, .. }
+            | E::Conflict { key, .. } => Some(key.clone()),
         }
     }
 }
