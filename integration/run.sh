@@ -27,6 +27,8 @@ lanes=${LANES:-2}
 # Longest first, so the lanes end together.
 # state: greylisting, rate limits and replies on Redis with Sentinel (master
 # killed under load), across two nodes, through Postfix, and with Redis stopped.
+# cluster: greylisting, rate limits, Bayes and history on a three-master Redis
+# Cluster across two nodes, one master killed under load (cluster.sh).
 # pw: controller password hashes, sluice's and rspamadm's, checked both ways.
 # exim: Debian's Exim asking the scan listener with `spamd_address ...
 # variant=rspamd` in its DATA ACL: GTUBE refused, ham delivered with the
@@ -41,7 +43,7 @@ lanes=${LANES:-2}
 # worker, plain and encrypted, learning both ways, the storage stopped.
 # fuzzy_hashes: sluice's fuzzy hashes against the ones Rspamd stores for a
 # sample of the corpus (the agreement rate).
-shared=(auth postfix state webui lists forward proxy rspamc exim pw rescore corpus miltertest fuzzy_store fuzzy_check fuzzy_hashes)
+shared=(auth postfix state cluster webui lists forward proxy rspamc exim pw rescore corpus miltertest fuzzy_store fuzzy_check fuzzy_hashes)
 # redis: Bayes on a redis-server stopped for 30 s under milter load, every
 # answer within one Redis timeout of the slowest before it. hostile: every attack of issue 20 at once
 # against one daemon (hostile.sh), a normal message answered within 1 s.

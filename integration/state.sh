@@ -3,6 +3,8 @@
 #
 # One master, one replica and three sentinels on loopback; two sluice nodes (A and B)
 # find the master through the sentinels. Checked:
+#   - reads (greylist, replies, Bayes classification) go to the replica, writes to the
+#     master;
 #   - a triplet greylisted through A is still refused by B within the timeout, and
 #     passes through B after it; a rate limit filled through A holds on B;
 #   - a concurrent burst over a limit gets soft rejects for the excess only; a selector
@@ -171,6 +173,11 @@ mgets() { redis-cli -p "$1" info commandstats | grep -oE '^cmdstat_mget:calls=[0
 assert_eq "no read reached the master" 0 "$(mgets "$MPORT")"
 replica_reads=$(mgets "$RPORT")
 if [ "$replica_reads" -gt 0 ]; then pass "reads went to the replica ($replica_reads MGET)"; else fail "no read reached the replica"; fi
+# Bayes classifies from the replica too: its learned totals (HMGET; on the master only
+# the rate limits' scripts run HMGET, and their effects replicate as writes).
+hmgets() { redis-cli -p "$1" info commandstats | grep -oE '^cmdstat_hmget:calls=[0-9]+' | grep -oE '[0-9]+$' || echo 0; }
+bayes_reads=$(hmgets "$RPORT")
+if [ "$bayes_reads" -gt 0 ]; then pass "Bayes read from the replica ($bayes_reads HMGET)"; else fail "no Bayes read reached the replica"; fi
 
 # ---------------------------------------------------------------- rate limits across nodes
 

@@ -67,6 +67,12 @@ pub struct RedisSettings {
     pub common_hits: i64,
     /// The master found through Redis Sentinel instead of `server`.
     pub sentinel: Option<SentinelSettings>,
+    /// Where classification reads (the first of `read_servers`, when it is not the
+    /// write server); under Sentinel the reads go to a replica in sync without it.
+    pub read_server: Option<String>,
+    /// `cluster = true;` (sluice's extension): the seed nodes of a Redis Cluster, asked
+    /// for the master of the statistics' slot instead of `server`.
+    pub cluster: Option<Vec<crate::redis::Server>>,
 }
 
 /// `sentinels` and `sentinel_masters_pattern`, of the classifier's section or the `redis`
@@ -83,8 +89,11 @@ pub struct SentinelSettings {
 /// Which store holds the statistics.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Backend {
-    Embedded { path: PathBuf },
-    Redis(RedisSettings),
+    Embedded {
+        path: PathBuf,
+    },
+    /// Boxed: the Redis settings are much the larger.
+    Redis(Box<RedisSettings>),
 }
 
 /// Autolearn by score (Rspamd's `autolearn { spam_threshold; ham_threshold }`).
@@ -123,9 +132,11 @@ impl StatsConfig {
             "embedded" | "redb" => Backend::Embedded {
                 path: PathBuf::from(r.str("path")?.unwrap_or("/var/lib/sluice/bayes.redb")),
             },
-            "redis" => Backend::Redis(RedisSettings {
+            "redis" => Backend::Redis(Box::new(RedisSettings {
                 sentinel: sentinel(sec, tree.get("redis"))?,
+                cluster: cluster(sec, tree.get("redis"))?,
                 server: redis_server(&r, tree.get("redis"))?,
+                read_server: read_server(&r, tree.get("redis"))?,
                 prefix: r.str("prefix")?.unwrap_or("BAYES").to_string(),
                 timeout: Duration::from_secs_f64(r.num("timeout")?.unwrap_or(0.2).max(0.001)),
                 expire: r
@@ -133,7 +144,7 @@ impl StatsConfig {
                     .filter(|s| *s > 0.0)
                     .map(Duration::from_secs_f64),
                 common_hits: r.num("common_hits")?.unwrap_or(10.0) as i64,
-            }),
+            })),
             other => return Err(r.bad("backend", other)),
         };
         let d = Tuning::default();
@@ -189,12 +200,12 @@ fn autolearn(v: Option<&Value>) -> Result<Option<Autolearn>, BayesConfigError> {
     }
 }
 
-/// The Redis server: the classifier's own `servers` (or `write_servers`, then
-/// `read_servers`), else those of the top-level `redis` section, as Rspamd
-/// looks them up. Only the first of a list is used. None anywhere is an error:
+/// The Redis server learning writes to: the classifier's own `write_servers` (or
+/// `servers`, then `read_servers`), else those of the top-level `redis` section, as
+/// Rspamd looks them up. Only the first of a list is used. None anywhere is an error:
 /// guessing a local default would hide a missing setting until the first scan.
 fn redis_server(r: &Reader<'_>, global: Option<&Value>) -> Result<String, BayesConfigError> {
-    const KEYS: [&str; 3] = ["servers", "write_servers", "read_servers"];
+    const KEYS: [&str; 3] = ["write_servers", "servers", "read_servers"];
     let mut found = None;
     for key in KEYS {
         found = found.or(r.str(key)?.map(str::to_string));
@@ -222,6 +233,69 @@ fn redis_server(r: &Reader<'_>, global: Option<&Value>) -> Result<String, BayesC
             reason: "\"redis\" needs a server: set `servers` here or in the `redis` section".into(),
         }),
     }
+}
+
+/// The first of `read_servers` (else of `servers` beside `write_servers`) of the section
+/// that names servers, the classifier's else the `redis` section's; `None` when that is
+/// the write server.
+fn read_server(r: &Reader<'_>, global: Option<&Value>) -> Result<Option<String>, BayesConfigError> {
+    const KEYS: [&str; 3] = ["servers", "write_servers", "read_servers"];
+    let Some(sec) = [Some(r.0), global]
+        .into_iter()
+        .flatten()
+        .find(|s| KEYS.iter().any(|k| s.get(k).is_some()))
+    else {
+        return Ok(None);
+    };
+    let sec = Reader(sec);
+    let first = |key: &str| -> Result<Option<String>, BayesConfigError> {
+        Ok(sec
+            .str(key)?
+            .and_then(|l| l.split(',').next())
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty()))
+    };
+    let write = match first("write_servers")? {
+        Some(w) => Some(w),
+        None => first("servers")?,
+    };
+    let read = match first("read_servers")? {
+        Some(rd) => Some(rd),
+        None if sec.0.get("write_servers").is_some() => first("servers")?,
+        None => None,
+    };
+    Ok(read.filter(|rd| Some(rd) != write.as_ref()))
+}
+
+/// With `cluster` set in the section that names the servers (the classifier's, else the
+/// `redis` section), every server listed there as a seed node.
+fn cluster(
+    own: &Value,
+    global: Option<&Value>,
+) -> Result<Option<Vec<crate::redis::Server>>, BayesConfigError> {
+    const KEYS: [&str; 3] = ["servers", "write_servers", "read_servers"];
+    let Some(sec) = [Some(own), global]
+        .into_iter()
+        .flatten()
+        .find(|s| KEYS.iter().any(|k| s.get(k).is_some()))
+    else {
+        return Ok(None);
+    };
+    if Reader(sec).bool("cluster")? != Some(true) {
+        return Ok(None);
+    }
+    let mut seeds = Vec::new();
+    for key in KEYS {
+        if let Some(v) = sec.get(key) {
+            seeds.extend(crate::redis::config::parse_servers(v, key).map_err(|e| {
+                BayesConfigError {
+                    key: key.to_string(),
+                    reason: e.to_string(),
+                }
+            })?);
+        }
+    }
+    Ok(Some(seeds))
 }
 
 /// Sentinels of the classifier's section, else of the `redis` section.
@@ -311,9 +385,10 @@ impl super::SettingError for crate::redis::RedisConfigError {
     fn key(&self) -> Option<String> {
         use crate::redis::RedisConfigError as E;
         match self {
-            E::Shape { key, .. } | E::Server { key, .. } | E::Pattern { key, .. } => {
-                Some(key.clone())
-            }
+            E::Shape { key, .. }
+            | E::Server { key, .. }
+            | E::Pattern { key, .. }
+            | E::Conflict { key, .. } => Some(key.clone()),
         }
     }
 }
@@ -353,6 +428,29 @@ mod tests {
         assert_eq!(r.timeout, Duration::from_millis(500));
         assert_eq!(r.expire, Some(Duration::from_secs(100)));
         assert_eq!(c.autolearn.unwrap().spam_threshold, 9.0);
+    }
+
+    #[test]
+    fn bayes_reads_from_read_servers_and_learns_to_write_servers() {
+        let tree = json!({"classifier": {"bayes": {"backend": "redis"}},
+            "redis": {"write_servers": "127.0.0.1:1", "read_servers": "127.0.0.1:2, 127.0.0.1:3"}});
+        let Backend::Redis(r) = StatsConfig::from_tree(&tree).unwrap().unwrap().backend else {
+            panic!("not redis");
+        };
+        assert_eq!(r.server, "127.0.0.1:1");
+        assert_eq!(r.read_server.as_deref(), Some("127.0.0.1:2"));
+        let tree = json!({"classifier": {"bayes": {"backend": "redis",
+            "servers": "127.0.0.1:5", "write_servers": "127.0.0.1:6"}}});
+        let Backend::Redis(r) = StatsConfig::from_tree(&tree).unwrap().unwrap().backend else {
+            panic!("not redis");
+        };
+        assert_eq!(r.server, "127.0.0.1:6");
+        assert_eq!(r.read_server.as_deref(), Some("127.0.0.1:5"));
+        let tree = json!({"classifier": {"bayes": {"backend": "redis", "servers": "127.0.0.1:5"}}});
+        let Backend::Redis(r) = StatsConfig::from_tree(&tree).unwrap().unwrap().backend else {
+            panic!("not redis");
+        };
+        assert_eq!(r.read_server, None, "one server does both");
     }
 
     #[test]

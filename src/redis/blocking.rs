@@ -251,7 +251,13 @@ pub fn is_outage(e: &RedisError) -> bool {
         || e.is_timeout()
         || matches!(
             e.kind(),
-            ErrorKind::ParseError | ErrorKind::AuthenticationFailed | ErrorKind::ReadOnly
+            ErrorKind::ParseError
+                | ErrorKind::AuthenticationFailed
+                | ErrorKind::ReadOnly
+                // A cluster's slot moved or its master failed: ask the seeds again.
+                | ErrorKind::Moved
+                | ErrorKind::Ask
+                | ErrorKind::ClusterDown
         )
 }
 

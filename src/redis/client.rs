@@ -13,9 +13,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use redis::aio::MultiplexedConnection;
-use redis::{ConnectionAddr, ConnectionInfo, ErrorKind, FromRedisValue, RedisConnectionInfo};
+use redis::aio::{ConnectionLike, MultiplexedConnection};
+use redis::{
+    Cmd, ConnectionAddr, ConnectionInfo, ErrorKind, FromRedisValue, Pipeline, RedisConnectionInfo,
+    RedisFuture, Value,
+};
 
+use super::cluster::{self, Cluster};
 use super::config::{RedisConfig, Server};
 use super::error::RedisError;
 use super::sentinel;
@@ -66,8 +70,43 @@ struct Slot {
     retry_at: Mutex<Option<Instant>>,
 }
 
+/// A connection to one server, or to a whole cluster.
+#[derive(Clone)]
+pub enum Conn {
+    Single(MultiplexedConnection),
+    Cluster(Cluster),
+}
+
+impl ConnectionLike for Conn {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            Conn::Single(c) => c.req_packed_command(cmd),
+            Conn::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipe: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Conn::Single(c) => c.req_packed_commands(pipe, offset, count),
+            Conn::Cluster(c) => c.req_packed_commands(pipe, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Conn::Single(c) => c.get_db(),
+            Conn::Cluster(c) => c.get_db(),
+        }
+    }
+}
+
 struct Live {
-    conn: MultiplexedConnection,
+    conn: Conn,
     server: Server,
     /// When the master was last confirmed (sentinels only).
     checked: Instant,
@@ -142,7 +181,7 @@ impl Client {
 
     async fn run<T, F, Fut>(&self, role: Role, deadline: Instant, f: F) -> Result<T, RedisError>
     where
-        F: FnOnce(MultiplexedConnection) -> Fut,
+        F: FnOnce(Conn) -> Fut,
         Fut: std::future::Future<Output = redis::RedisResult<T>>,
     {
         let c = &self.inner.counters;
@@ -161,37 +200,56 @@ impl Client {
         f: F,
     ) -> Result<T, RedisError>
     where
-        F: FnOnce(MultiplexedConnection) -> Fut,
+        F: FnOnce(Conn) -> Fut,
         Fut: std::future::Future<Output = redis::RedisResult<T>>,
     {
         let slot = self.slot(role);
         let (conn, server) = self.connection(role, deadline).await?;
+        let cluster = self.is_cluster();
+        let label = || {
+            if cluster {
+                self.inner.config.describe()
+            } else {
+                server.to_string()
+            }
+        };
         let at = tokio::time::Instant::from_std(deadline);
         match tokio::time::timeout_at(at, f(conn)).await {
             Ok(Ok(v)) => Ok(v),
+            // A cluster connection reconnects to each node by itself: a node down or slow
+            // fails the calls for its slots only, and the others go on.
+            Ok(Err(e)) if cluster && !e.is_connection_dropped() => Err(RedisError::Command {
+                server: label(),
+                reason: e.to_string(),
+            }),
+            Err(_) if cluster => Err(RedisError::Timeout { server: label() }),
             Ok(Err(e)) if !is_outage(&e) => Err(RedisError::Command {
-                server: server.to_string(),
+                server: label(),
                 reason: e.to_string(),
             }),
             Ok(Err(e)) => {
                 slot.fail(&server);
                 Err(RedisError::Command {
-                    server: server.to_string(),
+                    server: label(),
                     reason: e.to_string(),
                 })
             }
             Err(_) => {
                 slot.fail(&server);
-                Err(RedisError::Timeout {
-                    server: server.to_string(),
-                })
+                Err(RedisError::Timeout { server: label() })
             }
         }
+    }
+
+    /// Whether the servers are a Redis Cluster's seed nodes.
+    pub fn is_cluster(&self) -> bool {
+        self.inner.config.cluster
     }
 
     fn slot(&self, role: Role) -> &Slot {
         let i = &self.inner;
         match role {
+            Role::Read if i.config.cluster => &i.write,
             Role::Read if !i.config.read.is_empty() || !i.config.sentinels.is_empty() => &i.read,
             _ => &i.write,
         }
@@ -230,7 +288,7 @@ impl Client {
         &self,
         role: Role,
         deadline: Instant,
-    ) -> Result<(MultiplexedConnection, Server), RedisError> {
+    ) -> Result<(Conn, Server), RedisError> {
         let cfg = &self.inner.config;
         let slot = self.slot(role);
         let at = tokio::time::Instant::from_std(deadline);
@@ -273,6 +331,32 @@ impl Client {
                 });
             }
         }
+        if cfg.cluster {
+            self.inner.counters.connects.fetch_add(1, Ordering::Relaxed);
+            let seed = cfg
+                .write
+                .first()
+                .cloned()
+                .ok_or_else(|| RedisError::Connect {
+                    server: cfg.describe(),
+                    reason: "no seed node configured".into(),
+                })?;
+            return match cluster::open(cfg, deadline).await {
+                Ok(c) => {
+                    let conn = Conn::Cluster(c);
+                    *live = Some(Live {
+                        conn: conn.clone(),
+                        server: seed.clone(),
+                        checked: Instant::now(),
+                    });
+                    Ok((conn, seed))
+                }
+                Err(e) => {
+                    slot.hold_off();
+                    Err(e)
+                }
+            };
+        }
         let candidates = match self.candidates(role, deadline).await {
             Ok(c) => c,
             Err(e) => {
@@ -285,6 +369,7 @@ impl Client {
             self.inner.counters.connects.fetch_add(1, Ordering::Relaxed);
             match open(cfg, &server, deadline).await {
                 Ok(conn) => {
+                    let conn = Conn::Single(conn);
                     *live = Some(Live {
                         conn: conn.clone(),
                         server: server.clone(),
@@ -325,17 +410,13 @@ impl Slot {
     }
 }
 
-/// Connects, logs in and selects the database, all before `deadline`.
-async fn open(
-    cfg: &RedisConfig,
-    server: &Server,
-    deadline: Instant,
-) -> Result<MultiplexedConnection, RedisError> {
+/// Where `server` is and how to log in to it.
+pub(super) fn connection_info(cfg: &RedisConfig, server: &Server) -> ConnectionInfo {
     let addr = match server {
         Server::Tcp(h, p) => ConnectionAddr::Tcp(h.clone(), *p),
         Server::Unix(p) => ConnectionAddr::Unix(p.into()),
     };
-    let info = ConnectionInfo {
+    ConnectionInfo {
         addr,
         redis: RedisConnectionInfo {
             db: cfg.db,
@@ -343,7 +424,16 @@ async fn open(
             password: cfg.password.clone(),
             ..Default::default()
         },
-    };
+    }
+}
+
+/// Connects, logs in and selects the database, all before `deadline`.
+async fn open(
+    cfg: &RedisConfig,
+    server: &Server,
+    deadline: Instant,
+) -> Result<MultiplexedConnection, RedisError> {
+    let info = connection_info(cfg, server);
     let failed = |reason: String| RedisError::Connect {
         server: server.to_string(),
         reason,

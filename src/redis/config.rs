@@ -59,6 +59,10 @@ pub struct RedisConfig {
     /// Login to the sentinels themselves (Rspamd's `sentinel_username`,
     /// `sentinel_password`); the servers use `username` and `password`.
     pub sentinel_auth: SentinelAuth,
+    /// sluice's extension (`cluster = true;`, which Rspamd lacks): the servers are seed
+    /// nodes of a Redis Cluster, each key goes to the master owning its slot, and keys
+    /// that one script or transaction touches share a hash tag (see [`RedisConfig::tag`]).
+    pub cluster: bool,
 }
 
 impl RedisConfig {
@@ -133,6 +137,30 @@ impl RedisConfig {
             })
             .transpose()?;
         let timeout = dur("timeout", DEFAULT_TIMEOUT)?.max(Duration::from_millis(1));
+        let cluster = match s.get("cluster") {
+            Some(v) => value::boolean(v).map_err(|e| shape(&format!("{key}.cluster"), e))?,
+            None => false,
+        };
+        let sentinels = servers("sentinels")?;
+        let conflict = |name: &str, reason| RedisConfigError::Conflict {
+            key: format!("{key}.{name}"),
+            reason,
+        };
+        if cluster && !sentinels.is_empty() {
+            return Err(conflict(
+                "cluster",
+                "`cluster` and `sentinels` exclude each other",
+            ));
+        }
+        if cluster && write.is_empty() {
+            return Err(conflict(
+                "cluster",
+                "`cluster` needs `servers` (seed nodes)",
+            ));
+        }
+        if cluster && db != 0 {
+            return Err(conflict("db", "a cluster has database 0 only"));
+        }
         Ok(RedisConfig {
             write,
             read,
@@ -140,14 +168,26 @@ impl RedisConfig {
             password: text("password")?,
             db,
             timeout,
-            sentinels: servers("sentinels")?,
+            sentinels,
             sentinel_watch_time: dur("sentinel_watch_time", DEFAULT_WATCH)?,
             sentinel_masters_pattern,
             sentinel_auth: SentinelAuth {
                 username: text("sentinel_username")?,
                 password: text("sentinel_password")?,
             },
+            cluster,
         })
+    }
+
+    /// `key` as it is stored: under `cluster`, `{tag}` in front of it, so that keys one
+    /// script or transaction touches together land in one slot; otherwise `key` unchanged
+    /// (byte for byte Rspamd's, so Rspamd and sluice share a Redis that is no cluster).
+    pub fn tag(&self, tag: &str, key: &str) -> String {
+        if self.cluster {
+            format!("{{{tag}}}{key}")
+        } else {
+            key.to_string()
+        }
     }
 
     /// For log lines: the servers, or the sentinels.
@@ -158,7 +198,9 @@ impl RedisConfig {
                 .collect::<Vec<_>>()
                 .join(",")
         };
-        if self.sentinels.is_empty() {
+        if self.cluster {
+            format!("cluster {}", list(&self.write))
+        } else if self.sentinels.is_empty() {
             list(&self.write)
         } else {
             format!("sentinels {}", list(&self.sentinels))
@@ -167,6 +209,7 @@ impl RedisConfig {
 }
 
 fn has_servers(s: &Value) -> bool {
+    // `cluster` alone names no servers: it qualifies the section's `servers`.
     ["servers", "read_servers", "write_servers", "sentinels"]
         .iter()
         .any(|k| s.get(k).is_some())
@@ -329,6 +372,29 @@ mod tests {
         assert!(c.sentinel_masters_pattern.unwrap().is_match("mymaster"));
         assert_eq!(c.sentinel_auth.password.as_deref(), Some("s3cret"));
         assert_eq!(c.sentinel_auth.username, None);
+    }
+
+    #[test]
+    fn cluster_seeds_and_hash_tags() {
+        let tree = json!({"redis": {"servers": "127.0.0.1:7000,127.0.0.1:7001", "cluster": true}});
+        let c = RedisConfig::for_module(&tree, "ratelimit")
+            .unwrap()
+            .unwrap();
+        assert!(c.cluster);
+        assert_eq!(c.write.len(), 2);
+        assert_eq!(c.tag("RL", "RLabc"), "{RL}RLabc");
+        assert!(c.describe().starts_with("cluster "));
+        let plain = RedisConfig::for_module(&json!({"redis": {"servers": "h"}}), "ratelimit")
+            .unwrap()
+            .unwrap();
+        assert_eq!(plain.tag("RL", "RLabc"), "RLabc", "Rspamd's key, unchanged");
+        for bad in [
+            json!({"redis": {"cluster": true, "sentinels": "h:26379", "servers": "h"}}),
+            json!({"redis": {"cluster": true, "servers": "h", "db": "2"}}),
+            json!({"redis": {"cluster": "maybe", "servers": "h"}}),
+        ] {
+            assert!(RedisConfig::for_module(&bad, "greylist").is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -14,6 +14,8 @@ pub enum RedisConfigError {
     },
     #[error("{key}: bad pattern: {reason}")]
     Pattern { key: String, reason: String },
+    #[error("{key}: {reason}")]
+    Conflict { key: String, reason: &'static str },
 }
 
 /// A call that did not get its answer. Every variant means "go on without Redis" to the

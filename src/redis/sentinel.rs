@@ -84,15 +84,50 @@ pub fn master_blocking(
     auth: &SentinelAuth,
     timeout: Duration,
 ) -> Result<Server, RedisError> {
+    topology_blocking(sentinels, pattern, auth, false, timeout).map(|(m, _)| m)
+}
+
+/// Where a blocking caller reads from: the first replica in sync (sorted, as the
+/// asynchronous client orders them), else the master.
+pub fn reader_blocking(
+    sentinels: &[Server],
+    pattern: Option<&Regex>,
+    auth: &SentinelAuth,
+    timeout: Duration,
+) -> Result<Server, RedisError> {
+    let (m, replicas) = topology_blocking(sentinels, pattern, auth, true, timeout)?;
+    Ok(replicas.into_iter().next().unwrap_or(m))
+}
+
+fn topology_blocking(
+    sentinels: &[Server],
+    pattern: Option<&Regex>,
+    auth: &SentinelAuth,
+    with_replicas: bool,
+    timeout: Duration,
+) -> Result<(Server, Vec<Server>), RedisError> {
     let mut reasons = Vec::new();
     for s in sentinels {
-        let asked = ask_blocking(s, auth, Instant::now() + timeout);
-        match asked {
+        let deadline = Instant::now() + timeout;
+        let (name, m) = match ask_blocking(s, auth, &["masters"], deadline) {
             Ok(masters) => match pick(&masters, pattern) {
-                Some((_, m)) => return Ok(m),
-                None => reasons.push(format!("{s}: no master up matches")),
+                Some(found) => found,
+                None => {
+                    reasons.push(format!("{s}: no master up matches"));
+                    continue;
+                }
             },
-            Err(e) => reasons.push(format!("{s}: {e}")),
+            Err(e) => {
+                reasons.push(format!("{s}: {e}"));
+                continue;
+            }
+        };
+        if !with_replicas {
+            return Ok((m, Vec::new()));
+        }
+        match ask_blocking(s, auth, &["slaves", &name], deadline) {
+            Ok(list) => return Ok((m, in_sync(&list))),
+            Err(e) => reasons.push(format!("{s}: replicas of {name}: {e}")),
         }
     }
     Err(RedisError::NoMaster {
@@ -103,6 +138,7 @@ pub fn master_blocking(
 fn ask_blocking(
     s: &Server,
     auth: &SentinelAuth,
+    args: &[&str],
     deadline: Instant,
 ) -> Result<Vec<Vec<String>>, String> {
     let addr = match s {
@@ -122,7 +158,7 @@ fn ask_blocking(
     };
     let mut c = Conn::open(&target, deadline).map_err(|e| e.to_string())?;
     redis::cmd("SENTINEL")
-        .arg("masters")
+        .arg(args)
         .query::<Vec<Vec<String>>>(&mut c)
         .map_err(|e| e.to_string())
 }

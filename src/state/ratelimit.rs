@@ -386,13 +386,21 @@ impl Ratelimit {
             for (bi, b) in limit.buckets.iter().enumerate() {
                 let id = format!("{}:{}", (100_000.0 / b.burst).round(), values.join(":"));
                 out.push(Prefix {
-                    key: hash_key(&self.settings.prefix, &[id.as_bytes()], 24),
+                    key: self.bucket_key(id.as_bytes()),
                     limit: li,
                     bucket: bi,
                 });
             }
         }
         out
+    }
+
+    /// Rspamd's bucket key. Under a Redis Cluster the prefix is also the hash tag: one
+    /// script checks and fills all of a message's buckets, so they share a slot (and
+    /// the rate limits live on one master).
+    fn bucket_key(&self, id: &[u8]) -> String {
+        let prefix = &self.settings.prefix;
+        self.store.tag(prefix, hash_key(prefix, &[id], 24))
     }
 
     /// A selector's buckets: one per value, keyed by the value alone (as Rspamd keys them).
@@ -404,7 +412,7 @@ impl Ratelimit {
         for v in values.iter().filter(|v| !v.is_empty()) {
             for bi in 0..limit.buckets.len() {
                 out.push(Prefix {
-                    key: hash_key(&self.settings.prefix, &[v.as_bytes()], 24),
+                    key: self.bucket_key(v.as_bytes()),
                     limit: li,
                     bucket: bi,
                 });

@@ -99,6 +99,19 @@ impl Store {
     pub fn is_redis(&self) -> bool {
         matches!(self, Store::Redis(_))
     }
+
+    pub fn is_cluster(&self) -> bool {
+        matches!(self, Store::Redis(c) if c.is_cluster())
+    }
+
+    /// `key` with the hash tag `tag` when the store is a Redis Cluster (keys one script
+    /// touches must share a slot); unchanged otherwise, as Rspamd names it.
+    pub fn tag(&self, tag: &str, key: String) -> String {
+        match self {
+            Store::Redis(c) if c.is_cluster() => c.config().tag(tag, &key),
+            _ => key,
+        }
+    }
 }
 
 /// The embedded store, opened when a message first needs it (so `configtest` beside a

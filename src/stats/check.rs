@@ -21,7 +21,7 @@ pub fn check(cfg: Option<&StatsConfig>) -> Result<Vec<String>, StatsError> {
     };
     match &cfg.backend {
         Backend::Redis(r) => {
-            RedisStore::new(r.clone())?;
+            RedisStore::new((**r).clone())?;
             Ok(Vec::new())
         }
         Backend::Embedded { path } => Ok(embedded(path)

@@ -102,7 +102,7 @@ impl Stats {
                         .map(|s| Box::new(s.with_max_tokens(max)) as Box<dyn Store>)
                 }))
             }
-            Backend::Redis(r) => Box::new(RedisStore::open_or_reconnect(r.clone())?),
+            Backend::Redis(r) => Box::new(RedisStore::open_or_reconnect((**r).clone())?),
         };
         Ok(Some(Arc::new(Stats::with_store(cfg, store))))
     }
@@ -114,7 +114,7 @@ impl Stats {
                 EmbeddedStore::open_with(path, CacheLimits::of(&cfg))?
                     .with_max_tokens(cfg.max_tokens),
             ),
-            Backend::Redis(r) => Box::new(RedisStore::open(r.clone())?),
+            Backend::Redis(r) => Box::new(RedisStore::open((**r).clone())?),
         };
         Ok(Stats::with_store(cfg, store))
     }

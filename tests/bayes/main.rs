@@ -9,6 +9,7 @@ mod support;
 
 mod history_redis;
 mod neural_redis;
+mod redis_cluster;
 mod redis_roles;
 mod state_redis;
 mod stats_crash;

@@ -169,6 +169,8 @@ fn a_silent_server_times_out_quickly() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let mut settings = RedisSettings {
+        cluster: None,
+        read_server: None,
         server: format!("127.0.0.1:{port}"),
         prefix: "X".into(),
         timeout: Duration::from_millis(150),
@@ -250,6 +252,8 @@ fn a_server_down_at_start_is_used_once_it_answers() {
         .unwrap()
         .port();
     let settings = RedisSettings {
+        cluster: None,
+        read_server: None,
         server: format!("127.0.0.1:{port}"),
         prefix: "TEST".into(),
         timeout: Duration::from_millis(200),
@@ -266,4 +270,41 @@ fn a_server_down_at_start_is_used_once_it_answers() {
     wait_until(Duration::from_secs(3), || !store.is_down());
     store.learn(&req(1, Class::Ham, &[5])).unwrap();
     assert_eq!(redis.cli(&["HGET", "TEST:learns", "H"]), "1");
+}
+
+/// `read_servers`: classification reads from the replica, learning writes to the master;
+/// the replica gone, reads fall back to the master.
+#[test]
+fn classify_reads_the_replica_and_learning_writes_the_master() {
+    let master = Redis::start();
+    // The replica's first sync at once, not after the default 5 s wait for others.
+    master.cli(&["CONFIG", "SET", "repl-diskless-sync-delay", "0"]);
+    let replica = Redis::start_with(&["--replicaof", "127.0.0.1", &master.port.to_string()]);
+    let mut settings = master.settings(None);
+    settings.read_server = Some(format!("127.0.0.1:{}", replica.port));
+    let store = RedisStore::open(settings).unwrap();
+    store.learn(&req(1, Class::Spam, &[10, 20])).unwrap();
+    assert_eq!(master.cli(&["HGET", "TEST:learns", "S"]), "1");
+    wait_until(Duration::from_secs(10), || {
+        replica.cli(&["HGET", "TEST:learns", "S"]) == "1"
+    });
+    for r in [&master, &replica] {
+        r.cli(&["CONFIG", "RESETSTAT"]);
+    }
+    let (learns, counts) = store.lookup(0, &[10, 30]).unwrap();
+    assert_eq!(learns.spam, 1);
+    assert_eq!((counts[0].spam, counts[1].spam), (1, 0));
+    let evalsha = |r: &Redis| {
+        r.cli(&["INFO", "commandstats"])
+            .contains("cmdstat_evalsha:")
+    };
+    assert!(evalsha(&replica), "the lookup ran on the replica");
+    assert!(!evalsha(&master), "no lookup on the master");
+    store.learn(&req(2, Class::Ham, &[10])).unwrap();
+    assert_eq!(master.cli(&["HGET", "TEST:learns", "H"]), "1");
+    drop(replica);
+    // One failed read marks the replica down; the next go to the master.
+    let _ = store.lookup(0, &[10]);
+    let (_, counts) = store.lookup(0, &[10]).unwrap();
+    assert_eq!((counts[0].spam, counts[0].ham), (1, 1));
 }

@@ -6,22 +6,40 @@ use std::time::{Duration, Instant};
 
 use sluice::stats::store::redis::RedisSettings;
 
+/// A loopback port nobody listens on (at the time of asking).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 pub struct Redis {
     child: Child,
     pub port: u16,
+    /// Its working directory (a replica's copy of the master's data lands there), removed
+    /// with it.
+    dir: std::path::PathBuf,
 }
 
 impl Redis {
     pub fn start() -> Redis {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        Redis::start_on(port)
+        Redis::start_on(free_port())
     }
 
     pub fn start_on(port: u16) -> Redis {
+        Redis::start_on_with(port, &[])
+    }
+
+    /// A server on a free port with extra arguments.
+    pub fn start_with(extra: &[&str]) -> Redis {
+        Redis::start_on_with(free_port(), extra)
+    }
+
+    fn start_on_with(port: u16, extra: &[&str]) -> Redis {
+        let dir = std::env::temp_dir().join(format!("sluice-redis-{}-{port}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
         let child = Command::new("redis-server")
             .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
             .args([
@@ -32,11 +50,14 @@ impl Redis {
                 "--protected-mode",
                 "yes",
             ])
+            .arg("--dir")
+            .arg(&dir)
+            .args(extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .expect("redis-server must be installed (test.sh installs it)");
-        let r = Redis { child, port };
+        let r = Redis { child, port, dir };
         let start = Instant::now();
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
             assert!(
@@ -50,6 +71,8 @@ impl Redis {
 
     pub fn settings(&self, expire: Option<u64>) -> RedisSettings {
         RedisSettings {
+            cluster: None,
+            read_server: None,
             server: format!("127.0.0.1:{}", self.port),
             prefix: "TEST".into(),
             timeout: Duration::from_millis(500),
@@ -79,5 +102,64 @@ impl Drop for Redis {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Three redis-servers joined into a Redis Cluster (three masters, no replicas), on free
+/// loopback ports.
+pub struct Cluster {
+    pub nodes: Vec<Redis>,
+}
+
+impl Cluster {
+    pub fn start() -> Cluster {
+        let nodes: Vec<Redis> = (0..3)
+            .map(|_| {
+                // The bus port free too (by default port + 10000, maybe past 65535).
+                let bus = free_port().to_string();
+                Redis::start_with(&[
+                    "--cluster-enabled",
+                    "yes",
+                    "--cluster-config-file",
+                    "nodes.conf",
+                    "--cluster-port",
+                    &bus,
+                ])
+            })
+            .collect();
+        let addrs: Vec<String> = nodes
+            .iter()
+            .map(|n| format!("127.0.0.1:{}", n.port))
+            .collect();
+        let out = Command::new("redis-cli")
+            .args(["--cluster", "create"])
+            .args(&addrs)
+            .arg("--cluster-yes")
+            .output()
+            .expect("redis-cli");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        let start = Instant::now();
+        while !nodes
+            .iter()
+            .all(|n| n.cli(&["CLUSTER", "INFO"]).contains("cluster_state:ok"))
+        {
+            assert!(start.elapsed() < Duration::from_secs(10), "cluster not ok");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Cluster { nodes }
+    }
+
+    /// The seed nodes, as `servers` lists them.
+    pub fn servers(&self) -> String {
+        self.nodes
+            .iter()
+            .map(|n| format!("127.0.0.1:{}", n.port))
+            .collect::<Vec<_>>()
+            .join(",")
     }
 }

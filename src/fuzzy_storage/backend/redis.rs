@@ -28,6 +28,18 @@ impl RedisBackend {
         Self { client, prefix }
     }
 
+    /// A transaction, as Rspamd writes; under a Redis Cluster a plain pipeline, which the
+    /// Redis layer sends per slot: the digest's hash, its shingles and the count are
+    /// records of their own, each written whole, and tagging them into one slot would
+    /// put the whole storage on one master.
+    fn pipe(&self) -> ::redis::Pipeline {
+        let mut p = ::redis::pipe();
+        if !self.client.is_cluster() {
+            p.atomic();
+        }
+        p
+    }
+
     fn deadline(&self) -> Instant {
         Instant::now() + self.client.config().timeout
     }
@@ -104,13 +116,12 @@ impl RedisBackend {
         }))
     }
 
-    /// Rspamd's write, as one transaction.
+    /// Rspamd's write, as one transaction (see [`RedisBackend::pipe`]).
     pub async fn write(&self, cmd: &Command, expire: Duration) -> Result<(), BackendError> {
         let key = self.digest_key(&cmd.digest);
         let ttl = expire.as_secs().max(1);
         let now = super::now() / 1000;
-        let mut p = ::redis::pipe();
-        p.atomic();
+        let mut p = self.pipe();
         p.cmd("HSET").arg(&key).arg("F").arg(cmd.flag).ignore();
         p.cmd("HSETNX").arg(&key).arg("C").arg(now).ignore();
         p.cmd("HINCRBY").arg(&key).arg("V").arg(cmd.value).ignore();
@@ -150,8 +161,7 @@ impl RedisBackend {
     }
 
     pub async fn delete(&self, cmd: &Command) -> Result<(), BackendError> {
-        let mut p = ::redis::pipe();
-        p.atomic();
+        let mut p = self.pipe();
         p.cmd("DEL").arg(self.digest_key(&cmd.digest)).ignore();
         p.cmd("DECR").arg(self.count_key()).ignore();
         if let Some(shingles) = &cmd.shingles {

@@ -10,6 +10,8 @@
 //!   and `rn_P_D_spam_N` the N-th (1-based), as `index:value` pairs of the
 //!   inputs that are set;
 //! - `rn_P_D_lock`: the node that is training, for `lock_expire`.
+//!
+//! Under a Redis Cluster each name starts with the hash tag `{rn_P_D}` instead.
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -221,12 +223,25 @@ impl AnnStore {
         Instant::now() + self.timeout
     }
 
+    /// `keys` as stored: under a Redis Cluster the base is the hash tag of every key of
+    /// the rule, so the push script's vector keys (derived from its count key) share
+    /// its slot; elsewhere Rspamd's names.
+    fn placed(&self, keys: &Keys) -> Keys {
+        if !self.store.is_cluster() {
+            return keys.clone();
+        }
+        Keys {
+            base: self.store.tag(&keys.base, String::new()),
+        }
+    }
+
     /// The stored network for `profile`, if there is one.
     pub async fn load(
         &self,
         keys: &Keys,
         profile: &Profile,
     ) -> Result<Option<Ann>, NeuralStoreError> {
+        let keys = &self.placed(keys);
         let key = keys.ann();
         let got = self
             .store
@@ -244,12 +259,14 @@ impl AnnStore {
         ann: &Ann,
         ttl: Duration,
     ) -> Result<(), NeuralStoreError> {
+        let keys = &self.placed(keys);
         let pair = (keys.ann(), ann.encode());
         Ok(self.store.set(&[pair], ttl, self.deadline()).await?)
     }
 
     /// Stored vectors of each class: (spam, ham).
     pub async fn counts(&self, keys: &Keys) -> Result<(usize, usize), NeuralStoreError> {
+        let keys = &self.placed(keys);
         let k = [keys.count(Class::Spam), keys.count(Class::Ham)];
         let got = self.store.get(&k, self.deadline()).await?;
         let n = |v: Option<&Option<String>>| {
@@ -269,6 +286,7 @@ impl AnnStore {
         inputs: &[f32],
         limit: usize,
     ) -> Result<Option<usize>, NeuralStoreError> {
+        let keys = &self.placed(keys);
         let count = keys.count(c);
         let vector = encode_vector(inputs);
         let args = [vector.clone(), limit.to_string(), millis(VECTOR_TTL)];
@@ -303,6 +321,7 @@ impl AnnStore {
         n: usize,
         width: usize,
     ) -> Result<Vec<Vec<f32>>, NeuralStoreError> {
+        let keys = &self.placed(keys);
         let k: Vec<String> = (1..=n).map(|i| keys.vector(c, i)).collect();
         let got = self.store.get(&k, self.deadline()).await?;
         Ok(got
@@ -319,6 +338,7 @@ impl AnnStore {
         holder: &str,
         hold: Duration,
     ) -> Result<bool, NeuralStoreError> {
+        let keys = &self.placed(keys);
         let lock = keys.lock();
         let args = [holder.to_string(), millis(hold)];
         let local = |r: &mut dyn Records| -> i64 {
@@ -343,6 +363,7 @@ impl AnnStore {
 
     /// After a training: the sets start empty again and the lock goes.
     pub async fn reset(&self, keys: &Keys) -> Result<(), NeuralStoreError> {
+        let keys = &self.placed(keys);
         let zero = [
             (keys.count(Class::Spam), "0".to_string()),
             (keys.count(Class::Ham), "0".to_string()),
@@ -352,6 +373,7 @@ impl AnnStore {
     }
 
     pub async fn unlock(&self, keys: &Keys) -> Result<(), NeuralStoreError> {
+        let keys = &self.placed(keys);
         let gone = [(keys.lock(), String::new())];
         Ok(self
             .store

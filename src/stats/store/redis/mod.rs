@@ -21,6 +21,17 @@
 //! - `{prefix}:{U}learned`: hash digest -> `S`/`H` (relearn moves).
 //! - `{prefix}:users`: set of per-user tags; `{prefix}:hll`: HyperLogLog of
 //!   tokens (approximate distinct count for `sluice stat`).
+//!
+//! Classification (the lookup script, the learned totals) reads from `read_servers`
+//! when they name another server, and under Sentinel from a replica in sync (the master
+//! when none is), as the other modules read; learning writes to the write server (the
+//! master). A reader that fails is left alone until its probe reaches it again, and the
+//! reads go to the write server meanwhile.
+//!
+//! Under a Redis Cluster (`cluster = true;`) the prefix is written `{prefix}` (braces
+//! included): a hash tag, so that every key of one script or transaction, and so all
+//! the statistics, share one slot; the store asks the seed nodes which master serves it
+//! (at open and while down: a failover or a moved slot) and talks to that master alone.
 mod health;
 
 use std::collections::HashMap;
@@ -51,7 +62,10 @@ pub use crate::config::bayes::RedisSettings;
 
 /// The Redis-backed store.
 pub struct RedisStore {
+    /// The write server (the master): learning, and reads while there is no reader.
     shared: Arc<Shared>,
+    /// Where classification reads, when not the write server.
+    reader: Option<Arc<Shared>>,
     /// user -> (when read, totals), for [`Store::learns`].
     learns: Mutex<HashMap<u64, (Instant, Learns)>>,
 }
@@ -59,6 +73,8 @@ pub struct RedisStore {
 /// What the scans and the reconnect probe share.
 struct Shared {
     settings: RedisSettings,
+    /// What every key starts with: the prefix, a hash tag under a cluster.
+    base: String,
     /// The parsed address; TCP names resolved by [`Shared::resolve`].
     target: RwLock<Target>,
     /// Host and port to resolve again while down (a moved server).
@@ -70,6 +86,8 @@ struct Shared {
         Option<regex::Regex>,
         crate::redis::sentinel::SentinelAuth,
     )>,
+    /// Under Sentinel: a replica in sync rather than the master.
+    replica: bool,
     idle: Mutex<Vec<Conn>>,
     health: Health,
 }
@@ -95,7 +113,20 @@ impl RedisStore {
             .map_err(|reason| store.shared.fail(reason))?;
         store.shared.ping().map_err(|e| store.shared.err(&e))?;
         crate::metrics::global().bayes_store.up();
+        store.reach_reader();
         Ok(store)
+    }
+
+    /// The reader reached, or left down with its probe running (the reads go to the
+    /// write server meanwhile).
+    fn reach_reader(&self) {
+        let Some(r) = &self.reader else { return };
+        let reached = r
+            .resolve()
+            .and_then(|()| r.ping().map_err(|e| r.describe(&e)));
+        if let Err(reason) = reached {
+            mark_down(r, &format!("unreachable at start: {reason}"));
+        }
     }
 
     /// Like [`RedisStore::open`], but an unreachable server is not an
@@ -109,13 +140,109 @@ impl RedisStore {
             .and_then(|()| store.shared.ping().map_err(|e| store.shared.describe(&e)));
         match reached {
             Ok(()) => crate::metrics::global().bayes_store.up(),
-            Err(reason) => store.mark_down(&format!("unreachable at start: {reason}")),
+            Err(reason) => mark_down(&store.shared, &format!("unreachable at start: {reason}")),
         }
+        store.reach_reader();
         Ok(store)
     }
 
-    /// Parses the address; nothing is connected yet.
+    /// Parses the addresses; nothing is connected yet.
     pub(crate) fn new(settings: RedisSettings) -> Result<RedisStore, StoreError> {
+        let reader = if settings.cluster.is_some() {
+            None
+        } else if settings.sentinel.is_some() {
+            let mut r = settings.clone();
+            r.server = "sentinel-replica".into();
+            Some(Arc::new(Shared::new(r, true)?))
+        } else if let Some(server) = &settings.read_server {
+            let mut r = settings.clone();
+            r.server.clone_from(server);
+            Some(Arc::new(Shared::new(r, false)?))
+        } else {
+            None
+        };
+        Ok(RedisStore {
+            shared: Arc::new(Shared::new(settings, false)?),
+            reader,
+            learns: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Whether requests are refused for now (an outage, a probe running).
+    pub fn is_down(&self) -> bool {
+        self.shared.health.is_down()
+    }
+
+    /// [`with`] on the write server.
+    fn with_conn<T>(
+        &self,
+        f: impl FnOnce(&mut Conn) -> Result<T, RedisError>,
+    ) -> Result<T, StoreError> {
+        with(&self.shared, f)
+    }
+
+    /// [`with`] on the reader, or on the write server while there is none
+    /// or it is down.
+    fn with_reader<T>(
+        &self,
+        f: impl FnOnce(&mut Conn) -> Result<T, RedisError>,
+    ) -> Result<T, StoreError> {
+        match &self.reader {
+            Some(r) if !r.health.is_down() => with(r, f),
+            _ => with(&self.shared, f),
+        }
+    }
+}
+
+/// Stops using `sh` (its pool emptied) until its probe reaches it again.
+fn mark_down(sh: &Arc<Shared>, reason: &str) {
+    sh.idle.lock().map(|mut p| p.clear()).ok();
+    let weak = Arc::downgrade(sh);
+    let name = sh.settings.server.as_str();
+    sh.health.mark_down(weak, name, reason);
+}
+
+/// Runs `f` on a pooled connection to `sh`, all of it before one deadline. A
+/// connection that failed is dropped (its stream may hold half a reply); a failure of
+/// the server or the path to it marks it down; a healthy connection returns to the pool.
+fn with<T>(
+    sh: &Arc<Shared>,
+    f: impl FnOnce(&mut Conn) -> Result<T, RedisError>,
+) -> Result<T, StoreError> {
+    if sh.health.is_down() {
+        sh.health.skip();
+        return Err(StoreError::RedisDown {
+            addr: sh.settings.server.clone(),
+        });
+    }
+    let deadline = Instant::now() + sh.settings.timeout;
+    let pooled = sh.idle.lock().ok().and_then(|mut p| p.pop());
+    let result = match pooled {
+        Some(mut c) => {
+            c.deadline(deadline);
+            Ok(c)
+        }
+        None => sh.connect(deadline),
+    }
+    .and_then(|mut c| f(&mut c).map(|out| (c, out)));
+    match result {
+        Ok((c, out)) => {
+            sh.give_back(c);
+            Ok(out)
+        }
+        Err(e) => {
+            if conn::is_outage(&e) {
+                mark_down(sh, &sh.describe(&e));
+            }
+            Err(sh.err(&e))
+        }
+    }
+}
+
+impl Shared {
+    /// Parses `settings.server`; `replica`: under Sentinel, a replica in sync is asked
+    /// for rather than the master.
+    fn new(settings: RedisSettings, replica: bool) -> Result<Shared, StoreError> {
         let url = if settings.server.contains("://") {
             settings.server.clone()
         } else {
@@ -154,96 +281,49 @@ impl RedisStore {
             }
             None => None,
         };
-        Ok(RedisStore {
-            shared: Arc::new(Shared {
-                sentinel,
-                settings,
-                target: RwLock::new(target),
-                host,
-                idle: Mutex::new(Vec::new()),
-                health: Health::default(),
-            }),
-            learns: Mutex::new(HashMap::new()),
+        let base = match settings.cluster {
+            Some(_) => format!("{{{}}}", settings.prefix),
+            None => settings.prefix.clone(),
+        };
+        Ok(Shared {
+            base,
+            sentinel,
+            settings,
+            target: RwLock::new(target),
+            host,
+            replica,
+            idle: Mutex::new(Vec::new()),
+            health: Health::default(),
         })
     }
 
-    /// Whether requests are refused for now (an outage, a probe running).
-    pub fn is_down(&self) -> bool {
-        self.shared.health.is_down()
-    }
-
-    fn mark_down(&self, reason: &str) {
-        self.shared.idle.lock().map(|mut p| p.clear()).ok();
-        let weak = Arc::downgrade(&self.shared);
-        let name = self.shared.settings.server.as_str();
-        self.shared.health.mark_down(weak, name, reason);
-    }
-
-    /// Runs `f` on a pooled connection, all of it before one deadline. A
-    /// connection that failed is dropped (its stream may hold half a
-    /// reply); a failure of the server or the path to it marks the store
-    /// down; a healthy connection returns to the pool.
-    fn with_conn<T>(
-        &self,
-        f: impl FnOnce(&mut Conn) -> Result<T, RedisError>,
-    ) -> Result<T, StoreError> {
-        let sh = &self.shared;
-        if sh.health.is_down() {
-            sh.health.skip();
-            return Err(StoreError::RedisDown {
-                addr: sh.settings.server.clone(),
-            });
-        }
-        let deadline = Instant::now() + sh.settings.timeout;
-        let pooled = sh.idle.lock().ok().and_then(|mut p| p.pop());
-        let result = match pooled {
-            Some(mut c) => {
-                c.deadline(deadline);
-                Ok(c)
-            }
-            None => sh.connect(deadline),
-        }
-        .and_then(|mut c| f(&mut c).map(|out| (c, out)));
-        match result {
-            Ok((c, out)) => {
-                sh.give_back(c);
-                Ok(out)
-            }
-            Err(e) => {
-                if conn::is_outage(&e) {
-                    self.mark_down(&sh.describe(&e));
-                }
-                Err(sh.err(&e))
-            }
-        }
-    }
-}
-
-impl Shared {
     /// Looks the host up, or asks the sentinels for the master (at open and by the
     /// probe, never on a scan).
     fn resolve(&self) -> Result<(), String> {
-        if let Some((sentinels, pattern, auth)) = &self.sentinel {
-            let master = crate::redis::sentinel::master_blocking(
-                sentinels,
-                pattern.as_ref(),
-                auth,
+        if let Some(seeds) = &self.settings.cluster {
+            let login = self
+                .target
+                .read()
+                .map(|t| (t.username.clone(), t.password.clone()))
+                .unwrap_or_default();
+            let master = crate::redis::cluster::master_of_blocking(
+                seeds,
+                self.base.as_bytes(),
+                login,
                 self.settings.timeout,
             )
             .map_err(|e| e.to_string())?;
-            let addr = match &master {
-                crate::redis::Server::Tcp(h, p) => Addr::Tcp(
-                    (h.as_str(), *p)
-                        .to_socket_addrs()
-                        .map_err(|e| format!("resolving {h}: {e}"))?
-                        .collect(),
-                ),
-                crate::redis::Server::Unix(p) => Addr::Unix(p.into()),
+            return self.point_at(&master);
+        }
+        if let Some((sentinels, pattern, auth)) = &self.sentinel {
+            let pick = if self.replica {
+                crate::redis::sentinel::reader_blocking
+            } else {
+                crate::redis::sentinel::master_blocking
             };
-            if let Ok(mut t) = self.target.write() {
-                t.addr = addr;
-            }
-            return Ok(());
+            let server = pick(sentinels, pattern.as_ref(), auth, self.settings.timeout)
+                .map_err(|e| e.to_string())?;
+            return self.point_at(&server);
         }
         let Some((host, port)) = &self.host else {
             return Ok(());
@@ -254,6 +334,24 @@ impl Shared {
             .collect();
         if let Ok(mut t) = self.target.write() {
             t.addr = Addr::Tcp(addrs);
+        }
+        Ok(())
+    }
+
+    /// Sends the next connections to `server` (a master found through the sentinels or
+    /// the cluster's slot map).
+    fn point_at(&self, server: &crate::redis::Server) -> Result<(), String> {
+        let addr = match server {
+            crate::redis::Server::Tcp(h, p) => Addr::Tcp(
+                (h.as_str(), *p)
+                    .to_socket_addrs()
+                    .map_err(|e| format!("resolving {h}: {e}"))?
+                    .collect(),
+            ),
+            crate::redis::Server::Unix(p) => Addr::Unix(p.into()),
+        };
+        if let Ok(mut t) = self.target.write() {
+            t.addr = addr;
         }
         Ok(())
     }
@@ -331,9 +429,9 @@ impl Probe for Shared {
 impl RedisStore {
     fn ns(&self, user: u64) -> String {
         if user == 0 {
-            format!("{}:", self.shared.settings.prefix)
+            format!("{}:", self.shared.base)
         } else {
-            format!("{}:u{user:016x}:", self.shared.settings.prefix)
+            format!("{}:u{user:016x}:", self.shared.base)
         }
     }
 
@@ -374,14 +472,12 @@ impl RedisStore {
         }
         if req.user != 0 {
             p.cmd("SADD")
-                .arg(format!("{}:users", self.shared.settings.prefix))
+                .arg(format!("{}:users", self.shared.base))
                 .arg(&ns)
                 .ignore();
         }
         if !req.tokens.is_empty() {
-            let hll = p
-                .cmd("PFADD")
-                .arg(format!("{}:hll", self.shared.settings.prefix));
+            let hll = p.cmd("PFADD").arg(format!("{}:hll", self.shared.base));
             for t in req.tokens {
                 hll.arg(*t);
             }
@@ -558,7 +654,7 @@ impl Store for RedisStore {
     /// most of a scan's time.
     fn lookup(&self, user: u64, tokens: &[u64]) -> Result<(Learns, Vec<Counts>), StoreError> {
         let ns = self.ns(user);
-        let packed: Vec<u8> = self.with_conn(|c| {
+        let packed: Vec<u8> = self.with_reader(|c| {
             eval(c, lookup_script(), 1, |cmd| {
                 lookup_args(cmd, &ns, tokens);
             })
@@ -599,7 +695,7 @@ impl Store for RedisStore {
         }
         let key = format!("{}learns", self.ns(user));
         let (s, h): (Option<i64>, Option<i64>) =
-            self.with_conn(|c| redis::cmd("HMGET").arg(&key).arg("S").arg("H").query(c))?;
+            self.with_reader(|c| redis::cmd("HMGET").arg(&key).arg("S").arg("H").query(c))?;
         let l = Learns {
             spam: count(s),
             ham: count(h),
@@ -614,7 +710,7 @@ impl Store for RedisStore {
     }
 
     fn stat(&self) -> Result<StoreStat, StoreError> {
-        let prefix = self.shared.settings.prefix.clone();
+        let prefix = self.shared.base.clone();
         let (s, h, users, tokens, info): (Option<i64>, Option<i64>, u64, u64, String) = self
             .with_conn(|c| {
                 redis::pipe()
