@@ -12,12 +12,14 @@
 //! The crate still encodes commands, parses replies and runs pipelines
 //! (through [`ConnectionLike`]); only the socket is ours.
 use std::io::{self, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use redis::{ConnectionLike, ErrorKind, Parser, RedisError, RedisResult, Value};
+
+use super::config::Server;
 
 /// Where the server is, resolved, and how to log in.
 #[derive(Debug, Clone)]
@@ -26,6 +28,32 @@ pub struct Target {
     pub db: i64,
     pub username: Option<String>,
     pub password: Option<String>,
+}
+
+impl Target {
+    /// Database 0 of `server` (a cluster seed, a sentinel), its name resolved now,
+    /// off any scan; the error says which name did not resolve.
+    pub fn resolved(
+        server: &Server,
+        username: Option<String>,
+        password: Option<String>,
+    ) -> Result<Target, String> {
+        let addr = match server {
+            Server::Tcp(h, p) => Addr::Tcp(
+                (h.as_str(), *p)
+                    .to_socket_addrs()
+                    .map_err(|e| format!("resolving {h}: {e}"))?
+                    .collect(),
+            ),
+            Server::Unix(p) => Addr::Unix(p.into()),
+        };
+        Ok(Target {
+            addr,
+            db: 0,
+            username,
+            password,
+        })
+    }
 }
 
 #[derive(Debug, Clone)]

@@ -10,7 +10,6 @@
 //! several slots runs after the rest). A transaction (`MULTI`) is never cut: its keys must
 //! share a hash tag ([`super::RedisConfig::tag`]), as a script's must.
 use std::collections::HashMap;
-use std::net::ToSocketAddrs;
 use std::time::{Duration, Instant};
 
 use futures_util::future::try_join_all;
@@ -20,7 +19,7 @@ use redis::cluster_async::ClusterConnection;
 use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo};
 use redis::{Cmd, Pipeline, RedisFuture, Value};
 
-use super::blocking::{Addr, Conn, Target};
+use super::blocking::{Conn, Target};
 use super::config::{RedisConfig, Server};
 use super::error::RedisError;
 
@@ -191,21 +190,7 @@ fn slots_blocking(
     login: &(Option<String>, Option<String>),
     deadline: Instant,
 ) -> Result<Vec<Value>, String> {
-    let addr = match seed {
-        Server::Tcp(h, p) => Addr::Tcp(
-            (h.as_str(), *p)
-                .to_socket_addrs()
-                .map_err(|e| format!("resolving {h}: {e}"))?
-                .collect(),
-        ),
-        Server::Unix(p) => Addr::Unix(p.into()),
-    };
-    let target = Target {
-        addr,
-        db: 0,
-        username: login.0.clone(),
-        password: login.1.clone(),
-    };
+    let target = Target::resolved(seed, login.0.clone(), login.1.clone())?;
     let mut c = Conn::open(&target, deadline).map_err(|e| e.to_string())?;
     redis::cmd("CLUSTER")
         .arg("SLOTS")

@@ -4,13 +4,12 @@
 //! connection fails (a failover) and every `sentinel_watch_time`. Its replicas (`SENTINEL
 //! slaves`, those with their link to the master up) serve the reads. Sentinels that
 //! require a password get `sentinel_username` and `sentinel_password`.
-use std::net::ToSocketAddrs;
 use std::time::{Duration, Instant};
 
 use redis::{ConnectionAddr, ConnectionInfo, RedisConnectionInfo};
 use regex::Regex;
 
-use super::blocking::{Addr, Conn, Target};
+use super::blocking::{Conn, Target};
 use super::config::Server;
 use super::error::RedisError;
 
@@ -141,21 +140,7 @@ fn ask_blocking(
     args: &[&str],
     deadline: Instant,
 ) -> Result<Vec<Vec<String>>, String> {
-    let addr = match s {
-        Server::Tcp(h, p) => Addr::Tcp(
-            (h.as_str(), *p)
-                .to_socket_addrs()
-                .map_err(|e| format!("resolving {h}: {e}"))?
-                .collect(),
-        ),
-        Server::Unix(p) => Addr::Unix(p.into()),
-    };
-    let target = Target {
-        addr,
-        db: 0,
-        username: auth.username.clone(),
-        password: auth.password.clone(),
-    };
+    let target = Target::resolved(s, auth.username.clone(), auth.password.clone())?;
     let mut c = Conn::open(&target, deadline).map_err(|e| e.to_string())?;
     redis::cmd("SENTINEL")
         .arg(args)
