@@ -186,7 +186,11 @@ start_sluice() { # [extra sluice args...]
         listen=unix:$IT_WORK/sluice.sock
         re="unix:$IT_WORK/sluice\.sock"
     fi
-    $RUN_IN "$SLUICE_BIN" run --milter "$listen" --http 127.0.0.1:0 --controller 127.0.0.1:0 "$@" 2>"$MILTER_LOG" >/dev/null &
+    # Emptied here, not by the background start's redirection: that runs after
+    # the fork, and a stage that starts sluice again would otherwise read the
+    # previous daemon's "listening" line (its port) before the file is cut.
+    : >"$MILTER_LOG"
+    $RUN_IN "$SLUICE_BIN" run --milter "$listen" --http 127.0.0.1:0 --controller 127.0.0.1:0 "$@" 2>>"$MILTER_LOG" >/dev/null &
     MILTER_PID=$!
     on_exit "kill -TERM $MILTER_PID; wait $MILTER_PID"
     wait_for_line "$MILTER_LOG" "milter listening on $re" 30 ||
