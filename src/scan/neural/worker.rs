@@ -123,13 +123,12 @@ async fn refresh(r: &RuleState, store: &AnnStore, holder: &str, activity: &Activ
     let first = r.refreshes.load(Ordering::Acquire) == 0;
     match store.load(&r.keys, &r.profile).await {
         Ok(Some(ann)) if ann.version > r.version() => {
-            tracing::info!(
-                "neural: rule {}: loaded network version {} ({} inputs)",
-                r.cfg.name,
-                ann.version,
-                ann.net.inputs()
-            );
+            let (version, inputs) = (ann.version, ann.net.inputs());
             r.swap(ann);
+            tracing::info!(
+                "neural: rule {}: loaded network version {version} ({inputs} inputs)",
+                r.cfg.name
+            );
         }
         Ok(None) if first => tracing::info!(
             "neural: rule {}: no stored network for symbol set {} ({} symbols) yet",
@@ -279,15 +278,16 @@ async fn train_rule(r: &RuleState, store: &AnnStore, holder: &str, activity: &Ac
         Ok(()) => r.saw((0, 0)),
         Err(e) => crate::warn_throttled!("neural: rule {name}: {e}"),
     }
+    let version = ann.version;
+    // In use before it is announced: whoever reads the line may scan at once.
+    r.swap(ann);
     tracing::info!(
-        "neural: rule {name}: trained network version {} on {} vectors in {} ms \
+        "neural: rule {name}: trained network version {version} on {} vectors in {} ms \
          ({} ms of it waiting for scans)",
-        ann.version,
         samples.len(),
         started.elapsed().as_millis(),
         pacer.waited.as_millis()
     );
-    r.swap(ann);
 }
 
 /// The next network from `samples`. As in Rspamd 3.4 each run starts a new
