@@ -53,8 +53,10 @@ chown -R _rspamd:_rspamd "$tmp/rspamd"
 rspamd -f -u _rspamd -g _rspamd -c "$tmp/rspamd/rspamd.conf" >"$tmp/rspamd/out.log" 2>&1 &
 pids+=($!)
 
+# The log exists before the daemon starts: the wait below reads it at once.
+: >"$tmp/sluice.log"
 "$sluice" run --milter inet:127.0.0.1:0 --http 127.0.0.1:0 --controller 127.0.0.1:0 \
-    2>"$tmp/sluice.log" &
+    2>>"$tmp/sluice.log" &
 pids+=($!)
 for _ in $(seq 100); do
     sport=$(sed -n 's/.*http listening on inet:127.0.0.1:\([0-9]*\).*/\1/p' "$tmp/sluice.log")

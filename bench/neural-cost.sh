@@ -48,9 +48,11 @@ printf '%s\n' "${ALL[@]}" >"$tmp/all.txt"
 printf '%s\n' "${ALL[@]}" | awk 'NR % 5 == 0' | head -n "$N" >"$tmp/measure.txt"
 
 start() { # CONF DB -> sets PID HPORT
+    # The log exists before the daemon starts: the wait below reads it at once.
+    : >"$tmp/$1-$2.log"
     "$BIN" run --var "LOCAL_CONFDIR=$tmp/$1" --var "DBDIR=$tmp/$2" \
         --milter inet:127.0.0.1:0 --http 127.0.0.1:0 --controller 127.0.0.1:0 \
-        --pid-file "$tmp/$1.pid" 2>"$tmp/$1-$2.log" &
+        --pid-file "$tmp/$1.pid" 2>>"$tmp/$1-$2.log" &
     PID=$!
     pids+=("$PID")
     for _ in $(seq 300); do

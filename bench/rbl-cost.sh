@@ -73,9 +73,11 @@ mapfile -t FILES < <(ls "$SHARED"/corpus/ham/*.eml "$SHARED"/corpus/spam/*.eml |
 
 run() { # name -> "cpu_us_per_msg queries_per_msg"
     local name=$1 hport cport pid
+    # The log exists before the daemon starts: the wait below reads it at once.
+    : >"$tmp/$name.log"
     "$BIN" run --var "LOCAL_CONFDIR=$tmp/$name" --var "DBDIR=$tmp/db-$name" \
         --milter inet:127.0.0.1:0 --http 127.0.0.1:0 --controller 127.0.0.1:0 \
-        --pid-file "$tmp/$name.pid" 2>"$tmp/$name.log" &
+        --pid-file "$tmp/$name.pid" 2>>"$tmp/$name.log" &
     pids+=($!)
     pid=$!
     for _ in $(seq 200); do
