@@ -76,8 +76,18 @@ tick = os.sysconf("SC_CLK_TCK")
 def cpu():
     f = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
     return (int(f[11]) + int(f[12])) / tick
+# The log is read incrementally: reading the whole of it between two scans
+# would leave the next scan a cold cache (it grows by a line per message).
+seen_lines, log_at = [], 0
 def logged(pat):
-    return re.search(pat, open(log).read()) is not None
+    global log_at
+    with open(log, "rb") as f:
+        f.seek(log_at)
+        chunk = f.read()
+    end = chunk.rfind(b"\n") + 1
+    log_at += end
+    seen_lines.extend(l for l in chunk[:end].decode(errors="replace").splitlines() if "neural" in l)
+    return any(re.search(pat, l) for l in seen_lines)
 conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
 def send(path):
     t = time.perf_counter()

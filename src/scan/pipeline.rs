@@ -441,6 +441,8 @@ impl Pipeline {
         auth: &AuthOutcome,
     ) -> (Scanned, Trace) {
         let start = Instant::now();
+        // The parse counts as scanning too (training waits for it).
+        let _scanning = self.neural.as_ref().map(Neural::scanning);
         let msg = self.parser.parse(raw);
         let view = MessageView::new(raw, msg.as_ref());
         self.scan_view(env, (msg.as_ref(), &view), start, (timed, opts), auth)

@@ -1,18 +1,36 @@
 //! How a training run shares the CPU with the scans. The scans count
-//! themselves in and out of [`Activity`] (two atomic operations each); the
-//! training thread asks its [`Pacer`] every few samples
-//! ([`super::train::PACE_EVERY`]). While no
-//! scan is in flight the run goes at full speed; while scans are in flight
-//! it waits, up to the time that keeps it at `cpu_share` of a core: a
-//! training run then takes longer, scans never queue behind it, and under
-//! a load with no pause at all the run still ends.
-use std::sync::atomic::{AtomicUsize, Ordering};
+//! themselves in and out of [`Activity`] (two atomic operations and a clock
+//! read each); the training thread asks its [`Pacer`] every few samples
+//! ([`super::train::PACE_EVERY`]). While no scan is in flight, and none
+//! ended within [`QUIET`], the run goes at full speed; otherwise it waits,
+//! up to the time that keeps it at `cpu_share` of a core: a training run
+//! then takes longer, scans never queue behind it, and under a load with
+//! no pause at all the run still ends.
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+/// How long after a scan ends the scans still count as busy: a client
+/// that sends its next message at once leaves gaps shorter than this, and
+/// training in those gaps would leave the next scan cold caches.
+pub const QUIET: Duration = Duration::from_millis(5);
+
 /// Scans in flight, shared by the pipeline and the training thread.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Activity {
     in_flight: AtomicUsize,
+    /// When the last scan ended, in nanoseconds after `epoch` (0: never).
+    last_end: AtomicU64,
+    epoch: Instant,
+}
+
+impl Default for Activity {
+    fn default() -> Self {
+        Activity {
+            in_flight: AtomicUsize::new(0),
+            last_end: AtomicU64::new(0),
+            epoch: Instant::now(),
+        }
+    }
 }
 
 impl Activity {
@@ -22,9 +40,22 @@ impl Activity {
         Scanning(self)
     }
 
+    /// A scan is in flight or ended within [`QUIET`].
     pub fn busy(&self) -> bool {
-        self.in_flight.load(Ordering::Relaxed) > 0
+        if self.in_flight.load(Ordering::Relaxed) > 0 {
+            return true;
+        }
+        let last = self.last_end.load(Ordering::Relaxed);
+        last != 0 && self.nanos().saturating_sub(last) < nanos(QUIET)
     }
+
+    fn nanos(&self) -> u64 {
+        nanos(self.epoch.elapsed()).max(1)
+    }
+}
+
+fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
 
 /// One scan in flight.
@@ -33,6 +64,7 @@ pub struct Scanning<'a>(&'a Activity);
 
 impl Drop for Scanning<'_> {
     fn drop(&mut self) {
+        self.0.last_end.store(self.0.nanos(), Ordering::Relaxed);
         self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
     }
 }
@@ -131,6 +163,10 @@ mod tests {
         );
         assert_eq!(p.waits, 1);
         drop(scanning);
+        // Still busy just after: the next message of a client that sends
+        // at once comes within the quiet time.
+        assert!(a.busy());
+        std::thread::sleep(QUIET);
         assert!(!a.busy());
     }
 
