@@ -333,8 +333,8 @@ fn strings(key: &str, v: &Value) -> Result<Vec<String>, HttpConfigError> {
 pub struct Limits {
     /// Bytes of a request's head (request line and header lines). Each
     /// recipient of a scan request is one `Rcpt` line, so this is what lets
-    /// mail to many recipients through; header lines are counted only
-    /// against it (one line per [`HEADER_LINE_BYTES`] of it at most).
+    /// mail to many recipients through; the number of lines is bounded
+    /// apart ([`Limits::max_header_lines`]).
     pub max_header_size: usize,
     /// Time to send a request head; also how long a kept-alive connection
     /// may sit idle before its next request.
@@ -349,9 +349,18 @@ pub struct Limits {
 }
 
 /// The smallest header line counted when sizing the parser's line table
-/// (`Rcpt: <a@b.c>` and its line end): the table is sized from the byte
-/// budget so the number of lines never limits a request the bytes allow.
+/// (`Rcpt: <a@b.c>` and its line end) from a small byte budget.
 pub const HEADER_LINE_BYTES: usize = 16;
+
+/// The most header lines of one request head. The HTTP parser makes room
+/// for all of them on every request it parses, so the table costs in
+/// proportion on every scan: sized from the whole default byte budget it
+/// was most of the request handling's cost. This takes mail to twice
+/// Postfix's default recipient limit (`smtpd_recipient_limit`, one `Rcpt`
+/// line each); Rspamd itself refuses a head over 80 KiB. A head with more
+/// lines gets 431, as one over the byte budget, and forward mode then scans
+/// the message in-process.
+pub const MAX_HEADER_LINES: usize = 2048;
 
 /// The least usable head budget: hyper's read buffer cannot be smaller.
 const MIN_HEADER_SIZE: usize = 8192;
@@ -370,9 +379,10 @@ impl Limits {
         ..Limits::SCAN
     };
 
-    /// Header lines the parser makes room for.
+    /// Header lines the parser makes room for: as many as the byte budget
+    /// holds, up to [`MAX_HEADER_LINES`].
     pub fn max_header_lines(&self) -> usize {
-        (self.max_header_size / HEADER_LINE_BYTES).max(100)
+        (self.max_header_size / HEADER_LINE_BYTES).clamp(100, MAX_HEADER_LINES)
     }
 
     fn read(section: &str, m: &Map<String, Value>, d: Limits) -> Result<Limits, HttpConfigError> {

@@ -1,8 +1,9 @@
 //! The HTTP listener's limits on the real daemon: a head of many `Rcpt`
-//! lines is taken up to `max_header_size` and refused past it, a stalled
-//! body is cut off after `body_timeout`, the connection cap closes the
-//! oldest idle connection for a new one and refuses when all are busy, and
-//! the body budget refuses what would go past it, zstd output included.
+//! lines is taken up to `max_header_size` and 2048 lines and refused past
+//! either, a stalled body is cut off after `body_timeout`, the connection
+//! cap closes the oldest idle connection for a new one and refuses when all
+//! are busy, and the body budget refuses what would go past it, zstd output
+//! included.
 use crate::support::http as http_support;
 
 use std::io::{BufReader, Read, Write};
@@ -38,6 +39,18 @@ fn thousand_recipients_pass_and_the_head_budget_holds() {
     s.wait_log("rcpts=1000");
     // Past the budget: refused with 431, as hyper answers an oversize head.
     let over = send(s.http, &scan_request(&rcpts(1500, 48), &msg));
+    assert_eq!(over.status, 431);
+}
+
+#[test]
+fn lines_past_the_line_table_are_refused_within_the_byte_budget() {
+    let s = Sluice::start(&[]);
+    let msg = http_support::ham_message();
+    // Twice Postfix's recipient limit of short addresses: taken.
+    let ok = send(s.http, &scan_request(&rcpts(2000, 22), &msg));
+    assert_eq!(ok.status, 200, "{}", ok.text());
+    // More lines than the table holds, a fraction of the byte budget: 431.
+    let over = send(s.http, &scan_request(&rcpts(2100, 22), &msg));
     assert_eq!(over.status, 431);
 }
 
