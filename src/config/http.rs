@@ -355,12 +355,10 @@ pub const HEADER_LINE_BYTES: usize = 16;
 /// The most header lines of one request head. The HTTP parser makes room
 /// for all of them on every request it parses, so the table costs in
 /// proportion on every scan: sized from the whole default byte budget it
-/// was most of the request handling's cost. This takes mail to twice
-/// Postfix's default recipient limit (`smtpd_recipient_limit`, one `Rcpt`
-/// line each); Rspamd itself refuses a head over 80 KiB. A head with more
-/// lines gets 431, as one over the byte budget, and forward mode then scans
-/// the message in-process.
-pub const MAX_HEADER_LINES: usize = 2048;
+/// was most of the request handling's cost. Rspamd itself refuses a head
+/// over 80 KiB. A head with more lines gets 431, as one over the byte
+/// budget, and forward mode then scans the message in-process.
+pub const MAX_HEADER_LINES: usize = sluice_proto::rspamd::request::MAX_HEAD_LINES;
 
 /// The least usable head budget: hyper's read buffer cannot be smaller.
 const MIN_HEADER_SIZE: usize = 8192;

@@ -179,7 +179,7 @@ impl Inner {
         };
         let hdrs = headers(&req.envelope, &policy);
         let head = size::head_bytes(&hdrs);
-        if let Some(why) = size::over_defaults(head, body.len()) {
+        if let Some(why) = size::over_defaults(head, hdrs.len(), body.len()) {
             let to = format!("upstream `{}`", self.group.name);
             return self.refused(req, &to, why).await;
         }

@@ -5,14 +5,15 @@
 //! counts:
 //!
 //! - before sending: a head or body over what a sluice scanner accepts by
-//!   default (`max_header_size`, `max_message`), which is never sent;
+//!   default (`max_header_size` and its line limit, `max_message`), which
+//!   is never sent;
 //! - a `413` or `431` answer;
 //! - from a scanner with a smaller head limit (Rspamd's HTTP parser stops
 //!   at 80 KiB of head), a `400` answer or the connection closed while the
 //!   request was being sent, when the head was over that smaller limit.
 use hyper::header::{HeaderName, HeaderValue};
 use hyper::StatusCode;
-use sluice_proto::rspamd::request::{DEFAULT_MAX_HEAD, DEFAULT_MAX_MESSAGE};
+use sluice_proto::rspamd::request::{DEFAULT_MAX_HEAD, DEFAULT_MAX_MESSAGE, MAX_HEAD_LINES};
 
 use super::client::ClientError;
 
@@ -22,6 +23,8 @@ pub const RSPAMD_MAX_HEAD: usize = 80 << 10;
 /// What the request line and the fixed headers the client adds take
 /// (`POST /checkv2 HTTP/1.1`, `host`, `connection`, `content-length`).
 const FIXED_HEAD: usize = 160;
+/// Its lines (the request line not counted).
+const FIXED_LINES: usize = 3;
 
 /// Bytes of the request head with these headers.
 pub fn head_bytes(headers: &[(HeaderName, HeaderValue)]) -> usize {
@@ -32,14 +35,20 @@ pub fn head_bytes(headers: &[(HeaderName, HeaderValue)]) -> usize {
             .sum::<usize>()
 }
 
-/// Why a request must not be sent at all: a sluice scanner on its
-/// defaults would refuse it.
-pub fn over_defaults(head: usize, body: usize) -> Option<String> {
+/// Why a request with these header lines (the client's own not counted)
+/// must not be sent at all: a sluice scanner on its defaults would refuse it.
+pub fn over_defaults(head: usize, lines: usize, body: usize) -> Option<String> {
     let max_head = DEFAULT_MAX_HEAD;
     if head > max_head {
         return Some(format!(
             "a request head of {head} bytes, over the scanners' default max_header_size of \
              {max_head}; not sent"
+        ));
+    }
+    let lines = lines + FIXED_LINES;
+    if lines > MAX_HEAD_LINES {
+        return Some(format!(
+            "a request head of {lines} lines, over the {MAX_HEAD_LINES} a scanner takes; not sent"
         ));
     }
     if body > DEFAULT_MAX_MESSAGE {
@@ -82,11 +91,15 @@ mod tests {
         let h = |n: &'static str, v: &str| (HeaderName::from_static(n), v.parse().unwrap());
         let one = head_bytes(&[h("rcpt", "<a@example.org>")]);
         assert_eq!(one, FIXED_HEAD + 4 + 15 + 4);
-        assert!(over_defaults(1 << 20, 10).is_none());
-        assert!(over_defaults((1 << 20) + 1, 10)
+        assert!(over_defaults(1 << 20, 10, 10).is_none());
+        assert!(over_defaults((1 << 20) + 1, 10, 10)
             .unwrap()
             .contains("max_header_size"));
-        assert!(over_defaults(100, DEFAULT_MAX_MESSAGE + 1).is_some());
+        assert!(over_defaults(1000, MAX_HEAD_LINES - FIXED_LINES, 10).is_none());
+        assert!(over_defaults(1000, MAX_HEAD_LINES - FIXED_LINES + 1, 10)
+            .unwrap()
+            .contains("lines"));
+        assert!(over_defaults(100, 10, DEFAULT_MAX_MESSAGE + 1).is_some());
         assert!(refusal(StatusCode::from_u16(431).unwrap(), 10).is_some());
         assert!(refusal(StatusCode::PAYLOAD_TOO_LARGE, 10).is_some());
         assert!(
