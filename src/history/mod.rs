@@ -11,6 +11,7 @@ pub mod errors;
 pub mod graph;
 pub mod ring;
 pub mod row;
+pub mod row_symbols;
 pub mod shared;
 
 use std::sync::{Arc, OnceLock, RwLock};

@@ -8,7 +8,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use mail_parser::{HeaderName, MessageParser};
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+
+use super::row_symbols::RowSymbols;
 
 use crate::message::Envelope;
 use crate::verdict::Verdict;
@@ -34,7 +35,7 @@ pub struct Row {
     pub required_score: f64,
     pub is_skipped: bool,
     /// By name: `{name, score, metric_score, description?, options?}`.
-    pub symbols: Map<String, Value>,
+    pub symbols: RowSymbols,
     pub size: usize,
     pub unix_time: u64,
     /// Seconds the scan took.
@@ -60,7 +61,7 @@ impl Row {
             score: v.score,
             required_score: v.required_score,
             is_skipped: v.is_skipped,
-            symbols: symbols(v),
+            symbols: RowSymbols::of(v),
             size: message.len(),
             unix_time: SystemTime::now()
                 .duration_since(UNIX_EPOCH)
@@ -68,24 +69,6 @@ impl Row {
             time_real: v.scan_time.as_secs_f64(),
         }
     }
-}
-
-fn symbols(v: &Verdict) -> Map<String, Value> {
-    let mut out = Map::new();
-    for s in &v.symbols {
-        let mut one = Map::new();
-        one.insert("name".into(), s.name.clone().into());
-        one.insert("score".into(), s.score.into());
-        one.insert("metric_score".into(), s.metric_score.into());
-        if let Some(d) = &s.description {
-            one.insert("description".into(), d.clone().into());
-        }
-        if !s.options.is_empty() {
-            one.insert("options".into(), s.options.clone().into());
-        }
-        out.insert(s.name.clone(), Value::Object(one));
-    }
-    out
 }
 
 /// A parser of the four headers a row shows, built once: the other headers are skipped,
