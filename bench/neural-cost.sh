@@ -5,8 +5,11 @@
 #     daemon's user+system time from /proc over each run);
 #  2. scan latency p99 while a training run is going on, against the same
 #     daemon before it (while the sets fill) and once it is over (the same
-#     messages as during it). The machine's own load moves these figures:
-#     read them with the load average beside them.
+#     messages as during it). One client sends scan after scan, so the
+#     training waits for the scans and runs at its `cpu_share`; the client
+#     does the same work between two scans in every phase (it reads only
+#     the new lines of the daemon's log). The machine's own load moves these
+#     figures: read them with the load average beside them.
 # A first daemon trains the network on the corpus (autolearn by score); the
 # measuring daemons read it from the same embedded store with autotrain off,
 # so their figures hold no storing or training.
