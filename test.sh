@@ -75,7 +75,7 @@ install_exim() {
 # bounds are tight). The tests wait for the packages; the command's end
 # waits for the fuzzing.
 # The release build the tests run is built faster than the shipped profile
-# (Cargo.toml: thin LTO, 4 codegen units): the same code without link-time
+# (Cargo.toml: fat LTO, 1 codegen unit): the same code without link-time
 # optimization, in 16 units that keep both cores busy.
 export CARGO_PROFILE_RELEASE_LTO=off CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16
 LOGS=$(mktemp -d /tmp/sluice-test.XXXXXX)
