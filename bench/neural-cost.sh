@@ -14,7 +14,7 @@
 # measuring daemons read it from the same embedded store with autotrain off,
 # so their figures hold no storing or training.
 #
-#   bench/neural-cost.sh [MESSAGES]    # default 600, from $SHARED/corpus/{ham,spam}
+#   [ROUNDS=2] bench/neural-cost.sh [MESSAGES]    # default 600, from $SHARED/corpus/{ham,spam}
 # Needs python3 and a release build. Prints one JSON line.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -48,7 +48,8 @@ mkdir -p "$tmp/off/local.d"
 # Every message once, ham and spam interleaved.
 mapfile -t ALL < <(paste -d '\n' <(ls "$SHARED"/corpus/ham/*.eml) <(ls "$SHARED"/corpus/spam/*.eml))
 printf '%s\n' "${ALL[@]}" >"$tmp/all.txt"
-printf '%s\n' "${ALL[@]}" | awk 'NR % 5 == 0' | head -n "$N" >"$tmp/measure.txt"
+step=$(( ${#ALL[@]} / N > 1 ? ${#ALL[@]} / N : 1 ))
+printf '%s\n' "${ALL[@]}" | awk -v step="$step" 'NR % step == 0' | head -n "$N" >"$tmp/measure.txt"
 
 start() { # CONF DB -> sets PID HPORT
     # The log exists before the daemon starts: the wait below reads it at once.
@@ -139,7 +140,7 @@ stop
 # 2. CPU per message, alternating.
 declare -a on_cpu off_cpu
 seen=0
-for round in 1 2; do
+for round in $(seq "${ROUNDS:-2}"); do
     start off "db-off"
     read -r c _ < <(python3 "$tmp/drive.py" cpu "$HPORT" "$PID" "$tmp/off-db-off.log" "$tmp/measure.txt")
     off_cpu+=("$c"); stop
@@ -155,6 +156,7 @@ read -r during_n p99_before p99_during p99_after < <(python3 "$tmp/drive.py" dur
 train_ms=$(sed -n 's/.*trained network version [0-9]* on [0-9]* vectors in \([0-9]*\) ms.*/\1/p' "$tmp/slow-db-slow.log" | head -n1)
 stop
 
-off_avg=$(( (off_cpu[0] + off_cpu[1]) / 2 ))
-on_avg=$(( (on_cpu[0] + on_cpu[1]) / 2 ))
-echo "{\"load_average\":\"$(cut -d' ' -f1-3 /proc/loadavg)\",\"messages\":$(wc -l <"$tmp/measure.txt"),\"trained_after_messages\":$trained_after,\"cpu_us_per_msg_off\":[${off_cpu[0]},${off_cpu[1]}],\"cpu_us_per_msg_applied\":[${on_cpu[0]},${on_cpu[1]}],\"cpu_ratio\":$(python3 -c "print(round($on_avg / $off_avg, 3))"),\"messages_with_neural_symbol\":$seen,\"training_ms\":${train_ms:-null},\"scans_during_training\":$during_n,\"p99_ms_before_training\":$p99_before,\"p99_ms_during_training\":$p99_during,\"p99_ms_after\":$p99_after}"
+sum() { local t=0 v; for v in "$@"; do t=$((t + v)); done; echo "$t"; }
+off_avg=$(( $(sum "${off_cpu[@]}") / ${#off_cpu[@]} ))
+on_avg=$(( $(sum "${on_cpu[@]}") / ${#on_cpu[@]} ))
+echo "{\"load_average\":\"$(cut -d' ' -f1-3 /proc/loadavg)\",\"messages\":$(wc -l <"$tmp/measure.txt"),\"trained_after_messages\":$trained_after,\"cpu_us_per_msg_off\":[$(IFS=,; echo "${off_cpu[*]}")],\"cpu_us_per_msg_applied\":[$(IFS=,; echo "${on_cpu[*]}")],\"cpu_ratio\":$(python3 -c "print(round($on_avg / $off_avg, 3))"),\"messages_with_neural_symbol\":$seen,\"training_ms\":${train_ms:-null},\"scans_during_training\":$during_n,\"p99_ms_before_training\":$p99_before,\"p99_ms_during_training\":$p99_during,\"p99_ms_after\":$p99_after}"
