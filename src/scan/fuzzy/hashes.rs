@@ -6,11 +6,11 @@ use std::borrow::Cow;
 
 use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 
+use super::html::html_text;
 use super::keys::{keyed_blake2b, part_digest, Digest64, RuleKeys, SHINGLES};
 use super::shingles::{shingles, Algorithm};
 use super::sniff::looks_like_html;
 use super::words::{stripped_content, words};
-use crate::message::html_text::html_to_text;
 use crate::message::MessageView;
 
 /// Fewest words for shingles whatever `min_length` says.
@@ -115,16 +115,17 @@ pub fn message_hashes(view: &MessageView<'_>, policy: &HashPolicy) -> Vec<FuzzyH
     out
 }
 
-/// Each text part's text as Rspamd reads it, and whether it is HTML: a
-/// plain part whose start is markup is rendered as HTML (see `sniff`).
+/// Each text part's text as Rspamd reads it, and whether it is HTML: an
+/// HTML part's text is Rspamd's extraction of it (see `html`), and so is a
+/// plain part's whose start is markup (see `sniff`).
 fn part_texts<'a>(view: &'a MessageView<'_>) -> Vec<(Cow<'a, str>, bool)> {
     view.text_parts
         .iter()
         .map(|part| {
-            if part.html.is_some() {
-                (Cow::Borrowed(part.text.as_ref()), true)
+            if let Some(source) = part.html {
+                (Cow::Owned(html_text(source)), true)
             } else if looks_like_html(&part.text) {
-                (Cow::Owned(html_to_text(&part.text)), true)
+                (Cow::Owned(html_text(&part.text)), true)
             } else {
                 (Cow::Borrowed(part.text.as_ref()), false)
             }
