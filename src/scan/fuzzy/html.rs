@@ -68,10 +68,20 @@ impl Tag {
 
 /// The text of `html` as Rspamd's words see it.
 pub fn html_text(html: &str) -> String {
+    html_text_links(html).0
+}
+
+/// [`html_text`], and the links whose text is a URL: Rspamd leaves
+/// `(offset, length)` of the text out of the words, the offset counted in
+/// this text before its line breaks are folded (and applied after: where
+/// folding shortened the text before a link, other words are left out).
+pub fn html_text_links(html: &str) -> (String, Vec<(usize, usize)>) {
     let mut p = Parser::new(html.as_bytes());
     p.run();
-    let bytes = render::render(&p);
-    String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+    let (bytes, links) = render::render(&p);
+    let text = String::from_utf8(bytes)
+        .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+    (text, links)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,7 +1,7 @@
 //! The inside of a tag (`<name attr=value ...>`) read one byte at a time as
 //! Rspamd's parser reads it: the name picks the tag's id and flags; of the
 //! attributes only those that change the text are kept (`alt`, `style`,
-//! `color`, `bgcolor`, `hidden`), entity-decoded.
+//! `color`, `bgcolor`, `hidden`, and a link's `href`), entity-decoded.
 use super::entities;
 use super::tags::{self, TagId, FL_BROKEN, FL_CLOSED};
 use super::Tag;
@@ -14,6 +14,8 @@ pub enum Attr {
     Color,
     BgColor,
     Hidden,
+    /// `href` (also `src`, `action`): a link's target.
+    Href,
     /// Known to Rspamd but not needed here.
     Other,
 }
@@ -25,8 +27,8 @@ fn attr(name: &[u8]) -> Option<Attr> {
         b"color" => Attr::Color,
         b"bgcolor" => Attr::BgColor,
         b"hidden" => Attr::Hidden,
-        b"name" | b"href" | b"src" | b"action" | b"class" | b"width" | b"height" | b"size"
-        | b"rel" | b"id" => Attr::Other,
+        b"href" | b"src" | b"action" => Attr::Href,
+        b"name" | b"class" | b"width" | b"height" | b"size" | b"rel" | b"id" => Attr::Other,
         _ => return None,
     })
 }

@@ -6,6 +6,7 @@ use super::block::{Display, Visibility};
 use super::entities::{self, is_space};
 use super::tags::*;
 use super::{Attr, Parser, Tag};
+use crate::scan::fuzzy::words::starts_with_url;
 
 /// One element being written.
 struct Frame {
@@ -22,6 +23,8 @@ struct Frame {
 struct Out<'a> {
     input: &'a [u8],
     parsed: Vec<u8>,
+    /// Links whose text is a URL: where the text starts, its length.
+    links: Vec<(usize, usize)>,
 }
 
 impl Out<'_> {
@@ -85,11 +88,12 @@ impl Out<'_> {
     }
 }
 
-/// The parsed text of the whole tree.
-pub fn render(p: &Parser<'_>) -> Vec<u8> {
+/// The parsed text of the whole tree, and its links whose text is a URL.
+pub fn render(p: &Parser<'_>) -> (Vec<u8>, Vec<(usize, usize)>) {
     let mut out = Out {
         input: p.input,
         parsed: Vec::with_capacity(p.input.len() / 2),
+        links: Vec::new(),
     };
     if let (true, Some(root)) = (p.count() > 0, p.root) {
         walk(&p.tags, root, &mut out);
@@ -98,7 +102,7 @@ pub fn render(p: &Parser<'_>) -> Vec<u8> {
         out.append(p.c as i64, p.input.len() as i64, false);
     }
     trim_end(&mut out.parsed);
-    out.parsed
+    (out.parsed, out.links)
 }
 
 /// Trailing white space goes, but a final line break stays.
@@ -230,6 +234,9 @@ fn leave(tags: &[Tag], f: &Frame, out: &mut Out<'_>) -> i64 {
     if let (true, Some(c)) = (f.visible, f.margin) {
         out.margin(c, f.initial_len);
     }
+    if f.visible && tag.id.is("a") {
+        link(tag, f.initial_len, out);
+    }
     if f.visible && tag.id.is("img") {
         if let Some(alt) = tag.attr(Attr::Alt) {
             if out.parsed.last().is_some_and(|&l| !is_space(l)) {
@@ -242,4 +249,19 @@ fn leave(tags: &[Tag], f: &Frame, out: &mut Out<'_>) -> i64 {
         }
     }
     f.next_tag_offset
+}
+
+/// A link (with a target) whose text, trimmed, is longer than four bytes
+/// and starts with a URL: recorded at where its text starts, with the
+/// trimmed text's length.
+fn link(tag: &Tag, start: usize, out: &mut Out<'_>) {
+    let has_target = tag.attr(Attr::Href).is_some_and(|h| !h.trim().is_empty());
+    if !has_target || start > out.parsed.len() {
+        return;
+    }
+    let text = String::from_utf8_lossy(&out.parsed[start..]);
+    let trimmed = text.trim();
+    if trimmed.len() > 4 && starts_with_url(trimmed) {
+        out.links.push((start, trimmed.len()));
+    }
 }

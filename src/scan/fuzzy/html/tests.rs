@@ -71,3 +71,13 @@ fn deep_nesting_and_many_tags_are_safe() {
     let many = "<b>w</b>".repeat(10_000);
     assert!(html_text(&many).starts_with("www"));
 }
+
+#[test]
+fn links_whose_text_is_a_url_are_recorded_where_their_text_starts() {
+    let (text, links) = super::html_text_links(
+        "<p>Go to <a href=\"http://x.example/a\">http://x.example/a</a> or \
+         <a href=\"http://y.example/\">click here</a></p>",
+    );
+    assert_eq!(text, "Go to http://x.example/a or click here\n");
+    assert_eq!(links, [(6, 18)]);
+}
