@@ -25,6 +25,12 @@ use tags::*;
 /// Tags beyond this many are not parsed; the rest is text.
 const MAX_TAGS: usize = 8192;
 
+/// Steps the closing tags may spend walking up the tree. Each walks up to
+/// the root, so deep nesting followed by many stray closing tags would cost
+/// their product; past this the rest of the input is text, as past
+/// [`MAX_TAGS`].
+const WALK_BUDGET: usize = 1 << 22;
+
 /// Index of the scratch closing tag in the arena.
 const CLOSING: usize = 0;
 
@@ -122,6 +128,8 @@ pub struct Parser<'a> {
     state: State,
     /// Where the current tag (or the overflowing rest) starts.
     c: usize,
+    /// What is left of [`WALK_BUDGET`].
+    budget: usize,
 }
 
 impl<'a> Parser<'a> {
@@ -134,6 +142,7 @@ impl<'a> Parser<'a> {
             parent: None,
             state: State::ParseStart,
             c: 0,
+            budget: WALK_BUDGET,
         }
     }
 
@@ -251,6 +260,7 @@ impl<'a> Parser<'a> {
                         found = true;
                         break;
                     }
+                    self.budget = self.budget.saturating_sub(1);
                     it = self.tags[t].parent;
                 }
                 if !found {
@@ -262,6 +272,7 @@ impl<'a> Parser<'a> {
                 while let Some(t) = it {
                     self.tags[t].flags |= FL_CLOSED;
                     close(&mut self.tags[t]);
+                    self.budget = self.budget.saturating_sub(1);
                     it = self.tags[t].parent;
                 }
                 None
@@ -505,7 +516,11 @@ impl<'a> Parser<'a> {
                     if let Some(cur) = self.cur {
                         self.close_tag(cur, p, &mut doc);
                     }
-                    self.state = State::TextContent;
+                    self.state = if self.budget == 0 {
+                        State::TagsLimitOverflow
+                    } else {
+                        State::TextContent
+                    };
                     p += 1;
                     self.c = p;
                 }

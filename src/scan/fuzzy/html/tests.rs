@@ -81,3 +81,12 @@ fn links_whose_text_is_a_url_are_recorded_where_their_text_starts() {
     assert_eq!(text, "Go to http://x.example/a or click here\n");
     assert_eq!(links, [(6, 18)]);
 }
+
+#[test]
+fn stray_closing_tags_under_deep_nesting_stay_cheap() {
+    // Each stray closing tag walks up the whole tree; past a budget the
+    // rest is text (markup included), so the walk stays bounded.
+    let html = "<div>".repeat(8_000) + "start" + &"</b>".repeat(200_000) + " tail";
+    let text = html_text(&html);
+    assert!(text.contains("start") && text.ends_with("</b> tail"));
+}
