@@ -7,10 +7,11 @@
 # options, mime_types "*").
 #
 # Attachments and images must agree exactly (their digests are BLAKE2b of
-# the decoded bytes). Texts depend on Rspamd's word breaking (ICU),
-# normalisation, language detection and stemming, which sluice reproduces,
-# and on its HTML text and charset decoding, which differ in places (image
-# alt text, dictionary-segmented CJK); the stage prints the exact agreement
+# the decoded bytes). Texts depend on Rspamd's HTML text extraction, word
+# breaking (ICU), URL exceptions, normalisation, language detection and
+# stemming, which sluice reproduces, and on charset detection, which
+# differs in places (an undeclared 8-bit charset Rspamd leaves raw,
+# dictionary-segmented CJK); the stage prints the exact agreement
 # rate and the share of Rspamd's text hashes that sluice's shingles would
 # still match in a storage, and fails when either falls below
 # FUZZY_MIN_AGREE / FUZZY_MIN_MATCH percent (a regression in the text path).
@@ -22,8 +23,8 @@ source "$IT_DIR/fuzzy/start.sh"
 
 per_dir=${1:-14}
 # The measured rate is in the report; this guards against regressions.
-min_agree=${FUZZY_MIN_AGREE:-55}
-min_match=${FUZZY_MIN_MATCH:-85}
+min_agree=${FUZZY_MIN_AGREE:-70}
+min_match=${FUZZY_MIN_MATCH:-86}
 corpus=$SHARED/corpus
 [ -x "$SLUICE_BIN" ] || die "no sluice binary at $SLUICE_BIN"
 [ -d "$corpus" ] || die "no corpus at $corpus"

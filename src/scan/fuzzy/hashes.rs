@@ -6,11 +6,11 @@ use std::borrow::Cow;
 
 use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 
+use super::html::html_text_links;
 use super::keys::{keyed_blake2b, part_digest, Digest64, RuleKeys, SHINGLES};
 use super::shingles::{shingles, Algorithm};
 use super::sniff::looks_like_html;
-use super::words::{stripped_content, words};
-use crate::message::html_text::html_to_text;
+use super::words::{stripped_content, words_with};
 use crate::message::MessageView;
 
 /// Fewest words for shingles whatever `min_length` says.
@@ -101,9 +101,9 @@ pub fn message_hashes(view: &MessageView<'_>, policy: &HashPolicy) -> Vec<FuzzyH
     let mut out: Vec<FuzzyHash> = Vec::new();
     let subject = view.subject().unwrap_or("");
     let texts = part_texts(view);
-    let strict = texts.iter().any(|(_, html)| *html);
-    for (text, is_html) in &texts {
-        if let Some(h) = text_hash(text, *is_html, strict || *is_html, subject, policy) {
+    let strict = texts.iter().any(|t| t.html);
+    for t in &texts {
+        if let Some(h) = text_hash(t, strict || t.html, subject, policy) {
             push_unique(&mut out, h);
         }
     }
@@ -115,18 +115,49 @@ pub fn message_hashes(view: &MessageView<'_>, policy: &HashPolicy) -> Vec<FuzzyH
     out
 }
 
-/// Each text part's text as Rspamd reads it, and whether it is HTML: a
-/// plain part whose start is markup is rendered as HTML (see `sniff`).
-fn part_texts<'a>(view: &'a MessageView<'_>) -> Vec<(Cow<'a, str>, bool)> {
+/// A text part as Rspamd reads it for words.
+pub struct PartText<'a> {
+    pub text: Cow<'a, str>,
+    pub html: bool,
+    /// HTML links whose text is a URL, left out of the words (see
+    /// `html::html_text_links`).
+    pub links: Vec<(usize, usize)>,
+}
+
+impl<'a> PartText<'a> {
+    /// A plain text part.
+    pub fn plain(text: &'a str) -> PartText<'a> {
+        PartText {
+            text: Cow::Borrowed(text),
+            html: false,
+            links: Vec::new(),
+        }
+    }
+
+    /// An HTML part, from its markup.
+    pub fn html(source: &str) -> PartText<'a> {
+        let (text, links) = html_text_links(source);
+        PartText {
+            text: Cow::Owned(text),
+            html: true,
+            links,
+        }
+    }
+}
+
+/// Each text part as Rspamd reads it: an HTML part's text is Rspamd's
+/// extraction of it (see `html`), and so is a plain part's whose start is
+/// markup (see `sniff`).
+fn part_texts<'a>(view: &'a MessageView<'_>) -> Vec<PartText<'a>> {
     view.text_parts
         .iter()
         .map(|part| {
-            if part.html.is_some() {
-                (Cow::Borrowed(part.text.as_ref()), true)
+            if let Some(source) = part.html {
+                PartText::html(source)
             } else if looks_like_html(&part.text) {
-                (Cow::Owned(html_to_text(&part.text)), true)
+                PartText::html(&part.text)
             } else {
-                (Cow::Borrowed(part.text.as_ref()), false)
+                PartText::plain(&part.text)
             }
         })
         .collect()
@@ -142,11 +173,12 @@ fn push_unique(out: &mut Vec<FuzzyHash>, h: FuzzyHash) {
 /// `sluice fuzzy hashes --words`, to compare with Rspamd's `get_words`).
 pub fn message_words(view: &MessageView<'_>) -> Vec<Vec<String>> {
     let texts = part_texts(view);
-    let strict = texts.iter().any(|(_, html)| *html);
+    let strict = texts.iter().any(|t| t.html);
     texts
         .iter()
-        .map(|(text, is_html)| {
-            words(&stripped_content(text, *is_html), strict || *is_html)
+        .map(|t| {
+            let stripped = stripped_content(&t.text, t.html);
+            words_with(&stripped, strict || t.html, &t.links)
                 .into_iter()
                 .filter(|w| w.counts())
                 .map(|w| w.stem)
@@ -159,14 +191,13 @@ pub fn message_words(view: &MessageView<'_>) -> Vec<Vec<String>> {
 /// direct digest of its stripped text (and Subject) when that is long
 /// enough, else none.
 pub fn text_hash(
-    text: &str,
-    html: bool,
+    part: &PartText<'_>,
     strict: bool,
     subject: &str,
     policy: &HashPolicy,
 ) -> Option<FuzzyHash> {
-    let stripped = stripped_content(text, html);
-    let all = words(&stripped, strict);
+    let stripped = stripped_content(&part.text, part.html);
+    let all = words_with(&stripped, strict, &part.links);
     let stems: Vec<&str> = all
         .iter()
         .filter(|w| w.counts())

@@ -7,6 +7,7 @@
 pub mod check;
 pub mod client;
 pub mod hashes;
+pub mod html;
 pub mod keys;
 pub mod lang;
 pub mod mum;

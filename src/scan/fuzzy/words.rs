@@ -149,40 +149,31 @@ impl Word {
 /// plain half of an alternative); otherwise bare host names with a known
 /// public suffix too.
 pub fn words(stripped: &str, strict: bool) -> Vec<Word> {
-    let urls = url_spans(stripped, strict);
-    let mut out = Vec::new();
-    let mut sampler = Sampler::default();
-    let mut next_url = 0usize;
+    words_with(stripped, strict, &[])
+}
+
+/// [`words`], with `links` (offset, length) left out as well: an HTML
+/// link whose text is a URL, at the offset Rspamd records for it.
+pub fn words_with(stripped: &str, strict: bool, links: &[(usize, usize)]) -> Vec<Word> {
+    let mut exceptions = url_spans(stripped, strict)
+        .into_iter()
+        .map(|(s, e)| (s, e - s))
+        .collect::<Vec<_>>();
+    exceptions.extend(links.iter().filter(|(pos, _)| *pos <= stripped.len()));
+    exceptions.sort_by_key(|&(pos, _)| pos);
     let tailored = icu_word_classes(stripped);
-    for (start, seg) in tailored.split_word_bound_indices() {
-        let end = start + seg.len();
-        let mut pieces: [(usize, usize); 2] = [(start, end), (end, end)];
-        while next_url < urls.len() && urls[next_url].1 <= start {
-            next_url += 1;
-        }
-        if let Some(&(us, ue)) = urls.get(next_url) {
-            if us < end {
-                // The URL replaces what it covers by one empty token.
-                if us >= start {
-                    out.push(Word {
-                        stem: String::new(),
-                        skipped: false,
-                    });
-                }
-                pieces = [(start, us.max(start)), (ue.min(end), end)];
-            }
-        }
-        for (s, e) in pieces {
-            let Some(piece) = stripped.get(s..e).filter(|p| valid_word(p)) else {
-                continue;
-            };
-            let skipped = sampler.skip(piece.as_bytes(), out.len(), e, stripped.len());
-            out.push(Word {
-                stem: normalise(piece),
-                skipped,
-            });
-        }
-    }
+    let mut bounds: Vec<usize> = tailored
+        .split_word_bound_indices()
+        .map(|(i, _)| i)
+        .collect();
+    bounds.push(stripped.len());
+    let mut walk = Walk {
+        text: stripped,
+        out: Vec::new(),
+        sampler: Sampler::default(),
+    };
+    walk.run(&bounds, &exceptions);
+    let mut out = walk.out;
     if let Some(stemmer) = lang::detect(stripped, out.len()).and_then(lang::stemmer) {
         let stemmer = Stemmer::create(stemmer);
         for w in out.iter_mut().filter(|w| !w.stem.is_empty()) {
@@ -194,6 +185,99 @@ pub fn words(stripped: &str, strict: bool) -> Vec<Word> {
         }
     }
     out
+}
+
+/// Rspamd's tokenizer loop over ICU's word boundaries and the sorted
+/// exceptions (URLs): an exception becomes one empty token and the text it
+/// covers is skipped; the part of a word before an exception that starts
+/// inside it is kept, unless the exception runs past the word.
+struct Walk<'t> {
+    text: &'t str,
+    out: Vec<Word>,
+    sampler: Sampler,
+}
+
+impl Walk<'_> {
+    fn run(&mut self, bounds: &[usize], exs: &[(usize, usize)]) {
+        let (mut last, mut idx, mut ex) = (0usize, 1usize, 0usize);
+        'outer: while idx < bounds.len() {
+            let p = bounds[idx];
+            let mut token = None;
+            if p > last {
+                match exs.get(ex) {
+                    Some(&(pos, _)) if pos >= last && pos <= p => {
+                        while let Some(&(_, len)) = exs.get(ex).filter(|e| e.0 <= last) {
+                            last += len;
+                            self.exception();
+                            ex += 1;
+                            if last > p {
+                                idx = advance(bounds, idx, last);
+                                continue 'outer;
+                            }
+                        }
+                        match exs.get(ex) {
+                            Some(&(pos, len)) if pos >= last && pos <= p => {
+                                token = Some((last, pos));
+                                last = pos + len;
+                                self.exception();
+                                ex += 1;
+                                if last > p {
+                                    idx = advance(bounds, idx, last);
+                                    continue 'outer;
+                                }
+                            }
+                            _ => token = Some((last, p)),
+                        }
+                    }
+                    Some(&(pos, _)) if pos < last => {
+                        while exs.get(ex).is_some_and(|e| e.0 <= last) {
+                            ex += 1;
+                        }
+                        token = Some((last, p));
+                    }
+                    _ => token = Some((last, p)),
+                }
+            }
+            if let Some((s, e)) = token {
+                self.word(s, e, p);
+            }
+            last = p;
+            idx += 1;
+        }
+    }
+
+    fn exception(&mut self) {
+        self.out.push(Word {
+            stem: String::new(),
+            skipped: false,
+        });
+    }
+
+    fn word(&mut self, s: usize, e: usize, p: usize) {
+        let Some(piece) = self
+            .text
+            .get(s..e)
+            .filter(|w| !w.is_empty() && valid_word(w))
+        else {
+            return;
+        };
+        let skipped = self
+            .sampler
+            .skip(piece.as_bytes(), self.out.len(), p, self.text.len());
+        self.out.push(Word {
+            stem: normalise(piece),
+            skipped,
+        });
+    }
+}
+
+/// The boundary index from which the scan continues when an exception
+/// ends at `last` past the current boundary: the first at or after it.
+fn advance(bounds: &[usize], mut idx: usize, last: usize) -> usize {
+    while idx < bounds.len() && bounds[idx] < last {
+        idx += 1;
+    }
+    idx
 }
 
 /// `text` with the characters whose word-break class the ICU build Rspamd
@@ -304,7 +388,7 @@ fn url_spans(text: &str, strict: bool) -> Vec<(usize, usize)> {
     static BARE: OnceLock<Regex> = OnceLock::new();
     let strict_re = STRICT.get_or_init(|| {
         Regex::new(
-            r"(?i)\b(?:[a-z][a-z0-9+.-]*://[^\s<>\x22']+|www\.[^\s<>\x22']+|mailto:[^\s<>\x22']+|(?:tel|callto):[/\\]*\s*\+?[(%0-9](?:[0-9()\[\] %]*[0-9()\[\]%])?|[a-z0-9._%+-]+@[a-z0-9-]+(?:\.[a-z0-9-]+)+)",
+            r"(?i)\b(?:(?:https?|s?ftp|news|nntp|telnet|webcal)://[^\s<>\x22']+|www\.[^\s<>\x22']+|mailto:[^\s<>\x22']+|(?:tel|callto):[/\\]*\s*\+?[(%0-9](?:[0-9()\[\] %]*[0-9()\[\]%])?|[a-z0-9._%+-]+@[a-z0-9-]+(?:\.[a-z0-9-]+)+)",
         )
         .expect("static regex")
     });
@@ -314,6 +398,7 @@ fn url_spans(text: &str, strict: bool) -> Vec<(usize, usize)> {
     });
     let mut spans: Vec<(usize, usize)> = strict_re
         .find_iter(text)
+        .filter(|m| valid_host(m.as_str()))
         .map(|m| (m.start(), trim_trailing_punct(text, m.start(), m.end())))
         .collect();
     if !strict {
@@ -330,6 +415,33 @@ fn url_spans(text: &str, strict: bool) -> Vec<(usize, usize)> {
         spans.sort_unstable();
     }
     spans
+}
+
+/// Whether a `scheme://` URL has a host Rspamd's URL parser accepts:
+/// not empty, only letters, digits, `-`, `_`, `.` and non-ASCII. With
+/// another character in it (`http://WIN!/x`) Rspamd finds no URL there
+/// and keeps the text as words. Other matches (no `://`) pass.
+fn valid_host(url: &str) -> bool {
+    let Some((_, rest)) = url.split_once("://") else {
+        return true;
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host_port = authority.rsplit('@').next().unwrap_or("");
+    let host = match host_port.rsplit_once(':') {
+        Some((h, port)) if port.bytes().all(|b| b.is_ascii_digit()) => h,
+        _ => host_port,
+    };
+    !host.is_empty()
+        && host
+            .chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.') || !c.is_ascii())
+}
+
+/// Whether `text` starts with a URL with a scheme, a `www.` host or an
+/// address. (A bare host name Rspamd finds too, but then often fails to
+/// parse what follows it, as in `News.com: Top`; those are not counted.)
+pub fn starts_with_url(text: &str) -> bool {
+    url_spans(text, true).first().is_some_and(|&(s, _)| s == 0)
 }
 
 /// A sentence's full stop or comma after a URL is not part of it.
@@ -385,6 +497,15 @@ mod tests {
             ["see", "and", "now"]
         );
         assert_eq!(stems("visit shop.com today"), ["visit", "today"]);
+        // Not URLs to Rspamd: a `file:` path, a host with a `!` in it.
+        assert_eq!(
+            stems("see file:///path/to x"),
+            ["see", "file", "path", "to", "x"]
+        );
+        assert_eq!(
+            stems("go http://WIN!/ad.html now"),
+            ["go", "http", "win", "ad", "html", "now"]
+        );
         assert_eq!(stems("call tel: +353 1 8832063 now"), ["call", "now"]);
         assert_eq!(stems("Hotel: 12 rooms"), ["hotel", "12", "room"]);
         // Strict mode keeps a bare name, as two words: ICU breaks at a
@@ -394,6 +515,31 @@ mod tests {
             .map(|w| w.stem)
             .collect();
         assert_eq!(strict, ["visit", "shop", "com", "today"]);
+    }
+
+    #[test]
+    fn link_exceptions_skip_text_at_their_recorded_offset() {
+        let plain = |w: Vec<Word>| -> Vec<String> {
+            w.into_iter().filter(Word::counts).map(|w| w.stem).collect()
+        };
+        // The offset may not be where the URL is (Rspamd counts it before
+        // line breaks are folded): what is there is left out.
+        let text = "one two three four five";
+        assert_eq!(
+            plain(words_with(text, true, &[(4, 9)])),
+            ["one", "four", "five"]
+        );
+        // Starting inside a word that it runs past: that word goes, the
+        // rest of the word it ends in stays.
+        assert_eq!(
+            plain(words_with(text, true, &[(5, 4)])),
+            ["one", "hree", "four", "five"]
+        );
+        // Inside one word: its head stays, its tail goes.
+        assert_eq!(
+            plain(words_with(text, true, &[(9, 2)])),
+            ["one", "two", "t", "four", "five"]
+        );
     }
 
     #[test]
