@@ -24,6 +24,7 @@ use super::headers::{self, DEFAULT_SUBJECT};
 use super::lua::{LoadedLua, LuaRules};
 use super::modules::ModuleSet;
 use super::multimap::Multimap;
+use super::neural::pace::Scanning;
 use super::neural::{Learn, Neural, NeuralRules};
 use super::rules::RuleSet;
 use super::schedule::{Schedule, Trace};
@@ -353,7 +354,14 @@ impl Pipeline {
     /// Parses a message once for a scan whose auth phase reads it too (the DNS lists' facts):
     /// hand the result to [`Pipeline::scan_parsed`] afterwards.
     pub fn parse(&self, raw: bytes::Bytes) -> Parsed {
+        let _scanning = self.scanning();
         Parsed::parse(&self.parser, raw)
+    }
+
+    /// Counts a scan, its MIME parse included, in flight for the neural
+    /// module's training (which waits for scans) until the guard drops.
+    fn scanning(&self) -> Option<Scanning<'_>> {
+        self.neural.as_ref().map(Neural::scanning)
     }
 
     /// [`Pipeline::scan_authenticated`] on a message [`Pipeline::parse`] read already. Its
@@ -365,6 +373,7 @@ impl Pipeline {
         opts: ScanOptions,
         auth: &AuthOutcome,
     ) -> Scanned {
+        let _scanning = self.scanning();
         let n = self.scans.fetch_add(1, Ordering::Relaxed);
         let timed = n.is_multiple_of(TIME_SAMPLE_EVERY);
         let view = parsed.view();
@@ -386,6 +395,7 @@ impl Pipeline {
         opts: ScanOptions,
         auth: &AuthOutcome,
     ) -> (Scanned, Trace) {
+        let _scanning = self.scanning();
         let input = (parsed.message(), parsed.view());
         self.scan_view(env, input, Instant::now(), (true, opts), auth)
     }
@@ -441,8 +451,7 @@ impl Pipeline {
         auth: &AuthOutcome,
     ) -> (Scanned, Trace) {
         let start = Instant::now();
-        // The parse counts as scanning too (training waits for it).
-        let _scanning = self.neural.as_ref().map(Neural::scanning);
+        let _scanning = self.scanning();
         let msg = self.parser.parse(raw);
         let view = MessageView::new(raw, msg.as_ref());
         self.scan_view(env, (msg.as_ref(), &view), start, (timed, opts), auth)
@@ -458,7 +467,6 @@ impl Pipeline {
         auth: &AuthOutcome,
     ) -> (Scanned, Trace) {
         let ctx = ScanCtx { env, view, msg };
-        let _scanning = self.neural.as_ref().map(Neural::scanning);
         let mut trace = Trace::default();
         let ann_train = opts.ann_train;
         let overridden = opts
