@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use ipnet::IpNet;
 use serde_json::{Map, Value};
+use sluice_proto::rspamd::request::MAX_HEAD_LINES;
 
 use super::{ListenAddr, ListenAddrError};
 
@@ -352,14 +353,6 @@ pub struct Limits {
 /// (`Rcpt: <a@b.c>` and its line end) from a small byte budget.
 pub const HEADER_LINE_BYTES: usize = 16;
 
-/// The most header lines of one request head. The HTTP parser makes room
-/// for all of them on every request it parses, so the table costs in
-/// proportion on every scan: sized from the whole default byte budget it
-/// was most of the request handling's cost. Rspamd itself refuses a head
-/// over 80 KiB. A head with more lines gets 431, as one over the byte
-/// budget, and forward mode then scans the message in-process.
-pub const MAX_HEADER_LINES: usize = sluice_proto::rspamd::request::MAX_HEAD_LINES;
-
 /// The least usable head budget: hyper's read buffer cannot be smaller.
 const MIN_HEADER_SIZE: usize = 8192;
 
@@ -378,9 +371,10 @@ impl Limits {
     };
 
     /// Header lines the parser makes room for: as many as the byte budget
-    /// holds, up to [`MAX_HEADER_LINES`].
+    /// holds, up to [`MAX_HEAD_LINES`]. A head with more lines gets 431, as
+    /// one over the byte budget.
     pub fn max_header_lines(&self) -> usize {
-        (self.max_header_size / HEADER_LINE_BYTES).clamp(100, MAX_HEADER_LINES)
+        (self.max_header_size / HEADER_LINE_BYTES).clamp(100, MAX_HEAD_LINES)
     }
 
     fn read(section: &str, m: &Map<String, Value>, d: Limits) -> Result<Limits, HttpConfigError> {

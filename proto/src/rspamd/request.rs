@@ -13,9 +13,11 @@ pub const DEFAULT_MAX_MESSAGE: usize = 50 << 20;
 /// (1000) of the longest addresses several times over.
 pub const DEFAULT_MAX_HEAD: usize = 1 << 20;
 /// Most header lines of one request head a sluice listener takes: twice
-/// Postfix's default recipient limit, one `Rcpt` line each. The HTTP
-/// parser makes room for all of them on every request, so this is bounded
-/// apart from the bytes.
+/// Postfix's default recipient limit, one `Rcpt` line each (Rspamd itself
+/// refuses a head over 80 KiB). Bounded apart from the bytes because the
+/// HTTP parser makes room for every allowed line on every request it
+/// parses: a table sized from the whole byte budget was most of a request's
+/// handling cost.
 pub const MAX_HEAD_LINES: usize = 2048;
 
 /// Request header names (matched case-insensitively on the wire).
