@@ -22,6 +22,7 @@ pub mod classifier;
 pub mod error;
 pub mod learn;
 pub mod store;
+mod token_sort;
 pub mod tokenizer;
 
 use std::sync::Arc;

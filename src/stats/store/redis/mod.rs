@@ -607,12 +607,21 @@ fn lookup_args(cmd: &mut redis::Cmd, ns: &str, tokens: &[u64]) {
     cmd.arg(&packed[..]);
 }
 
-/// `{t:016x}` without the formatting machinery.
+/// `{t:016x}` without the formatting machinery, a byte (two digits) per step.
 fn hex16(t: u64) -> [u8; 16] {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    static PAIRS: [[u8; 2]; 256] = {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        let mut table = [[0u8; 2]; 256];
+        let mut i = 0;
+        while i < 256 {
+            table[i] = [DIGITS[i >> 4], DIGITS[i & 0xf]];
+            i += 1;
+        }
+        table
+    };
     let mut out = [0u8; 16];
-    for (i, d) in out.iter_mut().enumerate() {
-        *d = DIGITS[((t >> (60 - 4 * i)) & 0xf) as usize];
+    for (i, pair) in t.to_be_bytes().iter().enumerate() {
+        out[2 * i..2 * i + 2].copy_from_slice(&PAIRS[usize::from(*pair)]);
     }
     out
 }
