@@ -90,3 +90,31 @@ fn stray_closing_tags_under_deep_nesting_stay_cheap() {
     let text = html_text(&html);
     assert!(text.contains("start") && text.ends_with("</b> tail"));
 }
+
+#[test]
+fn stylesheet_rules_hide_text_by_class_id_tag_and_universal() {
+    let html = "<html><head><style>.Hide { display: none } #gone { font-size: 0 }\
+                u { color: #fff } div.c { display: none }</style></head>\
+                <body><p>a<span class=\"x HIDE\">secret</span>b</p>\
+                <p id=\"Gone\">tiny</p><div class=\"c\">compound</div><u>white</u>!</body></html>";
+    assert_eq!(html_text(html), "ab\ncompound\n     !");
+    let all = "<style>* { visibility: hidden }</style><p>gone</p>";
+    assert_eq!(html_text(all), "");
+}
+
+#[test]
+fn an_elements_own_style_wins_over_the_stylesheet() {
+    let html = "<style>p { display: none }</style><p style=\"display: block\">kept</p><p>gone</p>";
+    assert_eq!(html_text(html), "kept\n");
+}
+
+#[test]
+fn style_rules_apply_only_once_their_element_is_closed() {
+    // Unclosed: Rspamd never parses it.
+    assert_eq!(html_text("<p>text</p><style>p { display: none }"), "text\n");
+    // Rules from a later <style> apply to the whole document.
+    assert_eq!(
+        html_text("<p>text</p><b>bold</b><style>b { display: none }</style>"),
+        "text\n"
+    );
+}
