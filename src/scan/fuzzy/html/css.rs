@@ -101,8 +101,9 @@ impl Sheet {
             }),
         };
         if let Some(e) = existing.filter(|&e| e != idx) {
-            let other = self.decls[idx].clone();
+            let other = std::mem::take(&mut self.decls[idx]);
             self.decls[e].merge(&other);
+            self.decls[idx] = other;
         }
     }
 

@@ -63,23 +63,60 @@ impl Value {
     }
 }
 
-#[derive(Debug, Clone, PartialEq)]
+/// A property and its values. Of a kind of value only the last counts
+/// (the block takes a property's last value, and a shorthand's last colour
+/// and last size), so only that is kept: merging costs the same however
+/// many values either side was given.
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Rule {
     pub prop: Prop,
-    pub values: Vec<Value>,
+    last: [Option<Value>; 3],
 }
 
 impl Rule {
+    fn new(prop: Prop) -> Rule {
+        Rule {
+            prop,
+            last: [None; 3],
+        }
+    }
+
+    fn push(&mut self, v: Value) {
+        self.last[usize::from(v.kind())] = Some(v);
+    }
+
+    fn is_empty(&self) -> bool {
+        self.last.iter().all(Option::is_none)
+    }
+
     /// Takes `other`'s values of kinds this rule lacks.
     fn merge(&mut self, other: &Rule) {
-        let have: Vec<u8> = self.values.iter().map(|v| v.kind()).collect();
-        self.values.extend(
-            other
-                .values
-                .iter()
-                .filter(|v| !have.contains(&v.kind()))
-                .copied(),
-        );
+        for (mine, theirs) in self.last.iter_mut().zip(other.last) {
+            if mine.is_none() {
+                *mine = theirs;
+            }
+        }
+    }
+
+    fn color(&self) -> Option<Color> {
+        match self.last[0] {
+            Some(Value::Color(c)) => Some(c),
+            _ => None,
+        }
+    }
+
+    fn length(&self) -> Option<(f32, bool)> {
+        match self.last[1] {
+            Some(Value::Length(v, pc)) => Some((v, pc)),
+            _ => None,
+        }
+    }
+
+    fn display(&self) -> Option<Display> {
+        match self.last[2] {
+            Some(Value::Display(d)) => Some(d),
+            _ => None,
+        }
     }
 }
 
@@ -91,7 +128,7 @@ pub struct Decls {
 
 impl Decls {
     fn add(&mut self, rule: Rule) {
-        if rule.values.is_empty() {
+        if rule.is_empty() {
             return;
         }
         match self.rules.iter_mut().find(|r| r.prop == rule.prop) {
@@ -103,7 +140,7 @@ impl Decls {
     /// Another block's rules for the same selector, merged in.
     pub fn merge(&mut self, other: &Decls) {
         for r in &other.rules {
-            self.add(r.clone());
+            self.add(*r);
         }
     }
 
@@ -112,46 +149,40 @@ impl Decls {
         let mut b = Block::default();
         let (mut font, mut background) = (None, None);
         for r in &self.rules {
-            let Some(last) = r.values.last() else {
-                continue;
-            };
-            match (r.prop, last) {
-                (Prop::Display | Prop::Visibility, v) => {
-                    let d = match v {
-                        Value::Display(d) => *d,
-                        _ => Display::Inline,
-                    };
-                    b.set_display(d, SET);
+            match r.prop {
+                Prop::Display | Prop::Visibility => {
+                    b.set_display(r.display().unwrap_or(Display::Inline), SET);
                 }
-                (Prop::FontSize, Value::Length(v, pc)) => b.set_font(*v, *pc),
-                (Prop::Color | Prop::FontColor, Value::Color(c)) => b.set_fg(*c),
-                (Prop::BgColor, Value::Color(c)) => b.set_bg(*c),
-                (Prop::Font, _) => font = Some(r),
-                (Prop::Background, _) => background = Some(r),
-                _ => {}
+                Prop::FontSize => {
+                    if let Some((v, pc)) = r.length() {
+                        b.set_font(v, pc);
+                    }
+                }
+                Prop::Color | Prop::FontColor => {
+                    if let Some(c) = r.color() {
+                        b.set_fg(c);
+                    }
+                }
+                Prop::BgColor => {
+                    if let Some(c) = r.color() {
+                        b.set_bg(c);
+                    }
+                }
+                Prop::Font => font = Some(r),
+                Prop::Background => background = Some(r),
             }
         }
         if let Some(f) = font {
-            if b.fg_mask == 0 {
-                for v in &f.values {
-                    if let Value::Color(c) = v {
-                        b.set_fg(*c);
-                    }
-                }
+            if let (0, Some(c)) = (b.fg_mask, f.color()) {
+                b.set_fg(c);
             }
-            if b.font_mask == 0 {
-                for v in &f.values {
-                    if let Value::Length(s, pc) = v {
-                        b.set_font(*s, *pc);
-                    }
-                }
+            if let (0, Some((v, pc))) = (b.font_mask, f.length()) {
+                b.set_font(v, pc);
             }
         }
-        if let (Some(bg), 0) = (background, b.bg_mask) {
-            for v in &bg.values {
-                if let Value::Color(c) = v {
-                    b.set_bg(*c);
-                }
+        if let Some(bg) = background {
+            if let (0, Some(c)) = (b.bg_mask, bg.color()) {
+                b.set_bg(c);
             }
         }
         b
@@ -176,10 +207,7 @@ pub fn declarations(nodes: &[Node<'_>]) -> Decls {
                     _ => None,
                 };
                 match prop.map(|p| (p, it.next())) {
-                    Some((p, Some(Node::Component(Tok::Colon)))) => St::Value(Rule {
-                        prop: p,
-                        values: Vec::new(),
-                    }),
+                    Some((p, Some(Node::Component(Tok::Colon)))) => St::Value(Rule::new(p)),
                     // Anything else after the name (a block too) skips
                     // to the next `;`.
                     _ => St::Skip,
@@ -192,7 +220,7 @@ pub fn declarations(nodes: &[Node<'_>]) -> Decls {
             (St::Value(mut rule), n @ (Node::Component(_) | Node::Function(..))) => {
                 if !matches!(n, Node::Component(Tok::Ident(b"important"))) {
                     if let Some(v) = value(rule.prop, n) {
-                        rule.values.push(v);
+                        rule.push(v);
                     }
                 }
                 St::Value(rule)

@@ -175,6 +175,11 @@ fn hostile_stylesheets_cost_bounded_work() {
     assert!(s.add(many.as_bytes()));
     s.add(format!("/*{}", "*".repeat(100_000)).as_bytes());
     s.add(format!("p {{ color: {} }}", "red ".repeat(100_000)).as_bytes());
+    // A big block merged into by many rules, and a big block merged
+    // through many selectors: each merge costs what it brings.
+    s.add("p { color: red } ".repeat(20_000).as_bytes());
+    let sels = vec!["p"; 20_000].join(",");
+    s.add(format!("{sels} {{ color: {} }}", "blue ".repeat(20_000)).as_bytes());
     s.finish();
     let mut b = s.block_for("b", None, Some("a")).expect("the rule before");
     b.compute_visibility();
