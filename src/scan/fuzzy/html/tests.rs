@@ -118,3 +118,14 @@ fn style_rules_apply_only_once_their_element_is_closed() {
         "text\n"
     );
 }
+
+#[test]
+fn links_whose_text_is_a_bare_host_are_recorded_too() {
+    let (text, links) = super::html_text_links(
+        "<p>Visit <a href=\"http://x.example/\">Shop.Example.com</a> now, \
+         <a href=\"http://y.example/\">News.com: Top</a> \
+         <a href=\"http://z.example/\">see.this</a></p>",
+    );
+    assert_eq!(text, "Visit Shop.Example.com now, News.com: Top see.this\n");
+    assert_eq!(links, [(6, 16)]);
+}
