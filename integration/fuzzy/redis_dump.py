@@ -4,7 +4,10 @@
 Rspamd's Redis backend stores a hash as `PREFIX || digest` (64 raw bytes)
 and each of a text's 32 shingles as `PREFIX_<index>_<value>` whose value is
 the digest. One line per digest: hex digest, tab, the 32 shingles in order
-(comma-separated) or nothing for a hash without shingles.
+(comma-separated) or nothing for a hash without shingles. A shingle key
+names one digest, so where two digests share shingles (a text part and its
+HTML twin) the keys of the last one written win: a digest left with some of
+its keys gets a third column, `INDEX=VALUE` pairs of those.
 
 Usage: redis_dump.py PORT [PREFIX]
 """
@@ -59,10 +62,13 @@ def main():
         elif len(key) == len(prefix) + 64:
             digests.setdefault(key[len(prefix):], {})
     for digest, sh in sorted(digests.items()):
-        shingles = ""
         if len(sh) == 32:
-            shingles = ",".join(str(sh[i]) for i in range(32))
-        print("%s\t%s" % (digest.hex(), shingles))
+            print("%s\t%s" % (digest.hex(), ",".join(str(sh[i]) for i in range(32))))
+        elif sh:
+            partial = ",".join("%d=%d" % (i, v) for i, v in sorted(sh.items()))
+            print("%s\t\t%s" % (digest.hex(), partial))
+        else:
+            print("%s\t" % digest.hex())
 
 
 if __name__ == "__main__":

@@ -8,12 +8,12 @@
 //! or text after the root element is closed; text the colour of its
 //! background is blanked. A general HTML renderer (the rules' text) differs
 //! in each of these, and every difference changes the hashes, so the fuzzy
-//! hashes have this extraction of their own.
-//!
-//! Stylesheets in `<style>` are not applied (only inline styles are).
+//! hashes have this extraction of their own. The rules of `<style>`
+//! elements apply too, as far as Rspamd applies them (see [`css`]).
 mod attrs;
 mod block;
 mod colors;
+mod css;
 mod entities;
 mod render;
 mod tags;
@@ -64,6 +64,14 @@ impl Tag {
         self.attrs
             .iter()
             .find(|(k, _)| *k == a)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The last value of `a` (where a repeated attribute's last counts).
+    fn last_attr(&self, a: Attr) -> Option<&str> {
+        self.attrs
+            .iter()
+            .rfind(|(k, _)| *k == a)
             .map(|(_, v)| v.as_str())
     }
 
@@ -130,6 +138,10 @@ pub struct Parser<'a> {
     c: usize,
     /// What is left of [`WALK_BUDGET`].
     budget: usize,
+    /// The rules of the `<style>` elements closed so far.
+    sheet: css::Sheet,
+    /// Whether any `<style>` had rules (Rspamd applies a stylesheet then).
+    has_sheet: bool,
 }
 
 impl<'a> Parser<'a> {
@@ -143,6 +155,8 @@ impl<'a> Parser<'a> {
             state: State::ParseStart,
             c: 0,
             budget: WALK_BUDGET,
+            sheet: css::Sheet::default(),
+            has_sheet: false,
         }
     }
 
@@ -212,7 +226,7 @@ impl<'a> Parser<'a> {
             match a {
                 Attr::Color => fg = block::Color::parse(v),
                 Attr::BgColor => bg = block::Color::parse(v),
-                Attr::Style => block = Some(Block::from_style(v)),
+                Attr::Style => block = Some(css::style_block(v)),
                 Attr::Hidden => hidden = true,
                 _ => {}
             }
@@ -617,7 +631,9 @@ impl<'a> Parser<'a> {
         if *doc == Document::Head && self.tags[cur].id.is("head") {
             *doc = Document::Body;
         }
-        if let Some(next) = self.check_balance(cur, self.c as i64, (p + 1) as i64) {
+        let next = self.check_balance(cur, self.c as i64, (p + 1) as i64);
+        self.collect_style(cur);
+        if let Some(next) = next {
             self.cur = Some(next);
             return;
         }
@@ -644,14 +660,57 @@ impl<'a> Parser<'a> {
         self.parent = self.tags[opening].parent;
     }
 
-    /// Display defaults by tag, visibility, and inheritance down the tree
-    /// (parents before children).
+    /// At `</style>` closing its `<style>`: the element's content joins
+    /// the stylesheet.
+    fn collect_style(&mut self, closing: usize) {
+        if !self.tags[closing].id.is("style") {
+            return;
+        }
+        let Some(o) = self.tags[closing].parent else {
+            return;
+        };
+        let t = &self.tags[o];
+        if !t.id.is("style") || t.content_offset >= t.closing_start {
+            return;
+        }
+        let (from, to) = (t.content_offset.max(0) as usize, t.closing_start as usize);
+        if let Some(css) = self.input.get(from..to.min(self.input.len())) {
+            self.has_sheet |= self.sheet.add(css);
+        }
+    }
+
+    /// The stylesheet's block for a known element, set over its own.
+    fn apply_sheet(&mut self, t: usize) {
+        let tag = &self.tags[t];
+        let TagId::Known(name) = tag.id else {
+            return;
+        };
+        let Some(css) =
+            self.sheet
+                .block_for(name, tag.last_attr(Attr::Id), tag.last_attr(Attr::Class))
+        else {
+            return;
+        };
+        match self.tags[t].block.as_mut() {
+            Some(b) => b.set_block(&css),
+            None => self.tags[t].block = Some(css),
+        }
+    }
+
+    /// Stylesheet rules, display defaults by tag, visibility, and
+    /// inheritance down the tree (parents before children).
     fn propagate_blocks(&mut self) {
         let Some(root) = self.root else {
             return;
         };
+        if self.has_sheet {
+            self.sheet.finish();
+        }
         let mut stack = vec![root];
         while let Some(t) = stack.pop() {
+            if self.has_sheet {
+                self.apply_sheet(t);
+            }
             let flags = self.tags[t].flags;
             if let Some(b) = self.tags[t].block.as_mut() {
                 if b.display_mask < block::SET {

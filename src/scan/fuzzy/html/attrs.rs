@@ -1,7 +1,8 @@
 //! The inside of a tag (`<name attr=value ...>`) read one byte at a time as
 //! Rspamd's parser reads it: the name picks the tag's id and flags; of the
 //! attributes only those that change the text are kept (`alt`, `style`,
-//! `color`, `bgcolor`, `hidden`, and a link's `href`), entity-decoded.
+//! `color`, `bgcolor`, `hidden`, `id` and `class` for the stylesheet, and
+//! a link's `href`), entity-decoded.
 use super::entities;
 use super::tags::{self, TagId, FL_BROKEN, FL_CLOSED};
 use super::Tag;
@@ -16,6 +17,9 @@ pub enum Attr {
     Hidden,
     /// `href` (also `src`, `action`): a link's target.
     Href,
+    /// `id` and `class`, lowercased: what stylesheet rules select.
+    Id,
+    Class,
     /// Known to Rspamd but not needed here.
     Other,
 }
@@ -28,7 +32,9 @@ fn attr(name: &[u8]) -> Option<Attr> {
         b"bgcolor" => Attr::BgColor,
         b"hidden" => Attr::Hidden,
         b"href" | b"src" | b"action" => Attr::Href,
-        b"name" | b"class" | b"width" | b"height" | b"size" | b"rel" | b"id" => Attr::Other,
+        b"id" => Attr::Id,
+        b"class" => Attr::Class,
+        b"name" | b"width" | b"height" | b"size" | b"rel" => Attr::Other,
         _ => return None,
     })
 }
@@ -90,6 +96,9 @@ impl Parser {
     fn store_value(&mut self, tag: &mut Tag) {
         if let Some(a) = self.current.take() {
             if a != Attr::Other {
+                if matches!(a, Attr::Id | Attr::Class) {
+                    self.buf.make_ascii_lowercase();
+                }
                 let value = entities::decode(&self.buf, false);
                 tag.attrs
                     .push((a, String::from_utf8_lossy(&value).into_owned()));

@@ -30,25 +30,33 @@ pub struct Color {
 
 impl Color {
     const fn rgb(r: u8, g: u8, b: u8) -> Color {
-        Color {
-            r,
-            g,
-            b,
-            alpha: 255,
-        }
+        Color::rgba(r, g, b, 255)
+    }
+
+    pub const fn rgba(r: u8, g: u8, b: u8, alpha: u8) -> Color {
+        Color { r, g, b, alpha }
     }
     const WHITE: Color = Color::rgb(255, 255, 255);
     const BLACK: Color = Color::rgb(0, 0, 0);
 
-    /// A colour attribute's value: `#rgb`, `#rrggbb`, `#rrggbbaa` or a name.
+    /// A colour attribute's value or CSS name: `#rgb`, `#rrggbb`,
+    /// `#rrggbbaa` or a name (case as given).
     pub fn parse(s: &str) -> Option<Color> {
         if let Some(hex) = s.strip_prefix('#').filter(|h| !h.is_empty()) {
             return Color::from_hex(hex.as_bytes());
+        }
+        if s == "transparent" {
+            return Some(Color::rgba(0, 0, 0, 0));
         }
         NAMED.binary_search_by(|(n, _)| (*n).cmp(s)).ok().map(|i| {
             let [r, g, b] = NAMED[i].1;
             Color::rgb(r, g, b)
         })
+    }
+
+    /// A CSS hash's digits (`#` already stripped).
+    pub fn from_hex_digits(h: &[u8]) -> Option<Color> {
+        Color::from_hex(h)
     }
 
     fn from_hex(h: &[u8]) -> Option<Color> {
@@ -72,51 +80,6 @@ impl Color {
             }),
             _ => None,
         }
-    }
-
-    /// A CSS value: as an attribute's, or `rgb(...)` / `rgba(...)`.
-    fn parse_css(v: &str) -> Option<Color> {
-        let lower = v.to_ascii_lowercase();
-        let Some(args) = lower
-            .strip_prefix("rgba(")
-            .or_else(|| lower.strip_prefix("rgb("))
-        else {
-            return Color::parse(&lower);
-        };
-        let args = args.trim_end_matches(')');
-        let parts: Vec<&str> = args
-            .split([',', ' ', '/'])
-            .filter(|p| !p.is_empty())
-            .collect();
-        if parts.len() < 3 {
-            return None;
-        }
-        let comp = |p: &str| -> u8 {
-            if let Some(pc) = p.strip_suffix('%') {
-                let v = pc.parse::<f32>().unwrap_or(0.0).clamp(0.0, 100.0);
-                (v / 100.0 * 255.0) as u8
-            } else {
-                p.parse::<f32>().unwrap_or(0.0).clamp(0.0, 255.0) as u8
-            }
-        };
-        let alpha = parts.get(3).map_or(255, |a| {
-            if let Some(pc) = a.strip_suffix('%') {
-                (pc.parse::<f32>().unwrap_or(0.0).clamp(0.0, 100.0) / 100.0 * 255.0) as u8
-            } else {
-                let v = a.parse::<f32>().unwrap_or(0.0);
-                if v <= 1.0 {
-                    (v.max(0.0) * 255.0) as u8
-                } else {
-                    v.min(255.0) as u8
-                }
-            }
-        });
-        Some(Color {
-            r: comp(parts[0]),
-            g: comp(parts[1]),
-            b: comp(parts[2]),
-            alpha,
-        })
     }
 
     /// Too close to tell apart (a weighted RGB distance under 0.1).
@@ -175,74 +138,39 @@ impl Block {
         self.display_mask = how;
     }
 
-    fn set_font(&mut self, size: f32, percent: bool) {
-        self.font_size = if percent { -size } else { size };
+    /// A font size in pixels or percent, kept as Rspamd keeps it: a whole
+    /// number in a signed byte (a percentage negative, a large one -100).
+    pub fn set_font(&mut self, size: f32, percent: bool) {
+        let fs = if percent { -size } else { size };
+        self.font_size = if fs < f32::from(i8::MIN) {
+            -100.0
+        } else if fs > f32::from(i8::MAX) {
+            f32::from(i8::MAX)
+        } else {
+            f32::from(fs as i8)
+        };
         self.font_mask = SET;
     }
 
-    /// A style attribute's declarations (`prop: value; ...`).
-    pub fn from_style(style: &str) -> Block {
-        let mut b = Block::default();
-        let (mut font, mut background) = (None, None);
-        for decl in style.split(';') {
-            let Some((prop, value)) = decl.split_once(':') else {
-                continue;
-            };
-            let prop = prop.trim().to_ascii_lowercase();
-            let value = value.trim();
-            let value = value
-                .strip_suffix("!important")
-                .map_or(value, str::trim_end);
-            let values = css_values(value);
-            let Some(last) = values.last() else {
-                continue;
-            };
-            match prop.as_str() {
-                "display" | "visibility" => b.set_display(display_of(last), SET),
-                "font-size" => {
-                    if let Some((v, pc)) = dimension(last) {
-                        b.set_font(v, pc);
-                    }
-                }
-                "color" | "font-color" => {
-                    if let Some(c) = Color::parse_css(last) {
-                        b.set_fg(c);
-                    }
-                }
-                "background-color" => {
-                    if let Some(c) = Color::parse_css(last) {
-                        b.set_bg(c);
-                    }
-                }
-                "font" => font = Some(values),
-                "background" => background = Some(values),
-                _ => {}
-            }
+    /// A stylesheet's block over this one: each value it sets replaces
+    /// one not set here by the element itself.
+    pub fn set_block(&mut self, o: &Block) {
+        if o.fg_mask != UNSET && self.fg_mask != SET {
+            self.fg = o.fg;
+            self.fg_mask = o.fg_mask;
         }
-        if let Some(vals) = &font {
-            if b.fg_mask == UNSET {
-                for v in vals {
-                    if let Some(c) = Color::parse_css(v) {
-                        b.set_fg(c);
-                    }
-                }
-            }
-            if b.font_mask == UNSET {
-                for v in vals {
-                    if let Some((s, pc)) = dimension(v) {
-                        b.set_font(s, pc);
-                    }
-                }
-            }
+        if o.bg_mask != UNSET && self.bg_mask != SET {
+            self.bg = o.bg;
+            self.bg_mask = o.bg_mask;
         }
-        if let (Some(vals), UNSET) = (&background, b.bg_mask) {
-            for v in vals {
-                if let Some(c) = Color::parse_css(v) {
-                    b.set_bg(c);
-                }
-            }
+        if o.display_mask != UNSET && self.display_mask != SET {
+            self.display = o.display;
+            self.display_mask = o.display_mask;
         }
-        b
+        if o.font_mask != UNSET && self.font_mask != SET {
+            self.font_size = o.font_size;
+            self.font_mask = o.font_mask;
+        }
     }
 
     /// Takes what `parent` has and this block lacks.
@@ -262,7 +190,7 @@ impl Block {
         if self.font_mask != UNSET {
             if self.font_size < 0.0 {
                 let scale = -self.font_size / 100.0;
-                self.font_size = if p.font_mask > 0 {
+                let size = if p.font_mask > 0 {
                     if p.font_size >= 0.0 {
                         p.font_size * scale
                     } else {
@@ -271,6 +199,8 @@ impl Block {
                 } else {
                     10.0 * scale
                 };
+                // Stored back into a signed byte, wrapping as Rspamd's does.
+                self.font_size = f32::from(size as i32 as i8);
             } else if p.font_mask > self.font_mask {
                 self.font_size = p.font_size;
                 self.font_mask = INHERITED;
@@ -309,88 +239,31 @@ impl Block {
     }
 }
 
-/// A declaration's value as Rspamd's CSS parser splits it: by white space
-/// and commas, a function call (`rgb(...)`) as one value.
-fn css_values(v: &str) -> Vec<&str> {
-    let mut out = Vec::new();
-    let (mut depth, mut start) = (0usize, None);
-    for (i, c) in v.char_indices() {
-        match c {
-            '(' => depth += 1,
-            ')' => depth = depth.saturating_sub(1),
-            ' ' | '\t' | '\n' | '\r' | ',' if depth == 0 => {
-                if let Some(s) = start.take() {
-                    out.push(&v[s..i]);
-                }
-                continue;
-            }
-            _ => {}
-        }
-        start.get_or_insert(i);
-    }
-    if let Some(s) = start {
-        out.push(&v[s..]);
-    }
-    out
-}
-
-fn display_of(v: &str) -> Display {
-    match v.to_ascii_lowercase().as_str() {
-        "hidden" | "none" => Display::Hidden,
-        "block" | "flex" | "grid" | "list-item" | "table" => Display::Block,
-        "table-caption" | "table-column-group" | "table-header-group" | "table-footer-group"
-        | "table-row-group" | "table-cell" | "table-column" | "table-row" => Display::TableRow,
-        _ => Display::Inline,
-    }
-}
-
-/// A length: its number and whether it is a percentage.
-fn dimension(v: &str) -> Option<(f32, bool)> {
-    let end = v
-        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-' || c == '+'))
-        .unwrap_or(v.len());
-    let n: f32 = v[..end].parse().ok()?;
-    let unit = v[end..].to_ascii_lowercase();
-    let px = match unit.as_str() {
-        "%" => return Some((n, true)),
-        "" | "px" => n,
-        "em" | "rem" => n * 16.0,
-        "pt" => n * 4.0 / 3.0,
-        "pc" => n * 16.0,
-        "in" => n * 96.0,
-        "cm" => n * 96.0 / 2.54,
-        "mm" => n * 96.0 / 25.4,
-        _ => return None,
-    };
-    Some((px, false))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn vis(style: &str) -> Visibility {
-        let mut b = Block::from_style(style);
-        b.compute_visibility();
-        b.visibility
+    #[test]
+    fn colours_parse_as_attributes_give_them() {
+        assert_eq!(Color::parse("#FFF"), Some(Color::rgb(255, 255, 255)));
+        assert_eq!(Color::parse("navy"), Some(Color::rgb(0, 0, 128)));
+        assert_eq!(Color::parse("transparent"), Some(Color::rgba(0, 0, 0, 0)));
+        // Rspamd's names are X11's where X11 and CSS differ.
+        assert_eq!(Color::parse("gray"), Some(Color::rgb(190, 190, 190)));
+        assert_eq!(Color::parse("windowtext"), Some(Color::rgb(0, 0, 0)));
+        assert_eq!(Color::parse("NAVY"), None);
     }
 
     #[test]
-    fn styles_decide_visibility() {
-        assert_eq!(vis("display:none"), Visibility::Invisible);
-        assert_eq!(vis("font-size: 0px"), Visibility::Invisible);
-        assert_eq!(vis("color:#ffffff"), Visibility::Transparent);
-        assert_eq!(
-            vis("color: white; background-color: #fefefe"),
-            Visibility::Transparent
-        );
-        assert_eq!(
-            vis("color: rgb(0,0,0); background: #000 url(x)"),
-            Visibility::Transparent
-        );
-        assert_eq!(vis("color: red"), Visibility::Visible);
-        assert_eq!(vis("font-family: Arial"), Visibility::Visible);
-        assert_eq!(Color::parse("#FFF"), Some(Color::rgb(255, 255, 255)));
-        assert_eq!(Color::parse("navy"), Some(Color::rgb(0, 0, 128)));
+    fn font_sizes_are_kept_in_a_signed_byte() {
+        let mut b = Block::default();
+        b.set_font(0.9, false);
+        assert_eq!(b.font_size, 0.0);
+        b.set_font(50.0, true);
+        assert_eq!(b.font_size, -50.0);
+        b.set_font(200.0, true);
+        assert_eq!(b.font_size, -100.0);
+        b.set_font(300.0, false);
+        assert_eq!(b.font_size, 127.0);
     }
 }

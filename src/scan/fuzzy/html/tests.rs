@@ -90,3 +90,42 @@ fn stray_closing_tags_under_deep_nesting_stay_cheap() {
     let text = html_text(&html);
     assert!(text.contains("start") && text.ends_with("</b> tail"));
 }
+
+#[test]
+fn stylesheet_rules_hide_text_by_class_id_tag_and_universal() {
+    let html = "<html><head><style>.Hide { display: none } #gone { font-size: 0 }\
+                u { color: #fff } div.c { display: none }</style></head>\
+                <body><p>a<span class=\"x HIDE\">secret</span>b</p>\
+                <p id=\"Gone\">tiny</p><div class=\"c\">compound</div><u>white</u>!</body></html>";
+    assert_eq!(html_text(html), "ab\ncompound\n     !");
+    let all = "<style>* { visibility: hidden }</style><p>gone</p>";
+    assert_eq!(html_text(all), "");
+}
+
+#[test]
+fn an_elements_own_style_wins_over_the_stylesheet() {
+    let html = "<style>p { display: none }</style><p style=\"display: block\">kept</p><p>gone</p>";
+    assert_eq!(html_text(html), "kept\n");
+}
+
+#[test]
+fn style_rules_apply_only_once_their_element_is_closed() {
+    // Unclosed: Rspamd never parses it.
+    assert_eq!(html_text("<p>text</p><style>p { display: none }"), "text\n");
+    // Rules from a later <style> apply to the whole document.
+    assert_eq!(
+        html_text("<p>text</p><b>bold</b><style>b { display: none }</style>"),
+        "text\n"
+    );
+}
+
+#[test]
+fn links_whose_text_is_a_bare_host_are_recorded_too() {
+    let (text, links) = super::html_text_links(
+        "<p>Visit <a href=\"http://x.example/\">Shop.Example.com</a> now, \
+         <a href=\"http://y.example/\">News.com: Top</a> \
+         <a href=\"http://z.example/\">see.this</a></p>",
+    );
+    assert_eq!(text, "Visit Shop.Example.com now, News.com: Top see.this\n");
+    assert_eq!(links, [(6, 16)]);
+}
