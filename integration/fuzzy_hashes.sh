@@ -18,6 +18,7 @@
 # `sluice fuzzy hashes --words` and `rspamadm mime extract -w` show the words
 # of a message that differs.
 # Usage: integration/fuzzy_hashes.sh [MESSAGES_PER_DIR]
+#   FUZZY_FILES=LIST: the messages named in LIST (corpus paths) instead.
 source "$(dirname "$0")/lib.sh"
 source "$IT_DIR/fuzzy/start.sh"
 
@@ -37,9 +38,14 @@ dump() { python3 "$IT_DIR/fuzzy/redis_dump.py" "$REDIS_PORT" | sort; }
 add() { rspamc -h "$RSPAMD_CONTROLLER" -t 10 fuzzy_add -f 1 -w 10 "$1" >"$IT_WORK/add.out" 2>&1; }
 
 files=()
-for d in ham spam mime; do
-    while IFS= read -r f; do files+=("$corpus/$d/$f"); done < <(ls "$corpus/$d" | head -n "$per_dir")
-done
+if [ -n "${FUZZY_FILES:-}" ]; then
+    # A chosen sample: corpus paths (ham/00001.eml ...), one a line.
+    while IFS= read -r f; do files+=("$corpus/$f"); done <"$FUZZY_FILES"
+else
+    for d in ham spam mime; do
+        while IFS= read -r f; do files+=("$corpus/$d/$f"); done < <(ls "$corpus/$d" | head -n "$per_dir")
+    done
+fi
 
 ready=0
 for _ in $(seq 60); do
@@ -50,7 +56,6 @@ done
 [ "$ready" = 1 ] || die "rspamc fuzzy_add never succeeded: $(cat "$IT_WORK/add.out")"
 
 count() { wc -l <"$1"; }
-: >"$IT_WORK/before"
 total_r=0 agree_h=0 files_agree=0 bin_s=0 bin_agree=0 sluice_only=0 texts=0 texts_match=0
 # near TSV_RSPAMD TSV_SLUICE: "TEXTS MATCHING": Rspamd's text hashes, and how
 # many of them sluice's shingles would find in a storage (over 16 of the 32
@@ -76,10 +81,12 @@ for f in "${files[@]}"; do
         [ -z "$(comm -23 "$IT_WORK/sent" <(cut -f1 "$IT_WORK/after"))" ] && break
         sleep 0.1
     done
-    # Rspamd's hashes of this message: what the add put into Redis (a hash
-    # an earlier message stored already is not new, and not counted).
-    comm -13 "$IT_WORK/before" "$IT_WORK/after" >"$IT_WORK/rspamd.tsv"
-    cp "$IT_WORK/after" "$IT_WORK/before"
+    # Rspamd's hashes of this message: the digests rspamc sent, with the
+    # shingles Redis holds for them now. (Not every row the add changed: a
+    # shingle this message shares with an earlier one now names this
+    # message's digest, which changes the earlier digest's row too.)
+    awk -F'\t' 'NR == FNR { sent[$1] = 1; next } $1 in sent' "$IT_WORK/sent" "$IT_WORK/after" |
+        sort >"$IT_WORK/rspamd.tsv"
     "$SLUICE_BIN" fuzzy hashes --algorithm mumhash --mime-types '*' "$f" >"$IT_WORK/sluice.out"
     cut -f3,4 "$IT_WORK/sluice.out" | sort -u >"$IT_WORK/sluice.tsv"
     awk -F'\t' '$2 == "bin" || $2 == "img" {print $3 "\t" $4}' "$IT_WORK/sluice.out" |
