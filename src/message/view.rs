@@ -5,8 +5,10 @@
 //! that can stay a slice of the raw bytes does, so a scan copies little.
 use std::borrow::Cow;
 
+use mail_parser::decoders::base64::base64_decode;
+use mail_parser::decoders::quoted_printable::quoted_printable_decode;
 use mail_parser::parsers::MessageStream;
-use mail_parser::{Address, HeaderValue, Message, MessagePart, MimeHeaders, PartType};
+use mail_parser::{Address, Encoding, HeaderValue, Message, MessagePart, MimeHeaders, PartType};
 
 use super::extract::Extracted;
 use super::markup::{tags, Tag};
@@ -37,6 +39,10 @@ pub struct TextPart<'m> {
     /// The tags of `html`, read once here: several modules walk the
     /// markup, and reading it is most of their work.
     pub tags: Vec<Tag<'m>>,
+    /// The declared charset parameter, as written.
+    pub charset: Option<&'m str>,
+    /// The Content-Transfer-Encoding `raw` is in.
+    pub transfer: Encoding,
 }
 
 impl<'m> TextPart<'m> {
@@ -47,7 +53,21 @@ impl<'m> TextPart<'m> {
             html,
             raw,
             tags: html.map(|h| tags(h).collect()).unwrap_or_default(),
+            charset: None,
+            transfer: Encoding::None,
         }
+    }
+
+    /// The body's bytes before any charset conversion: `raw` with its
+    /// transfer encoding undone. For readers that decide the charset
+    /// themselves; most read `text`.
+    pub fn body_bytes(&self) -> Cow<'m, [u8]> {
+        let decoded = match self.transfer {
+            Encoding::None => None,
+            Encoding::Base64 => base64_decode(self.raw),
+            Encoding::QuotedPrintable => quoted_printable_decode(self.raw),
+        };
+        decoded.map_or(Cow::Borrowed(self.raw), Cow::Owned)
     }
 }
 
@@ -112,19 +132,25 @@ impl<'m> MessageView<'m> {
             .is_some_and(|cd| cd.is_attachment());
         let body_raw = slice(raw, part.offset_body, part.offset_end);
         self.parts.push(super::parts::PartInfo::from_part(part));
-        match &part.body {
+        let text_part = match &part.body {
             PartType::Text(t) if !is_attachment => {
-                self.text_parts
-                    .push(TextPart::new(Cow::Borrowed(t.as_ref()), None, body_raw))
+                TextPart::new(Cow::Borrowed(t.as_ref()), None, body_raw)
             }
-            PartType::Html(h) if !is_attachment => self.text_parts.push(TextPart::new(
+            PartType::Html(h) if !is_attachment => TextPart::new(
                 Cow::Owned(super::html_text::html_to_text(h)),
                 Some(h.as_ref()),
                 body_raw,
-            )),
-            PartType::Message(inner) if depth < MAX_NESTING => self.collect(inner, depth + 1),
-            _ => {}
-        }
+            ),
+            PartType::Message(inner) if depth < MAX_NESTING => {
+                return self.collect(inner, depth + 1)
+            }
+            _ => return,
+        };
+        self.text_parts.push(TextPart {
+            charset: part.content_type().and_then(|ct| ct.attribute("charset")),
+            transfer: part.encoding,
+            ..text_part
+        });
     }
 
     /// Case-insensitive lookup of the top-level headers named `name`.

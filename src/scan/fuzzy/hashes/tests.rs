@@ -109,3 +109,62 @@ fn a_plain_part_of_markup_is_hashed_as_html() {
     // The tags are not words: the same words as plain text hash alike.
     assert_eq!(as_plain, hashes_of(plain("s", &long_text(None)), &p));
 }
+
+fn words_of(raw: Vec<u8>) -> Vec<Vec<String>> {
+    let parsed = Parsed::parse(&crate::message::parser(), Bytes::from(raw));
+    message_words(parsed.view())
+        .into_iter()
+        .map(|part| {
+            part.into_iter()
+                .map(|w| String::from_utf8_lossy(&w).into_owned())
+                .collect()
+        })
+        .collect()
+}
+
+fn with_body(headers: &str, body: &[u8]) -> Vec<u8> {
+    let mut raw = format!("From: a@b.example\r\nSubject: s\r\n{headers}\r\n").into_bytes();
+    raw.extend_from_slice(body);
+    raw
+}
+
+#[test]
+fn an_undeclared_8bit_text_with_ascii_samples_is_read_as_bytes() {
+    // Longer than three samples, its 8-bit byte outside them: Rspamd
+    // leaves it unconverted and reads its words as bytes.
+    let mut body = b"Plain words here\r\nNext line\r\n".repeat(30);
+    body.extend_from_slice(b"caf\xe9 au lait\r\n");
+    body.extend_from_slice(&b"Plain words here\r\nNext line\r\n".repeat(30));
+    let words = words_of(with_body("Content-Type: text/plain\r\n", &body));
+    assert_eq!(words.len(), 1);
+    // The first letter of the text and of each line is stepped over, the
+    // 8-bit byte is part of its word.
+    assert_eq!(words[0][..4], ["lain", "words", "here", "ext"]);
+    assert!(words[0].contains(&"af\u{fffd}".to_string()));
+    // Not stemmed.
+    assert!(words[0].contains(&"words".to_string()));
+}
+
+#[test]
+fn a_short_undeclared_8bit_text_is_converted() {
+    let words = words_of(with_body(
+        "Content-Type: text/plain\r\n",
+        b"un caf\xe9 tr\xe8s bon\r\n",
+    ));
+    assert_eq!(words, [["un", "café", "très", "bon"]]);
+}
+
+#[test]
+fn iso_8859_1_reads_0x80_to_0x9f_as_controls() {
+    // windows-1252 would make a quote of 0x92 and one word of "dont".
+    let words = words_of(with_body(
+        "Content-Type: text/plain; charset=iso-8859-1\r\nContent-Transfer-Encoding: 8bit\r\n",
+        b"don\x92t stop\r\n",
+    ));
+    assert_eq!(words, [["don", "t", "stop"]]);
+    let qp = words_of(with_body(
+        "Content-Type: text/plain; charset=iso-8859-1\r\nContent-Transfer-Encoding: quoted-printable\r\n",
+        b"don=92t stop\r\n",
+    ));
+    assert_eq!(qp, words);
+}
