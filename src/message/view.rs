@@ -133,6 +133,15 @@ impl<'m> MessageView<'m> {
         let body_raw = slice(raw, part.offset_body, part.offset_end);
         self.parts.push(super::parts::PartInfo::from_part(part));
         let text_part = match &part.body {
+            _ if !is_attachment && is_delivery_report(part) => {
+                let mut report = TextPart::new(Cow::Borrowed(""), None, body_raw);
+                report.transfer = part.encoding;
+                report.text = match report.body_bytes() {
+                    Cow::Borrowed(b) => String::from_utf8_lossy(b),
+                    Cow::Owned(b) => Cow::Owned(String::from_utf8_lossy(&b).into_owned()),
+                };
+                report
+            }
             PartType::Text(t) if !is_attachment => {
                 TextPart::new(Cow::Borrowed(t.as_ref()), None, body_raw)
             }
@@ -182,6 +191,19 @@ impl<'m> MessageView<'m> {
     pub fn subject(&self) -> Option<&str> {
         self.header("Subject").map(|h| h.value.as_ref())
     }
+}
+
+/// `message/delivery-status` and `message/*notification*` parts: Rspamd
+/// reads them as plain text parts (a report's fields are text, not a
+/// message to parse).
+fn is_delivery_report(part: &MessagePart<'_>) -> bool {
+    part.content_type().is_some_and(|ct| {
+        ct.ctype().eq_ignore_ascii_case("message")
+            && ct.subtype().is_some_and(|sub| {
+                sub.eq_ignore_ascii_case("delivery-status")
+                    || sub.to_ascii_lowercase().contains("notification")
+            })
+    })
 }
 
 fn slice(raw: &[u8], start: u32, end: u32) -> &[u8] {

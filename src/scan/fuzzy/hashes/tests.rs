@@ -168,3 +168,16 @@ fn iso_8859_1_reads_0x80_to_0x9f_as_controls() {
     ));
     assert_eq!(qp, words);
 }
+
+#[test]
+fn a_delivery_report_is_a_text_part() {
+    let raw = "From: a@b.example\r\nSubject: s\r\n\
+        Content-Type: multipart/report; report-type=delivery-status; boundary=\"B\"\r\n\r\n\
+        --B\r\nContent-Type: text/plain\r\n\r\nYour message was delayed.\r\n\
+        --B\r\nContent-Type: message/delivery-status\r\n\r\n\
+        Reporting-MTA: dns; mx.example\r\n\r\nAction: delayed\r\n\
+        --B--\r\n";
+    let words = words_of(raw.as_bytes().to_vec());
+    assert_eq!(words.len(), 2);
+    assert_eq!(words[1][1..3], ["mta", "dns"]);
+}
