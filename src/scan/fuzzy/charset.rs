@@ -64,13 +64,14 @@ pub fn decode<'a>(declared: Option<&str>, bytes: &'a [u8]) -> Content<'a> {
     }
 }
 
-/// Whether `declared` names a charset Rspamd reads as UTF-8 text when the
-/// bytes are valid UTF-8 (UTF-8, ASCII, or none it knows).
-pub fn utf8_compatible(declared: Option<&str>) -> bool {
+/// Whether `declared` is UTF-8 or absent: then a parser that read the
+/// bytes as UTF-8 without replacing any read what Rspamd reads. (The
+/// parser reads ASCII declarations as windows-1252, which Rspamd does not.)
+pub fn utf8_or_none(declared: Option<&str>) -> bool {
     let Some(d) = declared.map(normalise).filter(|d| !d.is_empty()) else {
         return true;
     };
-    matches!(resolve(&d), None | Some(Charset::Utf8 | Charset::Ascii))
+    resolve(&d) == Some(Charset::Utf8)
 }
 
 /// Rspamd's clean-up of a charset name: lower case, no leading or trailing
@@ -243,13 +244,15 @@ mod tests {
     }
 
     #[test]
-    fn compatibility_of_declared_charsets() {
-        assert!(utf8_compatible(None));
-        assert!(utf8_compatible(Some("US-ASCII")));
-        assert!(utf8_compatible(Some("utf8")));
-        assert!(utf8_compatible(Some("bogus")));
-        assert!(!utf8_compatible(Some("iso-8859-1")));
-        assert!(!utf8_compatible(Some("gb2312")));
+    fn only_utf8_or_no_declaration_trusts_utf8_text() {
+        assert!(utf8_or_none(None));
+        assert!(utf8_or_none(Some(" ")));
+        assert!(utf8_or_none(Some("utf8")));
+        assert!(!utf8_or_none(Some("US-ASCII")));
+        assert!(!utf8_or_none(Some("bogus")));
+        assert!(!utf8_or_none(Some("iso-8859-1")));
+        // Valid UTF-8 declared ASCII stays UTF-8.
+        assert_eq!(utf8(decode(Some("us-ascii"), "café".as_bytes())), "café");
     }
 
     #[test]

@@ -200,11 +200,10 @@ fn part_texts<'a>(view: &'a MessageView<'_>) -> Vec<PartText<'a>> {
 }
 
 /// The part's text in Rspamd's charset. The parser's text (`source`) is
-/// it when it is ASCII, or valid UTF-8 where Rspamd reads UTF-8; else the
-/// bytes are decoded again as Rspamd decodes them.
+/// it when it is ASCII, or valid UTF-8 of a part declared UTF-8 or nothing;
+/// else the bytes are decoded again as Rspamd decodes them.
 fn part_content<'a>(part: &'a TextPart<'_>, source: &'a str) -> Content<'a> {
-    if source.is_ascii() || (charset::utf8_compatible(part.charset) && !source.contains('\u{FFFD}'))
-    {
+    if source.is_ascii() || (charset::utf8_or_none(part.charset) && !source.contains('\u{FFFD}')) {
         return Content::Utf8(Cow::Borrowed(source));
     }
     match charset::decode(part.charset, &part.body_bytes()) {

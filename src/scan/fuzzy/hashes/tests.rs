@@ -181,3 +181,13 @@ fn a_delivery_report_is_a_text_part() {
     assert_eq!(words.len(), 2);
     assert_eq!(words[1][1..3], ["mta", "dns"]);
 }
+
+#[test]
+fn utf8_declared_ascii_is_read_as_utf8() {
+    // The parser reads an ASCII declaration as windows-1252 ("cafÃ©").
+    let words = words_of(with_body(
+        "Content-Type: text/plain; charset=us-ascii\r\n",
+        "un café\r\n".as_bytes(),
+    ));
+    assert_eq!(words, [["un", "café"]]);
+}
