@@ -43,6 +43,9 @@ pub struct TextPart<'m> {
     pub charset: Option<&'m str>,
     /// The Content-Transfer-Encoding `raw` is in.
     pub transfer: Encoding,
+    /// The parser could not undo `transfer` (a base64 body after a blank
+    /// line, say): `text` is `raw` as it is.
+    pub undecoded: bool,
 }
 
 impl<'m> TextPart<'m> {
@@ -55,6 +58,7 @@ impl<'m> TextPart<'m> {
             tags: html.map(|h| tags(h).collect()).unwrap_or_default(),
             charset: None,
             transfer: Encoding::None,
+            undecoded: false,
         }
     }
 
@@ -155,9 +159,15 @@ impl<'m> MessageView<'m> {
             }
             _ => return,
         };
+        let declared = declared_transfer(part);
         self.text_parts.push(TextPart {
             charset: part.content_type().and_then(|ct| ct.attribute("charset")),
-            transfer: part.encoding,
+            transfer: if part.is_encoding_problem {
+                declared
+            } else {
+                part.encoding
+            },
+            undecoded: part.is_encoding_problem && declared != Encoding::None,
             ..text_part
         });
     }
@@ -190,6 +200,16 @@ impl<'m> MessageView<'m> {
 
     pub fn subject(&self) -> Option<&str> {
         self.header("Subject").map(|h| h.value.as_ref())
+    }
+}
+
+/// The Content-Transfer-Encoding a part declares (the parser's own record
+/// says none when it could not decode it).
+fn declared_transfer(part: &MessagePart<'_>) -> Encoding {
+    match part.content_transfer_encoding() {
+        Some(e) if e.trim().eq_ignore_ascii_case("base64") => Encoding::Base64,
+        Some(e) if e.trim().eq_ignore_ascii_case("quoted-printable") => Encoding::QuotedPrintable,
+        _ => Encoding::None,
     }
 }
 

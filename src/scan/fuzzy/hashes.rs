@@ -200,10 +200,13 @@ fn part_texts<'a>(view: &'a MessageView<'_>) -> Vec<PartText<'a>> {
 }
 
 /// The part's text in Rspamd's charset. The parser's text (`source`) is
-/// it when it is ASCII, or valid UTF-8 of a part declared UTF-8 or nothing;
-/// else the bytes are decoded again as Rspamd decodes them.
+/// it when it is ASCII, or valid UTF-8 of a part declared UTF-8 or nothing,
+/// and the parser undid the transfer encoding; else the bytes are decoded
+/// again as Rspamd decodes them.
 fn part_content<'a>(part: &'a TextPart<'_>, source: &'a str) -> Content<'a> {
-    if source.is_ascii() || (charset::utf8_or_none(part.charset) && !source.contains('\u{FFFD}')) {
+    let trusted =
+        source.is_ascii() || (charset::utf8_or_none(part.charset) && !source.contains('\u{FFFD}'));
+    if trusted && !part.undecoded {
         return Content::Utf8(Cow::Borrowed(source));
     }
     match charset::decode(part.charset, &part.body_bytes()) {

@@ -191,3 +191,19 @@ fn utf8_declared_ascii_is_read_as_utf8() {
     ));
     assert_eq!(words, [["un", "café"]]);
 }
+
+#[test]
+fn a_base64_body_without_a_closing_boundary_is_decoded() {
+    // The multipart's closing boundary is missing: the parser gives up on
+    // decoding the body and keeps it as it is; Rspamd decodes it.
+    let encoded =
+        data_encoding::BASE64.encode(b"<html><body><p>hello base64 world</p></body></html>");
+    let raw = format!(
+        "From: a@b.example\r\nSubject: s\r\n\
+         Content-Type: multipart/mixed; boundary=\"B\"\r\n\r\n\
+         --B\r\nContent-Type: text/html; charset=iso-8859-1\r\n\
+         Content-Transfer-Encoding: base64\r\n\r\n\r\n{encoded}\r\n"
+    );
+    let words = words_of(raw.into_bytes());
+    assert_eq!(words, [["hello", "base64", "world"]]);
+}
