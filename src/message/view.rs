@@ -137,6 +137,11 @@ impl<'m> MessageView<'m> {
         let body_raw = slice(raw, part.offset_body, part.offset_end);
         self.parts.push(super::parts::PartInfo::from_part(part));
         let text_part = match &part.body {
+            // A digest's entry without a Content-Type is a message by the
+            // RFC; Rspamd reads it as text/plain (its headers included).
+            PartType::Message(_) if !is_attachment && part.content_type().is_none() => {
+                TextPart::new(String::from_utf8_lossy(body_raw), None, body_raw)
+            }
             _ if !is_attachment && is_delivery_report(part) => {
                 let mut report = TextPart::new(Cow::Borrowed(""), None, body_raw);
                 report.transfer = part.encoding;

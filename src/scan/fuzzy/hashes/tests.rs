@@ -207,3 +207,14 @@ fn a_base64_body_without_a_closing_boundary_is_decoded() {
     let words = words_of(raw.into_bytes());
     assert_eq!(words, [["hello", "base64", "world"]]);
 }
+
+#[test]
+fn a_digest_entry_without_a_content_type_is_text_with_its_headers() {
+    let raw = "From: a@b.example\r\nContent-Type: multipart/digest; boundary=1\r\n\r\n\
+        --1\r\n\r\nFrom: x <x@y.example>\r\nSubject: my opinion\r\n\r\nThis is it\r\n\
+        --1--\r\n";
+    let words = words_of(raw.as_bytes().to_vec());
+    assert_eq!(words.len(), 1);
+    assert_eq!(words[0][..1], ["from"]);
+    assert!(words[0].contains(&"subject".to_string()));
+}
