@@ -173,8 +173,9 @@ pub struct FuzzyHashArgs {
     /// Fewest bytes of a hashed part (texts: times 4).
     #[arg(long, default_value_t = 1024)]
     pub min_bytes: usize,
-    /// Print each text part's words (normalised and stemmed, as hashed)
-    /// instead of the hashes: FILE, part index, the words.
+    /// Print each text part's words (as hashed: normalised and stemmed, or
+    /// the bytes of a part Rspamd leaves unconverted) instead of the
+    /// hashes: FILE, part index, the words.
     #[arg(long)]
     pub words: bool,
     /// Message files.

@@ -145,7 +145,9 @@ fn fuzzy_hashes(args: &cli::FuzzyHashArgs) -> Result<ExitCode> {
         let parsed = sluice::message::parsed::Parsed::parse(&parser, raw.into());
         if args.words {
             for (i, words) in hashes::message_words(parsed.view()).iter().enumerate() {
-                writeln!(out, "{}\t{i}\t{}", file.display(), words.join(" "))?;
+                write!(out, "{}\t{i}\t", file.display())?;
+                out.write_all(&words.join(&b' '))?;
+                writeln!(out)?;
             }
             continue;
         }

@@ -5,8 +5,10 @@
 //! that can stay a slice of the raw bytes does, so a scan copies little.
 use std::borrow::Cow;
 
+use mail_parser::decoders::base64::base64_decode;
+use mail_parser::decoders::quoted_printable::quoted_printable_decode;
 use mail_parser::parsers::MessageStream;
-use mail_parser::{Address, HeaderValue, Message, MessagePart, MimeHeaders, PartType};
+use mail_parser::{Address, Encoding, HeaderValue, Message, MessagePart, MimeHeaders, PartType};
 
 use super::extract::Extracted;
 use super::markup::{tags, Tag};
@@ -37,6 +39,13 @@ pub struct TextPart<'m> {
     /// The tags of `html`, read once here: several modules walk the
     /// markup, and reading it is most of their work.
     pub tags: Vec<Tag<'m>>,
+    /// The declared charset parameter, as written.
+    pub charset: Option<&'m str>,
+    /// The Content-Transfer-Encoding `raw` is in.
+    pub transfer: Encoding,
+    /// The parser could not undo `transfer` (a base64 body after a blank
+    /// line, say): `text` is `raw` as it is.
+    pub undecoded: bool,
 }
 
 impl<'m> TextPart<'m> {
@@ -47,7 +56,22 @@ impl<'m> TextPart<'m> {
             html,
             raw,
             tags: html.map(|h| tags(h).collect()).unwrap_or_default(),
+            charset: None,
+            transfer: Encoding::None,
+            undecoded: false,
         }
+    }
+
+    /// The body's bytes before any charset conversion: `raw` with its
+    /// transfer encoding undone. For readers that decide the charset
+    /// themselves; most read `text`.
+    pub fn body_bytes(&self) -> Cow<'m, [u8]> {
+        let decoded = match self.transfer {
+            Encoding::None => None,
+            Encoding::Base64 => base64_decode(self.raw),
+            Encoding::QuotedPrintable => quoted_printable_decode(self.raw),
+        };
+        decoded.map_or(Cow::Borrowed(self.raw), Cow::Owned)
     }
 }
 
@@ -112,19 +136,45 @@ impl<'m> MessageView<'m> {
             .is_some_and(|cd| cd.is_attachment());
         let body_raw = slice(raw, part.offset_body, part.offset_end);
         self.parts.push(super::parts::PartInfo::from_part(part));
-        match &part.body {
-            PartType::Text(t) if !is_attachment => {
-                self.text_parts
-                    .push(TextPart::new(Cow::Borrowed(t.as_ref()), None, body_raw))
+        let text_part = match &part.body {
+            // A digest's entry without a Content-Type is a message by the
+            // RFC; Rspamd reads it as text/plain (its headers included).
+            PartType::Message(_) if !is_attachment && part.content_type().is_none() => {
+                TextPart::new(String::from_utf8_lossy(body_raw), None, body_raw)
             }
-            PartType::Html(h) if !is_attachment => self.text_parts.push(TextPart::new(
+            _ if !is_attachment && is_delivery_report(part) => {
+                let mut report = TextPart::new(Cow::Borrowed(""), None, body_raw);
+                report.transfer = part.encoding;
+                report.text = match report.body_bytes() {
+                    Cow::Borrowed(b) => String::from_utf8_lossy(b),
+                    Cow::Owned(b) => Cow::Owned(String::from_utf8_lossy(&b).into_owned()),
+                };
+                report
+            }
+            PartType::Text(t) if !is_attachment => {
+                TextPart::new(Cow::Borrowed(t.as_ref()), None, body_raw)
+            }
+            PartType::Html(h) if !is_attachment => TextPart::new(
                 Cow::Owned(super::html_text::html_to_text(h)),
                 Some(h.as_ref()),
                 body_raw,
-            )),
-            PartType::Message(inner) if depth < MAX_NESTING => self.collect(inner, depth + 1),
-            _ => {}
-        }
+            ),
+            PartType::Message(inner) if depth < MAX_NESTING => {
+                return self.collect(inner, depth + 1)
+            }
+            _ => return,
+        };
+        let declared = declared_transfer(part);
+        self.text_parts.push(TextPart {
+            charset: part.content_type().and_then(|ct| ct.attribute("charset")),
+            transfer: if part.is_encoding_problem {
+                declared
+            } else {
+                part.encoding
+            },
+            undecoded: part.is_encoding_problem && declared != Encoding::None,
+            ..text_part
+        });
     }
 
     /// Case-insensitive lookup of the top-level headers named `name`.
@@ -156,6 +206,29 @@ impl<'m> MessageView<'m> {
     pub fn subject(&self) -> Option<&str> {
         self.header("Subject").map(|h| h.value.as_ref())
     }
+}
+
+/// The Content-Transfer-Encoding a part declares (the parser's own record
+/// says none when it could not decode it).
+fn declared_transfer(part: &MessagePart<'_>) -> Encoding {
+    match part.content_transfer_encoding() {
+        Some(e) if e.trim().eq_ignore_ascii_case("base64") => Encoding::Base64,
+        Some(e) if e.trim().eq_ignore_ascii_case("quoted-printable") => Encoding::QuotedPrintable,
+        _ => Encoding::None,
+    }
+}
+
+/// `message/delivery-status` and `message/*notification*` parts: Rspamd
+/// reads them as plain text parts (a report's fields are text, not a
+/// message to parse).
+fn is_delivery_report(part: &MessagePart<'_>) -> bool {
+    part.content_type().is_some_and(|ct| {
+        ct.ctype().eq_ignore_ascii_case("message")
+            && ct.subtype().is_some_and(|sub| {
+                sub.eq_ignore_ascii_case("delivery-status")
+                    || sub.to_ascii_lowercase().contains("notification")
+            })
+    })
 }
 
 fn slice(raw: &[u8], start: u32, end: u32) -> &[u8] {

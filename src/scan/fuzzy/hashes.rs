@@ -6,11 +6,14 @@ use std::borrow::Cow;
 
 use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 
+use super::charset::{self, Content};
 use super::html::html_text_links;
 use super::keys::{keyed_blake2b, part_digest, Digest64, RuleKeys, SHINGLES};
+use super::raw::{raw_words, to_bytes, ByteText};
 use super::shingles::{shingles, Algorithm};
 use super::sniff::looks_like_html;
-use super::words::{stripped_content, words_with};
+use super::words::{strip_newlines, stripped_content, url_spans, words_with};
+use crate::message::view::TextPart;
 use crate::message::MessageView;
 
 /// Fewest words for shingles whatever `min_length` says.
@@ -122,15 +125,20 @@ pub struct PartText<'a> {
     /// HTML links whose text is a URL, left out of the words (see
     /// `html::html_text_links`).
     pub links: Vec<(usize, usize)>,
+    /// The part's bytes when Rspamd leaves it unconverted (see
+    /// `charset`): its words are then read from these (see `raw`), and
+    /// `text` is empty.
+    pub raw: Option<Vec<u8>>,
 }
 
 impl<'a> PartText<'a> {
     /// A plain text part.
-    pub fn plain(text: &'a str) -> PartText<'a> {
+    pub fn plain(text: Cow<'a, str>) -> PartText<'a> {
         PartText {
-            text: Cow::Borrowed(text),
+            text,
             html: false,
             links: Vec::new(),
+            raw: None,
         }
     }
 
@@ -141,26 +149,70 @@ impl<'a> PartText<'a> {
             text: Cow::Owned(text),
             html: true,
             links,
+            raw: None,
+        }
+    }
+
+    /// An unconverted part from its bytes; `html`: read as markup, whose
+    /// text keeps the bytes as they are.
+    pub fn unconverted(bytes: &[u8], html: bool) -> PartText<'a> {
+        let (raw, links) = if html {
+            let source = ByteText::new(bytes);
+            let (text, links) = html_text_links(&source.text);
+            to_bytes(&text, &links)
+        } else {
+            (bytes.to_vec(), Vec::new())
+        };
+        PartText {
+            text: Cow::Borrowed(""),
+            html,
+            links,
+            raw: Some(raw),
         }
     }
 }
 
-/// Each text part as Rspamd reads it: an HTML part's text is Rspamd's
-/// extraction of it (see `html`), and so is a plain part's whose start is
-/// markup (see `sniff`).
+/// Each text part as Rspamd reads it: its text in the charset Rspamd
+/// settles on (see `charset`), an HTML part's text Rspamd's extraction of
+/// it (see `html`), and so is a plain part's whose start is markup (see
+/// `sniff`).
 fn part_texts<'a>(view: &'a MessageView<'_>) -> Vec<PartText<'a>> {
     view.text_parts
         .iter()
         .map(|part| {
-            if let Some(source) = part.html {
-                PartText::html(source)
-            } else if looks_like_html(&part.text) {
-                PartText::html(&part.text)
-            } else {
-                PartText::plain(&part.text)
+            let source = part.html.unwrap_or(&part.text);
+            match part_content(part, source) {
+                Content::Raw(bytes) => {
+                    let html = part.html.is_some()
+                        || looks_like_html(&ByteText::new(&bytes[..bytes.len().min(4096)]).text);
+                    PartText::unconverted(&bytes, html)
+                }
+                Content::Utf8(text) => {
+                    if part.html.is_some() || looks_like_html(&text) {
+                        PartText::html(&text)
+                    } else {
+                        PartText::plain(text)
+                    }
+                }
             }
         })
         .collect()
+}
+
+/// The part's text in Rspamd's charset. The parser's text (`source`) is
+/// it when it is ASCII, or valid UTF-8 of a part declared UTF-8 or nothing,
+/// and the parser undid the transfer encoding; else the bytes are decoded
+/// again as Rspamd decodes them.
+fn part_content<'a>(part: &'a TextPart<'_>, source: &'a str) -> Content<'a> {
+    let trusted =
+        source.is_ascii() || (charset::utf8_or_none(part.charset) && !source.contains('\u{FFFD}'));
+    if trusted && !part.undecoded {
+        return Content::Utf8(Cow::Borrowed(source));
+    }
+    match charset::decode(part.charset, &part.body_bytes()) {
+        Content::Utf8(t) => Content::Utf8(Cow::Owned(t.into_owned())),
+        Content::Raw(b) => Content::Raw(Cow::Owned(b.into_owned())),
+    }
 }
 
 fn push_unique(out: &mut Vec<FuzzyHash>, h: FuzzyHash) {
@@ -171,20 +223,44 @@ fn push_unique(out: &mut Vec<FuzzyHash>, h: FuzzyHash) {
 
 /// The words each text part's hash is taken of, in the parts' order (for
 /// `sluice fuzzy hashes --words`, to compare with Rspamd's `get_words`).
-pub fn message_words(view: &MessageView<'_>) -> Vec<Vec<String>> {
+/// An unconverted part's words are bytes, not necessarily UTF-8.
+pub fn message_words(view: &MessageView<'_>) -> Vec<Vec<Vec<u8>>> {
     let texts = part_texts(view);
     let strict = texts.iter().any(|t| t.html);
     texts
         .iter()
-        .map(|t| {
-            let stripped = stripped_content(&t.text, t.html);
-            words_with(&stripped, strict || t.html, &t.links)
-                .into_iter()
-                .filter(|w| w.counts())
-                .map(|w| w.stem)
-                .collect()
-        })
+        .map(|t| part_words(t, strict || t.html).1)
         .collect()
+}
+
+/// A part's stripped text (what a short text's digest hashes) and the
+/// words its shingles are taken of.
+fn part_words(part: &PartText<'_>, strict: bool) -> (Vec<u8>, Vec<Vec<u8>>) {
+    if let Some(bytes) = &part.raw {
+        let (stripped, breaks) = strip_newlines(bytes, part.html);
+        let text = ByteText::new(&stripped);
+        let urls = text.spans(
+            &url_spans(&text.text, strict)
+                .into_iter()
+                .map(|(s, e)| (s, e - s))
+                .collect::<Vec<_>>(),
+        );
+        let links: Vec<(usize, usize)> = part
+            .links
+            .iter()
+            .copied()
+            .filter(|(pos, _)| *pos <= stripped.len())
+            .collect();
+        let words = raw_words(&stripped, &breaks, &urls, &links);
+        return (stripped, words);
+    }
+    let stripped = stripped_content(&part.text, part.html);
+    let words = words_with(&stripped, strict, &part.links)
+        .into_iter()
+        .filter(|w| w.counts())
+        .map(|w| w.stem.into_bytes())
+        .collect();
+    (stripped.into_bytes(), words)
 }
 
 /// The hash of one text part: shingles when it has enough words, else a
@@ -196,13 +272,7 @@ pub fn text_hash(
     subject: &str,
     policy: &HashPolicy,
 ) -> Option<FuzzyHash> {
-    let stripped = stripped_content(&part.text, part.html);
-    let all = words_with(&stripped, strict, &part.links);
-    let stems: Vec<&str> = all
-        .iter()
-        .filter(|w| w.counts())
-        .map(|w| w.stem.as_str())
-        .collect();
+    let (stripped, stems) = part_words(part, strict);
     let count = stems.len();
     let (direct, use_shingles) = if policy.text_shingles {
         let shingled = count >= policy.min_length.max(MIN_SHINGLE_WORDS);
@@ -219,7 +289,7 @@ pub fn text_hash(
         return None;
     }
     if use_shingles {
-        let digest = keyed_blake2b(&policy.keys.hash_key, stems.iter().map(|s| s.as_bytes()));
+        let digest = keyed_blake2b(&policy.keys.hash_key, stems.iter().map(Vec::as_slice));
         let sh = shingles(&stems, &policy.keys, policy.algorithm)?;
         return Some(FuzzyHash {
             digest,
@@ -231,7 +301,7 @@ pub fn text_hash(
     Some(FuzzyHash {
         digest: keyed_blake2b(
             &policy.keys.hash_key,
-            [stripped.as_bytes(), subject.as_bytes()],
+            [stripped.as_slice(), subject.as_bytes()],
         ),
         shingles: None,
         kind: HashKind::ShortText,
@@ -240,7 +310,7 @@ pub fn text_hash(
 
 /// Rspamd's `check_length` for a text: the stripped text plus the Subject,
 /// times `text_multiplier`, against `min_bytes`.
-fn long_enough(stripped: &str, subject: &str, policy: &HashPolicy) -> bool {
+fn long_enough(stripped: &[u8], subject: &str, policy: &HashPolicy) -> bool {
     let mut bytes = stripped.len();
     if !policy.no_subject {
         bytes += subject.len();

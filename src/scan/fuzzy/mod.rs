@@ -3,7 +3,9 @@
 //! text (stemmed in the language [`lang`] detects), [`shingles`] over them
 //! ([`mum`] is one of the word hashes), and [`hashes`] which parts of a
 //! message yield which hash under a rule ([`sniff`] tells the plain parts
-//! Rspamd reads as HTML).
+//! Rspamd reads as HTML, [`charset`] which text Rspamd reads from a part's
+//! bytes, [`raw`] the words of a part it leaves unconverted).
+pub mod charset;
 pub mod check;
 pub mod client;
 pub mod hashes;
@@ -11,6 +13,7 @@ pub mod html;
 pub mod keys;
 pub mod lang;
 pub mod mum;
+pub mod raw;
 pub mod settings;
 pub mod shingles;
 pub mod sniff;

@@ -51,7 +51,11 @@ impl Algorithm {
 
 /// The 32 shingles of `words` (the text's normalised, stemmed words), or
 /// `None` for a text without words.
-pub fn shingles(words: &[&str], keys: &RuleKeys, alg: Algorithm) -> Option<[u64; SHINGLES]> {
+pub fn shingles<W: AsRef<[u8]>>(
+    words: &[W],
+    keys: &RuleKeys,
+    alg: Algorithm,
+) -> Option<[u64; SHINGLES]> {
     if words.is_empty() {
         return None;
     }
@@ -78,12 +82,17 @@ fn rows(len: usize) -> usize {
 /// The "old" algorithm: each window's row is keyed SipHash-2-4 of the
 /// concatenated row. Rspamd's row repeats the window's first word (its word
 /// index only moves once per row), and sluice must hash what Rspamd hashes.
-fn siphash_rows(words: &[&str], rows: usize, keys: &RuleKeys, out: &mut [u64; SHINGLES]) {
+fn siphash_rows<W: AsRef<[u8]>>(
+    words: &[W],
+    rows: usize,
+    keys: &RuleKeys,
+    out: &mut [u64; SHINGLES],
+) {
     let mut row = Vec::with_capacity(64);
     for word in words.iter().take(rows) {
         row.clear();
         for _ in 0..WINDOW.min(words.len()) {
-            row.extend_from_slice(word.as_bytes());
+            row.extend_from_slice(word.as_ref());
         }
         for (slot, key) in out.iter_mut().zip(&keys.shingle_keys) {
             let mut h = SipHasher24::new_with_key(key);
@@ -95,8 +104,8 @@ fn siphash_rows(words: &[&str], rows: usize, keys: &RuleKeys, out: &mut [u64; SH
 
 /// xxhash, mumhash and fasthash: per key, a window of the last three word
 /// hashes (zeros before the first), combined by shifted XOR.
-fn window_rows(
-    words: &[&str],
+fn window_rows<W: AsRef<[u8]>>(
+    words: &[W],
     rows: usize,
     keys: &RuleKeys,
     alg: Algorithm,
@@ -115,7 +124,7 @@ fn window_rows(
     for word in words.iter().take(rows) {
         for ((slot, win), seed) in out.iter_mut().zip(&mut window).zip(&seeds) {
             win.rotate_left(1);
-            win[WINDOW - 1] = alg.word_hash(word.as_bytes(), *seed);
+            win[WINDOW - 1] = alg.word_hash(word.as_ref(), *seed);
             let mut val = 0u64;
             for (k, h) in win.iter().enumerate() {
                 val ^= h >> (8 * (WINDOW - k - 1));
@@ -183,7 +192,7 @@ mod tests {
         let s1 = shingles(&refs(&a), &k1, Algorithm::Mumhash).unwrap();
         assert_ne!(s1, shingles(&refs(&a), &k2, Algorithm::Mumhash).unwrap());
         assert_ne!(s1, shingles(&refs(&a), &k1, Algorithm::Xxhash).unwrap());
-        assert!(shingles(&[], &k1, Algorithm::Siphash).is_none());
+        assert!(shingles::<&str>(&[], &k1, Algorithm::Siphash).is_none());
     }
 
     #[test]

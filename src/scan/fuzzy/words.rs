@@ -24,15 +24,25 @@ const WORDS_DECAY: usize = 600;
 /// (a wrapped link) joins without a space. Its bytes are what a short text's
 /// digest hashes, and its length what `min_bytes` is compared with.
 pub fn stripped_content(text: &str, html: bool) -> String {
+    let text: String = text.chars().filter(|c| !is_zero_width(*c)).collect();
+    let (out, _) = strip_newlines(text.as_bytes(), html);
+    // Only whole ASCII bytes were removed or added: still UTF-8.
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// The line-break folding of [`stripped_content`] over bytes (an
+/// unconverted part's, which keeps its zero-width spaces), with the offsets
+/// in the output where Rspamd records a line break: where the next line's
+/// text starts.
+pub fn strip_newlines(b: &[u8], html: bool) -> (Vec<u8>, Vec<usize>) {
     #[derive(PartialEq, Clone, Copy)]
     enum State {
         Normal,
         SeenCr,
         SeenLf,
     }
-    let text: String = text.chars().filter(|c| !is_zero_width(*c)).collect();
-    let b = text.as_bytes();
     let mut out: Vec<u8> = Vec::with_capacity(b.len());
+    let mut breaks: Vec<usize> = Vec::new();
     let (mut p, mut c) = (0usize, 0usize);
     let mut state = State::Normal;
     let mut crlf_added = false;
@@ -50,6 +60,7 @@ pub fn stripped_content(text: &str, html: bool) -> String {
                         if !crlf_added {
                             out.push(b' ');
                             crlf_added = true;
+                            breaks.push(out.len());
                         }
                     }
                     State::SeenLf => state = State::SeenCr,
@@ -66,12 +77,16 @@ pub fn stripped_content(text: &str, html: bool) -> String {
                         crlf_added = html || !bracket;
                         if crlf_added {
                             out.push(b' ');
+                            breaks.push(out.len());
                         }
                     }
                     State::SeenCr => {
-                        if !crlf_added && (html || !bracket) {
-                            out.push(b' ');
-                            crlf_added = true;
+                        if !crlf_added {
+                            if html || !bracket {
+                                out.push(b' ');
+                                crlf_added = true;
+                            }
+                            breaks.push(out.len());
                         }
                         state = State::SeenLf;
                     }
@@ -79,6 +94,7 @@ pub fn stripped_content(text: &str, html: bool) -> String {
                         if !crlf_added {
                             out.push(b' ');
                             crlf_added = true;
+                            breaks.push(out.len());
                         }
                     }
                 }
@@ -93,6 +109,9 @@ pub fn stripped_content(text: &str, html: bool) -> String {
                     bracket = false;
                 }
                 if state != State::Normal {
+                    if !crlf_added {
+                        breaks.push(out.len());
+                    }
                     if ch == b' ' {
                         if !crlf_added {
                             out.push(b' ');
@@ -114,10 +133,10 @@ pub fn stripped_content(text: &str, html: bool) -> String {
             out.extend_from_slice(&b[c..p]);
         } else if !crlf_added {
             out.push(b' ');
+            breaks.push(out.len());
         }
     }
-    // Only whole ASCII bytes were removed or added: still UTF-8.
-    String::from_utf8(out).unwrap_or_default()
+    (out, breaks)
 }
 
 fn is_zero_width(c: char) -> bool {
@@ -347,13 +366,13 @@ fn kept(c: char) -> bool {
 /// are in; from then on a word is kept with the probability of 600 over the
 /// words the rest of the text is expected to hold (six bytes a word).
 #[derive(Default)]
-struct Sampler {
+pub(super) struct Sampler {
     hv: u64,
     threshold: Option<u64>,
 }
 
 impl Sampler {
-    fn skip(&mut self, word: &[u8], count: usize, end: usize, total: usize) -> bool {
+    pub(super) fn skip(&mut self, word: &[u8], count: usize, end: usize, total: usize) -> bool {
         if let Some(threshold) = self.threshold {
             self.hv = self
                 .hv
@@ -383,7 +402,7 @@ impl Sampler {
 /// Byte spans of the URLs and addresses in `text`, in order. A `tel:` or
 /// `callto:` link is one too (Rspamd reads the phone number after it, its
 /// spaces included).
-fn url_spans(text: &str, strict: bool) -> Vec<(usize, usize)> {
+pub(super) fn url_spans(text: &str, strict: bool) -> Vec<(usize, usize)> {
     static STRICT: OnceLock<Regex> = OnceLock::new();
     static BARE: OnceLock<Regex> = OnceLock::new();
     let strict_re = STRICT.get_or_init(|| {
