@@ -142,14 +142,11 @@ impl<'m> MessageView<'m> {
             PartType::Message(_) if !is_attachment && part.content_type().is_none() => {
                 TextPart::new(String::from_utf8_lossy(body_raw), None, body_raw)
             }
-            _ if !is_attachment && is_delivery_report(part) => {
-                let mut report = TextPart::new(Cow::Borrowed(""), None, body_raw);
-                report.transfer = part.encoding;
-                report.text = match report.body_bytes() {
-                    Cow::Borrowed(b) => String::from_utf8_lossy(b),
-                    Cow::Owned(b) => Cow::Owned(String::from_utf8_lossy(&b).into_owned()),
-                };
-                report
+            // The parser keeps a report as bytes, its transfer encoding undone.
+            PartType::Binary(b) | PartType::InlineBinary(b)
+                if !is_attachment && is_delivery_report(part) =>
+            {
+                TextPart::new(String::from_utf8_lossy(b), None, body_raw)
             }
             PartType::Text(t) if !is_attachment => {
                 TextPart::new(Cow::Borrowed(t.as_ref()), None, body_raw)
@@ -164,15 +161,15 @@ impl<'m> MessageView<'m> {
             }
             _ => return,
         };
-        let declared = declared_transfer(part);
+        let transfer = if part.is_encoding_problem {
+            declared_transfer(part)
+        } else {
+            part.encoding
+        };
         self.text_parts.push(TextPart {
             charset: part.content_type().and_then(|ct| ct.attribute("charset")),
-            transfer: if part.is_encoding_problem {
-                declared
-            } else {
-                part.encoding
-            },
-            undecoded: part.is_encoding_problem && declared != Encoding::None,
+            transfer,
+            undecoded: part.is_encoding_problem && transfer != Encoding::None,
             ..text_part
         });
     }
@@ -226,7 +223,10 @@ fn is_delivery_report(part: &MessagePart<'_>) -> bool {
         ct.ctype().eq_ignore_ascii_case("message")
             && ct.subtype().is_some_and(|sub| {
                 sub.eq_ignore_ascii_case("delivery-status")
-                    || sub.to_ascii_lowercase().contains("notification")
+                    || sub
+                        .as_bytes()
+                        .windows(12)
+                        .any(|w| w.eq_ignore_ascii_case(b"notification"))
             })
     })
 }

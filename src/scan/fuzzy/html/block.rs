@@ -55,11 +55,7 @@ impl Color {
     }
 
     /// A CSS hash's digits (`#` already stripped).
-    pub fn from_hex_digits(h: &[u8]) -> Option<Color> {
-        Color::from_hex(h)
-    }
-
-    fn from_hex(h: &[u8]) -> Option<Color> {
+    pub fn from_hex(h: &[u8]) -> Option<Color> {
         let pair = |a: u8, b: u8| hex_digit(a) * 16 + hex_digit(b);
         match h.len() {
             6 => Some(Color::rgb(

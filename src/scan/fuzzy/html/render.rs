@@ -259,12 +259,18 @@ fn link(tag: &Tag, start: usize, out: &mut Out<'_>) {
     if !has_target || start > out.parsed.len() {
         return;
     }
-    let text = String::from_utf8_lossy(&out.parsed[start..]);
-    let trimmed = text.trim();
-    if trimmed.len() > 4 && (starts_with_url(trimmed) || starts_with_host(trimmed)) {
+    let trimmed = out.parsed[start..].trim_ascii();
+    let probe = String::from_utf8_lossy(&trimmed[..trimmed.len().min(LINK_PROBE)]);
+    let probe = probe.trim_start();
+    if trimmed.len() > 4 && (starts_with_url(probe) || starts_with_host(probe)) {
         out.links.push((start, trimmed.len()));
     }
 }
+
+/// Bytes of a link's text read to tell whether it starts with a URL. Links
+/// nest (an unclosed `<a>` ends with the document), so without a bound each
+/// would read all the text after it: many of them, work by their product.
+const LINK_PROBE: usize = 2048;
 
 /// Whether a link's text starts with a bare host name (`shop.example.com`,
 /// a known public suffix after at least one label), alone or before a

@@ -67,17 +67,7 @@ impl<'a> Parser<'a> {
     /// A style attribute's declarations.
     pub fn declarations(mut self) -> Vec<Node<'a>> {
         let mut block = Vec::new();
-        let mut ok = true;
-        while !self.eof && ok {
-            match self.next() {
-                Tok::Ws => {}
-                Tok::Eof => self.eof = true,
-                t => {
-                    self.backlog = Some(t);
-                    ok = self.component(&mut block);
-                }
-            }
-        }
+        self.simple(&mut block, Tok::Eof, true);
         block
     }
 

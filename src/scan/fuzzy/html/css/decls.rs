@@ -242,7 +242,7 @@ pub fn declarations(nodes: &[Node<'_>]) -> Decls {
 fn value(prop: Prop, n: &Node<'_>) -> Option<Value> {
     if prop.takes_color() {
         let c = match n {
-            Node::Component(Tok::Hash(h)) => Color::from_hex_digits(h),
+            Node::Component(Tok::Hash(h)) => Color::from_hex(h),
             Node::Component(Tok::Ident(name)) => {
                 std::str::from_utf8(name).ok().and_then(Color::parse)
             }

@@ -4,6 +4,7 @@
 //! tokenizer (with its unit table, `vw`/`vh` unknown), `<!--` consumes
 //! three bytes, an unterminated comment leaves its last byte. One pass over
 //! the input: each call consumes at least one byte or returns [`Tok::Eof`].
+use super::super::entities::is_space;
 
 /// A token; names borrow the (lowercased) input.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -59,11 +60,6 @@ fn ident_start(c: u8) -> bool {
 
 fn ident_char(c: u8) -> bool {
     ident_start(c) || c == b'-' || c.is_ascii_digit()
-}
-
-/// GLib's `g_ascii_isspace` (with vertical tab).
-pub fn is_space(c: u8) -> bool {
-    matches!(c, b' ' | b'\t' | b'\n' | b'\r' | b'\x0b' | b'\x0c')
 }
 
 pub struct Tokenizer<'a> {
