@@ -8,24 +8,25 @@
 //! comparison sort alone.
 use super::tokenizer::Token;
 
-/// Below this many tokens the comparison sort wins.
-const RADIX_MIN: usize = 256;
+/// Below this many tokens most buckets would hold one token or none: the
+/// comparison sort alone.
+const BUCKETS_FROM: usize = 256;
 
 /// Sorts `tokens` by hash and keeps one token per hash: of tokens with the same hash,
 /// the one of the smallest distance (what sorting by hash then distance and keeping
 /// the first gives; the result does not depend on the input's order).
 pub fn sort_dedup(tokens: &mut Vec<Token>) {
-    if tokens.len() < RADIX_MIN {
+    if tokens.len() < BUCKETS_FROM {
         tokens.sort_unstable();
     } else {
-        radix_by_hash(tokens);
+        bucket_sort_by_hash(tokens);
     }
     dedup_min_distance(tokens);
 }
 
 /// One distribution pass on the hash's top byte, then each bucket (a handful of
 /// tokens: the hashes are uniform) sorted on its own by the comparison sort.
-fn radix_by_hash(tokens: &mut Vec<Token>) {
+fn bucket_sort_by_hash(tokens: &mut Vec<Token>) {
     let mut starts = [0u32; 257];
     for t in tokens.iter() {
         starts[(t.hash >> 56) as usize + 1] += 1;
