@@ -169,6 +169,8 @@ pub async fn run(opts: RunOptions) -> Result<(), DaemonError> {
     let _ = stop_tx.send(true);
     listeners.join().await;
     tokio::join!(milter.drain(), http_shared.drain(milter.drain_bound()));
+    // The last scans' background writes (greylisting renewals, rate limit multipliers).
+    crate::redis::deferred::settle(SETTLE).await;
     if let Err(e) = crate::history::graph::global().save() {
         warn!("graph: {e}");
     }
@@ -231,6 +233,9 @@ fn history_rows(tree: &serde_json::Value) {
         ),
     }
 }
+
+/// How long a stop waits for the background Redis writes queued by the last scans.
+const SETTLE: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// How often the graph's counts are written to `$DBDIR`.
 const GRAPH_SAVE_EVERY: std::time::Duration = std::time::Duration::from_secs(60);

@@ -10,7 +10,7 @@
 //! scans fail at once instead of each waiting out a connect. With sentinels, the master is
 //! resolved on each (re)connect and again every `sentinel_watch_time`.
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
 use redis::aio::{ConnectionLike, MultiplexedConnection};
@@ -21,6 +21,7 @@ use redis::{
 
 use super::cluster::{self, Cluster};
 use super::config::{RedisConfig, Server};
+use super::deferred::{self, Write};
 use super::error::RedisError;
 use super::sentinel;
 
@@ -38,7 +39,7 @@ pub enum Role {
 /// One module's Redis. Cheap to clone; clones share the connections.
 #[derive(Clone)]
 pub struct Client {
-    inner: Arc<Inner>,
+    pub(super) inner: Arc<Inner>,
 }
 
 impl std::fmt::Debug for Client {
@@ -49,11 +50,13 @@ impl std::fmt::Debug for Client {
     }
 }
 
-struct Inner {
+pub(super) struct Inner {
     config: RedisConfig,
     write: Slot,
     read: Slot,
     counters: Counters,
+    /// The writer of [`Client::later`], started on first use.
+    later: std::sync::OnceLock<deferred::Queue>,
 }
 
 /// Calls and failures, for `/metrics`.
@@ -105,8 +108,14 @@ impl ConnectionLike for Conn {
     }
 }
 
+/// The clients of [`Client::shared`]: each configuration's identity and its client, while
+/// some module holds it.
+type Registry = Vec<(String, Weak<Inner>)>;
+
 struct Live {
     conn: Conn,
+    /// Tells this connection from the next one to the same server.
+    id: u64,
     server: Server,
     /// When the master was last confirmed (sentinels only).
     checked: Instant,
@@ -120,8 +129,34 @@ impl Client {
                 write: Slot::default(),
                 read: Slot::default(),
                 counters: Counters::default(),
+                later: std::sync::OnceLock::new(),
             }),
         }
+    }
+
+    /// The process's client for the servers of `config`: one per server, database and
+    /// login, whatever module asks (the state modules, the Bayes lookups), so that the
+    /// calls of one message, and of messages at the same time, share a connection and go
+    /// out together. The first asker's `timeout` stays the client's (each call has its
+    /// own deadline anyway).
+    pub fn shared(config: RedisConfig) -> Client {
+        static ALL: OnceLock<Mutex<Registry>> = OnceLock::new();
+        let key = config.identity();
+        let mut all = ALL
+            .get_or_init(Default::default)
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        all.retain(|(_, w)| w.strong_count() > 0);
+        if let Some(inner) = all
+            .iter()
+            .find(|(k, _)| *k == key)
+            .and_then(|(_, w)| w.upgrade())
+        {
+            return Client { inner };
+        }
+        let c = Client::new(config);
+        all.push((key, Arc::downgrade(&c.inner)));
+        c
     }
 
     pub fn config(&self) -> &RedisConfig {
@@ -166,11 +201,36 @@ impl Client {
         args: &[String],
         deadline: Instant,
     ) -> Result<T, RedisError> {
+        self.eval(
+            Role::Write,
+            script,
+            keys.len(),
+            |c| {
+                c.arg(keys).arg(args);
+            },
+            deadline,
+        )
+        .await
+    }
+
+    /// Runs `script` on `role`'s server, its `nkeys` keys and then its arguments added by
+    /// `args` (EVALSHA, then EVAL when the server does not know the script yet).
+    pub async fn eval<T: FromRedisValue>(
+        &self,
+        role: Role,
+        script: &Script,
+        nkeys: usize,
+        args: impl Fn(&mut Cmd),
+        deadline: Instant,
+    ) -> Result<T, RedisError> {
         let mut sha = redis::cmd("EVALSHA");
-        sha.arg(&script.sha1).arg(keys.len()).arg(keys).arg(args);
+        sha.arg(&script.sha1).arg(nkeys);
+        args(&mut sha);
         let mut full = redis::cmd("EVAL");
-        full.arg(script.code).arg(keys.len()).arg(keys).arg(args);
-        self.run(Role::Write, deadline, |mut c| async move {
+        full.arg(script.code).arg(nkeys);
+        args(&mut full);
+        let (sha, full) = (&sha, &full);
+        self.run(role, deadline, |mut c| async move {
             match sha.query_async::<T>(&mut c).await {
                 Err(e) if e.kind() == ErrorKind::NoScriptError => full.query_async(&mut c).await,
                 other => other,
@@ -179,14 +239,38 @@ impl Client {
         .await
     }
 
-    async fn run<T, F, Fut>(&self, role: Role, deadline: Instant, f: F) -> Result<T, RedisError>
+    /// Queues `w` for the client's writer, which sends it with the others of the next
+    /// few milliseconds in one round trip ([`deferred`]); the caller does not wait.
+    pub fn later(&self, w: Write) {
+        let queue = self
+            .inner
+            .later
+            .get_or_init(|| deferred::start(Arc::downgrade(&self.inner)));
+        deferred::push(queue, w, || self.inner.config.describe());
+    }
+
+    pub(super) async fn run<T, F, Fut>(
+        &self,
+        role: Role,
+        deadline: Instant,
+        f: F,
+    ) -> Result<T, RedisError>
     where
-        F: FnOnce(Conn) -> Fut,
+        F: Fn(Conn) -> Fut,
         Fut: std::future::Future<Output = redis::RedisResult<T>>,
     {
         let c = &self.inner.counters;
         c.calls.fetch_add(1, Ordering::Relaxed);
-        let result = self.run_once(role, deadline, f).await;
+        // A read on a connection the server dropped while it sat idle (Sentinel drops its
+        // clients when it promotes a replica) gets one more try on a new one; a write
+        // is not repeated (a script may have run).
+        let result = match self.run_once(role, deadline, &f, None).await {
+            Err(Failure::Retry(_, stale)) if role == Role::Read => {
+                self.run_once(role, deadline, &f, Some(stale)).await
+            }
+            other => other,
+        }
+        .map_err(Failure::into_error);
         if result.is_err() {
             c.failures.fetch_add(1, Ordering::Relaxed);
         }
@@ -197,14 +281,18 @@ impl Client {
         &self,
         role: Role,
         deadline: Instant,
-        f: F,
-    ) -> Result<T, RedisError>
+        f: &F,
+        stale: Option<u64>,
+    ) -> Result<T, Failure>
     where
-        F: FnOnce(Conn) -> Fut,
+        F: Fn(Conn) -> Fut,
         Fut: std::future::Future<Output = redis::RedisResult<T>>,
     {
         let slot = self.slot(role);
-        let (conn, server) = self.connection(role, deadline).await?;
+        let (conn, server, reused) = self
+            .connection(role, deadline, stale)
+            .await
+            .map_err(Failure::Final)?;
         let cluster = self.is_cluster();
         let label = || {
             if cluster {
@@ -214,31 +302,39 @@ impl Client {
             }
         };
         let at = tokio::time::Instant::from_std(deadline);
-        match tokio::time::timeout_at(at, f(conn)).await {
-            Ok(Ok(v)) => Ok(v),
+        let failed = match tokio::time::timeout_at(at, f(conn)).await {
+            Ok(Ok(v)) => return Ok(v),
             // A cluster connection reconnects to each node by itself: a node down or slow
             // fails the calls for its slots only, and the others go on.
-            Ok(Err(e)) if cluster && !e.is_connection_dropped() => Err(RedisError::Command {
+            Ok(Err(e)) if cluster && !e.is_connection_dropped() => RedisError::Command {
                 server: label(),
                 reason: e.to_string(),
-            }),
-            Err(_) if cluster => Err(RedisError::Timeout { server: label() }),
-            Ok(Err(e)) if !is_outage(&e) => Err(RedisError::Command {
+            },
+            Err(_) if cluster => RedisError::Timeout { server: label() },
+            Ok(Err(e)) if !is_outage(&e) => RedisError::Command {
                 server: label(),
                 reason: e.to_string(),
-            }),
-            Ok(Err(e)) => {
-                slot.fail(&server);
-                Err(RedisError::Command {
+            },
+            Ok(Err(e)) if stale.is_none() && reused.is_some() && e.is_connection_dropped() => {
+                let lost = RedisError::Lost {
                     server: label(),
                     reason: e.to_string(),
-                })
+                };
+                return Err(Failure::Retry(lost, reused.unwrap_or_default()));
+            }
+            Ok(Err(e)) => {
+                slot.fail(&server);
+                RedisError::Lost {
+                    server: label(),
+                    reason: e.to_string(),
+                }
             }
             Err(_) => {
                 slot.fail(&server);
-                Err(RedisError::Timeout { server: label() })
+                RedisError::Timeout { server: label() }
             }
-        }
+        };
+        Err(Failure::Final(failed))
     }
 
     /// Whether the servers are a Redis Cluster's seed nodes.
@@ -283,12 +379,15 @@ impl Client {
         }
     }
 
-    /// The role's live connection, opened (and the master resolved) when there is none.
+    /// The role's live connection, opened (and the master resolved) when there is none or
+    /// it is the `stale` one (a call found it dropped); with its id when it was open
+    /// already.
     async fn connection(
         &self,
         role: Role,
         deadline: Instant,
-    ) -> Result<(Conn, Server), RedisError> {
+        stale: Option<u64>,
+    ) -> Result<(Conn, Server, Option<u64>), RedisError> {
         let cfg = &self.inner.config;
         let slot = self.slot(role);
         let at = tokio::time::Instant::from_std(deadline);
@@ -297,17 +396,20 @@ impl Client {
             .map_err(|_| RedisError::Timeout {
                 server: cfg.describe(),
             })?;
+        if live.as_ref().is_some_and(|l| Some(l.id) == stale) {
+            *live = None;
+        }
         if let Some(l) = live.as_mut() {
             let fresh = cfg.sentinels.is_empty() || l.checked.elapsed() < cfg.sentinel_watch_time;
             if fresh {
-                return Ok((l.conn.clone(), l.server.clone()));
+                return Ok((l.conn.clone(), l.server.clone(), Some(l.id)));
             }
             // Time to ask the sentinels again; a server no longer listed for the role
             // (a new master) gets a new connection.
             if let Ok(c) = self.candidates(role, deadline).await {
                 if c.contains(&l.server) {
                     l.checked = Instant::now();
-                    return Ok((l.conn.clone(), l.server.clone()));
+                    return Ok((l.conn.clone(), l.server.clone(), Some(l.id)));
                 }
                 tracing::info!(
                     "redis: sentinels list {} for {role:?}, not {}",
@@ -346,10 +448,11 @@ impl Client {
                     let conn = Conn::Cluster(c);
                     *live = Some(Live {
                         conn: conn.clone(),
+                        id: next_id(),
                         server: seed.clone(),
                         checked: Instant::now(),
                     });
-                    Ok((conn, seed))
+                    Ok((conn, seed, None))
                 }
                 Err(e) => {
                     slot.hold_off();
@@ -372,10 +475,11 @@ impl Client {
                     let conn = Conn::Single(conn);
                     *live = Some(Live {
                         conn: conn.clone(),
+                        id: next_id(),
                         server: server.clone(),
                         checked: Instant::now(),
                     });
-                    return Ok((conn, server));
+                    return Ok((conn, server, None));
                 }
                 Err(e) => last = Some(e),
             }
@@ -386,6 +490,27 @@ impl Client {
             reason: "no server configured".into(),
         }))
     }
+}
+
+/// How a call failed: for good, or on an open connection found dropped (worth one more
+/// try on a new one, for a read; the id names the dropped one).
+enum Failure {
+    Retry(RedisError, u64),
+    Final(RedisError),
+}
+
+impl Failure {
+    fn into_error(self) -> RedisError {
+        match self {
+            Failure::Retry(e, _) | Failure::Final(e) => e,
+        }
+    }
+}
+
+/// A new connection's id.
+fn next_id() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    NEXT.fetch_add(1, Ordering::Relaxed)
 }
 
 impl Slot {
@@ -506,6 +631,25 @@ mod tests {
         RedisConfig::for_module(&tree, "greylist").unwrap().unwrap()
     }
 
+    #[tokio::test]
+    async fn one_shared_client_per_server_whatever_the_timeout() {
+        let port = unused_port();
+        let a = Client::shared(config(port, Duration::from_millis(300)));
+        let b = Client::shared(config(port, Duration::from_secs(2)));
+        assert!(Arc::ptr_eq(&a.inner, &b.inner));
+        let other = Client::shared(config(unused_port(), Duration::from_millis(300)));
+        assert!(!Arc::ptr_eq(&a.inner, &other.inner));
+        let ping = redis::cmd("PING");
+        let deadline = Instant::now() + Duration::from_millis(300);
+        let refused = a.query::<String>(Role::Write, &ping, deadline).await;
+        assert!(refused.is_err());
+        assert_eq!(b.counters().calls.load(Ordering::Relaxed), 1);
+        drop((a, b));
+        // Once nobody holds it, a new one.
+        let c = Client::shared(config(port, Duration::from_millis(300)));
+        assert_eq!(c.counters().calls.load(Ordering::Relaxed), 0);
+    }
+
     #[test]
     fn script_sha_is_redis_sha1_hex() {
         // SHA-1 of "return 1", as `SCRIPT LOAD "return 1"` answers it.
@@ -529,6 +673,40 @@ mod tests {
         assert!(matches!(e, RedisError::Backoff { .. }), "{e}");
         assert_eq!(c.counters().failures.load(Ordering::Relaxed), 2);
         assert_eq!(c.counters().connects.load(Ordering::Relaxed), 1);
+    }
+
+    /// A server that answers one command per connection and then closes it (as Sentinel
+    /// drops the clients of a replica it promotes): a read on the dropped connection is
+    /// tried again on a new one and succeeds; a write is not repeated.
+    #[tokio::test]
+    async fn a_read_on_a_dropped_connection_gets_one_more_try() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = l.local_addr().unwrap().port();
+        let serve = tokio::spawn(async move {
+            while let Ok((mut s, _)) = l.accept().await {
+                let mut buf = [0u8; 256];
+                if s.read(&mut buf).await.unwrap_or(0) > 0 {
+                    let _ = s.write_all(b"+PONG\r\n").await;
+                }
+                drop(s);
+            }
+        });
+        let c = Client::new(config(port, Duration::from_secs(2)));
+        let ping = redis::cmd("PING");
+        let deadline = || Instant::now() + Duration::from_secs(2);
+        let first: String = c.query(Role::Read, &ping, deadline()).await.unwrap();
+        assert_eq!(first, "PONG");
+        // Let the client see the close.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let again: String = c.query(Role::Read, &ping, deadline()).await.unwrap();
+        assert_eq!(again, "PONG");
+        assert_eq!(c.counters().connects.load(Ordering::Relaxed), 2);
+        assert_eq!(c.counters().failures.load(Ordering::Relaxed), 0);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let write = c.query::<String>(Role::Write, &ping, deadline()).await;
+        assert!(matches!(write, Err(RedisError::Lost { .. })), "{write:?}");
+        serve.abort();
     }
 
     /// A server that accepts and never answers: the call ends at its deadline.

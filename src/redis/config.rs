@@ -66,6 +66,37 @@ pub struct RedisConfig {
 }
 
 impl RedisConfig {
+    /// One server (and maybe a server to read from), without Sentinel or Cluster: the
+    /// Bayes store's `servers`, as its URLs name them.
+    pub fn single(
+        write: Server,
+        read: Option<Server>,
+        db: i64,
+        login: (Option<String>, Option<String>),
+        timeout: Duration,
+    ) -> RedisConfig {
+        RedisConfig {
+            write: vec![write],
+            read: read.into_iter().collect(),
+            username: login.0,
+            password: login.1,
+            db,
+            timeout,
+            sentinels: Vec::new(),
+            sentinel_watch_time: DEFAULT_WATCH,
+            sentinel_masters_pattern: None,
+            sentinel_auth: SentinelAuth::default(),
+            cluster: false,
+        }
+    }
+
+    /// What tells two configurations' servers apart: everything but the call bound.
+    pub fn identity(&self) -> String {
+        let mut same = self.clone();
+        same.timeout = Duration::ZERO;
+        format!("{same:?}")
+    }
+
     /// The settings of `module` (its section, `redis.<module>`, or the `redis` section);
     /// `None` when no servers are configured for it.
     pub fn for_module(tree: &Value, module: &str) -> Result<Option<RedisConfig>, RedisConfigError> {

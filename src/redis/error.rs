@@ -21,7 +21,7 @@ pub enum RedisConfigError {
 /// A call that did not get its answer. Every variant means "go on without Redis" to the
 /// state modules; the connection behind it is dropped and opened (and the master
 /// resolved) again on the next call.
-#[derive(Debug, Error)]
+#[derive(Debug, Clone, Error)]
 pub enum RedisError {
     #[error("redis {server}: no answer within the deadline")]
     Timeout { server: String },
@@ -29,8 +29,13 @@ pub enum RedisError {
     Connect { server: String, reason: String },
     #[error("redis {server}: {reason}")]
     Command { server: String, reason: String },
+    /// The server or the path to it failed (or the server is a replica now).
+    #[error("redis {server}: {reason}")]
+    Lost { server: String, reason: String },
     #[error("redis sentinels: no master: {reason}")]
     NoMaster { reason: String },
     #[error("redis {server}: skipped after a recent failure")]
     Backoff { server: String },
+    #[error("redis {server}: too many writes waiting; this one dropped")]
+    Backlog { server: String },
 }

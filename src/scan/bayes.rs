@@ -4,8 +4,10 @@
 //! the returned [`Learnable`] after the verdict ([`Scanned::learned_by`]).
 //!
 //! [`Scanned::learned_by`]: super::pipeline::Scanned::learned_by
+use futures_util::future::BoxFuture;
+
 use crate::message::{Envelope, MessageView};
-use crate::stats::{BayesHit, Learnable, Stats};
+use crate::stats::{Ahead, BayesHit, Learnable, Stats};
 
 /// What the pipeline needs of a Bayes classifier.
 pub trait Classifier: Send + Sync + std::fmt::Debug {
@@ -15,11 +17,30 @@ pub trait Classifier: Send + Sync + std::fmt::Debug {
 
     /// What autolearn should learn for a message of `score`, if anything.
     fn autolearn(&self, env: &Envelope, view: &MessageView<'_>, score: f64) -> Option<Learnable>;
+
+    /// The message's lookup started ahead of the scan, for a store that can
+    /// ([`Stats::ahead`]); `None`: [`Classifier::classify`] does it in the scan.
+    fn ahead(&self, _env: &Envelope, _view: &MessageView<'_>) -> Option<BoxFuture<'static, Ahead>> {
+        None
+    }
+
+    /// [`Classifier::classify`] on a lookup made ahead.
+    fn classify_ahead(&self, _ahead: &Ahead) -> Option<BayesHit> {
+        None
+    }
 }
 
 impl Classifier for Stats {
     fn classify(&self, env: &Envelope, view: &MessageView<'_>) -> Option<BayesHit> {
         Stats::classify(self, env, view)
+    }
+
+    fn ahead(&self, env: &Envelope, view: &MessageView<'_>) -> Option<BoxFuture<'static, Ahead>> {
+        Stats::ahead(self, env, view).map(|f| Box::pin(f) as BoxFuture<'static, Ahead>)
+    }
+
+    fn classify_ahead(&self, ahead: &Ahead) -> Option<BayesHit> {
+        Stats::classify_ahead(self, ahead)
     }
 
     fn autolearn(&self, env: &Envelope, view: &MessageView<'_>, score: f64) -> Option<Learnable> {

@@ -6,8 +6,10 @@
 //!
 //! With the auth checks configured, each scan first awaits their phase ([`super::auth`]):
 //! DNS waits happen there, as awaits on the caller's runtime, never inside the CPU pipeline.
-//! When the phase reads the parsed message (the DNS lists), the message is parsed once
-//! before it and that parse goes on to the pipeline.
+//! When the phase reads the parsed message (the DNS lists, fuzzy_check), the message is
+//! parsed once before it and that parse goes on to the pipeline. With the state modules
+//! on Redis, the Bayes lookup is made in this phase too, beside their calls: on a shared
+//! connection one round trip carries them all.
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -133,9 +135,11 @@ impl Scanner for LocalScanner {
         }
         let this = self.clone();
         Box::pin(async move {
-            // One parse for the lists' facts and the pipeline.
-            let reads =
-                this.fuzzy.is_some() || this.auth.as_ref().is_some_and(|a| a.reads_message());
+            // One parse for the lists' facts, the Bayes lookup and the pipeline.
+            let stateful = this.state.is_some() && !req.options.learn_only;
+            let reads = stateful
+                || this.fuzzy.is_some()
+                || this.auth.as_ref().is_some_and(|a| a.reads_message());
             let parsed = reads.then(|| this.pipeline.parse(req.message.clone()));
             let auth_parsed = parsed
                 .as_ref()
@@ -170,8 +174,22 @@ impl Scanner for LocalScanner {
                     _ => Vec::new(),
                 }
             };
-            let (mut found, before, fuzzy) = tokio::join!(auth, state, fuzzy);
+            // Tokenized here, so that the lookup is queued right after the state
+            // modules' first calls (polled before it): on the shared connection they are
+            // written together.
+            let ahead = parsed
+                .as_ref()
+                .filter(|_| stateful)
+                .and_then(|p| this.pipeline.bayes_ahead(&req.envelope, p));
+            let bayes = async {
+                match ahead {
+                    Some(lookup) => Some(lookup.await),
+                    None => None,
+                }
+            };
+            let (mut found, before, fuzzy, bayes) = tokio::join!(auth, state, fuzzy, bayes);
             found.fuzzy = fuzzy;
+            found.bayes = bayes;
             if let Some(b) = &before {
                 found
                     .lists

@@ -550,7 +550,7 @@ impl Pipeline {
             self.insert_auth(auth, &mut board);
             self.whitelist.run(ctx, auth, &mut board);
             trace.modules = t.elapsed();
-            self.classify(ctx, &mut board);
+            self.classify(ctx, auth.bayes.as_ref(), &mut board);
             let run = super::schedule::Run {
                 stats: &self.stats,
                 timed,
@@ -671,6 +671,17 @@ impl Pipeline {
         self.profiles.get(id).cloned()
     }
 
+    /// The Bayes lookup of a parsed message, started for the phase before the scan to
+    /// send with its other Redis calls; `None` when there is no classifier or its store
+    /// looks up in the scan.
+    pub fn bayes_ahead(
+        &self,
+        env: &Envelope,
+        parsed: &Parsed,
+    ) -> Option<futures_util::future::BoxFuture<'static, crate::stats::Ahead>> {
+        self.classifier.as_ref()?.ahead(env, parsed.view())
+    }
+
     /// Attaches the Bayes classifier: BAYES_SPAM / BAYES_HAM from then on,
     /// and autolearn candidates in [`Scanned`].
     pub fn with_stats(mut self, stats: Option<Arc<Stats>>) -> Pipeline {
@@ -702,11 +713,20 @@ impl Pipeline {
 
     /// Inserts BAYES_SPAM or BAYES_HAM with the classifier's confidence as
     /// the multiplier, before the rules so that early stop accounts for it.
-    fn classify(&self, ctx: &ScanCtx<'_>, board: &mut ScoreBoard<'_>) {
+    fn classify(
+        &self,
+        ctx: &ScanCtx<'_>,
+        ahead: Option<&crate::stats::Ahead>,
+        board: &mut ScoreBoard<'_>,
+    ) {
         let Some(classifier) = &self.classifier else {
             return;
         };
-        if let Some(hit) = classifier.classify(ctx.env, ctx.view) {
+        let hit = match ahead {
+            Some(a) => classifier.classify_ahead(a),
+            None => classifier.classify(ctx.env, ctx.view),
+        };
+        if let Some(hit) = hit {
             let symbol = self.bayes[usize::from(!hit.is_spam)];
             board.insert(symbol, hit.confidence, Some(&hit.option));
         }

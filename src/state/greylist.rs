@@ -253,9 +253,9 @@ impl Greylist {
             Seen::Exempt => downgrade(),
             Seen::Manual => Decision::default(),
             Seen::Passed(by) => {
-                if let Err(e) = self.store.expire(&store_keys, s.expire, deadline).await {
-                    metrics::failed("greylist", &e);
-                }
+                // Renewed in the background: the next sight of the triplet is a later
+                // message, and the records stand until then anyway.
+                self.store.expire_later(&store_keys, s.expire, "greylist");
                 Decision {
                     symbol: Some(StateSymbol::new(&s.symbol, &["pass", by])),
                     ..downgrade()

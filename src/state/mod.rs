@@ -8,7 +8,9 @@
 //! Around each scan: [`StateChecks::before`] reads and updates what the scan needs
 //! (a rate limit's buckets, a greylisting's records, whether the message is a reply), in
 //! parallel with the auth checks; [`StateChecks::after`] applies greylisting to the
-//! verdict and remembers our users' messages. Every store call is bounded by the state
+//! verdict and remembers our users' messages. What no answer depends on (records renewed,
+//! multipliers moved, messages remembered) is written in the background, in batches
+//! ([`crate::redis::deferred`]). Every store call is bounded by the state
 //! budget, within the scan's time; a failed call is logged, counted
 //! ([`metrics`]) and the message goes on without that module (fail open).
 pub mod dynamic;
@@ -92,7 +94,10 @@ impl StateChecks {
                 Some(cfg) => {
                     budget = budget.min(cfg.timeout);
                     tracing::info!("{module}: state in redis {}", cfg.describe());
-                    Store::Redis(Client::new(cfg))
+                    // Shared with the other modules on that Redis: the calls of one
+                    // message go out together.
+                    let client = Client::shared(cfg);
+                    Store::Redis(client)
                 }
                 None => Store::Embedded(Arc::clone(&embedded)),
             })
@@ -248,35 +253,23 @@ impl StateChecks {
                 changed = true;
             }
         }
-        let remember = async {
-            if let Some(r) = &self.replies {
-                bounded(deadline, "replies", r.remember(env, raw, deadline)).await;
-            }
-        };
-        let grey = async {
-            match (&self.greylist, &before.grey, changed) {
-                (Some(g), Some((keys, seen)), false) => {
-                    bounded(
-                        deadline,
-                        "greylist",
-                        g.apply(env, keys, seen, &v.action, v.score, deadline),
-                    )
-                    .await
-                }
-                _ => None,
-            }
-        };
-        let dynamic = async {
-            if let (Some(r), false) = (&self.ratelimit, changed) {
+        if let Some(r) = &self.replies {
+            r.remember(env, raw);
+        }
+        if let (Some(r), false) = (&self.ratelimit, changed) {
+            r.update(&before.buckets, v);
+        }
+        let decision = match (&self.greylist, &before.grey, changed) {
+            (Some(g), Some((keys, seen)), false) => {
                 bounded(
                     deadline,
-                    "ratelimit",
-                    r.update(&before.buckets, &*v, deadline),
+                    "greylist",
+                    g.apply(env, keys, seen, &v.action, v.score, deadline),
                 )
-                .await;
+                .await
             }
+            _ => None,
         };
-        let ((), decision, ()) = tokio::join!(remember, grey, dynamic);
         if let Some(d) = decision {
             if let Some(s) = d.symbol {
                 add_symbol(v, s);

@@ -504,9 +504,9 @@ impl Ratelimit {
     }
 
     /// After the scan: the dynamic multipliers of the message's buckets moved by its
-    /// verdict (spam narrows, ham widens; other verdicts leave them). A failure is
-    /// counted and changes nothing else.
-    pub async fn update(&self, keys: &[String], v: &Verdict, deadline: Instant) {
+    /// verdict (spam narrows, ham widens; other verdicts leave them). Written in the
+    /// background ([`Store::atomic_later`]); a failure is counted and changes nothing else.
+    pub fn update(&self, keys: &[String], v: &Verdict) {
         let d = &self.settings.dynamic;
         if keys.is_empty() || !d.enabled() {
             return;
@@ -516,13 +516,8 @@ impl Ratelimit {
         };
         let ttl = self.settings.expire;
         let local = |r: &mut dyn Records| d.adjust(r, keys, f, ttl);
-        let done: Result<(), _> = self
-            .store
-            .atomic(dynamic::script(), keys, &d.args(f), local, deadline)
-            .await;
-        if let Err(e) = done {
-            metrics::failed("ratelimit", &e);
-        }
+        self.store
+            .atomic_later(dynamic::script(), keys, &d.args(f), local, "ratelimit");
     }
 }
 
@@ -756,7 +751,7 @@ Content-Type: application/zip; name=x.zip\r\n\r\nZIP\r\n--b--\r\n";
                 .await;
             if x.is_none() {
                 passed += 1;
-                r.update(&keys, &spam, deadline()).await;
+                r.update(&keys, &spam);
             }
         }
         assert!(passed < 10, "spam kept every place: {passed}");
@@ -769,7 +764,7 @@ Content-Type: application/zip; name=x.zip\r\n\r\nZIP\r\n--b--\r\n";
                 .await;
             if x.is_none() {
                 passed += 1;
-                r.update(&keys, &ham, deadline()).await;
+                r.update(&keys, &ham);
             }
         }
         assert!(passed > 10, "ham got no more than the burst: {passed}");

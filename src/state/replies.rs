@@ -145,7 +145,8 @@ impl Replies {
     }
 
     /// Remembers a message of ours (after the scan).
-    pub async fn remember(&self, env: &Envelope, raw: &[u8], deadline: Instant) {
+    /// Written in the background ([`Store::set_later`]): a reply comes later.
+    pub fn remember(&self, env: &Envelope, raw: &[u8]) {
         if !self.ours(env) {
             return;
         }
@@ -163,9 +164,7 @@ impl Replies {
         };
         let key = hash_key(&self.settings.key_prefix, &[id.as_bytes()], 20);
         let pair = [(key, address_hash(&sender))];
-        if let Err(e) = self.store.set(&pair, self.settings.expire, deadline).await {
-            metrics::failed("replies", &e);
-        }
+        self.store.set_later(&pair, self.settings.expire, "replies");
     }
 }
 
@@ -226,10 +225,10 @@ mod tests {
             ..Default::default()
         };
         // Sent by someone outside: not remembered.
-        r.remember(&outside, sent, deadline).await;
+        r.remember(&outside, sent);
         let reply = b"From: them@example.org\r\nTo: me@example.com\r\nIn-Reply-To: <abc@example.com>\r\n\r\nre\r\n";
         assert_eq!(r.check(&outside, reply, deadline).await, None);
-        r.remember(&user, sent, deadline).await;
+        r.remember(&user, sent);
         let hit = r.check(&outside, reply, deadline).await.unwrap();
         assert_eq!(hit.symbol, "REPLY");
         assert_eq!(hit.action.unwrap().0, Action::NoAction);

@@ -12,7 +12,9 @@ use std::time::{Duration, Instant};
 use redb::{Database, Durability, ReadableTable, TableDefinition};
 
 use super::error::StateError;
+use super::metrics;
 use crate::redis::client::Script;
+use crate::redis::deferred::Write;
 use crate::redis::{Client, Role};
 
 /// key -> 8 bytes of expiry (Unix ms, little endian), then the value.
@@ -96,6 +98,65 @@ impl Store {
         }
     }
 
+    /// [`Store::set`] that no answer waits for: on Redis queued for the client's writer
+    /// ([`crate::redis::deferred`]); a failure is counted for `module` when it happens.
+    pub fn set_later(&self, pairs: &[(String, String)], ttl: Duration, module: &'static str) {
+        match self {
+            Store::Redis(c) => {
+                let cmds = pairs
+                    .iter()
+                    .map(|(k, v)| {
+                        let mut cmd = redis::cmd("PSETEX");
+                        cmd.arg(k).arg(millis(ttl)).arg(v);
+                        cmd
+                    })
+                    .collect();
+                c.later(Write::new(cmds, counted(module)));
+            }
+            Store::Embedded(e) => {
+                counted_now(module, e.get().and_then(|e| e.set(pairs, ttl, now_ms())))
+            }
+        }
+    }
+
+    /// [`Store::expire`] that no answer waits for (see [`Store::set_later`]).
+    pub fn expire_later(&self, keys: &[String], ttl: Duration, module: &'static str) {
+        match self {
+            Store::Redis(c) => {
+                let cmds = keys
+                    .iter()
+                    .map(|k| {
+                        let mut cmd = redis::cmd("PEXPIRE");
+                        cmd.arg(k).arg(millis(ttl));
+                        cmd
+                    })
+                    .collect();
+                c.later(Write::new(cmds, counted(module)));
+            }
+            Store::Embedded(e) => {
+                counted_now(module, e.get().and_then(|e| e.expire(keys, ttl, now_ms())))
+            }
+        }
+    }
+
+    /// [`Store::atomic`] that no answer waits for and whose result is not read (see
+    /// [`Store::set_later`]).
+    pub fn atomic_later(
+        &self,
+        script: &Script,
+        keys: &[String],
+        args: &[String],
+        local: impl FnOnce(&mut dyn Records),
+        module: &'static str,
+    ) {
+        match self {
+            Store::Redis(c) => c.later(Write::script(script, keys, args, counted(module))),
+            Store::Embedded(e) => {
+                counted_now(module, e.get().and_then(|e| e.update(now_ms(), local)))
+            }
+        }
+    }
+
     pub fn is_redis(&self) -> bool {
         matches!(self, Store::Redis(_))
     }
@@ -111,6 +172,17 @@ impl Store {
             Store::Redis(c) if c.is_cluster() => c.config().tag(tag, &key),
             _ => key,
         }
+    }
+}
+
+/// What a write no answer waits for does with its failure: counted for `module`.
+fn counted(module: &'static str) -> impl FnOnce(crate::redis::RedisError) + Send + Sync {
+    move |e| metrics::failed(module, &StateError::Redis(e))
+}
+
+fn counted_now(module: &str, r: Result<(), StateError>) {
+    if let Err(e) = r {
+        metrics::failed(module, &e);
     }
 }
 

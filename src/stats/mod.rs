@@ -44,6 +44,13 @@ use store::{CacheLimits, EmbeddedStore, LearnRequest, PendingStore, RedisStore};
 pub const SPAM_SYMBOL: &str = "BAYES_SPAM";
 pub const HAM_SYMBOL: &str = "BAYES_HAM";
 
+/// A message's tokens and their counts, looked up before the scan ([`Stats::ahead`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ahead {
+    tokens: Vec<tokenizer::Token>,
+    fetched: Result<(Learns, Vec<classifier::Counts>), StoreError>,
+}
+
 /// What Bayes says about one message, ready to become a symbol.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BayesHit {
@@ -136,7 +143,47 @@ impl Stats {
     /// Classifies a parsed message. Never fails the scan: store trouble is
     /// logged and yields `None`, like an undecided message.
     pub fn classify(&self, env: &Envelope, view: &MessageView<'_>) -> Option<BayesHit> {
-        match self.probability(env, view) {
+        self.told(self.probability(env, view))
+    }
+
+    /// Tokenizes a message and starts its lookup on the store's async client, for the
+    /// phase before the scan to send with its other Redis calls; `None` when the store
+    /// has no such client or the classifier skips the message (too few learns), and the
+    /// pipeline then classifies the usual way.
+    pub fn ahead(
+        &self,
+        env: &Envelope,
+        view: &MessageView<'_>,
+    ) -> Option<impl std::future::Future<Output = Ahead> + Send + 'static> {
+        let user = self.user(env);
+        let learns = self.store.learns(user).ok()?;
+        classifier::check_learns(&self.cfg.tuning, learns).ok()?;
+        let tokens = tokenizer::tokenize(view);
+        let hashes: Vec<u64> = tokens.iter().map(|t| t.hash).collect();
+        let lookup = self.store.lookup_ahead(user, hashes)?;
+        Some(async move {
+            Ahead {
+                tokens,
+                fetched: lookup.await,
+            }
+        })
+    }
+
+    /// [`Stats::classify`] on a lookup made ahead ([`Stats::ahead`]).
+    pub fn classify_ahead(&self, a: &Ahead) -> Option<BayesHit> {
+        let outcome = match &a.fetched {
+            Ok((learns, counts)) => {
+                classifier::classify(&self.cfg.tuning, *learns, &a.tokens, counts)
+                    .map_err(ClassifyError::Skip)
+            }
+            Err(e) => Err(ClassifyError::Store(e.clone())),
+        };
+        self.told(outcome)
+    }
+
+    /// The hit of a classification; its failure logged (never the scan's).
+    fn told(&self, outcome: Result<Outcome, ClassifyError>) -> Option<BayesHit> {
+        match outcome {
             Ok(o) => self.hit(&o),
             Err(ClassifyError::Skip(s)) => {
                 tracing::trace!("bayes: skipped: {s:?}");

@@ -111,6 +111,8 @@ async fn greylisted_on_one_node_passes_on_the_other_after_the_timeout() {
         .apply(&e, &keys, &seen, &Action::Greylist, 5.0, deadline())
         .await;
     assert_eq!(d.action, Some((Action::NoAction, None)));
+    // The renewal is written in the background, within moments.
+    sluice::redis::deferred::settle(Duration::from_secs(2)).await;
     let ttl: i64 = redis.cli(&["TTL", &keys.meta]).trim().parse().unwrap();
     assert!(ttl > 80_000, "expire renewed to a day: {ttl}");
 }
@@ -139,4 +141,63 @@ async fn with_redis_gone_the_modules_fail_open_at_once() {
         .failures
         .load(std::sync::atomic::Ordering::Relaxed);
     assert!(after >= before + 20, "{before} -> {after}");
+}
+
+/// Writes no answer waits for (renewals, multipliers, remembered messages): those queued
+/// together go out in one call (one pipeline), a script among them included; a command
+/// the server refuses is told to its own caller only; with Redis gone every one is told.
+#[tokio::test]
+async fn background_writes_go_out_together_and_failures_reach_their_callers() {
+    use sluice::redis::client::Script;
+    use sluice::redis::deferred::{settle, Write};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let redis = Redis::start();
+    let Store::Redis(client) = store(redis.port) else {
+        unreachable!()
+    };
+    let failed = Arc::new(AtomicUsize::new(0));
+    let tell = |f: &Arc<AtomicUsize>| {
+        let f = Arc::clone(f);
+        move |_| {
+            f.fetch_add(1, Ordering::Relaxed);
+        }
+    };
+    for i in 0..40 {
+        let mut cmd = redis::cmd("PSETEX");
+        cmd.arg(format!("k{i}")).arg(60_000).arg(i);
+        client.later(Write::new(vec![cmd], tell(&failed)));
+    }
+    let set = Script::new("return redis.call('SET', KEYS[1], ARGV[1])");
+    client.later(Write::script(
+        &set,
+        &["scripted".into()],
+        &["yes".into()],
+        tell(&failed),
+    ));
+    let bad = Arc::new(AtomicUsize::new(0));
+    let mut incr = redis::cmd("INCR");
+    incr.arg("k1");
+    let mut not_a_number = redis::cmd("PSETEX");
+    not_a_number.arg("k1").arg(60_000).arg("x");
+    client.later(Write::new(vec![not_a_number, incr], tell(&bad)));
+    settle(Duration::from_secs(2)).await;
+    assert_eq!(
+        client.counters().calls.load(Ordering::Relaxed),
+        1,
+        "one pipeline"
+    );
+    assert_eq!(redis.cli(&["GET", "k39"]), "39");
+    assert_eq!(redis.cli(&["GET", "scripted"]), "yes");
+    assert_eq!(failed.load(Ordering::Relaxed), 0);
+    assert_eq!(
+        bad.load(Ordering::Relaxed),
+        1,
+        "the refused INCR told its caller"
+    );
+    drop(redis);
+    for _ in 0..3 {
+        client.later(Write::new(vec![redis::cmd("PING")], tell(&failed)));
+    }
+    settle(Duration::from_secs(3)).await;
+    assert_eq!(failed.load(Ordering::Relaxed), 3);
 }

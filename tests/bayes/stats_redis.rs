@@ -308,3 +308,65 @@ fn classify_reads_the_replica_and_learning_writes_the_master() {
     let (_, counts) = store.lookup(0, &[10]).unwrap();
     assert_eq!((counts[0].spam, counts[0].ham), (1, 1));
 }
+
+/// The lookup made before the scan (with the state modules' calls) gives the scan's own
+/// answer, goes out on the client the state modules share for that server, and after
+/// an outage leaves the store down (probed) so that the next ones fall back at once.
+#[tokio::test]
+async fn a_lookup_ahead_answers_as_the_scan_and_rides_the_shared_client() {
+    use sluice::message::{parser, Parsed};
+    use sluice::redis::{Client, RedisConfig, Server};
+    let redis = Redis::start();
+    let store = RedisStore::open(redis.settings(None)).unwrap();
+    let cfg = sluice::stats::StatsConfig::from_tree(
+        &serde_json::json!({"classifier": {"bayes": {"min_learns": 2}}}),
+    )
+    .unwrap()
+    .unwrap();
+    let stats = sluice::stats::Stats::with_store(cfg, Box::new(store));
+    let env = Envelope::default();
+    for i in 0..3 {
+        let spam = format!("Message-ID: <s{i}@x>\r\nSubject: cheap pills\r\n\r\nbuy cheap pills now from our online shop today {i}\r\n");
+        let ham = format!("Message-ID: <h{i}@x>\r\nSubject: minutes\r\n\r\nthe meeting minutes are attached for review by friday {i}\r\n");
+        stats.learn(Class::Spam, &env, spam.as_bytes()).unwrap();
+        stats.learn(Class::Ham, &env, ham.as_bytes()).unwrap();
+    }
+    // The state modules' client for the same server (another timeout: still the same).
+    let server = Server::Tcp("127.0.0.1".into(), redis.port);
+    let state = Client::shared(RedisConfig::single(
+        server,
+        None,
+        0,
+        (None, None),
+        Duration::from_secs(3),
+    ));
+    let raw =
+        b"Message-ID: <q@x>\r\nSubject: cheap pills\r\n\r\nbuy cheap pills now from our shop\r\n";
+    let parsed = Parsed::parse(&parser(), bytes::Bytes::from_static(raw));
+    let own = stats.classify(&env, parsed.view()).expect("decided");
+    assert!(own.is_spam, "{own:?}");
+    let calls = state
+        .counters()
+        .calls
+        .load(std::sync::atomic::Ordering::Relaxed);
+    let ahead = stats
+        .ahead(&env, parsed.view())
+        .expect("a Redis store looks up ahead");
+    let ahead = ahead.await;
+    assert_eq!(stats.classify_ahead(&ahead), Some(own));
+    let after = state
+        .counters()
+        .calls
+        .load(std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(after, calls + 1, "the lookup went out on the shared client");
+    drop(redis);
+    let failed = stats
+        .ahead(&env, parsed.view())
+        .expect("not down yet")
+        .await;
+    assert_eq!(stats.classify_ahead(&failed), None);
+    assert!(
+        stats.ahead(&env, parsed.view()).is_none(),
+        "down after the outage: the scan's own lookup refuses at once"
+    );
+}

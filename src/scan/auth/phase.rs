@@ -53,6 +53,8 @@ pub struct AuthOutcome {
     pub lists: Vec<ListHit>,
     /// fuzzy_check's symbols, each with its dynamic weight.
     pub fuzzy: Vec<crate::scan::fuzzy::check::FuzzyHit>,
+    /// The Bayes lookup, when it went out with the state modules' Redis calls.
+    pub bayes: Option<crate::stats::Ahead>,
 }
 
 impl AuthChecks {

@@ -91,7 +91,7 @@ pub struct StoreStat {
 }
 
 /// Backend failure, with the evidence.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum StoreError {
     #[error("statistics database {path}: {reason}")]
     Embedded { path: String, reason: String },
@@ -111,6 +111,10 @@ pub enum StoreError {
     Corrupt { what: &'static str, value: String },
 }
 
+/// What [`Store::lookup_ahead`] gives.
+pub type LookupFuture =
+    futures_util::future::BoxFuture<'static, Result<(Learns, Vec<Counts>), StoreError>>;
+
 /// A token-count store, shared by all scans (`Arc`).
 pub trait Store: Send + Sync + std::fmt::Debug {
     /// Counts for `tokens` (sorted, distinct) and the class totals of `user`.
@@ -121,6 +125,13 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// trip): a scan asks this first and does not tokenize a message the
     /// classifier would skip for want of learned messages.
     fn learns(&self, user: u64) -> Result<Learns, StoreError>;
+    /// [`Store::lookup`] as a future on the async Redis client, for a store that has one:
+    /// the scan's phase before the pipeline sends it with the state modules' calls (on
+    /// the same connection when they name the same server), so one round trip carries
+    /// them all. Bounded by the store's `timeout`, as [`Store::lookup`]. `None`: the pipeline calls [`Store::lookup`] itself.
+    fn lookup_ahead(&self, _user: u64, _tokens: Vec<u64>) -> Option<LookupFuture> {
+        None
+    }
     /// Learns one message atomically, moving it if it had the other class.
     fn learn(&self, req: &LearnRequest<'_>) -> Result<LearnOutcome, StoreError>;
     /// Totals and size.

@@ -68,6 +68,9 @@ pub struct RedisStore {
     reader: Option<Arc<Shared>>,
     /// user -> (when read, totals), for [`Store::learns`].
     learns: Mutex<HashMap<u64, (Instant, Learns)>>,
+    /// The async client of [`Store::lookup_ahead`] (one server or a read server beside
+    /// it; under Sentinel or a Cluster the lookups stay on the blocking connections).
+    ahead: Option<crate::redis::Client>,
 }
 
 /// What the scans and the reconnect probe share.
@@ -162,6 +165,7 @@ impl RedisStore {
             None
         };
         Ok(RedisStore {
+            ahead: ahead_client(&settings).map(crate::redis::Client::shared),
             shared: Arc::new(Shared::new(settings, false)?),
             reader,
             learns: Mutex::new(HashMap::new()),
@@ -589,6 +593,54 @@ fn eval<T: redis::FromRedisValue>(
     }
 }
 
+/// The async client's configuration for [`Store::lookup_ahead`]: the write server and the
+/// read server as the URLs name them; `None` under Sentinel or a Cluster, or for an
+/// address the blocking store would refuse.
+fn ahead_client(s: &RedisSettings) -> Option<crate::redis::RedisConfig> {
+    if s.sentinel.is_some() || s.cluster.is_some() {
+        return None;
+    }
+    let info = |server: &str| {
+        let url = if server.contains("://") {
+            server.to_string()
+        } else {
+            format!("redis://{server}")
+        };
+        url.as_str().into_connection_info().ok()
+    };
+    let place = |i: &redis::ConnectionInfo| match &i.addr {
+        ConnectionAddr::Tcp(h, p) => Some(crate::redis::Server::Tcp(h.clone(), *p)),
+        ConnectionAddr::Unix(p) => Some(crate::redis::Server::Unix(p.display().to_string())),
+        ConnectionAddr::TcpTls { .. } => None,
+    };
+    let write = info(&s.server)?;
+    let read = match &s.read_server {
+        Some(r) => Some(place(&info(r)?)?),
+        None => None,
+    };
+    Some(crate::redis::RedisConfig::single(
+        place(&write)?,
+        read,
+        write.redis.db,
+        (write.redis.username.clone(), write.redis.password.clone()),
+        s.timeout,
+    ))
+}
+
+/// Parses the lookup script's answer for `n` tokens: the learned totals and the counts.
+fn unpack_lookup(packed: &[u8], n: usize) -> Result<(Learns, Vec<Counts>), String> {
+    let mut all = unpack(packed, n + 1).ok_or_else(|| {
+        let head = String::from_utf8_lossy(&packed[..packed.len().min(80)]).into_owned();
+        format!("unexpected answer of the lookup script: {head:?}")
+    })?;
+    let first = all.remove(0);
+    let learns = Learns {
+        spam: first.spam,
+        ham: first.ham,
+    };
+    Ok((learns, all))
+}
+
 /// Adds the lookup script's key and arguments to `cmd`: `{ns}learns`, then `{ns}t:` and
 /// every token in 16 hex digits in one buffer (a scan has hundreds of tokens; an argument
 /// or a formatted string each showed in profiles).
@@ -668,17 +720,38 @@ impl Store for RedisStore {
                 lookup_args(cmd, &ns, tokens);
             })
         })?;
-        let mut all = unpack(&packed, tokens.len() + 1).ok_or_else(|| {
-            let head = String::from_utf8_lossy(&packed[..packed.len().min(80)]).into_owned();
-            self.shared
-                .fail(format!("unexpected answer of the lookup script: {head:?}"))
-        })?;
-        let first = all.remove(0);
-        let learns = Learns {
-            spam: first.spam,
-            ham: first.ham,
-        };
-        Ok((learns, all))
+        unpack_lookup(&packed, tokens.len()).map_err(|reason| self.shared.fail(reason))
+    }
+
+    fn lookup_ahead(&self, user: u64, tokens: Vec<u64>) -> Option<super::api::LookupFuture> {
+        let client = self.ahead.clone()?;
+        // Where the reads go: while it is down (its probe running) the scan's own lookup
+        // refuses at once, as before.
+        let sh = Arc::clone(self.reader.as_ref().unwrap_or(&self.shared));
+        if sh.health.is_down() {
+            return None;
+        }
+        let deadline = Instant::now() + sh.settings.timeout;
+        let ns = self.ns(user);
+        Some(Box::pin(async move {
+            let packed: Vec<u8> = client
+                .eval(
+                    crate::redis::Role::Read,
+                    lookup_script(),
+                    1,
+                    |cmd| lookup_args(cmd, &ns, &tokens),
+                    deadline,
+                )
+                .await
+                .map_err(|e| {
+                    // The server or the path failed: down, probed, counted as an outage.
+                    if !matches!(e, crate::redis::RedisError::Command { .. }) {
+                        mark_down(&sh, &e.to_string());
+                    }
+                    sh.fail(e.to_string())
+                })?;
+            unpack_lookup(&packed, tokens.len()).map_err(|reason| sh.fail(reason))
+        }))
     }
 
     fn learn(&self, req: &LearnRequest<'_>) -> Result<LearnOutcome, StoreError> {
