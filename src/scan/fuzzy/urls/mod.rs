@@ -190,7 +190,7 @@ struct Finder<'t> {
     prev_line: Option<usize>,
 }
 
-/// A URL the finder read: its span and the character before it.
+/// Where a URL the finder read is in the text.
 struct Span {
     begin: usize,
     len: usize,
@@ -263,39 +263,8 @@ impl<'t> Finder<'t> {
         let b = self.b;
         let before = c.start.checked_sub(1).map(|i| b[i]);
         match c.kind {
-            Kind::File => {
-                let mut p = c.end;
-                let mut stop = b.get(p).copied();
-                if stop == Some(b'/') {
-                    p += 1;
-                }
-                let close = match b.get(p) {
-                    Some(b'(') => Some(b')'),
-                    Some(b'{') => Some(b'}'),
-                    Some(b'[') => Some(b']'),
-                    _ => None,
-                };
-                stop = close.or(stop);
-                while p < b.len() && Some(b[p]) != stop && url_safe(b[p]) {
-                    p += 1;
-                }
-                (p > 0).then_some(Span {
-                    begin: c.start,
-                    len: p - c.start,
-                })
-            }
-            Kind::Web => {
-                let www =
-                    b[c.start..].len() >= 3 && b[c.start..c.start + 3].eq_ignore_ascii_case(b"www");
-                if let Some(prev) = before {
-                    let line_start = self.prev_line == Some(c.start);
-                    let after_gap = opens(prev) || blank(prev) || prev >= 0x80 || line_start;
-                    if (www && !after_gap) || (!www && prev.is_ascii_alphanumeric()) {
-                        return None;
-                    }
-                }
-                self.web_end(c.start, c.start, before.unwrap_or(0))
-            }
+            Kind::File => self.file_path(c),
+            Kind::Web => self.web(c, before),
             Kind::Mail => {
                 let end = self.line_end(c.start, before.unwrap_or(0));
                 let read = parse::mailto(&b[c.start..end], true)?;
@@ -331,6 +300,46 @@ impl<'t> Finder<'t> {
                 (read.begin + read.len > c.start).then_some(read)
             }
         }
+    }
+
+    /// A `file:` URL: to a closing bracket or the byte after the slashes
+    /// (Rspamd's reading, which leaves hardly any such URL a host).
+    fn file_path(&self, c: Candidate) -> Option<Span> {
+        let b = self.b;
+        let mut p = c.end;
+        let mut stop = b.get(p).copied();
+        if stop == Some(b'/') {
+            p += 1;
+        }
+        let close = match b.get(p) {
+            Some(b'(') => Some(b')'),
+            Some(b'{') => Some(b'}'),
+            Some(b'[') => Some(b']'),
+            _ => None,
+        };
+        stop = close.or(stop);
+        while p < b.len() && Some(b[p]) != stop && url_safe(b[p]) {
+            p += 1;
+        }
+        (p > 0).then_some(Span {
+            begin: c.start,
+            len: p - c.start,
+        })
+    }
+
+    /// A URL at a scheme, `www.` or `ftp.`: not inside a word (`www.` only
+    /// after a blank, an opening bracket, a line start or a non-ASCII byte).
+    fn web(&mut self, c: Candidate, before: Option<u8>) -> Option<Span> {
+        let b = self.b;
+        let www = b[c.start..].len() >= 3 && b[c.start..c.start + 3].eq_ignore_ascii_case(b"www");
+        if let Some(prev) = before {
+            let line_start = self.prev_line == Some(c.start - 1);
+            let after_gap = opens(prev) || blank(prev) || prev >= 0x80 || line_start;
+            if (www && !after_gap) || (!www && prev.is_ascii_alphanumeric()) {
+                return None;
+            }
+        }
+        self.web_end(c.start, c.start, before.unwrap_or(0))
     }
 
     /// A web URL's end read from `from` (the span starts at `begin`);
