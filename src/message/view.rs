@@ -46,6 +46,10 @@ pub struct TextPart<'m> {
     /// The parser could not undo `transfer` (a base64 body after a blank
     /// line, say): `text` is `raw` as it is.
     pub undecoded: bool,
+    /// The part is one of the two children of a multipart (an alternative's
+    /// plain half, a text with one attachment): Rspamd then finds only
+    /// URLs with a scheme, `www.` names and addresses in its text.
+    pub paired: bool,
 }
 
 impl<'m> TextPart<'m> {
@@ -59,6 +63,7 @@ impl<'m> TextPart<'m> {
             charset: None,
             transfer: Encoding::None,
             undecoded: false,
+            paired: false,
         }
     }
 
@@ -119,6 +124,7 @@ impl<'m> MessageView<'m> {
 
     fn collect(&mut self, msg: &'m Message<'m>, depth: usize) {
         let raw = msg.raw_message();
+        let paired = paired_parts(msg);
         for (idx, part) in msg.parts.iter().enumerate() {
             let target = if idx == 0 && depth == 0 {
                 &mut self.headers
@@ -126,11 +132,17 @@ impl<'m> MessageView<'m> {
                 &mut self.mime_headers
             };
             target.extend(part.headers.iter().map(|h| header_view(raw, h)));
-            self.collect_body(raw, part, depth);
+            self.collect_body(raw, part, depth, paired[idx]);
         }
     }
 
-    fn collect_body(&mut self, raw: &'m [u8], part: &'m MessagePart<'m>, depth: usize) {
+    fn collect_body(
+        &mut self,
+        raw: &'m [u8],
+        part: &'m MessagePart<'m>,
+        depth: usize,
+        paired: bool,
+    ) {
         let is_attachment = part
             .content_disposition()
             .is_some_and(|cd| cd.is_attachment());
@@ -170,6 +182,7 @@ impl<'m> MessageView<'m> {
             charset: part.content_type().and_then(|ct| ct.attribute("charset")),
             transfer,
             undecoded: part.is_encoding_problem && transfer != Encoding::None,
+            paired,
             ..text_part
         });
     }
@@ -203,6 +216,23 @@ impl<'m> MessageView<'m> {
     pub fn subject(&self) -> Option<&str> {
         self.header("Subject").map(|h| h.value.as_ref())
     }
+}
+
+/// Per part of `msg`: whether its parent is a multipart of two parts.
+fn paired_parts(msg: &Message<'_>) -> Vec<bool> {
+    let mut paired = vec![false; msg.parts.len()];
+    for part in &msg.parts {
+        if let PartType::Multipart(children) = &part.body {
+            if children.len() == 2 {
+                for &c in children {
+                    if let Some(p) = paired.get_mut(c as usize) {
+                        *p = true;
+                    }
+                }
+            }
+        }
+    }
+    paired
 }
 
 /// The Content-Transfer-Encoding a part declares (the parser's own record

@@ -12,7 +12,7 @@ use super::keys::{keyed_blake2b, part_digest, Digest64, RuleKeys, SHINGLES};
 use super::raw::{raw_words, to_bytes, ByteText};
 use super::shingles::{shingles, Algorithm};
 use super::sniff::looks_like_html;
-use super::words::{strip_newlines, stripped_content, url_spans, words_with};
+use super::words::{strip_newlines, stripped_lines, url_spans, words_in_lines};
 use crate::message::view::TextPart;
 use crate::message::MessageView;
 
@@ -103,10 +103,8 @@ pub struct FuzzyHash {
 pub fn message_hashes(view: &MessageView<'_>, policy: &HashPolicy) -> Vec<FuzzyHash> {
     let mut out: Vec<FuzzyHash> = Vec::new();
     let subject = view.subject().unwrap_or("");
-    let texts = part_texts(view);
-    let strict = texts.iter().any(|t| t.html);
-    for t in &texts {
-        if let Some(h) = text_hash(t, strict || t.html, subject, policy) {
+    for t in &part_texts(view) {
+        if let Some(h) = text_hash(t, subject, policy) {
             push_unique(&mut out, h);
         }
     }
@@ -129,6 +127,10 @@ pub struct PartText<'a> {
     /// `charset`): its words are then read from these (see `raw`), and
     /// `text` is empty.
     pub raw: Option<Vec<u8>>,
+    /// Only URLs with a scheme, `www.` names and addresses are left out of
+    /// its words, not bare host names: an HTML part's, and a part's with
+    /// one sibling (Rspamd's strict URL finding).
+    pub strict: bool,
 }
 
 impl<'a> PartText<'a> {
@@ -139,6 +141,7 @@ impl<'a> PartText<'a> {
             html: false,
             links: Vec::new(),
             raw: None,
+            strict: false,
         }
     }
 
@@ -150,6 +153,7 @@ impl<'a> PartText<'a> {
             html: true,
             links,
             raw: None,
+            strict: true,
         }
     }
 
@@ -168,6 +172,7 @@ impl<'a> PartText<'a> {
             html,
             links,
             raw: Some(raw),
+            strict: html,
         }
     }
 }
@@ -181,7 +186,7 @@ fn part_texts<'a>(view: &'a MessageView<'_>) -> Vec<PartText<'a>> {
         .iter()
         .map(|part| {
             let source = part.html.unwrap_or(&part.text);
-            match part_content(part, source) {
+            let mut text = match part_content(part, source) {
                 Content::Raw(bytes) => {
                     let html = part.html.is_some()
                         || looks_like_html(&ByteText::new(&bytes[..bytes.len().min(4096)]).text);
@@ -194,7 +199,9 @@ fn part_texts<'a>(view: &'a MessageView<'_>) -> Vec<PartText<'a>> {
                         PartText::plain(text)
                     }
                 }
-            }
+            };
+            text.strict |= part.paired;
+            text
         })
         .collect()
 }
@@ -225,22 +232,19 @@ fn push_unique(out: &mut Vec<FuzzyHash>, h: FuzzyHash) {
 /// `sluice fuzzy hashes --words`, to compare with Rspamd's `get_words`).
 /// An unconverted part's words are bytes, not necessarily UTF-8.
 pub fn message_words(view: &MessageView<'_>) -> Vec<Vec<Vec<u8>>> {
-    let texts = part_texts(view);
-    let strict = texts.iter().any(|t| t.html);
-    texts
-        .iter()
-        .map(|t| part_words(t, strict || t.html).1)
-        .collect()
+    part_texts(view).iter().map(|t| part_words(t).1).collect()
 }
 
 /// A part's stripped text (what a short text's digest hashes) and the
 /// words its shingles are taken of.
-fn part_words(part: &PartText<'_>, strict: bool) -> (Vec<u8>, Vec<Vec<u8>>) {
+fn part_words(part: &PartText<'_>) -> (Vec<u8>, Vec<Vec<u8>>) {
+    let strict = part.strict;
     if let Some(bytes) = &part.raw {
         let (stripped, breaks) = strip_newlines(bytes, part.html);
         let text = ByteText::new(&stripped);
+        let lines: Vec<usize> = breaks.iter().map(|&b| text.offset(b)).collect();
         let urls = text.spans(
-            &url_spans(&text.text, strict)
+            &url_spans(&text.text, strict, &lines)
                 .into_iter()
                 .map(|(s, e)| (s, e - s))
                 .collect::<Vec<_>>(),
@@ -254,8 +258,8 @@ fn part_words(part: &PartText<'_>, strict: bool) -> (Vec<u8>, Vec<Vec<u8>>) {
         let words = raw_words(&stripped, &breaks, &urls, &links);
         return (stripped, words);
     }
-    let stripped = stripped_content(&part.text, part.html);
-    let words = words_with(&stripped, strict, &part.links)
+    let (stripped, breaks) = stripped_lines(&part.text, part.html);
+    let words = words_in_lines(&stripped, &breaks, strict, &part.links)
         .into_iter()
         .filter(|w| w.counts())
         .map(|w| w.stem.into_bytes())
@@ -266,13 +270,8 @@ fn part_words(part: &PartText<'_>, strict: bool) -> (Vec<u8>, Vec<Vec<u8>>) {
 /// The hash of one text part: shingles when it has enough words, else a
 /// direct digest of its stripped text (and Subject) when that is long
 /// enough, else none.
-pub fn text_hash(
-    part: &PartText<'_>,
-    strict: bool,
-    subject: &str,
-    policy: &HashPolicy,
-) -> Option<FuzzyHash> {
-    let (stripped, stems) = part_words(part, strict);
+pub fn text_hash(part: &PartText<'_>, subject: &str, policy: &HashPolicy) -> Option<FuzzyHash> {
+    let (stripped, stems) = part_words(part);
     let count = stems.len();
     let (direct, use_shingles) = if policy.text_shingles {
         let shingled = count >= policy.min_length.max(MIN_SHINGLE_WORDS);

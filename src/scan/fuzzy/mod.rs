@@ -4,7 +4,8 @@
 //! ([`mum`] is one of the word hashes), and [`hashes`] which parts of a
 //! message yield which hash under a rule ([`sniff`] tells the plain parts
 //! Rspamd reads as HTML, [`charset`] which text Rspamd reads from a part's
-//! bytes, [`raw`] the words of a part it leaves unconverted).
+//! bytes, [`raw`] the words of a part it leaves unconverted, `urls` the
+//! URLs it leaves out of the words).
 pub mod charset;
 pub mod check;
 pub mod client;
@@ -17,6 +18,7 @@ pub mod raw;
 pub mod settings;
 pub mod shingles;
 pub mod sniff;
+mod urls;
 pub mod words;
 
 pub use hashes::{message_hashes, FuzzyHash, HashKind, HashPolicy};

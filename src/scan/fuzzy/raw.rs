@@ -197,6 +197,11 @@ impl ByteText {
         self.starts.partition_point(|&s| s < off)
     }
 
+    /// The text offset of the character of byte `at`.
+    pub fn offset(&self, at: usize) -> usize {
+        self.starts.get(at).copied().unwrap_or(self.text.len())
+    }
+
     /// Text spans (offset, length) as byte spans.
     pub fn spans(&self, spans: &[(usize, usize)]) -> Vec<(usize, usize)> {
         spans

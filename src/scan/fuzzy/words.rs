@@ -4,10 +4,8 @@
 //! and lowercased, then stemmed in the language Rspamd would detect for the
 //! part (see `lang`), and past the first 600 words sampled the way Rspamd's
 //! tokenizer samples long texts.
-use std::sync::OnceLock;
 
 use icu_normalizer::ComposingNormalizerBorrowed;
-use regex::Regex;
 use rust_stemmers::Stemmer;
 use unicode_segmentation::UnicodeSegmentation;
 
@@ -24,10 +22,16 @@ const WORDS_DECAY: usize = 600;
 /// (a wrapped link) joins without a space. Its bytes are what a short text's
 /// digest hashes, and its length what `min_bytes` is compared with.
 pub fn stripped_content(text: &str, html: bool) -> String {
+    stripped_lines(text, html).0
+}
+
+/// [`stripped_content`] with the offsets where its lines start (see
+/// [`strip_newlines`]).
+pub fn stripped_lines(text: &str, html: bool) -> (String, Vec<usize>) {
     let text: String = text.chars().filter(|c| !is_zero_width(*c)).collect();
-    let (out, _) = strip_newlines(text.as_bytes(), html);
+    let (out, breaks) = strip_newlines(text.as_bytes(), html);
     // Only whole ASCII bytes were removed or added: still UTF-8.
-    String::from_utf8(out).unwrap_or_default()
+    (String::from_utf8(out).unwrap_or_default(), breaks)
 }
 
 /// The line-break folding of [`stripped_content`] over bytes (an
@@ -174,12 +178,31 @@ pub fn words(stripped: &str, strict: bool) -> Vec<Word> {
 /// [`words`], with `links` (offset, length) left out as well: an HTML
 /// link whose text is a URL, at the offset Rspamd records for it.
 pub fn words_with(stripped: &str, strict: bool, links: &[(usize, usize)]) -> Vec<Word> {
-    let mut exceptions = url_spans(stripped, strict)
+    words_in_lines(stripped, &[], strict, links)
+}
+
+/// [`words_with`], `breaks` the offsets where the text's lines start:
+/// where folding joined two lines without a space, the word they make is
+/// cut there, its head kept and its tail dropped (Rspamd records each line
+/// start as an empty exception).
+pub fn words_in_lines(
+    stripped: &str,
+    breaks: &[usize],
+    strict: bool,
+    links: &[(usize, usize)],
+) -> Vec<Word> {
+    let mut exceptions = url_spans(stripped, strict, breaks)
         .into_iter()
-        .map(|(s, e)| (s, e - s))
+        .map(|(s, e)| (s, e - s, true))
         .collect::<Vec<_>>();
-    exceptions.extend(links.iter().filter(|(pos, _)| *pos <= stripped.len()));
-    exceptions.sort_by_key(|&(pos, _)| pos);
+    exceptions.extend(breaks.iter().map(|&b| (b, 0, false)));
+    exceptions.extend(
+        links
+            .iter()
+            .filter(|(pos, _)| *pos <= stripped.len())
+            .map(|&(pos, len)| (pos, len, true)),
+    );
+    exceptions.sort_by_key(|&(pos, _, _)| pos);
     let tailored = icu_word_classes(stripped);
     let mut bounds: Vec<usize> = tailored
         .split_word_bound_indices()
@@ -217,17 +240,17 @@ struct Walk<'t> {
 }
 
 impl Walk<'_> {
-    fn run(&mut self, bounds: &[usize], exs: &[(usize, usize)]) {
+    fn run(&mut self, bounds: &[usize], exs: &[(usize, usize, bool)]) {
         let (mut last, mut idx, mut ex) = (0usize, 1usize, 0usize);
         'outer: while idx < bounds.len() {
             let p = bounds[idx];
             let mut token = None;
             if p > last {
                 match exs.get(ex) {
-                    Some(&(pos, _)) if pos >= last && pos <= p => {
-                        while let Some(&(_, len)) = exs.get(ex).filter(|e| e.0 <= last) {
+                    Some(&(pos, _, _)) if pos >= last && pos <= p => {
+                        while let Some(&(_, len, url)) = exs.get(ex).filter(|e| e.0 <= last) {
                             last += len;
-                            self.exception();
+                            self.exception(url);
                             ex += 1;
                             if last > p {
                                 idx = advance(bounds, idx, last);
@@ -235,10 +258,10 @@ impl Walk<'_> {
                             }
                         }
                         match exs.get(ex) {
-                            Some(&(pos, len)) if pos >= last && pos <= p => {
+                            Some(&(pos, len, url)) if pos >= last && pos <= p => {
                                 token = Some((last, pos));
                                 last = pos + len;
-                                self.exception();
+                                self.exception(url);
                                 ex += 1;
                                 if last > p {
                                     idx = advance(bounds, idx, last);
@@ -248,7 +271,7 @@ impl Walk<'_> {
                             _ => token = Some((last, p)),
                         }
                     }
-                    Some(&(pos, _)) if pos < last => {
+                    Some(&(pos, _, _)) if pos < last => {
                         while exs.get(ex).is_some_and(|e| e.0 <= last) {
                             ex += 1;
                         }
@@ -265,11 +288,15 @@ impl Walk<'_> {
         }
     }
 
-    fn exception(&mut self) {
-        self.out.push(Word {
-            stem: String::new(),
-            skipped: false,
-        });
+    /// An exception's token: an empty word for a URL, none for a line
+    /// start.
+    fn exception(&mut self, url: bool) {
+        if url {
+            self.out.push(Word {
+                stem: String::new(),
+                skipped: false,
+            });
+        }
     }
 
     fn word(&mut self, s: usize, e: usize, p: usize) {
@@ -399,76 +426,10 @@ impl Sampler {
     }
 }
 
-/// Byte spans of the URLs and addresses in `text`, in order. A `tel:` or
-/// `callto:` link is one too (Rspamd reads the phone number after it, its
-/// spaces included).
-pub(super) fn url_spans(text: &str, strict: bool) -> Vec<(usize, usize)> {
-    static STRICT: OnceLock<Regex> = OnceLock::new();
-    static BARE: OnceLock<Regex> = OnceLock::new();
-    let strict_re = STRICT.get_or_init(|| {
-        Regex::new(
-            r"(?i)\b(?:(?:https?|s?ftp|news|nntp|telnet|webcal)://[^\s<>\x22']+|www\.[^\s<>\x22']+|mailto:[^\s<>\x22']+|(?:tel|callto):[/\\]*\s*\+?[(%0-9](?:[0-9()\[\] %]*[0-9()\[\]%])?|[a-z0-9._%+-]+@[a-z0-9-]+(?:\.[a-z0-9-]+)+)",
-        )
-        .expect("static regex")
-    });
-    let bare_re = BARE.get_or_init(|| {
-        Regex::new(r"(?i)\b[a-z0-9][a-z0-9-]*(?:\.[a-z0-9-]+)*\.([a-z]{2,})\b(?:/[^\s<>\x22']*)?")
-            .expect("static regex")
-    });
-    let mut spans: Vec<(usize, usize)> = strict_re
-        .find_iter(text)
-        .filter(|m| valid_host(m.as_str()))
-        .map(|m| (m.start(), trim_trailing_punct(text, m.start(), m.end())))
-        .collect();
-    if !strict {
-        for m in bare_re.find_iter(text) {
-            let (s, e) = (m.start(), m.end());
-            if spans.iter().any(|&(a, b)| s < b && e > a) {
-                continue;
-            }
-            let host = m.as_str().split('/').next().unwrap_or("");
-            if psl::suffix(host.to_ascii_lowercase().as_bytes()).is_some_and(|x| x.is_known()) {
-                spans.push((s, trim_trailing_punct(text, s, e)));
-            }
-        }
-        spans.sort_unstable();
-    }
-    spans
-}
-
-/// Whether a `scheme://` URL has a host Rspamd's URL parser accepts:
-/// not empty, only letters, digits, `-`, `_`, `.` and non-ASCII. With
-/// another character in it (`http://WIN!/x`) Rspamd finds no URL there
-/// and keeps the text as words. Other matches (no `://`) pass.
-fn valid_host(url: &str) -> bool {
-    let Some((_, rest)) = url.split_once("://") else {
-        return true;
-    };
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-    let host_port = authority.rsplit('@').next().unwrap_or("");
-    let host = match host_port.rsplit_once(':') {
-        Some((h, port)) if port.bytes().all(|b| b.is_ascii_digit()) => h,
-        _ => host_port,
-    };
-    !host.is_empty()
-        && host
-            .chars()
-            .all(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.') || !c.is_ascii())
-}
-
-/// Whether `text` starts with a URL with a scheme, a `www.` host or an
-/// address. (A bare host name Rspamd finds too, but then often fails to
-/// parse what follows it, as in `News.com: Top`; those are not counted.)
-pub fn starts_with_url(text: &str) -> bool {
-    url_spans(text, true).first().is_some_and(|&(s, _)| s == 0)
-}
-
-/// A sentence's full stop or comma after a URL is not part of it.
-fn trim_trailing_punct(text: &str, start: usize, mut end: usize) -> usize {
-    while end > start && text[..end].ends_with(['.', ',', ';', ':', '!', '?', ')']) {
-        end -= 1;
-    }
-    end
+/// Byte spans of the URLs and addresses Rspamd finds in `text`, in
+/// order (see `urls`).
+pub(super) fn url_spans(text: &str, strict: bool, breaks: &[usize]) -> Vec<(usize, usize)> {
+    super::urls::find(text, strict, breaks)
 }
 
 #[cfg(test)]
@@ -512,10 +473,15 @@ mod tests {
     #[test]
     fn urls_and_addresses_are_left_out() {
         assert_eq!(
-            stems("see http://spam.example/x?y=1 and www.foo.example now, bob@mail.example"),
+            stems("see http://spam.com/x?y=1 and www.foo.org now, bob@mail.net"),
             ["see", "and", "now"]
         );
         assert_eq!(stems("visit shop.com today"), ["visit", "today"]);
+        // Without a public suffix, a host is no URL: its words stay.
+        assert_eq!(
+            stems("see http://spam.example/x now"),
+            ["see", "http", "spam", "exampl", "x", "now"]
+        );
         // Not URLs to Rspamd: a `file:` path, a host with a `!` in it.
         assert_eq!(
             stems("see file:///path/to x"),
@@ -525,8 +491,10 @@ mod tests {
             stems("go http://WIN!/ad.html now"),
             ["go", "http", "win", "ad", "html", "now"]
         );
-        assert_eq!(stems("call tel: +353 1 8832063 now"), ["call", "now"]);
-        assert_eq!(stems("Hotel: 12 rooms"), ["hotel", "12", "room"]);
+        // A telephone link runs to the end of a short text; in a longer
+        // one it is none.
+        assert_eq!(stems("call tel: +353 1 8832063 now"), ["call"]);
+        assert_eq!(stems("Hotel: 12 rooms"), Vec::<String>::new());
         // Strict mode keeps a bare name, as two words: ICU breaks at a
         // full stop between letters.
         let strict: Vec<String> = words("visit shop.com today", true)
@@ -559,6 +527,19 @@ mod tests {
             plain(words_with(text, true, &[(9, 2)])),
             ["one", "two", "t", "four", "five"]
         );
+    }
+
+    #[test]
+    fn a_word_two_joined_lines_make_loses_its_tail() {
+        // Inside `<...` a line break joins without a space.
+        let (text, breaks) = stripped_lines("<=== DROP THE\nMOUSE AND CALL", false);
+        assert_eq!(text, "<=== DROP THEMOUSE AND CALL");
+        let stems: Vec<String> = words_in_lines(&text, &breaks, false, &[])
+            .into_iter()
+            .filter(Word::counts)
+            .map(|w| w.stem)
+            .collect();
+        assert_eq!(stems, ["drop", "the", "and", "call"]);
     }
 
     #[test]

@@ -49,7 +49,7 @@ fn a_short_text_gets_a_direct_digest_of_text_and_subject() {
     assert_eq!(a[0].kind, HashKind::ShortText);
     assert!(a[0].shingles.is_none());
     let parsed = Parsed::parse(&crate::message::parser(), Bytes::from(plain("one", &body)));
-    let stripped = stripped_content(&parsed.view().text_parts[0].text, false);
+    let stripped = super::super::words::stripped_content(&parsed.view().text_parts[0].text, false);
     let expect = keyed_blake2b(&p.keys.hash_key, [stripped.as_bytes(), b"one".as_slice()]);
     assert_eq!(a[0].digest, expect);
     assert_ne!(hashes_of(plain("two", &body), &p)[0].digest, expect);
@@ -217,4 +217,28 @@ fn a_digest_entry_without_a_content_type_is_text_with_its_headers() {
     assert_eq!(words.len(), 1);
     assert_eq!(words[0][..1], ["from"]);
     assert!(words[0].contains(&"subject".to_string()));
+}
+
+#[test]
+fn a_part_with_one_sibling_keeps_bare_host_names_as_words() {
+    let text = "visit shop.com or www.shop.org today";
+    let single = words_of(plain("s", text).into_bytes());
+    assert_eq!(single, [["visit", "or", "today"]]);
+    let mixed = |parts: &str| {
+        format!(
+            "From: a@b.example\r\nSubject: s\r\nContent-Type: multipart/mixed; boundary=\"B\"\r\n\r\n\
+             --B\r\nContent-Type: text/plain\r\n\r\n{text}\r\n{parts}--B--\r\n"
+        )
+        .into_bytes()
+    };
+    let attachment = "--B\r\nContent-Type: application/pdf\r\n\
+                      Content-Disposition: attachment; filename=\"a.pdf\"\r\n\r\nx\r\n";
+    // Two children: Rspamd's strict finding, which needs a scheme or `www.`.
+    assert_eq!(
+        words_of(mixed(attachment)),
+        [["visit", "shop", "com", "or", "today"]]
+    );
+    // Three: bare names are URLs again.
+    let words = words_of(mixed(&attachment.repeat(2)));
+    assert_eq!(words, [["visit", "or", "today"]]);
 }

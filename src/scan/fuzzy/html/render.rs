@@ -6,7 +6,7 @@ use super::block::{Display, Visibility};
 use super::entities::{self, is_space};
 use super::tags::*;
 use super::{Attr, Parser, Tag};
-use crate::scan::fuzzy::words::starts_with_url;
+use crate::scan::fuzzy::urls::starts_with_url;
 
 /// One element being written.
 struct Frame {
@@ -262,7 +262,7 @@ fn link(tag: &Tag, start: usize, out: &mut Out<'_>) {
     let trimmed = out.parsed[start..].trim_ascii();
     let probe = String::from_utf8_lossy(&trimmed[..trimmed.len().min(LINK_PROBE)]);
     let probe = probe.trim_start();
-    if trimmed.len() > 4 && (starts_with_url(probe) || starts_with_host(probe)) {
+    if trimmed.len() > 4 && starts_with_url(probe) {
         out.links.push((start, trimmed.len()));
     }
 }
@@ -271,28 +271,3 @@ fn link(tag: &Tag, start: usize, out: &mut Out<'_>) {
 /// nest (an unclosed `<a>` ends with the document), so without a bound each
 /// would read all the text after it: many of them, work by their product.
 const LINK_PROBE: usize = 2048;
-
-/// Whether a link's text starts with a bare host name (`shop.example.com`,
-/// a known public suffix after at least one label), alone or before a
-/// space or a path: Rspamd's URL finder takes such a text as the link's
-/// displayed URL. Followed by anything else (`News.com: Top`) its parser
-/// rejects it and the text stays words.
-fn starts_with_host(text: &str) -> bool {
-    let end = text
-        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '.' || c == '-'))
-        .unwrap_or(text.len());
-    let host = text[..end].trim_end_matches('.');
-    let rest = &text[host.len()..];
-    let labels_ok = host.split('.').count() > 1
-        && host
-            .split('.')
-            .all(|l| !l.is_empty() && !l.starts_with('-') && !l.ends_with('-'));
-    let ends_ok = rest.is_empty()
-        || rest.starts_with(|c: char| c.is_whitespace() || c == '/')
-        || (rest.starts_with('.') && rest[1..].starts_with(|c: char| c.is_whitespace()));
-    if !labels_ok || !ends_ok {
-        return false;
-    }
-    let lower = host.to_ascii_lowercase();
-    psl::suffix(lower.as_bytes()).is_some_and(|s| s.is_known() && s.as_bytes().len() < lower.len())
-}
