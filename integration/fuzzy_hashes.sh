@@ -24,9 +24,10 @@ source "$(dirname "$0")/lib.sh"
 source "$IT_DIR/fuzzy/start.sh"
 
 per_dir=${1:-14}
-# The measured rate is in the report; this guards against regressions.
-min_agree=${FUZZY_MIN_AGREE:-92}
-min_match=${FUZZY_MIN_MATCH:-90}
+# The measured rate is in the report; this guards against regressions, one
+# message (3 points of the default sample) below the measured rate.
+min_agree=${FUZZY_MIN_AGREE:-88}
+min_match=${FUZZY_MIN_MATCH:-86}
 corpus=$SHARED/corpus
 [ -x "$SLUICE_BIN" ] || die "no sluice binary at $SLUICE_BIN"
 [ -d "$corpus" ] || die "no corpus at $corpus"

@@ -18,6 +18,11 @@ pub trait Classifier: Send + Sync + std::fmt::Debug {
     /// What autolearn should learn for a message of `score`, if anything.
     fn autolearn(&self, env: &Envelope, view: &MessageView<'_>, score: f64) -> Option<Learnable>;
 
+    /// Whether [`Classifier::ahead`] may give a lookup.
+    fn looks_up_ahead(&self) -> bool {
+        false
+    }
+
     /// The message's lookup started ahead of the scan, for a store that can
     /// ([`Stats::ahead`]); `None`: [`Classifier::classify`] does it in the scan.
     fn ahead(&self, _env: &Envelope, _view: &MessageView<'_>) -> Option<BoxFuture<'static, Ahead>> {
@@ -41,6 +46,10 @@ impl Classifier for Stats {
 
     fn classify_ahead(&self, ahead: &Ahead) -> Option<BayesHit> {
         Stats::classify_ahead(self, ahead)
+    }
+
+    fn looks_up_ahead(&self) -> bool {
+        Stats::looks_up_ahead(self)
     }
 
     fn autolearn(&self, env: &Envelope, view: &MessageView<'_>, score: f64) -> Option<Learnable> {

@@ -136,7 +136,9 @@ impl Scanner for LocalScanner {
         let this = self.clone();
         Box::pin(async move {
             // One parse for the lists' facts, the Bayes lookup and the pipeline.
-            let stateful = this.state.is_some() && !req.options.learn_only;
+            let stateful = this.state.is_some()
+                && !req.options.learn_only
+                && this.pipeline.bayes_looks_up_ahead();
             let reads = stateful
                 || this.fuzzy.is_some()
                 || this.auth.as_ref().is_some_and(|a| a.reads_message());

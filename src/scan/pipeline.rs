@@ -671,6 +671,12 @@ impl Pipeline {
         self.profiles.get(id).cloned()
     }
 
+    /// Whether [`Pipeline::bayes_ahead`] may give a lookup (the message is then parsed
+    /// before the scan).
+    pub fn bayes_looks_up_ahead(&self) -> bool {
+        self.classifier.as_ref().is_some_and(|c| c.looks_up_ahead())
+    }
+
     /// The Bayes lookup of a parsed message, started for the phase before the scan to
     /// send with its other Redis calls; `None` when there is no classifier or its store
     /// looks up in the scan.

@@ -155,6 +155,10 @@ impl Stats {
         env: &Envelope,
         view: &MessageView<'_>,
     ) -> Option<impl std::future::Future<Output = Ahead> + Send + 'static> {
+        // Before tokenizing: a store that looks up in the scan would have it done twice.
+        if !self.looks_up_ahead() {
+            return None;
+        }
         let user = self.user(env);
         let learns = self.store.learns(user).ok()?;
         classifier::check_learns(&self.cfg.tuning, learns).ok()?;
@@ -167,6 +171,11 @@ impl Stats {
                 fetched: lookup.await,
             }
         })
+    }
+
+    /// Whether [`Stats::ahead`] may give a lookup (the store has an async client and is up).
+    pub fn looks_up_ahead(&self) -> bool {
+        self.store.looks_up_ahead()
     }
 
     /// [`Stats::classify`] on a lookup made ahead ([`Stats::ahead`]).
@@ -427,6 +436,12 @@ mod tests {
         fn stat(&self) -> Result<StoreStat, StoreError> {
             Ok(StoreStat::default())
         }
+        /// Counted: a store without an async client must not be asked (the message
+        /// would be tokenized for nothing).
+        fn lookup_ahead(&self, _: u64, _: Vec<u64>) -> Option<store::api::LookupFuture> {
+            self.lookups.fetch_add(1000, Ordering::Relaxed);
+            None
+        }
     }
 
     fn probability(spam: u64, ham: u64) -> (Result<Outcome, ClassifyError>, usize) {
@@ -454,6 +469,28 @@ mod tests {
             Err(ClassifyError::Skip(Skip::NotEnoughLearns { spam: 199, .. }))
         ));
         assert_eq!(lookups, 0);
+    }
+
+    #[test]
+    fn a_store_without_an_async_client_is_not_asked_ahead() {
+        let cfg = StatsConfig::from_tree(&serde_json::json!({"classifier": {"bayes": {}}}))
+            .unwrap()
+            .unwrap();
+        let lookups = Arc::new(AtomicUsize::new(0));
+        let store = Fixed {
+            learns: Learns {
+                spam: 500,
+                ham: 500,
+            },
+            lookups: Arc::clone(&lookups),
+        };
+        let stats = Stats::with_store(cfg, Box::new(store));
+        let raw = b"Subject: hello\r\n\r\nsome words for the tokenizer to see here\r\n";
+        let msg = stats.parser.parse(&raw[..]);
+        let view = MessageView::new(raw, msg.as_ref());
+        assert!(!stats.looks_up_ahead());
+        assert!(stats.ahead(&Envelope::default(), &view).is_none());
+        assert_eq!(lookups.load(Ordering::Relaxed), 0);
     }
 
     #[test]

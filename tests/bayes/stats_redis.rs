@@ -365,6 +365,7 @@ async fn a_lookup_ahead_answers_as_the_scan_and_rides_the_shared_client() {
         .expect("not down yet")
         .await;
     assert_eq!(stats.classify_ahead(&failed), None);
+    assert!(!stats.looks_up_ahead());
     assert!(
         stats.ahead(&env, parsed.view()).is_none(),
         "down after the outage: the scan's own lookup refuses at once"

@@ -125,6 +125,10 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// trip): a scan asks this first and does not tokenize a message the
     /// classifier would skip for want of learned messages.
     fn learns(&self, user: u64) -> Result<Learns, StoreError>;
+    /// Whether [`Store::lookup_ahead`] may give a lookup (asked before tokenizing).
+    fn looks_up_ahead(&self) -> bool {
+        false
+    }
     /// [`Store::lookup`] as a future on the async Redis client, for a store that has one:
     /// the scan's phase before the pipeline sends it with the state modules' calls (on
     /// the same connection when they name the same server), so one round trip carries

@@ -172,6 +172,11 @@ impl RedisStore {
         })
     }
 
+    /// Where classification reads: the reader, or the write server without one.
+    fn reads(&self) -> &Arc<Shared> {
+        self.reader.as_ref().unwrap_or(&self.shared)
+    }
+
     /// Whether requests are refused for now (an outage, a probe running).
     pub fn is_down(&self) -> bool {
         self.shared.health.is_down()
@@ -723,14 +728,18 @@ impl Store for RedisStore {
         unpack_lookup(&packed, tokens.len()).map_err(|reason| self.shared.fail(reason))
     }
 
+    /// With the async client, and while the server the reads go to is up (while it is
+    /// down, its probe running, the scan's own lookup refuses at once, as before).
+    fn looks_up_ahead(&self) -> bool {
+        self.ahead.is_some() && !self.reads().health.is_down()
+    }
+
     fn lookup_ahead(&self, user: u64, tokens: Vec<u64>) -> Option<super::api::LookupFuture> {
-        let client = self.ahead.clone()?;
-        // Where the reads go: while it is down (its probe running) the scan's own lookup
-        // refuses at once, as before.
-        let sh = Arc::clone(self.reader.as_ref().unwrap_or(&self.shared));
-        if sh.health.is_down() {
+        if !self.looks_up_ahead() {
             return None;
         }
+        let client = self.ahead.clone()?;
+        let sh = Arc::clone(self.reads());
         let deadline = Instant::now() + sh.settings.timeout;
         let ns = self.ns(user);
         Some(Box::pin(async move {
