@@ -19,6 +19,7 @@ pub mod raw;
 pub mod settings;
 pub mod shingles;
 pub mod sniff;
+pub mod stopwords;
 pub mod words;
 
 pub use hashes::{message_hashes, FuzzyHash, HashKind, HashPolicy};
