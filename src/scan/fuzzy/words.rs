@@ -662,6 +662,34 @@ mod tests {
                 "ログ"
             ]
         );
+        // ICU takes the cheapest segmentation by its dictionary's costs,
+        // not the longest word first (`的中 文`, `プロセスダウン`,
+        // `あり ます` would be ICU4X's own segmenter's).
+        assert_eq!(
+            stems("是目前全球最大的中文汉字形态知识库"),
+            [
+                "是", "目前", "全球", "最大", "的", "中文", "汉字", "形态", "知识", "库"
+            ]
+        );
+        assert_eq!(
+            stems("三菱化学エンジニアリング様プロセスダウンについてお問い合わせがありました"),
+            [
+                "三菱",
+                "化学",
+                "エンジニアリング",
+                "様",
+                "プロセス",
+                "ダウン",
+                "について",
+                "お",
+                "問い合わせ",
+                "が",
+                "ありま",
+                "した"
+            ]
+        );
+        // Half-width katakana is matched as NFKC makes it.
+        assert_eq!(stems("ｶﾞｲﾄﾞﾌﾞｯｸ"), ["ガイドブック"]);
         // Thai keeps its tone marks. (ICU4X's Thai dictionary segmenter
         // takes the longest word first where ICU looks ahead: `ดีมาก` is
         // `ดี มาก` to ICU, `ดีม า ก` here.)
