@@ -20,6 +20,7 @@ pub mod settings;
 pub mod shingles;
 pub mod sniff;
 pub mod stopwords;
+pub mod thai;
 pub mod words;
 
 pub use hashes::{message_hashes, FuzzyHash, HashKind, HashPolicy};

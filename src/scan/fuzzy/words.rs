@@ -15,7 +15,7 @@ use regex::Regex;
 use rust_stemmers::Stemmer;
 
 use super::mum::{mum_finish, mum_step};
-use super::{cjk, lang};
+use super::{cjk, lang, thai};
 
 /// Words after which Rspamd starts sampling (`words_decay`).
 const WORDS_DECAY: usize = 600;
@@ -299,16 +299,17 @@ fn advance(bounds: &[usize], mut idx: usize, last: usize) -> usize {
 
 /// The offsets where ICU's word break iterator breaks `text`, its start
 /// and end included: Unicode's word boundary rules as ICU tailors them
-/// (see [`icu_word_classes`]); within a run of Thai, Lao, Khmer or Myanmar
+/// (see [`icu_word_classes`]); within a run of Lao, Khmer or Myanmar
 /// letters the breaks of ICU's dictionaries for those scripts (as ICU4X
-/// applies them), and within a run of Han and kana those of ICU's CJK
-/// engine (see [`cjk`]).
+/// applies them), within a run of Thai those of ICU's Thai engine (see
+/// [`thai`]) and within a run of Han and kana those of ICU's CJK engine
+/// (see [`cjk`]).
 fn word_bounds(text: &str) -> Vec<usize> {
     static SEGMENTER: OnceLock<WordSegmenterBorrowed<'static>> = OnceLock::new();
     let segmenter = SEGMENTER
         .get_or_init(|| WordSegmenter::new_dictionary(WordBreakInvariantOptions::default()));
     let bounds = segmenter.segment_str(&icu_word_classes(text)).collect();
-    cjk::rebreak(text, bounds)
+    thai::rebreak(text, cjk::rebreak(text, bounds))
 }
 
 /// `text` with the characters whose word-break class the ICU build Rspamd
@@ -690,12 +691,10 @@ mod tests {
         );
         // Half-width katakana is matched as NFKC makes it.
         assert_eq!(stems("ｶﾞｲﾄﾞﾌﾞｯｸ"), ["ガイドブック"]);
-        // Thai keeps its tone marks. (ICU4X's Thai dictionary segmenter
-        // takes the longest word first where ICU looks ahead: `ดีมาก` is
-        // `ดี มาก` to ICU, `ดีม า ก` here.)
+        // Thai keeps its tone marks, and is broken looking ahead.
         assert_eq!(
-            stems("สวัสดีครับ วันนี้อากาศ ภาษาไทย"),
-            ["สวัสดี", "ครับ", "วัน", "นี้", "อากาศ", "ภาษา", "ไทย"]
+            stems("สวัสดีครับ วันนี้อากาศดีมาก ภาษาไทย"),
+            ["สวัสดี", "ครับ", "วัน", "นี้", "อากาศ", "ดี", "มาก", "ภาษา", "ไทย"]
         );
         // Latin letters and digits next to ideographs stay words of their own.
         assert_eq!(
