@@ -11,8 +11,8 @@
 # breaking (ICU), URL exceptions, normalisation, language detection and
 # stemming, charset conversion and the byte tokenizer of unconverted parts,
 # which sluice reproduces; it differs in places (the charset Rspamd's
-# statistical detector guesses for undeclared non-Latin text,
-# dictionary-segmented CJK, some languages); the stage prints the exact agreement
+# statistical detector guesses for undeclared non-Latin text, the language
+# Rspamd's letter trigrams guess, some URLs); the stage prints the exact agreement
 # rate and the share of Rspamd's text hashes that sluice's shingles would
 # still match in a storage, and fails when either falls below
 # FUZZY_MIN_AGREE / FUZZY_MIN_MATCH percent (a regression in the text path).

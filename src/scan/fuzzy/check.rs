@@ -143,6 +143,8 @@ impl FuzzyChecks {
         if settings.rules.is_empty() {
             return Ok(None);
         }
+        // Rspamd's language data is read now rather than in the first scan.
+        super::stopwords::installed();
         let mut rules = Vec::new();
         for rule in settings.rules {
             let client = RuleClient::new(&rule)?;

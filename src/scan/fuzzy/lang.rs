@@ -5,13 +5,17 @@
 //!
 //! Rspamd's detector, in its order: a letter of a script only one language
 //! family writes (Greek, Thai, Georgian, kana ...) names the language; Han
-//! ideographs alone mean Chinese; failing that, a text of Cyrillic,
+//! ideographs alone mean Chinese. Then the stop words of the languages of
+//! the text's script family may name it (see `stopwords`: Rspamd's lists,
+//! read from its installed data). Failing that, a text of Cyrillic,
 //! Devanagari or Arabic letters with fewer than ten words is Russian, Hindi
-//! or Arabic, a Latin one English. Longer texts go to stop words and letter
-//! trigrams, whose model (and, past 80 words, a random sample of the words)
-//! sluice does not share: those texts are stemmed as English, the language
-//! Rspamd itself falls back to and detects for most mail.
+//! or Arabic, a Latin one English. Longer texts go to letter trigrams, whose
+//! model (and, past 80 words, a random sample of the words) sluice does not
+//! share: those texts are stemmed as English, the language Rspamd itself
+//! falls back to and detects for most mail.
 use rust_stemmers::Algorithm;
+
+use super::stopwords::{self, Category};
 
 /// Fewer words than this and Rspamd names the language by its script
 /// (`default_short_text_limit`).
@@ -115,6 +119,19 @@ impl Scripts {
         self.cjk.then_some("zh-CN")
     }
 
+    /// The family of languages whose stop words are looked for.
+    fn category(&self) -> Category {
+        if self.cyrillic {
+            Category::Cyrillic
+        } else if self.devanagari {
+            Category::Devanagari
+        } else if self.arabic {
+            Category::Arab
+        } else {
+            Category::Latin
+        }
+    }
+
     /// The language a short text of this script is taken to be in.
     fn short_text_language(&self) -> &'static str {
         if self.cyrillic {
@@ -140,6 +157,9 @@ pub fn detect(text: &str, tokens: usize) -> Option<&'static str> {
     if let Some(lang) = scripts.language() {
         return Some(lang);
     }
+    if let Some(lang) = stopwords::installed().and_then(|sw| sw.detect(text, scripts.category())) {
+        return Some(lang);
+    }
     if tokens < SHORT_TEXT_WORDS {
         return Some(scripts.short_text_language());
     }
@@ -148,6 +168,9 @@ pub fn detect(text: &str, tokens: usize) -> Option<&'static str> {
 
 /// Snowball's algorithm for a language code, as Rspamd's stemmer library
 /// resolves it; `None` when there is none (the words stay unstemmed).
+/// Debian's libstemmer also stems Indonesian and Nepali, which Rspamd can
+/// name by their stop words; rust-stemmers has neither, so those texts
+/// hash differently.
 pub fn stemmer(lang: &str) -> Option<Algorithm> {
     Some(match lang {
         "ar" => Algorithm::Arabic,
@@ -194,6 +217,26 @@ mod tests {
         assert_eq!(detect("مرحبا بالعالم", 2), Some("ar"));
         assert_eq!(detect("hello world", 2), Some("en"));
         assert_eq!(detect("", 0), None);
+    }
+
+    #[test]
+    fn stop_words_name_a_latin_text_before_the_fallbacks() {
+        assert!(
+            stopwords::installed().is_some(),
+            "Rspamd's language data must be installed in {} (apt-get install rspamd)",
+            stopwords::LANGUAGES_DIR
+        );
+        let tr = "Bu sistem sanki çok iyi, ama neden hiç kimse için değil? Belki de şu an tüm sistemler gibi.";
+        assert_eq!(detect(tr, 18), Some("tr"));
+        // A short text too: the stop words come before the script default.
+        assert_eq!(detect("sanki çok ama neden", 4), Some("tr"));
+        // Rspamd takes this Serbian for Italian, whose stop words it holds.
+        let sr = "Socijalisti kazu da vise nisu idolopoklonici, kao sto je poznato; sta ce \
+                  se do kraja price dogoditi? Stav rukovodstva ili stava saveta? Sta dalje?";
+        assert_eq!(detect(sr, 26), Some("it"));
+        let en = "The quick brown fox jumps over the lazy dog and then it runs into \
+                  the forest with all of its friends, which is what they do";
+        assert_eq!(detect(en, 26), Some("en"));
     }
 
     #[test]

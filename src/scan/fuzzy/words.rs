@@ -5,12 +5,17 @@
 //! part (see `lang`), and past the first 600 words sampled the way Rspamd's
 //! tokenizer samples long texts.
 
-use icu_normalizer::ComposingNormalizerBorrowed;
-use rust_stemmers::Stemmer;
-use unicode_segmentation::UnicodeSegmentation;
+use std::sync::OnceLock;
 
-use super::lang;
+use icu_normalizer::ComposingNormalizerBorrowed;
+use icu_properties::props::{GeneralCategory, GeneralCategoryGroup};
+use icu_properties::CodePointMapData;
+use icu_segmenter::options::WordBreakInvariantOptions;
+use icu_segmenter::{WordSegmenter, WordSegmenterBorrowed};
+use rust_stemmers::Stemmer;
+
 use super::mum::{mum_finish, mum_step};
+use super::{cjk, lang, thai};
 
 /// Words after which Rspamd starts sampling (`words_decay`).
 const WORDS_DECAY: usize = 600;
@@ -203,12 +208,7 @@ pub fn words_in_lines(
             .map(|&(pos, len)| (pos, len, true)),
     );
     exceptions.sort_by_key(|&(pos, _, _)| pos);
-    let tailored = icu_word_classes(stripped);
-    let mut bounds: Vec<usize> = tailored
-        .split_word_bound_indices()
-        .map(|(i, _)| i)
-        .collect();
-    bounds.push(stripped.len());
+    let bounds = word_bounds(stripped);
     let mut walk = Walk {
         text: stripped,
         out: Vec::new(),
@@ -326,6 +326,21 @@ fn advance(bounds: &[usize], mut idx: usize, last: usize) -> usize {
     idx
 }
 
+/// The offsets where ICU's word break iterator breaks `text`, its start
+/// and end included: Unicode's word boundary rules as ICU tailors them
+/// (see [`icu_word_classes`]); within a run of Lao, Khmer or Myanmar
+/// letters the breaks of ICU's dictionaries for those scripts (as ICU4X
+/// applies them), within a run of Thai those of ICU's Thai engine (see
+/// [`thai`]) and within a run of Han and kana those of ICU's CJK engine
+/// (see [`cjk`]).
+fn word_bounds(text: &str) -> Vec<usize> {
+    static SEGMENTER: OnceLock<WordSegmenterBorrowed<'static>> = OnceLock::new();
+    let segmenter = SEGMENTER
+        .get_or_init(|| WordSegmenter::new_dictionary(WordBreakInvariantOptions::default()));
+    let bounds = segmenter.segment_str(&icu_word_classes(text)).collect();
+    thai::rebreak(text, cjk::rebreak(text, bounds))
+}
+
 /// `text` with the characters whose word-break class the ICU build Rspamd
 /// runs on (Debian's ICU 72) sets differently from Unicode's rules swapped
 /// for ones of that class and of the same length, so that Unicode
@@ -354,38 +369,70 @@ fn icu_word_classes(text: &str) -> std::borrow::Cow<'_, str> {
     std::borrow::Cow::Owned(swapped)
 }
 
-/// ICU's test for a word segment: its first character can be part of a
-/// Java identifier (letters, digits, marks, `_`, currency signs).
+/// ICU's test for a word segment (`u_isJavaIDPart`): its first character
+/// is a letter, a decimal or letter number, a mark other than an enclosing
+/// one, `_` or another connector, a currency sign, or one ICU ignores in
+/// identifiers (format characters, most controls).
 fn valid_word(seg: &str) -> bool {
+    use GeneralCategory as Gc;
     seg.chars().next().is_some_and(|c| {
-        c.is_alphanumeric()
-            || c == '_'
-            || matches!(c, '$' | '\u{A2}'..='\u{A5}' | '\u{20A0}'..='\u{20CF}')
+        GeneralCategoryGroup::Letter.contains(category(c))
+            || matches!(
+                category(c),
+                Gc::DecimalNumber
+                    | Gc::LetterNumber
+                    | Gc::CurrencySymbol
+                    | Gc::ConnectorPunctuation
+                    | Gc::SpacingMark
+                    | Gc::NonspacingMark
+                    | Gc::Format
+            )
+            || matches!(c, '\0'..='\x08' | '\x0E'..='\x1B' | '\x7F'..='\u{9F}')
     })
 }
 
-/// NFKC, then only the letters, marks, digits, `_`, math and currency
-/// signs kept, lowercased (Rspamd drops the rest: "can't" is "cant").
+/// NFKC, then only the letters, marks, numbers, connectors, math and
+/// currency signs kept (Rspamd drops the rest: "can't" is "cant"), each
+/// lowercased by its one-letter mapping as ICU's `u_tolower` does (`İ` is
+/// `i`, not `i` and a dot above).
 fn normalise(word: &str) -> String {
     let nfkc = ComposingNormalizerBorrowed::new_nfkc().normalize(word);
     nfkc.chars()
         .filter(|c| kept(*c))
-        .flat_map(char::to_lowercase)
+        .map(simple_lowercase)
         .collect()
 }
 
-/// ICU's categories Rspamd keeps in a word: letters, marks and numbers,
+/// The categories Rspamd keeps in a word: letters, marks and numbers,
 /// connector punctuation, math and currency symbols.
 fn kept(c: char) -> bool {
-    c.is_alphanumeric()
-        || c == '_'
-        || matches!(c,
-            '+' | '<' | '=' | '>' | '|' | '~' | '\u{AC}' | '\u{B1}' | '\u{D7}' | '\u{F7}'
-            | '\u{2200}'..='\u{22FF}'
-            | '$' | '\u{A2}'..='\u{A5}' | '\u{20A0}'..='\u{20CF}'
-            | '\u{0300}'..='\u{036F}' | '\u{1AB0}'..='\u{1AFF}' | '\u{1DC0}'..='\u{1DFF}'
-            | '\u{20D0}'..='\u{20FF}' | '\u{FE20}'..='\u{FE2F}'
-            | '\u{203F}' | '\u{2040}' | '\u{2054}' | '\u{FE33}' | '\u{FE34}' | '\u{FE4D}'..='\u{FE4F}' | '\u{FF3F}')
+    use GeneralCategory as Gc;
+    let gc = category(c);
+    GeneralCategoryGroup::Letter.contains(gc)
+        || GeneralCategoryGroup::Mark.contains(gc)
+        || GeneralCategoryGroup::Number.contains(gc)
+        || matches!(
+            gc,
+            Gc::ConnectorPunctuation | Gc::MathSymbol | Gc::CurrencySymbol
+        )
+}
+
+fn category(c: char) -> GeneralCategory {
+    CodePointMapData::<GeneralCategory>::new().get(c)
+}
+
+/// A character's simple (one to one) lowercase mapping. Unicode's full
+/// mapping differs from it for one character only, `İ`, which it lowers to
+/// two.
+fn simple_lowercase(c: char) -> char {
+    if c == '\u{130}' {
+        return 'i';
+    }
+    let mut lower = c.to_lowercase();
+    match (lower.next(), lower.next()) {
+        (Some(l), None) => l,
+        _ => c,
+    }
 }
 
 /// Rspamd's sampling of long texts: a running MUM hash of the words' first
@@ -554,6 +601,100 @@ mod tests {
         assert_eq!(stems("by:ThinkGeek 12:30"), ["by", "thinkgeek", "12", "30"]);
         // A word may not start with `@` (it is no identifier character).
         assert_eq!(stems("@home x"), ["x"]);
+    }
+
+    #[test]
+    fn chinese_japanese_and_thai_break_at_dictionary_words() {
+        // What Rspamd 3.4 (ICU 72) makes of these: a word per dictionary
+        // entry, not per letter (Han, hiragana, Thai) or per run (katakana).
+        assert_eq!(
+            stems("魔鬼英语不用学语法，不用背单词。初中生也能看英语原版大片"),
+            [
+                "魔鬼",
+                "英语",
+                "不用",
+                "学",
+                "语法",
+                "不用",
+                "背",
+                "单词",
+                "初中生",
+                "也能",
+                "看",
+                "英语",
+                "原版",
+                "大片"
+            ]
+        );
+        assert_eq!(
+            stems("伊東様、お世話になっております。三菱化学エンジニアリング様のLivelinkログ"),
+            [
+                "伊東",
+                "様",
+                "お世話",
+                "に",
+                "な",
+                "って",
+                "おり",
+                "ます",
+                "三菱",
+                "化学",
+                "エンジニアリング",
+                "様",
+                "の",
+                "livelink",
+                "ログ"
+            ]
+        );
+        // ICU takes the cheapest segmentation by its dictionary's costs,
+        // not the longest word first (`的中 文`, `プロセスダウン`,
+        // `あり ます` would be ICU4X's own segmenter's).
+        assert_eq!(
+            stems("是目前全球最大的中文汉字形态知识库"),
+            [
+                "是", "目前", "全球", "最大", "的", "中文", "汉字", "形态", "知识", "库"
+            ]
+        );
+        assert_eq!(
+            stems("三菱化学エンジニアリング様プロセスダウンについてお問い合わせがありました"),
+            [
+                "三菱",
+                "化学",
+                "エンジニアリング",
+                "様",
+                "プロセス",
+                "ダウン",
+                "について",
+                "お",
+                "問い合わせ",
+                "が",
+                "ありま",
+                "した"
+            ]
+        );
+        // Half-width katakana is matched as NFKC makes it.
+        assert_eq!(stems("ｶﾞｲﾄﾞﾌﾞｯｸ"), ["ガイドブック"]);
+        // Thai keeps its tone marks, and is broken looking ahead.
+        assert_eq!(
+            stems("สวัสดีครับ วันนี้อากาศดีมาก ภาษาไทย"),
+            ["สวัสดี", "ครับ", "วัน", "นี้", "อากาศ", "ดี", "มาก", "ภาษา", "ไทย"]
+        );
+        // Latin letters and digits next to ideographs stay words of their own.
+        assert_eq!(
+            stems("abc中文def 12中国34 テストtest 안녕하세요 세계"),
+            [
+                "abc",
+                "中文",
+                "def",
+                "12",
+                "中国",
+                "34",
+                "テスト",
+                "test",
+                "안녕하세요",
+                "세계"
+            ]
+        );
     }
 
     #[test]
