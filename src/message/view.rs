@@ -113,8 +113,8 @@ impl<'m> MessageView<'m> {
             }
         }
         for part in &view.parts {
-            if super::pdf::is_pdf(&part.content_type, part.extension().as_deref(), part.body) {
-                for uri in super::pdf::link_uris(part.body) {
+            if super::pdf::is_pdf(&part.content_type, part.extension().as_deref(), &part.body) {
+                for uri in super::pdf::link_uris(&part.body) {
                     view.found.add_content_url(&uri);
                 }
             }
@@ -147,7 +147,8 @@ impl<'m> MessageView<'m> {
             .content_disposition()
             .is_some_and(|cd| cd.is_attachment());
         let body_raw = slice(raw, part.offset_body, part.offset_end);
-        self.parts.push(super::parts::PartInfo::from_part(part));
+        self.parts
+            .push(super::parts::PartInfo::from_part(part, body_raw));
         let text_part = match &part.body {
             // A digest's entry without a Content-Type is a message by the
             // RFC; Rspamd reads it as text/plain (its headers included).
@@ -237,7 +238,7 @@ fn paired_parts(msg: &Message<'_>) -> Vec<bool> {
 
 /// The Content-Transfer-Encoding a part declares (the parser's own record
 /// says none when it could not decode it).
-fn declared_transfer(part: &MessagePart<'_>) -> Encoding {
+pub(super) fn declared_transfer(part: &MessagePart<'_>) -> Encoding {
     match part.content_transfer_encoding() {
         Some(e) if e.trim().eq_ignore_ascii_case("base64") => Encoding::Base64,
         Some(e) if e.trim().eq_ignore_ascii_case("quoted-printable") => Encoding::QuotedPrintable,

@@ -321,7 +321,7 @@ fn binary_hash(
     part: &crate::message::parts::PartInfo<'_>,
     policy: &HashPolicy,
 ) -> Option<FuzzyHash> {
-    let body = part.body;
+    let body: &[u8] = &part.body;
     if body.is_empty() {
         return None;
     }

@@ -216,7 +216,7 @@ impl MimeTypes {
                 );
             }
             if ext == "zip" || part.body.starts_with(b"PK\x03\x04") {
-                self.check_zip(part.body, out);
+                self.check_zip(&part.body, out);
             }
         }
     }
