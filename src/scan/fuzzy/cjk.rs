@@ -16,6 +16,8 @@ use icu_properties::CodePointMapData;
 use icu_provider::prelude::*;
 use icu_segmenter::provider::{Baked, DictionaryBreakData, SegmenterDictionaryAutoV2};
 
+use super::runs::runs_of;
+
 /// Longest dictionary word looked up, in UTF-16 units.
 const MAX_WORD: usize = 20;
 /// The cost of a letter that starts no one-letter dictionary word.
@@ -40,7 +42,7 @@ pub fn is_cj(c: char) -> bool {
 /// segmenter) with the breaks inside each run of [`is_cj`] letters replaced
 /// by those of ICU's CJK engine.
 pub fn rebreak(text: &str, bounds: Vec<usize>) -> Vec<usize> {
-    let runs = cj_runs(text);
+    let runs = runs_of(text, is_cj);
     if runs.is_empty() || dictionary().is_none() {
         return bounds;
     }
@@ -54,26 +56,6 @@ pub fn rebreak(text: &str, bounds: Vec<usize>) -> Vec<usize> {
     out.sort_unstable();
     out.dedup();
     out
-}
-
-/// Byte ranges of the maximal runs of [`is_cj`] letters in `text`.
-fn cj_runs(text: &str) -> Vec<(usize, usize)> {
-    let mut runs = Vec::new();
-    let mut start = None;
-    for (i, c) in text.char_indices() {
-        match (is_cj(c), start) {
-            (true, None) => start = Some(i),
-            (false, Some(s)) => {
-                runs.push((s, i));
-                start = None;
-            }
-            _ => {}
-        }
-    }
-    if let Some(s) = start {
-        runs.push((s, text.len()));
-    }
-    runs
 }
 
 /// ICU's CJ dictionary as ICU4X ships it: words to costs.
@@ -251,9 +233,9 @@ mod tests {
 
     #[test]
     fn runs_are_found_and_rebroken() {
-        assert_eq!(cj_runs("ab中文cd"), [(2, 8)]);
-        assert_eq!(cj_runs("テスト"), [(0, 9)]);
-        assert!(cj_runs("hello").is_empty());
+        assert_eq!(runs_of("ab中文cd", is_cj), [(2, 8)]);
+        assert_eq!(runs_of("テスト", is_cj), [(0, 9)]);
+        assert!(runs_of("hello", is_cj).is_empty());
         // A rule-based break inside the run goes, the run's ends stay.
         let text = "x 中国人";
         assert_eq!(rebreak(text, vec![0, 1, 2, 5, 8, 11]), [0, 1, 2, 11]);

@@ -17,6 +17,7 @@ pub mod keys;
 pub mod lang;
 pub mod mum;
 pub mod raw;
+mod runs;
 pub mod settings;
 pub mod shingles;
 pub mod sniff;

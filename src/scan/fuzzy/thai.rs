@@ -13,6 +13,8 @@ use icu_properties::CodePointMapData;
 use icu_provider::prelude::*;
 use icu_segmenter::provider::{Baked, DictionaryBreakData, SegmenterDictionaryExtendedV2};
 
+use super::runs::runs_of;
+
 /// Words looked ahead.
 const LOOKAHEAD: usize = 3;
 /// A word this long or longer takes no following non-word.
@@ -165,7 +167,7 @@ pub fn rebreak(text: &str, bounds: Vec<usize>) -> Vec<usize> {
     let Some(dict) = dictionary() else {
         return bounds;
     };
-    let runs = runs(text);
+    let runs = runs_of(text, is_thai);
     if runs.is_empty() {
         return bounds;
     }
@@ -187,25 +189,6 @@ pub fn rebreak(text: &str, bounds: Vec<usize>) -> Vec<usize> {
     out.sort_unstable();
     out.dedup();
     out
-}
-
-fn runs(text: &str) -> Vec<(usize, usize)> {
-    let mut runs = Vec::new();
-    let mut start = None;
-    for (i, c) in text.char_indices() {
-        match (is_thai(c), start) {
-            (true, None) => start = Some(i),
-            (false, Some(s)) => {
-                runs.push((s, i));
-                start = None;
-            }
-            _ => {}
-        }
-    }
-    if let Some(s) = start {
-        runs.push((s, text.len()));
-    }
-    runs
 }
 
 /// The breaks (character offsets) inside a run of Thai letters.
